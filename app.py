@@ -1,0 +1,80 @@
+"""PyTorch Playground: a tabbed Gradio app that shows PyTorch working on your own input.
+
+    python app.py [--host 0.0.0.0] [--port 7860] [--share]
+
+Importing this module starts nothing: build_app() returns the Blocks, and only __main__ launches it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+# Before gradio is imported: no analytics or version pings, so an offline start never waits on a timeout.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from ui import classify  # noqa: E402
+
+# (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
+TABS = [
+    ("Classify", classify.build_tab),
+]
+
+QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging
+MAX_FILE_SIZE = "25mb"       # uploads above this are refused before our code sees them
+# Sketchpads start with no tool selected in Gradio 6; select the brush so a visitor can draw at once.
+JS = """
+() => {
+  const pick = () => document.querySelectorAll('.auto-brush').forEach((el) => {
+    if (el.dataset.brushPicked) return;
+    const b = el.querySelector('button[aria-label="Brush"]');
+    if (b && el.offsetParent !== null) { b.click(); el.dataset.brushPicked = '1'; }
+  });
+  new MutationObserver(pick).observe(document.body, {childList: true, subtree: true, attributes: true});
+  pick();
+}
+"""
+CSS = """
+.gradio-container {max-width: 1280px !important}
+"""
+
+
+def build_app() -> gr.Blocks:
+    """The whole app: one gr.Tab per TABS entry, with a bounded queue."""
+    with gr.Blocks(title="PyTorch Playground") as demo:
+        gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
+                    "code that produces it.")
+        with gr.Tabs():
+            for title, build in TABS:
+                with gr.Tab(title, id=title.lower().replace(" ", "-")):
+                    build()
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2)
+    return demo
+
+
+def launch_kwargs(host: str | None = None, port: int | None = None, share: bool = False) -> dict:
+    """Safe launch settings shared by __main__, the tests and the benchmarks."""
+    return dict(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        share=share,
+        ssr_mode=False,           # gradio 6.27-6.31 have an auth bypass with SSR on
+        max_file_size=MAX_FILE_SIZE,
+        show_error=True,
+        css=CSS,
+        js=JS,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="PyTorch Playground")
+    ap.add_argument("--host", help="interface to bind (default GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for LAN)")
+    ap.add_argument("--port", type=int, help="port (default GRADIO_SERVER_PORT or 7860)")
+    ap.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
+    args = ap.parse_args(argv)
+    build_app().launch(**launch_kwargs(args.host, args.port, args.share))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tensor and autograd sandboxes (safe evaluator, graph drawing)."""

@@ -1,0 +1,1 @@
+"""Data sets, transforms, training loops, ensembles and compression."""

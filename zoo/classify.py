@@ -1,0 +1,136 @@
+"""Classification as pure functions: input -> preprocessed tensor -> top-k, plus the code that reproduces it."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from zoo.catalog import categories_of
+from zoo.device import get_device
+from zoo.images import imagenet_preprocess, mnist_preprocess
+from zoo.registry import ModelSpec, get_model, get_spec, list_models
+
+_models: dict[str, nn.Module] = {}
+_lock = threading.Lock()
+
+
+def load_model(name: str) -> nn.Module:
+    """The zoo model with its weights, on the device, built once per process (lazily, on first use)."""
+    model = _models.get(name)
+    if model is None:
+        with _lock:  # two first requests for the same model build it once
+            model = _models.get(name)
+            if model is None:
+                model = get_model(name).to(get_device()).eval()
+                _models[name] = model
+    return model
+
+
+def preprocess(spec: ModelSpec, src) -> torch.Tensor:
+    """The exact input tensor the model sees, without the batch dimension."""
+    if spec.family == "digits":
+        x = mnist_preprocess(src)                                 # (1, 28, 28) in [0, 1]
+        return (x - spec.weights.mean[0]) / spec.weights.std[0]
+    return imagenet_preprocess(src, mean=spec.weights.mean, std=spec.weights.std)  # (3, 224, 224)
+
+
+@dataclass
+class Prediction:
+    """One model's answer for one input."""
+
+    model: str
+    probs: dict[str, float]       # top-k class -> probability
+    label: str
+    confidence: float
+    latency_ms: float             # preprocessing + forward, measured here
+    input_tensor: torch.Tensor    # what the model saw (normalised, no batch dim)
+
+
+@torch.inference_mode()
+def predict(name: str, src, topk: int = 5, x: torch.Tensor | None = None) -> Prediction:
+    """Classify src (path, bytes, PIL, array or sketch dict) with zoo model `name`."""
+    spec = get_spec(name)
+    model = load_model(name)
+    t0 = time.perf_counter()
+    if x is None:
+        x = preprocess(spec, src)
+    logits = model(x.unsqueeze(0).to(get_device()))               # (1, num_classes)
+    probs = logits.softmax(dim=1)[0].float().cpu()
+    latency = (time.perf_counter() - t0) * 1000
+    cats = categories_of(spec)
+    k = max(1, min(int(topk), len(cats)))
+    top = probs.topk(k)
+    out = {cats[i]: float(p) for p, i in zip(top.values.tolist(), top.indices.tolist())}
+    best = int(top.indices[0])
+    return Prediction(name, out, cats[best], float(top.values[0]), latency, x)
+
+
+def compare_family(src, family: str, skip: set[str] | None = None) -> list[dict]:
+    """The same input through every model of a family: prediction, confidence, latency, or why it could not run."""
+    from zoo.hub import WeightsError, WeightsUnavailable
+
+    rows, cache = [], {}
+    for name in list_models(family):
+        spec = get_spec(name)
+        try:
+            # Models of one family share preprocessing: compute it once.
+            key = (spec.weights.input_size, spec.weights.mean, spec.weights.std)
+            if key not in cache:
+                cache[key] = preprocess(spec, src)
+            p = predict(name, src, topk=1, x=cache[key])
+            rows.append({"model": name, "prediction": p.label, "confidence": round(p.confidence, 4),
+                         "latency_ms": round(p.latency_ms, 2), "status": "ok"})
+        except (WeightsUnavailable, WeightsError) as exc:
+            rows.append({"model": name, "prediction": "", "confidence": None, "latency_ms": None,
+                         "status": f"unavailable: {str(exc)[:160]}"})
+    return rows
+
+
+def reproduce_code(name: str) -> str:
+    """Plain PyTorch that reproduces the prediction outside the app."""
+    spec = get_spec(name)
+    w = spec.weights
+    if spec.family == "digits":
+        return f'''import torch
+from safetensors.torch import load_model
+from zoo.digits import {spec.builder.__name__}       # this repo's architecture
+from zoo.images import mnist_preprocess         # crop to ink, fit 20x20, centre of mass in 28x28
+
+model = {spec.builder.__name__}()
+load_model(model, "zoo/weights/{w.filename}", strict=True)   # or hf_hub_download("{w.repo_id}", "{w.filename}")
+model.eval()
+
+x = mnist_preprocess("my_digit.png")            # (1, 28, 28), white ink on black, in [0, 1]
+x = (x - {w.mean[0]}) / {w.std[0]}                  # MNIST mean/std
+with torch.inference_mode():
+    probs = model(x.unsqueeze(0)).softmax(dim=1)  # (1, 10)
+top = probs.topk(5)
+print([(int(i), round(float(p), 4)) for p, i in zip(top.values[0], top.indices[0])])
+'''
+    fn = spec.builder.args[0] if hasattr(spec.builder, "args") else name
+    remap = ("\nfrom zoo.catalog import timm_vgg_to_torchvision   # timm stores the classifier as convs\n"
+             "state = timm_vgg_to_torchvision(state)" if w.key_map else "")
+    return f'''import torch, torchvision
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file
+from PIL import Image
+import torchvision.transforms.v2 as T
+
+model = torchvision.models.get_model("{fn}", weights=None)
+state = load_file(hf_hub_download("{w.repo_id}", "{w.filename}")){remap}
+model.load_state_dict(state, strict=True)
+model.eval()
+
+preprocess = T.Compose([T.ToImage(), T.Resize(256, antialias=True), T.CenterCrop(224),
+                        T.ToDtype(torch.float32, scale=True),
+                        T.Normalize(mean={list(w.mean)}, std={list(w.std)})])
+x = preprocess(Image.open("photo.jpg").convert("RGB"))  # (3, 224, 224)
+with torch.inference_mode():
+    probs = model(x.unsqueeze(0)).softmax(dim=1)  # (1, 1000)
+categories = torchvision.models.get_model_weights("{fn}").IMAGENET1K_V1.meta["categories"]
+top = probs.topk(5)
+print([(categories[i], round(float(p), 4)) for p, i in zip(top.values[0], top.indices[0])])
+'''

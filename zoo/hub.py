@@ -1,0 +1,201 @@
+"""Weights I/O: safetensors only, strict key checks, the Hub through huggingface_hub (cache, offline mode).
+
+Nothing here ever unpickles: user files and downloads are read with safetensors, which stores raw
+tensors and cannot run code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights cannot be had now (offline and not cached, repo or file missing)."""
+
+
+class WeightsError(ValueError):
+    """A weights file that is not what it claims: not safetensors, corrupt, or the wrong keys/shapes."""
+
+
+def weights_dir() -> str:
+    return str(WEIGHTS_DIR)
+
+
+def read_manifest() -> dict:
+    """Measured facts about the shipped weights (accuracy, training command), written by the trainers."""
+    if MANIFEST.exists():
+        return json.loads(MANIFEST.read_text())
+    return {}
+
+
+def update_manifest(name: str, entry: dict) -> None:
+    data = read_manifest()
+    data[name] = entry
+    _atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _atomic_write_bytes(path: Path | str, payload: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, then os.replace: a crash leaves old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is as readable as any other
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # persist the rename itself
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save_safetensors_atomic(state: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> str:
+    """Save a state dict as safetensors, atomically. Shared tensors are cloned (safetensors refuses aliases)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    _atomic_write_bytes(path, save(tensors, metadata=metadata))
+    return path
+
+
+def load_safetensors(path: str) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; anything else (a pickle, a truncated or garbage file) is a WeightsError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{os.path.basename(path)} is not a valid safetensors file ({exc})") from None
+
+
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """load_state_dict(strict=True) with a readable error listing the first missing/unexpected/mis-shaped keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
+        raise WeightsError("weights do not fit this architecture: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def hub_offline() -> bool:
+    # Read at call time (huggingface_hub reads HF_HUB_OFFLINE once, at import).
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_endpoint() -> str | None:
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def download(repo_id: str, filename: str, revision: str = "main", cache_dir: str | None = None) -> str:
+    """hf_hub_download with our error messages, and no long waits when the Hub is unreachable.
+
+    A cached file is used as is (no network). Otherwise one metadata request (no retries, 5 s timeout)
+    tells quickly whether the Hub answers; huggingface_hub's own retry loop would take ~25 s to give up.
+    Offline (HF_HUB_OFFLINE=1) only the cache is looked at.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, HFValidationError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+
+    kw = dict(revision=revision, cache_dir=cache_dir, endpoint=hub_endpoint())
+    try:
+        try:
+            return hf_hub_download(repo_id, filename, local_files_only=True, **kw)
+        except LocalEntryNotFoundError:
+            if hub_offline():
+                raise
+        get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint()), timeout=5)
+        return hf_hub_download(repo_id, filename, etag_timeout=10, **kw)
+    except HFValidationError as exc:
+        raise WeightsUnavailable(f"invalid Hub repo id or file name: {exc}") from None
+    except LocalEntryNotFoundError:
+        raise WeightsUnavailable(
+            f"{repo_id}/{filename} is not in the local cache and offline mode is on (HF_HUB_OFFLINE=1). "
+            f"Connect to the internet once (or fill the Hugging Face cache) to use this model.") from None
+    except RepositoryNotFoundError:
+        raise WeightsUnavailable(f"Hub repo {repo_id!r} does not exist (or is private).") from None
+    except RevisionNotFoundError:
+        raise WeightsUnavailable(f"revision {revision!r} of {repo_id!r} does not exist.") from None
+    except EntryNotFoundError:
+        raise WeightsUnavailable(f"{filename!r} is not in Hub repo {repo_id!r}.") from None
+    except HfHubHTTPError as exc:
+        raise WeightsUnavailable(f"the Hub refused {repo_id}/{filename}: {str(exc)[:300]}") from None
+    except (OSError, ConnectionError) as exc:  # DNS failure, refused connection, timeout (httpx errors too)
+        raise WeightsUnavailable(
+            f"{repo_id}/{filename} is not cached and the Hugging Face Hub cannot be reached "
+            f"({type(exc).__name__}). Connect to the internet once to download it.") from None
+    except Exception as exc:  # httpx.ConnectError etc. are not OSErrors
+        if type(exc).__module__.startswith(("httpx", "httpcore")):
+            raise WeightsUnavailable(
+                f"{repo_id}/{filename} is not cached and the Hugging Face Hub cannot be reached "
+                f"({type(exc).__name__}). Connect to the internet once to download it.") from None
+        raise
+
+
+def weights_path(spec) -> str:
+    """The local file for a spec's weights: shipped in the repo if present, else the Hub (cache first)."""
+    w = spec.weights
+    if w.local_file:
+        local = WEIGHTS_DIR / w.local_file
+        if local.exists():
+            return str(local)
+    return download(w.repo_id, w.filename, w.revision)
+
+
+def load_weights(model: nn.Module, spec, path: str | None = None) -> nn.Module:
+    """Load spec's weights (or an explicit safetensors path) into model, strictly."""
+    state = load_safetensors(path or weights_path(spec))
+    if spec.weights.key_map is not None:
+        state = spec.weights.key_map(state)
+    load_state_strict(model, state)
+    return model
+
+
+def publish(files: dict[str, str], repo_id: str, token: str | None = None, private: bool = False,
+            commit_message: str = "Upload weights from PyTorch Playground") -> str:
+    """Create (if needed) a model repo and upload {path_in_repo: local_path}; returns the commit URL.
+
+    Only .safetensors, .json and .md files are accepted: a published repo never carries a pickle.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    for dest in files:
+        if not dest.endswith((".safetensors", ".json", ".md")):
+            raise ValueError(f"refusing to publish {dest!r}: only safetensors, json and md files")
+    api = HfApi(endpoint=hub_endpoint(), token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    ops = [CommitOperationAdd(path_in_repo=dest, path_or_fileobj=src) for dest, src in files.items()]
+    info = api.create_commit(repo_id, operations=ops, commit_message=commit_message)
+    return info.commit_url

@@ -1,0 +1,204 @@
+"""Image input for the zoo: safe decoding of anything a user can upload, and MNIST-style digit preprocessing.
+
+Hostile or odd files end as ImageInputError with a message fit for the UI, never as a crash:
+decompression bombs, truncated files, non-images, animated images (first frame), EXIF rotation,
+CMYK, 16-bit, palette with transparency, tiny or extreme aspect ratios.
+"""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000        # refuse larger images before decoding (PIL's bomb check uses this)
+MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_ASPECT = 50.0              # a 1x5000 strip is not a photo of anything
+
+
+class ImageInputError(ValueError):
+    """An input that is not a usable image; the message is shown to the user as is."""
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Any numeric array -> uint8, scaling 16-bit and float ranges sensibly."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        a = np.nan_to_num(arr.astype(np.float32))
+        if a.max(initial=0) <= 1.0:
+            a = a * 255.0
+        return np.clip(a, 0, 255).astype(np.uint8)
+    a = arr.astype(np.float64)
+    hi = 65535.0 if a.max(initial=0) > 255 else 255.0
+    return np.clip(a / hi * 255.0, 0, 255).astype(np.uint8)
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """Return an RGB or RGBA image whatever the source mode (P, LA, CMYK, I;16, I, F, 1, ...)."""
+    if img.mode in ("RGB", "RGBA"):
+        return img
+    if img.mode == "P":  # palette: transparency may live in the palette
+        return img.convert("RGBA")
+    if img.mode in ("LA", "PA", "La"):
+        return img.convert("RGBA")
+    if img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return img.convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return Image.fromarray(_to_uint8(np.asarray(img))).convert("RGB")
+    return img.convert("RGB")  # "1", "L" and anything else PIL can convert
+
+
+def open_image(src) -> Image.Image:
+    """Decode a path, bytes, PIL image or array into an RGB/RGBA PIL image, safely (see module doc)."""
+    if src is None:
+        raise ImageInputError("No image given: draw a digit, upload a picture or pick an example.")
+    if isinstance(src, dict):  # a Gradio ImageEditor/Sketchpad value
+        src = src.get("composite") if src.get("composite") is not None else src.get("background")
+        if src is None:
+            raise ImageInputError("The sketchpad is empty: draw a digit first.")
+    if isinstance(src, np.ndarray):
+        if src.ndim not in (2, 3) or src.size == 0 or (src.ndim == 3 and src.shape[2] not in (1, 3, 4)):
+            raise ImageInputError(f"An image array must be HxW or HxWx(1|3|4); got shape {src.shape}.")
+        arr = _to_uint8(src)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        return _check_geometry(_normalise_mode(Image.fromarray(arr)))
+    if isinstance(src, Image.Image):
+        return _check_geometry(_normalise_mode(src))
+    if isinstance(src, (bytes, bytearray)):
+        data = bytes(src)
+    else:
+        path = os.fspath(src)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            raise ImageInputError("The uploaded file could not be read.") from None
+        if size > MAX_FILE_BYTES:
+            raise ImageInputError(f"The file is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        with open(path, "rb") as f:
+            data = f.read()
+    if not data:
+        raise ImageInputError("The file is empty.")
+    return _decode_bytes(data)
+
+
+def _decode_bytes(data: bytes) -> Image.Image:
+    old = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with warnings.catch_warnings():
+            # PIL only *warns* between MAX_PIXELS and 2x; we refuse both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animated GIF/WebP/APNG: classify the first frame
+            img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError(f"The image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+    except UnidentifiedImageError:
+        raise ImageInputError("This file is not an image PIL can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise ImageInputError(f"The image file is damaged or truncated ({type(exc).__name__}: {str(exc)[:120]}).") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+    return _check_geometry(_normalise_mode(img))
+
+
+def _check_geometry(img: Image.Image) -> Image.Image:
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageInputError("The image has no pixels.")
+    if w * h > MAX_PIXELS:
+        raise ImageInputError(f"The image is too large ({w}x{h}); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise ImageInputError(f"The image is {w}x{h}: an aspect ratio over {MAX_ASPECT:.0f}:1 is not a picture of a digit or object.")
+    return img
+
+
+def flatten_alpha(img: Image.Image, background: int = 255) -> Image.Image:
+    """Composite RGBA onto a solid background (white by default) -> RGB."""
+    if img.mode != "RGBA":
+        return img.convert("RGB")
+    bg = Image.new("RGB", img.size, (background,) * 3)
+    bg.paste(img, mask=img.getchannel("A"))
+    return bg
+
+
+def _ink_map(img: Image.Image) -> np.ndarray:
+    """Grayscale float array in [0, 1] where ink is bright (MNIST's white-on-black), whatever the input polarity."""
+    if img.mode == "RGBA":
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() < 0.99:  # a drawing on a transparent canvas: ink = opaque and dark
+            gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+            return alpha * (1.0 - gray) if gray[alpha > 0.5].mean(initial=0) < 0.5 else alpha * gray
+    gray = np.asarray(flatten_alpha(img).convert("L"), dtype=np.float32) / 255.0
+    # Decide polarity from the border: a light border means dark ink on paper -> invert.
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 1.0 - gray if np.median(border) > 0.5 else gray
+
+
+def mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
+    """Any digit picture -> (1, 28, 28) float tensor in [0, 1], made the way MNIST was made.
+
+    LeCun et al.: the ink's bounding box is scaled to fit 20x20 keeping its aspect ratio, then placed
+    in a 28x28 field so that its centre of mass is at the centre. White ink on black.
+    """
+    img = open_image(src)
+    ink = _ink_map(img)
+    ink = ink - np.median(ink) if np.median(ink) > 0.05 else ink  # remove a flat grey background
+    ink = np.clip(ink, 0, 1)
+    peak = ink.max(initial=0)
+    if peak < 0.1:
+        raise ImageInputError("No digit found: the image is blank (draw with a visible stroke).")
+    ink = ink / peak
+    ys, xs = np.nonzero(ink > threshold)
+    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    t = torch.from_numpy(np.ascontiguousarray(crop)).float()[None, None]  # (1, 1, h, w)
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    # antialias=True averages the thick strokes of a big canvas down like MNIST's own anti-aliasing.
+    t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+    canvas = torch.zeros(1, 1, 28, 28)
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    canvas[..., top:top + nh, left:left + nw] = t
+    # Shift so the centre of mass lands on (14, 14), as MNIST did (integer shift, clipped to the field).
+    m = canvas[0, 0]
+    total = m.sum()
+    cy = (m.sum(1) * torch.arange(28)).sum() / total
+    cx = (m.sum(0) * torch.arange(28)).sum() / total
+    dy, dx = int(round(13.5 - cy.item())), int(round(13.5 - cx.item()))
+    dy = max(-top, min(dy, 28 - (top + nh)))
+    dx = max(-left, min(dx, 28 - (left + nw)))
+    canvas = torch.roll(canvas, shifts=(dy, dx), dims=(2, 3))
+    return canvas[0]
+
+
+def imagenet_preprocess(src, resize: int = 256, crop: int = 224, mean=(0.485, 0.456, 0.406),
+                        std=(0.229, 0.224, 0.225)) -> torch.Tensor:
+    """torchvision's ImageClassification transform for the IMAGENET1K_V1 weights -> (3, 224, 224)."""
+    import torchvision.transforms.v2.functional as TF
+
+    img = flatten_alpha(open_image(src))
+    x = TF.pil_to_tensor(img)                                   # (3, H, W) uint8
+    x = TF.resize(x, [resize], antialias=True)                  # shorter side -> 256
+    x = TF.center_crop(x, [crop, crop])                         # (3, 224, 224)
+    x = TF.to_dtype(x, torch.float32, scale=True)
+    return TF.normalize(x, list(mean), list(std))
+
+
+def digit_input_from_tensor(x: torch.Tensor) -> Image.Image:
+    """A (1, 28, 28) tensor in [0, 1] as a PIL image (to show what the model saw)."""
+    return Image.fromarray((x[0].clamp(0, 1).numpy() * 255).astype(np.uint8), mode="L")
