@@ -1,0 +1,203 @@
+"""A torchvision.transforms.v2 augmentation pipeline built from one settings dataclass, and its exact code.
+
+`steps(settings)` is the single source: `build_pipeline` instantiates it and `pipeline_code` prints it,
+so the code shown in the app is the pipeline that ran. Geometric steps run on the uint8 image (so
+`fill` is 0-255), then ToDtype scales to float32 in [0, 1], then Normalize.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+PADDING_MODES = ("constant", "edge", "reflect", "symmetric")
+MAX_SIDE = 1024
+MAX_DRAWS = 32
+
+
+@dataclass
+class AugmentSettings:
+    """Every control of the data tab. 0 switches a step off (sizes, degrees, jitter amounts)."""
+
+    resize: int = 64                  # v2.Resize((resize, resize))
+    crop_size: int = 64               # v2.RandomCrop(size, padding, pad_if_needed, fill, padding_mode)
+    crop_padding: int = 4
+    pad_if_needed: bool = False
+    fill: int = 0                     # 0-255: the padding value for padding_mode="constant" (and rotation)
+    padding_mode: str = "constant"    # "constant" | "edge" | "reflect" | "symmetric"
+    rrc_size: int = 0                 # v2.RandomResizedCrop(size, scale=(rrc_scale_min, 1.0))
+    rrc_scale_min: float = 0.5
+    hflip_p: float = 0.5              # v2.RandomHorizontalFlip(p)
+    vflip_p: float = 0.0              # v2.RandomVerticalFlip(p)
+    rotation: float = 15.0            # v2.RandomRotation(degrees)
+    brightness: float = 0.2           # v2.ColorJitter(...)
+    contrast: float = 0.2
+    saturation: float = 0.0
+    hue: float = 0.0
+    normalize: bool = False           # v2.Normalize(mean, std)
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AugmentSettings":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown augmentation settings: {sorted(unknown)}")
+        kw = dict(d)
+        for k in ("mean", "std"):
+            if k in kw:
+                kw[k] = tuple(float(v) for v in kw[k])
+        s = cls(**kw)
+        validate(s)
+        return s
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def validate(s: AugmentSettings) -> AugmentSettings:
+    """Refuse settings torchvision would reject late or that would eat the server (huge sizes)."""
+    for name in ("resize", "crop_size", "rrc_size"):
+        v = getattr(s, name)
+        _check(isinstance(v, int) and 0 <= v <= MAX_SIDE, f"{name} must be an integer in 0..{MAX_SIDE} (0 = off)")
+    _check(0 <= s.crop_padding <= 256, "crop padding must be in 0..256")
+    _check(0 <= s.fill <= 255, "fill must be in 0..255 (a pixel value of the uint8 image)")
+    _check(s.padding_mode in PADDING_MODES, f"padding_mode must be one of {PADDING_MODES}")
+    _check(0 < s.rrc_scale_min <= 1, "RandomResizedCrop's minimum scale must be in (0, 1]")
+    _check(0 <= s.hflip_p <= 1 and 0 <= s.vflip_p <= 1, "flip probabilities must be in [0, 1]")
+    _check(0 <= s.rotation <= 180, "rotation degrees must be in 0..180")
+    _check(all(0 <= v <= 5 for v in (s.brightness, s.contrast, s.saturation)),
+           "brightness/contrast/saturation must be in 0..5")
+    _check(0 <= s.hue <= 0.5, "hue must be in 0..0.5")
+    _check(len(s.mean) == len(s.std) and len(s.mean) in (1, 3), "mean and std need 1 or 3 values each")
+    _check(all(v > 0 for v in s.std), "std values must be positive")
+    return s
+
+
+def steps(s: AugmentSettings) -> list[tuple[str, dict[str, Any]]]:
+    """The pipeline as (v2 class name, keyword arguments), in order."""
+    validate(s)
+    out: list[tuple[str, dict[str, Any]]] = [("ToImage", {})]
+    if s.resize:
+        out.append(("Resize", {"size": (s.resize, s.resize), "antialias": True}))
+    if s.crop_size:
+        out.append(("RandomCrop", {"size": s.crop_size, "padding": s.crop_padding or None,
+                                   "pad_if_needed": s.pad_if_needed, "fill": s.fill, "padding_mode": s.padding_mode}))
+    if s.rrc_size:
+        out.append(("RandomResizedCrop", {"size": s.rrc_size, "scale": (s.rrc_scale_min, 1.0), "antialias": True}))
+    if s.hflip_p:
+        out.append(("RandomHorizontalFlip", {"p": s.hflip_p}))
+    if s.vflip_p:
+        out.append(("RandomVerticalFlip", {"p": s.vflip_p}))
+    if s.rotation:
+        out.append(("RandomRotation", {"degrees": s.rotation, "fill": s.fill}))
+    jitter = {k: getattr(s, k) for k in ("brightness", "contrast", "saturation", "hue") if getattr(s, k)}
+    if jitter:
+        out.append(("ColorJitter", jitter))
+    out.append(("ToDtype", {"dtype": torch.float32, "scale": True}))
+    if s.normalize:
+        out.append(("Normalize", {"mean": list(s.mean), "std": list(s.std)}))
+    return out
+
+
+def build_pipeline(s: AugmentSettings):
+    """v2.Compose of steps(s)."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([getattr(v2, name)(**kw) for name, kw in steps(s)])
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, torch.dtype):
+        return str(v)  # 'torch.float32'
+    if isinstance(v, float):
+        return repr(round(v, 6))
+    return repr(v)
+
+
+def pipeline_code(s: AugmentSettings) -> str:
+    """The exact Compose that build_pipeline(s) makes, as Python source."""
+    lines = ["import torch", "from torchvision.transforms import v2", "", "transform = v2.Compose(["]
+    for name, kw in steps(s):
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items())
+        lines.append(f"    v2.{name}({args}),")
+    lines += ["])", "", "x = transform(img)  # img: a PIL image or (C, H, W) uint8 tensor -> float32 tensor"]
+    return "\n".join(lines)
+
+
+def to_image_tensor(src) -> torch.Tensor:
+    """A user's image (path, bytes, PIL, array) decoded safely -> (C, H, W) uint8, C = 1 or 3."""
+    import numpy as np
+    from torchvision.transforms.v2 import functional as TF
+
+    from zoo.images import flatten_alpha, open_image
+
+    if isinstance(src, torch.Tensor):
+        return src
+    if isinstance(src, np.ndarray) and src.dtype == np.uint8 and src.ndim == 2:
+        return torch.from_numpy(src.copy()).unsqueeze(0)
+    img = flatten_alpha(open_image(src))
+    img = img.convert("L" if img.mode in ("L", "1", "I", "I;16", "F") else "RGB")
+    return TF.pil_to_tensor(img)
+
+
+def draw(img: torch.Tensor, s: AugmentSettings, n: int = 8, seed: int = 0) -> torch.Tensor:
+    """n random draws of the pipeline on one image, seeded (same seed -> same draws): (n, C, H, W)."""
+    if not 1 <= n <= MAX_DRAWS:
+        raise ValueError(f"number of draws must be in 1..{MAX_DRAWS}")
+    pipe = build_pipeline(s)
+    with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global RNG; do not disturb the caller's
+        torch.manual_seed(int(seed))
+        return torch.stack([pipe(img) for _ in range(n)])
+
+
+def for_display(x: torch.Tensor, s: AugmentSettings) -> torch.Tensor:
+    """Undo Normalize (if on) so a draw can be shown as a picture: (..., C, H, W) in [0, 1]."""
+    if s.normalize:
+        m = torch.tensor(s.mean).view(-1, 1, 1)
+        sd = torch.tensor(s.std).view(-1, 1, 1)
+        x = x * sd + m
+    return x.clamp(0, 1)
+
+
+def batch_transform(s: AugmentSettings, size: int):
+    """The pipeline's random steps as a training-time transform on float batches (B, C, size, size) in [0, 1].
+
+    Sizes are pinned to the model's input: RandomCrop(size, padding) pads then crops back, and
+    RandomResizedCrop outputs `size`. Resize/ToImage/ToDtype/Normalize are left out (the trainer
+    normalises). Each image gets its own random parameters. Returns None when nothing random is on.
+    """
+    from torchvision.transforms import v2
+
+    validate(s)
+    fill = s.fill / 255.0
+    ts = []
+    if s.crop_size and s.crop_padding:
+        ts.append(v2.RandomCrop(size, padding=s.crop_padding, fill=fill, padding_mode=s.padding_mode))
+    if s.rrc_size:
+        ts.append(v2.RandomResizedCrop(size, scale=(s.rrc_scale_min, 1.0), antialias=True))
+    if s.hflip_p:
+        ts.append(v2.RandomHorizontalFlip(s.hflip_p))
+    if s.vflip_p:
+        ts.append(v2.RandomVerticalFlip(s.vflip_p))
+    if s.rotation:
+        ts.append(v2.RandomRotation(s.rotation, fill=fill))
+    jitter = {k: getattr(s, k) for k in ("brightness", "contrast", "saturation", "hue") if getattr(s, k)}
+    if jitter:
+        ts.append(v2.ColorJitter(**jitter))
+    if not ts:
+        return None
+    pipe = v2.Compose(ts)
+
+    def apply(xb: torch.Tensor) -> torch.Tensor:
+        return torch.stack([pipe(x) for x in xb])
+
+    apply.pipeline = pipe  # for display / code
+    return apply
