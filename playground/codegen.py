@@ -1,0 +1,64 @@
+"""The plain PyTorch script equivalent to a sandbox run: imports, the device, then the user's lines with
+top-level expressions printed (as the sandbox shows them) and the training step in a loop."""
+from __future__ import annotations
+
+import ast
+import re
+
+STEP_MARKER = re.compile(r"^\s*#\s*step\b", re.IGNORECASE)
+
+
+def header(device: str, lr: float | None = None) -> list[str]:
+    lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import torch.optim as optim",
+             "", f'device = torch.device("{device}")  # the playground ran this on {device}',
+             "torch.set_default_device(device)       # new tensors and layers go to the device"]
+    if lr is not None:
+        lines.append(f"lr = {lr!r}")
+    return lines + [""]
+
+
+def marker_line(code: str) -> int | None:
+    """1-based line number of the `# step` marker, if any."""
+    for i, line in enumerate(code.splitlines(), 1):
+        if STEP_MARKER.match(line):
+            return i
+    return None
+
+
+def _print_expressions(code: str) -> list[str]:
+    """The user's lines with each top-level expression statement wrapped in print(...)."""
+    lines = code.splitlines()
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return lines
+    for stmt in reversed(tree.body):
+        if not isinstance(stmt, ast.Expr):
+            continue
+        v = stmt.value
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print":
+            continue
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in {
+                "backward", "step", "zero_grad", "manual_seed", "retain_grad", "requires_grad_"}:
+            continue
+        end = lines[stmt.end_lineno - 1]
+        lines[stmt.end_lineno - 1] = end[:stmt.end_col_offset] + ")" + end[stmt.end_col_offset:]
+        start = lines[stmt.lineno - 1]
+        lines[stmt.lineno - 1] = start[:stmt.col_offset] + "print(" + start[stmt.col_offset:]
+    return lines
+
+
+def plain_code(code: str, device: str, lr: float | None = None, steps: int = 0, loss_name: str = "loss") -> str:
+    """A script a learner can paste into Python to reproduce the run."""
+    uses_lr = lr is not None and re.search(r"\blr\b", code) is not None
+    out = header(device, lr if uses_lr else None)
+    body = _print_expressions(code)
+    mark = marker_line(code)
+    if steps and mark:
+        out += body[:mark - 1]
+        out += ["losses = []", f"for step in range({steps}):  # the Train button's {steps} step(s)"]
+        out += ["    " + line if line.strip() else "" for line in body[mark:]]
+        out += [f"    losses.append({loss_name}.item())", "print(losses)"]
+    else:
+        out += body
+    return "\n".join(out).rstrip() + "\n"

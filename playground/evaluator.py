@@ -1,0 +1,177 @@
+"""A safe evaluator for small PyTorch programs: an `ast` whitelist checked up front, then a tree-walking
+interpreter that only ever calls allow-listed torch functions (playground/allowlist.py) and checks every
+allocation's size on the `meta` device before it happens.
+
+Nothing here compiles or execs user text. Python-level bombs (2**2**100, [0]*10**9, 1 << 10**9) are
+refused by size checks on the operands; tensor bombs (torch.ones(10**6, 10**6), x.repeat(10**5, 10**5))
+are refused by a dry run on meta tensors, which costs no memory. The worker process (worker.py) adds
+CPU-time, memory and wall-clock limits as the backstop for anything these checks do not foresee.
+"""
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass, field
+
+import torch
+
+from playground import allowlist as A
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one request (see the README for why these numbers)."""
+    max_chars: int = 4000            # input length
+    max_lines: int = 150
+    max_nodes: int = 2500            # AST nodes
+    max_depth: int = 40              # AST nesting
+    max_numel: int = 1 << 24         # per tensor: 16.7M elements ...
+    max_bytes: int = 64 << 20        # ... and 64 MiB
+    max_total_bytes: int = 512 << 20  # everything one request allocates, summed
+    max_seq: int = 100_000           # Python list/str/tuple length
+    max_int_bits: int = 4096         # Python int size
+    max_print: int = 20_000          # characters of print() output
+    max_tolist: int = 10_000
+
+
+class SandboxError(Exception):
+    """A refusal by the sandbox (not a PyTorch error): the message says what and why."""
+
+
+class UserCodeError(Exception):
+    """An error raised by the user's program (PyTorch's own message), with the line it came from."""
+
+    def __init__(self, lineno: int, source: str, exc: BaseException):
+        self.lineno, self.source, self.exc = lineno, source, exc
+        super().__init__(f"line {lineno}: {source}\n{type(exc).__name__}: {exc}")
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+           ast.MatMult: operator.matmul, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+           ast.BitOr: operator.or_, ast.BitXor: operator.xor, ast.BitAnd: operator.and_}
+_INPLACE = {ast.Add: operator.iadd, ast.Sub: operator.isub, ast.Mult: operator.imul, ast.Div: operator.itruediv,
+            ast.FloorDiv: operator.ifloordiv, ast.Mod: operator.imod, ast.Pow: operator.ipow,
+            ast.MatMult: operator.imatmul, ast.LShift: operator.ilshift, ast.RShift: operator.irshift,
+            ast.BitOr: operator.ior, ast.BitXor: operator.ixor, ast.BitAnd: operator.iand}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg, ast.Invert: operator.invert, ast.Not: operator.not_}
+_CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+        ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+        ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_ALLOWED_NODES = tuple({ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Name, ast.Load, ast.Store,
+                        ast.Constant, ast.Tuple, ast.List, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.And, ast.Or,
+                        ast.Compare, ast.Call, ast.keyword, ast.Attribute, ast.Subscript, ast.Slice, ast.IfExp,
+                        ast.Pass, *_BINOPS, *_UNARY, *_CMP})
+_CONST_TYPES = (int, float, complex, bool, str, type(None), type(Ellipsis))
+_HINTS = {ast.Import: "`import` is not needed: torch, nn, F and optim are already there",
+          ast.ImportFrom: "`import` is not needed: torch, nn, F and optim are already there",
+          ast.Lambda: "lambdas are not allowed", ast.JoinedStr: "f-strings are not allowed",
+          ast.ListComp: "comprehensions are not allowed", ast.GeneratorExp: "generator expressions are not allowed",
+          ast.FunctionDef: "defining functions is not allowed; write the expression directly",
+          ast.ClassDef: "classes are not allowed; build the model with nn.Sequential(...)",
+          ast.For: "loops are not allowed (the Train button repeats the training step for you)",
+          ast.While: "loops are not allowed"}
+
+
+def parse(code: str, limits: Limits = Limits()) -> ast.Module:
+    """Parse and check the whole program against the whitelist before anything runs."""
+    if not isinstance(code, str):
+        raise SandboxError("the code must be a string")
+    if len(code) > limits.max_chars:
+        raise SandboxError(f"the program is {len(code):,} characters; the sandbox takes up to {limits.max_chars:,}")
+    if code.count("\n") + 1 > limits.max_lines:
+        raise SandboxError(f"the program has more than {limits.max_lines} lines")
+    try:
+        tree = ast.parse(code, mode="exec")
+    except SyntaxError as exc:
+        raise SandboxError(f"SyntaxError on line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # e.g. "too complex", NUL bytes
+        raise SandboxError(f"the program is too deeply nested to parse ({type(exc).__name__})") from None
+    _check_tree(tree, limits)
+    return tree
+
+
+def _check_tree(tree: ast.AST, limits: Limits) -> None:
+    count = 0
+    stack = [(tree, 0)]
+    while stack:  # iterative, so a deep tree cannot exhaust the C stack here
+        node, depth = stack.pop()
+        count += 1
+        line = getattr(node, "lineno", "?")
+        if count > limits.max_nodes:
+            raise SandboxError(f"the program is too long ({limits.max_nodes} syntax nodes at most)")
+        if depth > limits.max_depth:
+            raise SandboxError(f"line {line}: expression nested more than {limits.max_depth} levels deep")
+        if not isinstance(node, _ALLOWED_NODES):
+            hint = _HINTS.get(type(node), f"`{type(node).__name__}` syntax is not allowed in the sandbox")
+            raise SandboxError(f"line {line}: {hint}")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, _CONST_TYPES):
+            raise SandboxError(f"line {line}: {type(node.value).__name__} literals are not allowed")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            raise SandboxError(f"line {line}: attributes starting with '_' (like `{node.attr}`) are not allowed")
+        if isinstance(node, ast.Name) and node.id.startswith("_"):
+            raise SandboxError(f"line {line}: names starting with '_' (like `{node.id}`) are not allowed")
+        if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
+            raise SandboxError(f"line {line}: `**kwargs` and '_' keywords are not allowed")
+        if isinstance(node, ast.Assign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
+                if not all(isinstance(e, ast.Name | ast.Subscript) for e in elts):
+                    raise SandboxError(f"line {line}: you can assign to names and tensor[index] only")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+@dataclass
+class Namespace:
+    """torch / nn / F / optim as the sandbox sees them: only listed names resolve."""
+    name: str
+    module: object
+    names: frozenset
+    kinds: dict = field(default_factory=dict)  # name -> "factory" | "op" | "module" | "optim" | "value"
+
+    def get(self, attr: str):
+        if attr not in self.names:
+            raise SandboxError(f"`{self.name}.{attr}` is not available in the sandbox")
+        kind = self.kinds.get(attr, "op")
+        value = getattr(self.module, attr)
+        return value if kind == "value" else SafeFunc(f"{self.name}.{attr}", value, kind)
+
+    def __repr__(self):
+        return f"<{self.name} (sandboxed)>"
+
+
+@dataclass(frozen=True)
+class SafeFunc:
+    """An allow-listed callable; `kind` tells the interpreter how to dry-run it."""
+    qualname: str
+    fn: object
+    kind: str
+
+    def __repr__(self):
+        return f"<{self.qualname}>"
+
+
+@dataclass(frozen=True)
+class BoundMethod:
+    """tensor.method / module.method / optimizer.method, resolved through the allow-lists."""
+    obj: object
+    name: str
+
+    def __repr__(self):
+        return f"<method {self.name} of {type(self.obj).__name__}>"
+
+
+def namespaces() -> dict:
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torch.optim as optim
+
+    kinds = {n: "factory" for n in A.TORCH_FACTORIES} | {n: "value" for n in A.TORCH_DTYPES}
+    kinds["device"] = "op"
+    return {
+        "torch": Namespace("torch", torch, A.TORCH_FACTORIES | A.TORCH_OPS | A.TORCH_DTYPES | A.TORCH_OTHER, kinds),
+        "nn": Namespace("nn", nn, A.NN_MODULES, {n: "module" for n in A.NN_MODULES}),
+        "F": Namespace("F", F, A.F_FUNCS),
+        "optim": Namespace("optim", optim, A.OPTIMIZERS, {n: "optim" for n in A.OPTIMIZERS}),
+    }

@@ -1,0 +1,467 @@
+"""The tree-walking interpreter behind the sandbox: evaluates a checked `ast` (evaluator.parse) statement by
+statement, calling only allow-listed torch objects, and dry-runs every allocating call on `meta` tensors
+so that a too-large result is refused before any memory is taken."""
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import operator
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from playground import allowlist as A
+from playground.evaluator import (_BINOPS, _CMP, _INPLACE, _UNARY, BoundMethod, Limits, Namespace, SafeFunc,
+                                  SandboxError, UserCodeError, namespaces, parse)
+
+_FAILED = object()
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def to_meta(v, depth: int = 0):
+    """A meta copy of a value for the dry run (tensors become meta tensors; containers are copied)."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().to("meta")
+    if depth < 3 and type(v) in (list, tuple):
+        return type(v)(to_meta(x, depth + 1) for x in v)
+    if depth < 3 and isinstance(v, slice):
+        return slice(to_meta(v.start, depth + 1), to_meta(v.stop, depth + 1), to_meta(v.step, depth + 1))
+    return v
+
+
+def _tensors_in(v, depth: int = 0):
+    if isinstance(v, torch.Tensor):
+        yield v
+    elif depth < 3 and isinstance(v, (list, tuple)):
+        for x in v:
+            yield from _tensors_in(x, depth + 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts_device(cls) -> bool:
+    try:
+        return "device" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass
+class Interpreter:
+    """Runs one program. `env` holds the user's names; `record(lineno, label, value)` sees every result."""
+    limits: Limits = field(default_factory=Limits)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    env: dict = field(default_factory=dict)
+    record: object = None
+    source: str = ""
+
+    def __post_init__(self):
+        self.ns = namespaces()
+        self.builtins = {n: SafeFunc(n, getattr(self, f"_b_{n}"), "builtin") for n in A.BUILTINS}
+        self.env.setdefault("device", self.device)
+        self.allocated = 0
+        self.printed: list[str] = []
+        self.printed_chars = 0
+        self.backward_roots: list[torch.Tensor] = []
+        self.last_step: list[tuple] | None = None  # [(name, before, grad, after)] of the last optimizer.step()
+        self.warnings: list[str] = []
+
+    # ---- statements -------------------------------------------------------------------------------------
+    def run(self, code_or_tree, statements=None) -> None:
+        tree = parse(code_or_tree, self.limits) if isinstance(code_or_tree, str) else code_or_tree
+        if isinstance(code_or_tree, str):
+            self.source = code_or_tree
+        for stmt in tree.body if statements is None else statements:
+            self.run_statement(stmt)
+
+    def line_of(self, stmt) -> str:
+        seg = ast.get_source_segment(self.source, stmt) if self.source else None
+        text = (seg or ast.unparse(stmt)).splitlines()[0] if (seg or stmt) else ""
+        return text[:120]
+
+    def run_statement(self, stmt) -> None:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._exec(stmt)
+            for w in caught[:3]:
+                self.warnings.append(f"line {stmt.lineno}: {w.category.__name__}: {str(w.message)[:300]}")
+        except SandboxError as exc:
+            msg = str(exc)
+            raise SandboxError(msg if msg.startswith("line ") else f"line {stmt.lineno}: {msg}") from None
+        except RecursionError:
+            raise SandboxError(f"line {stmt.lineno}: too deeply nested") from None
+        except Exception as exc:  # the user's program failed: PyTorch's (or Python's) own message
+            raise UserCodeError(stmt.lineno, self.line_of(stmt), exc) from None
+
+    def _exec(self, s) -> None:
+        if isinstance(s, ast.Expr):
+            value = self.eval(s.value)
+            if value is not None and self.record:
+                self.record(s.lineno, self.line_of(s), value)
+        elif isinstance(s, ast.Assign):
+            value = self.eval(s.value)
+            for target in s.targets:
+                self.assign(target, value)
+            if self.record:
+                for target in s.targets:
+                    for name in self._target_names(target):
+                        self.record(s.lineno, name, self.env[name])
+        elif isinstance(s, ast.AugAssign):
+            self._aug_assign(s)
+            if self.record and isinstance(s.target, ast.Name):
+                self.record(s.lineno, s.target.id, self.env[s.target.id])
+        elif not isinstance(s, ast.Pass):
+            raise SandboxError(f"`{type(s).__name__}` statements are not allowed")
+
+    @staticmethod
+    def _target_names(t) -> list[str]:
+        elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
+        return [e.id for e in elts if isinstance(e, ast.Name)]
+
+    def assign(self, target, value) -> None:
+        if isinstance(target, ast.Name):
+            self.env[target.id] = value
+        elif isinstance(target, ast.Subscript):
+            self.setitem(self.eval(target.value), self.eval(target.slice), value)
+        else:  # tuple unpacking
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and len(value) <= 1000:
+                items = list(value.unbind(0))
+            elif isinstance(value, (tuple, list)) and len(value) <= self.limits.max_seq:
+                items = list(value)
+            else:
+                raise SandboxError(f"cannot unpack a {type(value).__name__} here")
+            if len(items) != len(target.elts):
+                raise ValueError(f"expected {len(target.elts)} values to unpack, got {len(items)}")
+            for t, v in zip(target.elts, items):
+                self.assign(t, v)
+
+    def _aug_assign(self, s) -> None:
+        rhs = self.eval(s.value)
+        if isinstance(s.target, ast.Name):
+            self.env[s.target.id] = self.binop(s.op, self.lookup(s.target.id), rhs, inplace=True)
+        else:
+            base, index = self.eval(s.target.value), self.eval(s.target.slice)
+            self.setitem(base, index, self.binop(s.op, self.getitem(base, index), rhs, inplace=True))
+
+    # ---- expressions ------------------------------------------------------------------------------------
+    def eval(self, node):
+        meth = getattr(self, f"_e_{type(node).__name__}", None)
+        if meth is None:
+            raise SandboxError(f"`{type(node).__name__}` is not allowed")
+        return meth(node)
+
+    def _e_Constant(self, n):
+        return n.value
+
+    def _e_Name(self, n):
+        return self.lookup(n.id)
+
+    def lookup(self, name: str):
+        for scope in (self.env, self.ns, self.builtins):
+            if name in scope:
+                return scope[name]
+        raise NameError(f"name '{name}' is not defined (available: torch, nn, F, optim, device, "
+                        f"{', '.join(sorted(A.BUILTINS))} and the names you assign)")
+
+    def _e_Tuple(self, n):
+        return tuple(self.eval(e) for e in n.elts)
+
+    def _e_List(self, n):
+        return [self.eval(e) for e in n.elts]
+
+    def _e_Slice(self, n):
+        return slice(*(None if x is None else self.eval(x) for x in (n.lower, n.upper, n.step)))
+
+    def _e_IfExp(self, n):
+        return self.eval(n.body) if self.eval(n.test) else self.eval(n.orelse)
+
+    def _e_BoolOp(self, n):
+        value = self.eval(n.values[0])
+        for nxt in n.values[1:]:
+            if bool(value) == isinstance(n.op, ast.Or):  # `and` stops at a falsy value, `or` at a truthy one
+                return value
+            value = self.eval(nxt)
+        return value
+
+    def _e_UnaryOp(self, n):
+        v, fn = self.eval(n.operand), _UNARY[type(n.op)]
+        if isinstance(v, torch.Tensor) and not isinstance(n.op, ast.Not):
+            return self.guarded(type(n.op).__name__, lambda: fn(v), lambda: fn(to_meta(v)))
+        return fn(v)
+
+    def _e_BinOp(self, n):
+        return self.binop(n.op, self.eval(n.left), self.eval(n.right))
+
+    def _e_Compare(self, n):
+        left = self.eval(n.left)
+        result = True
+        for op, comp in zip(n.ops, n.comparators):
+            right = self.eval(comp)
+            result = self.binop(op, left, right, table=_CMP)
+            if len(n.ops) > 1 and not result:
+                return result
+            left = right
+        return result
+
+    def _e_Attribute(self, n):
+        return self.get_attr(self.eval(n.value), n.attr)
+
+    def _e_Subscript(self, n):
+        return self.getitem(self.eval(n.value), self.eval(n.slice))
+
+    def _e_Call(self, n):
+        func = self.eval(n.func)
+        args = [self.eval(a) for a in n.args]
+        kwargs = {k.arg: self.eval(k.value) for k in n.keywords}
+        bad = set(kwargs) & A.FORBIDDEN_KWARGS
+        if bad:
+            raise SandboxError(f"the keyword argument `{sorted(bad)[0]}=` is not allowed")
+        return self.call(func, args, kwargs)
+
+    # ---- operators, attributes, items -------------------------------------------------------------------
+    def binop(self, op, a, b, inplace: bool = False, table=None):
+        fn = (table or (_INPLACE if inplace else _BINOPS))[type(op)]
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+            return self.guarded(type(op).__name__, lambda: fn(a, b), lambda: fn(to_meta(a), to_meta(b)))
+        if table is None:
+            self._check_python_op(op, a, b)
+        out = fn(a, b)
+        if isinstance(out, int) and out.bit_length() > self.limits.max_int_bits:
+            raise SandboxError(f"integer result over {self.limits.max_int_bits} bits")
+        return out
+
+    def _check_python_op(self, op, a, b) -> None:
+        L = self.limits
+        ints = isinstance(a, int) and isinstance(b, int)
+        if ints and isinstance(op, ast.Pow) and b > 0 and abs(a) > 1 and b * a.bit_length() > L.max_int_bits:
+            raise SandboxError(f"{a} ** {b} would be an integer of about {b * a.bit_length():,} bits; "
+                               f"the sandbox allows {L.max_int_bits} (try a float: {a}.0 ** ...)")
+        if ints and isinstance(op, ast.LShift) and b > 0 and a.bit_length() + b > L.max_int_bits:
+            raise SandboxError(f"integer shift over {L.max_int_bits} bits")
+        if ints and isinstance(op, ast.Mult) and a.bit_length() + b.bit_length() > L.max_int_bits + 1:
+            raise SandboxError(f"integer result over {L.max_int_bits} bits")
+        seqs = (str, list, tuple)
+        if isinstance(op, ast.Mult) and (isinstance(a, seqs) or isinstance(b, seqs)):
+            seq, n = (a, b) if isinstance(a, seqs) else (b, a)
+            if isinstance(n, int) and len(seq) * max(n, 0) > L.max_seq:
+                raise SandboxError(f"that repetition would make {len(seq) * n:,} items; the sandbox allows "
+                                   f"{L.max_seq:,}")
+        if isinstance(op, ast.Add) and isinstance(a, seqs) and isinstance(b, seqs):
+            if len(a) + len(b) > L.max_seq:
+                raise SandboxError(f"sequences longer than {L.max_seq:,} items are not allowed")
+        if isinstance(op, ast.Mod) and isinstance(a, str):
+            raise SandboxError("%-formatting of strings is not allowed")
+
+    def get_attr(self, obj, attr: str):
+        if attr.startswith("_"):
+            raise SandboxError(f"attributes starting with '_' (like `{attr}`) are not allowed")
+        if isinstance(obj, Namespace):
+            return obj.get(attr)
+        if isinstance(obj, torch.Tensor):
+            if attr in A.TENSOR_PROPS:
+                return getattr(obj, attr)
+            if attr in A.TENSOR_METHODS:
+                return BoundMethod(obj, attr)
+            raise SandboxError(f"`Tensor.{attr}` is not available in the sandbox")
+        if isinstance(obj, torch.nn.Module) and attr in A.MODULE_ATTRS:
+            value = getattr(obj, attr)
+            return BoundMethod(obj, attr) if callable(value) and not isinstance(value, torch.Tensor) else value
+        if isinstance(obj, torch.optim.Optimizer) and attr in A.OPTIM_METHODS:
+            return BoundMethod(obj, attr)
+        if type(obj).__module__ == "torch.return_types" and attr in A.RETURN_TYPE_PROPS:
+            return getattr(obj, attr)
+        raise SandboxError(f"`.{attr}` is not available on a {type(obj).__name__} in the sandbox")
+
+    def getitem(self, base, index):
+        if isinstance(base, torch.Tensor):
+            return self.guarded("indexing", lambda: base[index], lambda: to_meta(base)[to_meta(index)])
+        if isinstance(base, (list, tuple, str, torch.Size, torch.nn.Sequential)) or \
+                type(base).__module__ == "torch.return_types":
+            return base[index]
+        raise SandboxError(f"a {type(base).__name__} cannot be indexed in the sandbox")
+
+    def setitem(self, base, index, value) -> None:
+        if not isinstance(base, torch.Tensor):
+            raise SandboxError("only tensors support item assignment in the sandbox")
+
+        def meta():
+            m = to_meta(base)
+            m[to_meta(index)] = to_meta(value)
+            return m
+
+        self.guarded("item assignment", lambda: operator.setitem(base, index, value), meta)
+
+    # ---- calls ------------------------------------------------------------------------------------------
+    def call(self, func, args: list, kwargs: dict):
+        if isinstance(func, SafeFunc):
+            if func.kind == "builtin":
+                return func.fn(*args, **kwargs)
+            if func.kind == "module":
+                return self.build_module(func, args, kwargs)
+            if func.kind == "optim":
+                return func.fn(*args, **kwargs)
+            name = func.qualname.split(".")[-1]
+            if name in A.NO_DRY_RUN:
+                return func.fn(*args, **kwargs)
+            extra = {"device": "meta"} if func.kind == "factory" else {}
+            return self.guarded(func.qualname, lambda: func.fn(*args, **kwargs),
+                                lambda: func.fn(*to_meta(args), **{**to_meta_kw(kwargs), **extra}))
+        if isinstance(func, BoundMethod):
+            return self.call_method(func.obj, func.name, args, kwargs)
+        if isinstance(func, torch.nn.Module):
+            return self.call_module(func, args, kwargs)
+        raise SandboxError(f"a {type(func).__name__} cannot be called in the sandbox")
+
+    def call_method(self, obj, name: str, args, kwargs):
+        method = getattr(obj, name)
+        if isinstance(obj, torch.optim.Optimizer) and name == "step":
+            return self.optimizer_step(obj, args, kwargs)
+        if isinstance(obj, torch.Tensor):
+            if name == "backward":
+                self.backward_roots.append(obj)
+            if name == "tolist" and obj.numel() > self.limits.max_tolist:
+                raise SandboxError(f"tolist() of {obj.numel():,} elements; the sandbox allows "
+                                   f"{self.limits.max_tolist:,}")
+            if name not in A.NO_DRY_RUN:
+                return self.guarded(f"Tensor.{name}", lambda: method(*args, **kwargs),
+                                    lambda: getattr(to_meta(obj), name)(*to_meta(args), **to_meta_kw(kwargs)))
+        return method(*args, **kwargs)
+
+    def build_module(self, func: SafeFunc, args, kwargs):
+        cls = func.fn
+        if _accepts_device(cls):
+            try:
+                probe = cls(*to_meta(args), **{**to_meta_kw(kwargs), "device": "meta"})
+            except Exception:  # noqa: BLE001 - the real constructor below raises the user's error
+                probe = None
+            if probe is not None:
+                params = list(probe.parameters())
+                self.check_size(params, func.qualname)
+                total = sum(p.numel() * p.element_size() for p in params)
+                if self.allocated + total > self.limits.max_total_bytes:
+                    raise SandboxError(f"{func.qualname} would take {_fmt_bytes(total)}; over this request's budget")
+        elif cls is torch.nn.Sequential and not all(isinstance(a, torch.nn.Module) for a in args):
+            raise TypeError("nn.Sequential takes modules, e.g. nn.Sequential(nn.Linear(3, 5), nn.ReLU())")
+        module = cls(*args, **kwargs)
+        self.check_size(list(module.parameters()), func.qualname, count=True)
+        return module
+
+    def call_module(self, module, args, kwargs):
+        from torch.func import functional_call
+
+        def meta():
+            state = {k: v.detach().to("meta") for k, v in (*module.named_parameters(), *module.named_buffers())}
+            return functional_call(module, state, tuple(to_meta(args)), to_meta_kw(kwargs))
+
+        return self.guarded(type(module).__name__, lambda: module(*args, **kwargs), meta)
+
+    def optimizer_step(self, opt, args, kwargs):
+        params = [p for g in opt.param_groups for p in g["params"]]
+        names = self.tensor_names()
+        before = [(names.get(id(p), f"param{i}"), p.detach().clone(),
+                   None if p.grad is None else p.grad.detach().clone()) for i, p in enumerate(params)]
+        out = opt.step(*args, **kwargs)
+        self.last_step = [(n, b, g, p.detach().clone()) for (n, b, g), p in zip(before, params)]
+        return out
+
+    def tensor_names(self) -> dict:
+        """id(tensor) -> the first name the user gave it (a variable, or module.param like fc1.weight)."""
+        names: dict[int, str] = {}
+        for name, value in self.env.items():
+            if isinstance(value, torch.Tensor):
+                names.setdefault(id(value), name)
+            elif isinstance(value, torch.nn.Module):
+                for pname, p in value.named_parameters():
+                    names.setdefault(id(p), f"{name}.{pname}")
+        return names
+
+    # ---- the allocation guard ---------------------------------------------------------------------------
+    def guarded(self, label: str, real, meta=None):
+        """Dry-run `meta()` (no memory), refuse if any result is too big, then run `real()` and check again."""
+        if meta is not None:
+            try:
+                with torch.no_grad():
+                    dry = meta()
+            except Exception:  # noqa: BLE001 - shape errors, data-dependent ops: the real call reports/bounds
+                dry = _FAILED
+            if dry is not _FAILED:
+                self.check_size(dry, label)
+        out = real()
+        self.check_size(out, label, count=True)
+        return out
+
+    def check_size(self, value, label: str, count: bool = False) -> None:
+        L = self.limits
+        for t in _tensors_in(value):
+            numel, nbytes = t.numel(), t.numel() * t.element_size()
+            if numel > L.max_numel or nbytes > L.max_bytes:
+                raise SandboxError(f"{label} would make a tensor of shape {tuple(t.shape)} ({numel:,} elements, "
+                                   f"{_fmt_bytes(nbytes)}); the sandbox allows {L.max_numel:,} elements and "
+                                   f"{_fmt_bytes(L.max_bytes)} per tensor")
+            if count and t.device.type != "meta" and not t._is_view():
+                self.allocated += nbytes
+                if self.allocated > L.max_total_bytes:
+                    raise SandboxError(f"this program allocated over {_fmt_bytes(L.max_total_bytes)} in all; "
+                                       f"the sandbox stops here")
+
+    # ---- builtins ---------------------------------------------------------------------------------------
+    def _b_print(self, *args):
+        text = " ".join(str(a) for a in args)
+        room = self.limits.max_print - self.printed_chars
+        if room > 0:
+            self.printed.append(text[:room])
+            self.printed_chars += len(text) + 1
+        return None
+
+    @staticmethod
+    def _numbers_only(name, args):
+        flat = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+        if any(isinstance(a, torch.Tensor) for a in flat):
+            raise SandboxError(f"use torch.{name}(...) or tensor.{name}() for tensors")
+        return flat
+
+    def _b_min(self, *args):
+        return min(self._numbers_only("min", args))
+
+    def _b_max(self, *args):
+        return max(self._numbers_only("max", args))
+
+    def _b_abs(self, x):
+        return self.guarded("abs", lambda: abs(x), lambda: abs(to_meta(x))) if isinstance(x, torch.Tensor) else abs(x)
+
+    def _b_len(self, x):
+        if not isinstance(x, (torch.Tensor, list, tuple, str, torch.Size, torch.nn.Sequential)):
+            raise SandboxError(f"len() of a {type(x).__name__} is not available")
+        return len(x)
+
+    @staticmethod
+    def _b_round(x, ndigits=None):
+        return round(x) if ndigits is None else round(x, ndigits)
+
+    @staticmethod
+    def _scalar(kind, x):
+        if not isinstance(x, (int, float, bool, str, torch.Tensor)):
+            raise SandboxError(f"{kind.__name__}() of a {type(x).__name__} is not available")
+        return kind(x)
+
+    def _b_float(self, x=0.0):
+        return self._scalar(float, x)
+
+    def _b_int(self, x=0):
+        return self._scalar(int, x)
+
+    def _b_bool(self, x=False):
+        return self._scalar(bool, x)
+
+
+def to_meta_kw(kwargs: dict) -> dict:
+    return {k: to_meta(v) for k, v in kwargs.items()}
