@@ -1,0 +1,274 @@
+"""Activations: the model's own graph (torch.fx, as torchvision's feature extractor names it), every node's output
+for one input, and per-layer statistics (mean, std, fraction of inactive ReLU units).
+
+Why an fx.Interpreter rather than torchvision's create_feature_extractor: the zoo's networks use
+`ReLU(inplace=True)` and torchvision's ResNet does `out += identity`, so a tensor returned for node N is
+overwritten by the in-place op that follows it. We clone each node's output the moment it is computed,
+which gives exactly what a forward hook on that layer sees (tests/test_introspect.py checks this).
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+SAMPLE_SIZE = 4096          # values kept per layer for the histograms (a strided subsample)
+# Nodes that only reshape or read attributes: their values repeat their input's, so they are not "layers".
+_SKIP_FUNCS = {"flatten", "view", "reshape", "getattr", "size", "getitem", "contiguous", "squeeze", "unsqueeze"}
+_RELU_KINDS = {"ReLU", "relu", "relu_", "ReLU6", "relu6"}
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One node of the traced graph: its torchvision-style name and what it runs."""
+
+    name: str                  # e.g. "layer1.0.relu_1" (the second call of module layer1.0.relu)
+    op: str                    # "placeholder" | "call_module" | "call_function" | "call_method"
+    kind: str                  # module class name ("Conv2d") or function name ("add")
+    module: str | None = None  # qualified module name for call_module nodes
+
+    @property
+    def is_relu(self) -> bool:
+        return self.kind in _RELU_KINDS
+
+    @property
+    def is_layer(self) -> bool:
+        """Worth showing: a module call or a computing function (add, relu, cat...), not a reshape or the input."""
+        return self.op in ("call_module", "call_function", "call_method") and self.kind not in _SKIP_FUNCS
+
+
+@dataclass
+class _Traced:
+    gm: torch.fx.GraphModule
+    nodes: list[GraphNode]
+    by_fx: dict  # fx.Node -> GraphNode
+
+
+_traced: "weakref.WeakKeyDictionary[nn.Module, _Traced]" = weakref.WeakKeyDictionary()
+_trace_lock = threading.Lock()
+
+
+def _fn_name(target) -> str:
+    name = getattr(target, "__name__", None) or str(target)
+    return name.split(".")[-1]
+
+
+def trace(model: nn.Module) -> _Traced:
+    """Trace the model once (eval graph) with torchvision's NodePathTracer; cached per model object.
+
+    Childless modules that are not torch.nn's own (e.g. our LocalResponseNorm) are kept as leaves, so every
+    module the user can see in print(model) is one node. Tracing patches nn.Module.__call__ for a moment,
+    so it happens once per model, under a lock (and in the app inside the one-at-a-time model queue).
+    """
+    hit = _traced.get(model)
+    if hit is not None:
+        return hit
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    with _trace_lock:
+        hit = _traced.get(model)
+        if hit is not None:
+            return hit
+        leaves = sorted({type(m) for m in model.modules() if not any(m.children())
+                         and not type(m).__module__.startswith("torch.nn")}, key=lambda t: t.__name__)
+        tracer = NodePathTracer(leaf_modules=leaves)
+        graph = tracer.trace(model)  # the model is in eval mode (zoo models always are)
+        gm = torch.fx.GraphModule(tracer.root, graph)
+        # gm's fx nodes are the graph's own nodes, so tracer.node_to_qualname keys them directly.
+        nodes, by_fx = [], {}
+        for n in graph.nodes:
+            if n not in tracer.node_to_qualname:
+                continue  # the output node
+            if n.op == "call_module":
+                kind, module = type(model.get_submodule(n.target)).__name__, str(n.target)
+            elif n.op in ("call_function", "call_method"):
+                kind, module = _fn_name(n.target), None
+            else:
+                kind, module = n.op, None
+            g = GraphNode(tracer.node_to_qualname[n], n.op, kind, module)
+            nodes.append(g)
+            by_fx[n] = g
+        hit = _Traced(gm, nodes, by_fx)
+        _traced[model] = hit
+        return hit
+
+
+def graph_nodes(model: nn.Module, layers_only: bool = True) -> list[GraphNode]:
+    """The model's graph nodes in execution order (the names torchvision's get_graph_node_names gives)."""
+    nodes = trace(model).nodes
+    return [n for n in nodes if n.is_layer] if layers_only else list(nodes)
+
+
+@dataclass
+class LayerStats:
+    """Statistics of one node's output for one input (std is numpy's: population, ddof=0)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    mean: float
+    std: float
+    min: float
+    max: float
+    frac_zero: float                 # fraction of outputs exactly 0 (for a ReLU: inactive units)
+    dead_channels: float | None      # ReLU with (B, C, ...) output: fraction of channels that are 0 everywhere
+    is_relu: bool
+    sample: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.float32))
+
+
+def _stats(node: GraphNode, t: torch.Tensor) -> LayerStats:
+    f = t.detach().float()
+    flat = f.reshape(-1)
+    n = flat.numel()
+    zero = (flat == 0)
+    dead = None
+    if node.is_relu and f.dim() >= 2:
+        per_channel = (f != 0).transpose(0, 1).reshape(f.shape[1], -1).any(dim=1)   # (C,)
+        dead = float((~per_channel).float().mean())
+    step = max(1, n // SAMPLE_SIZE)
+    sample = flat[::step][:SAMPLE_SIZE].cpu().numpy().astype(np.float32)
+    mean = flat.mean()
+    std = (flat - mean).pow(2).mean().sqrt() if n else torch.tensor(float("nan"))
+    return LayerStats(node.name, node.kind, tuple(t.shape), float(mean), float(std),
+                      float(flat.min()) if n else float("nan"), float(flat.max()) if n else float("nan"),
+                      float(zero.float().mean()) if n else float("nan"), dead, node.is_relu, sample)
+
+
+class _Recorder(torch.fx.Interpreter):
+    """Runs the traced graph node by node; clones the outputs we keep before any in-place op can touch them."""
+
+    def __init__(self, traced: _Traced, keep: set[str] | None, with_stats: bool):
+        super().__init__(traced.gm, garbage_collect_values=True)
+        self.traced, self.keep, self.with_stats = traced, keep, with_stats
+        self.acts: dict[str, torch.Tensor] = {}
+        self.stats: list[LayerStats] = []
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        node = self.traced.by_fx.get(n)
+        if node is not None and isinstance(out, torch.Tensor):
+            if self.keep is None or node.name in self.keep:
+                self.acts[node.name] = out.detach().clone()
+            if self.with_stats and node.is_layer and out.is_floating_point():
+                self.stats.append(_stats(node, out))
+        return out
+
+
+@dataclass
+class Capture:
+    """What one forward pass left behind: kept node outputs, per-layer stats, and the logits."""
+
+    acts: dict[str, torch.Tensor]
+    stats: list[LayerStats]
+    logits: torch.Tensor
+
+
+@torch.inference_mode()
+def capture(model: nn.Module, x: torch.Tensor, keep: list[str] | None = None, stats: bool = True) -> Capture:
+    """Run x (a batch) through the model; keep the outputs of nodes `keep` (None = every node) and, if asked,
+    compute statistics for every layer node. The logits are the model's own output."""
+    traced = trace(model)
+    names = {n.name for n in traced.nodes}
+    if keep is not None:
+        unknown = [k for k in keep if k not in names]
+        if unknown:
+            raise KeyError(f"no layer named {unknown[0]!r} in this model; pick one from the list")
+    rec = _Recorder(traced, None if keep is None else set(keep), stats)
+    logits = rec.run(x)
+    return Capture(rec.acts, rec.stats, logits.detach())
+
+
+@torch.inference_mode()
+def capture_with_hooks(model: nn.Module, x: torch.Tensor, modules: list[str]) -> dict[str, list[torch.Tensor]]:
+    """The plain-PyTorch way: forward hooks on named modules, each call's output cloned (the reference in tests,
+    and what the 'code' panel shows). A module called twice (a ResNet block's ReLU) records two outputs."""
+    out: dict[str, list[torch.Tensor]] = {m: [] for m in modules}
+    handles = []
+    try:
+        for name in modules:
+            mod = model.get_submodule(name)
+            handles.append(mod.register_forward_hook(
+                lambda _m, _inp, o, name=name: out[name].append(o.detach().clone())))
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out
+
+
+def default_layer(model: nn.Module) -> str:
+    """The first ReLU node with a spatial (B, C, H, W) output: early feature maps, edges and strokes."""
+    nodes = graph_nodes(model)
+    for n in nodes:
+        if n.is_relu:
+            return n.name
+    return nodes[0].name
+
+
+def top_channels(act: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """act: (C, H, W) -> (indices of the k channels with the largest mean activation, those maps as numpy)."""
+    means = act.float().mean(dim=(1, 2))
+    k = max(1, min(int(k), act.shape[0]))
+    idx = torch.topk(means, k).indices
+    return idx.cpu().numpy(), act[idx].float().cpu().numpy()
+
+
+def stats_table(stats: list[LayerStats]) -> list[list]:
+    """Rows for a table: layer, kind, shape, mean, std, min, max, zero fraction, dead-channel fraction."""
+    rows = []
+    for s in stats:
+        rows.append([s.name, s.kind, "x".join(map(str, s.shape)), round(s.mean, 4), round(s.std, 4),
+                     round(s.min, 4), round(s.max, 4),
+                     round(s.frac_zero, 4) if s.is_relu else None,
+                     round(s.dead_channels, 4) if s.dead_channels is not None else None])
+    return rows
+
+
+STATS_HEADERS = ["layer", "kind", "output shape", "mean", "std", "min", "max", "ReLU zero fraction",
+                 "ReLU dead channels"]
+
+
+def activation_code(model_name: str, layer: str, module: str | None, family: str) -> str:
+    """Plain PyTorch that produces the feature-map grid and the statistics."""
+    pre = ("from zoo.images import mnist_preprocess\nx = (mnist_preprocess(\"digit.png\") - 0.1307) / 0.3081  "
+           "# (1, 28, 28)" if family == "digits" else
+           "from zoo.images import imagenet_preprocess\nx = imagenet_preprocess(\"photo.jpg\")  # (3, 224, 224)")
+    target = f'model.get_submodule("{module}")' if module else None
+    hook = (f'''acts = []
+handle = {target}.register_forward_hook(
+    lambda mod, inp, out: acts.append(out.detach().clone()))   # clone: a later in-place ReLU would overwrite it
+with torch.inference_mode():
+    model(x.unsqueeze(0))
+handle.remove()
+fmap = acts[{_call_index(layer)}][0]                                  # (C, H, W): call #{_call_index(layer)} of this module'''
+            if target else f'''from torchvision.models.feature_extraction import create_feature_extractor
+# "{layer}" is a function node (no module to hook): ask torch.fx for it
+fx = create_feature_extractor(model, return_nodes=["{layer}"])
+with torch.inference_mode():
+    fmap = fx(x.unsqueeze(0))["{layer}"][0].clone()''')
+    return f'''import torch
+from torchvision.models.feature_extraction import get_graph_node_names
+from zoo.registry import get_model
+
+model = get_model("{model_name}")                 # eval mode, weights loaded strictly
+train_nodes, eval_nodes = get_graph_node_names(model)   # every layer name, in execution order
+{pre}
+
+{hook}
+
+top = fmap.mean(dim=(1, 2)).topk(16).indices      # the 16 channels that fire most on average
+grid = fmap[top]                                  # (16, H, W): each map min-max scaled into one picture
+print("mean", fmap.mean().item(), "std", fmap.std(unbiased=False).item(),
+      "zero fraction", (fmap == 0).float().mean().item())
+'''
+
+
+def _call_index(node_name: str) -> int:
+    """'layer1.0.relu_1' -> 1 (the second call of that module); 'relu' -> 0."""
+    last = node_name.rsplit(".", 1)[-1]
+    head, _, tail = last.rpartition("_")
+    return int(tail) if head and tail.isdigit() else 0

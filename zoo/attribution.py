@@ -1,0 +1,175 @@
+"""Attribution with captum: Grad-CAM on an automatically chosen layer, and plain gradient saliency.
+
+Which layer for Grad-CAM is the question pytorch-grad-cam's users ask most. Its answer (and ours): the
+deepest layer that still has a spatial layout, because Grad-CAM weighs that layer's channels by their
+pooled gradients - deeper means more class-specific, but past the last spatial layer there is no "where".
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+MIN_CAM_SIDE = 7   # the coarsest map worth showing: ResNet-18's layer4 at 224 px is 7x7
+
+_auto_cache: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _candidates(model: nn.Module) -> tuple[list[str], str]:
+    """Layers Grad-CAM may use, shallow to deep, and the family they come from."""
+    if hasattr(model, "fc"):
+        stages = [s for s in ("layer1", "layer2", "layer3", "layer4") if isinstance(getattr(model, s, None), nn.Sequential)]
+        if stages:  # torchvision ResNets and ResNetDigits: the last block of each stage
+            return [f"{s}.{len(getattr(model, s)) - 1}" for s in stages], "resnet"
+    feats = getattr(model, "features", None)
+    if isinstance(feats, nn.Sequential):
+        relus = [f"features.{i}" for i, m in enumerate(feats) if isinstance(m, nn.ReLU)]
+        if relus:  # VGG / AlexNet: the ReLU after each convolution
+            return relus, "features"
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)], "conv"
+
+
+@torch.no_grad()
+def _spatial_sizes(model: nn.Module, names: list[str], shape: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+    """Output H, W of each named module for an input of this shape (one probe forward pass, hooks removed)."""
+    sizes, handles = {}, []
+
+    def record(name):
+        def hook(_m, _i, o):  # returns None: a forward hook that returns a value replaces the output
+            sizes.setdefault(name, tuple(o.shape[-2:]) if o.dim() == 4 else (0, 0))
+        return hook
+
+    try:
+        for n in names:
+            handles.append(model.get_submodule(n).register_forward_hook(record(n)))
+        p = next(model.parameters(), None)
+        model(torch.zeros(shape, device=p.device if p is not None else "cpu"))
+    finally:
+        for h in handles:
+            h.remove()
+    return sizes
+
+
+def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, str]:
+    """(module name, why) of the Grad-CAM target layer for this architecture and input size.
+
+    Rule: the deepest candidate whose map is at least 7x7. At 224 px that is exactly pytorch-grad-cam's advice
+    (ResNet `layer4[-1]`, 7x7; VGG/AlexNet the last conv's ReLU). On 28 px digits the last ResNet stage is 4x4
+    - every cell sees the whole digit, so the map says little about *where* - so the rule steps back a stage.
+    """
+    key = tuple(int(s) for s in input_shape)
+    hit = _auto_cache.get(model, {}).get(key)
+    if hit is not None:
+        return hit
+    names, family = _candidates(model)
+    if not names:
+        raise ValueError("this model has no convolutional layer, so Grad-CAM has no spatial map to show")
+    sizes = _spatial_sizes(model, names, key)
+    ok = [n for n in names if min(sizes.get(n, (0, 0))) >= MIN_CAM_SIDE]
+    name = ok[-1] if ok else max(names, key=lambda n: min(sizes.get(n, (0, 0))))
+    h, w = sizes.get(name, (0, 0))
+    deepest = names[-1]
+    what = {"resnet": "the last residual block of its stage (the whole block, so the skip connection is included)",
+            "features": "the ReLU after a convolution, taken before the max pool that follows (finer map; pooling "
+                        "only keeps the local maxima of these same maps)",
+            "conv": "a Conv2d module"}[family]
+    why = (f"`{name}` ({h}x{w} map): {what}. Rule: the deepest layer whose map is at least "
+           f"{MIN_CAM_SIDE}x{MIN_CAM_SIDE} - deeper layers are more class-specific, but Grad-CAM can only say "
+           f"*where* at the resolution of its layer.")
+    if name != deepest:
+        dh, dw = sizes.get(deepest, (0, 0))
+        why += (f" The deepest candidate, `{deepest}`, is only {dh}x{dw} for this input, so we step back to "
+                f"`{name}`.")
+    elif family == "resnet":
+        why += f" It is the deepest spatial layer: pytorch-grad-cam's advice `model.{name.split('.')[0]}[-1]`."
+    else:
+        why += (" It is the deepest spatial layer (pytorch-grad-cam suggests `model.features[-1]`, the max pool "
+                "right after it).")
+    _auto_cache.setdefault(model, {})[key] = (name, why)
+    return name, why
+
+
+@dataclass
+class Attribution:
+    """Heat maps for one input and one target class (both in [0, 1], the input's H x W)."""
+
+    gradcam: np.ndarray
+    saliency: np.ndarray
+    gradcam_raw: np.ndarray      # the layer-resolution map before upsampling (ReLU'd, not normalised)
+    target: int
+    predicted: int
+    probs: np.ndarray            # softmax over classes
+    layer: str
+    why: str
+
+
+def _norm(a: torch.Tensor) -> np.ndarray:
+    a = a.detach().float().cpu()
+    m = float(a.max())
+    return (a / m).numpy() if m > 0 else torch.zeros_like(a).numpy()
+
+
+def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, layer: str | None = None) -> Attribution:
+    """Grad-CAM (captum LayerGradCam, ReLU'd as in the paper) and |d logit / d input| saliency for x (1, C, H, W).
+
+    target None = the predicted class. The shared model is not changed: captum adds hooks for the call and
+    removes them, and torch.autograd.grad leaves .grad untouched.
+    """
+    from captum.attr import LayerAttribution, LayerGradCam, Saliency
+
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"attribute expects one input (1, C, H, W); got {tuple(x.shape)}")
+    auto_name, why = auto_target_layer(model, tuple(x.shape))
+    if layer and layer != auto_name:
+        why = f"`{layer}`, chosen by you (the automatic choice would be `{auto_name}`)."
+    layer = layer or auto_name
+    module = model.get_submodule(layer)
+    with torch.enable_grad():
+        xi = x.detach().clone().requires_grad_(True)   # so gradients flow even if the weights are frozen
+        with torch.no_grad():
+            probs = model(x).softmax(dim=1)[0]
+        predicted = int(probs.argmax())
+        n_classes = probs.numel()
+        if target is None:
+            target = predicted
+        if not 0 <= int(target) < n_classes:
+            raise ValueError(f"class {target} is out of range: this model has classes 0..{n_classes - 1}")
+        target = int(target)
+        cam = LayerGradCam(model, module).attribute(xi, target=target, relu_attributions=True)   # (1, 1, h, w)
+        if cam.dim() != 4:
+            raise ValueError(f"layer {layer!r} has no spatial output (shape {tuple(cam.shape)}); pick a conv layer")
+        up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")  # (1, 1, H, W)
+        sal = Saliency(model).attribute(xi, target=target, abs=True)     # (1, C, H, W)
+    return Attribution(gradcam=_norm(F.relu(up[0, 0])), saliency=_norm(sal[0].amax(dim=0)),
+                       gradcam_raw=cam[0, 0].detach().cpu().numpy(), target=target, predicted=predicted,
+                       probs=probs.detach().cpu().numpy(), layer=layer, why=why)
+
+
+def attribution_code(model_name: str, layer: str, target: int | None, family: str) -> str:
+    pre = ("from zoo.images import mnist_preprocess\nx = ((mnist_preprocess(\"digit.png\") - 0.1307) / 0.3081)"
+           ".unsqueeze(0)  # (1, 1, 28, 28)" if family == "digits" else
+           "from zoo.images import imagenet_preprocess\nx = imagenet_preprocess(\"photo.jpg\").unsqueeze(0)"
+           "  # (1, 3, 224, 224)")
+    tgt = "model(x).argmax(1).item()   # the predicted class" if target is None else str(int(target))
+    return f'''import torch
+from captum.attr import LayerAttribution, LayerGradCam, Saliency
+from zoo.registry import get_model
+
+model = get_model("{model_name}")                       # eval mode, weights loaded strictly
+{pre}
+target = {tgt}
+
+layer = model.get_submodule("{layer}")                   # the Grad-CAM target layer
+cam = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)  # (1, 1, h, w)
+cam = LayerAttribution.interpolate(cam, x.shape[-2:], interpolate_mode="bilinear")   # (1, 1, H, W)
+cam = cam[0, 0] / cam.max().clamp_min(1e-12)             # [0, 1], overlaid on the input with a colormap
+
+x.requires_grad_(True)
+saliency = Saliency(model).attribute(x, target=target, abs=True)  # |d logit_target / d pixel|
+saliency = saliency[0].amax(dim=0)                       # max over colour channels -> (H, W)
+'''

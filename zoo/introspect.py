@@ -1,0 +1,261 @@
+"""Look inside a zoo model: each view (activations, attribution, weights, checkpoint comparison, summary) as a
+pure function from plain inputs to pictures (numpy RGB), table rows and text. The tab and the benchmark call these.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from zoo import activations as A
+from zoo import weightstats as W
+from zoo.registry import ModelSpec, get_spec
+
+TRAINED = "trained"
+RANDOM = "random init"
+_lock = threading.Lock()
+
+
+def weights_label(weights: str, seed: int) -> str:
+    return "trained weights" if weights == TRAINED else f"RANDOM INIT (seed {int(seed)}, no trained weights)"
+
+
+@lru_cache(maxsize=2)
+def _random_model(name: str, seed: int) -> nn.Module:
+    from zoo.device import get_device
+
+    return W.random_init(get_spec(name).builder, seed).to(get_device())
+
+
+def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Module:
+    """The trained zoo model (shared, cached; WeightsUnavailable offline for ImageNet) or a seeded random init."""
+    if weights == TRAINED:
+        from zoo.classify import load_model
+
+        return load_model(name)
+    if weights != RANDOM:
+        raise ValueError(f"weights must be {TRAINED!r} or {RANDOM!r}, not {weights!r}")
+    with _lock:
+        return _random_model(name, int(seed))
+
+
+@lru_cache(maxsize=2)
+def _architecture(name: str) -> nn.Module:
+    """A private instance for torchinfo (which adds hooks): weights do not change shapes or counts."""
+    return get_spec(name).builder().eval()
+
+
+def input_tensor(spec: ModelSpec, src) -> torch.Tensor:
+    """(1, C, H, W) exactly as the Classify tab feeds the model (zoo.classify.preprocess)."""
+    from zoo.classify import preprocess
+
+    return preprocess(spec, src).unsqueeze(0)
+
+
+def input_picture(spec: ModelSpec, x: torch.Tensor, size: int = 224) -> np.ndarray:
+    """What the model saw, de-normalised, as RGB uint8, digits upscaled (nearest) to ~size."""
+    from zoo.plots import upscale
+
+    mean = torch.tensor(spec.weights.mean).view(-1, 1, 1)
+    std = torch.tensor(spec.weights.std).view(-1, 1, 1)
+    img = (x[0].detach().cpu() * std + mean).clamp(0, 1)
+    arr = (img.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return upscale(arr, size)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+# ---- activations --------------------------------------------------------------------------------------------
+
+@dataclass
+class ActivationView:
+    grid: np.ndarray
+    hist: np.ndarray | None
+    rows: list[list]
+    text: str
+    layer: str
+    timings_ms: dict
+
+
+def layer_choices(model: nn.Module) -> list[str]:
+    return [n.name for n in A.graph_nodes(model)]
+
+
+def render_grid(act: torch.Tensor, top_k: int, shared_scale: bool) -> tuple[np.ndarray, str]:
+    """One node's output for one input (C, H, W) or (F,) -> the picture and a one-line description."""
+    from zoo import plots
+
+    if act.dim() == 3:
+        idx, maps = A.top_channels(act, top_k)
+        means = maps.reshape(len(maps), -1).mean(axis=1)
+        labels = [f"ch {int(i)}  {m:.2f}" for i, m in zip(idx, means)]
+        return (plots.feature_grid(maps, labels, shared_scale=shared_scale),
+                f"top {len(idx)} of {act.shape[0]} channels by mean activation ({act.shape[1]}x{act.shape[2]} each)")
+    v = act.reshape(-1).float().cpu().numpy()
+    return plots.vector_tile(v), f"a vector of {v.size} values, drawn row by row as a near-square image"
+
+
+def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: str | None = None,
+                    top_k: int = 16, shared_scale: bool = False, histograms: bool = True) -> ActivationView:
+    """Forward once, keeping `layer`'s output and every layer's statistics; draw the grid (and the histograms)."""
+    t0 = time.perf_counter()
+    layer = layer or A.default_layer(model)
+    cap = A.capture(model, x.to(_device_of(model)), keep=[layer])
+    t1 = time.perf_counter()
+    act = cap.acts[layer][0]
+    grid, what = render_grid(act, top_k, shared_scale)
+    t2 = time.perf_counter()
+    hist = activation_histograms(cap.stats) if histograms else None
+    t3 = time.perf_counter()
+    from zoo.catalog import categories_of
+
+    probs = cap.logits.float().softmax(1)[0]
+    best = int(probs.argmax())
+    cats = categories_of(spec)
+    label = cats[best] if best < len(cats) else str(best)
+    s = next((s for s in cap.stats if s.name == layer), None)
+    stat = (f" Layer mean {s.mean:.3f}, std {s.std:.3f}" + (f", {s.frac_zero:.0%} of its ReLU units are 0 (inactive "
+            f"for this input), {s.dead_channels:.0%} of its channels are 0 everywhere." if s.is_relu else ".")
+            if s else "")
+    text = (f"**{layer}** output {tuple(cap.acts[layer].shape)}: {what}.{stat}  \n"
+            f"The model predicts **{label}** ({float(probs[best]):.1%}). Forward + capture {1000 * (t1 - t0):.0f} ms, "
+            f"grid {1000 * (t2 - t1):.0f} ms, histograms {1000 * (t3 - t2):.0f} ms.")
+    return ActivationView(grid, hist, A.stats_table(cap.stats), text, layer,
+                          {"forward_capture": 1000 * (t1 - t0), "grid": 1000 * (t2 - t1), "histograms": 1000 * (t3 - t2)})
+
+
+def activation_histograms(stats: list[A.LayerStats]) -> np.ndarray:
+    """Ridgeline of every ReLU output (zeros left out: their share is in the label) plus the logits."""
+    from zoo import plots
+
+    rows = [s for s in stats if s.is_relu]
+    if stats and stats[-1] not in rows:
+        rows.append(stats[-1])
+    names, vals, extra = [], [], []
+    for s in rows:
+        v = s.sample[s.sample != 0] if s.is_relu else s.sample
+        names.append(s.name)
+        vals.append(v)
+        extra.append(f"({s.frac_zero:.0%} zero)" if s.is_relu else "(output)")
+    return plots.ridgeline(names, vals, "Activation histograms for this input, one row per layer (ReLU zeros "
+                           "left out)", "activation value", extra=extra)
+
+
+# ---- attribution --------------------------------------------------------------------------------------------
+
+@dataclass
+class AttributionView:
+    gradcam: np.ndarray
+    saliency: np.ndarray
+    text: str
+    layer: str
+    target: int
+
+
+def attribution_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, target: int | None = None,
+                     layer: str | None = None) -> AttributionView:
+    from zoo import plots
+    from zoo.attribution import attribute
+    from zoo.catalog import categories_of
+
+    t0 = time.perf_counter()
+    a = attribute(model, x.to(_device_of(model)), target=target, layer=layer or None)
+    base = input_picture(spec, x)
+    f = base.shape[0] // a.gradcam.shape[0]
+    up = lambda h: h.repeat(f, 0).repeat(f, 1) if f > 1 else h  # noqa: E731
+    cats = categories_of(spec)
+    text = (f"Target class **{cats[a.target]}** ({'the prediction' if a.target == a.predicted else 'chosen; the model predicts ' + cats[a.predicted]}"
+            f", p = {a.probs[a.target]:.1%}). Grad-CAM layer: {a.why}  \n"
+            f"Saliency is |d logit / d pixel|: which pixels would change the score fastest. "
+            f"({1000 * (time.perf_counter() - t0):.0f} ms)")
+    return AttributionView(plots.overlay(base, up(a.gradcam)), plots.overlay(base, up(a.saliency), cmap="inferno"),
+                           text, a.layer, a.target)
+
+
+# ---- weights ------------------------------------------------------------------------------------------------
+
+@dataclass
+class WeightsView:
+    hist: np.ndarray
+    rows: list[list]
+    filters: np.ndarray
+    text: str
+
+
+def weights_view(model: nn.Module, label: str, include_bn: bool = False, zero_tol: float = W.ZERO_TOL) -> WeightsView:
+    from zoo import plots
+
+    tensors = W.param_tensors(model, include_bn=True)
+    stats = W.weight_table(tensors, zero_tol)
+    shown = {k: v for k, v in tensors.items() if include_bn or (k.endswith(".weight") and v.dim() > 1)}
+    hist = plots.ridgeline(list(shown), [W.sample(v) for v in shown.values()],
+                           f"Weight histograms ({label}), one row per tensor", "weight value",
+                           extra=[f"({v.numel():,})" for v in shown.values()])
+    conv_name, w = W.first_conv(model)
+    filters = plots.filters_grid(w.float().cpu().numpy())
+    total = sum(t.numel() for t in tensors.values())
+    worst = max(stats, key=lambda s: s.frac_near_zero if s.frac_near_zero == s.frac_near_zero else -1)
+    text = (f"{len(stats)} parameter tensors, {total:,} numbers ({label}). First-layer filters: `{conv_name}.weight` "
+            f"{tuple(w.shape)}{' (RGB)' if w.shape[1] == 3 else ' (mean over input channels; red +, blue -)'}. "
+            f"Most near-zero (|w| < {zero_tol:g}): `{worst.name}` {worst.frac_near_zero:.1%}."
+            + (f" **{sum(s.nonfinite for s in stats)} non-finite values (NaN/inf): a broken checkpoint.**"
+               if any(s.nonfinite for s in stats) else ""))
+    return WeightsView(hist, W.table_rows(stats), filters, text)
+
+
+# ---- comparison ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CompareView:
+    bars: np.ndarray
+    hist: np.ndarray
+    rows: list[list]
+    text: str
+    layer: str
+
+
+def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str | None = None) -> CompareView:
+    from zoo import plots
+
+    ta, tb = W.param_tensors(a), W.param_tensors(b)
+    changes = W.compare(ta, tb)
+    finite = [c for c in changes if np.isfinite(c.rel_change)]
+    weights = [c for c in finite if c.name.endswith(".weight") and ta[c.name].dim() > 1] or finite
+    if layer and layer not in ta:
+        raise KeyError(f"no tensor named {layer!r}; pick one from the list")
+    layer = layer or max(weights, key=lambda c: c.rel_change).name
+    bars = plots.hbars([c.name for c in changes], [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
+                       f"Relative change per tensor ||B - A|| / ||A||   (A = {labels[0]}, B = {labels[1]})",
+                       "relative change", highlight=layer)
+    hist = plots.overlaid_hist(W.sample(ta[layer]), W.sample(tb[layer]), f"{layer}: A vs B", labels)
+    zero_a = [c.name for c in changes if not np.isfinite(c.rel_change)]
+    big = max(weights, key=lambda c: c.rel_change)
+    small = min(weights, key=lambda c: c.rel_change)
+    text = (f"A = {labels[0]}, B = {labels[1]}. Most changed weight tensor: `{big.name}` "
+            f"({big.rel_change:.3g}, cosine {big.cosine:.3f}); least: `{small.name}` ({small.rel_change:.3g})."
+            + (f" {len(zero_a)} tensors are all zeros in A (e.g. `{zero_a[0]}`: BatchNorm biases start at 0), "
+               f"so their relative change is infinite and is left out of the bars." if zero_a else ""))
+    return CompareView(bars, hist, W.compare_rows(changes), text, layer)
+
+
+# ---- summary ------------------------------------------------------------------------------------------------
+
+def summary_view(name: str, height: int | None = None, width: int | None = None, depth: int = 4) -> tuple[list[list], str]:
+    spec = get_spec(name)
+    c, h, w = spec.weights.input_size
+    h, w = int(height or h), int(width or w)
+    if not (8 <= h <= 1024 and 8 <= w <= 1024):
+        raise ValueError(f"input size {h}x{w} is out of range: 8..1024 pixels per side")
+    with _lock:  # torchinfo adds and removes hooks on this private instance: one at a time
+        rows, text = W.model_summary(_architecture(name), (1, c, h, w), depth=int(depth))
+    return rows, text

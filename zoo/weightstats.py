@@ -1,0 +1,193 @@
+"""Weights as data: per-tensor statistics, first-layer filters, two checkpoints compared layer by layer,
+checkpoint files checked strictly, and a torchinfo model summary for a chosen input size.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ZERO_TOL = 1e-3            # |w| below this counts as "near zero" (absolute: pruned weights are exactly 0)
+MAX_CHECKPOINT_BYTES = 600 * 1024 * 1024   # VGG-16 in float32 is 528 MB; anything larger is not one of ours
+HIST_SAMPLE = 20_000       # values per tensor kept for histograms (a strided subsample)
+
+
+@dataclass
+class TensorStats:
+    """Statistics of one parameter tensor (std is numpy's default: population, ddof=0)."""
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    l2: float
+    frac_near_zero: float
+    nonfinite: int             # NaN/inf count; the other numbers are over the finite values
+
+
+def tensor_stats(name: str, t: torch.Tensor, zero_tol: float = ZERO_TOL) -> TensorStats:
+    v = t.detach().reshape(-1).to(torch.float64)
+    finite = torch.isfinite(v)
+    bad = int((~finite).sum())
+    if bad:
+        v = v[finite]
+    if v.numel() == 0:
+        nan = float("nan")
+        return TensorStats(name, tuple(t.shape), t.numel(), nan, nan, nan, nan, nan, nan, bad)
+    var, mean = torch.var_mean(v, correction=0)
+    lo, hi = torch.aminmax(v)
+    return TensorStats(name, tuple(t.shape), t.numel(), float(mean), float(var.sqrt()), float(lo), float(hi),
+                       float(torch.linalg.vector_norm(v)), float((v.abs() < zero_tol).double().mean()), bad)
+
+
+def param_tensors(model: nn.Module, include_bn: bool = True) -> dict[str, torch.Tensor]:
+    """Learned parameters by name, in network order (BatchNorm's weight/bias optional: they are scales, not filters)."""
+    out = {}
+    for mod_name, mod in model.named_modules():
+        is_bn = isinstance(mod, nn.modules.batchnorm._BatchNorm)
+        for p_name, p in mod.named_parameters(recurse=False):
+            if is_bn and not include_bn:
+                continue
+            out[f"{mod_name}.{p_name}" if mod_name else p_name] = p.detach()
+    return out
+
+
+def weight_table(tensors: dict[str, torch.Tensor], zero_tol: float = ZERO_TOL) -> list[TensorStats]:
+    return [tensor_stats(n, t, zero_tol) for n, t in tensors.items()]
+
+
+TABLE_HEADERS = ["tensor", "shape", "numel", "mean", "std", "min", "max", "L2 norm", "fraction near zero",
+                 "non-finite"]
+
+
+def table_rows(stats: list[TensorStats]) -> list[list]:
+    r = lambda v: None if v != v else float(f"{v:.5g}")  # noqa: E731 - NaN -> empty cell
+    return [[s.name, "x".join(map(str, s.shape)), s.numel, r(s.mean), r(s.std), r(s.min), r(s.max), r(s.l2),
+             r(s.frac_near_zero), s.nonfinite] for s in stats]
+
+
+def sample(t: torch.Tensor, n: int = HIST_SAMPLE) -> np.ndarray:
+    """A strided subsample of a tensor's values (deterministic; enough for a histogram)."""
+    v = t.detach().reshape(-1).float()
+    step = max(1, v.numel() // n)
+    return v[::step][:n].cpu().numpy()
+
+
+def first_conv(model: nn.Module) -> tuple[str, torch.Tensor]:
+    """The first Conv2d's weight (O, I, k, k): the only filters that look at pixels, so the only ones worth viewing."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return name, m.weight.detach()
+    raise ValueError("this model has no Conv2d layer")
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------------
+
+def random_init(builder, seed: int = 0) -> nn.Module:
+    """The architecture with PyTorch's default initialisation, reproducibly (torch.manual_seed before building)."""
+    g_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(int(seed))
+        return builder().eval()
+    finally:
+        torch.random.set_rng_state(g_state)   # do not disturb anyone else's random stream
+
+
+def load_checkpoint(spec, path: str) -> nn.Module:
+    """A user's .safetensors file loaded into a fresh model of this architecture, strictly.
+
+    Refused with a WeightsError (message for the user): not a .safetensors name, too large, not safetensors
+    (a pickle, garbage, truncated), wrong keys or shapes for this architecture, non-float parameters.
+    Never unpickles anything.
+    """
+    from zoo.hub import WeightsError, load_safetensors, load_state_strict
+
+    if not path:
+        raise WeightsError("no checkpoint file given")
+    base = os.path.basename(str(path))
+    if not base.lower().endswith(".safetensors"):
+        raise WeightsError(f"{base}: only .safetensors files are accepted (never pickles: .pt/.pth/.bin can run "
+                           f"code when loaded)")
+    size = os.path.getsize(path)
+    if size > MAX_CHECKPOINT_BYTES:
+        raise WeightsError(f"{base} is {size / 2**20:.0f} MB; the limit is {MAX_CHECKPOINT_BYTES / 2**20:.0f} MB")
+    state = load_safetensors(path)
+    model = spec.builder()
+    own = dict(model.named_parameters())
+    if spec.weights.key_map is not None and not set(own) <= set(state):
+        state = spec.weights.key_map(state)
+    for k in own:
+        if k in state and not state[k].is_floating_point():
+            raise WeightsError(f"{base}: parameter {k!r} has dtype {state[k].dtype}, expected a float tensor")
+    load_state_strict(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval()
+
+
+@dataclass
+class Change:
+    """How one tensor moved between checkpoint A and B."""
+
+    name: str
+    rel_change: float      # ||B - A|| / ||A||
+    cosine: float          # cos(A, B) as flat vectors
+    norm_a: float
+    norm_b: float
+
+
+def compare(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[Change]:
+    """Layer-by-layer change between two state dicts of the same architecture (same keys and shapes)."""
+    if set(a) != set(b):
+        raise ValueError("the two checkpoints have different tensors; compare checkpoints of one architecture")
+    out = []
+    for k, ta in a.items():
+        tb = b[k]
+        if ta.shape != tb.shape:
+            raise ValueError(f"{k}: shapes differ {tuple(ta.shape)} vs {tuple(tb.shape)}")
+        va, vb = ta.reshape(-1).double(), tb.reshape(-1).double()
+        na, nb = float(va.norm()), float(vb.norm())
+        diff = float((vb - va).norm())
+        cos = float(va @ vb / (na * nb)) if na > 0 and nb > 0 else float("nan")
+        out.append(Change(k, diff / na if na > 0 else float("inf") if diff > 0 else 0.0, cos, na, nb))
+    return out
+
+
+COMPARE_HEADERS = ["tensor", "relative change ||B-A||/||A||", "cosine(A, B)", "||A||", "||B||"]
+
+
+def compare_rows(changes: list[Change]) -> list[list]:
+    r = lambda v: None if v != v else float(f"{v:.5g}")  # noqa: E731
+    return [[c.name, r(c.rel_change), r(c.cosine), r(c.norm_a), r(c.norm_b)] for c in changes]
+
+
+# ---- model summary -----------------------------------------------------------------------------------------
+
+def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4) -> tuple[list[list], str]:
+    """torchinfo for a (1, C, H, W) input: per-layer rows (name, type, output shape, params, output memory)
+    and torchinfo's own totals text. Run on a model nobody else is using (torchinfo adds hooks)."""
+    from torchinfo import summary
+
+    try:
+        st = summary(model, input_size=input_size, depth=depth, verbose=0, device="cpu",
+                     col_names=("output_size", "num_params", "mult_adds"), mode="eval")
+    except Exception as exc:  # torchinfo wraps the model's own error (e.g. a too-small input) in a RuntimeError
+        cause = exc.__cause__ or exc
+        raise ValueError(f"this model cannot take a {tuple(input_size)} input: {str(cause).splitlines()[0][:300]}") from None
+    rows = []
+    for li in st.summary_list:
+        if li.depth == 0:
+            continue
+        shape = li.output_size if isinstance(li.output_size, (list, tuple)) else []
+        numel = int(np.prod(shape)) if shape else 0
+        rows.append(["  " * (li.depth - 1) + (li.var_name or ""), li.class_name, "x".join(map(str, shape)),
+                     li.num_params, int(li.macs),
+                     round(numel * 4 / 2**20, 3)])
+    return rows, str(st)
+
+
+SUMMARY_HEADERS = ["layer", "type", "output shape", "params", "mult-adds", "output memory (MB, float32)"]
