@@ -14,11 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from ui import classify  # noqa: E402
+from ui import autograd, classify, tensors  # noqa: E402
 
 # (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
 TABS = [
     ("Classify", classify.build_tab),
+    ("Tensors", tensors.build_tab), ("Autograd", autograd.build_tab),
 ]
 
 QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging

@@ -1,0 +1,101 @@
+"""Autograd tab: write leaves with requires_grad=True and an expression (or the tutorial's Net), call
+backward(), see every leaf's .grad and the autograd graph; the Train button repeats the `# step` block
+(forward, loss, backward, optimizer.step()) and plots the loss."""
+from __future__ import annotations
+
+import gradio as gr
+
+from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+
+DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
+LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
+STEP_HEADERS = ["parameter", "before step", "grad", "after step"]
+
+
+def _loss_frame(losses: list[float]):
+    import pandas as pd
+
+    return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": [float(x) for x in losses]})
+
+
+def _outputs(r: dict):
+    return (r["text"], r["graph"], r["leaves"], r["step_rows"], _loss_frame(r["losses"]), r["code"])
+
+
+def _failed(exc) -> tuple:
+    return (f"Stopped: {exc}", None, [], [], _loss_frame([]), "")
+
+
+@friendly
+def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01):
+    """Run the program once, call backward(), draw the graph (the public API: /autograd_run).
+    Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code)."""
+    from playground.worker import SandboxUnavailable, run_autograd
+
+    try:
+        return _outputs(run_autograd(code or "", lr=float(lr), steps=0))
+    except SandboxUnavailable as exc:
+        return _failed(exc)
+
+
+@friendly
+def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int = 0, steps_per_click: int = 10):
+    """Run setup, then the `# step` block steps_done + steps_per_click times (from the same seed, so clicks add
+    up like one long run); returns autograd_run's outputs plus the new step count."""
+    from playground.worker import SandboxUnavailable, run_autograd
+
+    total = int(steps_done or 0) + int(steps_per_click)
+    try:
+        return (*_outputs(run_autograd(code or "", lr=float(lr), steps=total)), total)
+    except SandboxUnavailable as exc:
+        return (*_failed(exc), int(steps_done or 0))
+
+
+def load_preset(name: str):
+    return AUTOGRAD_PRESETS.get(name, ""), 0
+
+
+def build_tab() -> None:
+    gr.Markdown("Give leaves `requires_grad=True`, build an expression, call `backward()`: see every leaf's "
+                "`.grad` and the real autograd graph (grad_fn nodes; leaves with data and grad). With the "
+                "tutorial's Net, **Train** repeats the lines below `# step` (forward, loss, backward, "
+                "`optimizer.step()`): parameters before and after, and the loss curve. `lr` is the slider's value.")
+    steps_done = gr.State(0)
+    with gr.Row():
+        with gr.Column(scale=1):
+            preset = gr.Dropdown(list(AUTOGRAD_PRESETS), value=DEFAULT_AUTOGRAD, label="Preset",
+                                 elem_id="autograd-preset")
+            code = gr.Code(DEFAULT_CODE, language="python", interactive=True, lines=14, label="Your PyTorch code",
+                           elem_id="autograd-code")
+            with gr.Row():
+                lr = gr.Slider(0.001, 1.0, value=0.01, step=0.001, label="lr (SGD learning rate)",
+                               elem_id="autograd-lr")
+                per_click = gr.Slider(1, 50, value=10, step=1, label="steps per Train click")
+            with gr.Row():
+                run = gr.Button("Run + backward()", variant="primary", elem_id="autograd-run")
+                train = gr.Button("Train step(s)", elem_id="autograd-train")
+                reset = gr.Button("Reset training", elem_id="autograd-reset")
+        with gr.Column(scale=1):
+            result = gr.Textbox(label="Result: gradients, optimizer step, loss", lines=16, max_lines=40,
+                                elem_id="autograd-result")
+    graph = gr.Image(label="Autograd graph", type="numpy", interactive=False, elem_id="autograd-graph")
+    with gr.Row():
+        leaves = gr.Dataframe(headers=LEAF_HEADERS, label="Leaves and their .grad", interactive=False,
+                              elem_id="autograd-leaves")
+        step_table = gr.Dataframe(headers=STEP_HEADERS, label="Last optimizer.step()", interactive=False,
+                                  elem_id="autograd-steps")
+    curve = gr.LinePlot(_loss_frame([]), x="step", y="loss", title="Loss over training steps", height=260,
+                        elem_id="autograd-loss")
+    plain = code_block("The same as a plain PyTorch script")
+
+    outputs = [result, graph, leaves, step_table, curve, plain]
+    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
+    train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done], api_name="autograd_train",
+                **common)
+    reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
+    for changed in (code, lr):
+        changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
+    preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
+        autograd_run, [code, lr], outputs, api_visibility="private", **common)
