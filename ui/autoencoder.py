@@ -1,0 +1,276 @@
+"""Autoencoder tab: a digit in, its reconstruction out (with PSNR vs PCA), denoising, and the latent-2 map."""
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+
+import gradio as gr
+import numpy as np
+
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+
+MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
+          ("latent 2 (the map's model)", "ae_digits_2")]
+DEFAULT_MODEL = "ae_digits_16"
+MAP_MODEL = "ae_digits_2"
+SCALE = 8  # 28 px shown as 224 px, nearest neighbour: every pixel visible
+NOISE_EXAMPLE = "random noise (not a digit)"
+
+INTRO = """An **autoencoder** squeezes a 28x28 digit (784 numbers) through a narrow *code* and rebuilds it.
+Ours has 3 conv layers down to **16 numbers** and a linear + conv-transpose decoder back up, trained on
+4,000 mnist5k digits to make the output equal the input. It can only rebuild what looks like the digits it
+saw: scribble something that is not a digit, or pick *random noise*, and it answers with the nearest digit.
+**PCA** with the same number of components is the linear baseline. The *denoising* model was trained
+on inputs with Gaussian noise and clean targets: raise the noise slider and compare it with the plain one."""
+
+CODE = '''import torch
+from safetensors.torch import load_model
+from zoo.generative import ConvAutoencoder     # this repo's architecture
+from zoo.images import mnist_preprocess         # crop to ink, fit 20x20, centre of mass in 28x28
+
+model = ConvAutoencoder(latent={latent})
+load_model(model, "zoo/weights/{name}.safetensors", strict=True)
+model.eval()
+
+x = mnist_preprocess("my_digit.png").unsqueeze(0)      # (1, 1, 28, 28) in [0, 1]
+x = (x + {noise} * torch.randn_like(x)).clamp(0, 1)        # optional input noise
+with torch.inference_mode():
+    z = model.encode(x)                                 # (1, {latent}): the code
+    r = model.decode(z)                                 # (1, 1, 28, 28): the reconstruction
+mse = (r - x).pow(2).mean()
+psnr = 10 * torch.log10(1 / mse)                        # dB, peak 1.0
+
+# the PCA baseline with the same number of numbers
+from training.data import mnist5k
+train = mnist5k().train_x.flatten(1)
+mean = train.mean(0)
+V = torch.linalg.svd(train - mean, full_matrices=False).Vh[:{latent}]   # ({latent}, 784)
+r_pca = (((x.flatten(1) - mean) @ V.T) @ V + mean).view(1, 1, 28, 28)
+'''
+
+MAP_CODE = '''import torch
+from safetensors.torch import load_model
+from zoo.generative import ConvAutoencoder
+from training.data import mnist5k
+
+model = ConvAutoencoder(latent=2)
+load_model(model, "zoo/weights/ae_digits_2.safetensors", strict=True)
+model.eval()
+with torch.inference_mode():
+    codes = model.encode(mnist5k().test_x)              # (1000, 2): one point per test digit
+    img = model.decode(torch.tensor([[{z1:.3f}, {z2:.3f}]]))   # (1, 1, 28, 28): the digit at that point
+'''
+
+
+def _big(x) -> np.ndarray:
+    from zoo.generative_ops import to_uint8
+
+    return to_uint8(x, SCALE)
+
+
+@lru_cache(maxsize=8)
+def test_set_psnr(name: str) -> tuple[float, float, int]:
+    """(autoencoder PSNR, PCA PSNR at the same latent size, latent) on the whole mnist5k test split."""
+    from training.data import mnist5k
+    from zoo.generative_ops import load, pca, psnr, reconstruct_batch
+
+    model = load(name)
+    x = mnist5k().test_x
+    return psnr(reconstruct_batch(model, x), x), psnr(pca(model.latent)(x), x), model.latent
+
+
+def _encode_map(x) -> tuple[float, float]:
+    import torch
+
+    from zoo.generative_ops import load
+
+    m = load(MAP_MODEL)
+    with torch.no_grad():
+        z = m.encode(x.to(next(m.parameters()).device))[0].cpu()
+    return float(z[0]), float(z[1])
+
+
+def _reconstruct(src, model_name: str, noise: float):
+    import time
+
+    import torch
+
+    from zoo.generative_ops import add_noise, error_map, load, map_image, pca, psnr
+    from zoo.images import mnist_preprocess
+
+    name = model_name or DEFAULT_MODEL
+    if name not in dict((v, k) for k, v in MODELS):
+        raise ValueError(f"unknown autoencoder {name!r}; choose one of {[v for _, v in MODELS]}")
+    noise = float(min(max(noise or 0.0, 0.0), 1.0))
+    clean = mnist_preprocess(src).unsqueeze(0)                  # (1, 1, 28, 28)
+    x = add_noise(clean, noise, seed=0)
+    model = load(name)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        r = model(x.to(next(model.parameters()).device)).cpu()  # (1, 1, 28, 28)
+    ms = (time.perf_counter() - t0) * 1000
+    r_pca = pca(model.latent)(x).clamp(0, 1)
+    ae_db, pca_db, in_db = psnr(r, clean), psnr(r_pca, clean), psnr(x, clean)
+    t_ae, t_pca, latent = test_set_psnr(name)
+    z = _encode_map(x)
+    lines = [f"**This digit:** autoencoder **{ae_db:.1f} dB**, PCA-{latent} {pca_db:.1f} dB "
+             f"(PSNR against the clean input; higher is better). One reconstruction took {ms:.1f} ms."]
+    if noise > 0:
+        lines.append(f"The noisy input itself is {in_db:.1f} dB from the clean digit (noise std {noise:.2f}).")
+    lines.append(f"**mnist5k test set (1,000 digits), computed now:** `{name}` {t_ae:.2f} dB vs PCA-{latent} "
+                 f"{t_pca:.2f} dB. Latent-2 code of your digit: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
+    code = CODE.format(latent=latent, name=name, noise=round(noise, 3))
+    return (_big(r), _big(x), error_map(x, r, SCALE), _big(r_pca), "  \n".join(lines),
+            map_image(MAP_MODEL, marker=z, point=z), z[0], z[1], _big(_decode(z)), z, code)
+
+
+def _decode(z):
+    import torch
+
+    from zoo.generative_ops import decode_points
+
+    return decode_points(MAP_MODEL, torch.tensor([[float(z[0]), float(z[1])]]))[0]
+
+
+@friendly
+def reconstruct(image, model: str = DEFAULT_MODEL, noise: float = 0.0):
+    """Reconstruct an uploaded digit picture (the public API: /reconstruct)."""
+    return _reconstruct(image, model, noise)
+
+
+@friendly
+def reconstruct_sketch(sketch, model: str = DEFAULT_MODEL, noise: float = 0.0):
+    """Reconstruct the sketchpad drawing."""
+    return _reconstruct(sketch, model, noise)
+
+
+@friendly
+def decode_point(z1: float, z2: float, marker):
+    """Decode the point picked with the sliders; redraw the map with it."""
+    from zoo.generative_ops import map_image
+
+    z = (float(z1), float(z2))
+    return _big(_decode(z)), map_image(MAP_MODEL, marker=tuple(marker) if marker else None, point=z), \
+        MAP_CODE.format(z1=z[0], z2=z[1])
+
+
+@friendly
+def pick_on_map(marker, evt: gr.SelectData):
+    """A click on the map picture -> the latent point under it, decoded."""
+    from zoo.generative_ops import map_pixel_to_latent
+
+    px, py = evt.index
+    z = map_pixel_to_latent(float(px), float(py), MAP_MODEL)
+    img, mp, code = decode_point(z[0], z[1], marker)
+    return z[0], z[1], img, mp, code
+
+
+@friendly
+def plane_grid(n: int = 15):
+    """Decodings of an n x n grid of points spanning the map."""
+    from zoo.generative_ops import decode_grid, grid
+
+    n = int(min(max(n, 3), 25))
+    return grid(decode_grid(MAP_MODEL, n), nrow=n, scale=2, pad=1)
+
+
+@friendly
+def initial_map(current=None):
+    """Draw the map (once: later visits to the tab keep what the user did)."""
+    from zoo.generative_ops import map_extent, map_image
+
+    if current is not None:
+        return (gr.skip(),) * 5
+    x0, x1, y0, y1 = map_extent(MAP_MODEL)
+    z = ((x0 + x1) / 2, (y0 + y1) / 2)
+    return (map_image(MAP_MODEL, point=z), gr.update(minimum=round(x0, 2), maximum=round(x1, 2), value=z[0]),
+            gr.update(minimum=round(y0, 2), maximum=round(y1, 2), value=z[1]), _big(_decode(z)),
+            MAP_CODE.format(z1=z[0], z2=z[1]))
+
+
+@friendly
+def load_example(choice: str):
+    """Write an mnist5k test digit (or a noise picture) to a temp PNG for the upload box."""
+    from PIL import Image
+
+    if not choice:
+        return None
+    if choice == NOISE_EXAMPLE:
+        arr = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
+    else:
+        from training.data import mnist5k
+
+        arr = (mnist5k().test_x[int(choice.split("#")[1])][0].numpy() * 255).astype(np.uint8)
+    path = os.path.join(tempfile.gettempdir(), "playground-examples", f"ae-{abs(hash(choice))}.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def build_tab() -> None:
+    from gradio.context import Context
+
+    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event draws the map
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1):
+            with gr.Tabs():
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA",
+                                          canvas_size=(360, 360), elem_id="ae-sketch", elem_classes=["auto-brush"],
+                                          brush=gr.Brush(default_size=26, colors=["#000000"], color_mode="fixed"))
+                with gr.Tab("Upload"):
+                    upload = gr.Image(label="Upload a digit picture", type="filepath", sources=["upload", "clipboard"],
+                                      elem_id="ae-upload", height=260)
+                    example = gr.Dropdown([f"MNIST test digit #{i}" for i in range(10)] + [NOISE_EXAMPLE],
+                                          value=None, label="...or load an example", elem_id="ae-example")
+            model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Autoencoder", elem_id="ae-model")
+            noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
+            btn = gr.Button("Reconstruct upload", variant="primary", elem_id="ae-btn")
+        with gr.Column(scale=2):
+            with gr.Row():
+                seen = gr.Image(label="Input (as the model sees it)", interactive=False, height=224)
+                recon = gr.Image(label="Reconstruction", interactive=False, height=224, elem_id="ae-recon")
+                err = gr.Image(label="|error| per pixel", interactive=False, height=224)
+                pca_img = gr.Image(label="PCA baseline", interactive=False, height=224)
+            summary = gr.Markdown(elem_id="ae-summary")
+    gr.Markdown("### The latent-2 map\nThe `ae_digits_2` model squeezes every digit to **2 numbers**, a point on a "
+                "plane. Each dot is one mnist5k test digit, coloured by its label; the star is your input. Pick a "
+                "point with the sliders or by clicking the map, and see the digit the decoder paints there.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            map_img = gr.Image(label="Test set in latent space (click to pick a point)", interactive=False,
+                               elem_id="ae-map", height=520)
+        with gr.Column(scale=2):
+            z1 = gr.Slider(-5, 5, value=0, step=0.01, label="z1", elem_id="ae-z1")
+            z2 = gr.Slider(-5, 5, value=0, step=0.01, label="z2", elem_id="ae-z2")
+            decoded = gr.Image(label="Decoded point", interactive=False, height=224, elem_id="ae-decoded")
+            grid_n = gr.Slider(5, 25, value=15, step=1, label="Grid size")
+            grid_btn = gr.Button("Decode a grid over the plane", elem_id="ae-grid-btn")
+    plane = gr.Image(label="Decoded grid (same axes as the map: z1 left to right, z2 bottom to top)",
+                     interactive=False, elem_id="ae-grid")
+    marker = gr.State(None)
+    code = code_block()
+    map_code = code_block("PyTorch code for the map and the decoded point")
+
+    outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
+    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    btn.click(reconstruct, [upload, model, noise], outputs, api_name="reconstruct", **common)
+    upload.upload(reconstruct, [upload, model, noise], outputs, api_visibility="private", **common)
+    sketch.change(reconstruct_sketch, [sketch, model, noise], outputs, api_name="reconstruct_sketch",
+                  trigger_mode="always_last", show_progress="hidden", **common)
+    example.change(load_example, example, upload, api_visibility="private").then(
+        reconstruct, [upload, model, noise], outputs, api_visibility="private", **common)
+    for ctl in (z1, z2):
+        ctl.release(decode_point, [z1, z2, marker], [decoded, map_img, map_code],
+                    api_visibility="private", **common)
+    map_img.select(pick_on_map, marker, [z1, z2, decoded, map_img, map_code], api_visibility="private", **common)
+    grid_btn.click(plane_grid, grid_n, plane, api_name="ae_plane_grid", **common)
+    # The map needs the model: drawn when the tab is first opened, not at app start-up.
+    init = dict(fn=initial_map, inputs=map_img, outputs=[map_img, z1, z2, decoded, map_code],
+                api_visibility="private", **common)
+    if isinstance(tab, gr.Tab):
+        tab.select(**init)
+    elif Context.root_block is not None:  # built outside a tab (e.g. on its own): draw it on page load
+        Context.root_block.load(**init)

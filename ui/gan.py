@@ -1,0 +1,189 @@
+"""GAN tab: sample the class-conditional DCGAN by seed and digit, truncate its noise, interpolate, see its training."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import gradio as gr
+import numpy as np
+
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+
+ANY = "any (0-9 in turn)"
+DIGITS = [ANY] + [str(d) for d in range(10)]
+MAX_COUNT = 100
+GALLERY_SCALE = 3  # 28 px -> 84 px tiles
+
+INTRO = """A **GAN** is two networks trained against each other on the 4,000 mnist5k digits.
+The **generator G** turns 64 random numbers *z* (plus the digit you ask for) into a 28x28 image: a linear
+layer makes 96 feature maps of 7x7, two transposed convolutions upsample them to 14x14 and 28x28.
+The **discriminator D** looks at an image (and the digit it should be) and outputs the probability that it
+is a real digit rather than one of G's. D is trained to tell them apart; G is trained to make D say "real".
+Neither ever sees a formula for "a 3": G learns it only from D's gradients. The same seed always gives the
+same *z*, hence the same images. **Truncation** redraws every entry of *z* beyond +-t: smaller t gives cleaner,
+more typical, less varied digits (the trade-off BigGAN made famous)."""
+
+CODE = '''import torch
+from safetensors.torch import load_model
+from zoo.generative import Generator, Discriminator   # this repo's DCGAN
+
+G, D = Generator(width=48), Discriminator(width=32)
+load_model(G, "zoo/weights/gan_digits_g.safetensors", strict=True)
+load_model(D, "zoo/weights/gan_digits_d.safetensors", strict=True)
+G.eval(); D.eval()
+
+g = torch.Generator().manual_seed({seed})
+z = torch.randn({n}, 64, generator=g)                   # the noise: one row per image{trunc}
+y = {labels}        # the digit each image should be
+with torch.inference_mode():
+    images = G(z, y)                                    # ({n}, 1, 28, 28) in [0, 1]
+    p_real = torch.sigmoid(D(images, y))                # D's belief that each one is real
+'''
+
+TRUNC_CODE = '''
+for _ in range(100):                                    # truncation: redraw entries beyond +-{t}
+    bad = z.abs() > {t}
+    if not bad.any(): break
+    z[bad] = torch.randn(int(bad.sum()), generator=g)'''
+
+INTERP_CODE = '''from zoo.generative_ops import latent, slerp    # seeded noise, spherical interpolation
+za, zb = latent({a}, 1, 64)[0], latent({b}, 1, 64)[0]
+t = torch.linspace(0, 1, {steps})
+z = slerp(za, zb, t)                                    # ({steps}, 64): a path through noise space
+e = torch.lerp(G.embed(torch.tensor([{da}])), G.embed(torch.tensor([{db}])), t[:, None])  # digit embeddings
+with torch.inference_mode():
+    h = G.fc(torch.cat([z, e], 1)).view(-1, 96, 7, 7)
+    frames = (G.net(h) + 1) / 2                         # ({steps}, 1, 28, 28)
+'''
+
+
+def _digit(choice) -> int | None:
+    if choice in (None, "", ANY):
+        return None
+    d = int(str(choice).strip())
+    if not 0 <= d <= 9:
+        raise ValueError(f"digit must be 0-9 or {ANY!r}; got {choice!r}")
+    return d
+
+
+@friendly
+def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation: float = 0.0):
+    """Sample the generator (the public API: /gan_sample). Returns the gallery, a grid, a summary and the code."""
+    import time
+
+    from training.fid import class_histogram
+    from zoo.generative_ops import digit_labels, grid, realness, sample, to_uint8
+
+    seed, n, d = int(seed or 0), int(count or 64), _digit(digit)
+    if not 1 <= n <= MAX_COUNT:
+        raise ValueError(f"count must be between 1 and {MAX_COUNT}; got {n}")
+    if not 0 <= seed < 2**63:
+        raise ValueError("seed must be a non-negative integer below 2**63")
+    t = float(truncation or 0.0)
+    t0 = time.perf_counter()
+    x = sample(seed, n, d, t)                                        # (n, 1, 28, 28)
+    ms = (time.perf_counter() - t0) * 1000
+    y = digit_labels(n, d)
+    p = realness(x, y)
+    _, pred = class_histogram(x)
+    agree = int((pred == y).sum())
+    gallery = [(to_uint8(img, GALLERY_SCALE), f"asked {int(yi)} | read {int(pi)} | D {float(pi_r):.2f}")
+               for img, yi, pi, pi_r in zip(x, y, pred, p)]
+    summary = (f"{n} samples in {ms:.1f} ms (generator forward). The digits classifier `resnet_digits` reads "
+               f"**{agree}/{n}** as the digit asked for; D calls them real with mean probability "
+               f"{float(p.mean()):.2f}.")
+    labels = f"torch.full(({n},), {d})" if d is not None else f"torch.arange({n}) % 10"
+    code = CODE.format(seed=seed, n=n, labels=labels, trunc=TRUNC_CODE.format(t=t) if t > 0 else "")
+    return gallery, grid(x, nrow=min(n, 10), scale=2), summary, code
+
+
+@friendly
+def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", digit_b: str = "8",
+                    steps: float = 10, truncation: float = 0.0):
+    """Images along a path from seed A (digit A) to seed B (digit B): a strip and an animated GIF."""
+    from zoo.generative_ops import gif_bytes, grid, interpolate
+
+    steps = int(min(max(int(steps or 10), 2), 32))
+    da, db = _digit(digit_a), _digit(digit_b)
+    da = 0 if da is None else da
+    frames = interpolate(int(seed_a or 0), int(seed_b or 0), steps, da, db, float(truncation or 0.0))
+    path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
+    with open(path, "wb") as f:
+        f.write(gif_bytes(frames))
+    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=da if db is None else db)
+    return grid(frames, nrow=steps, scale=3), path, code
+
+
+def curves_frames():
+    """The recorded G and D training curves as long-format DataFrames (None when not recorded)."""
+    import pandas as pd
+
+    from zoo.generative import read_extra
+
+    rec = read_extra().get("gan_digits_g")
+    if not rec or not rec.get("curve"):
+        return None, None, "No training curves recorded yet: run `python -m training.train_gan`."
+    c = pd.DataFrame(rec["curve"])
+    loss = pd.concat([pd.DataFrame({"step": c.step, "value": c.d_loss, "series": "D loss"}),
+                      pd.DataFrame({"step": c.step, "value": c.g_loss, "series": "G loss"})])
+    prob = pd.concat([pd.DataFrame({"step": c.step, "value": c.d_real, "series": "D(real)"}),
+                      pd.DataFrame({"step": c.step, "value": c.d_fake, "series": "D(G(z))"})])
+    m = rec.get("metrics", {})
+    chk = ", ".join(f"step {k['step']}: {k['fid_train']:.2f}" for k in rec.get("checkpoints", []))
+    note = (f"Trained {rec.get('steps')} steps in {rec.get('train_seconds')} s on {rec.get('device')} "
+            f"(`{rec.get('train_command')}`); the shipped weights are the moving average of G at step "
+            f"{rec.get('kept_step')}. Frechet distance in resnet_digits features, 1,000 samples vs the test set: "
+            f"**{m.get('fid_test')}** (reference points: real training digits {m.get('fid_ref_train_vs_test')}, "
+            f"blurred real digits {m.get('fid_ref_blurred_test_vs_test')}). Checkpoints vs the training set: {chk}.  \n"
+            "Reading the curves: D's loss staying near 2*ln 2 = 1.39 and D(real), D(G(z)) near 0.5 mean neither "
+            "network wins - the equilibrium a GAN aims for. D(real) -> 1 and D(G(z)) -> 0 would mean D wins "
+            "and G's gradients vanish.")
+    return loss, prob, note
+
+
+def build_tab() -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1):
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="gan-seed")
+            count = gr.Slider(1, MAX_COUNT, value=64, step=1, label="How many", elem_id="gan-count")
+            digit = gr.Dropdown(DIGITS, value=ANY, label="Digit (the generator is class-conditional)",
+                                elem_id="gan-digit")
+            trunc = gr.Slider(0, 3, value=0, step=0.1, label="Truncation t (0 = off; redraw |z| > t)",
+                              elem_id="gan-trunc")
+            btn = gr.Button("Sample", variant="primary", elem_id="gan-btn")
+            summary = gr.Markdown(elem_id="gan-summary")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(label="Samples (caption: digit asked | digit resnet_digits reads | D's p(real))",
+                                 columns=8, height=420, object_fit="contain", format="png", elem_id="gan-gallery")
+            grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid")
+    code = code_block()
+    gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
+                "embedding blends from digit A to digit B. Smooth change means G learned a continuous space, "
+                "not a lookup table of training digits.")
+    with gr.Row():
+        seed_a = gr.Number(0, label="Seed A", precision=0, minimum=0, elem_id="gan-seed-a")
+        seed_b = gr.Number(1, label="Seed B", precision=0, minimum=0, elem_id="gan-seed-b")
+        digit_a = gr.Dropdown(DIGITS[1:], value="3", label="Digit A")
+        digit_b = gr.Dropdown(DIGITS[1:], value="8", label="Digit B")
+        steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
+        ibtn = gr.Button("Interpolate", elem_id="gan-interp-btn")
+    with gr.Row():
+        strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", scale=3)
+        gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200)
+    icode = code_block("PyTorch code for the interpolation")
+    gr.Markdown("### How it trained\nLosses and D's verdicts recorded while training, read from "
+                "`zoo/weights/generative.json`.")
+    loss, prob, note = curves_frames()
+    with gr.Row():
+        gr.LinePlot(loss, x="step", y="value", color="series", title="G and D losses", y_title="loss",
+                    height=260, elem_id="gan-loss-plot")
+        gr.LinePlot(prob, x="step", y="value", color="series", title="D's mean output", y_title="probability",
+                    y_lim=[0, 1], height=260, elem_id="gan-prob-plot")
+    gr.Markdown(note)
+
+    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    btn.click(gan_sample, [seed, count, digit, trunc], [gallery, grid_img, summary, code], api_name="gan_sample",
+              **common)
+    ibtn.click(gan_interpolate, [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode],
+               api_name="gan_interpolate", **common)
