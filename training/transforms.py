@@ -201,3 +201,70 @@ def batch_transform(s: AugmentSettings, size: int):
 
     apply.pipeline = pipe  # for display / code
     return apply
+
+
+def make_dataset(x: torch.Tensor, y: torch.Tensor, transform=None):
+    """A custom torch.utils.data.Dataset over image tensors (the tutorial's CustomImageDataset)."""
+    from torch.utils.data import Dataset
+
+    class ImageTensorDataset(Dataset):
+        """Images (N, C, H, W) in [0, 1] with labels; an optional per-item transform."""
+
+        def __init__(self, x, y, transform=None):
+            self.x, self.y, self.transform = x, y, transform
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            img = self.x[i]
+            if self.transform is not None:
+                img = self.transform(img)
+            return img, int(self.y[i])
+
+    return ImageTensorDataset(x, y, transform)
+
+
+DATASET_CODE = '''import torch
+from torch.utils.data import DataLoader, Dataset
+
+class ImageTensorDataset(Dataset):
+    """Images (N, C, H, W) in [0, 1] with labels; an optional per-item transform."""
+
+    def __init__(self, x, y, transform=None):
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        img = self.x[i]
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.y[i])
+
+dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
+loader = DataLoader(dataset, batch_size={batch_size}, shuffle={shuffle}, num_workers={num_workers}, pin_memory={pin_memory},
+                    generator=torch.Generator().manual_seed({seed}))
+images, labels = next(iter(loader))         # images: {bshape}, labels: {lshape}
+'''
+
+
+def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool,
+              seed: int = 0):
+    """Draw one batch through a real DataLoader; returns (images, labels, code)."""
+    from torch.utils.data import DataLoader
+
+    if not 1 <= batch_size <= 256:
+        raise ValueError("batch_size must be in 1..256")
+    if not 0 <= num_workers <= 2:
+        raise ValueError("num_workers must be 0..2 here (a shared server)")
+    pin = bool(pin_memory) and torch.cuda.is_available()  # pin_memory only matters for a CUDA copy
+    loader = DataLoader(make_dataset(x, y), batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                        pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),
+                        persistent_workers=False)
+    images, labels = next(iter(loader))
+    code = DATASET_CODE.format(shape=tuple(x.shape), yshape=tuple(y.shape), batch_size=batch_size, shuffle=shuffle,
+                               num_workers=num_workers, pin_memory=bool(pin_memory), seed=int(seed),
+                               bshape=tuple(images.shape), lshape=tuple(labels.shape))
+    return images, labels, code

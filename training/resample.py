@@ -1,0 +1,152 @@
+"""Small, imbalanced samples (tutorial 4.1.3): an imbalanced subset of mnist5k and four ways to train on it.
+
+none        train on the imbalanced subset as it is
+oversample  torch.utils.data.WeightedRandomSampler, weights 1/count(class): rare images are drawn more often
+bootstrap   per class, draw the largest class's count with replacement (balanced bootstrap)
+smote       imbalanced-learn's SMOTE: new minority images interpolated between nearest neighbours
+
+Every method ends with the same number of training images (except "none"), trains the same small CNN
+for the same number of steps, and is scored on the balanced mnist5k test set.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn as nn
+
+METHODS = ("none", "oversample", "bootstrap", "smote")
+MAX_PER_CLASS = 400  # mnist5k has 400 training images per class
+
+
+class SmallCNN(nn.Module):
+    """A LeNet-sized CNN (two 3x3 conv stages, one FC): trains in seconds on a CPU. 0.05M params."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),     # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 7, 7)
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 32), nn.ReLU(), nn.Linear(32, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, 28, 28)
+        return self.net(x)
+
+
+def parse_counts(counts) -> list[int]:
+    """Ten per-class counts from a list or a '400,400,20,...' string."""
+    if isinstance(counts, str):
+        try:
+            counts = [int(c) for c in counts.replace(";", ",").split(",") if c.strip()]
+        except ValueError:
+            raise ValueError("counts must be ten integers separated by commas") from None
+    counts = [int(c) for c in counts]
+    if len(counts) != 10:
+        raise ValueError(f"give one count per digit class (10), not {len(counts)}")
+    if not all(1 <= c <= MAX_PER_CLASS for c in counts):
+        raise ValueError(f"every count must be in 1..{MAX_PER_CLASS} (mnist5k has {MAX_PER_CLASS} training images per class)")
+    return counts
+
+
+def imbalanced_subset(x: torch.Tensor, y: torch.Tensor, counts: list[int], seed: int = 0):
+    """counts[c] seeded random training images of each class c."""
+    g = torch.Generator().manual_seed(seed)
+    idx = []
+    for c, k in enumerate(counts):
+        ids = torch.nonzero(y == c).flatten()
+        idx.append(ids[torch.randperm(len(ids), generator=g)[:k]])
+    idx = torch.cat(idx)
+    return x[idx], y[idx]
+
+
+def resample(x: torch.Tensor, y: torch.Tensor, method: str, seed: int = 0):
+    """(x, y) after the method; balanced methods produce K * max(count) images."""
+    counts = torch.bincount(y, minlength=10)
+    target = int(counts.max()) * int((counts > 0).sum())
+    g = torch.Generator().manual_seed(seed)
+    if method == "none":
+        return x, y
+    if method == "oversample":
+        from torch.utils.data import WeightedRandomSampler
+
+        weights = (1.0 / counts.float())[y]             # each class gets the same total weight
+        idx = torch.tensor(list(WeightedRandomSampler(weights.double(), num_samples=target, replacement=True,
+                                                      generator=g)))
+        return x[idx], y[idx]
+    if method == "bootstrap":
+        idx = []
+        for c in torch.nonzero(counts).flatten().tolist():
+            ids = torch.nonzero(y == c).flatten()
+            idx.append(ids[torch.randint(len(ids), (int(counts.max()),), generator=g)])
+        idx = torch.cat(idx)
+        return x[idx], y[idx]
+    if method == "smote":
+        from imblearn.over_sampling import SMOTE
+
+        smallest = int(counts[counts > 0].min())
+        if smallest < 2:
+            raise ValueError("SMOTE needs at least 2 images in every class (it interpolates between neighbours)")
+        sm = SMOTE(k_neighbors=min(5, smallest - 1), random_state=seed)
+        xs, ys = sm.fit_resample(x.reshape(len(x), -1).numpy(), y.numpy())
+        return torch.from_numpy(xs).float().reshape(-1, *x.shape[1:]), torch.from_numpy(ys).long()
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, seed: int = 0, device=None) -> dict:
+    """Resample the imbalanced subset each way, train SmallCNN for `steps`, score on the mnist5k test set."""
+    from training.data import Split, mnist5k
+    from training.trainer import TrainConfig, predict_all, train
+
+    counts = parse_counts(counts)
+    if not 1 <= steps <= 2000:
+        raise ValueError("steps must be in 1..2000")
+    data = mnist5k()
+    x, y = imbalanced_subset(data.train_x, data.train_y, counts, seed)
+    minority = [c for c, k in enumerate(counts) if k < max(counts)]
+    rows, hist = [], {"before": torch.bincount(y, minlength=10).tolist()}
+    for method in methods:
+        t0 = time.perf_counter()
+        try:
+            xr, yr = resample(x, y, method, seed)
+        except ValueError as exc:
+            rows.append({"method": method, "train_images": None, "test_acc": None, "minority_acc": None,
+                         "seconds": None, "note": str(exc)})
+            continue
+        hist[method] = torch.bincount(yr, minlength=10).tolist()
+        torch.manual_seed(seed)
+        model = SmallCNN()
+        cfg = TrainConfig(epochs=10_000, batch_size=batch_size, lr=3e-3, max_steps=steps, seed=seed, augment=False,
+                          label_smoothing=0.0)
+        split = Split(xr, yr, data.test_x, data.test_y, data.classes)
+        m = train(model, split, cfg, device=device)
+        pred = predict_all(model, data.test_x)
+        per_class = [100.0 * float((pred[data.test_y == c] == c).float().mean()) for c in range(10)]
+        rows.append({"method": method, "train_images": len(yr), "test_acc": round(m["test_acc"], 2),
+                     "minority_acc": round(sum(per_class[c] for c in minority) / len(minority), 2) if minority else None,
+                     "seconds": round(time.perf_counter() - t0, 2), "note": ""})
+    return {"counts": counts, "minority_classes": minority, "rows": rows, "histograms": hist, "steps": steps}
+
+
+def resample_code(counts: list[int], method: str) -> str:
+    """Plain PyTorch / imbalanced-learn for one method."""
+    head = (f"counts = {counts}  # training images per digit class\n"
+            "x, y = imbalanced_subset(mnist5k.train_x, mnist5k.train_y, counts)   # (N, 1, 28, 28), (N,)\n")
+    body = {
+        "none": "loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)\n",
+        "oversample": ("from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler\n"
+                       "class_count = torch.bincount(y)\n"
+                       "weights = (1.0 / class_count.float())[y]          # rare classes drawn more often\n"
+                       "sampler = WeightedRandomSampler(weights, num_samples=len(class_count) * int(class_count.max()),"
+                       " replacement=True)\n"
+                       "loader = DataLoader(TensorDataset(x, y), batch_size=64, sampler=sampler)\n"),
+        "bootstrap": ("n = int(torch.bincount(y).max())\n"
+                      "idx = torch.cat([ids[torch.randint(len(ids), (n,))]            # draw with replacement\n"
+                      "                 for ids in (torch.nonzero(y == c).flatten() for c in y.unique())])\n"
+                      "loader = DataLoader(TensorDataset(x[idx], y[idx]), batch_size=64, shuffle=True)\n"),
+        "smote": ("from imblearn.over_sampling import SMOTE\n"
+                  "xs, ys = SMOTE(k_neighbors=5).fit_resample(x.reshape(len(x), -1).numpy(), y.numpy())\n"
+                  "x_res = torch.from_numpy(xs).float().reshape(-1, 1, 28, 28)  # synthetic images between neighbours\n"
+                  "loader = DataLoader(TensorDataset(x_res, torch.from_numpy(ys)), batch_size=64, shuffle=True)\n"),
+    }[method]
+    return "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n\n" + head + body

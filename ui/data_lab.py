@@ -1,0 +1,239 @@
+"""Data tab: a transforms.v2 augmentation playground, one-hot labels, small-sample resampling, Dataset/DataLoader."""
+from __future__ import annotations
+
+import numpy as np
+
+import gradio as gr
+
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+
+EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
+            "MNIST test digit #0": 0, "MNIST test digit #1": 1}
+DEFAULT_COUNTS = "400,400,400,400,400,20,20,20,400,400"
+
+
+def to_picture(x, min_side: int = 160) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W, 3) uint8, small images enlarged (nearest) so pixels stay visible."""
+    arr = (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    k = max(1, min_side // max(arr.shape[:2]))
+    return arr.repeat(k, 0).repeat(k, 1) if k > 1 else arr
+
+
+def example_image(name: str):
+    """An example as a (C, H, W) uint8 tensor: an skimage photo or an mnist5k test digit."""
+    import torch
+
+    src = EXAMPLES.get(name, "chelsea")
+    if isinstance(src, int):
+        from training.data import mnist5k
+
+        return (mnist5k().test_x[src] * 255).round().to(torch.uint8)
+    import skimage.data
+
+    arr = getattr(skimage.data, src)()
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+
+
+def _settings(*vals):
+    from training.transforms import AugmentSettings, validate
+
+    (resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min, hflip_p, vflip_p,
+     rotation, brightness, contrast, saturation, hue, normalize) = vals
+    return validate(AugmentSettings(
+        resize=int(resize), crop_size=int(crop_size), crop_padding=int(crop_padding), pad_if_needed=bool(pad_if_needed),
+        fill=int(fill), padding_mode=str(padding_mode), rrc_size=int(rrc_size), rrc_scale_min=float(rrc_scale_min),
+        hflip_p=float(hflip_p), vflip_p=float(vflip_p), rotation=float(rotation), brightness=float(brightness),
+        contrast=float(contrast), saturation=float(saturation), hue=float(hue), normalize=bool(normalize)))
+
+
+@friendly
+def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=False, fill=0,
+            padding_mode="constant", rrc_size=0, rrc_scale_min=0.5, hflip_p=0.5, vflip_p=0.0, rotation=15.0,
+            brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, normalize=False, n_draws=8, seed=0,
+            example="photo: cat (chelsea)"):
+    """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
+
+    Returns (augmented images, summary of the final tensor, the Compose code)."""
+    from training.transforms import draw, for_display, pipeline_code, to_image_tensor
+
+    s = _settings(resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
+                  hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
+    img = to_image_tensor(image) if image is not None else example_image(example)
+    out = draw(img, s, n=int(n_draws), seed=int(seed))   # (n, C, H, W)
+    pics = [(to_picture(for_display(x, s)), f"draw {i}") for i, x in enumerate(out)]
+    summary = (f"Input {tuple(img.shape)} {img.dtype}. Final tensor per draw: shape **{tuple(out.shape[1:])}**, "
+               f"dtype **{out.dtype}**, range **[{float(out.min()):.3f}, {float(out.max()):.3f}]**, "
+               f"mean {float(out.mean()):.3f}. Seed {int(seed)}: the same seed gives the same draws.")
+    return pics, summary, pipeline_code(s)
+
+
+@friendly
+def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
+    """Integer labels -> one-hot with F.one_hot and with sklearn's OneHotEncoder, side by side."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.preprocessing import OneHotEncoder
+
+    try:
+        labels = [int(t) for t in labels_text.replace(";", ",").replace(" ", ",").split(",") if t.strip()]
+    except ValueError:
+        raise ValueError("labels must be integers separated by commas, e.g. 1, 2, 0, 3") from None
+    if not 1 <= len(labels) <= 100 or not all(0 <= v <= 99 for v in labels):
+        raise ValueError("give 1..100 labels, each in 0..99")
+    t = F.one_hot(torch.tensor(labels))                      # (N, max+1) int64
+    enc = OneHotEncoder()
+    sk = enc.fit_transform(np.array(labels).reshape(-1, 1)).toarray()   # (N, number of distinct labels) float64
+    cats = [int(c) for c in enc.categories_[0]]
+    torch_df = [[lab] + row for lab, row in zip(labels, t.tolist())]
+    sk_df = [[lab] + [int(v) for v in row] for lab, row in zip(labels, sk.tolist())]
+    note = (f"`F.one_hot`: shape {tuple(t.shape)}, dtype {t.dtype}: one column for every class 0..{max(labels)}.  \n"
+            f"`OneHotEncoder`: shape {sk.shape}, dtype {sk.dtype}: one column per label *seen* ({cats}).")
+    code = (f"import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+            f"from sklearn.preprocessing import OneHotEncoder\n\nlabels = {labels}\n"
+            f"onehot_torch = F.one_hot(torch.tensor(labels))                    # {tuple(t.shape)}\n"
+            f"onehot_sk = OneHotEncoder().fit_transform(np.array(labels).reshape(-1, 1)).toarray()  # {sk.shape}\n")
+    return (gr.Dataframe(torch_df, headers=["label"] + [str(i) for i in range(t.shape[1])]),
+            gr.Dataframe(sk_df, headers=["label"] + [f"x0_{c}" for c in cats]), note, code)
+
+
+def _hist_figure(hist: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
+    names = list(hist)
+    w = 0.8 / len(names)
+    for j, name in enumerate(names):
+        ax.bar(np.arange(10) + (j - (len(names) - 1) / 2) * w, hist[name], width=w, label=name)
+    ax.set_xticks(range(10))
+    ax.set_xlabel("digit class")
+    ax.set_ylabel("training images")
+    ax.legend(fontsize=8, ncols=len(names))
+    ax.set_title("class counts before / after resampling")
+    fig.tight_layout()
+    return fig
+
+
+@friendly
+def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote"):
+    """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each."""
+    from training.resample import compare, resample_code
+
+    r = compare(counts, steps=int(steps))
+    table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
+             for row in r["rows"]]
+    md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
+          f"accuracy on the balanced mnist5k test set (1,000 images). *minority_acc* = mean accuracy on the rare classes.")
+    return _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code)
+
+
+@friendly
+def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = True, num_workers: int = 0,
+               pin_memory: bool = False, seed: int = 0):
+    """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
+    import torchvision
+
+    from training.data import digits, mnist5k
+    from training.transforms import one_batch
+
+    data = digits() if source == "digits" else mnist5k()
+    images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
+                                     bool(pin_memory), int(seed))
+    grid = torchvision.utils.make_grid(images, nrow=8, padding=2, pad_value=1.0)
+    note = (f"images {tuple(images.shape)} {images.dtype}, labels {labels.tolist()}"
+            + ("" if not pin_memory or images.is_pinned() else " (pin_memory asked for, but there is no CUDA device: "
+               "pinned host memory only speeds up copies to a GPU, so it is off here)"))
+    return to_picture(grid, min_side=700), note, code
+
+
+def build_tab() -> None:
+    gr.Markdown("Chapter 4 of the tutorial as controls: an augmentation pipeline from `torchvision.transforms.v2`, "
+                "one-hot labels, small imbalanced samples and four ways to resample them, and a custom `Dataset` "
+                "with a `DataLoader`. Every result shows the code that produced it.")
+    gpu = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    with gr.Accordion("Augmentation (transforms.v2)", open=True):
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Your image (or leave empty for the example)", type="filepath",
+                                 sources=["upload", "clipboard"], height=220, elem_id="aug-image")
+                example = gr.Dropdown(list(EXAMPLES), value="photo: cat (chelsea)", label="Example",
+                                      elem_id="aug-example")
+                with gr.Row():
+                    n_draws = gr.Slider(1, 16, value=8, step=1, label="Random draws")
+                    seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+                run = gr.Button("Augment", variant="primary", elem_id="augment-btn")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    resize = gr.Slider(0, 256, value=64, step=1, label="Resize (0 = off)")
+                    crop_size = gr.Slider(0, 256, value=64, step=1, label="RandomCrop size (0 = off)")
+                    crop_padding = gr.Slider(0, 64, value=4, step=1, label="RandomCrop padding")
+                with gr.Row():
+                    pad_if_needed = gr.Checkbox(False, label="pad_if_needed")
+                    fill = gr.Slider(0, 255, value=0, step=1, label="fill (0-255)")
+                    padding_mode = gr.Dropdown(["constant", "edge", "reflect", "symmetric"], value="constant",
+                                               label="padding_mode", elem_id="padding-mode")
+                with gr.Row():
+                    rrc_size = gr.Slider(0, 256, value=0, step=1, label="RandomResizedCrop size (0 = off)")
+                    rrc_scale_min = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="RandomResizedCrop min scale")
+                    rotation = gr.Slider(0, 180, value=15, step=1, label="RandomRotation degrees")
+                with gr.Row():
+                    hflip_p = gr.Slider(0, 1, value=0.5, step=0.05, label="RandomHorizontalFlip p")
+                    vflip_p = gr.Slider(0, 1, value=0.0, step=0.05, label="RandomVerticalFlip p")
+                    normalize = gr.Checkbox(False, label="Normalize(mean=0.5, std=0.5)")
+                with gr.Row():
+                    brightness = gr.Slider(0, 2, value=0.2, step=0.05, label="ColorJitter brightness")
+                    contrast = gr.Slider(0, 2, value=0.2, step=0.05, label="contrast")
+                    saturation = gr.Slider(0, 2, value=0.0, step=0.05, label="saturation")
+                    hue = gr.Slider(0, 0.5, value=0.0, step=0.01, label="hue")
+        gallery = gr.Gallery(label="Random draws", columns=8, height=260, elem_id="aug-gallery")
+        aug_summary = gr.Markdown(elem_id="aug-summary")
+        aug_code = code_block("The exact Compose that produced these draws")
+    aug_inputs = [image, resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
+                  hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize, n_draws, seed, example]
+    run.click(augment, aug_inputs, [gallery, aug_summary, aug_code], api_name="augment", **gpu)
+    example.change(augment, aug_inputs, [gallery, aug_summary, aug_code], api_visibility="private", **gpu)
+
+    with gr.Accordion("Labels: integer -> one-hot", open=False):
+        with gr.Row():
+            labels = gr.Textbox("1, 2, 0, 3, 2", label="Integer labels", elem_id="labels-text")
+            oh_btn = gr.Button("Encode", elem_id="onehot-btn")
+        with gr.Row():
+            torch_tab = gr.Dataframe(label="torch.nn.functional.one_hot", interactive=False, elem_id="onehot-torch")
+            sk_tab = gr.Dataframe(label="sklearn OneHotEncoder", interactive=False, elem_id="onehot-sklearn")
+        oh_note = gr.Markdown()
+        oh_code = code_block()
+    oh_btn.click(one_hot, labels, [torch_tab, sk_tab, oh_note, oh_code], api_name="one_hot")
+
+    with gr.Accordion("Small samples: imbalanced mnist5k and resampling", open=False):
+        with gr.Row():
+            counts = gr.Textbox(DEFAULT_COUNTS, label="Training images per class 0..9 (1-400 each)",
+                                elem_id="counts-text", scale=3)
+            steps = gr.Slider(10, 400, value=60, step=10, label="Training steps per method", scale=2)
+            code_for = gr.Dropdown(["none", "oversample", "bootstrap", "smote"], value="smote",
+                                   label="Show code for", scale=1)
+            rs_btn = gr.Button("Compare", variant="primary", elem_id="resample-btn", scale=1)
+        hist = gr.Plot(label="Class histograms", elem_id="resample-hist")
+        rs_table = gr.Dataframe(headers=["method", "train_images", "test_acc", "minority_acc", "seconds", "note"],
+                                label="Accuracy after a short training run", interactive=False, elem_id="resample-table")
+        rs_note = gr.Markdown()
+        rs_code = code_block()
+    rs_btn.click(resample, [counts, steps, code_for], [hist, rs_table, rs_note, rs_code], api_name="resample", **gpu)
+
+    with gr.Accordion("Dataset and DataLoader", open=False):
+        with gr.Row():
+            source = gr.Radio(["mnist5k", "digits"], value="mnist5k", label="Data")
+            bs = gr.Slider(1, 64, value=16, step=1, label="batch_size")
+            shuffle = gr.Checkbox(True, label="shuffle")
+            workers = gr.Slider(0, 2, value=0, step=1, label="num_workers")
+            pin = gr.Checkbox(False, label="pin_memory")
+            dl_seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+            dl_btn = gr.Button("Draw a batch", elem_id="dataloader-btn")
+        batch_img = gr.Image(label="One batch", interactive=False, elem_id="batch-grid", height=260)
+        dl_note = gr.Markdown(elem_id="dataloader-note")
+        dl_code = code_block()
+    dl_btn.click(dataloader, [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code],
+                 api_name="dataloader")
