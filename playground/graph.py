@@ -111,7 +111,7 @@ def render(g: Graph, title: str = "") -> np.ndarray:
     pos = layout(g)
     ncols = int(max(x for x, _ in pos.values())) + 1
     nrows = max(sum(1 for x2, _ in pos.values() if x2 == x) for x, _ in pos.values())
-    fig, ax = plt.subplots(figsize=(max(5.0, 2.5 * ncols), max(2.6, 1.0 * nrows + 1.0)), dpi=80)
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.5 * ncols), max(2.6, 1.0 * nrows + 1.0)), dpi=100)
     colors = {"leaf": "#cfe8ff", "op": "#ffe6bf", "output": "#d4f5d0"}
     boxes = {}
     try:

@@ -16,6 +16,7 @@ killed and replaced (in the background), and the next request works.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing as mp
 import os
@@ -71,7 +72,7 @@ def _limit_child() -> dict:
 
     programs.run_autograd("x = torch.tensor(1.0, requires_grad=True)\ny = x * 2\ny.backward()", device=device)
     info = {"device": str(device), "vm_before_limit": _vm_size_bytes()}
-    if hasattr(resource, "RLIMIT_AS"):
+    if hasattr(resource, "RLIMIT_AS") and MEMORY_MB > 0:  # PLAYGROUND_SANDBOX_MEMORY_MB=0 turns it off
         limit = info["vm_before_limit"] + MEMORY_MB * (1 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         info["rlimit_as"] = limit
@@ -125,6 +126,7 @@ class Sandbox:
         self._conn = None
         self.info: dict = {}
         self.restarts = 0
+        self.closed = False
 
     def _start(self) -> None:
         parent, child = mp.Pipe()
@@ -166,12 +168,13 @@ class Sandbox:
     def warm(self) -> None:
         """Start the worker now (e.g. in a background thread) so the next request does not wait for it."""
         with self._lock:
-            if not self._alive():
+            if not self._alive() and not self.closed:
                 self._kill()
                 self._start()
 
     def request(self, kind: str, **kwargs) -> dict:
         with self._lock:
+            self.closed = False
             if not self._alive():
                 self._kill()
                 self._start()
@@ -211,7 +214,9 @@ class Sandbox:
             log.warning("sandbox restart failed: %s", exc)
 
     def close(self) -> None:
+        """Stop the worker (a pending background restart will not start another)."""
         with self._lock:
+            self.closed = True
             self._kill()
 
 
@@ -225,7 +230,15 @@ def get_sandbox() -> Sandbox:
     with _SANDBOX_LOCK:
         if _SANDBOX is None:
             _SANDBOX = Sandbox()
+            atexit.register(_SANDBOX.close)
         return _SANDBOX
+
+
+def prewarm() -> None:
+    """Start the worker in the background if it is not running (e.g. when a visitor focuses the editor)."""
+    sandbox = get_sandbox()
+    if not sandbox._alive() and not sandbox._lock.locked():
+        threading.Thread(target=sandbox._safe_warm, daemon=True).start()
 
 
 def run_tensors(code: str) -> dict:

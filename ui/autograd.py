@@ -52,6 +52,13 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
         return (*_failed(exc), int(steps_done or 0))
 
 
+def prewarm() -> None:
+    """Start the sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
+    from playground.worker import prewarm as start
+
+    start()
+
+
 def load_preset(name: str):
     return AUTOGRAD_PRESETS.get(name, ""), 0
 
@@ -91,6 +98,7 @@ def build_tab() -> None:
 
     outputs = [result, graph, leaves, step_table, curve, plain]
     common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
     run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
     train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done], api_name="autograd_train",
                 **common)

@@ -23,6 +23,13 @@ def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR]):
     return r["text"], r["rows"], [(img, caption) for img, caption in r["images"]], r["code"]
 
 
+def prewarm() -> None:
+    """Start the sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
+    from playground.worker import prewarm as start
+
+    start()
+
+
 def load_preset(name: str) -> str:
     return TENSOR_PRESETS.get(name, "")
 
@@ -43,13 +50,14 @@ def build_tab() -> None:
         with gr.Column(scale=1):
             result = gr.Textbox(label="Result (values, shapes, errors as PyTorch reports them)", lines=20,
                                 max_lines=40, elem_id="tensor-result")
-    pictures = gr.Gallery(label="Heatmaps (2-D) and histograms (larger tensors)", columns=3, height=320,
+    pictures = gr.Gallery(label="Heatmaps (2-D) and histograms (larger tensors)", columns=3, height="auto",
                           object_fit="contain", elem_id="tensor-pictures")
     table = gr.Dataframe(headers=HEADERS, label="Every named result", interactive=False, elem_id="tensor-table")
     plain = code_block("The same as a plain PyTorch script")
 
     outputs = [result, table, pictures, plain]
     common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
     run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
     preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)

@@ -1,0 +1,118 @@
+"""Tensors and Autograd tabs through the API (gradio_client) and in Chromium: presets, errors, payloads,
+a runaway program stopped by the wall-clock limit, and the server still answering after each."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.conftest import open_tab
+
+PAYLOADS = [
+    "().__class__.__bases__[0].__subclasses__()",
+    "torch.load('/etc/passwd')",
+    "torch.ones(3).numpy().tofile('/tmp/pwned')",
+    "'{0.__class__}'.format(torch.ones(1))",
+    "getattr(torch, 'save')",
+    "2 ** 2 ** 100",
+    "torch.ones(10 ** 6, 10 ** 6)",
+    "(" * 300 + ")" * 300,
+]
+
+
+def test_tensor_eval_tutorial_preset(client):
+    from playground.presets import TUTORIAL_2_1
+
+    text, rows, pictures, code = client.predict(TUTORIAL_2_1, api_name="/tensor_eval")
+    assert text.startswith("Device: cpu") or text.startswith("Device: cuda")
+    assert "d: shape (2, 2)" in text and "f: shape (2, 3) | bool" in text
+    assert [r[1] for r in rows["data"]] == list("abcdefgh")
+    assert len(pictures) >= 4 and all(os.path.exists(p["image"]) for p in pictures)
+    assert "torch.set_default_device(device)" in code and "d = torch.mm(a, b.T)" in code
+
+
+def test_tensor_eval_shows_pytorchs_shape_error(client):
+    text, *_ = client.predict("a = torch.ones(2, 3)\nb = torch.rand(2, 3)\nd = torch.mm(a, b)", api_name="/tensor_eval")
+    assert "Error on line 3: d = torch.mm(a, b)" in text
+    assert "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)" in text
+    assert "a: shape (2, 3)" in text  # the lines before the error still show
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=[p[:30] for p in PAYLOADS])
+def test_payload_refused_and_server_answers(client, payload):
+    text, *_ = client.predict(payload, api_name="/tensor_eval")
+    assert "Refused by the sandbox" in text or "Error on line 1" in text, text
+    assert not os.path.exists("/tmp/pwned")
+    ok, *_ = client.predict("torch.ones(2) * 3", api_name="/tensor_eval")
+    assert "tensor([3., 3.])" in ok
+
+
+def test_runaway_program_is_stopped_and_replaced(client):
+    from playground.worker import get_sandbox
+
+    sandbox = get_sandbox()  # the app server runs in this process (conftest), so this is its sandbox
+    old, sandbox.wall_seconds = sandbox.wall_seconds, 2.0
+    try:
+        t0 = time.perf_counter()
+        slow = "x = torch.rand(3000, 3000)\n" + "\n".join(["y = x @ x @ x @ x @ x @ x"] * 20)
+        text, *_ = client.predict(slow, api_name="/tensor_eval")
+        assert "Stopped" in text and "wall-clock" in text
+        assert time.perf_counter() - t0 < 30
+    finally:
+        sandbox.wall_seconds = old
+    text, *_ = client.predict("torch.arange(3) + 1", api_name="/tensor_eval")  # a fresh worker answers
+    assert "tensor([1, 2, 3])" in text
+    assert sandbox.info.get("rlimit_as", 0) > sandbox.info["vm_before_limit"]
+
+
+def test_autograd_run_with_no_arguments_is_the_tutorial_net(client):
+    text, graph, leaves, steps, curve, code = client.predict(api_name="/autograd_run")
+    assert [r[0] for r in leaves["data"]] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert all(r[3] != "None" for r in leaves["data"])  # every leaf has a .grad
+    assert [r[0] for r in steps["data"]] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert os.path.exists(graph) and os.path.getsize(graph) > 5000
+    assert "loss.backward()" in code and "optim.SGD(net.parameters(), lr=lr)" in code
+
+
+def test_autograd_scalar_chain_rule_grad(client):
+    text, *_ = client.predict("x = torch.tensor(2.0, requires_grad=True)\ny = torch.sin(x ** 2)\ny.backward()",
+                              0.01, api_name="/autograd_run")
+    assert "x (): data 2  grad -2.61" in text  # cos(4) * 4 = -2.6146
+
+
+def test_autograd_train_steps_lower_the_loss(client):
+    from playground.presets import NET
+
+    out = client.predict(NET, 0.1, 10, api_name="/autograd_train")
+    text, curve = out[0], out[4]
+    losses = [row[1] for row in curve["data"]]
+    assert len(losses) == 10 and losses[-1] < losses[0]
+    assert "Last optimizer.step()" in text
+
+
+def test_tensors_tab_in_browser(page):
+    open_tab(page, "Tensors")
+    editor = page.locator("#tensor-code .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    editor.fill("w = torch.arange(12.0).view(3, 4)\nw.sum(dim=0)")
+    page.locator("#tensor-run").click()
+    page.wait_for_function("document.querySelector('#tensor-result textarea').value.includes('tensor([12., 15., 18., 21.])')",
+                           timeout=60_000)
+    assert "w: shape (3, 4)" in page.locator("#tensor-result textarea").input_value()
+    page.wait_for_selector("#tensor-pictures img", timeout=30_000)
+
+
+def test_autograd_tab_in_browser(page):
+    open_tab(page, "Autograd")
+    page.locator("#autograd-run").click()
+    page.wait_for_function("document.querySelector('#autograd-result textarea').value.includes('fc1.weight')",
+                           timeout=60_000)
+    graph = page.locator("#autograd-graph img")
+    graph.wait_for(timeout=30_000)
+    assert page.evaluate("(img) => img.naturalWidth", graph.element_handle()) > 400
+    page.locator("#autograd-train").click()
+    page.wait_for_function("document.querySelector('#autograd-result textarea').value.includes('Loss over 10 step')",
+                           timeout=60_000)
