@@ -16,12 +16,14 @@ import gradio as gr  # noqa: E402
 
 from ui import autograd, classify, tensors  # noqa: E402
 from ui import data_lab, finetune as finetune_tab  # noqa: E402
+from ui import inspect as inspect_tab  # noqa: E402
 
 # (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
 TABS = [
     ("Classify", classify.build_tab),
     ("Tensors", tensors.build_tab), ("Autograd", autograd.build_tab),
     ("Data", data_lab.build_tab), ("Fine-tune", finetune_tab.build_tab),
+    ("Look inside", inspect_tab.build_tab),
 ]
 
 QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging

@@ -191,3 +191,62 @@ def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4)
 
 
 SUMMARY_HEADERS = ["layer", "type", "output shape", "params", "mult-adds", "output memory (MB, float32)"]
+
+
+def weights_code(model_name: str, random_seed: int | None, zero_tol: float) -> str:
+    build = (f'model = get_model("{model_name}")                      # trained weights, loaded strictly'
+             if random_seed is None else
+             f'torch.manual_seed({int(random_seed)})\nmodel = get_model("{model_name}", weights=None)       # random init')
+    return f'''import torch
+from zoo.registry import get_model
+
+{build}
+for name, w in model.named_parameters():
+    w = w.detach().double().flatten()
+    print(f"{{name:40s}} mean {{w.mean():+.4f}} std {{w.std(unbiased=False):.4f}} "
+          f"min {{w.min():+.4f}} max {{w.max():+.4f}} L2 {{w.norm():.3f}} "
+          f"near zero {{(w.abs() < {zero_tol:g}).double().mean():.2%}}")
+
+# histograms: one per tensor
+import matplotlib.pyplot as plt
+weights = {{n: p.detach().flatten() for n, p in model.named_parameters() if p.dim() > 1}}
+fig, axes = plt.subplots(len(weights), 1, figsize=(6, 1.2 * len(weights)), sharex=True)
+for ax, (n, w) in zip(axes, weights.items()):
+    ax.hist(w.numpy(), bins=60); ax.set_ylabel(n, rotation=0, ha="right", fontsize=7)
+
+# first-layer filters as images
+conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+f = conv.weight.detach()                                  # (out, in, k, k)
+f = (f - f.amin(dim=(1, 2, 3), keepdim=True)) / (f.amax(dim=(1, 2, 3), keepdim=True) - f.amin(dim=(1, 2, 3), keepdim=True))
+import torchvision
+torchvision.utils.save_image(f if f.shape[1] == 3 else f.mean(1, keepdim=True), "filters.png", nrow=8, padding=1)
+'''
+
+
+def compare_code(model_name: str, a_desc: str, b_desc: str, seed: int = 0) -> str:
+    return f'''import torch
+from zoo.registry import get_model, get_spec
+from zoo.hub import load_safetensors, load_state_strict
+
+# A = {a_desc}, B = {b_desc}
+torch.manual_seed({int(seed)}); a = get_model("{model_name}", weights=None)    # e.g. the random init (seeded)...
+b = get_model("{model_name}")                                       # ...vs the trained weights, or:
+# b = get_model("{model_name}", weights=None); load_state_strict(b, load_safetensors("finetuned.safetensors"))
+
+pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+for name in pa:
+    wa, wb = pa[name].detach().flatten().double(), pb[name].detach().flatten().double()
+    rel = (wb - wa).norm() / wa.norm()                              # inf when A is all zeros (BN biases at init)
+    cos = torch.nn.functional.cosine_similarity(wa, wb, dim=0)
+    print(f"{{name:40s}} relative change {{rel:.4f}}  cosine {{cos:.4f}}")
+'''
+
+
+def summary_code(model_name: str, input_size: tuple[int, ...], depth: int) -> str:
+    return f'''from torchinfo import summary
+from zoo.registry import get_model
+
+model = get_model("{model_name}", weights=None)   # shapes and counts do not depend on the weights
+print(summary(model, input_size={tuple(input_size)}, depth={int(depth)},
+              col_names=("output_size", "num_params", "mult_adds"), mode="eval"))
+'''

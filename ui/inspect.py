@@ -1,0 +1,317 @@
+"""Look inside tab: a layer's feature maps and every layer's statistics, Grad-CAM + saliency, weight histograms
+and filters, two checkpoints compared, and a model summary - for any zoo model, on a drawn or uploaded input."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.classify import PHOTO_EXAMPLES, digit_example_names, load_example, model_choices
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from zoo import get_spec
+
+DEFAULT_MODEL = "resnet_digits"
+TRAINED, RANDOM = "trained", "random init"   # = zoo.introspect.TRAINED / RANDOM (not imported: keeps start-up light)
+AUTO_LAYER = ("automatic (first ReLU)", "")
+PREDICTED = ("the predicted class", "")
+CMP_RANDOM = "random init (seed) -> trained"
+CMP_UPLOAD = "trained -> uploaded .safetensors"
+STATS_HEADERS = ["layer", "kind", "output shape", "mean", "std", "min", "max", "ReLU zero fraction",
+                 "ReLU dead channels"]   # = zoo.activations.STATS_HEADERS
+
+
+def _model(name, weights, seed):
+    from zoo.introspect import get_inspect_model
+
+    return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
+
+
+def _sketch_empty(sketch) -> bool:
+    """True for a cleared or untouched sketchpad (nothing drawn): no error popup for that."""
+    import numpy as np
+
+    if not isinstance(sketch, dict):
+        return sketch is None
+    layers = [l for l in (sketch.get("layers") or []) if l is not None]
+    comp = sketch.get("composite")
+    arrs = layers or ([comp] if comp is not None else [])
+    for a in arrs:
+        a = np.asarray(a)
+        if a.ndim == 3 and a.shape[2] == 4 and a[:, :, 3].max() > 0:
+            return False
+    return True
+
+
+def _pick(sketch, upload, source):
+    return sketch if source == "draw" else upload
+
+
+# ---- activations + attribution ------------------------------------------------------------------------------
+
+def _activations(src, model_name, layer, top_k, weights, seed, shared_scale):
+    from zoo.activations import activation_code, graph_nodes
+    from zoo.introspect import activation_view, input_tensor, layer_choices, weights_label
+
+    model_name = model_name or DEFAULT_MODEL
+    spec = get_spec(model_name)
+    model = _model(model_name, weights, seed)
+    v = activation_view(model, spec, input_tensor(spec, src), layer or None, int(top_k or 16), bool(shared_scale))
+    node = next(n for n in graph_nodes(model) if n.name == v.layer)
+    text = f"_{weights_label(weights or TRAINED, int(seed or 0))}_  \n" + v.text
+    choices = [AUTO_LAYER] + [(n, n) for n in layer_choices(model)]
+    return (v.grid, v.hist, v.rows, text, activation_code(model_name, v.layer, node.module, spec.family),
+            gr.Dropdown(choices=choices, value=layer or ""))
+
+
+@friendly
+def activations(image, model_name: str = DEFAULT_MODEL, layer: str = "", top_k: int = 16, weights: str = TRAINED,
+                seed: int = 0, shared_scale: bool = False):
+    """Feature maps of one layer and every layer's statistics for an image file (the public API: /activations).
+    Returns the feature-map grid first, then the activation histograms, the statistics table, a description,
+    the PyTorch code, and the layer list."""
+    return _activations(image, model_name, layer, top_k, weights, seed, shared_scale)
+
+
+@friendly
+def activations_any(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale):
+    return _activations(_pick(sketch, upload, source), model_name, layer, top_k, weights, seed, shared_scale)
+
+
+def _attribution(src, model_name, target, weights, seed):
+    from zoo.attribution import attribution_code
+    from zoo.introspect import attribution_view, input_tensor, weights_label
+
+    model_name = model_name or DEFAULT_MODEL
+    spec = get_spec(model_name)
+    model = _model(model_name, weights, seed)
+    t = None if target in (None, "") else int(target)
+    v = attribution_view(model, spec, input_tensor(spec, src), t)
+    text = f"_{weights_label(weights or TRAINED, int(seed or 0))}_  \n" + v.text
+    return v.gradcam, v.saliency, text, attribution_code(model_name, v.layer, t, spec.family)
+
+
+@friendly
+def attribution(image, model_name: str = DEFAULT_MODEL, target: str = "", weights: str = TRAINED, seed: int = 0):
+    """Grad-CAM and saliency overlays for an image file and a class ('' = the predicted one)."""
+    return _attribution(image, model_name, target, weights, seed)
+
+
+@friendly
+def attribution_any(sketch, upload, source, model_name, target, weights, seed):
+    return _attribution(_pick(sketch, upload, source), model_name, target, weights, seed)
+
+
+@friendly
+def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, target):
+    """Live view while drawing: activations and attribution of the sketch."""
+    if _sketch_empty(sketch):
+        return [gr.skip()] * 10
+    return (*_activations(sketch, model_name, layer, top_k, weights, seed, shared_scale),
+            *_attribution(sketch, model_name, target, weights, seed))
+
+
+# ---- weights, comparison, summary ---------------------------------------------------------------------------
+
+@friendly
+def weight_stats(model_name: str = DEFAULT_MODEL, weights: str = TRAINED, seed: int = 0, include_bn: bool = False,
+                 zero_tol: float = 1e-3):
+    """Per-tensor weight histograms (first output), the statistics table, first-layer filters, a description and
+    the code (the public API: /weight_stats; every parameter has a default)."""
+    from zoo.introspect import weights_label, weights_view
+    from zoo.weightstats import weights_code
+
+    model_name = model_name or DEFAULT_MODEL
+    zero_tol = float(zero_tol if zero_tol is not None else 1e-3)
+    if not 0 <= zero_tol < 1e3:
+        raise ValueError("the near-zero tolerance must be between 0 and 1000")
+    label = weights_label(weights or TRAINED, int(seed or 0))
+    v = weights_view(_model(model_name, weights, seed), label, bool(include_bn), zero_tol)
+    return (v.hist, v.rows, v.filters, f"_{label}_  \n" + v.text,
+            weights_code(model_name, None if (weights or TRAINED) == TRAINED else int(seed or 0), zero_tol))
+
+
+@friendly
+def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM, seed: int = 0,
+                        checkpoint: str | None = None, layer: str = ""):
+    """Two checkpoints of one architecture, layer by layer: relative-change bars first, then the overlaid
+    histograms of one tensor ('' = the most changed), the table, a description and the code."""
+    from zoo.introspect import compare_view, get_inspect_model
+    from zoo.weightstats import compare_code, load_checkpoint, param_tensors
+
+    model_name = model_name or DEFAULT_MODEL
+    seed = int(seed or 0)
+    trained = get_inspect_model(model_name, TRAINED)
+    if mode == CMP_UPLOAD:
+        if not checkpoint:
+            raise gr.Error("Upload a .safetensors checkpoint of this architecture first (e.g. one saved by the "
+                           "Training lab), or pick the random-init comparison.", print_exception=False)
+        path = checkpoint if isinstance(checkpoint, str) else getattr(checkpoint, "name", str(checkpoint))
+        a, b = trained, load_checkpoint(get_spec(model_name), path)
+        labels = ("trained (shipped)", "uploaded file")
+    else:
+        a, b = get_inspect_model(model_name, RANDOM, seed), trained
+        labels = (f"random init (seed {seed})", "trained")
+    v = compare_view(a, b, labels, layer or None)
+    choices = [("most changed (automatic)", "")] + [(n, n) for n in param_tensors(a)]
+    note = ("  \nSeed 0 is the seed the shipped digits weights were trained with, so for them A is the training "
+            "run's true starting point (hence the high cosine of some layers)." if mode != CMP_UPLOAD and seed == 0
+            and get_spec(model_name).family == "digits" else "")
+    return (v.bars, v.hist, v.rows, v.text + note, compare_code(model_name, labels[0], labels[1], seed),
+            gr.Dropdown(choices=choices, value=layer or ""))
+
+
+@friendly
+def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int = 0, depth: int = 4):
+    """torchinfo summary (layers, output shapes, params, mult-adds, memory) for a 1 x C x H x W input; 0 = default size."""
+    from zoo.introspect import summary_view
+    from zoo.weightstats import summary_code
+
+    model_name = model_name or DEFAULT_MODEL
+    c, h0, w0 = get_spec(model_name).weights.input_size
+    h, w = int(height or h0), int(width or w0)
+    rows, text = summary_view(model_name, h, w, int(depth or 4))
+    return rows, f"```\n{text.strip()}\n```", summary_code(model_name, (1, c, h, w), int(depth or 4))
+
+
+def _class_choices(model_name: str):
+    from zoo.catalog import categories_of
+
+    cats = categories_of(get_spec(model_name or DEFAULT_MODEL))
+    return [PREDICTED] + [(f"{i}: {c}", str(i)) for i, c in enumerate(cats)]
+
+
+def on_model_change(model_name):
+    """A new model: reset the layer and class lists (filled with the model's own layers on the next run)."""
+    spec = get_spec(model_name or DEFAULT_MODEL)
+    c, h, w = spec.weights.input_size
+    return (gr.Dropdown(choices=[AUTO_LAYER], value=""), gr.Dropdown(choices=_class_choices(model_name), value=""),
+            gr.Dropdown(choices=[("most changed (automatic)", "")], value=""), h, w)
+
+
+def build_tab() -> None:
+    gr.Markdown("Look inside a network: what each layer computes for **your** input, which pixels drive the "
+                "decision, what the weights look like, and how training moved them. Draw or upload an input, pick "
+                "a model. ImageNet models need their Hub weights (offline: choose *random init* to explore the "
+                "architecture - clearly labelled).")
+    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    source = gr.State("draw")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            with gr.Tabs():
+                with gr.Tab("Draw") as draw_tab:
+                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(300, 300),
+                                          elem_id="inspect-sketch", elem_classes=["auto-brush"],
+                                          brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"))
+                with gr.Tab("Upload") as upload_tab:
+                    upload = gr.Image(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
+                                      elem_id="inspect-upload", height=240)
+                    example = gr.Dropdown(digit_example_names() + list(PHOTO_EXAMPLES), value=None,
+                                          label="...or load an example", elem_id="inspect-example")
+            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="inspect-model")
+            with gr.Row():
+                weights = gr.Radio([TRAINED, RANDOM], value=TRAINED, label="Weights", elem_id="inspect-weights")
+                seed = gr.Number(0, precision=0, label="Random-init seed", minimum=0, maximum=2**31 - 1)
+        with gr.Column(scale=2):
+            with gr.Tabs():
+                with gr.Tab("Activations"):
+                    with gr.Row():
+                        layer = gr.Dropdown([AUTO_LAYER], value="", label="Layer (from the model's fx graph)",
+                                            elem_id="inspect-layer", scale=2, allow_custom_value=True)
+                        top_k = gr.Slider(1, 64, value=16, step=1, label="Channels shown (top by mean)", scale=1)
+                        shared = gr.Checkbox(False, label="One colour scale for all maps", scale=1)
+                    act_btn = gr.Button("Show activations", variant="primary", elem_id="inspect-act-btn")
+                    act_text = gr.Markdown(elem_id="inspect-act-text")
+                    grid = gr.Image(label="Feature maps (channel index, mean activation)", interactive=False,
+                                    elem_id="inspect-grid", format="png", height=440)
+                    act_hist = gr.Image(label="Activation histograms, every ReLU layer", interactive=False,
+                                        format="png")
+                    act_table = gr.Dataframe(headers=STATS_HEADERS, label="Every layer's output for this input",
+                                             interactive=False, max_height=320)
+                    act_code = code_block()
+                with gr.Tab("Attribution"):
+                    with gr.Row():
+                        target = gr.Dropdown(_class_choices(DEFAULT_MODEL), value="", label="Explain class",
+                                             elem_id="inspect-target", filterable=True,
+                                             allow_custom_value=True)
+                        attr_btn = gr.Button("Explain (Grad-CAM + saliency)", variant="primary",
+                                             elem_id="inspect-attr-btn")
+                    attr_text = gr.Markdown(elem_id="inspect-attr-text")
+                    with gr.Row():
+                        cam = gr.Image(label="Grad-CAM", interactive=False, elem_id="inspect-cam", format="png")
+                        sal = gr.Image(label="Gradient saliency", interactive=False, format="png")
+                    attr_code = code_block()
+                with gr.Tab("Weights"):
+                    with gr.Row():
+                        include_bn = gr.Checkbox(False, label="Histograms of biases and BatchNorm too")
+                        zero_tol = gr.Number(1e-3, label="'Near zero' means |w| below", minimum=0)
+                        w_btn = gr.Button("Show weights", variant="primary", elem_id="inspect-w-btn")
+                    w_text = gr.Markdown(elem_id="inspect-w-text")
+                    w_hist = gr.Image(label="Weight histograms", interactive=False, elem_id="inspect-w-hist",
+                                      format="png")
+                    w_table = gr.Dataframe(label="Every parameter tensor", interactive=False, max_height=320,
+                                           headers=["tensor", "shape", "numel", "mean", "std", "min", "max",
+                                                    "L2 norm", "fraction near zero", "non-finite"])
+                    filters = gr.Image(label="First-layer filters", interactive=False, format="png")
+                    w_code = code_block()
+                with gr.Tab("Compare checkpoints"):
+                    gr.Markdown("Same architecture, two sets of weights: A (before) and B (after). Built in: how "
+                                "far training moved each tensor from its random init. Or upload a fine-tuned "
+                                "`.safetensors` (e.g. from the Training lab) to compare with the shipped weights.")
+                    with gr.Row():
+                        mode = gr.Radio([CMP_RANDOM, CMP_UPLOAD], value=CMP_RANDOM, label="Compare",
+                                        elem_id="inspect-cmp-mode")
+                        ckpt = gr.File(label="B: a .safetensors checkpoint", file_types=[".safetensors"],
+                                       type="filepath", elem_id="inspect-ckpt")
+                    with gr.Row():
+                        cmp_layer = gr.Dropdown([("most changed (automatic)", "")], value="",
+                                                label="Close-up tensor", elem_id="inspect-cmp-layer",
+                                                allow_custom_value=True)
+                        cmp_btn = gr.Button("Compare", variant="primary", elem_id="inspect-cmp-btn")
+                    cmp_text = gr.Markdown(elem_id="inspect-cmp-text")
+                    cmp_bars = gr.Image(label="Relative change per tensor", interactive=False,
+                                        elem_id="inspect-cmp-bars", format="png")
+                    cmp_hist = gr.Image(label="One tensor, A vs B", interactive=False, format="png")
+                    cmp_table = gr.Dataframe(label="Every tensor", interactive=False, max_height=320,
+                                             headers=["tensor", "relative change ||B-A||/||A||", "cosine(A, B)",
+                                                      "||A||", "||B||"])
+                    cmp_code = code_block()
+                with gr.Tab("Summary"):
+                    with gr.Row():
+                        s_h = gr.Number(28, precision=0, label="Input height", minimum=8, maximum=1024)
+                        s_w = gr.Number(28, precision=0, label="Input width", minimum=8, maximum=1024)
+                        s_depth = gr.Slider(1, 6, value=4, step=1, label="Depth")
+                        s_btn = gr.Button("Summarise", variant="primary", elem_id="inspect-sum-btn")
+                    s_table = gr.Dataframe(label="Layers (torchinfo)", interactive=False, max_height=420,
+                                           elem_id="inspect-sum-table",
+                                           headers=["layer", "type", "output shape", "params", "mult-adds",
+                                                    "output memory (MB, float32)"])
+                    s_text = gr.Markdown()
+                    s_code = code_block()
+
+    act_out = [grid, act_hist, act_table, act_text, act_code, layer]
+    attr_out = [cam, sal, attr_text, attr_code]
+    draw_tab.select(lambda: "draw", None, source, api_visibility="private")
+    upload_tab.select(lambda: "upload", None, source, api_visibility="private")
+
+    upload.upload(activations, [upload, model, layer, top_k, weights, seed, shared], act_out,
+                  api_name="activations", **common).then(
+        attribution, [upload, model, target, weights, seed], attr_out, api_name="attribution", **common)
+    example.change(load_example, example, upload, api_visibility="private").then(
+        lambda: "upload", None, source, api_visibility="private").then(
+        activations, [upload, model, layer, top_k, weights, seed, shared], act_out, api_visibility="private",
+        **common).then(attribution, [upload, model, target, weights, seed], attr_out, api_visibility="private",
+                       **common)
+    sketch.change(look_sketch, [sketch, model, layer, top_k, weights, seed, shared, target], act_out + attr_out,
+                  api_visibility="private", trigger_mode="always_last", show_progress="hidden", **common)
+    inputs_any = [sketch, upload, source, model]
+    act_btn.click(activations_any, inputs_any + [layer, top_k, weights, seed, shared], act_out,
+                  api_visibility="private", **common)
+    attr_btn.click(attribution_any, inputs_any + [target, weights, seed], attr_out, api_visibility="private",
+                   **common)
+    w_btn.click(weight_stats, [model, weights, seed, include_bn, zero_tol], [w_hist, w_table, filters, w_text, w_code],
+                api_name="weight_stats", **common)
+    cmp_btn.click(compare_checkpoints, [model, mode, seed, ckpt, cmp_layer],
+                  [cmp_bars, cmp_hist, cmp_table, cmp_text, cmp_code, cmp_layer], api_name="compare_checkpoints",
+                  **common)
+    ckpt.upload(lambda: CMP_UPLOAD, None, mode, api_visibility="private")
+    s_btn.click(model_summary, [model, s_h, s_w, s_depth], [s_table, s_text, s_code], api_name="model_summary",
+                **common)
+    model.change(on_model_change, model, [layer, target, cmp_layer, s_h, s_w], api_visibility="private")
