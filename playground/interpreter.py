@@ -324,6 +324,8 @@ class Interpreter:
     def call_method(self, obj, name: str, args, kwargs):
         method = getattr(obj, name)
         if isinstance(obj, torch.optim.Optimizer) and name == "step":
+            if args or kwargs:  # step(closure) would make torch call a user-chosen object
+                raise SandboxError("optimizer.step() takes no closure in the sandbox")
             return self.optimizer_step(obj, args, kwargs)
         if isinstance(obj, torch.Tensor):
             if name == "backward":

@@ -130,6 +130,7 @@ ESCAPES = [
     "net = nn.Linear(2, 2)\nnet.register_forward_hook(print)",
     "net = nn.Linear(2, 2)\nnet.load_state_dict({})",
     "opt = optim.SGD([torch.ones(1, requires_grad=True)], lr=0.1)\nopt.param_groups",
+    "opt = optim.SGD([torch.ones(1, requires_grad=True)], lr=0.1)\nopt.step(nn.ReLU())",
     "(x for x in (1,)).gi_frame",
     "[x for x in (1,)]",
     "lambda: 0",
