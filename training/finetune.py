@@ -22,6 +22,13 @@ TARGETS = ("digits", "mnist5k", "zip", "MNIST", "FashionMNIST", "CIFAR-10")
 UNFREEZE = ("all", "last1", "last2", "none")
 AUGMENT = ("none", "affine", "data-tab")
 MAX_DATA_BYTES = 1_500_000_000     # float32 images held in memory for one run
+FAMILIES = ("digits", "imagenet")  # the zoo's classifiers (other families, e.g. generative models, have no head)
+
+
+def finetunable_models() -> list[str]:
+    from zoo import list_models
+
+    return [n for f in FAMILIES for n in list_models(f)]
 
 
 @dataclass
@@ -61,8 +68,6 @@ class FinetuneConfig:
 
 
 def validate(c: FinetuneConfig) -> FinetuneConfig:
-    from zoo import list_models
-
     def need(cond, msg):
         if not cond:
             raise ValueError(msg)
@@ -73,7 +78,8 @@ def validate(c: FinetuneConfig) -> FinetuneConfig:
     def is_num(v, lo, hi):
         return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 
-    need(c.model in list_models(), f"unknown model {c.model!r}")
+    need(isinstance(c.model, str) and c.model in finetunable_models(),
+         f"unknown model {c.model!r}; fine-tunable: {finetunable_models()}")
     need(c.target in TARGETS, f"target must be one of {TARGETS}")
     need(is_int(c.few_shot, 0, 10_000), "few_shot must be 0..10000 images per class")
     need(is_int(c.stage1_epochs, 0, 200) and is_int(c.stage2_epochs, 0, 200), "epochs must be 0..200 per stage")

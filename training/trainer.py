@@ -78,7 +78,9 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int):
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.25)
+        # pct_start 0.25 puts the warm-up's end at step 0 when total == 4, which OneCycleLR divides by
+        pct = 0.25 if total != 4 else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=pct)
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     raise ValueError(f"unknown schedule {cfg.schedule!r}")

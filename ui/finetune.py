@@ -307,7 +307,8 @@ def publish(state, repo_id: str, token: str):
 
 
 def build_tab() -> None:
-    from zoo import get_spec, list_models
+    from training.finetune import finetunable_models
+    from zoo import get_spec
     from zoo.device import describe_device
 
     gr.Markdown("The tutorial's fine-tuning schedule (4.3): **stage 1** freezes the pretrained backbone and trains a "
@@ -318,7 +319,7 @@ def build_tab() -> None:
     gpu = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in list_models()], value="resnet_digits",
+            model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()], value="resnet_digits",
                                 label="Pretrained model", elem_id="ft-model")
             target = gr.Dropdown(TARGET_CHOICES, value="digits", label="Target data", elem_id="ft-target")
             zip_file = gr.File(label="ImageFolder zip (class folders of images)", file_types=[".zip"],
