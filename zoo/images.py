@@ -142,7 +142,9 @@ def _ink_map(img: Image.Image) -> np.ndarray:
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
         if alpha.min() < 0.99:  # a drawing on a transparent canvas: ink = opaque and dark
             gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-            return alpha * (1.0 - gray) if gray[alpha > 0.5].mean(initial=0) < 0.5 else alpha * gray
+            opaque = gray[alpha > 0.5]
+            dark_ink = opaque.size == 0 or float(opaque.mean()) < 0.5
+            return alpha * (1.0 - gray) if dark_ink else alpha * gray
     gray = np.asarray(flatten_alpha(img).convert("L"), dtype=np.float32) / 255.0
     # Decide polarity from the border: a light border means dark ink on paper -> invert.
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

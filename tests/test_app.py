@@ -1,0 +1,98 @@
+"""The app: importing starts nothing, the CLI parses, /classify works through gradio_client and survives bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_import_starts_nothing_and_loads_no_model():
+    code = ("import json, sys, threading, app; before = threading.active_count(); demo = app.build_app(); "
+            "from zoo import classify; "
+            "print(json.dumps({'tabs': len(app.TABS), 'threads_added': threading.active_count() - before, "
+            "'models_loaded': len(classify._models), "
+            "'heavy': [m for m in ('mlxtend', 'sklearn', 'captum', 'imblearn', 'skimage') if m in sys.modules]}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert facts["tabs"] >= 1
+    assert facts["models_loaded"] == 0          # models load lazily, on first use
+    assert facts["heavy"] == []                 # heavy libraries are imported inside callbacks
+    assert facts["threads_added"] == 0          # no server, no background work at build time
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--share" in out.stdout and "--port" in out.stdout
+
+
+def _digit_png(tmp_path, idx: int):
+    from training.data import mnist5k
+
+    s = mnist5k()
+    p = tmp_path / f"digit{idx}.png"
+    Image.fromarray((s.test_x[idx, 0].numpy() * 255).astype(np.uint8)).save(p)
+    return str(p), str(int(s.test_y[idx]))
+
+
+def _easy_indices(n: int) -> list[int]:
+    """Test digits every digits model gets right in process (a few mnist5k digits are ambiguous)."""
+    from training.data import mnist5k
+    from zoo import list_models
+    from zoo.classify import predict
+
+    s = mnist5k()
+    out = []
+    for i in range(50):
+        arr = (s.test_x[i, 0].numpy() * 255).astype(np.uint8)
+        if all(predict(m, arr).label == str(int(s.test_y[i])) for m in list_models("digits")):
+            out.append(i)
+        if len(out) == n:
+            return out
+    raise AssertionError("the digits models disagree with too many test digits")
+
+
+def test_classify_endpoint(client, tmp_path):
+    from gradio_client import handle_file
+
+    for idx in _easy_indices(3):
+        path, truth = _digit_png(tmp_path, idx)
+        label, seen, table, code, summary = client.predict(handle_file(path), api_name="/classify")
+        assert label["label"] == truth
+        assert len(label["confidences"]) == 5
+        assert "load_model" in code and "mnist_preprocess" in code
+        assert [row[0] for row in table["data"]] == ["resnet_digits", "vgg_digits", "alexnet_digits"]
+        assert all(row[1] == truth for row in table["data"])
+    label, *_ = client.predict(handle_file(path), "vgg_digits", 3, api_name="/classify")
+    assert len(label["confidences"]) == 3
+
+
+def test_bad_uploads_get_clear_errors_and_server_keeps_serving(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "evil.png"
+    bad.write_bytes(b"MZ\x90\x00 this is not an image")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(bad)), api_name="/classify")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "white").save(blank)
+    with pytest.raises(Exception, match="blank"):
+        client.predict(handle_file(str(blank)), api_name="/classify")
+    path, truth = _digit_png(tmp_path, _easy_indices(1)[0])
+    label, *_ = client.predict(handle_file(path), api_name="/classify")
+    assert label["label"] == truth
+
+
+def test_imagenet_model_offline_is_explained(client, tmp_path):
+    from gradio_client import handle_file
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(photo)
+    with pytest.raises(Exception, match="offline|cannot be reached|not in the local cache"):
+        client.predict(handle_file(str(photo)), "resnet18", api_name="/classify")

@@ -1,0 +1,44 @@
+"""Classify tab in Chromium: draw a digit on the canvas and see the label; load an example."""
+from tests.conftest import open_tab
+
+
+def _draw_stroke(page, points):
+    canvas = page.locator("#digit-sketch canvas").last
+    box = canvas.bounding_box()
+    xs = [box["x"] + box["width"] * (0.35 + 0.3 * px) for px, _ in points]
+    ys = [box["y"] + box["height"] * (0.15 + 0.7 * py) for _, py in points]
+    page.mouse.move(xs[0], ys[0])
+    page.mouse.down()
+    for x, y in zip(xs[1:], ys[1:]):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def test_draw_a_one_and_a_seven(page):
+    open_tab(page, "Classify")
+    page.wait_for_selector("#digit-sketch canvas")
+    page.wait_for_timeout(500)
+    _draw_stroke(page, [(0.5, 0.0), (0.5, 1.0)])  # a vertical bar: "1"
+    page.wait_for_function("document.querySelector('#prediction').innerText.includes('%')", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.locator("#prediction h2, #prediction .output-class").first.inner_text().strip() == "1"
+    page.get_by_label("Clear canvas").click()
+    _draw_stroke(page, [(0.0, 0.0), (1.0, 0.0), (0.35, 1.0)])  # a "7"
+    page.wait_for_function(
+        "document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() === '7'",
+        timeout=30_000)
+
+
+def test_example_digit_is_classified(page):
+    open_tab(page, "Classify")
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#example-choice input").click()
+    page.get_by_role("option", name="MNIST test digit #2").click()
+    page.wait_for_function("document.querySelector('#prediction').innerText.includes('%')", timeout=30_000)
+    from training.data import mnist5k
+
+    truth = str(int(mnist5k().test_y[2]))
+    page.wait_for_function(
+        f"document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() === '{truth}'",
+        timeout=30_000)
+    assert "load_model" in page.locator(".cm-content").first.inner_text()

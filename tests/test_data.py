@@ -1,0 +1,46 @@
+"""Data sets: the fixed mnist5k split, digits at 28x28, online sets fail clearly offline, the trainer's knobs."""
+import pytest
+import torch
+
+from training.data import DatasetUnavailable, digits, mnist5k, online_dataset
+
+
+def test_mnist5k_split_is_fixed_and_stratified():
+    s = mnist5k()
+    assert s.train_x.shape == (4000, 1, 28, 28) and s.test_x.shape == (1000, 1, 28, 28)
+    assert torch.equal(s.test_y.bincount(), torch.full((10,), 100))
+    assert 0 <= s.train_x.min() and s.train_x.max() <= 1
+    mnist5k.cache_clear()
+    again = mnist5k()
+    assert torch.equal(again.test_x, s.test_x) and torch.equal(again.train_y, s.train_y)
+    # no image is in both halves
+    tr = {hash(x.numpy().tobytes()) for x in s.train_x[:, 0]}
+    assert not any(hash(x.numpy().tobytes()) in tr for x in s.test_x[:, 0])
+
+
+def test_digits_look_like_mnist():
+    d = digits()
+    assert d.train_x.shape[1:] == (1, 28, 28)
+    assert len(d.train_x) + len(d.test_x) == 1797
+    assert d.train_x[:, :, :4].abs().sum() == 0  # the 4 px MNIST border is empty
+
+
+def test_online_sets_fail_clearly_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailable, match="internet"):
+        online_dataset("MNIST")
+    with pytest.raises(ValueError, match="unknown data set"):
+        online_dataset("ImageNet")
+
+
+def test_trainer_max_steps_and_cancel():
+    from training.trainer import TrainConfig, train
+    from zoo.digits import ResNetDigits
+
+    s = mnist5k()
+    r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32, max_steps=3))
+    assert r["steps"] == 3 and not r["stopped"] and len(r["history"]) == 3
+    seen = []
+    r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32), on_step=lambda i: seen.append(i.step) or i.step < 2)
+    assert r["stopped"] and r["steps"] == 2 and seen == [1, 2]

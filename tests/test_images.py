@@ -1,0 +1,125 @@
+"""Preprocessing lands drawn digits like MNIST; every hostile image kind gets a clear ImageInputError."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.images import ImageInputError, mnist_preprocess, open_image
+
+
+def _png(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=kw.pop("format", "PNG"), **kw)
+    return buf.getvalue()
+
+
+def _canvas_with_digit(digit: torch.Tensor, size=600, scale=12, at=(40, 300), invert=True) -> np.ndarray:
+    """An mnist digit drawn big and off-centre on a large canvas, dark ink on white (like a sketchpad)."""
+    big = torch.nn.functional.interpolate(digit[None], scale_factor=scale, mode="bilinear")[0, 0].numpy()
+    canvas = np.zeros((size, size), np.float32)
+    y, x = at
+    canvas[y:y + big.shape[0], x:x + big.shape[1]] = big[: size - y, : size - x]
+    canvas = np.clip(canvas, 0, 1)
+    return ((1 - canvas if invert else canvas) * 255).astype(np.uint8)
+
+
+def test_preprocessed_digit_is_centred_like_mnist():
+    canvas = np.full((500, 800), 255, np.uint8)
+    canvas[50:450, 600:640] = 0  # a thick "1", far right
+    x = mnist_preprocess(canvas)
+    assert x.shape == (1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    ys, xs = torch.nonzero(x[0] > 0.2, as_tuple=True)
+    assert 19 <= ys.max() - ys.min() + 1 <= 21  # longest side fit to 20 px
+    m = x[0]
+    cy = (m.sum(1) * torch.arange(28)).sum() / m.sum()
+    cx = (m.sum(0) * torch.arange(28)).sum() / m.sum()
+    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+
+
+def test_big_offcentre_drawings_are_read_right():
+    """mnist5k test digits redrawn 12x larger, off-centre, dark-on-white: the classifier still reads them."""
+    from training.data import mnist5k
+    from zoo.classify import predict
+
+    s = mnist5k()
+    n, correct = 60, 0
+    for i in range(n):
+        canvas = _canvas_with_digit(s.test_x[i], at=(20 + 3 * i % 200, 10 + 5 * i % 250))
+        correct += predict("resnet_digits", canvas).label == str(int(s.test_y[i]))
+    assert correct / n >= 0.95
+
+
+def test_transparent_sketch_with_black_ink():
+    rgba = np.zeros((400, 400, 4), np.uint8)
+    rgba[100:300, 190:210, 3] = 255  # opaque black stroke on a transparent canvas
+    x = mnist_preprocess({"composite": rgba, "background": None, "layers": []})
+    assert x.sum() > 10
+
+
+def test_blank_and_empty_inputs():
+    with pytest.raises(ImageInputError, match="blank"):
+        mnist_preprocess(np.full((100, 100), 255, np.uint8))
+    with pytest.raises(ImageInputError):
+        mnist_preprocess(None)
+    with pytest.raises(ImageInputError, match="empty"):
+        mnist_preprocess({"composite": None, "background": None, "layers": []})
+
+
+def test_exif_rotation_is_applied():
+    img = Image.new("RGB", (40, 20), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    im = open_image(_png(img, format="JPEG", exif=exif))
+    assert im.size == (20, 40)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16", "P", "LA", "1", "F"])
+def test_odd_modes_decode_to_rgb(mode):
+    base = Image.new("L", (30, 30), 0)
+    base.paste(255, (10, 5, 20, 25))
+    if mode == "CMYK":
+        data = _png(base.convert("CMYK"), format="JPEG")
+    elif mode == "I;16":
+        data = _png(Image.fromarray((np.asarray(base).astype(np.uint16) * 257)))
+    elif mode == "P":
+        p = base.convert("P")
+        p.info["transparency"] = 0
+        data = _png(p)
+    elif mode == "F":
+        data = _png(base.convert("F"), format="TIFF")
+    else:
+        data = _png(base.convert(mode))
+    im = open_image(data)
+    assert im.mode in ("RGB", "RGBA")
+    x = mnist_preprocess(data)
+    assert x.max() > 0.5
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("L", (30, 30), 0) for _ in range(3)]
+    frames[0].paste(255, (12, 4, 16, 26))
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    assert mnist_preprocess(buf.getvalue()).sum() > 5
+
+
+def test_hostile_files():
+    with pytest.raises(ImageInputError, match="not an image"):
+        open_image(b"#!/bin/sh\necho hi\n")
+    with pytest.raises(ImageInputError, match="empty"):
+        open_image(b"")
+    good = _png(Image.new("RGB", (200, 200), "red"))
+    with pytest.raises(ImageInputError, match="damaged|truncated"):
+        open_image(good[: len(good) // 2])
+    bomb = _png(Image.new("1", (10000, 10000)))  # 100 MP of zeros: a few KB on disk
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageInputError, match="too large"):
+        open_image(bomb)
+    with pytest.raises(ImageInputError, match="aspect"):
+        open_image(_png(Image.new("RGB", (2000, 10))))
+    tiny = open_image(_png(Image.new("RGB", (1, 1), "white")))
+    assert tiny.size == (1, 1)
+    with pytest.raises(ImageInputError):
+        open_image(np.zeros((3, 3, 7), np.uint8))

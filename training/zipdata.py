@@ -1,0 +1,157 @@
+"""A user's ImageFolder from an uploaded zip, extracted safely.
+
+Every entry is checked *before anything is written*: no absolute paths or `..`, no symlinks or special
+files, no duplicate names, bounded entry count, per-file and total uncompressed size, and compression
+ratio (zip bombs). While writing, the real byte count is enforced too (a header can lie about sizes).
+"""
+from __future__ import annotations
+
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import torch
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class ZipRejected(ValueError):
+    """The zip is unsafe or not an ImageFolder; the message says why."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_entries: int = 5000
+    max_file_bytes: int = 10 * 2**20
+    max_total_bytes: int = 200 * 2**20
+    max_ratio: float = 100.0          # uncompressed / compressed, per entry (deflate of real images is ~1-3x)
+    max_depth: int = 4
+
+
+def _is_ignored(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def check_zip(zf: zipfile.ZipFile, limits: ZipLimits = ZipLimits()) -> list[zipfile.ZipInfo]:
+    """Validate every entry; return the image entries to extract. Raises ZipRejected."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise ZipRejected(f"the zip has {len(infos)} entries; the limit is {limits.max_entries}")
+    total, seen, keep = 0, set(), []
+    for info in infos:
+        name = info.filename
+        if "\x00" in name or "\\" in name:
+            raise ZipRejected(f"entry {name!r} has an illegal character in its name")
+        p = PurePosixPath(name)
+        if p.is_absolute() or name.startswith("/") or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
+            raise ZipRejected(f"entry {name!r} points outside the extraction folder (path traversal)")
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)  # 0 when the archiver stored no file type (plain file)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+            raise ZipRejected(f"entry {name!r} is a symlink or special file")
+        if info.flag_bits & 0x1:
+            raise ZipRejected(f"entry {name!r} is encrypted")
+        if len(p.parts) > limits.max_depth + 1:
+            raise ZipRejected(f"entry {name!r} is nested deeper than {limits.max_depth} folders")
+        key = name.rstrip("/").lower()
+        if key in seen:
+            raise ZipRejected(f"entry {name!r} appears twice")
+        seen.add(key)
+        if info.is_dir() or _is_ignored(name):
+            continue
+        if info.file_size > limits.max_file_bytes:
+            raise ZipRejected(f"entry {name!r} is {info.file_size} bytes; the per-file limit is {limits.max_file_bytes}")
+        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+            raise ZipRejected(f"entry {name!r} expands {info.file_size / info.compress_size:.0f}x: a zip bomb?")
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise ZipRejected(f"the zip expands to more than {limits.max_total_bytes // 2**20} MB")
+        if p.suffix.lower() in IMAGE_EXTS:
+            keep.append(info)
+    if not keep:
+        raise ZipRejected("the zip holds no images (expected class folders of .png/.jpg files)")
+    return keep
+
+
+def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimits()) -> list[str]:
+    """Extract the image entries of a checked zip into dest_dir; returns the written paths."""
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ZipRejected(f"not a readable zip file ({exc})") from None
+    with zf:
+        entries = check_zip(zf, limits)
+        dest = Path(dest_dir).resolve()
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for info in entries:
+            target = (dest / info.filename).resolve()
+            if dest not in target.parents:  # belt and braces after the name checks
+                raise ZipRejected(f"entry {info.filename!r} points outside the extraction folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            budget = info.file_size
+            try:
+                with zf.open(info) as src, open(target, "xb") as out:
+                    while chunk := src.read(1 << 16):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise ZipRejected(f"entry {info.filename!r} is larger than its header says")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ZipRejected(f"entry {info.filename!r} is corrupt ({exc})") from None
+            written.append(str(target))
+        return written
+
+
+def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int = 1):
+    """An ImageFolder (root/<class>/<image>) as tensors: x (N, C, H, W) in [0, 1], y (N,), classes (sorted)."""
+    import torchvision.transforms.v2.functional as TF
+
+    from zoo.images import ImageInputError, flatten_alpha, open_image
+
+    root_p = Path(root)
+    class_dirs = sorted(d for d in root_p.iterdir() if d.is_dir() and not _is_ignored(d.name))
+    # A zip that wraps everything in one top folder: descend into it.
+    if len(class_dirs) == 1 and not any(f.suffix.lower() in IMAGE_EXTS for f in class_dirs[0].iterdir() if f.is_file()):
+        return load_image_folder(str(class_dirs[0]), size, channels)
+    classes, xs, ys = [], [], []
+    for d in class_dirs:
+        files = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not _is_ignored(f.name))
+        if not files:
+            continue
+        label = len(classes)
+        classes.append(d.name)
+        for f in files:
+            try:
+                img = flatten_alpha(open_image(str(f)))
+            except ImageInputError as exc:
+                raise ZipRejected(f"{d.name}/{f.name}: {exc}") from None
+            img = img.convert("L" if channels == 1 else "RGB")
+            t = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)
+            xs.append(TF.resize(t, list(size), antialias=True))
+            ys.append(label)
+    if len(classes) < 2:
+        raise ZipRejected("an ImageFolder needs at least two class folders with images in them "
+                          "(layout: <class_name>/<image>.png)")
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long), classes
+
+
+def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: int = 1, test_fraction: float = 0.2,
+                     workdir: str | None = None):
+    """Safe extract + load + seeded stratified split -> training.data.Split."""
+    import tempfile
+
+    from training.data import Split, stratified_split
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        extract_zip_safely(zip_path, tmp)
+        x, y, classes = load_image_folder(tmp, size, channels)
+    if x.shape[0] < 2 * len(classes):
+        raise ZipRejected("too few images: need at least two per class (one to train, one to test)")
+    tr, te = stratified_split(y, test_per_class=test_fraction)
+    if len(te) == 0:
+        te = tr[:1]
+    return Split(x[tr], y[tr], x[te], y[te], tuple(classes))
