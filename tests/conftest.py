@@ -72,3 +72,18 @@ def page(browser, app_url, request):
 def open_tab(page, title: str) -> None:
     """Click a top-level tab by its title."""
     page.get_by_role("tab", name=title, exact=True).first.click()
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path):
+    """A local Hub (tests/fakehub.py) as HF_ENDPOINT, online mode, with an empty private cache."""
+    from tests.fakehub import FakeHub
+
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        import huggingface_hub.constants as c
+
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        yield hub
