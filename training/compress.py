@@ -1,0 +1,467 @@
+"""Model compression on the digits zoo: int8 quantization, bf16, magnitude and channel pruning, and the
+safetensors format that stores any of them; knowledge distillation; autocast (mixed precision) training.
+
+Which int8 path runs, and why. In torch 2.14 `torch.ao.quantization` is deprecated (its successor is
+torchao) but it still runs, and it is the only path here that quantizes *convolutions* for the CPU:
+torchao 0.18's `quantize_` imports with this torch but only swaps nn.Linear weights, and its PT2E flow
+only gets faster once lowered by torch.compile/inductor. So:
+
+* "int8 static (FX)": `torch.ao.quantization.quantize_fx.prepare_fx` -> calibrate on train images ->
+  `convert_fx`, x86 (fbgemm/oneDNN) engine: conv+BN+ReLU are fused, weights int8 per channel,
+  activations uint8 per tensor, so convs run as int8 kernels.
+* "int8 dynamic (Linear)": `torch.ao.quantization.quantize_dynamic` on nn.Linear only (weights int8,
+  activations quantized on the fly); convs stay fp32.
+
+Safetensors format of a compressed model ("playground-compressed/1"): the state dict with
+* float / int tensors stored as they are;
+* a quantized tensor `k` stored as `k` = its int8/uint8 integer values (`int_repr()`), `k.__scale`
+  (float32: a scalar, or one per channel) and `k.__zero_point` (int64), with metadata `q:k` =
+  "per_tensor" or "per_channel:<axis>" and `qdtype:k` = "torch.qint8" / "torch.quint8";
+* a tuple (packed Linear params) stored item by item as `k.__0`, `k.__1` with metadata `tuple:k` = n;
+  a torch.dtype value as metadata `dtype:k`; None as metadata `none:k`;
+* metadata `playground` = JSON {format, base, technique, path, shapes}: `shapes` are the float layers'
+  weight shapes, so a channel-pruned model is rebuilt at its smaller size before the weights go in.
+`load_compressed(path)` rebuilds the model (base architecture -> shapes -> the same quantization
+transform, uncalibrated) and loads the file strictly; tests check it agrees with the in-memory model.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from contextlib import contextmanager
+
+import torch
+import torch.nn as nn
+
+FORMAT = "playground-compressed/1"
+QUANT_ENGINE = "x86"
+TECHNIQUES = ("fp32", "int8-static-fx", "int8-dynamic-linear", "bf16", "magnitude-pruned", "channel-pruned",
+              "channel-pruned+int8-static-fx", "student")
+PATHS = {
+    "fp32": "nn.Module as shipped (fp32)",
+    "int8-static-fx": "torch.ao.quantization.quantize_fx prepare_fx/convert_fx, x86 engine, calibrated "
+                      "(deprecated API, still the one that runs int8 convs on CPU in torch 2.14)",
+    "int8-dynamic-linear": "torch.ao.quantization.quantize_dynamic({nn.Linear}, dtype=torch.qint8)",
+    "bf16": "model.to(torch.bfloat16)",
+    "magnitude-pruned": "torch.nn.utils.prune.global_unstructured(L1Unstructured) + prune.remove",
+    "channel-pruned": "L1-norm filter pruning: smaller Conv2d/BatchNorm2d/Linear rebuilt",
+}
+
+
+@contextmanager
+def _quiet():
+    """torch.ao.quantization warns that it is deprecated on every call; we say so once, in the UI."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
+
+
+# ----------------------------------------------------------------------------------------- quantization
+def quantize_static_fx(model: nn.Module, calib_x: torch.Tensor | None, batch_size: int = 128) -> nn.Module:
+    """Post-training static int8 (FX graph mode). calib_x: normalised images; None = uncalibrated skeleton."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = QUANT_ENGINE
+    model = copy.deepcopy(model).cpu().eval()
+    example = (torch.zeros(1, 1, 28, 28),)
+    with _quiet():
+        prepared = prepare_fx(model, get_default_qconfig_mapping(QUANT_ENGINE), example)
+        with torch.inference_mode():
+            if calib_x is None:
+                prepared(example[0])
+            else:
+                for i in range(0, len(calib_x), batch_size):
+                    prepared(calib_x[i:i + batch_size])   # observers record activation ranges
+        return convert_fx(prepared)
+
+
+def quantize_dynamic_linear(model: nn.Module) -> nn.Module:
+    """Dynamic int8 for nn.Linear layers only."""
+    torch.backends.quantized.engine = QUANT_ENGINE
+    with _quiet():
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear},
+                                                      dtype=torch.qint8)
+
+
+# -------------------------------------------------------------------------------------------- pruning
+def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def magnitude_prune(model: nn.Module, sparsity: float) -> nn.Module:
+    """Zero the `sparsity` fraction of conv/linear weights with the smallest |w|, over the whole model."""
+    import torch.nn.utils.prune as prune
+
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    model = copy.deepcopy(model).cpu().eval()
+    params = prunable(model)
+    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=float(sparsity))
+    for m, name in params:
+        prune.remove(m, name)          # make it permanent: weight_orig * mask -> weight
+    return model
+
+
+def weight_sparsity(model: nn.Module) -> float:
+    """Fraction of zeros among the conv/linear weights."""
+    ws = [m.weight for m, _ in prunable(model)]
+    return sum((w == 0).sum().item() for w in ws) / sum(w.numel() for w in ws)
+
+
+def _keep(weight: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Indices of the output channels with the largest L1 norm (Li et al. 2017, 'Pruning Filters for
+    Efficient ConvNets'), in their original order."""
+    n = weight.shape[0]
+    k = max(1, int(round(n * ratio)))
+    return weight.detach().abs().flatten(1).sum(1).topk(k).indices.sort().values
+
+
+def _conv_like(conv: nn.Conv2d, out_idx=None, in_idx=None) -> nn.Conv2d:
+    w = conv.weight.detach()
+    if out_idx is not None:
+        w = w[out_idx]
+    if in_idx is not None:
+        w = w[:, in_idx]
+    new = nn.Conv2d(w.shape[1], w.shape[0], conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    bias=conv.bias is not None)
+    new.weight.data.copy_(w)
+    if conv.bias is not None:
+        new.bias.data.copy_(conv.bias.detach() if out_idx is None else conv.bias.detach()[out_idx])
+    return new
+
+
+def _bn_like(bn: nn.BatchNorm2d, idx) -> nn.BatchNorm2d:
+    new = nn.BatchNorm2d(len(idx), eps=bn.eps, momentum=bn.momentum)
+    for name in ("weight", "bias"):
+        getattr(new, name).data.copy_(getattr(bn, name).detach()[idx])
+    new.running_mean.copy_(bn.running_mean[idx])
+    new.running_var.copy_(bn.running_var[idx])
+    new.num_batches_tracked.copy_(bn.num_batches_tracked)
+    return new.train(bn.training)   # a fresh module starts in train mode: keep the old one's mode
+
+
+def _prune_sequential(model: nn.Module, ratio: float) -> None:
+    """VGG/AlexNet: every conv in `features` loses channels; its BN, the next conv's inputs and the first
+    Linear's input columns (channel-major after flatten) follow."""
+    feats = model.features
+    orig_channels = [m for m in feats if isinstance(m, nn.Conv2d)][-1].out_channels
+    convs = [i for i, m in enumerate(feats) if isinstance(m, nn.Conv2d)]
+    prev = None
+    for i in convs:
+        conv = feats[i]
+        idx = _keep(conv.weight, ratio)
+        feats[i] = _conv_like(conv, out_idx=idx, in_idx=prev)
+        for j in range(i + 1, len(feats)):            # the BN right after it (before the next conv)
+            if isinstance(feats[j], nn.Conv2d):
+                break
+            if isinstance(feats[j], nn.BatchNorm2d):
+                feats[j] = _bn_like(feats[j], idx)
+        prev = idx
+    fc_i, fc = next((i, m) for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear))
+    spatial = fc.in_features // orig_channels          # e.g. 3*3 positions per channel after flatten
+    cols = (prev[:, None] * spatial + torch.arange(spatial)[None, :]).flatten()
+    new = nn.Linear(len(cols), fc.out_features, bias=fc.bias is not None)
+    new.weight.data.copy_(fc.weight.detach()[:, cols])
+    if fc.bias is not None:
+        new.bias.data.copy_(fc.bias.detach())
+    model.classifier[fc_i] = new
+
+
+def _prune_resnet(model: nn.Module, ratio: float) -> None:
+    """ResNet: inside each BasicBlock, conv1's outputs (and bn1, conv2's inputs) are pruned; block outputs
+    are tied together by the identity shortcuts, so they keep their width."""
+    for block in model.modules():
+        if hasattr(block, "conv1") and hasattr(block, "conv2") and hasattr(block, "bn1") and block is not model:
+            idx = _keep(block.conv1.weight, ratio)
+            block.conv1 = _conv_like(block.conv1, out_idx=idx)
+            block.bn1 = _bn_like(block.bn1, idx)
+            block.conv2 = _conv_like(block.conv2, in_idx=idx)
+
+
+def channel_prune(model: nn.Module, keep_ratio: float) -> nn.Module:
+    """Structured pruning that really removes channels: returns a smaller dense model (fewer params, less
+    compute). keep_ratio = fraction of channels kept in each pruned conv."""
+    if not 0.0 < keep_ratio <= 1.0:
+        raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio}")
+    model = copy.deepcopy(model).cpu().eval()
+    if hasattr(model, "features") and hasattr(model, "classifier"):
+        _prune_sequential(model, keep_ratio)
+    elif hasattr(model, "layer1"):
+        _prune_resnet(model, keep_ratio)
+    else:
+        raise ValueError(f"channel pruning knows VGG/AlexNet-style (features+classifier) and ResNet models, "
+                         f"not {type(model).__name__}")
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------ shapes <-> model
+def layer_shapes(model: nn.Module) -> dict[str, list[int]]:
+    """Weight shapes of the conv/BN/linear layers (enough to rebuild a channel-pruned model)."""
+    return {n: list(m.weight.shape) for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))}
+
+
+def rebuild_from_shapes(model: nn.Module, shapes: dict[str, list[int]]) -> nn.Module:
+    """Replace every conv/BN/linear whose recorded shape differs with a fresh layer of that shape."""
+    for name, shape in shapes.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        old = getattr(parent, attr) if not attr.isdigit() else parent[int(attr)]
+        if list(old.weight.shape) == list(shape):
+            continue
+        if isinstance(old, nn.Conv2d):
+            new = nn.Conv2d(shape[1], shape[0], old.kernel_size, old.stride, old.padding, old.dilation,
+                            bias=old.bias is not None)
+        elif isinstance(old, nn.Linear):
+            new = nn.Linear(shape[1], shape[0], bias=old.bias is not None)
+        elif isinstance(old, nn.BatchNorm2d):
+            new = nn.BatchNorm2d(shape[0], eps=old.eps, momentum=old.momentum)
+        else:  # pragma: no cover - layer_shapes only records these three
+            raise ValueError(f"cannot rebuild {name}")
+        if attr.isdigit():
+            parent[int(attr)] = new
+        else:
+            setattr(parent, attr, new)
+    return model
+
+
+# -------------------------------------------------------------------------------- safetensors format
+def flatten_state(state: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A (possibly quantized) state dict -> plain tensors + string metadata (see the module docstring)."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, str] = {}
+
+    def put(k, v):
+        if isinstance(v, torch.Tensor):
+            if v.is_quantized:
+                tensors[k] = v.int_repr().contiguous()
+                meta[f"qdtype:{k}"] = str(v.dtype)
+                if v.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+                    tensors[k + ".__scale"] = v.q_per_channel_scales().float()
+                    tensors[k + ".__zero_point"] = v.q_per_channel_zero_points().long()
+                    meta[f"q:{k}"] = f"per_channel:{v.q_per_channel_axis()}"
+                else:
+                    tensors[k + ".__scale"] = torch.tensor(v.q_scale(), dtype=torch.float32)
+                    tensors[k + ".__zero_point"] = torch.tensor(v.q_zero_point(), dtype=torch.int64)
+                    meta[f"q:{k}"] = "per_tensor"
+            else:
+                tensors[k] = v.detach().contiguous()
+        elif isinstance(v, tuple):
+            meta[f"tuple:{k}"] = str(len(v))
+            for i, item in enumerate(v):
+                put(f"{k}.__{i}", item)
+        elif isinstance(v, torch.dtype):
+            meta[f"dtype:{k}"] = str(v)
+        elif v is None:
+            meta[f"none:{k}"] = "1"
+        else:
+            raise TypeError(f"cannot store {k} of type {type(v).__name__} in safetensors")
+
+    for key, value in state.items():
+        put(key, value)
+    return tensors, meta
+
+
+_DTYPES = {"torch.qint8": torch.qint8, "torch.quint8": torch.quint8, "torch.float16": torch.float16,
+           "torch.float32": torch.float32, "torch.bfloat16": torch.bfloat16, "torch.int8": torch.int8}
+
+
+def unflatten_state(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict:
+    """The inverse of flatten_state."""
+    def get(k):
+        if f"tuple:{k}" in meta:
+            return tuple(get(f"{k}.__{i}") for i in range(int(meta[f"tuple:{k}"])))
+        if f"none:{k}" in meta:
+            return None
+        if f"dtype:{k}" in meta:
+            return _DTYPES[meta[f"dtype:{k}"]]
+        v = tensors[k]
+        scheme = meta.get(f"q:{k}")
+        if scheme is None:
+            return v
+        qdtype = _DTYPES[meta[f"qdtype:{k}"]]
+        scale, zp = tensors[k + ".__scale"], tensors[k + ".__zero_point"]
+        if scheme == "per_tensor":
+            return torch._make_per_tensor_quantized_tensor(v, float(scale), int(zp))
+        axis = int(scheme.split(":")[1])
+        q = torch._make_per_channel_quantized_tensor(v, scale.double(), zp, axis)
+        assert q.dtype == qdtype, (q.dtype, qdtype)
+        return q
+
+    keys = set()
+    for k in tensors:
+        if ".__" in k:
+            continue
+        keys.add(k)
+    for mk in meta:
+        kind, _, k = mk.partition(":")
+        if kind in ("tuple", "dtype", "none"):
+            keys.add(k)
+    # The items of a tuple are reached through their tuple key, not on their own.
+    keys = {k for k in keys if not any(k.startswith(t.partition(":")[2] + ".__") for t in meta if t.startswith("tuple:"))}
+    return {k: get(k) for k in sorted(keys)}
+
+
+def save_compressed(model: nn.Module, path: str, base: str, technique: str, shapes: dict | None = None) -> str:
+    """Write a compressed model as safetensors (format in the module docstring)."""
+    from zoo.hub import save_safetensors_atomic
+
+    tensors, meta = flatten_state(model.state_dict())
+    info = {"format": FORMAT, "base": base, "technique": technique, "path": PATHS.get(technique, technique),
+            "shapes": shapes or {}}
+    meta["playground"] = json.dumps(info)
+    return save_safetensors_atomic(tensors, path, metadata=meta)
+
+
+def skeleton(base: str, technique: str, shapes: dict | None = None) -> nn.Module:
+    """An empty model of the right structure for `technique` (weights come from the file)."""
+    from zoo.registry import get_spec, list_models
+
+    if base == "student":
+        model = StudentCNN()
+    elif base in list_models("digits"):
+        model = get_spec(base).builder()
+    else:
+        raise ValueError(f"unknown base model {base!r}")
+    if shapes:
+        rebuild_from_shapes(model, shapes)
+    model.eval()                      # after the rebuild: fresh layers start in train mode
+    if technique.endswith("int8-static-fx"):
+        return quantize_static_fx(model, None)
+    if technique == "int8-dynamic-linear":
+        return quantize_dynamic_linear(model)
+    if technique == "bf16":
+        return model.to(torch.bfloat16)
+    if technique in ("fp32", "magnitude-pruned", "channel-pruned", "student"):
+        return model
+    raise ValueError(f"unknown technique {technique!r}")
+
+
+def load_compressed(path: str) -> tuple[nn.Module, dict]:
+    """Load a file written by save_compressed: (model, info). Refuses anything that is not that format."""
+    from safetensors import safe_open
+
+    from zoo.hub import WeightsError, load_safetensors
+
+    tensors = load_safetensors(path)          # a WeightsError for anything that is not safetensors
+    with safe_open(path, framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    try:
+        info = json.loads(meta.pop("playground"))
+        assert info["format"] == FORMAT
+    except Exception:  # noqa: BLE001 - any malformed header is the same answer
+        raise WeightsError(f"{path} is not a {FORMAT} file") from None
+    model = skeleton(info["base"], info["technique"], info.get("shapes"))
+    state = unflatten_state(tensors, meta)
+    # Quantized modules read their format version from the state dict's _metadata (a plain dict loses
+    # it, and version None means the old layout); the skeleton has the same modules, so use its versions.
+    state = type(model.state_dict())(state)
+    state._metadata = model.state_dict()._metadata  # type: ignore[attr-defined]
+    model.load_state_dict(state, strict=True)
+    return model.eval(), info
+
+
+# ------------------------------------------------------------------------------------- distillation
+class StudentCNN(nn.Module):
+    """A small student: three conv-BN-ReLU-pool stages (16-32-64) and one linear layer. ~29k params,
+    about a tenth of ResNetDigits'."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)):
+        super().__init__()
+        layers, cin = [], 1
+        for w in widths:
+            layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            cin = w
+        self.features = nn.Sequential(*layers)            # (B, 64, 3, 3)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * 9, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, 28, 28)
+        return self.classifier(self.features(x))          # (B, 10)
+
+
+def distill_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float,
+                 label_smoothing: float = 0.0) -> torch.Tensor:
+    """Hinton et al. 2015: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels).
+    The T^2 keeps the soft term's gradients the same size as T changes."""
+    import torch.nn.functional as F
+
+    ce = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
+    if alpha <= 0:
+        return ce
+    kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                  F.log_softmax(teacher_logits / temperature, dim=1), reduction="batchmean", log_target=True)
+    return alpha * temperature ** 2 * kl + (1 - alpha) * ce
+
+
+def autocast_context(device: torch.device, amp: str):
+    """torch.autocast for 'bf16' (CPU or CUDA) / 'fp16' (CUDA only); a no-op for 'off'."""
+    from contextlib import nullcontext
+
+    if amp == "off":
+        return nullcontext()
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 autocast needs CUDA; on the CPU use bf16")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = None, temperature: float = 4.0,
+                  alpha: float = 0.9, amp: str = "off", device: torch.device | None = None) -> dict:
+    """The trainer's loop (AdamW + OneCycle, random affine, same seed) with the distillation loss.
+
+    teacher=None or alpha=0 trains the same student alone with the same loop, so the two differ only in
+    the loss. amp: 'off' | 'bf16' | 'fp16' autocast (fp16 uses a GradScaler)."""
+    import time
+
+    from training.augment import random_affine
+    from training.trainer import make_optimizer
+    from zoo.device import get_device
+
+    device = device or get_device()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    student.to(device).train()
+    if teacher is not None:
+        teacher = teacher.to(device).eval()
+    xtr, ytr = data.train_x.to(device), data.train_y.to(device)
+    steps_per_epoch = max(1, len(xtr) // cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.epochs * steps_per_epoch, cfg.max_steps)
+    opt = make_optimizer(student.parameters(), cfg)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.25)
+    scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
+    t0, step, losses = time.perf_counter(), 0, []
+    while step < total:
+        perm = torch.randperm(len(xtr), generator=gen).to(device)
+        for i in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            xb, yb = xtr[idx], ytr[idx]
+            if cfg.augment:
+                xb = random_affine(xb, generator=gen)
+            xb = (xb - cfg.mean) / cfg.std
+            with autocast_context(device, amp):
+                logits = student(xb)
+                if teacher is not None and alpha > 0:
+                    with torch.no_grad():
+                        t_logits = teacher(xb)
+                    loss = distill_loss(logits.float(), t_logits.float(), yb, temperature, alpha, cfg.label_smoothing)
+                else:
+                    loss = distill_loss(logits.float(), None, yb, temperature, 0.0, cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            step += 1
+            losses.append(loss.item())
+    student.eval()
+    from training.trainer import evaluate
+
+    return {"test_acc": evaluate(student, data.test_x, data.test_y, cfg.mean, cfg.std), "steps": step,
+            "seconds": time.perf_counter() - t0, "final_loss": sum(losses[-10:]) / max(1, len(losses[-10:])),
+            "amp": amp, "device": str(device)}
