@@ -37,9 +37,15 @@ def read_manifest() -> dict:
 
 
 def update_manifest(name: str, entry: dict) -> None:
-    data = read_manifest()
-    data[name] = entry
-    _atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    """Set one model's entry; a lock file serialises concurrent trainers (read-modify-write)."""
+    import fcntl
+
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(WEIGHTS_DIR / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = read_manifest()
+        data[name] = entry
+        _atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _atomic_write_bytes(path: Path | str, payload: bytes) -> None:
