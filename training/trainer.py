@@ -197,8 +197,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
         if perm is not None:
             perm = perm.to(device)
         best_acc = resume.get("best_acc")
+    last_eval: tuple[int, float] | None = None
     history: list[dict] = []
-    losses: list[torch.Tensor] = []   # kept as tensors: no device sync per step unless on_step wants a float
     t0 = time.perf_counter()
     stopped = False
     pos = (start_epoch, start_i)      # (epoch, batch) of the next step to run: where a resume starts
@@ -230,10 +230,12 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
             step += 1
             pos = (epoch, i + 1)
             end_of_epoch = i == steps_per_epoch - 1 or step == total
-            want_eval = (cfg.eval_every and step % cfg.eval_every == 0) or (not cfg.eval_every and end_of_epoch)
+            want_eval = (cfg.eval_every and step % cfg.eval_every == 0) or (not cfg.eval_every and end_of_epoch) \
+                or step == total
             acc = None
             if want_eval:
                 acc = evaluate(model, data.test_x, data.test_y, cfg.mean, cfg.std)
+                last_eval = (step, acc)
                 set_train_mode(model)  # evaluate() restores train() on every module; re-freeze BatchNorm
                 if cfg.keep_best and (best_acc is None or acc > best_acc):
                     best_acc, best_state = acc, _snapshot(model)
@@ -255,7 +257,10 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
             h["loss"] = v
     model.eval()
     elapsed = time.perf_counter() - t0
-    final_acc = evaluate(model, data.test_x, data.test_y, cfg.mean, cfg.std)
+    if last_eval is not None and last_eval[0] == step:  # the last step was just evaluated: same weights
+        final_acc = last_eval[1]
+    else:
+        final_acc = evaluate(model, data.test_x, data.test_y, cfg.mean, cfg.std)
     last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()} if state_out is not None else None
     restored_best = False
     if cfg.keep_best and best_state is not None and best_acc > final_acc:

@@ -73,8 +73,8 @@ def _curves(history: list[dict], scratch: list[dict] | None = None):
     for i, h in enumerate(history, 1):
         series = f"stage {h['stage']}"
         rows_l.append({"step": i, "loss": h["loss"], "series": series})
-        if h.get("test_acc") is not None:
-            rows_a.append({"step": i, "test_acc": h["test_acc"], "series": series})
+        if h.get("test_acc") is not None:  # one line across both stages (a stage may hold a single evaluation)
+            rows_a.append({"step": i, "test_acc": h["test_acc"], "series": "fine-tune"})
     for i, h in enumerate(scratch or [], 1):
         rows_l.append({"step": i, "loss": h["loss"], "series": "from scratch"})
         if h.get("test_acc") is not None:
@@ -174,7 +174,7 @@ def _stream(cfg, data, key: str, compare_scratch: bool, resume=None):
                                                                if info.test_acc is not None else ""),
                                     info.step, info.total_steps)
             loss_df, acc_df = _curves(list(job["live"]))
-            yield status, loss_df, acc_df, skip, skip, skip, skip, skip, skip, skip
+            yield status, loss_df, acc_df, skip, skip, skip, skip, skip, skip, skip, skip
     finally:
         stop.set()              # a closed stream (cancel, disconnect) stops the thread within one step
         worker.join()
@@ -193,9 +193,19 @@ def _stream(cfg, data, key: str, compare_scratch: bool, resume=None):
                  enumerate(zip(res.classes, res.per_class))]
     status = _progress_html("done" if not res.stopped else "cancelled: best weights kept", 1, 1)
     state = {"result": res, "test_x": data.test_x, "test_y": data.test_y}
+    t, p = _worst_cell(res.confusion)
     yield (status, loss_df, acc_df, _metrics_md(res, scratch), per_class, _confusion_figure(res.confusion, res.classes),
            [weights, ckpt], finetune_code(cfg), state,
-           gr.update(choices=list(res.classes), value=res.classes[0]))
+           gr.update(choices=list(res.classes), value=res.classes[t]),
+           gr.update(choices=list(res.classes), value=res.classes[p]))
+
+
+def _worst_cell(cm: list[list[int]]) -> tuple[int, int]:
+    """(true, predicted) of the largest off-diagonal count: the first cell worth a look."""
+    a = np.array(cm)
+    np.fill_diagonal(a, -1)
+    t, p = np.unravel_index(int(a.argmax()), a.shape)
+    return int(t), int(p)
 
 
 def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
@@ -338,8 +348,8 @@ def build_tab() -> None:
             with gr.Row():
                 amp = gr.Radio(["off", "bf16", "fp16"], value="off", label="Mixed precision")
                 augment = gr.Radio(["none", "affine", "data-tab"], value="affine", label="Augmentation")
+            scratch = gr.Checkbox(True, label="Compare with training from scratch (same steps)")
             with gr.Row():
-                scratch = gr.Checkbox(True, label="Compare with training from scratch")
                 max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)", minimum=0)
                 seed = gr.Number(0, precision=0, label="Seed", minimum=0)
             with gr.Row():
@@ -380,15 +390,11 @@ def build_tab() -> None:
                 pub_msg = gr.Markdown()
             code = code_block()
     state = gr.State(None)
-    outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c]
+    outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c, pred_c]
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
-    start.click(finetune, inputs, outs, api_name="finetune", **gpu).then(
-        lambda s: gr.update(choices=list(s["result"].classes) if s else [], value=None), state, pred_c,
-        api_visibility="private")
-    resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu).then(
-        lambda s: gr.update(choices=list(s["result"].classes) if s else [], value=None), state, pred_c,
-        api_visibility="private")
+    start.click(finetune, inputs, outs, api_name="finetune", **gpu)
+    resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
     show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
     per_class.select(_pick_cell, state, true_c, api_visibility="private")

@@ -1,0 +1,101 @@
+"""Data and Fine-tune tabs through gradio_client and in Chromium."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import open_tab
+
+
+@pytest.fixture
+def png(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "img.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)).save(path)
+    return str(path)
+
+
+def test_augment_endpoint(client, png):
+    from gradio_client import handle_file
+
+    gallery, summary, code = client.predict(handle_file(png), api_name="/augment")
+    assert len(gallery) == 8 and "(3, 64, 64)" in summary and "torch.float32" in summary
+    assert "v2.RandomCrop(size=64, padding=4, pad_if_needed=False, fill=0, padding_mode='constant')" in code
+    again = client.predict(handle_file(png), api_name="/augment")
+    assert again[1] == summary  # seeded: the same draws
+
+
+def test_one_hot_and_dataloader_endpoints(client):
+    t, sk, note, code = client.predict("2, 0, 5", api_name="/one_hot")
+    assert len(t["headers"]) == 7 and len(sk["headers"]) == 4  # label + 6 classes (0..5) vs label + 3 seen
+    assert "F.one_hot" in code and "OneHotEncoder" in code
+    img, note, code = client.predict("digits", 8, True, 0, False, 0, api_name="/dataloader")
+    assert "(8, 1, 28, 28)" in note and "class ImageTensorDataset(Dataset)" in code
+
+
+def test_finetune_endpoint_streams_and_ends_with_metrics(client):
+    job = client.submit(max_steps=3, compare_scratch=False, api_name="/finetune")
+    outs = job.result(timeout=300)
+    status, loss, acc, metrics, per_class, confusion, files, code, *_ = outs
+    assert "Test accuracy" in metrics and "stage 2" in metrics
+    assert len(files) == 2 and all(str(f).endswith(".safetensors") for f in files)
+    assert len(per_class["data"]) == 10 and "requires_grad = False" in code
+
+
+def test_cancel_and_queue_position(client, app_url):
+    """A second run waits in the GPU queue with its position; cancel stops the first after one step."""
+    from gradio_client import Client
+
+    other = Client(app_url, verbose=False)
+    long_run = client.submit(stage1_epochs=20, stage2_epochs=20, compare_scratch=False, api_name="/finetune")
+    time.sleep(2.0)
+    waiting = other.submit(max_steps=1, compare_scratch=False, api_name="/finetune")
+    ranks = []
+    for _ in range(40):
+        st = waiting.status()
+        ranks.append((st.code.name, st.rank))
+        if st.code.name == "IN_QUEUE" and st.rank is not None:
+            break
+        time.sleep(0.25)
+    assert ("IN_QUEUE", 0) in ranks or any(c == "IN_QUEUE" for c, _ in ranks), ranks
+    msg = client.predict(api_name="/cancel")
+    assert "Cancelling" in msg
+    status, *_rest = long_run.result(timeout=120)
+    assert "cancelled" in status
+    assert "cancelled" in _rest[2]
+    assert "Test accuracy" in waiting.result(timeout=300)[3]
+
+
+def test_hostile_checkpoint_upload_is_refused(client, tmp_path):
+    from gradio_client import handle_file
+
+    evil = tmp_path / "evil.safetensors"
+    torch.save({"model": {"w": torch.zeros(2)}}, evil)  # a pickle named like safetensors
+    with pytest.raises(Exception, match="not a safetensors file"):
+        client.predict(handle_file(str(evil)), None, api_name="/resume")
+
+
+def test_data_tab_in_browser(page):
+    open_tab(page, "Data")
+    page.locator("#augment-btn").click()
+    page.wait_for_function("document.querySelectorAll('#aug-gallery img').length >= 8", timeout=60_000)
+    assert "torch.float32" in page.locator("#aug-summary").inner_text()
+    assert "v2.Compose" in page.locator(".cm-content").first.inner_text()
+
+
+def test_finetune_tab_in_browser(page):
+    open_tab(page, "Fine-tune")
+    steps = page.get_by_label("Max steps per stage (0 = no cap)")
+    steps.fill("4")
+    steps.press("Tab")
+    page.locator("#ft-start").click()
+    page.wait_for_function("document.querySelector('#ft-metrics').innerText.includes('Test accuracy')",
+                           timeout=180_000)
+    assert "from scratch" in page.locator("#ft-metrics").inner_text()
+    page.wait_for_selector("#ft-loss canvas, #ft-loss svg", timeout=30_000)
+    page.locator("#ft-show-cell").click()
+    page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
