@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import threading
 import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -465,3 +468,177 @@ def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = Non
     return {"test_acc": evaluate(student, data.test_x, data.test_y, cfg.mean, cfg.std), "steps": step,
             "seconds": time.perf_counter() - t0, "final_loss": sum(losses[-10:]) / max(1, len(losses[-10:])),
             "amp": amp, "device": str(device)}
+
+
+# --------------------------------------------------------------------------------- the whole lab
+@dataclass
+class LabConfig:
+    """One compression comparison. Defaults: a fast offline run (short fine-tuning and distillation)."""
+
+    base: str = "vgg_digits"
+    sparsity: float = 0.5                 # magnitude pruning: fraction of conv/linear weights zeroed
+    keep_ratio: float = 0.5               # channel pruning: fraction of channels kept per conv
+    finetune_steps: int = 20              # after channel pruning (0 = none)
+    teacher: str = "resnet_digits"
+    distill_steps: int = 40               # for the distilled student and the same student alone (0 = skip)
+    temperature: float = 4.0
+    alpha: float = 0.9
+    calib_images: int = 256               # train images that calibrate int8 activation ranges
+    latency_batch: int = 1
+    repeats: int = 20
+    seed: int = 0
+
+
+_lab_cache: dict[tuple, object] = {}
+_lab_lock = threading.Lock()
+
+
+def _cached(key: tuple, make):
+    with _lab_lock:
+        if key not in _lab_cache:
+            _lab_cache[key] = make()
+        return _lab_cache[key]
+
+
+def _short_cfg(steps: int, n_train: int, batch: int = 64, lr: float = 2e-3, seed: int = 0):
+    from training.trainer import TrainConfig
+
+    return TrainConfig(epochs=max(1, math.ceil(steps / max(1, n_train // batch))), batch_size=batch, lr=lr,
+                       max_steps=steps, seed=seed)
+
+
+def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.Module:
+    """Channel-pruned copy of the base, fine-tuned for cfg.finetune_steps (cached per process)."""
+    from training.data import Split
+    from training.trainer import train
+
+    def make():
+        m = channel_prune(base_model, cfg.keep_ratio)
+        if cfg.finetune_steps > 0:
+            no_test = Split(data.train_x, data.train_y, data.test_x[:0], data.test_y[:0], data.classes)
+            train(m, no_test, _short_cfg(cfg.finetune_steps, len(data.train_x), lr=1e-3, seed=cfg.seed),
+                  device=torch.device("cpu"))
+        return m.cpu().eval()
+
+    return _cached(("pruned", cfg.base, cfg.keep_ratio, cfg.finetune_steps, cfg.seed), make)
+
+
+def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
+    """(distilled student, same student alone, their metrics), trained once per process per setting."""
+    from zoo.registry import get_model
+
+    def make():
+        tc = _short_cfg(cfg.distill_steps, len(data.train_x), seed=cfg.seed)
+        torch.manual_seed(cfg.seed)
+        distilled = StudentCNN()
+        alone = copy.deepcopy(distilled)          # the same initial weights
+        m1 = train_student(distilled, data, tc, get_model(cfg.teacher), cfg.temperature, cfg.alpha)
+        m2 = train_student(alone, data, tc, None)
+        return distilled.cpu().eval(), alone.cpu().eval(), m1, m2
+
+    return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.seed), make)
+
+
+def autocast_step_times(steps: int = 5, batch: int = 64, amp: str = "bf16") -> dict:
+    """ms per training step of StudentCNN in fp32 vs under autocast (mixed precision training)."""
+    import time
+
+    import torch.nn.functional as F
+
+    from zoo.device import get_device
+
+    dev = get_device()
+    x = torch.randn(batch, 1, 28, 28, device=dev)
+    y = torch.randint(0, 10, (batch,), device=dev)
+    out = {}
+    for mode in ("off", amp):
+        torch.manual_seed(0)
+        m = StudentCNN().to(dev).train()
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+        scaler = torch.amp.GradScaler(dev.type, enabled=(mode == "fp16"))
+        times = []
+        for i in range(steps + 2):                 # two warm-up steps
+            t0 = time.perf_counter()
+            with autocast_context(dev, mode):
+                loss = F.cross_entropy(m(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 2:
+                times.append((time.perf_counter() - t0) * 1000)
+        out[mode] = {"ms_per_step": sorted(times)[len(times) // 2], "loss": float(loss)}
+    out["device"] = str(dev)
+    return out
+
+
+def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None) -> dict:
+    """Baseline and every technique, measured alike; compressed models written as safetensors to out_dir.
+
+    Returns {"rows": [dict per technique], "files": {technique: path}, "autocast": {...}, "notes": [...]}."""
+    import os
+    import tempfile
+
+    from training.data import mnist5k
+    from training.measure import accuracy, compare_latency, count_params, model_bytes, prepare_input
+    from zoo.registry import get_model, list_models
+
+    cfg = cfg or LabConfig()
+    data = data or mnist5k()
+    if cfg.base not in list_models("digits"):
+        raise ValueError(f"base must be one of {list_models('digits')}")
+    out_dir = out_dir or tempfile.mkdtemp(prefix="playground-compress-")
+    base = get_model(cfg.base).cpu().eval()
+    calib = prepare_input(data.train_x[:cfg.calib_images])
+    models: dict[str, tuple[nn.Module, torch.dtype, str, dict | None, str]] = {}   # name -> model, dtype, tech, shapes, base
+    models["baseline fp32"] = (base, torch.float32, "fp32", None, cfg.base)
+    models["int8 static (FX)"] = (quantize_static_fx(base, calib), torch.float32, "int8-static-fx", None, cfg.base)
+    models["int8 dynamic (Linear only)"] = (quantize_dynamic_linear(base), torch.float32, "int8-dynamic-linear",
+                                            None, cfg.base)
+    models["bf16 weights+activations"] = (copy.deepcopy(base).to(torch.bfloat16), torch.bfloat16, "bf16", None,
+                                          cfg.base)
+    models[f"magnitude pruned {cfg.sparsity:.0%}"] = (magnitude_prune(base, cfg.sparsity), torch.float32,
+                                                      "magnitude-pruned", None, cfg.base)
+    pruned = finetuned_channel_pruned(base, cfg, data)
+    shapes = layer_shapes(pruned)
+    label = f"channel pruned keep {cfg.keep_ratio:.0%}" + (f" + {cfg.finetune_steps} ft steps" if cfg.finetune_steps else "")
+    models[label] = (pruned, torch.float32, "channel-pruned", shapes, cfg.base)
+    models[label + " + int8"] = (quantize_static_fx(pruned, calib), torch.float32, "channel-pruned+int8-static-fx",
+                                 shapes, cfg.base)
+    extra = {}
+    if cfg.distill_steps > 0:
+        distilled, alone, m1, m2 = students(cfg, data)
+        if cfg.teacher != cfg.base:
+            teacher = get_model(cfg.teacher).cpu().eval()
+            models[f"teacher {cfg.teacher}"] = (teacher, torch.float32, "fp32", None, cfg.teacher)
+        models[f"student distilled (T={cfg.temperature:g}, alpha={cfg.alpha:g})"] = (
+            distilled, torch.float32, "student", None, "student")
+        models["same student alone"] = (alone, torch.float32, "student", None, "student")
+        extra = {"distilled": m1, "alone": m2}
+    lat = compare_latency({k: (m, dt) for k, (m, dt, *_) in models.items()}, batch=cfg.latency_batch,
+                          repeats=cfg.repeats)
+    rows, files = [], {}
+    b_size = model_bytes(base)
+    b_acc = None
+    for name, (m, dt, tech, shp, bname) in models.items():
+        acc = accuracy(m, data.test_x, data.test_y, dt)
+        if b_acc is None:
+            b_acc = acc
+        size = model_bytes(m)
+        nz = sum(int((p != 0).sum()) for p in m.parameters()) if any(True for _ in m.parameters()) else None
+        path = " -> ".join(PATHS.get(t, t) for t in tech.replace("+int8-static-fx", "+int8-static-fx").split("+"))
+        if tech == "student":
+            path = f"StudentCNN trained {cfg.distill_steps} steps with train_student (KD loss, Hinton et al. 2015)"
+        rows.append({"technique": name, "path": path, "params": count_params(m),
+                     "nonzero": nz, "size_kb": round(size / 1024, 1), "smaller_x": round(b_size / size, 2),
+                     "latency_ms": round(lat[name], 3), "faster_x": round(lat["baseline fp32"] / lat[name], 2),
+                     "accuracy": round(acc, 2), "acc_change": round(acc - b_acc, 2)})
+        if tech != "fp32":
+            fname = "".join(c if c.isalnum() else "_" for c in f"{bname}_{name}")[:80] + ".safetensors"
+            files[name] = save_compressed(m, os.path.join(out_dir, fname), bname, tech, shp)
+    notes = [f"int8 path: {PATHS['int8-static-fx']}; engine {QUANT_ENGINE}.",
+             "Latency: median of interleaved repeats on this CPU, batch "
+             f"{cfg.latency_batch}, 1 thread, denormals flushed for every model alike."]
+    return {"rows": rows, "files": files, "extra": extra, "notes": notes, "config": asdict(cfg)}

@@ -316,3 +316,16 @@ def votes_for(res: EnsembleResult, x: torch.Tensor) -> tuple[list[list], dict[st
     rows = [[n, int(p[0].argmax()), round(float(p[0].max()), 4)] for n, p in zip(res.names, probs)]
     combos = combine_all(probs, res.kinds, res.weights, res.alphas, res.stacker)
     return rows, {k: (int(v[0].argmax()), float(v[0].max())) for k, v in combos.items()}
+
+
+_results: dict[tuple, EnsembleResult] = {}
+
+
+def cached_ensemble(cfg: EnsembleConfig) -> EnsembleResult:
+    """run_ensemble, memoised per configuration for this process (votes for a drawn digit reuse it)."""
+    key = cfg.key()
+    if key not in _results:
+        if len(_results) > 8:
+            _results.clear()
+        _results[key] = run_ensemble(cfg)
+    return _results[key]

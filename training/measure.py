@@ -75,12 +75,24 @@ def latency_ms(model: nn.Module, batch: int = 1, repeats: int = 30, warmup: int 
 
 @torch.inference_mode()
 def compare_latency(models: dict[str, tuple[nn.Module, torch.dtype]], batch: int = 1, repeats: int = 30,
-                    warmup: int = 5, ftz: bool = True) -> dict[str, float]:
+                    warmup: int = 5, ftz: bool = True, threads: int | None = 1) -> dict[str, float]:
     """Median latency (ms) of several models measured *interleaved*: each round times every model once,
-    so a burst of load from other processes on a shared CPU hits all of them alike."""
+    so a burst of load from other processes on a shared CPU hits all of them alike. threads=1 by default:
+    on a CPU shared with other work a single thread gives steadier numbers (restored afterwards)."""
     x = torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     inputs = {k: prepare_input(x, dt) for k, (_, dt) in models.items()}
     times: dict[str, list[float]] = {k: [] for k in models}
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        _timed(models, inputs, times, repeats, warmup, ftz)
+    finally:
+        torch.set_num_threads(old_threads)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _timed(models, inputs, times, repeats, warmup, ftz) -> None:
     with flush_denormal(ftz):
         for k, (m, _) in models.items():
             for _ in range(warmup):
@@ -90,7 +102,6 @@ def compare_latency(models: dict[str, tuple[nn.Module, torch.dtype]], batch: int
                 t0 = time.perf_counter()
                 m(inputs[k])
                 times[k].append((time.perf_counter() - t0) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 @torch.inference_mode()

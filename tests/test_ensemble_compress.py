@@ -1,0 +1,207 @@
+"""Ensembles & compression: combiners on hand-made logits, stacking's held-out data, safetensors round trips,
+pruning sparsity, the app through gradio_client and the tab in a browser."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from training.compress import (channel_prune, load_compressed, magnitude_prune, quantize_dynamic_linear,
+                               quantize_static_fx, save_compressed, layer_shapes, weight_sparsity, distill_loss)
+from training.ensemble import (EnsembleConfig, accuracy_weights, average, fit_stacker, majority_vote, samme_alpha,
+                               samme_combine, split_holdout, stack_predict, weighted_average)
+from training.measure import predict_logits, prepare_input
+from zoo import get_model
+
+# Three members, two inputs, three classes (padded to 10 by the combiners that need it).
+P = torch.tensor([
+    [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]],
+    [[0.1, 0.8, 0.1], [0.2, 0.5, 0.3]],
+    [[0.5, 0.4, 0.1], [0.3, 0.3, 0.4]],
+])
+
+
+def test_average_and_vote_on_hand_made_probs():
+    assert torch.allclose(average(P), torch.tensor([[0.4, 0.5, 0.1], [0.2, 1 / 3, 1.4 / 3]]))
+    assert average(P).argmax(1).tolist() == [1, 2]      # averaging: the confident member 1 wins input 0
+    assert majority_vote(P).tolist() == [0, 2]          # voting: members 0 and 2 outvote it
+
+
+def test_vote_tie_goes_to_highest_mean_probability():
+    p = torch.tensor([[[0.9, 0.1, 0.0]], [[0.45, 0.55, 0.0]]])   # one vote each for 0 and 1
+    assert majority_vote(p).tolist() == [0]
+
+
+def test_weighted_average_and_weights():
+    w = torch.tensor([0.0, 1.0, 0.0])
+    assert torch.allclose(weighted_average(P, w), P[1])
+    y = torch.tensor([0, 2])
+    aw = accuracy_weights(P, y)                         # members 0 and 2 right twice, member 1 never
+    assert aw[0] == aw[2] > 0 and aw[1] == 0
+    aw = accuracy_weights(P, torch.tensor([1, 1]))      # now only member 1 is right (twice)
+    assert aw[1] > 0 and aw[0] == aw[2] == 0
+    with pytest.raises(ValueError):
+        weighted_average(P, torch.zeros(3))
+
+
+def test_samme_alpha_and_combine():
+    assert samme_alpha(0.9) == pytest.approx(0.0, abs=1e-9)   # chance level for 10 classes: no say
+    assert samme_alpha(0.1) == pytest.approx(math.log(9) + math.log(9))
+    s = samme_combine(P, torch.tensor([1.0, 3.0, 1.0]))
+    assert s.argmax(1).tolist() == [1, 1] and torch.allclose(s.sum(1), torch.ones(2))
+
+
+def test_stacking_fits_only_on_held_out_train_images():
+    from training.data import mnist5k
+
+    data = mnist5k()
+    fit, hx, hy = split_holdout(data, 300)
+    assert len(fit.train_x) == 3700 and len(hx) == 300
+    assert torch.equal(hx, data.train_x[-300:])                    # the tail of the TRAIN split
+    test_rows = {tuple(r) for r in data.test_x.flatten(1)[:, ::7].tolist()[:200]}
+    assert not any(tuple(r) in test_rows for r in hx.flatten(1)[:, ::7].tolist())
+    g = torch.Generator().manual_seed(0)
+    hold = torch.softmax(torch.randn(2, 300, 10, generator=g) + 4 * torch.nn.functional.one_hot(hy, 10), -1)
+    meta = fit_stacker(hold, hy)
+    assert meta.n_fit_ == 300
+    out = stack_predict(meta, hold)
+    assert out.shape == (300, 10) and (out.argmax(1) == hy).float().mean() > 0.9
+
+
+def test_run_ensemble_tiny():
+    from training.ensemble import run_ensemble, table
+
+    res = run_ensemble(EnsembleConfig(zoo_members=("resnet_digits",), n_bagged=1, n_boosted=1, steps=3,
+                                      batch_size=32, holdout=200))
+    assert res.test_probs.shape[1:] == (1000, 10) and res.holdout_probs.shape[1:] == (200, 10)
+    assert res.stacker.n_fit_ == 200
+    names = [r[0] for r in table(res)]
+    assert "stacking (LogisticRegression on held-out)" in names and "boosting (SAMME vote of boosted)" in names
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return get_model("vgg_digits")
+
+
+@pytest.fixture(scope="module")
+def calib():
+    from training.data import mnist5k
+
+    return prepare_input(mnist5k().train_x[:64])
+
+
+@pytest.mark.parametrize("technique", ["int8-static-fx", "int8-dynamic-linear", "magnitude-pruned",
+                                       "channel-pruned", "channel-pruned+int8-static-fx"])
+def test_compressed_models_load_back_from_safetensors(tmp_path, vgg, calib, technique):
+    from training.data import mnist5k
+
+    shapes = None
+    if technique == "int8-static-fx":
+        m = quantize_static_fx(vgg, calib)
+    elif technique == "int8-dynamic-linear":
+        m = quantize_dynamic_linear(vgg)
+    elif technique == "magnitude-pruned":
+        m = magnitude_prune(vgg, 0.6)
+    else:
+        m = channel_prune(vgg, 0.5)
+        shapes = layer_shapes(m)
+        if technique.endswith("int8-static-fx"):
+            m = quantize_static_fx(m, calib)
+    path = save_compressed(m, str(tmp_path / "m.safetensors"), "vgg_digits", technique, shapes)
+    from safetensors.torch import load_file
+
+    stored = load_file(path)
+    if "int8" in technique:
+        assert any(v.dtype == torch.int8 for v in stored.values())     # int8 tensors + scales, not floats
+        assert any(k.endswith(".__scale") for k in stored)
+    m2, info = load_compressed(path)
+    assert info["technique"] == technique
+    x = mnist5k().test_x[:64]
+    assert torch.equal(predict_logits(m, x), predict_logits(m2, x))
+
+
+def test_resnet_int8_round_trip(tmp_path, calib):
+    from training.data import mnist5k
+
+    m = quantize_static_fx(get_model("resnet_digits"), calib)
+    m2, _ = load_compressed(save_compressed(m, str(tmp_path / "r.safetensors"), "resnet_digits", "int8-static-fx"))
+    x = mnist5k().test_x[:32]
+    assert torch.equal(predict_logits(m, x), predict_logits(m2, x))
+
+
+def test_load_compressed_refuses_other_files(tmp_path):
+    from zoo.hub import WeightsError
+
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(WeightsError):
+        load_compressed(str(bad))
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(WeightsError):
+        load_compressed(str(tmp_path / "plain.safetensors"))
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.75])
+def test_magnitude_pruning_sparsity_is_what_was_asked(vgg, sparsity):
+    pruned = magnitude_prune(vgg, sparsity)
+    assert weight_sparsity(pruned) == pytest.approx(sparsity, abs=1e-4)
+    assert weight_sparsity(vgg) < 1e-4                     # the original is untouched
+
+
+def test_channel_pruning_really_shrinks_and_keeps_function_at_ratio_one(vgg):
+    from training.data import mnist5k
+
+    x = mnist5k().test_x[:16]
+    same = channel_prune(vgg, 1.0)
+    assert torch.allclose(predict_logits(same, x), predict_logits(vgg, x), atol=1e-5)
+    half = channel_prune(vgg, 0.5)
+    convs = [m for m in half.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32, 64, 64]
+    assert sum(p.numel() for p in half.parameters()) < 0.45 * sum(p.numel() for p in vgg.parameters())
+    r = channel_prune(get_model("resnet_digits"), 0.5)
+    assert r.layer3[0].conv1.out_channels == 64 and predict_logits(r, x).shape == (16, 10)
+
+
+def test_distill_loss_reduces_to_ce_and_matches_teacher():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    y = torch.tensor([0])
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(distill_loss(logits, logits * 5, y, 4.0, 0.0), ce)
+    assert distill_loss(logits, logits, y, 4.0, 1.0).abs() < 1e-6   # KL to itself
+
+
+def test_client_compress_and_ensemble(client):
+    table, plot, files, notes, code = client.predict(distill_steps=0, finetune_steps=0, repeats=3,
+                                                     api_name="/compress")
+    rows = table["data"]
+    names = [r[0] for r in rows]
+    assert names[0] == "baseline fp32" and "int8 static (FX)" in names
+    int8 = rows[names.index("int8 static (FX)")]
+    assert int8[4] > 3.5                       # smaller_x
+    assert len(files) >= 5 and "prepare_fx" in code and "quantize_fx" in notes
+    table, summary, gallery, code = client.predict(members=["resnet_digits", "vgg_digits"], n_bagged=1, n_boosted=0,
+                                                   steps=3, api_name="/ensemble")
+    kinds = [r[1] for r in table["data"]]
+    assert kinds.count("zoo") == 2 and "ensemble" in kinds and "held-out" in summary
+    votes, note, img = client.predict(test_index=3, members=["resnet_digits", "vgg_digits"], n_bagged=1,
+                                      n_boosted=0, steps=3, api_name="/ensemble_votes")
+    assert len(votes["data"]) >= 3 and "test digit #3" in note
+
+
+def test_browser_ensembles_and_compression(page):
+    from conftest import open_tab
+
+    open_tab(page, "Ensembles & compression")
+    page.get_by_role("tab", name="Ensembles", exact=True).click()
+    page.locator("#ensemble-btn").click()
+    page.locator("#ensemble-table").get_by_text("average (all members)").wait_for(timeout=240_000)
+    page.locator("#votes-btn").click()
+    page.locator("#votes-table").get_by_text("majority vote (all members)").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Compression", exact=True).click()
+    page.locator("#compress-btn").click()
+    page.locator("#compress-table").get_by_text("int8 static (FX)").wait_for(timeout=240_000)
+    assert page.locator("#compress-files").get_by_text("safetensors").first.is_visible()
