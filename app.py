@@ -16,6 +16,7 @@ import gradio as gr  # noqa: E402
 
 from ui import autograd, classify, tensors  # noqa: E402
 from ui import data_lab, finetune as finetune_tab  # noqa: E402
+from ui import compress as compress_tab  # noqa: E402
 from ui import inspect as inspect_tab  # noqa: E402
 
 # (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
@@ -23,6 +24,7 @@ TABS = [
     ("Classify", classify.build_tab),
     ("Tensors", tensors.build_tab), ("Autograd", autograd.build_tab),
     ("Data", data_lab.build_tab), ("Fine-tune", finetune_tab.build_tab),
+    ("Ensembles & compression", compress_tab.build_tab),
     ("Look inside", inspect_tab.build_tab),
 ]
 
