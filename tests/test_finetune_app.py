@@ -99,3 +99,29 @@ def test_finetune_tab_in_browser(page):
     page.wait_for_selector("#ft-loss canvas, #ft-loss svg", timeout=30_000)
     page.locator("#ft-show-cell").click()
     page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
+
+
+def test_publish_fine_tuned_weights_to_the_hub(fake_hub):
+    from safetensors.torch import load
+
+    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from ui.finetune import publish
+
+    cfg = FinetuneConfig(max_steps=1, stage2_epochs=0)
+    data = load_target(cfg)
+    res = run_finetune(cfg, data, device="cpu")
+    msg = publish({"result": res, "test_x": data.test_x, "test_y": data.test_y}, "me/digits-ft", "hf_test")
+    assert msg.startswith("Published:") and "me/digits-ft" in msg
+    files = fake_hub.repos["me/digits-ft"]
+    assert set(files) == {"model.safetensors", "config.json", "README.md"}
+    state = load(files["model.safetensors"])
+    assert torch.equal(state["fc.weight"], res.model.state_dict()["fc.weight"])
+
+
+def test_resample_endpoint(client):
+    fig, table, note, code = client.predict("200,200,200,200,200,5,5,200,200,200", 10, "oversample",
+                                            api_name="/resample")
+    rows = {r[0]: r for r in table["data"]}
+    assert set(rows) == {"none", "oversample", "bootstrap", "smote"}
+    assert rows["none"][1] == 1610 and rows["smote"][1] == 2000 and rows["bootstrap"][1] == 2000
+    assert "WeightedRandomSampler" in code
