@@ -15,17 +15,20 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from ui import autograd, classify, tensors  # noqa: E402
+from ui import autoencoder, gan  # noqa: E402
+from ui import inspect as inspect_tab  # noqa: E402
 from ui import data_lab, finetune as finetune_tab  # noqa: E402
 from ui import compress as compress_tab  # noqa: E402
-from ui import inspect as inspect_tab  # noqa: E402
 
 # (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
 TABS = [
     ("Classify", classify.build_tab),
     ("Tensors", tensors.build_tab), ("Autograd", autograd.build_tab),
+    ("Autoencoder", autoencoder.build_tab),
+    ("GAN", gan.build_tab),
+    ("Look inside", inspect_tab.build_tab),
     ("Data", data_lab.build_tab), ("Fine-tune", finetune_tab.build_tab),
     ("Ensembles & compression", compress_tab.build_tab),
-    ("Look inside", inspect_tab.build_tab),
 ]
 
 QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging
@@ -34,9 +37,9 @@ MAX_FILE_SIZE = "25mb"       # uploads above this are refused before our code se
 JS = """
 () => {
   const pick = () => document.querySelectorAll('.auto-brush').forEach((el) => {
-    if (el.dataset.brushPicked) return;
+    if (el.offsetParent === null || !el.innerText.includes('select the draw tool')) return;
     const b = el.querySelector('button[aria-label="Brush"]');
-    if (b && el.offsetParent !== null) { b.click(); el.dataset.brushPicked = '1'; }
+    if (b) b.click();
   });
   new MutationObserver(pick).observe(document.body, {childList: true, subtree: true, attributes: true});
   pick();

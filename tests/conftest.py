@@ -86,4 +86,6 @@ def fake_hub(monkeypatch, tmp_path):
         import huggingface_hub.constants as c
 
         monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        # huggingface_hub reads HF_HUB_OFFLINE once at import (gradio may have imported it already)
+        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
         yield hub

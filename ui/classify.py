@@ -7,7 +7,7 @@ import tempfile
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
 from zoo import get_spec, list_models
 
 DEFAULT_MODEL = "resnet_digits"
@@ -109,7 +109,7 @@ def build_tab() -> None:
                                           canvas_size=(400, 400), elem_id="digit-sketch", elem_classes=["auto-brush"],
                                           brush=gr.Brush(default_size=28, colors=["#000000"], color_mode="fixed"))
                 with gr.Tab("Upload"):
-                    upload = gr.Image(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
+                    upload = ImageFile(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
                                       elem_id="upload-image", height=280)
                     example = gr.Dropdown(digit_example_names() + list(PHOTO_EXAMPLES), value=None,
                                           label="...or load an example", elem_id="example-choice")

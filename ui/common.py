@@ -53,5 +53,27 @@ def friendly(fn):
     return wrapper
 
 
+class ImageFile(gr.Image):
+    """A gr.Image whose value reaches the callback as the uploaded file's path, not yet decoded.
+
+    gr.Image(type="filepath") opens every upload with PIL before our code runs, so a non-image or a bomb
+    fails inside Gradio with a stack-trace message. Here the path is passed through and zoo.images
+    (size caps, bomb and truncation checks) decodes it and explains what is wrong. Same front-end widget.
+    """
+
+    is_template = True  # use gr.Image's front-end component
+    # (no __init__ override: Gradio records constructor arguments as the front-end props; pass type="filepath")
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.path is None:  # a data: URL pasted from the clipboard: Gradio decodes it to a file
+            try:
+                return super().preprocess(payload)
+            except Exception:  # noqa: BLE001
+                raise gr.Error("The pasted data is not an image.", print_exception=False) from None
+        return str(payload.path)
+
+
 def code_block(label: str = "PyTorch code that produces this result") -> gr.Code:
     return gr.Code(label=label, language="python", interactive=False, lines=12)

@@ -42,9 +42,11 @@ def timm_vgg_to_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     out = {}
     for k, v in state.items():
         if k.startswith("pre_logits.fc1."):
-            k, v = k.replace("pre_logits.fc1.", "classifier.0."), v.reshape(v.shape[0], -1)   # (4096, 25088)
+            k = k.replace("pre_logits.fc1.", "classifier.0.")
+            v = v.reshape(v.shape[0], -1) if k.endswith("weight") else v   # (4096, 512, 7, 7) -> (4096, 25088)
         elif k.startswith("pre_logits.fc2."):
-            k, v = k.replace("pre_logits.fc2.", "classifier.3."), v.reshape(v.shape[0], -1)   # (4096, 4096)
+            k = k.replace("pre_logits.fc2.", "classifier.3.")
+            v = v.reshape(v.shape[0], -1) if k.endswith("weight") else v   # (4096, 4096, 1, 1) -> (4096, 4096)
         elif k.startswith("head.fc."):
             k = k.replace("head.fc.", "classifier.6.")
         out[k] = v
@@ -91,3 +93,4 @@ for _name, _fn, _enum, _repo, _kmap, _title in _IMAGENET:
 def categories_of(spec: ModelSpec) -> tuple[str, ...]:
     """Class names; the ImageNet list is read from torchvision's metadata only when needed."""
     return spec.weights.categories or imagenet_categories()
+from zoo import generative  # noqa: F401  (registers the "generative" family)
