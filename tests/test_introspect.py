@@ -88,7 +88,7 @@ def test_weight_statistics_match_numpy():
     s = W.tensor_stats("w", t, zero_tol=1e-3)
     a = t.numpy().astype(np.float64).ravel()
     assert s.mean == pytest.approx(a.mean(), abs=1e-12)
-    assert s.std == pytest.approx(a.std(), rel=1e-9)
+    assert s.std == pytest.approx(a.std(), rel=1e-6)   # v - mean is rounded to float32, as the data is
     assert (s.min, s.max) == (pytest.approx(a.min()), pytest.approx(a.max()))
     assert s.l2 == pytest.approx(np.linalg.norm(a), rel=1e-9)
     assert s.frac_near_zero == pytest.approx((np.abs(a) < 1e-3).mean())
@@ -192,6 +192,7 @@ def test_random_init_is_seeded_and_leaves_global_rng_alone():
 def test_model_summary_counts_and_shapes():
     rows, text = W.model_summary(get_spec("resnet_digits").builder(), (1, 1, 28, 28))
     conv1 = next(r for r in rows if r[0] == "conv1")
+    assert any(r[0] == "layer1.0.downsample.0" and r[1] == "Conv2d" for r in rows)
     assert conv1[2] == "1x16x28x28" and conv1[3] == 144
     assert f"{get_spec('resnet_digits').weights.num_params:,}" in text
     with pytest.raises(ValueError, match="cannot take"):

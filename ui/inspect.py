@@ -220,9 +220,9 @@ def build_tab() -> None:
                     act_btn = gr.Button("Show activations", variant="primary", elem_id="inspect-act-btn")
                     act_text = gr.Markdown(elem_id="inspect-act-text")
                     grid = gr.Image(label="Feature maps (channel index, mean activation)", interactive=False,
-                                    elem_id="inspect-grid", format="png", height=440)
+                                    elem_id="inspect-grid", format="png", height=460, show_label=False)
                     act_hist = gr.Image(label="Activation histograms, every ReLU layer", interactive=False,
-                                        format="png")
+                                        format="png", show_label=False)
                     act_table = gr.Dataframe(headers=STATS_HEADERS, label="Every layer's output for this input",
                                              interactive=False, max_height=320)
                     act_code = code_block()
@@ -245,7 +245,7 @@ def build_tab() -> None:
                         w_btn = gr.Button("Show weights", variant="primary", elem_id="inspect-w-btn")
                     w_text = gr.Markdown(elem_id="inspect-w-text")
                     w_hist = gr.Image(label="Weight histograms", interactive=False, elem_id="inspect-w-hist",
-                                      format="png")
+                                      format="png", show_label=False)
                     w_table = gr.Dataframe(label="Every parameter tensor", interactive=False, max_height=320,
                                            headers=["tensor", "shape", "numel", "mean", "std", "min", "max",
                                                     "L2 norm", "fraction near zero", "non-finite"])

@@ -49,39 +49,50 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
-def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, pad: int = 4) -> np.ndarray:
+def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, pad: int = 4,
+          title: str | None = None) -> np.ndarray:
     """Lay equal-size RGB tiles in a grid with a label band above each (PIL text), white background."""
     n = len(tiles)
     cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     th, tw = tiles[0].shape[:2]
     lh = LABEL_H if labels else 0
-    out = np.full((rows * (th + lh + pad) + pad, cols * (tw + pad) + pad, 3), BG, np.uint8)
+    top = 22 if title else 0
+    out = np.full((top + rows * (th + lh + pad) + pad, cols * (tw + pad) + pad, 3), BG, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
-        y, x = pad + r * (th + lh + pad) + lh, pad + c * (tw + pad)
+        y, x = top + pad + r * (th + lh + pad) + lh, pad + c * (tw + pad)
         out[y:y + th, x:x + tw] = t
-    if labels:
+    if labels or title:
         from PIL import Image, ImageDraw
 
+        if title:  # a grid narrower than its title gets white margins
+            need = int(_font(13).getlength(title)) + 12
+            if need > out.shape[1]:
+                extra = need - out.shape[1]
+                out = np.pad(out, ((0, 0), (extra // 2, extra - extra // 2), (0, 0)), constant_values=BG)
+        off = (out.shape[1] - (cols * (tw + pad) + pad)) // 2
         im = Image.fromarray(out)
         d = ImageDraw.Draw(im)
         font = _font(12)
-        for i, text in enumerate(labels):
+        for i, text in enumerate(labels or []):
             r, c = divmod(i, cols)
-            d.text((pad + c * (tw + pad) + 2, pad + r * (th + lh + pad) + 1), text, fill=(40, 40, 40), font=font)
+            d.text((off + pad + c * (tw + pad) + 2, top + pad + r * (th + lh + pad) + 1), text, fill=(40, 40, 40),
+                   font=font)
+        if title:
+            d.text((out.shape[1] / 2, 5), title, fill=(20, 20, 20), font=_font(13), anchor="mt")
         out = np.asarray(im)
     return out
 
 
 def feature_grid(maps: np.ndarray, labels: list[str], tile: int = 96, cols: int | None = None,
-                 shared_scale: bool = False, cmap: str = "viridis") -> np.ndarray:
+                 shared_scale: bool = False, cmap: str = "viridis", title: str | None = None) -> np.ndarray:
     """(K, H, W) feature maps -> one picture, each map min-max scaled (or all on one shared scale)."""
     maps = np.asarray(maps, dtype=np.float32)
     vmin, vmax = (float(maps.min()), float(maps.max())) if shared_scale else (None, None)
     tiles = [upscale(colorize(m, cmap, vmin, vmax), tile) for m in maps]
     # Tiles of one layer share H, W, so the upscaled tiles share a size too.
-    return _grid(tiles, labels, cols)
+    return _grid(tiles, labels, cols, title=title)
 
 
 def vector_tile(v: np.ndarray, tile: int = 256, cmap: str = "viridis") -> np.ndarray:
@@ -138,29 +149,34 @@ def fig_to_array(fig) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
 
-def _ridge_rows(ax, rows, lo, hi, bins, color, alpha, label=None):
-    edges = np.linspace(lo, hi, bins + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    for i, vals in enumerate(rows):
-        vals = np.asarray(vals, dtype=np.float64)
-        vals = vals[np.isfinite(vals)]
-        if vals.size == 0:
-            continue
-        h, _ = np.histogram(vals, bins=edges)   # values outside the range are dropped, not piled on the edges
-        h = h / max(h.max(), 1) * 0.9
-        y0 = -i
-        ax.fill_between(centres, y0, y0 + h, color=color, alpha=alpha, lw=0, label=label if i == 0 else None)
-        ax.plot(centres, y0 + h, color=color, lw=0.6)
+def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """Round tick positions (1, 2, 5 x 10^k steps) covering [lo, hi]."""
+    span = hi - lo
+    if not np.isfinite(span) or span <= 0:
+        return [lo]
+    raw = span / max(1, n)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 12) for i in range(int((hi - first) / step) + 1)]
 
 
-def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str, rows_b: list[np.ndarray] | None = None,
-              labels: tuple[str, str] = ("A", "B"), bins: int = 60, clip_pct: float = 99.5,
-              extra: list[str] | None = None) -> np.ndarray:
-    """Per-layer histograms stacked in one axes (a ridgeline: one row per layer, each scaled to its peak), on one
-    shared x axis spanning every row's central clip_pct% (so a layer with a different scale stands out).
-    rows_b overlays a second set."""
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if v != 0 else "0"
+
+
+def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str, bins: int = 60,
+              clip_pct: float = 99.5, extra: list[str] | None = None, width: int = 860, row_h: int = 22) -> np.ndarray:
+    """Per-layer histograms stacked as a ridgeline (one row per layer, each scaled to its own peak) on one shared
+    x axis spanning every row's central clip_pct% - so a layer with a different scale stands out.
+
+    Drawn with numpy + PIL polygons: ~10-30 ms where the same picture from matplotlib took 250-600 ms
+    (measured on this project's 2-core CPU; most of it was matplotlib laying out tick labels).
+    """
+    from PIL import Image, ImageDraw
+
     los, his = [], []
-    for r in rows + (rows_b or []):
+    for r in rows:
         r = np.asarray(r, np.float64).ravel()
         r = r[np.isfinite(r)]
         if r.size:
@@ -170,25 +186,42 @@ def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str,
     lo, hi = (min(los), max(his)) if los else (-1.0, 1.0)
     if hi <= lo:
         lo, hi = lo - 1, hi + 1
+    labels = [f"{nm}  {e}" if extra else nm for nm, e in zip(names, extra or names)]
+    font, tfont = _font(11), _font(13)
+    left = min(340, 16 + max((int(font.getlength(t)) for t in labels), default=40))
+    top, bottom, right = 30, 44, 16
     n = len(rows)
-    fig = _figure(8.5, max(2.6, 0.26 * n + 1.2))
-    ax = fig.add_axes((0.32 if extra else 0.26, 0.55 / max(2.6, 0.26 * n + 1.2) + 0.02, 0.64 if extra else 0.7,
-                       1 - (1.05 / max(2.6, 0.26 * n + 1.2))))
-    _ridge_rows(ax, rows, lo, hi, bins, "#1f77b4", 0.55 if rows_b is not None else 0.7, labels[0])
-    if rows_b is not None:
-        _ridge_rows(ax, rows_b, lo, hi, bins, "#ff7f0e", 0.45, labels[1])
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
-    ax.set_yticks([-i + 0.35 for i in range(n)])
-    ax.set_yticklabels([f"{nm}  {e}" if extra else nm for nm, e in zip(names, extra or names)], fontsize=7)
-    ax.set_ylim(-n + 0.8, 1.1)
-    ax.set_xlim(lo, hi)
-    ax.axvline(0, color="0.6", lw=0.6)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.tick_params(axis="x", labelsize=7)
-    for s in ("top", "right", "left"):
-        ax.spines[s].set_visible(False)
-    return fig_to_array(fig)
+    height = top + (n + 1) * row_h + bottom
+    im = Image.new("RGB", (width, height), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    x0, x1 = left, width - right
+    px = lambda v: x0 + (v - lo) / (hi - lo) * (x1 - x0)  # noqa: E731
+    edges = np.linspace(lo, hi, bins + 1)
+    xs = px(edges)
+    if lo < 0 < hi:
+        d.line([(px(0), top), (px(0), height - bottom)], fill=(190, 190, 190), width=1)
+    for i, (vals, text) in enumerate(zip(rows, labels)):
+        base = top + (i + 1) * row_h + row_h // 2
+        vals = np.asarray(vals, np.float64).ravel()
+        vals = vals[np.isfinite(vals)]
+        if vals.size:
+            h, _ = np.histogram(vals, bins=edges)  # values outside the range are dropped, not piled on the edges
+            h = h / max(h.max(), 1) * row_h * 1.4  # a little overlap with the row above, as ridgelines do
+            pts = [(float(xs[0]), base)]
+            for j in range(bins):
+                pts += [(float(xs[j]), base - h[j]), (float(xs[j + 1]), base - h[j])]
+            pts.append((float(xs[-1]), base))
+            d.polygon(pts, fill=(120, 165, 210), outline=(31, 119, 180))
+        d.line([(x0, base), (x1, base)], fill=(150, 150, 150), width=1)
+        d.text((left - 8, base - 2), text, fill=(30, 30, 30), font=font, anchor="rs")
+    yb = height - bottom + 4
+    d.line([(x0, yb), (x1, yb)], fill=(60, 60, 60), width=1)
+    for t in nice_ticks(lo, hi):
+        d.line([(px(t), yb), (px(t), yb + 4)], fill=(60, 60, 60), width=1)
+        d.text((px(t), yb + 6), _fmt(t), fill=(30, 30, 30), font=font, anchor="mt")
+    d.text(((x0 + x1) / 2, height - 6), xlabel, fill=(30, 30, 30), font=font, anchor="ms")
+    d.text((width / 2, 8), title, fill=(20, 20, 20), font=tfont, anchor="mt")
+    return np.asarray(im)
 
 
 def hbars(names: list[str], values: list[float], title: str, xlabel: str, highlight: str | None = None,
