@@ -125,3 +125,10 @@ def test_resample_endpoint(client):
     assert set(rows) == {"none", "oversample", "bootstrap", "smote"}
     assert rows["none"][1] == 1610 and rows["smote"][1] == 2000 and rows["bootstrap"][1] == 2000
     assert "WeightedRandomSampler" in code
+
+
+def test_imagenet_model_offline_is_explained_before_any_data_is_loaded(client):
+    with pytest.raises(Exception, match="offline|cannot be reached|not in the local cache"):
+        client.predict(model="resnet18", api_name="/finetune")
+    with pytest.raises(Exception, match="needs a download|internet"):
+        client.predict(target="CIFAR-10", api_name="/finetune")

@@ -21,7 +21,7 @@ from training.trainer import StepInfo, TrainConfig, predict_all, train
 TARGETS = ("digits", "mnist5k", "zip", "MNIST", "FashionMNIST", "CIFAR-10")
 UNFREEZE = ("all", "last1", "last2", "none")
 AUGMENT = ("none", "affine", "data-tab")
-MAX_DATA_BYTES = 1_500_000_000     # float32 images held in memory for one run
+MAX_DATA_BYTES = 800_000_000       # float32 images held in memory for one run (a shared server)
 FAMILIES = ("digits", "imagenet")  # the zoo's classifiers (other families, e.g. generative models, have no head)
 
 

@@ -60,6 +60,12 @@ def cancel(request: gr.Request = None):
     return "Cancelling: the run stops after the step in flight and keeps its best weights."
 
 
+def _queued_note() -> str:
+    return ("<div id='ft-progress'><b>Waiting for the accelerator.</b> One training run at a time: if someone else "
+            "is training, this run is queued and the <code>queue: N/M</code> counter beside the panels shows your "
+            "position. It starts by itself.</div>")
+
+
 def _progress_html(text: str, done: int, total: int) -> str:
     pct = 100.0 * done / max(1, total)
     return (f"<div id='ft-progress'><progress value='{done}' max='{max(1, total)}' style='width:100%'></progress>"
@@ -219,6 +225,13 @@ def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, st
         augment_settings=augment_settings or {}, max_steps=int(max_steps) if max_steps else None, seed=int(seed)))
 
 
+def _check_weights(name: str) -> None:
+    from zoo import get_spec
+    from zoo.hub import weights_path
+
+    weights_path(get_spec(name))  # local file, cache or Hub; raises WeightsUnavailable with a clear message
+
+
 @friendly_stream
 def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
              stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
@@ -231,6 +244,7 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
 
     cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
                   batch_size, amp, augment, max_steps, seed)
+    _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
     if cfg.augment == "data-tab":
         from training.transforms import AugmentSettings
 
@@ -253,6 +267,7 @@ def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: g
         cfg = config_from_checkpoint(ckpt)
     except CheckpointError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
+    _check_weights(cfg.model)
     data = load_target(cfg, zip_file)
     if list(data.classes) != list(ckpt.meta["classes"]):
         raise gr.Error(f"the checkpoint's classes {ckpt.meta['classes'][:10]} do not match this data's "
@@ -393,8 +408,12 @@ def build_tab() -> None:
     outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c, pred_c]
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
-    start.click(finetune, inputs, outs, api_name="finetune", **gpu)
-    resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
+    # An immediate note (outside the queue), then the queued job: if another run holds the accelerator, the
+    # note stays up and Gradio's "queue: N/M" counter on the panels gives this run's position.
+    for btn in (start, resume_btn):
+        btn.click(_queued_note, None, status, queue=False, api_visibility="private")
+    start.click(finetune, inputs, outs, api_name="finetune", show_progress="minimal", **gpu)
+    resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", show_progress="minimal", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
     show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
     per_class.select(_pick_cell, state, true_c, api_visibility="private")
