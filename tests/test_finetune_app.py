@@ -132,3 +132,22 @@ def test_imagenet_model_offline_is_explained_before_any_data_is_loaded(client):
         client.predict(model="resnet18", api_name="/finetune")
     with pytest.raises(Exception, match="needs a download|internet"):
         client.predict(target="CIFAR-10", api_name="/finetune")
+
+
+def test_data_tab_augmentation_feeds_fine_tuning():
+    from types import SimpleNamespace
+
+    from ui.data_lab import augment
+    from ui.finetune import data_tab_settings
+
+    req = SimpleNamespace(session_hash="s-1")
+    augment(None, resize=0, crop_size=28, crop_padding=3, padding_mode="edge", rotation=7, hflip_p=0.0,
+            example="MNIST test digit #0", n_draws=1, request=req)
+    s = data_tab_settings(req)
+    assert s["crop_padding"] == 3 and s["padding_mode"] == "edge" and s["rotation"] == 7
+    assert data_tab_settings(SimpleNamespace(session_hash="other"))["crop_padding"] == 2  # default for others
+    from training.finetune import FinetuneConfig, load_target, run_finetune
+
+    cfg = FinetuneConfig(augment="data-tab", augment_settings=s, max_steps=2, stage2_epochs=0, batch_size=16)
+    res = run_finetune(cfg, load_target(cfg), device="cpu")
+    assert res.stages[0]["steps"] == 2

@@ -1,6 +1,8 @@
 """Data tab: a transforms.v2 augmentation playground, one-hot labels, small-sample resampling, Dataset/DataLoader."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 import gradio as gr
@@ -10,6 +12,21 @@ from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, fri
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
             "MNIST test digit #0": 0, "MNIST test digit #1": 1}
 DEFAULT_COUNTS = "400,400,400,400,400,20,20,20,400,400"
+# The last augmentation settings each session applied here: the Fine-tune tab's "data-tab" augmentation uses them.
+_LAST_SETTINGS: OrderedDict[str, dict] = OrderedDict()
+_MAX_SESSIONS = 512
+
+
+def last_settings(session: str | None) -> dict | None:
+    """The AugmentSettings (as a dict) this session last applied on the Data tab, if any."""
+    return _LAST_SETTINGS.get(session or "")
+
+
+def _remember(session: str | None, settings: dict) -> None:
+    _LAST_SETTINGS[session or ""] = settings
+    _LAST_SETTINGS.move_to_end(session or "")
+    while len(_LAST_SETTINGS) > _MAX_SESSIONS:
+        _LAST_SETTINGS.popitem(last=False)
 
 
 def to_picture(x, min_side: int = 160) -> np.ndarray:
@@ -52,7 +69,7 @@ def _settings(*vals):
 def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=False, fill=0,
             padding_mode="constant", rrc_size=0, rrc_scale_min=0.5, hflip_p=0.5, vflip_p=0.0, rotation=15.0,
             brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, normalize=False, n_draws=8, seed=0,
-            example="photo: cat (chelsea)"):
+            example="photo: cat (chelsea)", request: gr.Request = None):
     """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
 
     Returns (augmented images, summary of the final tensor, the Compose code)."""
@@ -62,6 +79,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
     img = to_image_tensor(image) if image is not None else example_image(example)
     out = draw(img, s, n=int(n_draws), seed=int(seed))   # (n, C, H, W)
+    _remember(getattr(request, "session_hash", None), s.to_dict())
     pics = [(to_picture(for_display(x, s)), f"draw {i}") for i, x in enumerate(out)]
     summary = (f"Input {tuple(img.shape)} {img.dtype}. Final tensor per draw: shape **{tuple(out.shape[1:])}**, "
                f"dtype **{out.dtype}**, range **[{float(out.min()):.3f}, {float(out.max()):.3f}]**, "

@@ -225,6 +225,19 @@ def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, st
         augment_settings=augment_settings or {}, max_steps=int(max_steps) if max_steps else None, seed=int(seed)))
 
 
+def data_tab_settings(request: gr.Request | None) -> dict:
+    """The augmentation this session last applied on the Data tab (its random steps; sizes follow the model),
+    or, before any, a digit-friendly default: padded crop, small rotation, brightness/contrast."""
+    from training.transforms import AugmentSettings
+    from ui.data_lab import last_settings
+
+    mine = last_settings(getattr(request, "session_hash", None))
+    if mine is not None:
+        return dict(mine)
+    return AugmentSettings(resize=0, crop_size=28, crop_padding=2, rotation=10, hflip_p=0.0, brightness=0.2,
+                           contrast=0.2).to_dict()
+
+
 def _check_weights(name: str) -> None:
     from zoo import get_spec
     from zoo.hub import weights_path
@@ -246,10 +259,7 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
                   batch_size, amp, augment, max_steps, seed)
     _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
     if cfg.augment == "data-tab":
-        from training.transforms import AugmentSettings
-
-        cfg.augment_settings = AugmentSettings(resize=0, crop_size=28, crop_padding=2, rotation=10, hflip_p=0.0,
-                                               brightness=0.2, contrast=0.2).to_dict()
+        cfg.augment_settings = data_tab_settings(request)
     data = load_target(cfg, zip_file)
     yield from _stream(cfg, data, _session(request), bool(compare_scratch))
 
@@ -362,7 +372,8 @@ def build_tab() -> None:
                 batch_size = gr.Slider(8, 256, value=64, step=8, label="Batch size")
             with gr.Row():
                 amp = gr.Radio(["off", "bf16", "fp16"], value="off", label="Mixed precision")
-                augment = gr.Radio(["none", "affine", "data-tab"], value="affine", label="Augmentation")
+                augment = gr.Radio(["none", "affine", "data-tab"], value="affine", label="Augmentation",
+                                   info="data-tab: the random steps you last applied on the Data tab")
             scratch = gr.Checkbox(True, label="Compare with training from scratch (same steps)")
             with gr.Row():
                 max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)", minimum=0)
