@@ -12,7 +12,6 @@ exact resume (`resume=` / `state_out=`: optimizer, scheduler, RNG and position i
 """
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
