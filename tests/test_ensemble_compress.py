@@ -193,7 +193,7 @@ def test_client_compress_and_ensemble(client):
 
 
 def test_browser_ensembles_and_compression(page):
-    from conftest import open_tab
+    from tests.conftest import open_tab
 
     open_tab(page, "Ensembles & compression")
     page.get_by_role("tab", name="Ensembles", exact=True).click()

@@ -152,6 +152,7 @@ model2, info = load_compressed("int8.safetensors")   # int8 tensors + scales -> 
 
 def _plot(rows):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -163,6 +164,7 @@ def _plot(rows):
         axes[1].scatter(r["latency_ms"], r["accuracy"], s=40)
         axes[1].annotate(r["technique"][:28], (r["latency_ms"], r["accuracy"]), fontsize=7)
     axes[0].set_xscale("log")
+    axes[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # no overlapping minor labels
     axes[0].set_xlabel("size on disk, KB (safetensors, log scale)")
     axes[1].set_xlabel("CPU latency, ms (median)")
     for ax in axes:
@@ -230,7 +232,7 @@ def build_tab() -> None:
             with gr.Row():
                 n_bag = gr.Slider(0, 6, value=2, step=1, label="Bagged members (bootstrap samples)")
                 n_boost = gr.Slider(0, 6, value=2, step=1, label="Boosted members (SAMME rounds)")
-                steps = gr.Slider(5, 500, value=30, step=5, label="Training steps per member")
+                steps = gr.Slider(1, 500, value=30, step=1, label="Training steps per member")
                 holdout = gr.Slider(100, 1000, value=500, step=50, label="Held-out train images (stacking, weights)")
                 seed = gr.Number(0, precision=0, label="Seed")
             ens_btn = gr.Button("Build ensemble", variant="primary", elem_id="ensemble-btn")
