@@ -1,7 +1,7 @@
 """Benchmark the Look inside tab's activation view, in process: forward pass + capture + rendering the feature-map
 grid, for a digits model (target <= 150 ms) and ResNet-18 at 224x224 (target <= 1 s), plus the pieces around it.
 
-    python -m bench.bench_introspect [--repeats 15]
+    python -m bench.bench_introspect [--repeats 15] [--threads N]
 
 ResNet-18 runs with random-init weights (offline there are no ImageNet weights): the cost of a forward pass and
 of drawing does not depend on the values of the weights. Prints one JSON object.
@@ -96,19 +96,26 @@ def bench_model(name: str, weights: str, repeats: int) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = torch's default)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     from zoo.device import describe_device
 
+    load0 = [round(v, 2) for v in os.getloadavg()]
     t0 = time.perf_counter()
     digits = bench_model("resnet_digits", "trained", args.repeats)
     r18 = bench_model("resnet18", "random init", args.repeats)
     result = {
         "benchmark": "look inside: forward + activation grid, in process",
         "device": describe_device(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": load0,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version(),
         "note": "ResNet-18 uses random-init weights (no ImageNet weights offline); the cost is the same.",
         "digits": digits, "resnet18_224": r18,
         "targets": {

@@ -204,7 +204,7 @@ def test_pictures_are_drawn_with_numpy():
 
     maps = np.random.default_rng(0).random((16, 7, 7)).astype(np.float32)
     g = plots.feature_grid(maps, [f"ch {i}" for i in range(16)], tile=96)
-    assert g.dtype == np.uint8 and g.shape[2] == 3 and g.shape[1] == 4 + 4 * (91 + 4)  # 7*13=91 px tiles
+    assert g.dtype == np.uint8 and g.shape[2] == 3 and g.shape[1] == 4 + 4 * (98 + 4)  # 7 px maps x14 = 98 px tiles
     f = plots.filters_grid(np.random.default_rng(0).standard_normal((8, 3, 5, 5)))
     assert f.shape[2] == 3
     assert plots.vector_tile(np.arange(10.0)).shape[2] == 3

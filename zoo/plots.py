@@ -34,8 +34,9 @@ def colorize(a: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vm
 
 
 def upscale(img: np.ndarray, size: int) -> np.ndarray:
-    """Nearest-neighbour upscale by an integer factor so the longer side is at most `size` (every pixel visible)."""
-    f = max(1, size // max(img.shape[0], img.shape[1]))
+    """Nearest-neighbour upscale by the integer factor that brings the longer side nearest to `size` (every
+    pixel stays a visible square)."""
+    f = max(1, int(size / max(img.shape[0], img.shape[1]) + 0.5))
     return img.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else img
 
 
