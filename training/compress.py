@@ -569,7 +569,7 @@ def autocast_step_times(steps: int = 5, batch: int = 64, amp: str = "bf16") -> d
                 torch.cuda.synchronize()
             if i >= 2:
                 times.append((time.perf_counter() - t0) * 1000)
-        out[mode] = {"ms_per_step": sorted(times)[len(times) // 2], "loss": float(loss)}
+        out[mode] = {"ms_per_step": sorted(times)[len(times) // 2], "loss": float(loss.detach())}
     out["device"] = str(dev)
     return out
 
