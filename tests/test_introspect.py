@@ -160,6 +160,15 @@ def test_compare_and_checkpoints(tmp_path):
     save_safetensors_atomic(trained.state_dict(), str(good))
     loaded = W.load_checkpoint(spec, str(good))
     assert all(c.rel_change == 0 for c in W.compare(ta, W.param_tensors(loaded)))
+    # A fine-tuned file with a new head (3 classes, as training/finetune.replace_head makes) is still comparable.
+    from zoo.introspect import compare_view
+
+    sd = dict(trained.state_dict(), **{"fc.weight": torch.randn(3, 128), "fc.bias": torch.zeros(3)})
+    save_safetensors_atomic(sd, str(tmp_path / "head.safetensors"))
+    ft = W.load_checkpoint(spec, str(tmp_path / "head.safetensors"))
+    assert ft.fc.out_features == 3
+    view = compare_view(trained, ft, ("A", "B"))
+    assert "Replaced head" in view.text and "`fc.weight` (10, 128) -> (3, 128)" in view.text
     # Hostile or wrong files are refused with a message, never unpickled.
     pickled = tmp_path / "evil.safetensors"
     torch.save(trained.state_dict(), pickled)

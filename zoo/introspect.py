@@ -230,22 +230,27 @@ def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str
 
     ta, tb = W.param_tensors(a), W.param_tensors(b)
     changes = W.compare(ta, tb)
+    reshaped = [c.name for c in changes if ta[c.name].shape != tb[c.name].shape]
     finite = [c for c in changes if np.isfinite(c.rel_change)]
     weights = [c for c in finite if c.name.endswith(".weight") and ta[c.name].dim() > 1] or finite
     if layer and layer not in ta:
         raise KeyError(f"no tensor named {layer!r}; pick one from the list")
+    if layer in reshaped:
+        raise ValueError(f"{layer} has different shapes in A and B (a replaced head); pick another tensor")
     layer = layer or max(weights, key=lambda c: c.rel_change).name
     bars = plots.hbars([c.name for c in changes], [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
                        "Relative change per tensor  ||B - A|| / ||A||",
                        "relative change", highlight=layer)
     hist = plots.overlaid_hist(W.sample(ta[layer]), W.sample(tb[layer]), f"{layer}: A vs B", labels)
-    zero_a = [c.name for c in changes if not np.isfinite(c.rel_change)]
+    zero_a = [c.name for c in changes if not np.isfinite(c.rel_change) and c.name not in reshaped]
     big = max(weights, key=lambda c: c.rel_change)
     small = min(weights, key=lambda c: c.rel_change)
     text = (f"A = {labels[0]}, B = {labels[1]}. Most changed weight tensor: `{big.name}` "
             f"({big.rel_change:.3g}, cosine {big.cosine:.3f}); least: `{small.name}` ({small.rel_change:.3g})."
             + (f" {len(zero_a)} tensors are all zeros in A (e.g. `{zero_a[0]}`: BatchNorm biases start at 0), "
-               f"so their relative change is infinite and is left out of the bars." if zero_a else ""))
+               f"so their relative change is infinite and is left out of the bars." if zero_a else "")
+            + (f" Replaced head (new number of classes): {', '.join(f'`{n}` {tuple(ta[n].shape)} -> {tuple(tb[n].shape)}' for n in reshaped)}"
+               f" - a new layer, not a change, so it has no bar." if reshaped else ""))
     return CompareView(bars, hist, W.compare_rows(changes), text, layer)
 
 

@@ -135,8 +135,34 @@ def load_checkpoint(spec, path: str) -> nn.Module:
     for k in own:
         if k in state and not state[k].is_floating_point():
             raise WeightsError(f"{base}: parameter {k!r} has dtype {state[k].dtype}, expected a float tensor")
-    load_state_strict(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        load_state_strict(model, state)
+    except WeightsError:
+        if not _resize_head(model, state):
+            raise
+        load_state_strict(model, state)   # strict again: only the classifier's output size may differ
     return model.eval()
+
+
+def _resize_head(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """Fine-tuning replaces the last Linear with one sized for the new classes (training/finetune.replace_head).
+    If that is the file's only difference, give the model a head of the file's size; return its name."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        return None
+    name = linears[-1]
+    old = model.get_submodule(name)
+    w = state.get(f"{name}.weight")
+    own = model.state_dict()
+    others_fit = set(own) == set(state) and all(state[k].shape == v.shape for k, v in own.items()
+                                                 if not k.startswith(f"{name}."))
+    if w is None or w.dim() != 2 or w.shape[1] != old.in_features or not others_fit or not 0 < w.shape[0] <= 100_000:
+        return None
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child,
+            nn.Linear(old.in_features, int(w.shape[0]), bias=old.bias is not None))
+    return name
 
 
 @dataclass
@@ -157,8 +183,9 @@ def compare(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[Chan
     out = []
     for k, ta in a.items():
         tb = b[k]
-        if ta.shape != tb.shape:
-            raise ValueError(f"{k}: shapes differ {tuple(ta.shape)} vs {tuple(tb.shape)}")
+        if ta.shape != tb.shape:   # a replaced classifier head: no element-wise change to measure
+            out.append(Change(k, float("nan"), float("nan"), float(ta.double().norm()), float(tb.double().norm())))
+            continue
         va, vb = ta.reshape(-1).double(), tb.reshape(-1).double()
         na, nb = float(va.norm()), float(vb.norm())
         diff = float((vb - va).norm())
