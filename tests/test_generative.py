@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import open_tab
+from tests.conftest import open_tab
 from zoo import get_model, get_spec, list_models
 
 GENERATIVE = ["ae_digits_16", "ae_digits_2", "dae_digits_16", "gan_digits_g", "gan_digits_d"]
@@ -74,8 +74,9 @@ def test_noise_does_not_come_back():
 
     noise = random_noise_images(20, seed=3)
     out = reconstruct_batch(load("ae_digits_16"), noise)
-    assert psnr(out, noise) < 8.0               # a copy machine would score > 20 dB
-    assert out.mean() < noise.mean() * 0.6      # what comes out is mostly dark background, like a digit
+    assert psnr(out, noise) < 9.0               # a copy machine would score > 20 dB (measured: ~7 dB)
+    # 20 different noise pictures come out as nearly the same digit-like blob: the code holds no noise
+    assert torch.cdist(out.flatten(1), out.flatten(1)).mean() < 0.4 * torch.cdist(noise.flatten(1), noise.flatten(1)).mean()
 
 
 def test_denoising_model_denoises(test_digits):
@@ -170,7 +171,7 @@ def test_api_reconstruct_rejects_non_image(client, tmp_path):
 
     bad = tmp_path / "not-an-image.png"
     bad.write_bytes(b"this is text, not a PNG")
-    with pytest.raises(Exception, match="not an image|damaged"):
+    with pytest.raises(Exception, match="not an image"):
         client.predict(handle_file(str(bad)), api_name="/reconstruct")
 
 
@@ -192,6 +193,7 @@ def test_api_gan_sample(client):
 def test_browser_autoencoder(page):
     open_tab(page, "Autoencoder")
     page.locator("#ae-map img").wait_for(state="visible", timeout=60_000)   # drawn on first visit
+    page.get_by_role("tab", name="Upload").locator("visible=true").first.click()
     page.locator("#ae-example input").click()
     page.get_by_role("option", name="MNIST test digit #0", exact=True).click()
     page.locator("#ae-recon img").wait_for(state="visible", timeout=60_000)

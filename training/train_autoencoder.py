@@ -101,6 +101,16 @@ def measure(model: ConvAutoencoder, noise: float = 0.0) -> dict:
     return m
 
 
+def map_extent_of(model: ConvAutoencoder, margin: float = 0.1) -> list[float]:
+    """[xmin, xmax, ymin, ymax]: the 1st-99th percentile box of the test codes, padded (as zoo.generative_ops)."""
+    with torch.no_grad():
+        z = model.encode(mnist5k().test_x)
+    lo, hi = torch.quantile(z, 0.01, dim=0), torch.quantile(z, 0.99, dim=0)
+    pad = (hi - lo) * margin
+    lo, hi = lo - pad, hi + pad
+    return [round(float(v), 4) for v in (lo[0], hi[0], lo[1], hi[1])]
+
+
 def record_extra(name: str, entry: dict) -> None:
     """Store curves + metrics in zoo/weights/generative.json (read by the zoo entry and the tabs)."""
     data = read_extra()
@@ -135,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     entry = {"metrics": metrics, "train_seconds": round(secs, 1), "train_command": cmd, "steps": steps,
              "config": {"latent": args.latent, "noise": args.noise, "lr": args.lr, "batch": 64, "seed": args.seed,
                         "loss": "bce", "augment": True}, "device": str(get_device())}
+    extra = {}
+    if args.latent == 2:  # the map's axes: the tab's sliders span them without loading the model at start-up
+        extra["map_extent"] = map_extent_of(model)
     if args.max_steps is None and args.out is None:
         update_manifest(name, entry)
-        record_extra(name, {**entry, "curve": curve})
+        record_extra(name, {**entry, **extra, "curve": curve})
     print(json.dumps({"model": name, "path": path, **entry}), flush=True)
     return 0
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
           ("latent 2 (the map's model)", "ae_digits_2")]
@@ -63,6 +63,24 @@ with torch.inference_mode():
 '''
 
 
+def slider_range() -> tuple[float, float, float, float]:
+    """The map's extent as the trainer recorded it (cheap at build time; the model is loaded only on use)."""
+    import math
+
+    from zoo.generative import read_extra
+
+    ext = read_extra().get(MAP_MODEL, {}).get("map_extent")
+    if not ext:
+        return -5.0, 5.0, -5.0, 5.0
+    x0, x1, y0, y1 = ext
+    return math.floor(x0 * 100) / 100, math.ceil(x1 * 100) / 100, math.floor(y0 * 100) / 100, math.ceil(y1 * 100) / 100
+
+
+def _clip(z) -> tuple[float, float]:
+    x0, x1, y0, y1 = slider_range()
+    return round(min(max(z[0], x0), x1), 2), round(min(max(z[1], y0), y1), 2)
+
+
 def _big(x) -> np.ndarray:
     from zoo.generative_ops import to_uint8
 
@@ -106,10 +124,12 @@ def _reconstruct(src, model_name: str, noise: float):
     clean = mnist_preprocess(src).unsqueeze(0)                  # (1, 1, 28, 28)
     x = add_noise(clean, noise, seed=0)
     model = load(name)
-    t0 = time.perf_counter()
     with torch.inference_mode():
-        r = model(x.to(next(model.parameters()).device)).cpu()  # (1, 1, 28, 28)
-    ms = (time.perf_counter() - t0) * 1000
+        xd = x.to(next(model.parameters()).device)
+        model(xd)                                                # warm-up: time the second pass, not lazy init
+        t0 = time.perf_counter()
+        r = model(xd).cpu()                                      # (1, 1, 28, 28)
+        ms = (time.perf_counter() - t0) * 1000
     r_pca = pca(model.latent)(x).clamp(0, 1)
     ae_db, pca_db, in_db = psnr(r, clean), psnr(r_pca, clean), psnr(x, clean)
     t_ae, t_pca, latent = test_set_psnr(name)
@@ -121,8 +141,9 @@ def _reconstruct(src, model_name: str, noise: float):
     lines.append(f"**mnist5k test set (1,000 digits), computed now:** `{name}` {t_ae:.2f} dB vs PCA-{latent} "
                  f"{t_pca:.2f} dB. Latent-2 code of your digit: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
     code = CODE.format(latent=latent, name=name, noise=round(noise, 3))
+    zc = _clip(z)
     return (_big(r), _big(x), error_map(x, r, SCALE), _big(r_pca), "  \n".join(lines),
-            map_image(MAP_MODEL, marker=z, point=z), z[0], z[1], _big(_decode(z)), z, code)
+            map_image(MAP_MODEL, marker=z, point=z), zc[0], zc[1], _big(_decode(z)), z, code)
 
 
 def _decode(z):
@@ -150,7 +171,7 @@ def decode_point(z1: float, z2: float, marker):
     """Decode the point picked with the sliders; redraw the map with it."""
     from zoo.generative_ops import map_image
 
-    z = (float(z1), float(z2))
+    z = _clip((float(z1), float(z2)))
     return _big(_decode(z)), map_image(MAP_MODEL, marker=tuple(marker) if marker else None, point=z), \
         MAP_CODE.format(z1=z[0], z2=z[1])
 
@@ -161,7 +182,7 @@ def pick_on_map(marker, evt: gr.SelectData):
     from zoo.generative_ops import map_pixel_to_latent
 
     px, py = evt.index
-    z = map_pixel_to_latent(float(px), float(py), MAP_MODEL)
+    z = _clip(map_pixel_to_latent(float(px), float(py), MAP_MODEL))
     img, mp, code = decode_point(z[0], z[1], marker)
     return z[0], z[1], img, mp, code
 
@@ -183,10 +204,8 @@ def initial_map(current=None):
     if current is not None:
         return (gr.skip(),) * 5
     x0, x1, y0, y1 = map_extent(MAP_MODEL)
-    z = ((x0 + x1) / 2, (y0 + y1) / 2)
-    return (map_image(MAP_MODEL, point=z), gr.update(minimum=round(x0, 2), maximum=round(x1, 2), value=z[0]),
-            gr.update(minimum=round(y0, 2), maximum=round(y1, 2), value=z[1]), _big(_decode(z)),
-            MAP_CODE.format(z1=z[0], z2=z[1]))
+    z = _clip(((x0 + x1) / 2, (y0 + y1) / 2))
+    return map_image(MAP_MODEL, point=z), z[0], z[1], _big(_decode(z)), MAP_CODE.format(z1=z[0], z2=z[1])
 
 
 @friendly
@@ -221,7 +240,7 @@ def build_tab() -> None:
                                           canvas_size=(360, 360), elem_id="ae-sketch", elem_classes=["auto-brush"],
                                           brush=gr.Brush(default_size=26, colors=["#000000"], color_mode="fixed"))
                 with gr.Tab("Upload"):
-                    upload = gr.Image(label="Upload a digit picture", type="filepath", sources=["upload", "clipboard"],
+                    upload = ImageFile(label="Upload a digit picture", type="filepath", sources=["upload", "clipboard"],
                                       elem_id="ae-upload", height=260)
                     example = gr.Dropdown([f"MNIST test digit #{i}" for i in range(10)] + [NOISE_EXAMPLE],
                                           value=None, label="...or load an example", elem_id="ae-example")
@@ -243,8 +262,9 @@ def build_tab() -> None:
             map_img = gr.Image(label="Test set in latent space (click to pick a point)", interactive=False,
                                elem_id="ae-map", height=520)
         with gr.Column(scale=2):
-            z1 = gr.Slider(-5, 5, value=0, step=0.01, label="z1", elem_id="ae-z1")
-            z2 = gr.Slider(-5, 5, value=0, step=0.01, label="z2", elem_id="ae-z2")
+            x0, x1, y0, y1 = slider_range()
+            z1 = gr.Slider(x0, x1, value=round((x0 + x1) / 2, 2), step=0.01, label="z1", elem_id="ae-z1")
+            z2 = gr.Slider(y0, y1, value=round((y0 + y1) / 2, 2), step=0.01, label="z2", elem_id="ae-z2")
             decoded = gr.Image(label="Decoded point", interactive=False, height=224, elem_id="ae-decoded")
             grid_n = gr.Slider(5, 25, value=15, step=1, label="Grid size")
             grid_btn = gr.Button("Decode a grid over the plane", elem_id="ae-grid-btn")

@@ -7,7 +7,7 @@
 * Generator / Discriminator: DCGAN (Radford et al. 2015) at 28x28: G maps noise z (plus the wanted
   digit, as a learned embedding) through a linear layer to 7x7 feature maps and two stride-2
   transposed convs with BatchNorm+ReLU to a tanh image; D is two stride-2 convs with LeakyReLU and a
-  linear score, made class-conditional by projection (Miyato & Koyama 2018: score += <embed(y), h>).
+  linear score (plus a minibatch-std feature against mode collapse), made class-conditional by projection (Miyato & Koyama 2018: score += <embed(y), h>).
   G outputs images in [0, 1] (tanh mapped), so they look like mnist5k's tensors.
 
 Registered in the zoo as family "generative"; the weights ship in zoo/weights like the digits family.
@@ -89,20 +89,29 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator with a projection head: (image in [0, 1], digit) -> realness logit."""
+    """DCGAN discriminator with minibatch-std and a projection head: (image in [0, 1], digit) -> realness logit.
 
-    def __init__(self, n_classes: int = N_CLASSES, width: int = 64):
+    Minibatch standard deviation (Karras et al. 2018): one extra feature map holding how much the batch
+    varies, so D can tell a batch of near-copies from real digits and G is pushed away from mode collapse.
+    """
+
+    def __init__(self, n_classes: int = N_CLASSES, width: int = 64, mbstd: bool = True):
         super().__init__()
+        self.mbstd = mbstd
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),          # (B, 64, 14, 14)
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),  # (B, 128, 7, 7)
-            nn.Flatten(),                                                                          # (B, 6272)
         )
-        self.head = nn.Linear(2 * width * 7 * 7, 1)
-        self.embed = nn.Embedding(n_classes, 2 * width * 7 * 7) if n_classes else None
+        dim = (2 * width + int(mbstd)) * 7 * 7
+        self.head = nn.Linear(dim, 1)
+        self.embed = nn.Embedding(n_classes, dim) if n_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # x: (B, 1, 28, 28)
-        h = self.features(x * 2 - 1)                                 # (B, 6272); D sees [-1, 1] like G's tanh
+        h = self.features(x * 2 - 1)                                 # (B, 128, 7, 7); D sees [-1, 1] like G's tanh
+        if self.mbstd:
+            s = h.std(dim=0, unbiased=False).mean()                  # how much the batch varies (0 for one image)
+            h = torch.cat([h, s.expand(h.shape[0], 1, 7, 7)], 1)      # (B, 129, 7, 7)
+        h = torch.flatten(h, 1)                                      # (B, 6321)
         out = self.head(h).squeeze(1)                                # (B,)
         if self.embed is not None and y is not None:
             out = out + (self.embed(y) * h).sum(1) / h.shape[1] ** 0.5  # projection: class-match term
@@ -143,7 +152,7 @@ ENTRIES = {
                      "z (64) + digit embedding (16) -> linear -> 96x7x7 -> two conv-transposes -> 28x28",
                      "python -m training.train_gan"),
     "gan_digits_d": ("DCGAN discriminator (projection)", _builder(Discriminator, width=32),
-                     "two strided convs + linear realness score + class projection",
+                     "two strided convs + minibatch-std + linear realness score + class projection",
                      "python -m training.train_gan"),
 }
 

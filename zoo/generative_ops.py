@@ -241,7 +241,7 @@ def gif_bytes(images: torch.Tensor, scale: int = 6, ms: int = 90, bounce: bool =
 
 # --- the map as a picture (clickable: pixel -> latent point) ------------------------------------
 
-MAP_PX, MAP_AX = 520, (0.09, 0.07, 0.88, 0.88)   # square picture; axes [left, bottom, width, height] in figure units
+MAP_PX, MAP_AX = 520, (0.09, 0.07, 0.88, 0.83)   # square picture; axes [left, bottom, width, height] in figure units
 
 
 def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = None,
@@ -271,7 +271,8 @@ def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = No
     ax.set_xlabel("z1", labelpad=1)
     ax.set_ylabel("z2", labelpad=1)
     ax.tick_params(labelsize=7)
-    ax.legend(loc="upper right", fontsize=7, markerscale=1.5, ncol=2, framealpha=0.85)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, markerscale=1.5, ncol=12,
+              frameon=False, columnspacing=0.8, handletextpad=0.2)
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
