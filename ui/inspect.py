@@ -7,21 +7,26 @@ import gradio as gr
 from ui.classify import PHOTO_EXAMPLES, digit_example_names, load_example, model_choices
 from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
 from zoo import get_spec
+from zoo.activations import STATS_HEADERS
+from zoo.introspect import RANDOM, TRAINED
+from zoo.weightstats import COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS
 
 DEFAULT_MODEL = "resnet_digits"
-TRAINED, RANDOM = "trained", "random init"   # = zoo.introspect.TRAINED / RANDOM (not imported: keeps start-up light)
 AUTO_LAYER = ("automatic (first ReLU)", "")
 PREDICTED = ("the predicted class", "")
 CMP_RANDOM = "random init (seed) -> trained"
 CMP_UPLOAD = "trained -> uploaded .safetensors"
-STATS_HEADERS = ["layer", "kind", "output shape", "mean", "std", "min", "max", "ReLU zero fraction",
-                 "ReLU dead channels"]   # = zoo.activations.STATS_HEADERS
 
 
 def _model(name, weights, seed):
+    from zoo.hub import WeightsUnavailable
     from zoo.introspect import get_inspect_model
 
-    return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
+    try:
+        return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
+    except WeightsUnavailable as exc:
+        raise WeightsUnavailable(f"{exc} Meanwhile, choose Weights: 'random init' to look inside the architecture "
+                                 f"(random-init weights, clearly labelled).") from None
 
 
 def _sketch_empty(sketch) -> bool:
@@ -138,7 +143,7 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
 
     model_name = model_name or DEFAULT_MODEL
     seed = int(seed or 0)
-    trained = get_inspect_model(model_name, TRAINED)
+    trained = _model(model_name, TRAINED, 0)
     if mode == CMP_UPLOAD:
         if not checkpoint:
             raise gr.Error("Upload a .safetensors checkpoint of this architecture first (e.g. one saved by the "
@@ -247,8 +252,7 @@ def build_tab() -> None:
                     w_hist = gr.Image(label="Weight histograms", interactive=False, elem_id="inspect-w-hist",
                                       format="png", show_label=False)
                     w_table = gr.Dataframe(label="Every parameter tensor", interactive=False, max_height=320,
-                                           headers=["tensor", "shape", "numel", "mean", "std", "min", "max",
-                                                    "L2 norm", "fraction near zero", "non-finite"])
+                                           headers=TABLE_HEADERS)
                     filters = gr.Image(label="First-layer filters", interactive=False, format="png")
                     w_code = code_block()
                 with gr.Tab("Compare checkpoints"):
@@ -270,8 +274,7 @@ def build_tab() -> None:
                                         elem_id="inspect-cmp-bars", format="png")
                     cmp_hist = gr.Image(label="One tensor, A vs B", interactive=False, format="png")
                     cmp_table = gr.Dataframe(label="Every tensor", interactive=False, max_height=320,
-                                             headers=["tensor", "relative change ||B-A||/||A||", "cosine(A, B)",
-                                                      "||A||", "||B||"])
+                                             headers=COMPARE_HEADERS)
                     cmp_code = code_block()
                 with gr.Tab("Summary"):
                     with gr.Row():
@@ -281,8 +284,7 @@ def build_tab() -> None:
                         s_btn = gr.Button("Summarise", variant="primary", elem_id="inspect-sum-btn")
                     s_table = gr.Dataframe(label="Layers (torchinfo)", interactive=False, max_height=420,
                                            elem_id="inspect-sum-table",
-                                           headers=["layer", "type", "output shape", "params", "mult-adds",
-                                                    "output memory (MB, float32)"])
+                                           headers=SUMMARY_HEADERS)
                     s_text = gr.Markdown()
                     s_code = code_block()
 
