@@ -87,7 +87,8 @@ def bench_model(name: str, weights: str, repeats: int) -> dict:
         "forward_capture_stats_plus_grid": _time(grid_with_stats, repeats),
         "grid_render_numpy": _time(lambda: render_grid(cap.acts[layer][0], 16, False), repeats),
         "grid_render_matplotlib_16_subplots": _time(lambda: _matplotlib_subplots_grid(maps), max(3, repeats // 3)),
-        "full_activation_view_with_histograms": _time(lambda: activation_view(model, spec, x, layer), max(3, repeats // 3)),
+        "full_activation_view_with_histograms": _time(lambda: activation_view(model, spec, x, layer),
+                                                      max(3, repeats // 3)),
         "attribution_gradcam_saliency": _time(lambda: attribution_view(model, spec, x), max(3, repeats // 3)),
     }
     return out

@@ -165,7 +165,8 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
 
 @friendly
 def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int = 0, depth: int = 4):
-    """torchinfo summary (layers, output shapes, params, mult-adds, memory) for a 1 x C x H x W input; 0 = default size."""
+    """torchinfo summary (layers, output shapes, params, mult-adds, memory) for a 1 x C x H x W input
+    (0 = the model's own size)."""
     from zoo.introspect import summary_view
     from zoo.weightstats import summary_code
 

@@ -23,7 +23,8 @@ _auto_cache: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDicti
 def _candidates(model: nn.Module) -> tuple[list[str], str]:
     """Layers Grad-CAM may use, shallow to deep, and the family they come from."""
     if hasattr(model, "fc"):
-        stages = [s for s in ("layer1", "layer2", "layer3", "layer4") if isinstance(getattr(model, s, None), nn.Sequential)]
+        stages = [s for s in ("layer1", "layer2", "layer3", "layer4")
+                  if isinstance(getattr(model, s, None), nn.Sequential)]
         if stages:  # torchvision ResNets and ResNetDigits: the last block of each stage
             return [f"{s}.{len(getattr(model, s)) - 1}" for s in stages], "resnet"
     feats = getattr(model, "features", None)

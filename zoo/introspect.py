@@ -132,7 +132,8 @@ def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: s
             f"The model predicts **{label}** ({float(probs[best]):.1%}). Forward + capture {1000 * (t1 - t0):.0f} ms, "
             f"grid {1000 * (t2 - t1):.0f} ms, histograms {1000 * (t3 - t2):.0f} ms.")
     return ActivationView(grid, hist, A.stats_table(cap.stats), text, layer,
-                          {"forward_capture": 1000 * (t1 - t0), "grid": 1000 * (t2 - t1), "histograms": 1000 * (t3 - t2)})
+                          {"forward_capture": 1000 * (t1 - t0), "grid": 1000 * (t2 - t1),
+                           "histograms": 1000 * (t3 - t2)})
 
 
 def activation_histograms(stats: list[A.LayerStats]) -> np.ndarray:
@@ -175,7 +176,8 @@ def attribution_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, target:
     f = base.shape[0] // a.gradcam.shape[0]
     up = lambda h: h.repeat(f, 0).repeat(f, 1) if f > 1 else h  # noqa: E731
     cats = categories_of(spec)
-    text = (f"Target class **{cats[a.target]}** ({'the prediction' if a.target == a.predicted else 'chosen; the model predicts ' + cats[a.predicted]}"
+    which = "the prediction" if a.target == a.predicted else f"chosen; the model predicts {cats[a.predicted]}"
+    text = (f"Target class **{cats[a.target]}** ({which}"
             f", p = {a.probs[a.target]:.1%}). Grad-CAM layer: {a.why}  \n"
             f"Saliency is |d logit / d pixel|: which pixels would change the score fastest. "
             f"({1000 * (time.perf_counter() - t0):.0f} ms)")
@@ -238,25 +240,28 @@ def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str
     if layer in reshaped:
         raise ValueError(f"{layer} has different shapes in A and B (a replaced head); pick another tensor")
     layer = layer or max(weights, key=lambda c: c.rel_change).name
-    bars = plots.hbars([c.name for c in changes], [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
+    bars = plots.hbars([c.name for c in changes],
+                       [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
                        "Relative change per tensor  ||B - A|| / ||A||",
                        "relative change", highlight=layer)
     hist = plots.overlaid_hist(W.sample(ta[layer]), W.sample(tb[layer]), f"{layer}: A vs B", labels)
     zero_a = [c.name for c in changes if not np.isfinite(c.rel_change) and c.name not in reshaped]
     big = max(weights, key=lambda c: c.rel_change)
     small = min(weights, key=lambda c: c.rel_change)
+    heads = ", ".join(f"`{n}` {tuple(ta[n].shape)} -> {tuple(tb[n].shape)}" for n in reshaped)
     text = (f"A = {labels[0]}, B = {labels[1]}. Most changed weight tensor: `{big.name}` "
             f"({big.rel_change:.3g}, cosine {big.cosine:.3f}); least: `{small.name}` ({small.rel_change:.3g})."
             + (f" {len(zero_a)} tensors are all zeros in A (e.g. `{zero_a[0]}`: BatchNorm biases start at 0), "
                f"so their relative change is infinite and is left out of the bars." if zero_a else "")
-            + (f" Replaced head (new number of classes): {', '.join(f'`{n}` {tuple(ta[n].shape)} -> {tuple(tb[n].shape)}' for n in reshaped)}"
+            + (f" Replaced head (new number of classes): {heads}"
                f" - a new layer, not a change, so it has no bar." if reshaped else ""))
     return CompareView(bars, hist, W.compare_rows(changes), text, layer)
 
 
 # ---- summary ------------------------------------------------------------------------------------------------
 
-def summary_view(name: str, height: int | None = None, width: int | None = None, depth: int = 4) -> tuple[list[list], str]:
+def summary_view(name: str, height: int | None = None, width: int | None = None,
+                 depth: int = 4) -> tuple[list[list], str]:
     spec = get_spec(name)
     c, h, w = spec.weights.input_size
     h, w = int(height or h), int(width or w)

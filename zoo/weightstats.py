@@ -214,7 +214,8 @@ def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4)
                      col_names=("output_size", "num_params", "mult_adds"), mode="eval")
     except Exception as exc:  # torchinfo wraps the model's own error (e.g. a too-small input) in a RuntimeError
         cause = exc.__cause__ or exc
-        raise ValueError(f"this model cannot take a {tuple(input_size)} input: {str(cause).splitlines()[0][:300]}") from None
+        first = (str(cause).splitlines() or [""])[0][:300]
+        raise ValueError(f"this model cannot take a {tuple(input_size)} input: {first}") from None
     qual = {id(m): n for n, m in model.named_modules()}   # full names: a table cannot show torchinfo's tree
     rows = []
     for li in st.summary_list:
