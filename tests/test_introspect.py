@@ -78,6 +78,13 @@ def test_layer_statistics_match_numpy(digits):
             assert s.dead_channels == pytest.approx(dead)
     relus = [s for s in cap.stats if s.is_relu]
     assert relus and all(0 < s.frac_zero < 1 for s in relus)
+    # Dead over a batch: units that are 0 for every input (numpy on the hooks' outputs is the reference).
+    xb = digits[2][:16]
+    dead = A.dead_units(model, xb)
+    ref = A.capture_with_hooks(model, xb, ["layer1.0.relu"])["layer1.0.relu"]
+    assert set(dead) == {s.name for s in relus}
+    for name, r in [("layer1.0.relu", ref[0]), ("layer1.0.relu_1", ref[1])]:
+        assert dead[name] == pytest.approx((r.numpy().max(axis=0) <= 0).mean())
 
 
 def test_weight_statistics_match_numpy():
@@ -236,7 +243,7 @@ def test_activations_and_weight_stats_endpoints(client, tmp_path):
 
     grid, hist, table, text, code, layer = client.predict(handle_file(_digit_png(tmp_path)), api_name="/activations")
     assert Image.open(grid).size[0] > 200 and Image.open(hist).size[0] > 200
-    assert "relu" in text and "register_forward_hook" in code
+    assert "relu" in text and "register_forward_hook" in code and "never fire" in text
     rows = table["data"] if isinstance(table, dict) else table
     assert len(rows) == len(A.graph_nodes(get_model("resnet_digits")))
     _, _, _, text, _, _ = client.predict(handle_file(_digit_png(tmp_path)), "vgg_digits", "features.10", 8,

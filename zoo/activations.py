@@ -227,19 +227,31 @@ def top_channels(act: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx.cpu().numpy(), act[idx].float().cpu().numpy()
 
 
-def stats_table(stats: list[LayerStats]) -> list[list]:
-    """Rows for a table: layer, kind, shape, mean, std, min, max, zero fraction, dead-channel fraction."""
+def stats_table(stats: list[LayerStats], dead: dict[str, float] | None = None) -> list[list]:
+    """Rows for a table: layer, kind, shape, mean, std, min, max, zero fraction, dead-channel fraction, and
+    (when `dead` is given) the fraction of units dead over a reference batch."""
     rows = []
     for s in stats:
+        d = (dead or {}).get(s.name)
         rows.append([s.name, s.kind, "x".join(map(str, s.shape)), round(s.mean, 4), round(s.std, 4),
                      round(s.min, 4), round(s.max, 4),
                      round(s.frac_zero, 4) if s.is_relu else None,
-                     round(s.dead_channels, 4) if s.dead_channels is not None else None])
+                     round(s.dead_channels, 4) if s.dead_channels is not None else None,
+                     round(d, 4) if d is not None else None])
     return rows
 
 
 STATS_HEADERS = ["layer", "kind", "output shape", "mean", "std", "min", "max", "ReLU zero fraction",
-                 "ReLU dead channels"]
+                 "ReLU channels all 0", "ReLU units dead on 256 test digits"]
+
+
+@torch.inference_mode()
+def dead_units(model: nn.Module, xb: torch.Tensor) -> dict[str, float]:
+    """For every ReLU node: the fraction of its units (channel x position) that output 0 for *every* input of
+    the batch xb - dead for this data, not just inactive for one input."""
+    relus = [n.name for n in graph_nodes(model) if n.is_relu]
+    cap = capture(model, xb, keep=relus, stats=False)
+    return {k: float((v.amax(dim=0) <= 0).float().mean()) for k, v in cap.acts.items()}
 
 
 def activation_code(model_name: str, layer: str, module: str | None, family: str) -> str:
@@ -274,6 +286,8 @@ top = fmap.mean(dim=(1, 2)).topk(16).indices      # the 16 channels that fire mo
 grid = fmap[top]                                  # (16, H, W): each map min-max scaled into one picture
 print("mean", fmap.mean().item(), "std", fmap.std(unbiased=False).item(),
       "zero fraction", (fmap == 0).float().mean().item())
+# Dead units: run a batch (e.g. 256 test digits) through the same hook; a unit is dead if it is 0 for all of them:
+# dead = (batch_acts.amax(dim=0) <= 0).float().mean()
 '''
 
 

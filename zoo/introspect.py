@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,6 +88,25 @@ class ActivationView:
     timings_ms: dict
 
 
+_dead_cache: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+DEAD_BATCH = 256
+
+
+def reference_dead(model: nn.Module, spec: ModelSpec) -> dict[str, float] | None:
+    """Digits models: the fraction of each ReLU layer's units that are 0 on all of the first 256 mnist5k test
+    digits (computed once per model). None for ImageNet models (no reference images ship offline)."""
+    if spec.family != "digits":
+        return None
+    hit = _dead_cache.get(model)
+    if hit is None:
+        from training.data import mnist5k
+
+        xb = (mnist5k().test_x[:DEAD_BATCH] - spec.weights.mean[0]) / spec.weights.std[0]
+        hit = A.dead_units(model, xb.to(_device_of(model)))
+        _dead_cache[model] = hit
+    return hit
+
+
 def layer_choices(model: nn.Module) -> list[str]:
     return [n.name for n in A.graph_nodes(model)]
 
@@ -131,7 +151,11 @@ def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: s
     text = (f"**{layer}** output {tuple(cap.acts[layer].shape)}: {what}.{stat}  \n"
             f"The model predicts **{label}** ({float(probs[best]):.1%}). Forward + capture {1000 * (t1 - t0):.0f} ms, "
             f"grid {1000 * (t2 - t1):.0f} ms, histograms {1000 * (t3 - t2):.0f} ms.")
-    return ActivationView(grid, hist, A.stats_table(cap.stats), text, layer,
+    dead = reference_dead(model, spec)
+    if dead and layer in dead:
+        text += (f"  \nOver {DEAD_BATCH} test digits, {dead[layer]:.0%} of `{layer}`'s units never fire (dead for "
+                 f"this data); the last column has every ReLU layer.")
+    return ActivationView(grid, hist, A.stats_table(cap.stats, dead), text, layer,
                           {"forward_capture": 1000 * (t1 - t0), "grid": 1000 * (t2 - t1),
                            "histograms": 1000 * (t3 - t2)})
 
