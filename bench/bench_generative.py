@@ -58,6 +58,7 @@ def bench_autoencoders() -> dict:
 def bench_gan() -> dict:
     from training.data import mnist5k
     from training.fid import blur, class_histogram, digit_features, frechet_distance
+    from training.train_gan import pixel_spread
     from zoo.generative_ops import sample
 
     d = mnist5k()
@@ -77,6 +78,9 @@ def bench_gan() -> dict:
         "class_counts_by_resnet_digits": counts,
         "class_count_min_max": [min(counts), max(counts)],
         "asked_digit_agreement_pct": round(100 * float((pred == torch.arange(1000) % 10).float().mean()), 1),
+        # variety among samples of one digit relative to real digits of that digit (1 = as varied, 0 = copies)
+        "intra_class_pixel_variance_ratio": round(pixel_spread(x, torch.arange(1000) % 10)
+                                                  / pixel_spread(d.test_x, d.test_y), 3),
     }
     return res
 

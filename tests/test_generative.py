@@ -199,10 +199,9 @@ def test_browser_autoencoder(page):
     page.locator("#ae-recon img").wait_for(state="visible", timeout=60_000)
     page.wait_for_function("document.querySelector('#ae-summary').innerText.includes('dB')")
     assert "PCA-16" in page.locator("#ae-summary").inner_text()
-    before = page.locator("#ae-decoded img").get_attribute("src")
-    box = page.locator("#ae-map img").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
-    page.wait_for_function(f"document.querySelector('#ae-decoded img')?.src !== {before!r}")
+    before = page.locator("#ae-z1 input").first.input_value()
+    page.locator("#ae-map img").click(position={"x": 100, "y": 300})   # pick a point on the map
+    page.wait_for_function(f"document.querySelector('#ae-z1 input').value !== {before!r}", timeout=60_000)
     page.locator("#ae-grid-btn").click()
     page.locator("#ae-grid img").wait_for(state="visible", timeout=60_000)
 

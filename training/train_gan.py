@@ -3,11 +3,12 @@
     python -m training.train_gan                                      # what shipped (G, D, curves, FID)
     python -m training.train_gan --max-steps 20 --out /tmp/gan        # a dry run (nothing recorded)
 
-Recipe (Radford et al. 2015, with three small-data helpers): Adam(2e-4, betas 0.5/0.999), batch 64,
+Recipe (Radford et al. 2015, with four small-data helpers): Adam(2e-4, betas 0.5/0.999), batch 64,
 the non-saturating loss (G maximises log D(G(z))), a projection discriminator for the digit label
 (Miyato & Koyama 2018), differentiable translation of every image D sees, real or fake (DiffAugment,
 Zhao et al. 2020: D cannot memorise 4,000 digits), and an exponential moving average of G's weights
-(Karras et al. 2018), which is what ships. The checkpoint kept is the one whose samples are nearest the
+(Karras et al. 2018), which is what ships, and two guards against every '3' coming out the same '3': a minibatch-std feature in D (ibid.) and
+the mode-seeking loss of MSGAN (Mao et al. 2019) for G. The checkpoint kept is the one whose samples are nearest the
 *training* set in resnet_digits feature space (the test set is only used for the reported number).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from training.augment import random_affine
 from training.data import mnist5k
-from training.fid import class_histogram, digit_features, fid, frechet_distance
+from training.fid import class_histogram, digit_features, fid, frechet_distance, intra_class_spread
 from zoo.device import get_device
 from zoo.generative import Discriminator, Generator
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir
@@ -58,8 +59,8 @@ def samples(g: Generator, n: int = 1000, seed: int = 123) -> torch.Tensor:
     return out
 
 
-def train_gan(steps: int = 3000, batch: int = 64, lr: float = 2e-4, seed: int = 0, g_width: int = 48,
-              d_width: int = 32, ema_decay: float = 0.995, checks: int = 6, on_log=None):
+def train_gan(steps: int = 2000, batch: int = 64, lr: float = 2e-4, seed: int = 0, g_width: int = 48,
+              d_width: int = 32, ema_decay: float = 0.995, checks: int = 5, mode_seeking: float = 0.1, on_log=None):
     """-> (G_ema, D, curve [{step, d_loss, g_loss, d_real, d_fake}], checkpoints [{step, fid_train}], seconds)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -72,7 +73,7 @@ def train_gan(steps: int = 3000, batch: int = 64, lr: float = 2e-4, seed: int = 
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
     train_feats = digit_features(data.train_x)
     curve, checkpoints, best = [], [], (float("inf"), None, 0)
-    acc = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
+    acc = {"d_loss": 0.0, "g_loss": 0.0, "g_mode_seeking": 0.0, "d_real": 0.0, "d_fake": 0.0}
     log_every, check_every = 25, max(1, steps // checks)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
@@ -86,14 +87,20 @@ def train_gan(steps: int = 3000, batch: int = 64, lr: float = 2e-4, seed: int = 
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        # G step: the non-saturating loss, make D call the fakes real
+        # G step: the non-saturating loss, make D call the fakes real ...
         g_loss = F.softplus(-D(shift(fake, gen), y)).mean()
+        ms_loss = torch.zeros((), device=dev)
+        if mode_seeking:  # ... plus MSGAN's mode-seeking term: two noises for one digit must give two images
+            z2 = torch.randn(batch, G.z_dim, generator=gen).to(dev)
+            ratio = (fake - G(z2, y)).abs().mean() / (z - z2).abs().mean()
+            ms_loss = mode_seeking / (ratio + 1e-5)
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        (g_loss + ms_loss).backward()
         opt_g.step()
         ema_update(G_ema, G, ema_decay if step > 100 else 0.0)
         acc["d_loss"] += d_loss.item()
-        acc["g_loss"] += g_loss.item()
+        acc["g_loss"] += g_loss.item()        # the adversarial part only: comparable with D's loss
+        acc["g_mode_seeking"] += ms_loss.item()
         acc["d_real"] += torch.sigmoid(s_real).mean().item()
         acc["d_fake"] += torch.sigmoid(s_fake).mean().item()
         if step % log_every == 0:
@@ -114,6 +121,11 @@ def train_gan(steps: int = 3000, batch: int = 64, lr: float = 2e-4, seed: int = 
     return G_best.eval(), D.eval().cpu(), curve, checkpoints, best[2], time.perf_counter() - t0
 
 
+def pixel_spread(x: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean per-pixel variance among images of the same digit, averaged over digits (collapse -> 0)."""
+    return float(torch.stack([x[labels == c].var(0).mean() for c in range(10)]).mean())
+
+
 def measure(G: Generator) -> dict:
     """FID vs the test set (with reference points) and how the samples spread over the ten digits."""
     from training.fid import blur
@@ -127,22 +139,26 @@ def measure(G: Generator) -> dict:
         "fid_ref_train_vs_test": round(fid(data.train_x[:1000], data.test_x), 3),
         "fid_ref_blurred_test_vs_test": round(fid(blur(data.test_x), data.test_x), 3),
         "class_counts": counts,
+        # within-digit variety of the samples relative to real test digits (1.0 = as varied; 0 = collapsed)
+        "intra_class_spread_ratio": round(intra_class_spread(x, asked) / intra_class_spread(data.test_x, data.test_y), 3),
+        "intra_class_pixel_variance_ratio": round(pixel_spread(x, asked) / pixel_spread(data.test_x, data.test_y), 3),
         "asked_digit_agreement_pct": round(100.0 * float((pred == asked).float().mean()), 1),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--max-steps", type=int, help="stop after this many steps (a dry run; nothing recorded)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode-seeking", type=float, default=0.1, help="weight of MSGAN's diversity term (0 = off)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy shared machine)")
     ap.add_argument("--out", help="folder for the .safetensors (default: zoo/weights)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = min(args.steps, args.max_steps) if args.max_steps else args.steps
-    G, D, curve, checks, best_step, secs = train_gan(steps, seed=args.seed,
+    G, D, curve, checks, best_step, secs = train_gan(steps, seed=args.seed, mode_seeking=args.mode_seeking,
                                                      on_log=lambda c: print(json.dumps(c), flush=True))
     metrics = measure(G)
     out_dir = args.out or weights_dir()
@@ -152,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = {"metrics": {k: v for k, v in metrics.items() if k != "class_counts"}, "class_counts": metrics["class_counts"],
              "train_seconds": round(secs, 1), "train_command": "python -m training.train_gan", "steps": steps,
              "kept_step": best_step, "device": str(get_device()),
-             "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32,
+             "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32, "minibatch_std": True, "mode_seeking": args.mode_seeking,
                         "ema_decay": 0.995, "loss": "non-saturating", "diffaugment": "translation", "seed": args.seed}}
     if args.max_steps is None and args.out is None:
         from training.train_autoencoder import record_extra
