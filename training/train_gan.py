@@ -30,6 +30,7 @@ from zoo.generative import Discriminator, Generator
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir
 
 G_NAME, D_NAME = "gan_digits_g", "gan_digits_d"
+DEFAULT_STEPS = 2000
 
 
 def shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -146,9 +147,19 @@ def measure(G: Generator) -> dict:
     }
 
 
+def command(args) -> str:
+    """The exact command that reproduces a run (non-default options spelled out)."""
+    cmd = "python -m training.train_gan"
+    if args.steps != DEFAULT_STEPS:
+        cmd += f" --steps {args.steps}"
+    if args.mode_seeking != 0.1:
+        cmd += f" --mode-seeking {args.mode_seeking}"
+    return cmd + (f" --seed {args.seed}" if args.seed else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--max-steps", type=int, help="stop after this many steps (a dry run; nothing recorded)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mode-seeking", type=float, default=0.1, help="weight of MSGAN's diversity term (0 = off)")
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     save_safetensors_atomic(G.state_dict(), f"{out_dir}/{G_NAME}.safetensors", metadata={"model": G_NAME, **meta})
     save_safetensors_atomic(D.state_dict(), f"{out_dir}/{D_NAME}.safetensors", metadata={"model": D_NAME, **meta})
     entry = {"metrics": {k: v for k, v in metrics.items() if k != "class_counts"}, "class_counts": metrics["class_counts"],
-             "train_seconds": round(secs, 1), "train_command": "python -m training.train_gan", "steps": steps,
+             "train_seconds": round(secs, 1), "train_command": command(args), "steps": steps,
              "kept_step": best_step, "device": str(get_device()),
              "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32, "minibatch_std": True, "mode_seeking": args.mode_seeking,
                         "ema_decay": 0.995, "loss": "non-saturating", "diffaugment": "translation", "seed": args.seed}}
