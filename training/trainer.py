@@ -48,6 +48,7 @@ class TrainConfig:
     amp: str = "off"                  # "off" | "bf16" (autocast; CPU or CUDA) | "fp16" (CUDA only, GradScaler)
     keep_best: bool = False           # restore the best evaluated weights at the end (and on cancel)
     schedule: str = "onecycle"        # "onecycle" | "constant"
+    channels_last: bool = False       # NHWC memory format: oneDNN's fast conv layout on CPU (1.3-1.4x here)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +168,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     set_train_mode(model)
     xtr, ytr = data.train_x.to(device), data.train_y.to(device)
     n = len(xtr)
@@ -215,6 +218,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
             if transform is not None:
                 xb = transform(xb)
             xb = (xb - mean) / std
+            if cfg.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             with amp_ctx:
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)

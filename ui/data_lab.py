@@ -7,7 +7,7 @@ import numpy as np
 
 import gradio as gr
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
             "MNIST test digit #0": 0, "MNIST test digit #1": 1}
@@ -176,7 +176,7 @@ def build_tab() -> None:
     with gr.Accordion("Augmentation (transforms.v2)", open=True):
         with gr.Row():
             with gr.Column(scale=1):
-                image = gr.Image(label="Your image (or leave empty for the example)", type="filepath",
+                image = ImageFile(label="Your image (or leave empty for the example)", type="filepath",
                                  sources=["upload", "clipboard"], height=220, elem_id="aug-image")
                 example = gr.Dropdown(list(EXAMPLES), value="photo: cat (chelsea)", label="Example",
                                       elem_id="aug-example")

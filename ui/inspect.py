@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.classify import PHOTO_EXAMPLES, digit_example_names, load_example, model_choices
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
 from zoo import get_spec
 from zoo.activations import STATS_HEADERS
 from zoo.introspect import RANDOM, TRAINED
@@ -207,7 +207,7 @@ def build_tab() -> None:
                                           elem_id="inspect-sketch", elem_classes=["auto-brush"],
                                           brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"))
                 with gr.Tab("Upload") as upload_tab:
-                    upload = gr.Image(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
+                    upload = ImageFile(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
                                       elem_id="inspect-upload", height=240)
                     example = gr.Dropdown(digit_example_names() + list(PHOTO_EXAMPLES), value=None,
                                           label="...or load an example", elem_id="inspect-example")
