@@ -42,3 +42,16 @@ def test_example_digit_is_classified(page):
         f"document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() === '{truth}'",
         timeout=30_000)
     assert "load_model" in page.locator(".cm-content").first.inner_text()
+
+
+def test_changing_the_model_reclassifies_the_drawing(page):
+    open_tab(page, "Classify")
+    page.wait_for_selector("#digit-sketch canvas")
+    page.wait_for_timeout(500)
+    _draw_stroke(page, [(0.5, 0.0), (0.5, 1.0)])
+    page.wait_for_function("document.querySelector('#classify-summary')?.innerText.includes('resnet_digits')",
+                           timeout=30_000)
+    page.locator("#model-choice input").click()
+    page.get_by_role("option", name="VGG (digits)  [vgg_digits]").click()
+    page.wait_for_function("document.querySelector('#classify-summary')?.innerText.includes('vgg_digits says 1')",
+                           timeout=30_000)

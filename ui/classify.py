@@ -71,6 +71,15 @@ def classify_sketch(sketch, model_name: str = DEFAULT_MODEL, topk: int = 5):
 
 
 @friendly
+def rerun(last: str, sketch, upload, model_name: str, topk: int):
+    """After a model change, classify whichever input produced the current result (nothing if none yet)."""
+    src = upload if last == "upload" else sketch
+    if src is None or (isinstance(src, dict) and src.get("composite") is None):
+        return (gr.skip(),) * 5
+    return _classify(src, model_name, topk)
+
+
+@friendly
 def load_example(choice: str):
     """Write the chosen example (an mnist5k test digit or an skimage photo) to a temp PNG for the upload box."""
     from PIL import Image
@@ -113,12 +122,13 @@ def build_tab() -> None:
                                       elem_id="upload-image", height=280)
                     example = gr.Dropdown(digit_example_names() + list(PHOTO_EXAMPLES), value=None,
                                           label="...or load an example", elem_id="example-choice")
+                    btn = gr.Button("Classify upload", variant="primary", elem_id="classify-btn")
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model-choice")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
-            btn = gr.Button("Classify upload", variant="primary", elem_id="classify-btn")
+            gr.Markdown("Drawings are classified as you draw; uploads and examples as soon as they arrive.")
         with gr.Column(scale=1):
             label = gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")
-            summary = gr.Markdown()
+            summary = gr.Markdown(elem_id="classify-summary")
             seen = gr.Image(label="What the model saw", interactive=False, height=224)
     compare = gr.Dataframe(headers=["model", "prediction", "confidence", "latency_ms", "status"],
                            label="The same input through every model of the family", interactive=False)
@@ -127,10 +137,16 @@ def build_tab() -> None:
 
     outputs = [label, seen, compare, code, summary]
     common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
-    btn.click(classify, [upload, model, topk], outputs, api_name="classify", **common)
-    upload.upload(classify, [upload, model, topk], outputs, api_visibility="private", **common)
+    last = gr.State("sketch")  # which input the shown result came from, so a model change re-runs it
+    btn.click(classify, [upload, model, topk], outputs, api_name="classify", **common).then(
+        lambda: "upload", None, last, api_visibility="private")
+    upload.upload(classify, [upload, model, topk], outputs, api_visibility="private", **common).then(
+        lambda: "upload", None, last, api_visibility="private")
     sketch.change(classify_sketch, [sketch, model, topk], outputs, api_name="classify_sketch",
-                  trigger_mode="always_last", show_progress="hidden", **common)
+                  trigger_mode="always_last", show_progress="hidden", **common).then(
+        lambda: "sketch", None, last, api_visibility="private")
     example.change(load_example, example, upload, api_visibility="private").then(
-        classify, [upload, model, topk], outputs, api_visibility="private", **common)
-    model.change(model_card, model, card, api_visibility="private")
+        classify, [upload, model, topk], outputs, api_visibility="private", **common).then(
+        lambda: "upload", None, last, api_visibility="private")
+    model.change(model_card, model, card, api_visibility="private").then(
+        rerun, [last, sketch, upload, model, topk], outputs, api_visibility="private", **common)
