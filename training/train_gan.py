@@ -30,7 +30,7 @@ from zoo.generative import Discriminator, Generator
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir
 
 G_NAME, D_NAME = "gan_digits_g", "gan_digits_d"
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 4000
 
 
 def shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -60,7 +60,7 @@ def samples(g: Generator, n: int = 1000, seed: int = 123) -> torch.Tensor:
     return out
 
 
-def train_gan(steps: int = 2000, batch: int = 64, lr: float = 2e-4, seed: int = 0, g_width: int = 48,
+def train_gan(steps: int = 4000, batch: int = 64, lr: float = 2e-4, seed: int = 0, g_width: int = 48,
               d_width: int = 32, ema_decay: float = 0.995, checks: int = 5, mode_seeking: float = 0.1, on_log=None):
     """-> (G_ema, D, curve [{step, d_loss, g_loss, d_real, d_fake}], checkpoints [{step, fid_train}], seconds)."""
     torch.manual_seed(seed)
