@@ -96,3 +96,15 @@ def test_imagenet_model_offline_is_explained(client, tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(photo)
     with pytest.raises(Exception, match="offline|cannot be reached|not in the local cache"):
         client.predict(handle_file(str(photo)), "resnet18", api_name="/classify")
+
+
+def test_classify_offers_only_classifiers(client, tmp_path):
+    from gradio_client import handle_file
+
+    from ui.classify import model_choices
+    from zoo import get_spec
+
+    assert {get_spec(n).family for _, n in model_choices()} == {"digits", "imagenet"}
+    path, _ = _digit_png(tmp_path, 0)
+    with pytest.raises(Exception, match="not a classifier|not in the list of choices"):
+        client.predict(handle_file(path), "gan_digits_g", api_name="/classify")

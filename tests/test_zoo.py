@@ -90,3 +90,17 @@ def test_imagenet_offline_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(WeightsUnavailable, match="offline"):
         load_weights(get_model("resnet18", weights=None), get_spec("resnet18"))
+
+
+def test_cached_models_stay_usable_for_autograd():
+    """Classify loads models lazily inside inference code; they must still work for Grad-CAM afterwards."""
+    import numpy as np
+
+    from zoo.classify import _models, load_model, predict
+
+    _models.pop("alexnet_digits", None)
+    predict("alexnet_digits", np.full((28, 28), 0, np.uint8) + np.eye(28, dtype=np.uint8) * 255)
+    model = load_model("alexnet_digits")
+    x = torch.zeros(1, 1, 28, 28, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad is not None

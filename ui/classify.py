@@ -16,8 +16,12 @@ PHOTO_EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: coffee cup": "coffe
                   "photo: astronaut": "astronaut", "photo: rocket": "rocket"}
 
 
+CLASSIFIER_FAMILIES = ("digits", "imagenet")
+
+
 def model_choices() -> list[tuple[str, str]]:
-    return [(f"{get_spec(n).title}  [{n}]", n) for n in list_models()]
+    """The zoo's classifiers (the generative family has its own tabs)."""
+    return [(f"{get_spec(n).title}  [{n}]", n) for fam in CLASSIFIER_FAMILIES for n in list_models(fam)]
 
 
 def model_card(name: str) -> str:
@@ -49,6 +53,8 @@ def _classify(src, model_name: str, topk: int):
 
     model_name = model_name or DEFAULT_MODEL
     spec = get_spec(model_name)
+    if spec.family not in CLASSIFIER_FAMILIES:
+        raise ValueError(f"{model_name!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")
     p = predict(model_name, src, topk=int(topk))
     rows = compare_family(src, spec.family)
     table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], r["status"]] for r in rows]

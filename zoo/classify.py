@@ -24,7 +24,10 @@ def load_model(name: str) -> nn.Module:
         with _lock:  # two first requests for the same model build it once
             model = _models.get(name)
             if model is None:
-                model = get_model(name).to(get_device()).eval()
+                # Never under inference_mode: the cached model is shared with tabs that need autograd
+                # (Grad-CAM, saliency), and parameters created there would be inference tensors.
+                with torch.inference_mode(False):
+                    model = get_model(name).to(get_device()).eval()
                 _models[name] = model
     return model
 
@@ -49,7 +52,6 @@ class Prediction:
     input_tensor: torch.Tensor    # what the model saw (normalised, no batch dim)
 
 
-@torch.inference_mode()
 def predict(name: str, src, topk: int = 5, x: torch.Tensor | None = None) -> Prediction:
     """Classify src (path, bytes, PIL, array or sketch dict) with zoo model `name`."""
     spec = get_spec(name)
@@ -57,8 +59,9 @@ def predict(name: str, src, topk: int = 5, x: torch.Tensor | None = None) -> Pre
     t0 = time.perf_counter()
     if x is None:
         x = preprocess(spec, src)
-    logits = model(x.unsqueeze(0).to(get_device()))               # (1, num_classes)
-    probs = logits.softmax(dim=1)[0].float().cpu()
+    with torch.inference_mode():
+        logits = model(x.unsqueeze(0).to(get_device()))           # (1, num_classes)
+        probs = logits.softmax(dim=1)[0].float().cpu()
     latency = (time.perf_counter() - t0) * 1000
     cats = categories_of(spec)
     k = max(1, min(int(topk), len(cats)))
