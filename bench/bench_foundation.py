@@ -31,11 +31,13 @@ def bench_accuracy() -> dict:
     return {name: round(evaluate(get_model(name), s.test_x, s.test_y), 2) for name in list_models("digits")}
 
 
-# The fastest recipe we found for >= 98.5% (see README): VGG-style net, one-cycle AdamW, batched affine augmentation.
-FAST_RECIPE = {"model": "vgg_digits", "epochs": 4, "batch_size": 128, "lr": 4e-3, "label_smoothing": 0.05}
+# The fastest recipe we found for >= 98.5% (see README): VGG-style net, 5 epochs of one-cycle AdamW, batched affine
+# augmentation (6 epochs: 5 left 1 seed in 5 at 98.3%), bf16 autocast and channels_last (oneDNN's fast path on this CPU: ~2x over fp32 NCHW).
+FAST_RECIPE = {"model": "vgg_digits", "epochs": 6, "batch_size": 128, "lr": 4e-3, "label_smoothing": 0.05,
+               "amp": "bf16", "channels_last": True}
 
 
-def bench_train(target: float = 98.5, repeats: int = 3) -> dict:
+def bench_train(target: float = 98.5, repeats: int = 5) -> dict:
     import torch
 
     from training.data import mnist5k
@@ -48,7 +50,9 @@ def bench_train(target: float = 98.5, repeats: int = 3) -> dict:
         torch.manual_seed(seed)
         model = get_spec(FAST_RECIPE["model"]).builder()
         cfg = TrainConfig(epochs=FAST_RECIPE["epochs"], batch_size=FAST_RECIPE["batch_size"], lr=FAST_RECIPE["lr"],
-                          label_smoothing=FAST_RECIPE["label_smoothing"], seed=seed, eval_every=10**9)
+                          label_smoothing=FAST_RECIPE["label_smoothing"], amp=FAST_RECIPE["amp"],
+                          channels_last=FAST_RECIPE["channels_last"], seed=seed,
+                          eval_every=10**9)  # evaluates once, at the last step (inside the timed run)
         t0 = time.perf_counter()
         metrics = train(model, s, cfg)   # no evaluation inside the timed loop (eval_every huge)
         seconds = time.perf_counter() - t0
@@ -57,6 +61,7 @@ def bench_train(target: float = 98.5, repeats: int = 3) -> dict:
     return {"recipe": FAST_RECIPE, "target": target, "runs": runs,
             "all_reached_target": all(r["test_acc"] >= target for r in runs),
             "median_seconds": statistics.median(r["seconds_incl_final_eval"] for r in runs),
+            "max_seconds": max(r["seconds_incl_final_eval"] for r in runs),
             "threads": torch.get_num_threads()}
 
 
@@ -146,7 +151,7 @@ def bench_latency(n: int = 40) -> dict:
     p50c, p50n = statistics.median(cls), statistics.median(noop)
     return {"classify_p50_ms": round(p50c, 1), "noop_p50_ms": round(p50n, 1), "ratio": round(p50c / p50n, 3),
             "target_ratio": 1.3, "model_work_p50_ms": round(statistics.median(work), 2), "model_work_target_ms": 15,
-            "note": "classify also runs the 3-model comparison table; model_work is decode+preprocess+forward of one model"}
+            "note": "/classify decodes, preprocesses and runs all 3 digits models (the comparison table) and returns label, table, code and summary; model_work is decode+preprocess+forward of one model in process"}
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def test_classify_endpoint(client, tmp_path):
 
     for idx in _easy_indices(3):
         path, truth = _digit_png(tmp_path, idx)
-        label, seen, table, code, summary = client.predict(handle_file(path), api_name="/classify")
+        label, table, code, summary = client.predict(handle_file(path), api_name="/classify")
         assert label["label"] == truth
         assert len(label["confidences"]) == 5
         assert "load_model" in code and "mnist_preprocess" in code

@@ -66,7 +66,27 @@ def _classify(src, model_name: str, topk: int):
 
 @friendly
 def classify(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
-    """Classify an uploaded image file (the public API: /classify)."""
+    """The public API (/classify): an image file -> (top-k label, every model of the family, code, summary).
+
+    The picture of what the model saw is left to the UI (seen_input, chained after it): encoding and
+    fetching an image would double an API call's time for a picture most API clients do not want.
+    """
+    probs, _, table, code, summary = _classify(image, model_name, topk)
+    return probs, table, code, summary
+
+
+@friendly
+def seen_input(image, model_name: str = DEFAULT_MODEL):
+    """The exact tensor the model saw for this input, as a picture (for the UI)."""
+    from zoo.classify import preprocess
+
+    spec = get_spec(model_name or DEFAULT_MODEL)
+    return _seen_image(spec, preprocess(spec, image))
+
+
+@friendly
+def classify_full(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
+    """Everything the tab shows, in one round trip (uploads and examples in the UI)."""
     return _classify(image, model_name, topk)
 
 
@@ -144,15 +164,16 @@ def build_tab() -> None:
     outputs = [label, seen, compare, code, summary]
     common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
     last = gr.State("sketch")  # which input the shown result came from, so a model change re-runs it
-    btn.click(classify, [upload, model, topk], outputs, api_name="classify", **common).then(
+    btn.click(classify, [upload, model, topk], [label, compare, code, summary], api_name="classify", **common).then(
+        seen_input, [upload, model], seen, api_visibility="private").then(
         lambda: "upload", None, last, api_visibility="private")
-    upload.upload(classify, [upload, model, topk], outputs, api_visibility="private", **common).then(
+    upload.upload(classify_full, [upload, model, topk], outputs, api_visibility="private", **common).then(
         lambda: "upload", None, last, api_visibility="private")
     sketch.change(classify_sketch, [sketch, model, topk], outputs, api_name="classify_sketch",
                   trigger_mode="always_last", show_progress="hidden", **common).then(
         lambda: "sketch", None, last, api_visibility="private")
     example.change(load_example, example, upload, api_visibility="private").then(
-        classify, [upload, model, topk], outputs, api_visibility="private", **common).then(
+        classify_full, [upload, model, topk], outputs, api_visibility="private", **common).then(
         lambda: "upload", None, last, api_visibility="private")
     model.change(model_card, model, card, api_visibility="private").then(
         rerun, [last, sketch, upload, model, topk], outputs, api_visibility="private", **common)
