@@ -14,21 +14,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from ui import autograd, classify, tensors  # noqa: E402
-from ui import autoencoder, gan  # noqa: E402
-from ui import inspect as inspect_tab  # noqa: E402
-from ui import data_lab, finetune as finetune_tab  # noqa: E402
-from ui import compress as compress_tab  # noqa: E402
+from ui import autoencoder, autograd, classify, compress, data_lab, finetune, gan, tensors  # noqa: E402
+from ui import inspect as look_inside  # noqa: E402  (not the stdlib's inspect)
 
-# (tab title, builder). Each builder lays out one tab inside the current gr.Tab context.
+# (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
+# Each builder lays out one tab inside the current gr.Tab context.
 TABS = [
     ("Classify", classify.build_tab),
-    ("Tensors", tensors.build_tab), ("Autograd", autograd.build_tab),
+    ("Tensors", tensors.build_tab),
+    ("Autograd", autograd.build_tab),
     ("Autoencoder", autoencoder.build_tab),
     ("GAN", gan.build_tab),
-    ("Look inside", inspect_tab.build_tab),
-    ("Data", data_lab.build_tab), ("Fine-tune", finetune_tab.build_tab),
-    ("Ensembles & compression", compress_tab.build_tab),
+    ("Data", data_lab.build_tab),
+    ("Fine-tune", finetune.build_tab),
+    ("Ensembles & compression", compress.build_tab),
+    ("Look inside", look_inside.build_tab),
 ]
 
 QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging

@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-ensemble", action="store_true")
     ap.add_argument("--member-steps", type=int, default=100)
     ap.add_argument("--members", type=int, default=3, help="bagged and boosted members (each)")
+    ap.add_argument("--member-arch", default="small_cnn", help="small_cnn, or a digits zoo architecture")
     ap.add_argument("--finetune-steps", type=int, default=150)
     ap.add_argument("--distill-steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=60)
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
                        "load_avg_at_start": os.getloadavg()[0]}}
     if not args.skip_ensemble:
         t0 = time.perf_counter()
-        ecfg = EnsembleConfig(n_bagged=args.members, n_boosted=args.members, steps=args.member_steps)
+        ecfg = EnsembleConfig(n_bagged=args.members, n_boosted=args.members, steps=args.member_steps,
+                              member_arch=args.member_arch)
         res = run_ensemble(ecfg)
         members = dict(zip(res.names, [round(a, 2) for a in res.member_acc()]))
         combos = {k: round(v, 2) for k, v in res.combo_acc().items()}
