@@ -1,14 +1,12 @@
 """Autoencoder tab: a digit in, its reconstruction out (with PSNR vs PCA), denoising, and the latent-2 map."""
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, example_png, friendly
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
           ("latent 2 (the map's model)", "ae_digits_2")]
@@ -211,8 +209,6 @@ def initial_map(current=None):
 @friendly
 def load_example(choice: str):
     """Write an mnist5k test digit (or a noise picture) to a temp PNG for the upload box."""
-    from PIL import Image
-
     if not choice:
         return None
     if choice == NOISE_EXAMPLE:
@@ -221,10 +217,7 @@ def load_example(choice: str):
         from training.data import mnist5k
 
         arr = (mnist5k().test_x[int(choice.split("#")[1])][0].numpy() * 255).astype(np.uint8)
-    path = os.path.join(tempfile.gettempdir(), "playground-examples", f"ae-{abs(hash(choice))}.png")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
+    return example_png(arr, "autoencoder " + choice)
 
 
 def build_tab() -> None:

@@ -1,13 +1,11 @@
 """Classify tab: draw or upload a digit (or a photo), pick a zoo model, see top-5, every model, and the code."""
 from __future__ import annotations
 
-import os
-import tempfile
 
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
+from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, example_png, friendly
 from zoo import get_spec, list_models
 
 DEFAULT_MODEL = "resnet_digits"
@@ -108,8 +106,6 @@ def rerun(last: str, sketch, upload, model_name: str, topk: int):
 @friendly
 def load_example(choice: str):
     """Write the chosen example (an mnist5k test digit or an skimage photo) to a temp PNG for the upload box."""
-    from PIL import Image
-
     if not choice:
         return None
     if choice in PHOTO_EXAMPLES:
@@ -121,10 +117,7 @@ def load_example(choice: str):
 
         idx = int(choice.split("#")[1].split()[0])
         arr = (mnist5k().test_x[idx, 0].numpy() * 255).astype(np.uint8)
-    path = os.path.join(tempfile.gettempdir(), "playground-examples", f"{abs(hash(choice))}.png")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
+    return example_png(arr, choice)
 
 
 def digit_example_names() -> list[str]:

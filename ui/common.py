@@ -75,5 +75,26 @@ class ImageFile(gr.Image):
         return str(payload.path)
 
 
+def example_png(arr, key: str) -> str:
+    """An example picture as a PNG file for an upload box: written once per key, atomically (two visitors
+    picking the same example never read a half-written file)."""
+    import hashlib
+    import io
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from zoo.hub import _atomic_write_bytes
+
+    name = hashlib.sha1(key.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), "playground-examples", f"{name}.png")
+    if not os.path.exists(path):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG")
+        _atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def code_block(label: str = "PyTorch code that produces this result") -> gr.Code:
     return gr.Code(label=label, language="python", interactive=False, lines=12)
