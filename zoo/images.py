@@ -103,8 +103,11 @@ def _decode_bytes(data: bytes) -> Image.Image:
                 raise Image.DecompressionBombError("too many pixels")
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # animated GIF/WebP/APNG: classify the first frame
-            img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
             img.load()
+            try:
+                img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
+            except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
+                pass
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError(f"The image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
     except UnidentifiedImageError:
