@@ -203,32 +203,7 @@ def batch_transform(s: AugmentSettings, size: int):
     return apply
 
 
-def make_dataset(x: torch.Tensor, y: torch.Tensor, transform=None):
-    """A custom torch.utils.data.Dataset over image tensors (the tutorial's CustomImageDataset)."""
-    from torch.utils.data import Dataset
-
-    class ImageTensorDataset(Dataset):
-        """Images (N, C, H, W) in [0, 1] with labels; an optional per-item transform."""
-
-        def __init__(self, x, y, transform=None):
-            self.x, self.y, self.transform = x, y, transform
-
-        def __len__(self):
-            return len(self.x)
-
-        def __getitem__(self, i):
-            img = self.x[i]
-            if self.transform is not None:
-                img = self.transform(img)
-            return img, int(self.y[i])
-
-    return ImageTensorDataset(x, y, transform)
-
-
-DATASET_CODE = '''import torch
-from torch.utils.data import DataLoader, Dataset
-
-class ImageTensorDataset(Dataset):
+class ImageTensorDataset(torch.utils.data.Dataset):
     """Images (N, C, H, W) in [0, 1] with labels; an optional per-item transform."""
 
     def __init__(self, x, y, transform=None):
@@ -243,7 +218,22 @@ class ImageTensorDataset(Dataset):
             img = self.transform(img)
         return img, int(self.y[i])
 
-dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
+
+def make_dataset(x: torch.Tensor, y: torch.Tensor, transform=None) -> ImageTensorDataset:
+    """A custom torch.utils.data.Dataset over image tensors (the tutorial's CustomImageDataset)."""
+    return ImageTensorDataset(x, y, transform)
+
+
+def _dataset_code_template() -> str:
+    """The code shown in the Data tab: the class above, verbatim, then the DataLoader lines."""
+    import inspect
+
+    src = inspect.getsource(ImageTensorDataset).replace("torch.utils.data.Dataset", "Dataset")
+    src = src.replace("{", "{{").replace("}", "}}")  # it is a str.format template
+    return "import torch\nfrom torch.utils.data import DataLoader, Dataset\n\n" + src + "\n" + _LOADER_CODE
+
+
+_LOADER_CODE = '''dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
 loader = DataLoader(dataset, batch_size={batch_size}, shuffle={shuffle}, num_workers={num_workers}, pin_memory={pin_memory},
                     generator=torch.Generator().manual_seed({seed}))
 images, labels = next(iter(loader))         # images: {bshape}, labels: {lshape}
@@ -264,7 +254,7 @@ def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, 
                         pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),
                         persistent_workers=False)
     images, labels = next(iter(loader))
-    code = DATASET_CODE.format(shape=tuple(x.shape), yshape=tuple(y.shape), batch_size=batch_size, shuffle=shuffle,
+    code = _dataset_code_template().format(shape=tuple(x.shape), yshape=tuple(y.shape), batch_size=batch_size, shuffle=shuffle,
                                num_workers=num_workers, pin_memory=bool(pin_memory), seed=int(seed),
                                bshape=tuple(images.shape), lshape=tuple(labels.shape))
     return images, labels, code
