@@ -17,9 +17,11 @@ killed and replaced (in the background), and the next request works.
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -116,6 +118,25 @@ def _child_main(conn) -> None:
             conn.send(("error", f"could not return the result ({type(exc).__name__})"))
 
 
+# What a worker's reply may contain besides builtin containers, strings and numbers: numpy arrays (pictures,
+# values). The server never unpickles anything else from the worker, so even a worker taken over by a bug in
+# the evaluator could not make the server construct arbitrary objects (pickle's classic code-execution path).
+_REPLY_GLOBALS = {("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+                  ("numpy.core.multiarray", "_reconstruct")}
+
+
+class _ReplyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _REPLY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"the sandbox worker sent a {module}.{name}, which the server refuses")
+
+
+def _recv_reply(conn):
+    """Connection.recv() with the allow-listed unpickler above."""
+    return _ReplyUnpickler(io.BytesIO(conn.recv_bytes())).load()
+
+
 class Sandbox:
     """One warm worker process behind a lock; request() runs a program in it with a wall-clock timeout."""
 
@@ -137,7 +158,7 @@ class Sandbox:
         try:
             if not parent.poll(START_SECONDS):
                 raise SandboxUnavailable("the sandbox worker did not start in time; try again")
-            status, info = parent.recv()
+            status, info = _recv_reply(parent)
         except (EOFError, OSError):
             status, info = "error", f"the sandbox worker failed to start (exit code {proc.poll()})"
         except SandboxUnavailable:
@@ -182,8 +203,8 @@ class Sandbox:
             try:
                 self._conn.send((kind, kwargs))
                 ready = self._conn.poll(self.wall_seconds)
-                reply = self._conn.recv() if ready else None
-            except (EOFError, OSError, BrokenPipeError):
+                reply = _recv_reply(self._conn) if ready else None
+            except (EOFError, OSError, BrokenPipeError, pickle.UnpicklingError):
                 reply = ("died", None)
             if reply is None or reply[0] == "died":
                 code = None

@@ -274,3 +274,30 @@ def test_fuzz_random_text_never_crashes(text):
         run(text)
     except (SandboxError, UserCodeError):
         pass
+
+
+def test_server_unpickles_only_plain_data_and_arrays_from_the_worker():
+    """Even a worker taken over by an evaluator bug cannot make the server build arbitrary objects."""
+    import multiprocessing as mp
+    import os
+    import pickle
+
+    import numpy as np
+
+    from playground.worker import _recv_reply
+
+    a, b = mp.Pipe()
+    a.send(("ok", {"values": [1, 2.5, "x", None, b"png"], "pic": np.arange(6, dtype=np.uint8).reshape(2, 3)}))
+    status, payload = _recv_reply(b)
+    assert status == "ok" and payload["pic"].shape == (2, 3) and payload["values"][1] == 2.5
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    a.send_bytes(pickle.dumps(("ok", Evil())))
+    with pytest.raises(pickle.UnpicklingError, match="refuses"):
+        _recv_reply(b)
+    a.send_bytes(pickle.dumps(("ok", np.array([Evil()], dtype=object))))
+    with pytest.raises(pickle.UnpicklingError, match="refuses"):
+        _recv_reply(b)
