@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from training.trainer import autocast_context
+
 FORMAT = "playground-compressed/1"
 QUANT_ENGINE = "x86"
 TECHNIQUES = ("fp32", "int8-static-fx", "int8-dynamic-linear", "bf16", "magnitude-pruned", "channel-pruned",
@@ -399,17 +401,6 @@ def distill_loss(student_logits, teacher_logits, labels, temperature: float, alp
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
                   F.log_softmax(teacher_logits / temperature, dim=1), reduction="batchmean", log_target=True)
     return alpha * temperature ** 2 * kl + (1 - alpha) * ce
-
-
-def autocast_context(device: torch.device, amp: str):
-    """torch.autocast for 'bf16' (CPU or CUDA) / 'fp16' (CUDA only); a no-op for 'off'."""
-    from contextlib import nullcontext
-
-    if amp == "off":
-        return nullcontext()
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 autocast needs CUDA; on the CPU use bf16")
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = None, temperature: float = 4.0,

@@ -6,30 +6,16 @@ from __future__ import annotations
 
 import io
 import math
-import threading
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from zoo.device import get_device
-from zoo.registry import get_model
+from zoo.classify import load_model
 
-_models: dict[str, nn.Module] = {}
-_lock = threading.Lock()
-
-
-def load(name: str) -> nn.Module:
-    """A generative zoo model with its weights, in eval mode on the device, built once per process."""
-    model = _models.get(name)
-    if model is None:
-        with _lock:
-            model = _models.get(name)
-            if model is None:
-                model = get_model(name).to(get_device()).eval()
-                _models[name] = model
-    return model
+# The zoo's one process-wide model cache (lazy, locked, built outside inference_mode) serves this family too.
+load = load_model
 
 
 # --- measuring reconstructions ------------------------------------------------------------------
