@@ -211,7 +211,17 @@ def layer_shapes(model: nn.Module) -> dict[str, list[int]]:
 
 
 def rebuild_from_shapes(model: nn.Module, shapes: dict[str, list[int]]) -> nn.Module:
-    """Replace every conv/BN/linear whose recorded shape differs with a fresh layer of that shape."""
+    """Replace every conv/BN/linear whose recorded shape differs with a fresh layer of that shape.
+    Shapes come from a file's header: they are checked (positive, and at most 16M weights in all) before
+    anything is allocated."""
+    total = 0
+    for name, shape in shapes.items():
+        if not (isinstance(shape, list) and 1 <= len(shape) <= 4
+                and all(isinstance(d, int) and 0 < d <= 65536 for d in shape)):
+            raise ValueError(f"bad layer shape for {name!r}: {shape!r}")
+        total += math.prod(shape)
+    if total > 16_000_000:
+        raise ValueError(f"the recorded layer shapes add up to {total:,} weights; digits models have far fewer")
     for name, shape in shapes.items():
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -360,7 +370,10 @@ def load_compressed(path: str) -> tuple[nn.Module, dict]:
         assert info["format"] == FORMAT
     except Exception:  # noqa: BLE001 - any malformed header is the same answer
         raise WeightsError(f"{path} is not a {FORMAT} file") from None
-    model = skeleton(info["base"], info["technique"], info.get("shapes"))
+    try:
+        model = skeleton(info["base"], info["technique"], info.get("shapes"))
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise WeightsError(f"{path}: its header does not describe a model this lab builds ({e})") from None
     state = unflatten_state(tensors, meta)
     # Quantized modules read their format version from the state dict's _metadata (a plain dict loses
     # it, and version None means the old layout); the skeleton has the same modules, so use its versions.
@@ -403,62 +416,43 @@ def distill_loss(student_logits, teacher_logits, labels, temperature: float, alp
     return alpha * temperature ** 2 * kl + (1 - alpha) * ce
 
 
+def distill_loss_fn(teacher: nn.Module, temperature: float, alpha: float, label_smoothing: float = 0.0):
+    """The trainer's loss_fn hook for distillation: the teacher (eval mode, no grad) labels the very batch
+    the student sees, augmentation included ("consistent" teaching, Beyer et al. 2022)."""
+    teacher.eval()
+
+    def loss_fn(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_logits = teacher(inputs)
+        return distill_loss(logits.float(), t_logits.float(), labels, temperature, alpha, label_smoothing)
+
+    return loss_fn
+
+
 def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = None, temperature: float = 4.0,
-                  alpha: float = 0.9, amp: str = "off", device: torch.device | None = None) -> dict:
-    """The trainer's loop (AdamW + OneCycle, random affine, same seed) with the distillation loss.
+                  alpha: float = 0.9, amp: str | None = None, device: torch.device | None = None) -> dict:
+    """training.trainer.train with the distillation loss (AdamW + OneCycle, random affine, same seed).
 
-    teacher=None or alpha=0 trains the same student alone with the same loop, so the two differ only in
-    the loss. amp: 'off' | 'bf16' | 'fp16' autocast (fp16 uses a GradScaler)."""
-    import time
+    teacher=None or alpha=0 trains the same student alone with the same loop and cross-entropy, so the two
+    differ only in the loss. amp: None keeps cfg.amp; else 'off' | 'bf16' | 'fp16' autocast."""
+    from dataclasses import replace
 
-    from training.augment import random_affine
-    from training.trainer import make_optimizer
+    from training.trainer import train
     from zoo.device import get_device
 
-    device = device or get_device()
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    student.to(device).train()
-    if teacher is not None:
-        teacher = teacher.to(device).eval()
-    xtr, ytr = data.train_x.to(device), data.train_y.to(device)
-    steps_per_epoch = max(1, len(xtr) // cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.epochs * steps_per_epoch, cfg.max_steps)
-    opt = make_optimizer(student.parameters(), cfg)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.25)
-    scaler = torch.amp.GradScaler(device.type, enabled=(amp == "fp16"))
-    t0, step, losses = time.perf_counter(), 0, []
-    while step < total:
-        perm = torch.randperm(len(xtr), generator=gen).to(device)
-        for i in range(steps_per_epoch):
-            if step >= total:
-                break
-            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb, yb = xtr[idx], ytr[idx]
-            if cfg.augment:
-                xb = random_affine(xb, generator=gen)
-            xb = (xb - cfg.mean) / cfg.std
-            with autocast_context(device, amp):
-                logits = student(xb)
-                if teacher is not None and alpha > 0:
-                    with torch.no_grad():
-                        t_logits = teacher(xb)
-                    loss = distill_loss(logits.float(), t_logits.float(), yb, temperature, alpha, cfg.label_smoothing)
-                else:
-                    loss = distill_loss(logits.float(), None, yb, temperature, 0.0, cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            step += 1
-            losses.append(loss.item())
-    student.eval()
-    from training.trainer import evaluate
-
-    return {"test_acc": evaluate(student, data.test_x, data.test_y, cfg.mean, cfg.std), "steps": step,
-            "seconds": time.perf_counter() - t0, "final_loss": sum(losses[-10:]) / max(1, len(losses[-10:])),
-            "amp": amp, "device": str(device)}
+    device = torch.device(device) if device is not None else get_device()
+    if amp is not None:
+        cfg = replace(cfg, amp=amp)
+    loss_fn = None
+    if teacher is not None and alpha > 0:
+        teacher = copy.deepcopy(teacher).to(device)     # the zoo's cached model stays as it is
+        if cfg.channels_last:
+            teacher.to(memory_format=torch.channels_last)
+        loss_fn = distill_loss_fn(teacher, temperature, alpha, cfg.label_smoothing)
+    m = train(student, data, cfg, device=device, loss_fn=loss_fn)
+    return {"test_acc": m["test_acc"], "steps": m["steps"], "seconds": m["seconds"],
+            "final_loss": sum(h["loss"] for h in m["history"][-10:]) / max(1, len(m["history"][-10:])),
+            "amp": cfg.amp, "device": m["device"]}
 
 
 # --------------------------------------------------------------------------------- the whole lab
@@ -470,10 +464,12 @@ class LabConfig:
     sparsity: float = 0.5                 # magnitude pruning: fraction of conv/linear weights zeroed
     keep_ratio: float = 0.5               # channel pruning: fraction of channels kept per conv
     finetune_steps: int = 20              # after channel pruning (0 = none)
+    finetune_distill: bool = True         # fine-tune the pruned model against the unpruned one's soft targets
     teacher: str = "resnet_digits"
     distill_steps: int = 40               # for the distilled student and the same student alone (0 = skip)
     temperature: float = 4.0
     alpha: float = 0.9
+    student_widths: tuple[int, int, int] = (16, 32, 64)   # StudentCNN's three conv widths
     calib_images: int = 256               # train images that calibrate int8 activation ranges
     latency_batch: int = 1
     repeats: int = 20
@@ -499,7 +495,10 @@ def _short_cfg(steps: int, n_train: int, batch: int = 64, lr: float = 2e-3, seed
 
 
 def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.Module:
-    """Channel-pruned copy of the base, fine-tuned for cfg.finetune_steps (cached per process)."""
+    """Channel-pruned copy of the base, fine-tuned for cfg.finetune_steps (cached per process).
+
+    With cfg.finetune_distill the pruned model learns from the unpruned one's soft targets (T, alpha of the
+    lab) as well as the labels: the usual way to recover what pruning cost (e.g. Hinton 2015; Polino 2018)."""
     from training.data import Split
     from training.trainer import train
 
@@ -507,11 +506,16 @@ def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.
         m = channel_prune(base_model, cfg.keep_ratio)
         if cfg.finetune_steps > 0:
             no_test = Split(data.train_x, data.train_y, data.test_x[:0], data.test_y[:0], data.classes)
-            train(m, no_test, _short_cfg(cfg.finetune_steps, len(data.train_x), lr=1e-3, seed=cfg.seed),
-                  device=torch.device("cpu"))
+            tcfg = _short_cfg(cfg.finetune_steps, len(data.train_x), lr=1e-3, seed=cfg.seed)
+            loss_fn = (distill_loss_fn(copy.deepcopy(base_model).cpu(), cfg.temperature, cfg.alpha,
+                                       tcfg.label_smoothing) if cfg.finetune_distill else None)
+            train(m, no_test, tcfg, device=torch.device("cpu"), loss_fn=loss_fn)
         return m.cpu().eval()
 
-    return _cached(("pruned", cfg.base, cfg.keep_ratio, cfg.finetune_steps, cfg.seed), make)
+    key = ("pruned", cfg.base, cfg.keep_ratio, cfg.finetune_steps, cfg.finetune_distill, cfg.seed)
+    if cfg.finetune_distill:
+        key += (cfg.temperature, cfg.alpha)
+    return _cached(key, make)
 
 
 def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
@@ -521,13 +525,14 @@ def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
     def make():
         tc = _short_cfg(cfg.distill_steps, len(data.train_x), seed=cfg.seed)
         torch.manual_seed(cfg.seed)
-        distilled = StudentCNN()
+        distilled = StudentCNN(widths=tuple(cfg.student_widths))
         alone = copy.deepcopy(distilled)          # the same initial weights
         m1 = train_student(distilled, data, tc, get_model(cfg.teacher), cfg.temperature, cfg.alpha)
         m2 = train_student(alone, data, tc, None)
         return distilled.cpu().eval(), alone.cpu().eval(), m1, m2
 
-    return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.seed), make)
+    return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.seed,
+                    tuple(cfg.student_widths)), make)
 
 
 def autocast_step_times(steps: int = 5, batch: int = 64, amp: str = "bf16") -> dict:
@@ -594,7 +599,8 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
                                                       "magnitude-pruned", None, cfg.base)
     pruned = finetuned_channel_pruned(base, cfg, data)
     shapes = layer_shapes(pruned)
-    label = f"channel pruned keep {cfg.keep_ratio:.0%}" + (f" + {cfg.finetune_steps} ft steps" if cfg.finetune_steps else "")
+    label = f"channel pruned keep {cfg.keep_ratio:.0%}" + (
+        f" + {cfg.finetune_steps} ft steps{' (KD)' if cfg.finetune_distill else ''}" if cfg.finetune_steps else "")
     models[label] = (pruned, torch.float32, "channel-pruned", shapes, cfg.base)
     models[label + " + int8"] = (quantize_static_fx(pruned, calib), torch.float32, "channel-pruned+int8-static-fx",
                                  shapes, cfg.base)
@@ -605,8 +611,8 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
             teacher = get_model(cfg.teacher).cpu().eval()
             models[f"teacher {cfg.teacher}"] = (teacher, torch.float32, "fp32", None, cfg.teacher)
         models[f"student distilled (T={cfg.temperature:g}, alpha={cfg.alpha:g})"] = (
-            distilled, torch.float32, "student", None, "student")
-        models["same student alone"] = (alone, torch.float32, "student", None, "student")
+            distilled, torch.float32, "student", layer_shapes(distilled), "student")
+        models["same student alone"] = (alone, torch.float32, "student", layer_shapes(alone), "student")
         extra = {"distilled": m1, "alone": m2}
     lat = compare_latency({k: (m, dt) for k, (m, dt, *_) in models.items()}, batch=cfg.latency_batch,
                           repeats=cfg.repeats)
@@ -632,4 +638,12 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     notes = [f"int8 path: {PATHS['int8-static-fx']}; engine {QUANT_ENGINE}.",
              "Latency: median of interleaved repeats on this CPU, batch "
              f"{cfg.latency_batch}, 1 thread, denormals flushed for every model alike."]
+    if cfg.distill_steps > 0:
+        from training.measure import predict_logits
+
+        top = (predict_logits(get_model(cfg.teacher), data.train_x[:256]) / cfg.temperature).softmax(1).max(1).values
+        notes.append(f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability "
+                     f"{float(top.mean()):.2f} on 256 train digits (1 = one-hot, 0.1 = uniform). The zoo models were "
+                     "trained with label smoothing, which squeezes their logits together, so a high T makes the "
+                     "targets nearly uniform and tells the student little (Muller et al. 2019).")
     return {"rows": rows, "files": files, "extra": extra, "notes": notes, "config": asdict(cfg)}

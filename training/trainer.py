@@ -154,7 +154,8 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[StepInfo], bool | None] | None = None,
           device: torch.device | None = None, *, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-          resume: dict | None = None, state_out: dict | None = None) -> dict:
+          resume: dict | None = None, state_out: dict | None = None,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> dict:
     """Train `model` on data.train_*, evaluating on data.test_*; returns metrics.
 
     on_step(info) is called after every step; returning False stops the run (a cancel button): the
@@ -163,6 +164,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
     resume: a dict written into `state_out` by an earlier run (or read from a checkpoint) with the same
     cfg: the run continues exactly where that one stopped. state_out: filled at the end with the weights at
     that position (before any keep-best restore), optimizer, scheduler, RNG and position, for a checkpoint.
+    loss_fn(logits, labels, inputs) -> loss replaces the cross-entropy (distillation passes its KD loss; the
+    inputs are the normalised, augmented batch, so a teacher sees exactly what the student sees).
     """
     device = torch.device(device) if device is not None else get_device()
     torch.manual_seed(cfg.seed)
@@ -221,7 +224,11 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with amp_ctx:
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
+                logits = model(xb)
+                if loss_fn is None:
+                    loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+                else:
+                    loss = loss_fn(logits, yb, xb)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
