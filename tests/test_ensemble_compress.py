@@ -76,8 +76,16 @@ def test_run_ensemble_tiny():
                                       batch_size=32, holdout=200))
     assert res.test_probs.shape[1:] == (1000, 10) and res.holdout_probs.shape[1:] == (200, 10)
     assert res.stacker.n_fit_ == 200
-    names = [r[0] for r in table(res)]
+    rows = table(res)
+    names = [r[0] for r in rows]
     assert "stacking (LogisticRegression on held-out)" in names and "boosting (SAMME vote of boosted)" in names
+    acc = dict(zip(res.names, res.member_acc()))
+    own = res.combo_best_member()
+    assert own["average (zoo members)"] == acc["resnet_digits"]
+    assert own["bagging (average of bagged)"] == acc[res.names[1]]              # the one bagged member
+    assert own["average (all members)"] == max(acc.values())
+    gap = rows[names.index("bagging (average of bagged)")][4]
+    assert gap == round(res.combo_acc()["bagging (average of bagged)"] - acc[res.names[1]], 2)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +153,33 @@ def test_load_compressed_refuses_other_files(tmp_path):
         load_compressed(str(tmp_path / "plain.safetensors"))
 
 
+@pytest.mark.parametrize("shapes", [{"features.0": [1 << 16, 1 << 16, 3, 3]},      # a 300 GB conv: refused unbuilt
+                                    {"features.0": [-4, 1, 3, 3]}, {"no.such.layer": [4, 1, 3, 3]},
+                                    {"features.0": "16x1x3x3"}])
+def test_load_compressed_refuses_hostile_shapes(tmp_path, shapes):
+    import json
+
+    from safetensors.torch import save_file
+
+    from training.compress import FORMAT
+    from zoo.hub import WeightsError
+
+    info = {"format": FORMAT, "base": "vgg_digits", "technique": "channel-pruned", "path": "", "shapes": shapes}
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "h.safetensors"), metadata={"playground": json.dumps(info)})
+    with pytest.raises(WeightsError, match="header"):
+        load_compressed(str(tmp_path / "h.safetensors"))
+
+
+def test_student_of_any_width_loads_back(tmp_path):
+    from training.compress import StudentCNN
+
+    m = StudentCNN(widths=(8, 16, 32)).eval()
+    m2, _ = load_compressed(save_compressed(m, str(tmp_path / "s.safetensors"), "student", "student",
+                                            layer_shapes(m)))
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(m(x), m2(x))
+
+
 @pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.75])
 def test_magnitude_pruning_sparsity_is_what_was_asked(vgg, sparsity):
     pruned = magnitude_prune(vgg, sparsity)
@@ -172,6 +207,40 @@ def test_distill_loss_reduces_to_ce_and_matches_teacher():
     ce = torch.nn.functional.cross_entropy(logits, y)
     assert torch.allclose(distill_loss(logits, logits * 5, y, 4.0, 0.0), ce)
     assert distill_loss(logits, logits, y, 4.0, 1.0).abs() < 1e-6   # KL to itself
+
+
+def test_train_student_distills_through_the_trainers_loss_hook():
+    import copy
+
+    from training.compress import StudentCNN, train_student
+    from training.data import Split, mnist5k
+    from training.trainer import TrainConfig, train
+
+    d = mnist5k()
+    data = Split(d.train_x[:128], d.train_y[:128], d.test_x[:64], d.test_y[:64], d.classes)
+    teacher = get_model("resnet_digits")
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    cfg = TrainConfig(epochs=1, batch_size=32, max_steps=3)
+    torch.manual_seed(0)
+    a = StudentCNN()
+    b, c = copy.deepcopy(a), copy.deepcopy(a)
+    assert train_student(a, data, cfg, teacher, 4.0, 0.9)["steps"] == 3
+    train_student(b, data, cfg, None)
+    train_student(c, data, cfg, teacher, 4.0, 0.0)                 # alpha 0: the student alone, same loop
+    sb, sc, sa = b.state_dict(), c.state_dict(), a.state_dict()
+    assert all(torch.equal(sb[k], sc[k]) for k in sb)
+    assert not all(torch.equal(sb[k], sa[k]) for k in sb)          # the teacher's soft targets changed the run
+    assert not teacher.training and all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+
+    seen = []
+
+    def loss_fn(logits, labels, inputs):
+        seen.append((logits.shape, labels.shape, float(inputs.std())))
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+    train(StudentCNN(), data, TrainConfig(epochs=1, batch_size=32, max_steps=2, augment=False), loss_fn=loss_fn)
+    assert [s[:2] for s in seen] == [((32, 10), (32,))] * 2
+    assert all(sd > 0.7 for _, _, sd in seen)        # the normalised batch (std ~1), not raw [0, 1] pixels (std ~0.3)
 
 
 def test_client_compress_and_ensemble(client):

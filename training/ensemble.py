@@ -111,12 +111,26 @@ class EnsembleConfig:
     zoo_members: tuple[str, ...] = ("resnet_digits", "vgg_digits", "alexnet_digits")
     n_bagged: int = 2
     n_boosted: int = 2
-    member_arch: str = "small_cnn"        # "small_cnn" or a digits zoo architecture trained from scratch
+    member_arch: str = "small_cnn"        # "small_cnn" or a digits zoo architecture trained from scratch;
+                                          # a comma-separated list: members take the architectures in turn
     steps: int = 30                       # optimizer steps per bagged/boosted member
     batch_size: int = 64
     lr: float = 3e-3
     holdout: int = 500                    # last train images: held out for stacking / weights
     seed: int = 0
+    amp: str = "off"                      # members' training: "off" | "bf16" autocast (same as the trainer's)
+    channels_last: bool = False           # members' training in NHWC (faster convs on CPU)
+
+    def archs(self) -> list[str]:
+        out = [a.strip() for a in self.member_arch.split(",") if a.strip()]
+        if not out:
+            raise ValueError("member_arch names no architecture")
+        return out
+
+    def arch_of(self, k: int) -> str:
+        """The architecture of the k-th bagged (or boosted) member."""
+        a = self.archs()
+        return a[k % len(a)]
 
     def key(self) -> tuple:
         return tuple(asdict(self).values())
@@ -149,7 +163,7 @@ def _train_on(model: nn.Module, data: Split, idx: torch.Tensor, cfg: EnsembleCon
     sub = Split(data.train_x[idx], data.train_y[idx], data.test_x[:0], data.test_y[:0], data.classes)
     epochs = max(1, math.ceil(cfg.steps / max(1, len(idx) // cfg.batch_size)))
     train(model, sub, TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, max_steps=cfg.steps,
-                                  seed=seed))
+                                  seed=seed, amp=cfg.amp, channels_last=cfg.channels_last))
     return model.cpu().eval()
 
 
@@ -160,7 +174,7 @@ def train_bagged(fit: Split, cfg: EnsembleConfig) -> list[nn.Module]:
         g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
         idx = torch.randint(len(fit.train_x), (len(fit.train_x),), generator=g)
         torch.manual_seed(cfg.seed * 1000 + k)
-        members.append(_train_on(new_member(cfg.member_arch), fit, idx, cfg, seed=cfg.seed * 1000 + k))
+        members.append(_train_on(new_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + k))
     return members
 
 
@@ -175,7 +189,7 @@ def train_boosted(fit: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], lis
         g = torch.Generator().manual_seed(cfg.seed * 1000 + 500 + k)
         idx = torch.multinomial(w, n, replacement=True, generator=g)
         torch.manual_seed(cfg.seed * 1000 + 500 + k)
-        m = _train_on(new_member(cfg.member_arch), fit, idx, cfg, seed=cfg.seed * 1000 + 500 + k)
+        m = _train_on(new_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + 500 + k)
         miss = (predict_logits(m, fit.train_x).argmax(1) != fit.train_y).float()
         err = float((w * miss).sum() / w.sum())
         if err >= 1 - 1 / N_CLASSES:      # no better than chance: SAMME stops here
@@ -212,23 +226,42 @@ class EnsembleResult:
     def combo_acc(self) -> dict[str, float]:
         return {k: 100.0 * (v.argmax(-1) == self.test_y).float().mean().item() for k, v in self.combos.items()}
 
+    def combo_best_member(self) -> dict[str, float]:
+        """For each combiner, the test accuracy of the best of the members it combines."""
+        acc = self.member_acc()
+        return {k: max(acc[i] for i in idx) for k, idx in member_sets(self.kinds).items()}
+
+
+def member_sets(kinds: list[str]) -> dict[str, list[int]]:
+    """Which members each combiner combines (indices into the member list); combine_all uses the same sets."""
+    idx = {k: [i for i, kk in enumerate(kinds) if kk == k] for k in ("zoo", "bagged", "boosted")}
+    everyone = list(range(len(kinds)))
+    out = {"average (all members)": everyone, "majority vote (all members)": everyone,
+           "weighted average (held-out log-odds)": everyone, "stacking (LogisticRegression on held-out)": everyone}
+    if idx["zoo"]:
+        out["average (zoo members)"] = idx["zoo"]
+    if idx["bagged"]:
+        out["bagging (average of bagged)"] = idx["bagged"]
+    if idx["boosted"]:
+        out["boosting (SAMME vote of boosted)"] = idx["boosted"]
+    return out
+
 
 def combine_all(probs: torch.Tensor, kinds: list[str], weights, alphas, stacker) -> dict[str, torch.Tensor]:
     """Every combiner's (N, C) output for member probabilities (M, N, C)."""
-    idx_boost = [i for i, k in enumerate(kinds) if k == "boosted"]
-    idx_bag = [i for i, k in enumerate(kinds) if k == "bagged"]
-    idx_zoo = [i for i, k in enumerate(kinds) if k == "zoo"]
+    sets = member_sets(kinds)
     out = {"average (all members)": average(probs)}
     vote = majority_vote(probs)
     out["majority vote (all members)"] = torch.nn.functional.one_hot(vote, probs.shape[-1]).float()
     out["weighted average (held-out log-odds)"] = weighted_average(probs, weights)
     out["stacking (LogisticRegression on held-out)"] = stack_predict(stacker, probs)
-    if idx_zoo:
-        out["average (zoo members)"] = average(probs[idx_zoo])
-    if idx_bag:
-        out["bagging (average of bagged)"] = average(probs[idx_bag])
-    if idx_boost:
-        out["boosting (SAMME vote of boosted)"] = samme_combine(probs[idx_boost], torch.tensor(alphas))
+    if "average (zoo members)" in sets:
+        out["average (zoo members)"] = average(probs[sets["average (zoo members)"]])
+    if "bagging (average of bagged)" in sets:
+        out["bagging (average of bagged)"] = average(probs[sets["bagging (average of bagged)"]])
+    if "boosting (SAMME vote of boosted)" in sets:
+        out["boosting (SAMME vote of boosted)"] = samme_combine(probs[sets["boosting (SAMME vote of boosted)"]],
+                                                                torch.tensor(alphas))
     return out
 
 
@@ -238,7 +271,7 @@ _lock = threading.Lock()
 
 def trained_members(data: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], list[float], list[float], list[float]]:
     """Bagged + boosted members for cfg, trained once per process (seeded) and cached."""
-    key = (cfg.n_bagged, cfg.n_boosted, cfg.member_arch, cfg.steps, cfg.batch_size, cfg.lr, cfg.holdout, cfg.seed)
+    key = cfg.key()
     with _lock:
         if key not in _cache:
             fit, _, _ = split_holdout(data, cfg.holdout)
@@ -270,11 +303,11 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None) -
         kinds.append("zoo")
     bagged, boosted, alphas, errors = trained_members(data, cfg)
     for i, m in enumerate(bagged):
-        names.append(f"bagged #{i + 1} ({cfg.member_arch}, {cfg.steps} steps)")
+        names.append(f"bagged #{i + 1} ({cfg.arch_of(i)}, {cfg.steps} steps)")
         kinds.append("bagged")
         models.append(m)
     for i, m in enumerate(boosted):
-        names.append(f"boosted #{i + 1} ({cfg.member_arch}, alpha {alphas[i]:.2f})")
+        names.append(f"boosted #{i + 1} ({cfg.arch_of(i)}, alpha {alphas[i]:.2f})")
         kinds.append("boosted")
         models.append(m)
     if len(models) < 2:
@@ -289,11 +322,13 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None) -
 
 
 def table(res: EnsembleResult) -> list[list]:
-    """Rows [name, kind, test accuracy %, weight]: members first, then each combiner."""
-    rows = [[n, k, round(a, 2), round(float(w), 3)]
+    """Rows [name, kind, test accuracy %, weight, points above the best of its own members]: members first,
+    then each combiner."""
+    rows = [[n, k, round(a, 2), round(float(w), 3), None]
             for n, k, a, w in zip(res.names, res.kinds, res.member_acc(), res.weights)]
+    best = res.combo_best_member()
     for name, acc in res.combo_acc().items():
-        rows.append([name, "ensemble", round(acc, 2), None])
+        rows.append([name, "ensemble", round(acc, 2), None, round(acc - best[name], 2)])
     return rows
 
 

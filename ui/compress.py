@@ -7,7 +7,7 @@ import numpy as np
 
 from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
 
-ENSEMBLE_HEADERS = ["member / combiner", "kind", "test accuracy %", "weight"]
+ENSEMBLE_HEADERS = ["member / combiner", "kind", "test accuracy %", "weight", "vs its best member (points)"]
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
                     "acc_change", "path"]
 COMMON = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
@@ -74,8 +74,12 @@ def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int
                            + " ".join(str(int(p)) for p in preds[:, i])
                            + f"; average says {int(res.combos['average (all members)'][i].argmax())}") for i in idx]
     missing = [m for m in members if m not in res.names]
+    own = res.combo_best_member()
+    gain = max(combos, key=lambda k: combos[k] - own[k])
     summary = (f"Best member **{best_member:.1f}%**; best combiner **{best}: {combos[best]:.1f}%** on the 1,000 "
-               f"mnist5k test digits ({len(res.names)} members). Members disagree on "
+               f"mnist5k test digits ({len(res.names)} members; {combos[best] - own[best]:+.1f} points vs the best "
+               f"member it combines). Largest gain over its own members: **{gain}**, "
+               f"{combos[gain] - own[gain]:+.1f} points. Members disagree on "
                f"{int((preds != preds[0]).any(0).sum())} test digits (shown below, most split first).  \n"
                f"Weights and the stacking meta-classifier were fitted on the last {cfg.holdout} *train* images, never "
                f"on test. Bagged/boosted members never saw those images; the zoo members did (they were trained on "
@@ -121,7 +125,9 @@ from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
 from zoo import get_model
 from training.data import mnist5k
-from training.compress import channel_prune, train_student, StudentCNN, save_compressed, load_compressed
+from training.compress import (channel_prune, distill_loss_fn, train_student, StudentCNN, save_compressed,
+                               load_compressed)
+from training.trainer import TrainConfig, train
 
 model = get_model("{cfg.base}").eval()
 calib = (mnist5k().train_x[:{cfg.calib_images}] - 0.1307) / 0.3081
@@ -143,8 +149,12 @@ for m, name in params:
     prune.remove(m, name)
 # structured: keep {cfg.keep_ratio:.0%} of channels (largest L1 filters), rebuild smaller layers, fine-tune
 small = channel_prune(model, keep_ratio={cfg.keep_ratio})
+cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps})
+train(small, mnist5k(), cfg, loss_fn={"distill_loss_fn(model, temperature=" + repr(cfg.temperature) + ", alpha=" + repr(cfg.alpha) + ")" if cfg.finetune_distill else "None"})
 # distillation: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE, vs the same student alone
-# train_student(StudentCNN(), mnist5k(), cfg, teacher=get_model("{cfg.teacher}"), temperature={cfg.temperature}, alpha={cfg.alpha})
+student = StudentCNN(widths={tuple(cfg.student_widths)!r})
+train_student(student, mnist5k(), TrainConfig(epochs=1000, batch_size=64, max_steps={cfg.distill_steps}),
+              teacher=get_model("{cfg.teacher}"), temperature={cfg.temperature}, alpha={cfg.alpha})
 save_compressed(int8, "int8.safetensors", base="{cfg.base}", technique="int8-static-fx")
 model2, info = load_compressed("int8.safetensors")   # int8 tensors + scales -> the same quantized model
 '''
@@ -178,7 +188,7 @@ def _plot(rows):
 @friendly
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 4.0, alpha: float = 0.9, latency_batch: int = 1,
-             repeats: int = 20):
+             repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64"):
     """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
     from training.compress import LabConfig, run_lab
 
@@ -190,10 +200,16 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
         raise ValueError("finetune_steps must be 0..1000 and distill_steps 0..2000")
     if not (0.5 <= float(temperature) <= 20 and 0 <= float(alpha) <= 1):
         raise ValueError("temperature must be 0.5..20 and alpha 0..1")
+    try:
+        widths = tuple(int(w) for w in str(student_widths).split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
+        raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
     cfg = LabConfig(base=base, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
-                    finetune_steps=int(finetune_steps), distill_steps=int(distill_steps),
-                    temperature=float(temperature), alpha=float(alpha), latency_batch=int(latency_batch),
-                    repeats=int(repeats))
+                    finetune_steps=int(finetune_steps), finetune_distill=bool(finetune_distill),
+                    distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
+                    student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats))
     lab = run_lab(cfg)
     rows = lab["rows"]
     table = [[r[h] for h in COMPRESS_HEADERS] for r in rows]
@@ -228,7 +244,8 @@ def build_tab() -> None:
         with gr.Tab("Ensembles"):
             with gr.Row():
                 members = gr.CheckboxGroup(models, value=models, label="Zoo members", elem_id="ens-members")
-                arch = gr.Dropdown(["small_cnn"] + models, value="small_cnn", label="Bagged/boosted member architecture")
+                arch = gr.Dropdown(["small_cnn"] + models + [("all three zoo architectures, in turn", ",".join(models))],
+                                   value="small_cnn", label="Bagged/boosted member architecture")
             with gr.Row():
                 n_bag = gr.Slider(0, 6, value=2, step=1, label="Bagged members (bootstrap samples)")
                 n_boost = gr.Slider(0, 6, value=2, step=1, label="Boosted members (SAMME rounds)")
@@ -267,8 +284,12 @@ def build_tab() -> None:
                 sparsity = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="Magnitude pruning sparsity")
                 keep = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Channel pruning: fraction of channels kept")
                 ft = gr.Slider(0, 1000, value=20, step=10, label="Fine-tuning steps after channel pruning")
+                ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
             with gr.Row():
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
+                widths = gr.Dropdown([("16-32-64 channels (29k params)", "16,32,64"),
+                                      ("8-16-32 channels (8.8k params)", "8,16,32")], value="16,32,64",
+                                     label="Student size")
                 temp = gr.Slider(0.5, 20, value=4.0, step=0.5, label="Temperature T")
                 alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
                 lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
@@ -281,7 +302,7 @@ def build_tab() -> None:
                               elem_id="compress-files")
             c_notes = gr.Markdown()
             c_code = code_block()
-            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps],
+            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths],
                         [c_table, c_plot, c_files, c_notes, c_code], api_name="compress", **COMMON)
             gr.Markdown("### Mixed-precision (autocast) training step time")
             with gr.Row():
