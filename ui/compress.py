@@ -187,7 +187,7 @@ def _plot(rows):
 
 @friendly
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
-             distill_steps: int = 40, temperature: float = 4.0, alpha: float = 0.9, latency_batch: int = 1,
+             distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64"):
     """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
     from training.compress import LabConfig, run_lab
@@ -289,8 +289,8 @@ def build_tab() -> None:
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
                 widths = gr.Dropdown([("16-32-64 channels (29k params)", "16,32,64"),
                                       ("8-16-32 channels (8.8k params)", "8,16,32")], value="16,32,64",
-                                     label="Student size")
-                temp = gr.Slider(0.5, 20, value=4.0, step=0.5, label="Temperature T")
+                                     label="Student size", min_width=240)
+                temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
                 alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
                 lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
                 reps = gr.Slider(3, 200, value=20, step=1, label="Latency repeats (median)")

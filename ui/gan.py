@@ -5,7 +5,6 @@ import os
 import tempfile
 
 import gradio as gr
-import numpy as np
 
 from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
 
