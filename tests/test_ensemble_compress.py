@@ -88,6 +88,21 @@ def test_run_ensemble_tiny():
     assert gap == round(res.combo_acc()["bagging (average of bagged)"] - acc[res.names[1]], 2)
 
 
+def test_members_take_the_listed_architectures_in_turn():
+    from training.ensemble import run_ensemble
+
+    cfg = EnsembleConfig(zoo_members=("vgg_digits",), n_bagged=3, n_boosted=0, member_arch="small_cnn, resnet_digits",
+                         steps=2, batch_size=32, holdout=100)
+    assert [cfg.arch_of(k) for k in range(3)] == ["small_cnn", "resnet_digits", "small_cnn"]
+    res = run_ensemble(cfg)
+    assert [type(m).__name__ for m in res.models[1:]] == ["StudentCNN", "ResNetDigits", "StudentCNN"]
+    assert "resnet_digits" in res.names[2]
+    with pytest.raises(ValueError, match="member_arch"):
+        run_ensemble(EnsembleConfig(n_bagged=1, n_boosted=0, member_arch="small_cnn,nope", steps=1))
+    with pytest.raises(ValueError, match="no architecture"):
+        EnsembleConfig(member_arch=" , ").archs()
+
+
 @pytest.fixture(scope="module")
 def vgg():
     return get_model("vgg_digits")

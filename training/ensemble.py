@@ -122,9 +122,14 @@ class EnsembleConfig:
     channels_last: bool = False           # members' training in NHWC (faster convs on CPU)
 
     def archs(self) -> list[str]:
+        from zoo.registry import list_models
+
         out = [a.strip() for a in self.member_arch.split(",") if a.strip()]
         if not out:
             raise ValueError("member_arch names no architecture")
+        bad = [a for a in out if a != "small_cnn" and a not in list_models("digits")]
+        if bad:
+            raise ValueError(f"member_arch: unknown {bad}; use 'small_cnn' or {list_models('digits')}")
         return out
 
     def arch_of(self, k: int) -> str:
@@ -289,6 +294,7 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None) -
     from zoo.registry import get_model, list_models
 
     cfg = cfg or EnsembleConfig()
+    cfg.archs()                            # a bad member_arch fails here, before anything trains
     data = data or mnist5k()
     _, hx, hy = split_holdout(data, cfg.holdout)
     names, kinds, models = [], [], []
