@@ -185,6 +185,26 @@ def test_load_compressed_refuses_hostile_shapes(tmp_path, shapes):
         load_compressed(str(tmp_path / "h.safetensors"))
 
 
+def test_load_compressed_refuses_tensors_that_do_not_fit(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from training.compress import FORMAT, StudentCNN
+    from zoo.hub import WeightsError
+
+    good = StudentCNN().state_dict()
+    info = {"format": FORMAT, "base": "student", "technique": "student", "path": "", "shapes": {}}
+    bad = {k: v.clone() for k, v in good.items()}
+    bad["classifier.1.weight"] = torch.zeros(3, 3)                          # wrong shape
+    save_file(bad, str(tmp_path / "a.safetensors"), metadata={"playground": json.dumps(info)})
+    meta = {"playground": json.dumps(info), "q:classifier.1.weight": "per_tensor"}   # "quantized", no scale
+    save_file(dict(good), str(tmp_path / "b.safetensors"), metadata=meta)
+    for name in ("a", "b"):
+        with pytest.raises(WeightsError, match="do not fit"):
+            load_compressed(str(tmp_path / f"{name}.safetensors"))
+
+
 def test_student_of_any_width_loads_back(tmp_path):
     from training.compress import StudentCNN
 

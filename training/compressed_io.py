@@ -197,10 +197,13 @@ def load_compressed(path: str) -> tuple[nn.Module, dict]:
         model = skeleton(info["base"], info["technique"], info.get("shapes"))
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise WeightsError(f"{path}: its header does not describe a model this lab builds ({e})") from None
-    state = unflatten_state(tensors, meta)
-    # Quantized modules read their format version from the state dict's _metadata (a plain dict loses
-    # it, and version None means the old layout); the skeleton has the same modules, so use its versions.
-    state = type(model.state_dict())(state)
-    state._metadata = model.state_dict()._metadata  # type: ignore[attr-defined]
-    model.load_state_dict(state, strict=True)
+    try:
+        state = unflatten_state(tensors, meta)
+        # Quantized modules read their format version from the state dict's _metadata (a plain dict loses
+        # it, and version None means the old layout); the skeleton has the same modules, so use its versions.
+        state = type(model.state_dict())(state)
+        state._metadata = model.state_dict()._metadata  # type: ignore[attr-defined]
+        model.load_state_dict(state, strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError) as e:
+        raise WeightsError(f"{path}: its tensors do not fit the model its header describes ({e})") from None
     return model.eval(), info

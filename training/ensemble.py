@@ -276,7 +276,7 @@ _lock = threading.Lock()
 
 def trained_members(data: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], list[float], list[float], list[float]]:
     """Bagged + boosted members for cfg, trained once per process (seeded) and cached."""
-    key = cfg.key()
+    key = tuple(v for k, v in asdict(cfg).items() if k != "zoo_members")   # members do not depend on the zoo ones
     with _lock:
         if key not in _cache:
             fit, _, _ = split_holdout(data, cfg.holdout)
