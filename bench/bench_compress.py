@@ -6,6 +6,9 @@ r"""Benchmark for the Ensembles & compression lab: prints one JSON object.
         --boosted 3 --member-steps 810 --member-batch 128 --member-lr 3e-3 --member-amp bf16 \
         --finetune-steps 600 --distill-steps 2000 --distill-seeds 3 --student-widths 16,32,64 8,16,32 \
         --select-temperature 1,2,4 --repeats 60
+    # the teacher without label smoothing (bench/results/distill_hard_teacher.json, about 10 minutes):
+    python bench/bench_compress.py --skip-ensemble --skip-compression --teacher resnet_digits_hard \
+        --temperature 2 --distill-steps 2000 --distill-seeds 3 --student-widths 16,32,64 8,16,32
 
 Targets (issue 6): best ensemble >= 99.2% on the mnist5k test split and above its best member; a
 compressed digits model >= 3.5x smaller, >= 1.5x faster on this CPU, <= 0.5 point accuracy drop; a
@@ -110,6 +113,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-ensemble", action="store_true")
+    ap.add_argument("--skip-compression", action="store_true", help="no compression tables (distillation only)")
+    ap.add_argument("--teacher", default="resnet_digits", help="the students' teacher (a digits zoo model)")
     ap.add_argument("--member-steps", type=int, default=100)
     ap.add_argument("--members", type=int, default=3, help="bagged members")
     ap.add_argument("--boosted", type=int, default=None, help="boosted members (default: as many as --members)")
@@ -157,12 +162,12 @@ def main(argv=None) -> int:
                            "met": bool(meeting),
                            "boost_errors": res.boost_errors, "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps({"progress": "ensemble done", **out["ensemble"]}), file=sys.stderr, flush=True)
-    for bs in (1, 64):
+    cfg = LabConfig(finetune_steps=args.finetune_steps, finetune_distill=not args.no_finetune_distill,
+                    temperature=args.temperature, teacher=args.teacher, distill_steps=args.distill_steps,
+                    repeats=args.repeats, student_widths=widths[0])
+    for bs in () if args.skip_compression else (1, 64):
         t0 = time.perf_counter()
-        cfg = LabConfig(finetune_steps=args.finetune_steps, finetune_distill=not args.no_finetune_distill,
-                        temperature=args.temperature,
-                        distill_steps=args.distill_steps, repeats=args.repeats, latency_batch=bs,
-                        student_widths=widths[0])
+        cfg = replace(cfg, latency_batch=bs)
         lab = run_lab(cfg)
         good = [r["technique"] for r in lab["rows"] if r["technique"] != "baseline fp32" and "student" not in r["technique"]
                 and "teacher" not in r["technique"] and r["smaller_x"] >= 3.5 and r["faster_x"] >= 1.5

@@ -287,6 +287,9 @@ def test_client_compress_and_ensemble(client):
     int8 = rows[names.index("int8 static (FX)")]
     assert int8[4] > 3.5                       # smaller_x
     assert len(files) >= 5 and "prepare_fx" in code and "quantize_fx" in notes
+    for bad in ({"teacher": "nope"}, {"student_widths": "8,16"}):
+        with pytest.raises(Exception, match="teacher must be|student_widths must be|not in the list of choices"):
+            client.predict(distill_steps=0, finetune_steps=0, repeats=3, api_name="/compress", **bad)
     table, summary, gallery, code = client.predict(members=["resnet_digits", "vgg_digits"], n_bagged=1, n_boosted=0,
                                                    steps=3, api_name="/ensemble")
     kinds = [r[1] for r in table["data"]]

@@ -188,7 +188,8 @@ def _plot(rows):
 @friendly
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
-             repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64"):
+             repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
+             teacher: str = "resnet_digits"):
     """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
     from training.compress import LabConfig, run_lab
 
@@ -206,7 +207,9 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
         widths = ()
     if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
         raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
-    cfg = LabConfig(base=base, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
+    if teacher not in _digits_models():
+        raise ValueError(f"teacher must be one of {_digits_models()}")
+    cfg = LabConfig(base=base, teacher=teacher, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
                     finetune_steps=int(finetune_steps), finetune_distill=bool(finetune_distill),
                     distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
                     student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats))
@@ -287,6 +290,7 @@ def build_tab() -> None:
                 ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
             with gr.Row():
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
+                teacher = gr.Dropdown(models, value="resnet_digits", label="Teacher", elem_id="compress-teacher")
                 widths = gr.Dropdown([("16-32-64 channels (29k params)", "16,32,64"),
                                       ("8-16-32 channels (8.8k params)", "8,16,32")], value="16,32,64",
                                      label="Student size", min_width=240)
@@ -302,7 +306,7 @@ def build_tab() -> None:
                               elem_id="compress-files")
             c_notes = gr.Markdown()
             c_code = code_block()
-            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths],
+            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher],
                         [c_table, c_plot, c_files, c_notes, c_code], api_name="compress", **COMMON)
             gr.Markdown("### Mixed-precision (autocast) training step time")
             with gr.Row():
