@@ -455,8 +455,13 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
         from training.measure import predict_logits
 
         top = (predict_logits(get_model(cfg.teacher), data.train_x[:256]) / cfg.temperature).softmax(1).max(1).values
-        notes.append(f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability "
-                     f"{float(top.mean()):.2f} on 256 train digits (1 = one-hot, 0.1 = uniform). The zoo models were "
-                     "trained with label smoothing, which squeezes their logits together, so a high T makes the "
-                     "targets nearly uniform and tells the student little (Muller et al. 2019).")
+        from zoo.hub import read_manifest
+
+        note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {float(top.mean()):.2f} "
+                f"on 256 train digits (1 = one-hot, 0.1 = uniform).")
+        smoothing = read_manifest().get(cfg.teacher, {}).get("config", {}).get("label_smoothing")
+        if smoothing:
+            note += (f" {cfg.teacher} was trained with label smoothing {smoothing:g}, which squeezes its logits "
+                     "together, so a high T makes its targets nearly uniform (Muller et al. 2019).")
+        notes.append(note)
     return {"rows": rows, "files": files, "extra": extra, "notes": notes, "config": asdict(cfg)}
