@@ -19,6 +19,19 @@ def _digits_models() -> list[str]:
     return list_models("digits")
 
 
+def _digits_archs() -> list[str]:
+    """One digits model per architecture (resnet_digits_hard is resnet_digits' architecture again)."""
+    from zoo import get_spec
+
+    seen, out = set(), []
+    for name in _digits_models():
+        builder = get_spec(name).builder
+        if builder not in seen:
+            seen.add(builder)
+            out.append(name)
+    return out
+
+
 def _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed):
     from training.ensemble import EnsembleConfig
 
@@ -247,7 +260,9 @@ def build_tab() -> None:
         with gr.Tab("Ensembles"):
             with gr.Row():
                 members = gr.CheckboxGroup(models, value=models, label="Zoo members", elem_id="ens-members")
-                arch = gr.Dropdown(["small_cnn"] + models + [("all three zoo architectures, in turn", ",".join(models))],
+                archs = _digits_archs()
+                arch = gr.Dropdown(["small_cnn"] + archs + [(f"all {len(archs)} zoo architectures, in turn",
+                                                             ",".join(archs))],
                                    value="small_cnn", label="Bagged/boosted member architecture")
             with gr.Row():
                 n_bag = gr.Slider(0, 6, value=2, step=1, label="Bagged members (bootstrap samples)")
