@@ -312,3 +312,9 @@ def test_browser_ensembles_and_compression(page):
     page.locator("#compress-btn").click()
     page.locator("#compress-table").get_by_text("int8 static (FX)").wait_for(timeout=240_000)
     assert page.locator("#compress-files").get_by_text("safetensors").first.is_visible()
+
+
+def test_member_architecture_choices_list_each_architecture_once():
+    from ui.compress import _digits_archs
+
+    assert _digits_archs() == ["resnet_digits", "vgg_digits", "alexnet_digits"]   # not resnet_digits_hard again
