@@ -42,7 +42,7 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     held-out part; accuracy decides, the held-out NLL breaks ties."""
     import torch
 
-    from training.compress import StudentCNN, _short_cfg, train_student
+    from training.compress import StudentCNN, _short_cfg, soft_target_top_prob, train_student
     from training.data import Split, mnist5k
     from training.measure import predict_logits
     from zoo.registry import get_model
@@ -52,7 +52,7 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     fit = Split(d.train_x[:n], d.train_y[:n], d.train_x[n:], d.train_y[n:], d.classes)   # "test" = held out
     teacher = get_model(cfg.teacher).cpu().eval()
     t_lg = predict_logits(teacher, d.train_x[:1000])
-    soft = {str(t): {"teacher_top_prob": round(float((t_lg / t).softmax(1).max(1).values.mean()), 3)} for t in temps}
+    soft = {str(t): {"teacher_top_prob": round(soft_target_top_prob(t_lg, t), 3)} for t in temps}
     out = {"holdout": holdout, "teacher_soft_targets_on_train": soft, "by_width": []}
     for w in widths:
         tc = _short_cfg(cfg.distill_steps, n, seed=0)

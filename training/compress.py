@@ -227,6 +227,11 @@ def distill_loss(student_logits, teacher_logits, labels, temperature: float, alp
     return alpha * temperature ** 2 * kl + (1 - alpha) * ce
 
 
+def soft_target_top_prob(logits: torch.Tensor, temperature: float) -> float:
+    """Mean top probability of softmax(logits / T): 1 = one-hot targets, 1/classes = uniform ones."""
+    return float((logits.float() / temperature).softmax(1).max(1).values.mean())
+
+
 def distill_loss_fn(teacher: nn.Module, temperature: float, alpha: float, label_smoothing: float = 0.0):
     """The trainer's loss_fn hook for distillation: the teacher (eval mode, no grad) labels the very batch
     the student sees, augmentation included ("consistent" teaching, Beyer et al. 2022)."""
@@ -454,10 +459,10 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     if cfg.distill_steps > 0:
         from training.measure import predict_logits
 
-        top = (predict_logits(get_model(cfg.teacher), data.train_x[:256]) / cfg.temperature).softmax(1).max(1).values
+        top = soft_target_top_prob(predict_logits(get_model(cfg.teacher), data.train_x[:256]), cfg.temperature)
         from zoo.hub import read_manifest
 
-        note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {float(top.mean()):.2f} "
+        note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {top:.2f} "
                 f"on 256 train digits (1 = one-hot, 0.1 = uniform).")
         smoothing = read_manifest().get(cfg.teacher, {}).get("config", {}).get("label_smoothing")
         if smoothing:

@@ -238,7 +238,8 @@ class EnsembleResult:
 
 
 def member_sets(kinds: list[str]) -> dict[str, list[int]]:
-    """Which members each combiner combines (indices into the member list); combine_all uses the same sets."""
+    """Which members each combiner combines (indices into the member list), in table order; combine_all
+    computes exactly these combiners over exactly these members."""
     idx = {k: [i for i, kk in enumerate(kinds) if kk == k] for k in ("zoo", "bagged", "boosted")}
     everyone = list(range(len(kinds)))
     out = {"average (all members)": everyone, "majority vote (all members)": everyone,
@@ -253,21 +254,17 @@ def member_sets(kinds: list[str]) -> dict[str, list[int]]:
 
 
 def combine_all(probs: torch.Tensor, kinds: list[str], weights, alphas, stacker) -> dict[str, torch.Tensor]:
-    """Every combiner's (N, C) output for member probabilities (M, N, C)."""
-    sets = member_sets(kinds)
-    out = {"average (all members)": average(probs)}
-    vote = majority_vote(probs)
-    out["majority vote (all members)"] = torch.nn.functional.one_hot(vote, probs.shape[-1]).float()
-    out["weighted average (held-out log-odds)"] = weighted_average(probs, weights)
-    out["stacking (LogisticRegression on held-out)"] = stack_predict(stacker, probs)
-    if "average (zoo members)" in sets:
-        out["average (zoo members)"] = average(probs[sets["average (zoo members)"]])
-    if "bagging (average of bagged)" in sets:
-        out["bagging (average of bagged)"] = average(probs[sets["bagging (average of bagged)"]])
-    if "boosting (SAMME vote of boosted)" in sets:
-        out["boosting (SAMME vote of boosted)"] = samme_combine(probs[sets["boosting (SAMME vote of boosted)"]],
-                                                                torch.tensor(alphas))
-    return out
+    """Every combiner's (N, C) output for member probabilities (M, N, C), each over its member_sets() members."""
+    combiners = {
+        "average (all members)": average,
+        "majority vote (all members)": lambda p: torch.nn.functional.one_hot(majority_vote(p), p.shape[-1]).float(),
+        "weighted average (held-out log-odds)": lambda p: weighted_average(p, weights),
+        "stacking (LogisticRegression on held-out)": lambda p: stack_predict(stacker, p),
+        "average (zoo members)": average,
+        "bagging (average of bagged)": average,
+        "boosting (SAMME vote of boosted)": lambda p: samme_combine(p, torch.tensor(alphas)),
+    }
+    return {name: combiners[name](probs[idx]) for name, idx in member_sets(kinds).items()}
 
 
 _cache: dict[tuple, tuple] = {}
