@@ -42,16 +42,16 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     held-out part; accuracy decides, the held-out NLL breaks ties."""
     import torch
 
-    from training.compress import StudentCNN, _short_cfg, soft_target_top_prob, train_student
+    from training.compress import StudentCNN, _short_cfg, soft_target_top_prob, teacher_model, train_student
     from training.data import Split, mnist5k
     from training.measure import predict_logits
-    from zoo.registry import get_model
 
     d = mnist5k()
     n = len(d.train_x) - holdout
     fit = Split(d.train_x[:n], d.train_y[:n], d.train_x[n:], d.train_y[n:], d.classes)   # "test" = held out
-    teacher = get_model(cfg.teacher).cpu().eval()
-    t_lg = predict_logits(teacher, d.train_x[:1000])
+    teacher = teacher_model(cfg.teacher)
+    with torch.no_grad():
+        t_lg = predict_logits(teacher, d.train_x[:1000])
     soft = {str(t): {"teacher_top_prob": round(soft_target_top_prob(t_lg, t), 3)} for t in temps}
     out = {"holdout": holdout, "teacher_soft_targets_on_train": soft, "by_width": []}
     for w in widths:
@@ -76,16 +76,19 @@ def distillation(cfg, widths, n_seeds: int, temps: dict | None = None) -> dict:
     from dataclasses import replace
     from statistics import mean
 
-    from training.compress import students
+    import torch
+
+    from training.compress import students, teacher_model
     from training.data import mnist5k
     from training.measure import accuracy, count_params
-    from zoo.registry import get_model
 
     data = mnist5k()
-    teacher = get_model(cfg.teacher).cpu().eval()
-    t_acc, t_params = accuracy(teacher, data.test_x, data.test_y), count_params(teacher)
+    teacher = teacher_model(cfg.teacher)
+    with torch.no_grad():
+        t_acc, t_params = accuracy(teacher, data.test_x, data.test_y), count_params(teacher)
     res = {"teacher": cfg.teacher, "teacher_acc": round(t_acc, 2), "teacher_params": t_params,
-           "steps": cfg.distill_steps, "alpha": cfg.alpha, "seeds": n_seeds, "students": []}
+           "steps": cfg.distill_steps, "alpha": cfg.alpha, "mixup": cfg.mixup, "alone_mixup": cfg.alone_mixup,
+           "seeds": n_seeds, "students": []}
     for w in widths:
         rows = []
         T = (temps or {}).get(tuple(w), cfg.temperature)
@@ -114,7 +117,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-ensemble", action="store_true")
     ap.add_argument("--skip-compression", action="store_true", help="no compression tables (distillation only)")
-    ap.add_argument("--teacher", default="resnet_digits", help="the students' teacher (a digits zoo model)")
+    ap.add_argument("--teacher", default="resnet_digits",
+                    help="the students' teacher: a digits zoo model, or zoo_average (three architectures averaged)")
+    ap.add_argument("--alpha", type=float, default=0.9, help="weight of the teacher's soft targets")
+    ap.add_argument("--mixup", type=float, default=0.0, help="mixup of the distilled student's batches (0 = off)")
+    ap.add_argument("--alone-mixup", type=float, default=0.0, help="mixup of the student alone's batches (0 = off)")
     ap.add_argument("--member-steps", type=int, default=100)
     ap.add_argument("--members", type=int, default=3, help="bagged members")
     ap.add_argument("--boosted", type=int, default=None, help="boosted members (default: as many as --members)")
@@ -164,6 +171,7 @@ def main(argv=None) -> int:
         print(json.dumps({"progress": "ensemble done", **out["ensemble"]}), file=sys.stderr, flush=True)
     cfg = LabConfig(finetune_steps=args.finetune_steps, finetune_distill=not args.no_finetune_distill,
                     temperature=args.temperature, teacher=args.teacher, distill_steps=args.distill_steps,
+                    alpha=args.alpha, mixup=args.mixup, alone_mixup=args.alone_mixup,
                     repeats=args.repeats, student_widths=widths[0])
     for bs in () if args.skip_compression else (1, 64):
         t0 = time.perf_counter()

@@ -244,6 +244,30 @@ def test_distill_loss_reduces_to_ce_and_matches_teacher():
     assert distill_loss(logits, logits, y, 4.0, 1.0).abs() < 1e-6   # KL to itself
 
 
+def test_averaged_teacher_gives_the_mean_probabilities_as_logits():
+    from training.compress import AveragedTeacher, StudentCNN
+
+    torch.manual_seed(0)
+    a, b = StudentCNN().eval(), StudentCNN().eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        out = AveragedTeacher([a, b])(x)
+        assert torch.allclose(out.softmax(1), (a(x).softmax(1) + b(x).softmax(1)) / 2, atol=1e-6)
+        assert torch.allclose(AveragedTeacher([a])(x), a(x).log_softmax(1), atol=1e-5)
+    with pytest.raises(ValueError):
+        AveragedTeacher([])
+
+
+def test_teacher_model_names_a_zoo_model_or_the_zoo_average():
+    from training.compress import ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, AveragedTeacher, teacher_model, teacher_names
+
+    assert ZOO_AVERAGE in teacher_names() and "resnet_digits" in teacher_names()
+    avg = teacher_model(ZOO_AVERAGE)
+    assert isinstance(avg, AveragedTeacher) and len(avg.members) == len(ZOO_AVERAGE_MEMBERS) and not avg.training
+    with pytest.raises(ValueError, match="teacher must be"):
+        teacher_model("resnet18")                     # an ImageNet model is no digits teacher
+
+
 def test_train_student_distills_through_the_trainers_loss_hook():
     import copy
 
@@ -287,8 +311,15 @@ def test_client_compress_and_ensemble(client):
     int8 = rows[names.index("int8 static (FX)")]
     assert int8[4] > 3.5                       # smaller_x
     assert len(files) >= 5 and "prepare_fx" in code and "quantize_fx" in notes
-    for bad in ({"teacher": "nope"}, {"student_widths": "8,16"}):
-        with pytest.raises(Exception, match="teacher must be|student_widths must be|not in the list of choices"):
+    table, _, _, notes, code = client.predict(distill_steps=3, finetune_steps=0, repeats=3, teacher="zoo_average",
+                                              mixup=1.0, alone_mixup=0.4, api_name="/compress")
+    names = [r[0] for r in table["data"]]
+    assert "teacher zoo_average" in names and "same student alone (mixup 0.4)" in names
+    assert any(n.startswith("student distilled") and "mixup 1" in n for n in names)
+    assert "averaged teacher's members" in notes and 'teacher_model("zoo_average")' in code
+    for bad in ({"teacher": "nope"}, {"student_widths": "8,16"}, {"mixup": -1}):
+        with pytest.raises(Exception, match="teacher must be|student_widths must be|not in the list of choices|"
+                                            "mixup must be|less than minimum"):
             client.predict(distill_steps=0, finetune_steps=0, repeats=3, api_name="/compress", **bad)
     table, summary, gallery, code = client.predict(members=["resnet_digits", "vgg_digits"], n_bagged=1, n_boosted=0,
                                                    steps=3, api_name="/ensemble")

@@ -368,3 +368,43 @@ def test_zip_target_fine_tunes(tmp_path):
     assert data.classes == ("one", "two", "zero") and data.train_x.shape[1:] == (1, 28, 28)
     res = run_finetune(cfg, data, device="cpu")
     assert len(res.per_class) == 3 and len(res.confusion) == 3
+
+
+def test_mixup_mixes_images_and_targets_alike():
+    from training.augment import mixup
+
+    x = torch.arange(8.0).reshape(8, 1, 1, 1).expand(8, 1, 4, 4).clone()    # image i is all i
+    y = torch.arange(8)
+    torch.manual_seed(3)
+    xm, ym = mixup(x, y, 1.0, 10, torch.Generator().manual_seed(3))
+    assert ym.shape == (8, 10) and torch.allclose(ym.sum(1), torch.ones(8))
+    # each mixed image's value is the mean label under its target: images and targets got the same lam and pair
+    assert torch.allclose(xm.mean((1, 2, 3)), ym @ torch.arange(10.0), atol=1e-5)
+    assert not torch.equal(xm, x)
+    xm2, ym2 = mixup(xm, ym, 0.4, 10)                    # probability targets mix again, still sum to 1
+    assert torch.allclose(ym2.sum(1), torch.ones(8)) and torch.allclose(xm2.mean((1, 2, 3)), ym2 @ torch.arange(10.0), atol=1e-5)
+    with pytest.raises(ValueError):
+        mixup(x, y, 0.0, 10)
+
+
+def test_training_with_mixup_resumes_exactly():
+    from zoo.digits import ResNetDigits
+
+    data = small_digits(n_train=96, n_test=50)
+    cfg = TrainConfig(epochs=2, batch_size=16, max_steps=8, mixup=1.0)
+    torch.manual_seed(0)
+    init = ResNetDigits().state_dict()
+    ref, m = ResNetDigits(), ResNetDigits()
+    ref.load_state_dict(init)
+    m.load_state_dict(init)
+    train(ref, data, cfg, device="cpu")
+    st: dict = {}
+    train(m, data, cfg, on_step=lambda i: i.step < 3, device="cpu", state_out=st)
+    m.load_state_dict(st.pop("model"))
+    train(m, data, cfg, device="cpu", resume=st)
+    for (k, a), b in zip(ref.state_dict().items(), m.state_dict().values()):
+        assert torch.equal(a, b), k
+    plain = ResNetDigits()
+    plain.load_state_dict(init)
+    train(plain, data, TrainConfig(epochs=2, batch_size=16, max_steps=8), device="cpu")
+    assert not torch.equal(plain.state_dict()["fc.weight"], ref.state_dict()["fc.weight"])   # mixup changed the run

@@ -25,3 +25,20 @@ def random_affine(x: torch.Tensor, degrees: float = 10.0, translate: float = 0.1
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, num_classes: int,
+          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """mixup (Zhang et al. 2018) of a (B, C, H, W) batch with a shuffled copy of itself.
+
+    One lam ~ Beta(alpha, alpha) per batch (alpha 1 = uniform); returns the mixed images and probability
+    targets lam * onehot(y) + (1 - lam) * onehot(y[perm]), which F.cross_entropy takes as they are.
+    y may already be probability targets (B, num_classes).
+    """
+    if alpha <= 0:
+        raise ValueError("mixup alpha must be positive")
+    b = x.shape[0]
+    lam = float(torch.distributions.Beta(float(alpha), float(alpha)).sample())   # global RNG: saved on resume
+    perm = torch.randperm(b, generator=generator).to(x.device)
+    soft = y if y.dim() == 2 else F.one_hot(y, num_classes).to(x.dtype)
+    return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]

@@ -213,6 +213,43 @@ class StudentCNN(nn.Module):
         return self.classifier(self.features(x))          # (B, 10)
 
 
+class AveragedTeacher(nn.Module):
+    """Several teachers as one: log of their mean class probabilities (Hinton et al. 2015 distil an
+    ensemble into one small model). Its outputs are log-probabilities, so they work as logits: softmax
+    gives back the ensemble's average, and dividing by T softens it like any teacher's logits."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("an averaged teacher needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([m(x).float().softmax(1) for m in self.members]).mean(0)
+        return probs.clamp_min(1e-12).log()
+
+
+ZOO_AVERAGE = "zoo_average"                 # a teacher name: the zoo's three digits architectures, averaged
+ZOO_AVERAGE_MEMBERS = ("resnet_digits", "vgg_digits", "alexnet_digits")
+
+
+def teacher_names() -> list[str]:
+    from zoo.registry import list_models
+
+    return list_models("digits") + [ZOO_AVERAGE]
+
+
+def teacher_model(name: str) -> nn.Module:
+    """A digits zoo model, or ZOO_AVERAGE: the average of ZOO_AVERAGE_MEMBERS' probabilities (eval mode, CPU)."""
+    from zoo.registry import get_model
+
+    if name == ZOO_AVERAGE:
+        return AveragedTeacher([get_model(m).cpu().eval() for m in ZOO_AVERAGE_MEMBERS]).eval()
+    if name not in teacher_names():
+        raise ValueError(f"teacher must be one of {teacher_names()}")
+    return get_model(name).cpu().eval()
+
+
 def distill_loss(student_logits, teacher_logits, labels, temperature: float, alpha: float,
                  label_smoothing: float = 0.0) -> torch.Tensor:
     """Hinton et al. 2015: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels).
@@ -287,6 +324,8 @@ class LabConfig:
                                           # --select-temperature 1,2,4); at T=4 the zoo teacher's targets are
                                           # nearly uniform (its training used label smoothing)
     alpha: float = 0.9
+    mixup: float = 0.0                    # mixup of the distilled student's batches (the teacher sees them too)
+    alone_mixup: float = 0.0              # mixup of the student alone's batches (mixed hard labels)
     student_widths: tuple[int, int, int] = (16, 32, 64)   # StudentCNN's three conv widths
     calib_images: int = 256               # train images that calibrate int8 activation ranges
     latency_batch: int = 1
@@ -338,19 +377,20 @@ def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.
 
 def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
     """(distilled student, same student alone, their metrics), trained once per process per setting."""
-    from zoo.registry import get_model
+    from dataclasses import replace
 
     def make():
         tc = _short_cfg(cfg.distill_steps, len(data.train_x), seed=cfg.seed)
         torch.manual_seed(cfg.seed)
         distilled = StudentCNN(widths=tuple(cfg.student_widths))
         alone = copy.deepcopy(distilled)          # the same initial weights
-        m1 = train_student(distilled, data, tc, get_model(cfg.teacher), cfg.temperature, cfg.alpha)
-        m2 = train_student(alone, data, tc, None)
+        m1 = train_student(distilled, data, replace(tc, mixup=cfg.mixup), teacher_model(cfg.teacher),
+                           cfg.temperature, cfg.alpha)
+        m2 = train_student(alone, data, replace(tc, mixup=cfg.alone_mixup), None)
         return distilled.cpu().eval(), alone.cpu().eval(), m1, m2
 
-    return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.seed,
-                    tuple(cfg.student_widths)), make)
+    return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.mixup,
+                    cfg.alone_mixup, cfg.seed, tuple(cfg.student_widths)), make)
 
 
 def autocast_step_times(steps: int = 5, batch: int = 64, amp: str = "bf16") -> dict:
@@ -426,11 +466,12 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     if cfg.distill_steps > 0:
         distilled, alone, m1, m2 = students(cfg, data)
         if cfg.teacher != cfg.base:
-            teacher = get_model(cfg.teacher).cpu().eval()
-            models[f"teacher {cfg.teacher}"] = (teacher, torch.float32, "fp32", None, cfg.teacher)
-        models[f"student distilled (T={cfg.temperature:g}, alpha={cfg.alpha:g})"] = (
+            models[f"teacher {cfg.teacher}"] = (teacher_model(cfg.teacher), torch.float32, "fp32", None, cfg.teacher)
+        mix = f", mixup {cfg.mixup:g}" if cfg.mixup else ""
+        models[f"student distilled (T={cfg.temperature:g}, alpha={cfg.alpha:g}{mix})"] = (
             distilled, torch.float32, "student", layer_shapes(distilled), "student")
-        models["same student alone"] = (alone, torch.float32, "student", layer_shapes(alone), "student")
+        models["same student alone" + (f" (mixup {cfg.alone_mixup:g})" if cfg.alone_mixup else "")] = (
+            alone, torch.float32, "student", layer_shapes(alone), "student")
         extra = {"distilled": m1, "alone": m2}
     lat = compare_latency({k: (m, dt) for k, (m, dt, *_) in models.items()}, batch=cfg.latency_batch,
                           repeats=cfg.repeats)
@@ -459,14 +500,18 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     if cfg.distill_steps > 0:
         from training.measure import predict_logits
 
-        top = soft_target_top_prob(predict_logits(get_model(cfg.teacher), data.train_x[:256]), cfg.temperature)
+        with torch.no_grad():
+            top = soft_target_top_prob(predict_logits(teacher_model(cfg.teacher), data.train_x[:256]),
+                                       cfg.temperature)
         from zoo.hub import read_manifest
 
         note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {top:.2f} "
                 f"on 256 train digits (1 = one-hot, 0.1 = uniform).")
-        smoothing = read_manifest().get(cfg.teacher, {}).get("config", {}).get("label_smoothing")
+        names = ZOO_AVERAGE_MEMBERS if cfg.teacher == ZOO_AVERAGE else (cfg.teacher,)
+        smoothing = max(read_manifest().get(n, {}).get("config", {}).get("label_smoothing") or 0 for n in names)
         if smoothing:
-            note += (f" {cfg.teacher} was trained with label smoothing {smoothing:g}, which squeezes its logits "
-                     "together, so a high T makes its targets nearly uniform (Muller et al. 2019).")
+            who = f"{cfg.teacher} was" if len(names) == 1 else "The averaged teacher's members were"
+            note += (f" {who} trained with label smoothing {smoothing:g}, which squeezes logits together, "
+                     "so a high T makes the targets nearly uniform (Muller et al. 2019).")
         notes.append(note)
     return {"rows": rows, "files": files, "extra": extra, "notes": notes, "config": asdict(cfg)}

@@ -7,8 +7,9 @@ Extras used by the fine-tuning lab (all off by default, so older callers see the
 mixed precision (`cfg.amp`: bf16 autocast on CPU/CUDA, fp16 + GradScaler on CUDA), frozen parameters
 (only requires_grad ones are optimised; BatchNorm layers whose parameters are all frozen stay in eval
 mode so their running statistics do not move), keep-best (the best evaluated weights are restored at
-the end, so a cancelled run keeps them), a batched `transform` (augmentation from the data tab), and an
-exact resume (`resume=` / `state_out=`: optimizer, scheduler, RNG and position inside the epoch).
+the end, so a cancelled run keeps them), a batched `transform` (augmentation from the data tab), mixup
+(`cfg.mixup`: images mixed within the batch, labels become probability targets), and an exact resume
+(`resume=` / `state_out=`: optimizer, scheduler, RNG and position inside the epoch).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.augment import random_affine
+from training.augment import mixup, random_affine
 from training.data import MNIST_MEAN, MNIST_STD, Split
 from zoo.device import get_device
 
@@ -49,6 +50,7 @@ class TrainConfig:
     keep_best: bool = False           # restore the best evaluated weights at the end (and on cancel)
     schedule: str = "onecycle"        # "onecycle" | "constant"
     channels_last: bool = False       # NHWC memory format: oneDNN's fast conv layout on CPU (1.3-1.4x here)
+    mixup: float = 0.0                # Beta(a, a) mixup of each batch with itself, soft targets (0 = off)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,6 +177,7 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
         model.to(memory_format=torch.channels_last)
     set_train_mode(model)
     xtr, ytr = data.train_x.to(device), data.train_y.to(device)
+    num_classes = max(len(data.classes), int(ytr.max()) + 1 if len(ytr) else 1)
     n = len(xtr)
     bs = max(1, min(cfg.batch_size, n))
     steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: fixed shapes are faster
@@ -220,6 +223,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
                 xb = random_affine(xb, generator=gen)
             if transform is not None:
                 xb = transform(xb)
+            if cfg.mixup > 0:   # labels become probability targets; a loss_fn receives those
+                xb, yb = mixup(xb, yb, cfg.mixup, num_classes, gen)
             xb = (xb - mean) / std
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)

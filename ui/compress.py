@@ -138,8 +138,9 @@ from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
 from zoo import get_model
 from training.data import mnist5k
-from training.compress import (channel_prune, distill_loss_fn, train_student, StudentCNN, save_compressed,
-                               load_compressed)
+from dataclasses import replace
+from training.compress import (channel_prune, distill_loss_fn, train_student, teacher_model, StudentCNN,
+                               save_compressed, load_compressed)
 from training.trainer import TrainConfig, train
 
 model = get_model("{cfg.base}").eval()
@@ -165,9 +166,13 @@ small = channel_prune(model, keep_ratio={cfg.keep_ratio})
 ft_cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps})
 train(small, mnist5k(), ft_cfg, loss_fn={"distill_loss_fn(model, temperature=" + repr(cfg.temperature) + ", alpha=" + repr(cfg.alpha) + ")" if cfg.finetune_distill else "None"})
 # distillation: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE, vs the same student alone
+torch.manual_seed({cfg.seed})
 student = StudentCNN(widths={tuple(cfg.student_widths)!r})
-train_student(student, mnist5k(), TrainConfig(epochs=1000, batch_size=64, max_steps={cfg.distill_steps}),
-              teacher=get_model("{cfg.teacher}"), temperature={cfg.temperature}, alpha={cfg.alpha})
+alone = copy.deepcopy(student)                        # the same initial weights
+cfg = TrainConfig(epochs=1000, batch_size=64, max_steps={cfg.distill_steps}, seed={cfg.seed})
+train_student(student, mnist5k(), replace(cfg, mixup={cfg.mixup}), teacher=teacher_model("{cfg.teacher}"),
+              temperature={cfg.temperature}, alpha={cfg.alpha})   # mixup: the teacher labels the mixed images
+train_student(alone, mnist5k(), replace(cfg, mixup={cfg.alone_mixup}))   # no teacher: cross-entropy only
 save_compressed(int8, "int8.safetensors", base="{cfg.base}", technique="int8-static-fx")
 model2, info = load_compressed("int8.safetensors")   # int8 tensors + scales -> the same quantized model
 '''
@@ -202,9 +207,9 @@ def _plot(rows):
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
-             teacher: str = "resnet_digits"):
+             teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0):
     """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
-    from training.compress import LabConfig, run_lab
+    from training.compress import LabConfig, run_lab, teacher_names
 
     if not 0 <= float(sparsity) < 1 or not 0 < float(keep_ratio) <= 1:
         raise ValueError("sparsity must be in [0, 1) and keep_ratio in (0, 1]")
@@ -220,12 +225,15 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
         widths = ()
     if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
         raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
-    if teacher not in _digits_models():
-        raise ValueError(f"teacher must be one of {_digits_models()}")
+    if teacher not in teacher_names():
+        raise ValueError(f"teacher must be one of {teacher_names()}")
+    if not (0 <= float(mixup) <= 2 and 0 <= float(alone_mixup) <= 2):
+        raise ValueError("mixup must be 0 (off) to 2")
     cfg = LabConfig(base=base, teacher=teacher, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
                     finetune_steps=int(finetune_steps), finetune_distill=bool(finetune_distill),
                     distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
-                    student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats))
+                    student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats),
+                    mixup=float(mixup), alone_mixup=float(alone_mixup))
     lab = run_lab(cfg)
     rows = lab["rows"]
     table = [[r[h] for h in COMPRESS_HEADERS] for r in rows]
@@ -305,12 +313,15 @@ def build_tab() -> None:
                 ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
             with gr.Row():
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
-                teacher = gr.Dropdown(models, value="resnet_digits", label="Teacher", elem_id="compress-teacher")
+                teacher = gr.Dropdown(models + [("average of the 3 zoo architectures", "zoo_average")],
+                                      value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
                 widths = gr.Dropdown([("16-32-64 channels (29k params)", "16,32,64"),
                                       ("8-16-32 channels (8.8k params)", "8,16,32")], value="16,32,64",
                                      label="Student size", min_width=240)
                 temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
                 alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
+                mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, distilled student (0 = off)")
+                alone_mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, student alone (0 = off)")
                 lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
                 reps = gr.Slider(3, 200, value=20, step=1, label="Latency repeats (median)")
             c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn")
@@ -321,7 +332,8 @@ def build_tab() -> None:
                               elem_id="compress-files")
             c_notes = gr.Markdown()
             c_code = code_block()
-            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher],
+            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher,
+                                   mix, alone_mix],
                         [c_table, c_plot, c_files, c_notes, c_code], api_name="compress", **COMMON)
             gr.Markdown("### Mixed-precision (autocast) training step time")
             with gr.Row():
