@@ -9,6 +9,15 @@ r"""Benchmark for the Ensembles & compression lab: prints one JSON object.
     # the teacher without label smoothing (bench/results/distill_hard_teacher.json, about 10 minutes):
     python bench/bench_compress.py --skip-ensemble --skip-compression --teacher resnet_digits_hard \
         --temperature 2 --distill-steps 2000 --distill-seeds 3 --student-widths 16,32,64 8,16,32
+    # experiment 4's test run, the recipes bench_distill_select.py chose (bench/results/distill_experiment4.json):
+    python bench/bench_compress.py --skip-ensemble --skip-compression --teacher resnet_digits --temperature 1 \
+        --alpha 0.9 --mixup 0 --alone-mixup 1 --distill-steps 2000 --distill-seeds 5 --student-widths 16,32,64 8,16,32
+    # the same KD recipe against the plain student alone, 5 seeds (bench/results/distill_reference5.json):
+    python bench/bench_compress.py --skip-ensemble --skip-compression --teacher resnet_digits --temperature 1 \
+        --alpha 0.9 --distill-steps 2000 --distill-seeds 5 --student-widths 16,32,64 8,16,32
+    # experiment 5's test run, a 3k-parameter student (bench/results/distill_experiment5.json):
+    python bench/bench_compress.py --skip-ensemble --skip-compression --teacher resnet_digits --temperature 4 \
+        --alpha 0.9 --distill-steps 2000 --distill-seeds 5 --student-widths 4,8,16
 
 Targets (issue 6): best ensemble >= 99.2% on the mnist5k test split and above its best member; a
 compressed digits model >= 3.5x smaller, >= 1.5x faster on this CPU, <= 0.5 point accuracy drop; a

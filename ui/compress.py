@@ -315,11 +315,12 @@ def build_tab() -> None:
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
                 teacher = gr.Dropdown(models + [("average of the 3 zoo architectures", "zoo_average")],
                                       value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
-                widths = gr.Dropdown([("16-32-64 channels (29k params)", "16,32,64"),
-                                      ("8-16-32 channels (8.8k params)", "8,16,32")], value="16,32,64",
+                widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
+                                      ("8-16-32 (8.8k params)", "8,16,32")], value="16,32,64",
                                      label="Student size", min_width=240)
                 temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
                 alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
+            with gr.Row():
                 mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, distilled student (0 = off)")
                 alone_mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, student alone (0 = off)")
                 lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
