@@ -266,6 +266,15 @@ def test_offline_imagenet_and_hostile_checkpoint_get_clear_errors(client, tmp_pa
     with pytest.raises(Exception, match="not a valid safetensors"):
         client.predict("resnet_digits", "trained -> uploaded .safetensors", 0, handle_file(str(evil)),
                        api_name="/compare_checkpoints")
+    # A 30 MB upload gets past the app's cap (100 MB: a fine-tuned ResNet-18 is 45 MB) to our own checks.
+    from safetensors.torch import save_file
+
+    big = tmp_path / "big.safetensors"
+    save_file({**get_model("resnet_digits").state_dict(), "pad": torch.zeros(30 * 2**18)}, str(big))
+    assert big.stat().st_size > 30 * 2**20
+    with pytest.raises(Exception, match="do not fit this architecture: unexpected 1 keys"):
+        client.predict("resnet_digits", "trained -> uploaded .safetensors", 0, handle_file(str(big)),
+                       api_name="/compare_checkpoints")
     # Random-init ImageNet architecture works offline, clearly labelled; and the server still serves.
     hist, *_, wtext, _ = client.predict("resnet18", "random init", 0, api_name="/weight_stats")
     assert "RANDOM INIT" in wtext
