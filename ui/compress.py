@@ -316,7 +316,8 @@ def build_tab() -> None:
                 teacher = gr.Dropdown(models + [("average of the 3 zoo architectures", "zoo_average")],
                                       value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
                 widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
-                                      ("8-16-32 (8.8k params)", "8,16,32")], value="16,32,64",
+                                      ("8-16-32 (8.8k params)", "8,16,32"), ("4-8-16 (3k params)", "4,8,16")],
+                                     value="16,32,64",
                                      label="Student size", min_width=240)
                 temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
                 alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
