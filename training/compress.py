@@ -463,10 +463,11 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     models[label + " + int8"] = (quantize_static_fx(pruned, calib), torch.float32, "channel-pruned+int8-static-fx",
                                  shapes, cfg.base)
     extra = {}
+    teacher = teacher_model(cfg.teacher) if cfg.distill_steps > 0 else None
     if cfg.distill_steps > 0:
         distilled, alone, m1, m2 = students(cfg, data)
         if cfg.teacher != cfg.base:
-            models[f"teacher {cfg.teacher}"] = (teacher_model(cfg.teacher), torch.float32, "fp32", None, cfg.teacher)
+            models[f"teacher {cfg.teacher}"] = (teacher, torch.float32, "fp32", None, cfg.teacher)
         mix = f", mixup {cfg.mixup:g}" if cfg.mixup else ""
         models[f"student distilled (T={cfg.temperature:g}, alpha={cfg.alpha:g}{mix})"] = (
             distilled, torch.float32, "student", layer_shapes(distilled), "student")
@@ -501,8 +502,7 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
         from training.measure import predict_logits
 
         with torch.no_grad():
-            top = soft_target_top_prob(predict_logits(teacher_model(cfg.teacher), data.train_x[:256]),
-                                       cfg.temperature)
+            top = soft_target_top_prob(predict_logits(teacher, data.train_x[:256]), cfg.temperature)
         from zoo.hub import read_manifest
 
         note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {top:.2f} "

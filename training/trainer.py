@@ -177,7 +177,8 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
         model.to(memory_format=torch.channels_last)
     set_train_mode(model)
     xtr, ytr = data.train_x.to(device), data.train_y.to(device)
-    num_classes = max(len(data.classes), int(ytr.max()) + 1 if len(ytr) else 1)
+    if cfg.mixup > 0:   # one-hot targets need the class count (a device sync, so only when mixup is on)
+        num_classes = max(len(data.classes), int(ytr.max()) + 1 if len(ytr) else 1)
     n = len(xtr)
     bs = max(1, min(cfg.batch_size, n))
     steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: fixed shapes are faster

@@ -1,7 +1,6 @@
 """Classify tab: draw or upload a digit (or a photo), pick a zoo model, see top-5, every model, and the code."""
 from __future__ import annotations
 
-
 import gradio as gr
 import numpy as np
 

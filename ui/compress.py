@@ -163,8 +163,8 @@ for m, name in params:
     prune.remove(m, name)
 # structured: keep {cfg.keep_ratio:.0%} of channels (largest L1 filters), rebuild smaller layers, fine-tune
 small = channel_prune(model, keep_ratio={cfg.keep_ratio})
-ft_cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps})
-train(small, mnist5k(), ft_cfg, loss_fn={"distill_loss_fn(model, temperature=" + repr(cfg.temperature) + ", alpha=" + repr(cfg.alpha) + ")" if cfg.finetune_distill else "None"})
+ft_cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps}, seed={cfg.seed})
+train(small, mnist5k(), ft_cfg, loss_fn={"distill_loss_fn(model, temperature=" + repr(cfg.temperature) + ", alpha=" + repr(cfg.alpha) + ", label_smoothing=ft_cfg.label_smoothing)" if cfg.finetune_distill else "None"})
 # distillation: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE, vs the same student alone
 torch.manual_seed({cfg.seed})
 student = StudentCNN(widths={tuple(cfg.student_widths)!r})

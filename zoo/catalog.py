@@ -37,8 +37,8 @@ _digits("vgg_digits", "VGG (digits)", VGGDigits, "stacked 3x3 convs from a VGG-1
 _digits("alexnet_digits", "AlexNet (digits)", AlexNetDigits,
         "5 convs with LRN and overlapping pooling, 3 dropout FC layers")
 _digits("resnet_digits_hard", "ResNet (digits, hard labels)", ResNetDigits,
-        "the same ResNet trained without label smoothing: sharper probabilities, and a teacher whose soft "
-        "targets keep their dark knowledge (the distillation lab's teacher)")
+        "the same ResNet trained without label smoothing: sharper probabilities; one of the distillation "
+        "lab's teachers (its students did worse than resnet_digits': README)")
 
 def timm_vgg_to_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """timm's vgg*.tv_in1k stores torchvision's classifier as 1x1/7x7 convs (pre_logits.fc1/fc2, head.fc): undo it."""
