@@ -313,7 +313,7 @@ def build_tab() -> None:
                 ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
             with gr.Row():
                 dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
-                teacher = gr.Dropdown(models + [("average of the 3 zoo architectures", "zoo_average")],
+                teacher = gr.Dropdown(models + [("3 zoo models, averaged", "zoo_average")],
                                       value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
                 widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
                                       ("8-16-32 (8.8k params)", "8,16,32"), ("4-8-16 (3k params)", "4,8,16")],
