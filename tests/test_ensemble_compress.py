@@ -349,3 +349,28 @@ def test_member_architecture_choices_list_each_architecture_once():
     from ui.compress import _digits_archs
 
     assert _digits_archs() == ["resnet_digits", "vgg_digits", "alexnet_digits"]   # not resnet_digits_hard again
+
+
+def test_cross_validation_folds_and_bootstrap_interval_of_the_distillation_bench():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "bench_distill_cv.py")
+    spec = importlib.util.spec_from_file_location("bench_distill_cv", path)
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+    train_y = torch.arange(10).repeat_interleave(8)[torch.randperm(80, generator=torch.Generator().manual_seed(0))]
+    folds = cv.fold_indices(train_y, n_train=80, n_test=20, n_folds=5)
+    assert folds[0].tolist() == list(range(80, 100))                     # fold 0 is the test split
+    every = torch.cat(folds)
+    assert sorted(every.tolist()) == list(range(100))                    # each image scored exactly once
+    for f in folds[1:]:
+        assert torch.bincount(train_y[f], minlength=10).tolist() == [2] * 10   # stratified
+    a, b = torch.tensor([1.0, 1, 1, 0] * 250), torch.tensor([1.0, 1, 0, 0] * 250)
+    r = cv.paired_bootstrap(a, b)
+    assert r["diff_points"] == 25.0 and r["ci95"][0] < 25.0 < r["ci95"][1] and r["ci95"][0] > 0
+    assert (r["images_distilled_better"], r["images_alone_better"]) == (250, 0)
+    same = cv.paired_bootstrap(a, a)
+    assert same["diff_points"] == 0 and same["ci95"] == [0.0, 0.0]
+    mixed = cv.paired_bootstrap(torch.tensor([1.0, 0] * 500), torch.tensor([0.0, 1] * 500))
+    assert mixed["ci95"][0] < 0 < mixed["ci95"][1]                       # no difference: the interval spans 0
