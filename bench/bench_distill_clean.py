@@ -12,6 +12,7 @@ on 500 images one image is 0.2 points, so read the result as a direction, not a 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import json
 import os
 import sys
@@ -25,7 +26,8 @@ def main() -> int:
 
     from training.compress import StudentCNN, _short_cfg, train_student
     from training.data import Split, mnist5k
-    from training.trainer import TrainConfig, train
+    from training.train_digits import RECIPES
+    from training.trainer import train
     from zoo.registry import get_spec
 
     d = mnist5k()
@@ -37,8 +39,7 @@ def main() -> int:
         torch.manual_seed(0)
         t = get_spec("resnet_digits").builder()
         t0 = time.perf_counter()
-        m = train(t, fit, TrainConfig(epochs=30, batch_size=128, lr=4e-3, label_smoothing=ls, amp="bf16",
-                                      channels_last=True))
+        m = train(t, fit, replace(RECIPES["resnet_digits"], label_smoothing=ls, amp="bf16", channels_last=True))
         teachers[ls] = t.float().eval().to(memory_format=torch.contiguous_format)
         out[f"teacher_label_smoothing_{ls}"] = {"holdout_acc": m["test_acc"], "seconds": round(time.perf_counter() - t0)}
     tc = _short_cfg(2000, n, seed=0)

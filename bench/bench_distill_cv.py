@@ -69,12 +69,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args(argv)
 
+    from dataclasses import replace
+
     import torch
 
     from training.compress import StudentCNN, _short_cfg, train_student
     from training.data import Split, mnist5k
     from training.measure import count_params, predict_logits
-    from training.trainer import TrainConfig, train
+    from training.train_digits import RECIPES
+    from training.trainer import train
     from zoo.registry import get_spec
 
     t_start = time.perf_counter()
@@ -97,8 +100,8 @@ def main(argv=None) -> int:
         fit = Split(x[mask], y[mask], x[test_idx], y[test_idx], d.classes)
         torch.manual_seed(0)
         teacher = get_spec("resnet_digits").builder()
-        tcfg = TrainConfig(epochs=30, batch_size=128, lr=4e-3, label_smoothing=0.1, amp="bf16", channels_last=True,
-                           seed=0, max_steps=steps if args.quick else None)
+        tcfg = replace(RECIPES["resnet_digits"], amp="bf16", channels_last=True, seed=0,
+                       max_steps=steps if args.quick else None)
         m = train(teacher, fit, tcfg)
         teacher = teacher.float().cpu().eval().to(memory_format=torch.contiguous_format)
         teacher_params = count_params(teacher)

@@ -239,14 +239,19 @@ def teacher_names() -> list[str]:
     return list_models("digits") + [ZOO_AVERAGE]
 
 
+def check_teacher(name: str) -> str:
+    """name, if it names a teacher (teacher_names()); else a ValueError that lists them."""
+    if name not in teacher_names():
+        raise ValueError(f"teacher must be one of {teacher_names()}")
+    return name
+
+
 def teacher_model(name: str) -> nn.Module:
     """A digits zoo model, or ZOO_AVERAGE: the average of ZOO_AVERAGE_MEMBERS' probabilities (eval mode, CPU)."""
     from zoo.registry import get_model
 
-    if name == ZOO_AVERAGE:
+    if check_teacher(name) == ZOO_AVERAGE:
         return AveragedTeacher([get_model(m).cpu().eval() for m in ZOO_AVERAGE_MEMBERS]).eval()
-    if name not in teacher_names():
-        raise ValueError(f"teacher must be one of {teacher_names()}")
     return get_model(name).cpu().eval()
 
 

@@ -209,7 +209,7 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
              teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0):
     """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
-    from training.compress import LabConfig, run_lab, teacher_names
+    from training.compress import LabConfig, check_teacher, run_lab
 
     if not 0 <= float(sparsity) < 1 or not 0 < float(keep_ratio) <= 1:
         raise ValueError("sparsity must be in [0, 1) and keep_ratio in (0, 1]")
@@ -225,8 +225,7 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
         widths = ()
     if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
         raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
-    if teacher not in teacher_names():
-        raise ValueError(f"teacher must be one of {teacher_names()}")
+    check_teacher(teacher)               # before run_lab's quantizing and pruning, not after
     if not (0 <= float(mixup) <= 2 and 0 <= float(alone_mixup) <= 2):
         raise ValueError("mixup must be 0 (off) to 2")
     cfg = LabConfig(base=base, teacher=teacher, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
