@@ -500,8 +500,7 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
         if tech != "fp32":
             fname = "".join(c if c.isalnum() else "_" for c in f"{bname}_{name}")[:80] + ".safetensors"
             files[name] = save_compressed(m, os.path.join(out_dir, fname), bname, tech, shp)
-    notes = [f"int8 path: {PATHS['int8-static-fx']}; engine {QUANT_ENGINE}.",
-             "Latency: median of interleaved repeats on this CPU, batch "
+    notes = ["Latency: median of interleaved repeats on this CPU, batch "
              f"{cfg.latency_batch}, 1 thread, denormals flushed for every model alike."]
     if cfg.distill_steps > 0:
         from training.measure import predict_logits

@@ -2,6 +2,8 @@
 shrink one (int8, bf16, pruning, distillation), with size, latency and accuracy measured on this machine."""
 from __future__ import annotations
 
+import math
+
 import gradio as gr
 import numpy as np
 
@@ -185,12 +187,12 @@ def _plot(rows):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for r in rows:
-        axes[0].scatter(r["size_kb"], r["accuracy"], s=40)
-        axes[0].annotate(r["technique"][:28], (r["size_kb"], r["accuracy"]), fontsize=7)
-        axes[1].scatter(r["latency_ms"], r["accuracy"], s=40)
-        axes[1].annotate(r["technique"][:28], (r["latency_ms"], r["accuracy"]), fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    markers = "osD^vP*Xph<>"
+    for i, r in enumerate(rows):      # one colour and marker per technique, named once in the legend below:
+        style = dict(s=45, marker=markers[i % len(markers)], color=f"C{i % 10}")   # labels on the points overlap
+        axes[0].scatter(r["size_kb"], r["accuracy"], label=r["technique"], **style)
+        axes[1].scatter(r["latency_ms"], r["accuracy"], **style)
     axes[0].set_xscale("log")
     axes[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # no overlapping minor labels
     axes[0].set_xlabel("size on disk, KB (safetensors, log scale)")
@@ -199,7 +201,8 @@ def _plot(rows):
         ax.set_ylabel("mnist5k test accuracy %")
         ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 1), 100)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.02 + 0.045 * math.ceil(len(rows) / 3), 1, 1))
     return fig
 
 
