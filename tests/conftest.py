@@ -25,15 +25,26 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """The real app (build_app + launch_kwargs) on a free local port, for the whole session."""
+def app_server():
+    """The real app (build_app + launch_kwargs) on a free local port, for the whole session: (demo, url)."""
     import app as app_module
 
     demo = app_module.build_app()
     kw = app_module.launch_kwargs(host="127.0.0.1", port=free_port())
     demo.launch(prevent_thread_lock=True, quiet=True, **kw)
-    yield demo.local_url.rstrip("/")
+    yield demo, demo.local_url.rstrip("/")
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server[1]
+
+
+@pytest.fixture(scope="session")
+def app_demo(app_server):
+    """The Blocks behind app_url (to find an event's fn_index, as an attacker reading /config would)."""
+    return app_server[0]
 
 
 @pytest.fixture(scope="session")

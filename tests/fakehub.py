@@ -22,6 +22,7 @@ class FakeHub:
         self.commits: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self.required_token = required_token
+        self.auth: list[str | None] = []   # the Authorization header of every request, in order
         self.corrupt: set[tuple[str, str]] = set()  # (repo, path) served with damaged bytes
         handler = type("Handler", (_Handler,), {"hub": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -100,14 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.hub.requests.append(("HEAD", self.path))
+        self.hub.auth.append(self.headers.get("Authorization"))
         self._resolve(head=True)
 
     def do_GET(self):
         self.hub.requests.append(("GET", self.path))
+        self.hub.auth.append(self.headers.get("Authorization"))
         self._resolve(head=False)
 
     def do_POST(self):
         self.hub.requests.append(("POST", self.path))
+        self.hub.auth.append(self.headers.get("Authorization"))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if not self._authorized():

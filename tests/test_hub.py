@@ -82,7 +82,7 @@ def test_publish_round_trip(fake_hub, tmp_path):
     assert {"resnet_digits.safetensors", "manifest.json", "README.md"} <= set(files)
     load_weights(get_model("resnet_digits", weights=None), _spec_on("me/playground-digits"))
     with pytest.raises(ValueError, match="only safetensors"):
-        publish({"model.pt": str(tmp_path / "x")}, "me/x")
+        publish({"model.pt": str(tmp_path / "x")}, "me/x", token="hf_test")
 
 
 def test_load_safetensors_rejects_garbage(tmp_path):

@@ -313,20 +313,45 @@ def _pick_cell(state, evt: gr.SelectData):
     return state["result"].classes[evt.index[0]]
 
 
+def oauth_enabled() -> bool:
+    """Sign in with Hugging Face is offered only on a Space with `hf_oauth: true` (Spaces set OAUTH_CLIENT_ID).
+    Elsewhere Gradio would mock the login with the machine's own Hub account, which must never act for a visitor."""
+    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+def visitor_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str:
+    """The visitor's own Hub credentials: the token they typed, else their Space sign-in. Never the server's
+    HF_TOKEN or saved login (huggingface_hub's fallback for token=None): no credentials -> a clear error."""
+    typed = (typed or "").strip()
+    if typed:
+        if len(typed) > 512 or any(c.isspace() for c in typed):
+            raise ValueError("that does not look like a Hub token")
+        return typed
+    if oauth_token is not None and oauth_enabled() and getattr(oauth_token, "token", None):
+        return oauth_token.token
+    how = "sign in with Hugging Face above, or paste" if oauth_enabled() else "paste"
+    raise ValueError(f"publishing uses your own Hub account: {how} a token with write access "
+                     "(huggingface.co/settings/tokens)")
+
+
 @friendly
-def publish(state, repo_id: str, token: str):
-    """Upload the fine-tuned weights (+ config.json, README.md) to a Hugging Face Hub model repo."""
+def publish(state, repo_id: str, token: str, oauth_token: gr.OAuthToken | None = None):
+    """Upload the fine-tuned weights (+ config.json, README.md) to a Hugging Face Hub model repo, with the
+    visitor's own credentials only (see visitor_token)."""
     import json
 
     from zoo.hub import publish as hub_publish
     from zoo.hub import save_safetensors_atomic
+    from zoo.tempfiles import run_dir
 
     if not state:
         raise ValueError("run a fine-tuning job first")
-    if not repo_id or "/" not in repo_id:
+    repo_id = (repo_id or "").strip()
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ValueError("repo id must look like 'user/name'")
+    credentials = visitor_token(token, oauth_token)
     res = state["result"]
-    folder = tempfile.mkdtemp(prefix="publish-")
+    folder = run_dir("publish")
     w = save_safetensors_atomic(res.model.state_dict(), os.path.join(folder, "model.safetensors"))
     cfg = os.path.join(folder, "config.json")
     with open(cfg, "w") as f:
@@ -336,8 +361,7 @@ def publish(state, repo_id: str, token: str):
     with open(readme, "w") as f:
         f.write(f"# {res.config.model} fine-tuned on {res.config.target}\n\nTest accuracy {res.test_acc:.2f}% "
                 f"({len(res.preds)} held-out images). Made with PyTorch Playground; weights are safetensors.\n")
-    url = hub_publish({"model.safetensors": w, "config.json": cfg, "README.md": readme}, repo_id.strip(),
-                      token=token or None)
+    url = hub_publish({"model.safetensors": w, "config.json": cfg, "README.md": readme}, repo_id, token=credentials)
     return f"Published: {url}"
 
 
@@ -409,9 +433,12 @@ def build_tab() -> None:
                     ckpt_in = gr.File(label="Checkpoint (.safetensors)", file_types=[".safetensors"],
                                       type="filepath", height=90, elem_id="ft-ckpt-in")
                     resume_btn = gr.Button("Resume", elem_id="ft-resume")
+                if oauth_enabled():
+                    gr.LoginButton()
                 with gr.Row():
                     repo = gr.Textbox(label="Hub repo id (user/name)")
-                    token = gr.Textbox(label="Hub token (write)", type="password")
+                    token = gr.Textbox(label="Your Hub token (write)", type="password",
+                                       info="used for this upload only; the server's own token never is")
                     pub_btn = gr.Button("Publish")
                 pub_msg = gr.Markdown()
             code = code_block()

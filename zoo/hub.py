@@ -189,18 +189,22 @@ def load_weights(model: nn.Module, spec, path: str | None = None) -> nn.Module:
     return model
 
 
-def publish(files: dict[str, str], repo_id: str, token: str | None = None, private: bool = False,
+def publish(files: dict[str, str], repo_id: str, token: str, private: bool = False,
             commit_message: str = "Upload weights from PyTorch Playground") -> str:
     """Create (if needed) a model repo and upload {path_in_repo: local_path}; returns the commit URL.
 
+    `token` is required and used as given: huggingface_hub falls back to HF_TOKEN or the machine's saved login
+    when a token is None, and on a public server those are the owner's credentials, never a visitor's.
     Only .safetensors, .json and .md files are accepted: a published repo never carries a pickle.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("publishing needs a Hub token with write access (it is never taken from the server)")
     for dest in files:
         if not dest.endswith((".safetensors", ".json", ".md")):
             raise ValueError(f"refusing to publish {dest!r}: only safetensors, json and md files")
-    api = HfApi(endpoint=hub_endpoint(), token=token)
+    api = HfApi(endpoint=hub_endpoint(), token=token.strip())
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     ops = [CommitOperationAdd(path_in_repo=dest, path_or_fileobj=src) for dest, src in files.items()]
     info = api.create_commit(repo_id, operations=ops, commit_message=commit_message)

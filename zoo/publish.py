@@ -13,6 +13,8 @@ import os
 import sys
 import tempfile
 
+from huggingface_hub import get_token
+
 from zoo.catalog import DIGITS_REPO
 from zoo.hub import WEIGHTS_DIR, publish, read_manifest
 from zoo.registry import get_spec, list_models
@@ -42,9 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", default=DIGITS_REPO, help=f"Hub repo id (default {DIGITS_REPO})")
     ap.add_argument("--models", nargs="*", default=None, help="digits models to publish (default: all)")
-    ap.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="Hub token with write access (or HF_TOKEN)")
+    ap.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN or your saved login)")
     ap.add_argument("--private", action="store_true")
     args = ap.parse_args(argv)
+    # This command is the owner's own tool, run from their shell: their saved credentials are theirs to use.
+    token = args.token or os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        print("no Hub token: pass --token, set HF_TOKEN or run `hf auth login`", file=sys.stderr)
+        return 1
     names = args.models or list_models("digits")
     manifest = read_manifest()
     files = {}
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         card = os.path.join(tmp, "README.md")
         with open(card, "w") as f:
             f.write(model_card(names, manifest))
-        url = publish({**files, "manifest.json": man, "README.md": card}, args.repo, token=args.token, private=args.private)
+        url = publish({**files, "manifest.json": man, "README.md": card}, args.repo, token=token, private=args.private)
     print(url)
     return 0
 
