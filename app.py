@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 
+from zoo import tempfiles  # noqa: E402  (no torch, no gradio: it only names folders)
+
 # Before gradio is imported: no analytics or version pings, so an offline start never waits on a timeout.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Uploads and served files share the one pruned temp root (zoo/tempfiles.py) with the runs' own files.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, compress, data_lab, finetune, gan, tensors  # noqa: E402
+from ui import admission  # noqa: E402
 from ui import inspect as look_inside  # noqa: E402  (not the stdlib's inspect)
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
@@ -31,7 +36,8 @@ TABS = [
     ("Look inside", look_inside.build_tab),
 ]
 
-QUEUE_MAX_SIZE = 32          # waiting requests beyond this are refused with "queue full", not left hanging
+QUEUE_MAX_SIZE = 64          # waiting requests beyond this are refused with "queue full", not left hanging;
+                             # ui/admission.py caps each visitor's share (4 by default), so no one fills it
 MAX_FILE_SIZE = "100mb"      # uploads above this are refused before our code sees them (a fine-tuned
                              # ResNet-18 is 45 MB; images have their own 25 MB cap in zoo/images.py)
 # Sketchpads start with no tool selected in Gradio 6; select the brush so a visitor can draw at once.
@@ -61,6 +67,7 @@ def build_app() -> gr.Blocks:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
                     build()
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2)
+    admission.install(demo)
     return demo
 
 
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, help="port (default GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
     args = ap.parse_args(argv)
+    tempfiles.start_janitor()
     build_app().launch(**launch_kwargs(args.host, args.port, args.share))
 
 

@@ -89,3 +89,71 @@ def test_hub_publish_needs_an_explicit_token(canary_hub, tmp_path):
         with pytest.raises(ValueError, match="never taken from the server"):
             publish({"config.json": str(f)}, "owner/x", token=token)
     assert canary_hub.auth == [] and "owner/x" not in canary_hub.repos
+
+
+def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    from ui import admission
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", raising=False)
+    req = NS(headers={"x-forwarded-for": "9.9.9.9"}, client=NS(host="127.0.0.1"))
+    ev = lambda s: NS(session_hash=s, request=req)  # noqa: E731
+    queue = NS(event_queue_per_concurrency_id={"jobs": NS(queue=[ev("a"), ev("a")]), "x": NS(queue=[ev("b")])},
+               active_jobs=[None, [ev("a")]])
+    assert admission.refusal(queue, "a", "127.0.0.1") is None          # 3 in flight, limit 4
+    queue.active_jobs.append([ev("a")])
+    assert "limit is 4 per visitor" in admission.refusal(queue, "a", "127.0.0.1")
+    assert admission.refusal(queue, "b", "127.0.0.1") is None          # another visitor is not affected
+    assert admission.client_ip(req) == "127.0.0.1"                      # off a Space the header is not trusted
+    monkeypatch.setenv("SPACE_ID", "me/space")                          # behind the Space proxy it is
+    assert admission.client_ip(req) == "9.9.9.9"
+    assert admission.limits()["per_ip"] == 16
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_IP", "5")
+    assert "Your address" in admission.refusal(queue, "c", "9.9.9.9")  # 5 events from that address
+
+
+@pytest.mark.timeout(240)
+def test_one_session_cannot_fill_the_queue(client, app_url):
+    """An attacker session keeps joining fine-tunes; past its share it is refused at once with a reason, and
+    a victim's /classify meanwhile answers."""
+    import time
+
+    from gradio_client import Client
+
+    from ui.admission import limits
+
+    attacker = Client(app_url, verbose=False)
+    jobs = [attacker.submit(model="resnet_digits", target="digits", stage1_epochs=1, stage2_epochs=1, max_steps=40,
+                            compare_scratch=False, api_name="/finetune") for _ in range(limits()["per_session"] + 3)]
+    t0 = time.perf_counter()
+    outcomes = []
+    for j in jobs:
+        try:
+            j.result(timeout=200)
+            outcomes.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the refusal arrives as an HTTP 400 whose detail says why
+            resp = getattr(exc, "response", None)
+            outcomes.append(resp.json().get("detail", "") if resp is not None else str(exc))
+    refused = [o for o in outcomes if "requests waiting or running" in o]
+    assert refused, outcomes
+    victim = Client(app_url, verbose=False)
+    t1 = time.perf_counter()
+    label, *_ = victim.predict(_digit_png(), api_name="/classify")
+    assert time.perf_counter() - t1 < 5 and label["label"]
+    assert time.perf_counter() - t0 < 200
+
+
+def _digit_png() -> object:
+    import tempfile
+
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from training.data import mnist5k
+
+    x = mnist5k().test_x[0, 0].numpy()
+    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
+    Image.fromarray((x * 255).clip(0, 255).astype("uint8")).save(path)
+    return handle_file(path)

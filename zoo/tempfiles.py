@@ -31,16 +31,19 @@ def _env_float(name: str, default: float) -> float:
         return float(default)
 
 
-def temp_root() -> Path:
+def temp_root(create: bool = True) -> Path:
     """The one folder under which all of the app's temporary files live (created on first use)."""
     root = Path(os.environ.get("PLAYGROUND_TEMP_DIR") or Path(tempfile.gettempdir()) / "pytorch-playground")
-    root.mkdir(parents=True, exist_ok=True)
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def gradio_dir() -> Path:
-    """Where Gradio keeps uploads and the files it serves (app.py points GRADIO_TEMP_DIR here)."""
-    return temp_root() / "gradio"
+    """Where Gradio keeps uploads and the files it serves: the root itself (app.py points GRADIO_TEMP_DIR here).
+    Gradio serves a returned file in place when it already lies under that folder, so a run's files are
+    stored once, not copied into a second cache."""
+    return temp_root()
 
 
 def limits() -> dict:
@@ -58,33 +61,32 @@ def run_dir(prefix: str) -> str:
 
 
 def _entries(root: Path) -> list[tuple[float, int, Path]]:
-    """(mtime, bytes, path) of each deletable unit: a run folder or examples folder as a whole, and each of
-    Gradio's per-file folders (Gradio stores every upload/output as <hash>/<name>)."""
+    """(mtime, bytes, path) of each deletable unit: each run folder under runs/, and each other entry of the
+    root as a whole (Gradio stores every upload and served file as <hash>/<name>)."""
     units: list[tuple[float, int, Path]] = []
-    for parent in (root / "runs", root / "gradio"):
-        if not parent.is_dir():
+    runs = root / "runs"
+    children = [c for c in root.iterdir() if c != runs] + (list(runs.iterdir()) if runs.is_dir() else [])
+    for child in children:
+        size, newest = 0, 0.0
+        try:
+            if child.is_dir() and not child.is_symlink():
+                for dirpath, _dirs, files in os.walk(child):
+                    for f in files:
+                        st = os.lstat(os.path.join(dirpath, f))
+                        size += st.st_size
+                        newest = max(newest, st.st_mtime)
+                newest = max(newest, child.lstat().st_mtime)
+            else:
+                st = child.lstat()
+                size, newest = st.st_size, st.st_mtime
+        except FileNotFoundError:   # deleted meanwhile (another prune, or Gradio)
             continue
-        for child in parent.iterdir():
-            size, newest = 0, 0.0
-            try:
-                if child.is_dir() and not child.is_symlink():
-                    for dirpath, _dirs, files in os.walk(child):
-                        for f in files:
-                            st = os.lstat(os.path.join(dirpath, f))
-                            size += st.st_size
-                            newest = max(newest, st.st_mtime)
-                    newest = max(newest, child.lstat().st_mtime)
-                else:
-                    st = child.lstat()
-                    size, newest = st.st_size, st.st_mtime
-            except FileNotFoundError:
-                continue
-            units.append((newest, size, child))
+        units.append((newest, size, child))
     return units
 
 
 def usage_bytes() -> int:
-    """Bytes now held by the run and Gradio folders."""
+    """Bytes now held under the temp root."""
     return sum(size for _, size, _ in _entries(temp_root()))
 
 
