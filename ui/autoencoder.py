@@ -6,7 +6,7 @@ from functools import lru_cache
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, example_png, friendly
+from ui.common import INTERACTIVE, ImageFile, code_block, example_png, friendly
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
           ("latent 2 (the map's model)", "ae_digits_2")]
@@ -268,7 +268,7 @@ def build_tab() -> None:
     map_code = code_block("PyTorch code for the map and the decoded point")
 
     outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = INTERACTIVE
     btn.click(reconstruct, [upload, model, noise], outputs, api_name="reconstruct", **common)
     upload.upload(reconstruct, [upload, model, noise], outputs, api_visibility="private", **common)
     sketch.change(reconstruct_sketch, [sketch, model, noise], outputs, api_name="reconstruct_sketch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, example_png, friendly
+from ui.common import INTERACTIVE, ImageFile, code_block, example_png, friendly
 from zoo import get_spec, list_models
 
 DEFAULT_MODEL = "resnet_digits"
@@ -154,7 +154,7 @@ def build_tab() -> None:
     code = code_block()
 
     outputs = [label, seen, compare, code, summary]
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = INTERACTIVE
     last = gr.State("sketch")  # which input the shown result came from, so a model change re-runs it
     btn.click(classify, [upload, model, topk], [label, compare, code, summary], api_name="classify", **common).then(
         seen_input, [upload, model], seen, api_visibility="private").then(

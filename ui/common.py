@@ -1,18 +1,31 @@
-"""What every tab shares: the error boundary, the GPU concurrency group, code display."""
+"""What every tab shares: the error boundary, the interactive and job concurrency groups, code display."""
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import traceback
 
 import gradio as gr
 
 log = logging.getLogger("playground")
 
-# Every event that runs models on the accelerator joins this group, so a GPU serves one at a time
-# and the queue (bounded in app.py) tells others their position instead of running them together.
-GPU_CONCURRENCY_ID = "gpu"
-GPU_CONCURRENCY_LIMIT = 1
+# Two paths. Interactive events (classify, sketch, sandboxes, AE/GAN, look inside, previews) answer in
+# milliseconds and several visitors are served together. Jobs (fine-tune, resume, compression, ensembles,
+# resampling, autocast timing) run one at a time in the job worker process (training/jobs.py, its own queue
+# with positions and Cancel); their Gradio handlers only follow a job, so a few may wait at once.
+# Settings: PLAYGROUND_INTERACTIVE_CONCURRENCY, PLAYGROUND_JOB_HANDLERS (README: Two commands).
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=_env_int("PLAYGROUND_INTERACTIVE_CONCURRENCY", 4))
+JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HANDLERS", 8))
+# Old names, until every tab has moved to INTERACTIVE (the sandbox tabs have their own group).
+GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT = INTERACTIVE["concurrency_id"], INTERACTIVE["concurrency_limit"]
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -6,7 +6,7 @@ import tempfile
 
 import gradio as gr
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import INTERACTIVE, code_block, friendly
 
 ANY = "any (0-9 in turn)"
 DIGITS = [ANY] + [str(d) for d in range(10)]
@@ -181,7 +181,7 @@ def build_tab() -> None:
                     y_lim=[0, 1], height=260, elem_id="gan-prob-plot")
     gr.Markdown(note)
 
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = INTERACTIVE
     btn.click(gan_sample, [seed, count, digit, trunc], [gallery, grid_img, summary, code], api_name="gan_sample",
               **common)
     ibtn.click(gan_interpolate, [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.classify import PHOTO_EXAMPLES, digit_example_names, load_example, model_choices
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
+from ui.common import INTERACTIVE, ImageFile, code_block, friendly
 from zoo import get_spec
 from zoo.activations import STATS_HEADERS
 from zoo.introspect import RANDOM, TRAINED
@@ -197,7 +197,7 @@ def build_tab() -> None:
                 "decision, what the weights look like, and how training moved them. Draw or upload an input, pick "
                 "a model. ImageNet models need their Hub weights (offline: choose *random init* to explore the "
                 "architecture - clearly labelled).")
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = INTERACTIVE
     source = gr.State("draw")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
