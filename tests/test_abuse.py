@@ -157,3 +157,44 @@ def _digit_png() -> object:
     path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
     Image.fromarray((x * 255).clip(0, 255).astype("uint8")).save(path)
     return handle_file(path)
+
+
+def _many_tensor_file(path, n: int) -> str:
+    import json
+    import struct
+
+    header = {f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(n)}
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+    return str(path)
+
+
+@pytest.mark.timeout(120)
+def test_a_million_empty_tensors_is_refused_quickly(client, tmp_path):
+    """Look inside's checkpoint comparison used to parse such a header for 15 s and ~2 GB."""
+    import time
+
+    from gradio_client import handle_file
+
+    from ui.inspect import CMP_UPLOAD
+
+    path = _many_tensor_file(tmp_path / "million.safetensors", 1_000_000)
+    t0 = time.perf_counter()
+    with pytest.raises(Exception, match="limit is 8 MB"):
+        client.predict("resnet_digits", CMP_UPLOAD, 0, handle_file(path), "", api_name="/compare_checkpoints")
+    assert time.perf_counter() - t0 < 5
+
+
+def test_every_safetensors_reader_bounds_the_header(tmp_path):
+    from training.compressed_io import load_compressed
+    from zoo.hub import WeightsError, load_safetensors
+
+    many = _many_tensor_file(tmp_path / "many.safetensors", 20_000)   # 1.2 MB header: within bytes, too many
+    for read in (load_safetensors, load_compressed):
+        with pytest.raises(WeightsError, match="20,000 tensors"):
+            read(many)
+    lying = tmp_path / "lying.safetensors"
+    lying.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")      # claims a 1 TB header
+    with pytest.raises(WeightsError, match="not a valid safetensors"):
+        load_safetensors(str(lying))

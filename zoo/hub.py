@@ -38,11 +38,11 @@ def read_manifest() -> dict:
 
 def update_manifest(name: str, entry: dict) -> None:
     """Set one model's entry; a lock file serialises concurrent trainers (read-modify-write)."""
-    import fcntl
+    # filelock (a huggingface_hub dependency): flock on Linux/macOS, msvcrt.locking on Windows; fcntl is POSIX-only
+    from filelock import FileLock
 
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    with open(WEIGHTS_DIR / ".manifest.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(str(WEIGHTS_DIR / ".manifest.lock")):
         data = read_manifest()
         data[name] = entry
         _atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
@@ -55,7 +55,8 @@ def _atomic_write_bytes(path: Path | str, payload: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is as readable as any other
+    if hasattr(os, "fchmod"):  # not on Windows (before Python 3.13), where mode bits mean little
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is as readable as any other
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
@@ -85,11 +86,50 @@ def save_safetensors_atomic(state: dict[str, torch.Tensor], path: str, metadata:
     return path
 
 
-def load_safetensors(path: str) -> dict[str, torch.Tensor]:
-    """Read a safetensors file; anything else (a pickle, a truncated or garbage file) is a WeightsError."""
+MAX_HEADER_BYTES = 8 << 20      # a safetensors header is JSON: ResNet-50's is ~30 kB, a checkpoint's with its
+                                # metadata (<= 1 MB of JSON) a few MB; 8 MB parses in < 1 s (a million entries is ~60 MB)
+MAX_TENSORS = 10_000            # ResNet-50 + its Adam state is ~1,000 tensors
+
+
+def check_safetensors_header(path: str, max_header_bytes: int = MAX_HEADER_BYTES,
+                             max_tensors: int = MAX_TENSORS) -> dict:
+    """Read a safetensors file's header with our own bounds before any library parses it: the 8-byte length,
+    then at most max_header_bytes of JSON, then at most max_tensors entries. Returns the parsed header.
+    A file that claims a huge header, or lists a million (even empty) tensors, is refused in milliseconds
+    instead of costing seconds and gigabytes inside the safetensors parser."""
+    name = os.path.basename(str(path))
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n <= 1 or n > size - 8:
+                raise WeightsError(f"{name} is not a valid safetensors file (a pickle or another format?)")
+            if n > max_header_bytes:
+                raise WeightsError(f"{name}: its header is {n / 2**20:.1f} MB; the limit is "
+                                   f"{max_header_bytes / 2**20:.0f} MB")
+            raw = f.read(n)
+    except OSError as exc:
+        raise WeightsError(f"cannot read {name}: {exc}") from None
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise WeightsError(f"{name} is not a valid safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{name} is not a valid safetensors file (its header is not a JSON object)")
+    count = len(header) - ("__metadata__" in header)
+    if count > max_tensors:
+        raise WeightsError(f"{name} lists {count:,} tensors; the limit is {max_tensors:,}")
+    return header
+
+
+def load_safetensors(path: str, max_tensors: int = MAX_TENSORS) -> dict[str, torch.Tensor]:
+    """Read a safetensors file (header bounded first); anything else (a pickle, a truncated or garbage file) is a
+    WeightsError."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    check_safetensors_header(path, max_tensors=max_tensors)
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:
