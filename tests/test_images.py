@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.images import ImageInputError, mnist_preprocess, open_image
+from zoo.images import (MNIST_COM, ImageInputError, looks_like_photo, mnist_preprocess, open_image, photo_features,
+                        photo_reasons)
 
 
 def _png(img: Image.Image, **kw) -> bytes:
@@ -35,7 +36,102 @@ def test_preprocessed_digit_is_centred_like_mnist():
     m = x[0]
     cy = (m.sum(1) * torch.arange(28)).sum() / m.sum()
     cx = (m.sum(0) * torch.arange(28)).sum() / m.sum()
-    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+    assert abs(cy - MNIST_COM[0]) <= 0.5 and abs(cx - MNIST_COM[1]) <= 0.5  # an integer shift, as MNIST's
+
+
+def test_mnist_com_constant_is_measured():
+    """MNIST_COM is where mnist5k's digits have their centre of mass (not the field's centre, 13.5)."""
+    from training.data import mnist5k
+
+    s = mnist5k()
+    x = torch.cat([s.train_x, s.test_x])[:, 0]
+    ar = torch.arange(28.0)
+    cy = ((x.sum(2) * ar).sum(1) / x.sum((1, 2))).mean()
+    cx = ((x.sum(1) * ar).sum(1) / x.sum((1, 2))).mean()
+    assert abs(cy - MNIST_COM[0]) < 0.05 and abs(cx - MNIST_COM[1]) < 0.05
+
+
+def test_an_mnist_digit_upload_reaches_the_model_unchanged():
+    from training.data import mnist5k
+
+    s = mnist5k()
+    for i in range(40):
+        arr = (s.test_x[i, 0].numpy() * 255).round().astype(np.uint8)
+        up = torch.from_numpy(arr).float()[None] / 255
+        assert torch.equal(mnist_preprocess(_png(Image.fromarray(arr))), up), i
+        inverted = mnist_preprocess(_png(Image.fromarray(255 - arr)))  # dark ink on white: 1 - gray, float rounding
+        assert torch.allclose(inverted, up, atol=1e-6), i
+
+
+def test_an_offcentre_28px_digit_is_still_recentred():
+    from training.data import mnist5k
+
+    arr = (mnist5k().test_x[0, 0].numpy() * 255).astype(np.uint8)
+    moved = np.roll(arr, (-4, 5), axis=(0, 1))  # still 28x28, but not where MNIST puts it
+    x = mnist_preprocess(moved)
+    assert not torch.equal(x, torch.from_numpy(moved).float()[None] / 255)
+    m = x[0]
+    cy = float((m.sum(1) * torch.arange(28)).sum() / m.sum())
+    assert abs(cy - MNIST_COM[0]) <= 0.5
+
+
+def test_a_large_sketch_lands_like_mnist_and_keeps_its_soft_edges():
+    """A big anti-aliased stroke: the bounding box includes the soft edge (MNIST's 20 px box is of all nonzero
+    pixels), and the centre of mass lands where MNIST's does."""
+    from training.data import mnist5k
+
+    canvas = _canvas_with_digit(mnist5k().test_x[1], size=400, scale=12, at=(30, 150))
+    x = mnist_preprocess(canvas)[0]
+    ys, xs = torch.nonzero(x > 0, as_tuple=True)
+    assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 in (20, 21)
+    cy = float((x.sum(1) * torch.arange(28)).sum() / x.sum())
+    cx = float((x.sum(0) * torch.arange(28)).sum() / x.sum())
+    assert abs(cy - MNIST_COM[0]) <= 0.5 and abs(cx - MNIST_COM[1]) <= 0.5
+
+
+def _photo(name):
+    import skimage.data
+
+    return getattr(skimage.data, name)()
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "rocket", "camera", "moon"])
+def test_photos_are_recognised(name):
+    reasons = photo_reasons(_photo(name))
+    assert reasons and all(isinstance(r, str) for r in reasons)
+
+
+def test_digit_pictures_are_not_photos():
+    """MNIST digits (either polarity), a thick sketch (opaque and transparent) and a scanned-looking digit on
+    tinted, unevenly lit, noisy paper are digit-like."""
+    from training.data import mnist5k
+
+    s = mnist5k()
+    for i in range(20):
+        arr = (s.test_x[i, 0].numpy() * 255).astype(np.uint8)
+        assert not looks_like_photo(arr) and not looks_like_photo(255 - arr)
+        assert not looks_like_photo(np.kron(arr, np.ones((5, 5), np.uint8)))
+    canvas = _canvas_with_digit(s.test_x[2], size=400, scale=12, at=(60, 90))
+    assert not looks_like_photo(canvas)
+    rgba = np.zeros((400, 400, 4), np.uint8)
+    rgba[..., 3] = 255 - canvas
+    assert not looks_like_photo({"composite": rgba, "background": None, "layers": []})
+    ink = np.kron(s.test_x[3, 0].numpy(), np.ones((6, 6), np.float32))
+    paper = np.array([235, 228, 210], np.float32) * np.linspace(1.0, 0.8, ink.shape[1])[None, :, None]
+    scan = paper * (1 - ink[..., None]) + np.array([30, 30, 60], np.float32) * ink[..., None]
+    scan += np.random.default_rng(0).normal(0, 6, scan.shape)
+    assert not looks_like_photo(np.clip(scan, 0, 255).astype(np.uint8))
+
+
+def test_photo_features_are_what_they_say():
+    two_tone = np.zeros((100, 100), np.uint8)
+    two_tone[20:80, 45:55] = 255
+    f = photo_features(two_tone)
+    assert f["shapes"] == 1 and f["bimodality"] > 0.99 and abs(f["ink_fraction"] - 0.06) < 0.01
+    assert f["colour_variety"] == 0 and f["background_texture"] < 0.05  # only where the background meets the bar
+    noise = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    g = photo_features(noise)
+    assert g["colour_variety"] > 0.1 and g["background_texture"] > 1 and g["shapes"] > 3
 
 
 def test_big_offcentre_drawings_are_read_right():

@@ -154,14 +154,46 @@ def _ink_map(img: Image.Image) -> np.ndarray:
     return 1.0 - gray if np.median(border) > 0.5 else gray
 
 
-def mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
+# MNIST's digits have their centre of mass here (row, column; pixel centres at 0..27), not at the field's
+# geometric centre 13.5: measured over all 5,000 mnist5k digits by bench/bench_preprocess.py (13.99, 14.00;
+# spread 0.29 px, that of an integer shift), and checked against mnist5k in tests/test_images.py.
+MNIST_COM = (14.0, 14.0)
+MNIST_BOX = 20                 # the longest side of the ink's bounding box (all nonzero pixels), in pixels
+
+
+def _centre_of_mass(m: torch.Tensor) -> tuple[float, float]:
+    total = m.sum()
+    cy = (m.sum(1) * torch.arange(m.shape[0])).sum() / total
+    cx = (m.sum(0) * torch.arange(m.shape[1])).sum() / total
+    return float(cy), float(cx)
+
+
+def is_mnist_format(ink: np.ndarray) -> bool:
+    """True when an ink map is already what MNIST's preprocessing makes: 28x28, a clean black background, all
+    ink inside a 20x20 box and the centre of mass within a pixel of MNIST's. Such a picture goes to the model
+    unchanged: cropping and re-centring it again would only shift and blur it."""
+    if ink.shape != (28, 28) or ink.max(initial=0) < 0.1 or np.median(ink) > 0.02:
+        return False
+    ys, xs = np.nonzero(ink > 0.5 / 255)
+    if max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 > MNIST_BOX + 1:
+        return False
+    cy, cx = _centre_of_mass(torch.from_numpy(np.ascontiguousarray(ink)))
+    return abs(cy - MNIST_COM[0]) <= 1.0 and abs(cx - MNIST_COM[1]) <= 1.0
+
+
+def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
     """Any digit picture -> (1, 28, 28) float tensor in [0, 1], made the way MNIST was made.
 
     LeCun et al.: the ink's bounding box is scaled to fit 20x20 keeping its aspect ratio, then placed
-    in a 28x28 field so that its centre of mass is at the centre. White ink on black.
+    in a 28x28 field so that its centre of mass is where MNIST's are (MNIST_COM). White ink on black.
+    A picture that is already in that format (an MNIST digit saved as a 28x28 PNG) is passed through unchanged
+    (only inverted if it is dark ink on white). `threshold` (of the peak) decides which pixels count as ink
+    for the bounding box: low, so the anti-aliased edges of a stroke stay inside the box, as in MNIST.
     """
     img = open_image(src)
     ink = _ink_map(img)
+    if is_mnist_format(ink):
+        return torch.from_numpy(np.ascontiguousarray(ink)).float()[None]
     ink = ink - np.median(ink) if np.median(ink) > 0.05 else ink  # remove a flat grey background
     ink = np.clip(ink, 0, 1)
     peak = ink.max(initial=0)
@@ -172,23 +204,94 @@ def mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
     crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     t = torch.from_numpy(np.ascontiguousarray(crop)).float()[None, None]  # (1, 1, h, w)
     h, w = crop.shape
-    scale = 20.0 / max(h, w)
+    scale = MNIST_BOX / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    # antialias=True averages the thick strokes of a big canvas down like MNIST's own anti-aliasing.
-    t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+    if (nh, nw) != (h, w):
+        # antialias=True averages the thick strokes of a big canvas down like MNIST's own anti-aliasing.
+        t = F.interpolate(t, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
     canvas = torch.zeros(1, 1, 28, 28)
     top, left = (28 - nh) // 2, (28 - nw) // 2
     canvas[..., top:top + nh, left:left + nw] = t
-    # Shift so the centre of mass lands on (14, 14), as MNIST did (integer shift, clipped to the field).
-    m = canvas[0, 0]
-    total = m.sum()
-    cy = (m.sum(1) * torch.arange(28)).sum() / total
-    cx = (m.sum(0) * torch.arange(28)).sum() / total
-    dy, dx = int(round(13.5 - cy.item())), int(round(13.5 - cx.item()))
+    # Shift so the centre of mass lands where MNIST's does (an integer shift, as MNIST's was; clipped to the field).
+    cy, cx = _centre_of_mass(canvas[0, 0])
+    dy, dx = int(round(MNIST_COM[0] - cy)), int(round(MNIST_COM[1] - cx))
     dy = max(-top, min(dy, 28 - (top + nh)))
     dx = max(-left, min(dx, 28 - (left + nw)))
     canvas = torch.roll(canvas, shifts=(dy, dx), dims=(2, 3))
     return canvas[0]
+
+
+# ---- photo or digit-like picture? ------------------------------------------------------------------------------
+# A digit picture (MNIST, a sketch, a scan of ink on paper) is two-toned: a flat background and one or two
+# strokes that cover a small part of it. A photo is not: many colours, mid-tones, texture everywhere, many
+# separate shapes. Each threshold below was set from the measurements in bench/bench_preprocess.py (skimage
+# photos and crops of them, LFW faces vs mnist5k digits, sklearn digits, thick sketches, scanned-looking
+# digits); that benchmark prints the confusion this rule gives (bench/results/preprocess.json).
+PHOTO_RULES = (
+    # (feature, comparison, threshold, what it means for a visitor)
+    ("colour_variety", ">", 0.03, "it has many colours"),
+    ("ink_fraction", ">", 0.30, "its foreground covers too much of the picture for a digit"),
+    ("shapes", ">", 3, "it has many separate shapes"),
+    ("bimodality", "<", 0.65, "it is not two-toned like ink on paper"),
+    ("background_texture", ">", 0.30, "its background is textured"),
+)
+
+
+def photo_features(src) -> dict[str, float]:
+    """The measurements PHOTO_RULES looks at, on a thumbnail of at most 128x128 (a few ms for any size).
+
+    colour_variety: mean |chroma - median chroma| (tinted paper has one chroma, a photo many);
+    ink_fraction: the part of the picture on the ink side of Otsu's threshold; shapes: connected ink regions
+    over 0.2% of the picture; bimodality: Otsu's between-class / total variance (1.0 = two pure tones);
+    background_texture: mean |Laplacian| over the background, relative to the ink/background contrast.
+    """
+    import scipy.ndimage as ndi
+
+    img = open_image(src).copy()
+    img.thumbnail((128, 128))
+    v = _ink_map(img)                                            # ink bright, background dark
+    rgb = np.asarray(flatten_alpha(img), np.float32) / 255.0
+    chroma = rgb.max(2) - rgb.min(2)
+    colour_variety = float(np.abs(chroma - np.median(chroma)).mean())
+    hist = np.histogram(v, bins=64, range=(0.0, 1.0))[0].astype(np.float64)
+    p = hist / max(hist.sum(), 1.0)
+    c = (np.arange(64) + 0.5) / 64
+    mu = float((p * c).sum())
+    var = float((p * (c - mu) ** 2).sum())
+    w0 = np.cumsum(p)[:-1]                                       # class 0 = bins < t, for t = 1..63
+    m0c = np.cumsum(p * c)[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu * w0 - m0c) ** 2 / (w0 * (1 - w0))       # Otsu's between-class variance
+    between = np.nan_to_num(between, nan=0.0, posinf=0.0)
+    t = int(np.argmax(between)) + 1
+    bimodality = float(between[t - 1] / var) if var > 1e-12 else 1.0
+    mask = v >= t / 64
+    w = float(p[t:].sum())
+    m0 = float((p[:t] * c[:t]).sum() / max(1 - w, 1e-9))
+    m1 = float((p[t:] * c[t:]).sum() / max(w, 1e-9))
+    lab, _ = ndi.label(mask)
+    sizes = np.bincount(lab.ravel())[1:]
+    shapes = int((sizes >= 0.002 * v.size).sum())
+    lap = np.abs(4 * v[1:-1, 1:-1] - v[:-2, 1:-1] - v[2:, 1:-1] - v[1:-1, :-2] - v[1:-1, 2:])
+    bg = ~mask[1:-1, 1:-1]
+    texture = float(lap[bg].mean() / max(m1 - m0, 1e-3)) if bg.any() else 0.0
+    return {"colour_variety": colour_variety, "ink_fraction": float(mask.mean()), "shapes": shapes,
+            "bimodality": bimodality, "background_texture": texture}
+
+
+def photo_reasons(src) -> list[str]:
+    """Why src looks like a photo rather than a digit-like picture ([] = digit-like). An MNIST-format picture
+    (28x28, centred like MNIST) is always digit-like."""
+    img = open_image(src)
+    if img.size == (28, 28) and is_mnist_format(_ink_map(img)):
+        return []
+    f = photo_features(img)
+    return [why for name, op, thr, why in PHOTO_RULES if (f[name] > thr if op == ">" else f[name] < thr)]
+
+
+def looks_like_photo(src) -> bool:
+    """True when src is a photo (see PHOTO_RULES), so a digits model would give a meaningless answer."""
+    return bool(photo_reasons(src))
 
 
 def imagenet_preprocess(src, resize: int = 256, crop: int = 224, mean=(0.485, 0.456, 0.406),
