@@ -198,3 +198,20 @@ def test_every_safetensors_reader_bounds_the_header(tmp_path):
     lying.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")      # claims a 1 TB header
     with pytest.raises(WeightsError, match="not a valid safetensors"):
         load_safetensors(str(lying))
+
+
+def test_augment_keeps_only_what_it_shows(tmp_path):
+    """A large flat image with many draws used to keep every draw at full size in float32 (1.8 GB)."""
+    import numpy as np
+    from PIL import Image
+
+    from training.transforms import MAX_SIDE
+    from ui.data_lab import DISPLAY_SIDE, augment
+
+    path = tmp_path / "flat.png"
+    Image.fromarray(np.full((2400, 3000, 3), 128, np.uint8)).save(path)
+    pics, summary, _ = augment(str(path), resize=0, crop_size=0, crop_padding=0, rotation=15, n_draws=6)
+    assert len(pics) == 6
+    assert all(max(p.shape[:2]) <= DISPLAY_SIDE and p.dtype == np.uint8 for p, _ in pics)
+    assert "Input (3, 2400, 3000)" in summary and f"fit {MAX_SIDE} px" in summary
+    assert "shape **(3, 819, 1024)**" in summary

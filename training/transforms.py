@@ -132,8 +132,9 @@ def pipeline_code(s: AugmentSettings) -> str:
     return "\n".join(lines)
 
 
-def to_image_tensor(src) -> torch.Tensor:
-    """A user's image (path, bytes, PIL, array) decoded safely -> (C, H, W) uint8, C = 1 or 3."""
+def to_image_tensor(src, max_side: int | None = None) -> torch.Tensor:
+    """A user's image (path, bytes, PIL, array) decoded safely -> (C, H, W) uint8, C = 1 or 3. With max_side,
+    a larger picture is scaled down by PIL on its uint8 pixels first (cheap: no float copy of 40 megapixels)."""
     import numpy as np
     from torchvision.transforms.v2 import functional as TF
 
@@ -145,17 +146,37 @@ def to_image_tensor(src) -> torch.Tensor:
         return torch.from_numpy(src.copy()).unsqueeze(0)
     img = flatten_alpha(open_image(src))
     img = img.convert("L" if img.mode in ("L", "1", "I", "I;16", "F") else "RGB")
+    if max_side is not None and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), resample=3)  # 3 = bicubic, antialiased; keeps the aspect ratio
     return TF.pil_to_tensor(img)
 
 
 def draw(img: torch.Tensor, s: AugmentSettings, n: int = 8, seed: int = 0) -> torch.Tensor:
     """n random draws of the pipeline on one image, seeded (same seed -> same draws): (n, C, H, W)."""
+    return torch.stack(draw_each(img, s, n, seed, keep=lambda x: x))
+
+
+def draw_each(img: torch.Tensor, s: AugmentSettings, n: int, seed: int, keep) -> list:
+    """The same n seeded draws as draw(), but each goes through keep(x) at once and only keep's result is held:
+    a preview keeps a small picture and a few numbers per draw, not n full-size float tensors."""
     if not 1 <= n <= MAX_DRAWS:
         raise ValueError(f"number of draws must be in 1..{MAX_DRAWS}")
     pipe = build_pipeline(s)
     with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global RNG; do not disturb the caller's
         torch.manual_seed(int(seed))
-        return torch.stack([pipe(img) for _ in range(n)])
+        return [keep(pipe(img)) for _ in range(n)]
+
+
+def fit_within(img: torch.Tensor, max_side: int = MAX_SIDE) -> torch.Tensor:
+    """(C, H, W) scaled down (antialiased) so its longer side is at most max_side; smaller images unchanged.
+    The pipeline's own sizes stop at MAX_SIDE, so a preview never needs more than this of the input."""
+    from torchvision.transforms.v2 import functional as TF
+
+    h, w = img.shape[-2:]
+    if max(h, w) <= max_side:
+        return img
+    k = max_side / max(h, w)
+    return TF.resize(img, [max(1, round(h * k)), max(1, round(w * k))], antialias=True)
 
 
 def for_display(x: torch.Tensor, s: AugmentSettings) -> torch.Tensor:

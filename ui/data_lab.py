@@ -7,7 +7,7 @@ import numpy as np
 
 import gradio as gr
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, ImageFile, code_block, friendly
+from ui.common import INTERACTIVE, JOB, ImageFile, code_block, friendly
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
             "MNIST test digit #0": 0, "MNIST test digit #1": 1}
@@ -27,6 +27,9 @@ def _remember(session: str | None, settings: dict) -> None:
     _LAST_SETTINGS.move_to_end(session or "")
     while len(_LAST_SETTINGS) > _MAX_SESSIONS:
         _LAST_SETTINGS.popitem(last=False)
+
+
+DISPLAY_SIDE = 512   # each augmented draw is shown at most this large (the gallery shows 4 per row)
 
 
 def to_picture(x, min_side: int = 160) -> np.ndarray:
@@ -65,6 +68,17 @@ def _settings(*vals):
         contrast=float(contrast), saturation=float(saturation), hue=float(hue), normalize=bool(normalize)))
 
 
+def _image_size(image) -> tuple[int, int] | None:
+    """(H, W) of an upload from its header, without decoding it (None if it cannot be read: decoding says why)."""
+    try:
+        from PIL import Image
+
+        with Image.open(image) as im:
+            return im.size[1], im.size[0]
+    except Exception:  # noqa: BLE001
+        return None
+
+
 @friendly
 def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=False, fill=0,
             padding_mode="constant", rrc_size=0, rrc_scale_min=0.5, hflip_p=0.5, vflip_p=0.0, rotation=15.0,
@@ -73,17 +87,29 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
 
     Returns (augmented images, summary of the final tensor, the Compose code)."""
-    from training.transforms import draw, for_display, pipeline_code, to_image_tensor
+    from training.transforms import MAX_SIDE, draw_each, fit_within, for_display, pipeline_code, to_image_tensor
 
     s = _settings(resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
-    img = to_image_tensor(image) if image is not None else example_image(example)
-    out = draw(img, s, n=int(n_draws), seed=int(seed))   # (n, C, H, W)
+    full = _image_size(image) if image is not None else None
+    img = to_image_tensor(image, max_side=MAX_SIDE) if image is not None else example_image(example)
+    img = fit_within(img, MAX_SIDE)   # bounded work: a 40-megapixel upload is previewed at 1024 px
+    stats = {"min": float("inf"), "max": float("-inf"), "sum": 0.0, "count": 0}
+
+    def keep(x):  # hold a display-size picture and running statistics, never the full float tensor
+        stats.update(min=min(stats["min"], float(x.min())), max=max(stats["max"], float(x.max())),
+                     sum=stats["sum"] + float(x.double().sum()), count=stats["count"] + x.numel(),
+                     shape=tuple(x.shape), dtype=x.dtype)
+        return to_picture(fit_within(for_display(x, s), DISPLAY_SIDE))
+
+    pics = [(p, f"draw {i}") for i, p in enumerate(draw_each(img, s, n=int(n_draws), seed=int(seed), keep=keep))]
     _remember(getattr(request, "session_hash", None), s.to_dict())
-    pics = [(to_picture(for_display(x, s)), f"draw {i}") for i, x in enumerate(out)]
-    summary = (f"Input {tuple(img.shape)} {img.dtype}. Final tensor per draw: shape **{tuple(out.shape[1:])}**, "
-               f"dtype **{out.dtype}**, range **[{float(out.min()):.3f}, {float(out.max()):.3f}]**, "
-               f"mean {float(out.mean()):.3f}. Seed {int(seed)}: the same seed gives the same draws.")
+    shown = (img.shape[0], *(full or img.shape[1:]))
+    scaled = "" if tuple(shown) == tuple(img.shape) else \
+        f" (previewed at {tuple(img.shape)}: inputs are scaled to fit {MAX_SIDE} px)"
+    summary = (f"Input {tuple(shown)} {img.dtype}{scaled}. Final tensor per draw: shape **{stats['shape']}**, "
+               f"dtype **{stats['dtype']}**, range **[{stats['min']:.3f}, {stats['max']:.3f}]**, "
+               f"mean {stats['sum'] / max(1, stats['count']):.3f}. Seed {int(seed)}: the same seed gives the same draws.")
     return pics, summary, pipeline_code(s)
 
 
@@ -136,17 +162,39 @@ def _hist_figure(hist: dict):
     return fig
 
 
-@friendly
-def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote"):
-    """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each."""
-    from training.resample import compare, resample_code
+def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
+    """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job:
+    the note shows the queue position and the method in training, then the results (or what went wrong)."""
+    from training.resample import METHODS, parse_counts, resample_code
+    from ui.jobstream import follow, queued_text, submit
 
-    r = compare(counts, steps=int(steps))
+    skip = gr.skip()
+    try:
+        parsed = parse_counts(counts)
+        if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
+            raise ValueError(f"steps must be 10..400 and the code method one of {METHODS}")
+        job = submit("resample", {"counts": parsed, "steps": int(steps)}, request)
+    except Exception as exc:  # noqa: BLE001 - shown in the note beside the table
+        from ui.finetune import _error_text
+
+        yield skip, skip, f"**Not started:** {_error_text(exc)}", skip
+        return
+    for j in follow(job):
+        if j.finished.is_set():
+            break
+        ev = j.last
+        note = (queued_text(j) if j.state == "queued" else
+                f"Running: {ev['text']} (method {ev['done'] + 1} of {ev['total']})" if ev else "Starting...")
+        yield skip, skip, note, skip
+    if job.state != "done":
+        yield skip, skip, f"**{'Cancelled' if job.state == 'cancelled' else 'Failed'}:** {job.error}", skip
+        return
+    r = job.result
     table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
              for row in r["rows"]]
     md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
           f"accuracy on the balanced mnist5k test set (1,000 images). *minority_acc* = mean accuracy on the rare classes.")
-    return _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code)
+    yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code)
 
 
 @friendly
@@ -172,7 +220,7 @@ def build_tab() -> None:
     gr.Markdown("Chapter 4 of the tutorial as controls: an augmentation pipeline from `torchvision.transforms.v2`, "
                 "one-hot labels, small imbalanced samples and four ways to resample them, and a custom `Dataset` "
                 "with a `DataLoader`. Every result shows the code that produced it.")
-    gpu = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    gpu = INTERACTIVE
     with gr.Accordion("Augmentation (transforms.v2)", open=True):
         with gr.Row():
             with gr.Column(scale=1):
@@ -239,7 +287,8 @@ def build_tab() -> None:
                                 label="Accuracy after a short training run", interactive=False, elem_id="resample-table")
         rs_note = gr.Markdown()
         rs_code = code_block()
-    rs_btn.click(resample, [counts, steps, code_for], [hist, rs_table, rs_note, rs_code], api_name="resample", **gpu)
+    rs_btn.click(resample, [counts, steps, code_for], [hist, rs_table, rs_note, rs_code], api_name="resample",
+                 show_progress="hidden", **JOB)
 
     with gr.Accordion("Dataset and DataLoader", open=False):
         with gr.Row():
