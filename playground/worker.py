@@ -1,39 +1,45 @@
-"""The sandbox worker: one warm child process (a fresh interpreter, like multiprocessing's 'spawn') that runs user programs under
-rlimits, so a request costs milliseconds and a runaway one costs only a restart.
+"""One sandbox worker: a warm child process (a fresh interpreter, `python -m playground.worker`) that runs user
+programs under limits, so a request costs milliseconds and a runaway one costs only a restart.
 
-Limits, in the child:
-- RLIMIT_CPU: soft limit = CPU used so far + CPU_SECONDS before each request (SIGXCPU ends the child).
-- RLIMIT_AS: set *after* torch (and CUDA, if present) are initialised, to the size mapped then + MEMORY_MB.
-  A CUDA build of torch maps ~3.3 GiB of address space just to import (measured on our CPU machine:
-  VmSize 3.26 GB, RSS 0.73 GB), and CUDA initialisation reserves far more, so a fixed limit set before
-  import either breaks the import or bounds nothing; "what is mapped after warm-up + headroom" does both.
-  GPU memory is bounded by torch.cuda.set_per_process_memory_fraction and the evaluator's per-tensor caps.
-- RLIMIT_FSIZE = 0 with SIGXFSZ ignored: no file can be written, even by a bug in the evaluator.
-The child is `python -m playground.worker FD` talking over a multiprocessing Connection on an inherited
-socket: unlike mp 'spawn' it does not re-import the parent's __main__ (app.py, hence gradio) in the child.
-In the parent: a wall-clock timeout per request; a child that times out, dies or breaks the pipe is
-killed and replaced (in the background), and the next request works.
+Transport, the same on Linux, macOS and Windows: the parent listens on 127.0.0.1 (a free port) and writes the
+address and a random authkey to the child's stdin; the child connects with multiprocessing.connection.Client,
+both sides prove the key (HMAC challenge), and from then on they talk over a multiprocessing Connection.
+(The old way, an inherited socket through `pass_fds`, does not exist on Windows; stdin keeps the key out of
+argv and the environment.) Unlike mp 'spawn', the child does not re-import the parent's __main__ (app.py,
+hence gradio).
+
+Limits (see playground/limits.py for which OS uses which):
+- wall clock: the parent's timeout per request;
+- CPU time: RLIMIT_CPU soft limit = CPU used so far + the limit, set before each request (SIGXCPU ends the
+  child); where there is no RLIMIT_CPU the parent's watchdog reads the child's CPU time with psutil;
+- memory: RLIMIT_AS, set *after* torch (and CUDA, if present) are initialised, to the size mapped then + the
+  limit (a CUDA build of torch maps ~3.3 GiB just to import, RSS 0.73 GB, so a fixed limit before import
+  either breaks the import or bounds nothing); where RLIMIT_AS is not enforced (macOS, Windows) the watchdog
+  kills the child when its resident memory exceeds the size after warm-up + the limit.
+  GPU memory is bounded by torch.cuda.set_per_process_memory_fraction and the evaluator's per-tensor caps;
+- files: RLIMIT_FSIZE = 0 with SIGXFSZ ignored, where it exists; everywhere the evaluator allows no file I/O.
+A child that times out, dies, breaks the connection or trips the watchdog is killed; the pool
+(playground/pool.py) starts a fresh one.
 """
 from __future__ import annotations
 
-import atexit
 import io
 import logging
-import multiprocessing as mp
 import os
 import pickle
+import secrets
 import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
+from dataclasses import asdict
+from multiprocessing.connection import Client, Listener
 from pathlib import Path
+
+from playground.limits import WATCH_INTERVAL_S, Limits, Watchdog
 
 log = logging.getLogger("playground.sandbox")
 
-WALL_SECONDS = float(os.environ.get("PLAYGROUND_SANDBOX_WALL_S", "10"))
-CPU_SECONDS = int(os.environ.get("PLAYGROUND_SANDBOX_CPU_S", "10"))
-MEMORY_MB = int(os.environ.get("PLAYGROUND_SANDBOX_MEMORY_MB", "1536"))
 START_SECONDS = 120.0   # a cold start imports torch + matplotlib: seconds on a busy machine
 THREADS = 2
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,22 +49,13 @@ class SandboxUnavailable(Exception):
     """The worker timed out, died, or could not start; the message is for the user."""
 
 
-def _vm_size_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _limit_child() -> dict:
+# ---- the child ------------------------------------------------------------------------------------------------
+def _warm_up(limits: Limits) -> dict:
     """Import and warm everything, then clamp the process (runs in the child)."""
-    import resource
-    import signal
-
     import torch
 
     from playground import graph, programs, tensor_view  # noqa: F401 - imported while imports are allowed
+    from playground.limits import clamp_child, process_vm_size
     from zoo.device import get_device
 
     torch.set_num_threads(THREADS)
@@ -73,22 +70,31 @@ def _limit_child() -> dict:
     import matplotlib.pyplot as plt  # noqa: F401 - font cache is built now, while files may be written
 
     programs.run_autograd("x = torch.tensor(1.0, requires_grad=True)\ny = x * 2\ny.backward()", device=device)
-    info = {"device": str(device), "vm_before_limit": _vm_size_bytes()}
-    if hasattr(resource, "RLIMIT_AS") and MEMORY_MB > 0:  # PLAYGROUND_SANDBOX_MEMORY_MB=0 turns it off
-        limit = info["vm_before_limit"] + MEMORY_MB * (1 << 20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        info["rlimit_as"] = limit
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    plan = limits.plan()
+    info = {"device": str(device), "platform": limits.platform, "vm_before_limit": process_vm_size(),
+            "plan": asdict(plan), "resource_module": _importable("resource")}
+    info.update(clamp_child(plan, limits, info["vm_before_limit"]))
     return info
 
 
-def _child_main(conn) -> None:
-    """Worker loop: receive (kind, kwargs), run, send ("ok", result) or ("error", message)."""
-    import resource
-
+def _importable(name: str) -> bool:
     try:
-        info = _limit_child()
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+
+
+def _child_main() -> None:
+    """Connect to the parent, warm up, then loop: receive (kind, kwargs), run, send ("ok", result) or ("error", msg)."""
+    host, port, key = sys.stdin.readline().split()
+    conn = Client((host, int(port)), authkey=bytes.fromhex(key))
+    limits = Limits(**conn.recv())
+    from playground.limits import arm_cpu_limit, simulate_platform_in_child
+
+    simulate_platform_in_child(limits)
+    try:
+        info = _warm_up(limits)
     except BaseException as exc:  # noqa: BLE001 - report and stop
         conn.send(("error", f"sandbox failed to start: {type(exc).__name__}: {exc}"))
         return
@@ -96,15 +102,14 @@ def _child_main(conn) -> None:
     from playground import programs
     from zoo.device import get_device
 
+    plan = limits.plan()
     handlers = {"tensors": programs.run_tensors, "autograd": programs.run_autograd}
     while True:
         try:
             kind, kwargs = conn.recv()
         except (EOFError, OSError):
             return
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        used = int(usage.ru_utime + usage.ru_stime) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (used + CPU_SECONDS, resource.RLIM_INFINITY))
+        arm_cpu_limit(plan, limits.cpu_s)
         try:
             result = handlers[kind](device=get_device(), **kwargs)
             reply = ("ok", result)
@@ -118,6 +123,7 @@ def _child_main(conn) -> None:
             conn.send(("error", f"could not return the result ({type(exc).__name__})"))
 
 
+# ---- the parent's side of the connection -----------------------------------------------------------------------
 # What a worker's reply may contain besides builtin containers, strings and numbers: numpy arrays (pictures,
 # values). The server never unpickles anything else from the worker, so even a worker taken over by a bug in
 # the evaluator could not make the server construct arbitrary objects (pickle's classic code-execution path).
@@ -137,138 +143,192 @@ def _recv_reply(conn):
     return _ReplyUnpickler(io.BytesIO(conn.recv_bytes())).load()
 
 
-class Sandbox:
-    """One warm worker process behind a lock; request() runs a program in it with a wall-clock timeout."""
+def _accept(listener: Listener, proc: subprocess.Popen, timeout: float):
+    """listener.accept() (with the authkey challenge) that gives up when the child dies or time runs out."""
+    box: dict = {}
 
-    def __init__(self, wall_seconds: float = WALL_SECONDS):
-        self.wall_seconds = wall_seconds
+    def run():
+        try:
+            box["conn"] = listener.accept()
+        except Exception as exc:  # noqa: BLE001 - wrong key, closed listener...
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + timeout
+    while t.is_alive() and proc.poll() is None and time.monotonic() < deadline:
+        t.join(0.1)
+    if t.is_alive():  # wake the blocked accept() so the thread ends: a connection without the key fails it
+        try:
+            Client(listener.address).close()
+        except Exception:  # noqa: BLE001
+            pass
+        t.join(5)
+    if "conn" in box and proc.poll() is None:
+        return box["conn"]
+    if "conn" in box:
+        box["conn"].close()
+    code = proc.poll()
+    if code is not None:
+        raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {code})")
+    if "error" in box and time.monotonic() < deadline:
+        raise SandboxUnavailable(f"the sandbox worker could not connect ({type(box['error']).__name__})")
+    raise SandboxUnavailable("the sandbox worker did not start in time; try again")
+
+
+class Worker:
+    """One warm worker process; request() runs a program in it under the limits. The pool gives a worker to one
+    request at a time; the lock only orders start, kill and close."""
+
+    def __init__(self, limits: Limits | None = None, name: str = "sandbox"):
+        self.limits = limits or Limits()
+        self.name = name
         self._lock = threading.Lock()
-        self._proc = None
+        self._proc: subprocess.Popen | None = None
         self._conn = None
+        self._watchdog: Watchdog | None = None
         self.info: dict = {}
         self.restarts = 0
         self.closed = False
 
-    def _start(self) -> None:
-        parent, child = mp.Pipe()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        proc = subprocess.Popen([sys.executable, "-m", "playground.worker", str(child.fileno())], cwd=str(ROOT),
-                                env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
-        child.close()
-        try:
-            if not parent.poll(START_SECONDS):
-                raise SandboxUnavailable("the sandbox worker did not start in time; try again")
-            status, info = _recv_reply(parent)
-        except (EOFError, OSError):
-            status, info = "error", f"the sandbox worker failed to start (exit code {proc.poll()})"
-        except SandboxUnavailable:
-            status, info = "error", "the sandbox worker did not start in time; try again"
-        if status != "ready":
-            proc.kill()
-            proc.wait(timeout=5)
-            parent.close()
-            raise SandboxUnavailable(str(info))
-        self._proc, self._conn, self.info = proc, parent, info
-
-    def _alive(self) -> bool:
+    def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _kill(self) -> None:
+    def start(self, reopen: bool = True) -> None:
+        """Start the process now if it is not running (a cold start: seconds). reopen=False: not after close()."""
+        with self._lock:
+            if self.alive() or (self.closed and not reopen):
+                return
+            self._kill_locked()
+            self.closed = False
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        key = secrets.token_bytes(32)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            proc = subprocess.Popen([sys.executable, "-m", "playground.worker"], cwd=str(ROOT), env=env,
+                                    stdin=subprocess.PIPE)
+            try:
+                host, port = listener.address
+                proc.stdin.write(f"{host} {port} {key.hex()}\n".encode())
+                proc.stdin.close()
+                conn = _accept(listener, proc, START_SECONDS)
+                conn.send(asdict(self.limits))
+                if not conn.poll(START_SECONDS):
+                    raise SandboxUnavailable("the sandbox worker did not start in time; try again")
+                status, info = _recv_reply(conn)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._reap(proc)
+                raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {proc.poll()})") from None
+            except BaseException:
+                self._reap(proc)
+                raise
+        if status != "ready":
+            self._reap(proc)
+            conn.close()
+            raise SandboxUnavailable(str(info))
+        plan = self.limits.plan()
+        try:
+            self._watchdog = Watchdog(proc.pid, plan, self.limits) if plan.watched else None
+        except Exception as exc:  # noqa: BLE001 - no psutil, or the child vanished: no unwatched worker
+            self._reap(proc)
+            conn.close()
+            raise SandboxUnavailable(f"the sandbox cannot enforce its limits here: {exc}") from None
+        if self._watchdog is not None:
+            info["rss_baseline"] = self._watchdog.rss_baseline
+        self._proc, self._conn, self.info = proc, conn, info
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.warning("sandbox worker %s did not exit after kill", proc.pid)
+
+    def _kill_locked(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                log.warning("sandbox worker %s did not exit after SIGKILL", proc.pid)
+            self._reap(proc)
         if self._conn is not None:
             self._conn.close()
-        self._conn = None
+        self._conn, self._watchdog = None, None
 
-    def warm(self) -> None:
-        """Start the worker now (e.g. in a background thread) so the next request does not wait for it."""
+    def kill(self) -> None:
         with self._lock:
-            if not self._alive() and not self.closed:
-                self._kill()
-                self._start()
-
-    def request(self, kind: str, **kwargs) -> dict:
-        with self._lock:
-            self.closed = False
-            if not self._alive():
-                self._kill()
-                self._start()
-            t0 = time.perf_counter()
-            try:
-                self._conn.send((kind, kwargs))
-                ready = self._conn.poll(self.wall_seconds)
-                reply = _recv_reply(self._conn) if ready else None
-            except (EOFError, OSError, BrokenPipeError, pickle.UnpicklingError):
-                reply = ("died", None)
-            if reply is None or reply[0] == "died":
-                code = None
-                if reply is not None:  # the pipe broke: the child is exiting; learn why
-                    try:
-                        code = self._proc.wait(timeout=3)
-                    except subprocess.TimeoutExpired:
-                        pass
-                self._kill()
-                self.restarts += 1
-                threading.Thread(target=self._safe_warm, daemon=True).start()
-                if reply is None:
-                    raise SandboxUnavailable(f"stopped after {self.wall_seconds:g} s wall-clock time (the limit); "
-                                             "a fresh sandbox is starting, so the next run works")
-                why = {-24: f"its CPU-time limit ({CPU_SECONDS} s)", -9: "being killed (out of memory?)"}.get(
-                    code, f"exit code {code}")
-                raise SandboxUnavailable(f"the sandbox process stopped ({why}); a fresh one is starting")
-            status, payload = reply
-            if status != "ok":
-                raise SandboxUnavailable(payload)
-            payload["elapsed_ms"] = (time.perf_counter() - t0) * 1000
-            return payload
-
-    def _safe_warm(self) -> None:
-        try:
-            self.warm()
-        except Exception as exc:  # noqa: BLE001 - the next request will try again and report
-            log.warning("sandbox restart failed: %s", exc)
+            self._kill_locked()
 
     def close(self) -> None:
-        """Stop the worker (a pending background restart will not start another)."""
+        """Stop the process; a pending restart in the pool will not start another."""
         with self._lock:
             self.closed = True
-            self._kill()
+            self._kill_locked()
+
+    def _wait_reply(self, proc, conn) -> tuple[bool, str | None]:
+        """Wait for the reply up to the wall-clock limit, asking the watchdog (if any) every WATCH_INTERVAL_S.
+        Returns (ready, why-stopped)."""
+        deadline = time.monotonic() + self.limits.wall_s
+        watchdog = self._watchdog
+        if watchdog is None:
+            return conn.poll(self.limits.wall_s), None
+        watchdog.start_request()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False, None
+            if conn.poll(min(remaining, WATCH_INTERVAL_S)):
+                return True, None
+            why = watchdog.over_limit()
+            if why:
+                return False, why
+
+    def request(self, kind: str, **kwargs) -> dict:
+        """Run one program; raises SandboxUnavailable (with a message for the user) when it is stopped."""
+        if not self.alive():
+            self.start()
+        proc, conn = self._proc, self._conn
+        if proc is None or conn is None:
+            raise SandboxUnavailable("the sandbox is shutting down; try again")
+        t0 = time.perf_counter()
+        why = None
+        try:
+            conn.send((kind, kwargs))
+            ready, why = self._wait_reply(proc, conn)
+            reply = _recv_reply(conn) if ready else None
+        except (EOFError, OSError, pickle.UnpicklingError):
+            reply = ("died", None)
+        if reply is None or reply[0] == "died":
+            code = None
+            if reply is not None:  # the connection broke: the child is exiting; learn why
+                try:
+                    code = proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.kill()
+            self.restarts += 1
+            if why:
+                raise SandboxUnavailable(f"{why}; a fresh sandbox is starting, so the next run works")
+            if reply is None:
+                raise SandboxUnavailable(f"it ran for {self.limits.wall_s:g} s of wall-clock time (the limit); "
+                                         "a fresh sandbox is starting, so the next run works")
+            raise SandboxUnavailable(f"the sandbox process stopped ({self._exit_reason(code)}); "
+                                     "a fresh one is starting")
+        status, payload = reply
+        if status != "ok":
+            raise SandboxUnavailable(payload)
+        payload["elapsed_ms"] = (time.perf_counter() - t0) * 1000
+        return payload
+
+    def _exit_reason(self, code: int | None) -> str:
+        import signal
+
+        reasons = {-9: "being killed (out of memory?)"}
+        if hasattr(signal, "SIGXCPU"):
+            reasons[-int(signal.SIGXCPU)] = f"its CPU-time limit ({self.limits.cpu_s:g} s)"
+        return reasons.get(code, f"exit code {code}")
 
 
-_SANDBOX: Sandbox | None = None
-_SANDBOX_LOCK = threading.Lock()
-
-
-def get_sandbox() -> Sandbox:
-    """The process-wide sandbox (created on first use; nothing starts at import)."""
-    global _SANDBOX
-    with _SANDBOX_LOCK:
-        if _SANDBOX is None:
-            _SANDBOX = Sandbox()
-            atexit.register(_SANDBOX.close)
-        return _SANDBOX
-
-
-def prewarm() -> None:
-    """Start the worker in the background if it is not running (e.g. when a visitor focuses the editor)."""
-    sandbox = get_sandbox()
-    if not sandbox._alive() and not sandbox._lock.locked():
-        threading.Thread(target=sandbox._safe_warm, daemon=True).start()
-
-
-def run_tensors(code: str) -> dict:
-    return get_sandbox().request("tensors", code=code)
-
-
-def run_autograd(code: str, lr: float = 0.01, steps: int = 0) -> dict:
-    return get_sandbox().request("autograd", code=code, lr=float(lr), steps=int(steps))
-
-
-if __name__ == "__main__":  # the child: python -m playground.worker FD
-    _child_main(Connection(int(sys.argv[1])))
+if __name__ == "__main__":  # the child: python -m playground.worker (address and key on stdin)
+    _child_main()

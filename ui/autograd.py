@@ -6,7 +6,8 @@ from __future__ import annotations
 import gradio as gr
 
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import code_block, friendly
+from ui.tensors import SANDBOX_CONCURRENCY, limits_note, stopped, visitor
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
@@ -24,37 +25,38 @@ def _outputs(r: dict):
 
 
 def _failed(exc) -> tuple:
-    return (f"Stopped: {exc}", None, [], [], _loss_frame([]), "")
+    return (stopped(exc), None, [], [], _loss_frame([]), "")
 
 
 @friendly
-def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01):
+def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01, request: gr.Request = None):
     """Run the program once, call backward(), draw the graph (the public API: /autograd_run).
     Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code)."""
-    from playground.worker import SandboxUnavailable, run_autograd
+    from playground.pool import SandboxUnavailable, run_autograd
 
     try:
-        return _outputs(run_autograd(code or "", lr=float(lr), steps=0))
+        return _outputs(run_autograd(code or "", lr=float(lr), steps=0, **visitor(request)))
     except SandboxUnavailable as exc:
         return _failed(exc)
 
 
 @friendly
-def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int = 0, steps_per_click: int = 10):
+def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int = 0, steps_per_click: int = 10,
+                   request: gr.Request = None):
     """Run setup, then the `# step` block steps_done + steps_per_click times (from the same seed, so clicks add
     up like one long run); returns autograd_run's outputs plus the new step count."""
-    from playground.worker import SandboxUnavailable, run_autograd
+    from playground.pool import SandboxUnavailable, run_autograd
 
     total = int(steps_done or 0) + int(steps_per_click)
     try:
-        return (*_outputs(run_autograd(code or "", lr=float(lr), steps=total)), total)
+        return (*_outputs(run_autograd(code or "", lr=float(lr), steps=total, **visitor(request))), total)
     except SandboxUnavailable as exc:
         return (*_failed(exc), int(steps_done or 0))
 
 
 def prewarm() -> None:
-    """Start the sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
-    from playground.worker import prewarm as start
+    """Start a sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
+    from playground.pool import prewarm as start
 
     start()
 
@@ -68,6 +70,7 @@ def build_tab() -> None:
                 "`.grad` and the real autograd graph (grad_fn nodes; leaves with data and grad). With the "
                 "tutorial's Net, **Train** repeats the lines below `# step` (forward, loss, backward, "
                 "`optimizer.step()`): parameters before and after, and the loss curve. `lr` is the slider's value.")
+    limits_note()
     steps_done = gr.State(0)
     with gr.Row():
         with gr.Column(scale=1):
@@ -97,7 +100,7 @@ def build_tab() -> None:
     plain = code_block("The same as a plain PyTorch script")
 
     outputs = [result, graph, leaves, step_table, curve, plain]
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
     run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
     train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done], api_name="autograd_train",

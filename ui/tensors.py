@@ -1,31 +1,67 @@
 """Tensors tab: type PyTorch tensor code, see every named result's value, shape, dtype, device, stride and a
-heatmap or histogram; the code runs in the sandbox (playground/evaluator.py, playground/worker.py)."""
+heatmap or histogram; the code runs in the sandbox (playground/evaluator.py, playground/pool.py)."""
 from __future__ import annotations
+
+import os
 
 import gradio as gr
 
+from playground.limits import WORKERS, Limits
 from playground.presets import DEFAULT_TENSOR, TENSOR_PRESETS
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import code_block, friendly
 
 HEADERS = ["line", "name / expression", "shape", "dtype", "device", "requires_grad", "grad_fn", "stride",
            "contiguous"]
+# The sandbox events (Tensors and Autograd) share their own group: several run together, and the pool
+# (playground/pool.py: one program per session, per-address cap, fair order) bounds the work. Twice the pool
+# size plus two lets refused requests answer at once while every worker is busy.
+SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * WORKERS + 2)
+# Tensor values are printed with aligned columns; they need a monospace font.
+MONO_CSS = ("<style>#tensor-result textarea, #autograd-result textarea "
+            "{font-family: var(--font-mono, ui-monospace, monospace) !important}</style>")
+
+
+def visitor(request: gr.Request | None) -> dict:
+    """Who is asking: the session (one program at a time each) and the client address (fair share). On a Space
+    every request comes through its proxy, so the address is the first hop of X-Forwarded-For there; elsewhere
+    the header is not trusted (anyone can send it) and the socket peer is used."""
+    if request is None:
+        return {}
+    host = getattr(getattr(request, "client", None), "host", None)
+    if os.environ.get("SPACE_ID"):
+        forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
+        host = forwarded.split(",")[0].strip() or host
+    return {"session": getattr(request, "session_hash", None), "address": host}
+
+
+def stopped(exc: Exception) -> str:
+    """The result text for a program the sandbox refused to start or stopped."""
+    from playground.pool import SandboxBusy
+
+    return f"Not run: {exc}" if isinstance(exc, SandboxBusy) else f"Stopped: {exc}"
+
+
+def limits_note() -> None:
+    """The line that says which limits apply on this machine, and the monospace style for the results."""
+    gr.HTML(f"<p>{Limits().describe(WORKERS)}.</p>", head=MONO_CSS, elem_classes=["sandbox-limits"],
+            js_on_load=None)
 
 
 @friendly
-def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR]):
+def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request = None):
     """Run a tensor program in the sandbox (the public API: /tensor_eval). Returns the result text first."""
-    from playground.worker import SandboxUnavailable, run_tensors
+    from playground.pool import SandboxUnavailable, run_tensors
 
     try:
-        r = run_tensors(code or "")
+        r = run_tensors(code or "", **visitor(request))
     except SandboxUnavailable as exc:
-        return f"Stopped: {exc}", [], [], ""
+        return stopped(exc), [], [], ""
     return r["text"], r["rows"], [(img, caption) for img, caption in r["images"]], r["code"]
 
 
 def prewarm() -> None:
-    """Start the sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
-    from playground.worker import prewarm as start
+    """Start a sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
+    from playground.pool import prewarm as start
 
     start()
 
@@ -40,6 +76,7 @@ def build_tab() -> None:
                 "stride and contiguity; 2-D tensors get a heatmap, larger ones a histogram. The code runs in a "
                 "sandbox: only an allow-list of torch functions and Tensor methods, every allocation size-checked "
                 "on the `meta` device first, in a separate process with CPU, memory and time limits.")
+    limits_note()
     with gr.Row():
         with gr.Column(scale=1):
             preset = gr.Dropdown(list(TENSOR_PRESETS), value=DEFAULT_TENSOR, label="Preset (tutorial section 2.1 "
@@ -56,7 +93,7 @@ def build_tab() -> None:
     plain = code_block("The same as a plain PyTorch script")
 
     outputs = [result, table, pictures, plain]
-    common = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+    common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
     run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
     preset.change(load_preset, preset, code, api_visibility="private").then(

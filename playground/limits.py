@@ -1,0 +1,194 @@
+"""The sandbox's limits: settings (environment variables with safe defaults) and, per OS, how each one is enforced.
+
+| limit            | Linux                    | macOS                                  | Windows                   |
+|------------------|--------------------------|----------------------------------------|---------------------------|
+| wall clock       | parent's timeout         | parent's timeout                       | parent's timeout          |
+| CPU time         | RLIMIT_CPU (child)       | RLIMIT_CPU (child)                     | watchdog (parent, psutil) |
+| memory           | RLIMIT_AS (child)        | watchdog: RSS (parent, psutil)         | watchdog: RSS             |
+| file writes      | RLIMIT_FSIZE = 0 (child) | RLIMIT_FSIZE = 0 (child)               | the evaluator only        |
+
+macOS has RLIMIT_AS in name only (the kernel does not enforce it, and a process maps hundreds of GB of shared
+regions), so memory is watched there. PLAYGROUND_SANDBOX_PLATFORM=darwin|win32 makes a Linux machine take
+another OS's path (the tests do this), including "no `resource` module" for win32.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+log = logging.getLogger("playground.sandbox")
+
+
+def _env_number(name: str, default: float, lo: float, hi: float) -> float:
+    """A numeric setting; a value that is not a number or out of range is logged and replaced, never fatal."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", name, raw, default)
+        return default
+    if not lo <= value <= hi:
+        log.warning("%s=%s is outside %s..%s; using %s", name, raw, lo, hi, default)
+        return default
+    return value
+
+
+WALL_SECONDS = _env_number("PLAYGROUND_SANDBOX_WALL_S", 10, 0.5, 600)
+CPU_SECONDS = _env_number("PLAYGROUND_SANDBOX_CPU_S", 10, 0, 3600)          # 0: no CPU limit
+MEMORY_MB = int(_env_number("PLAYGROUND_SANDBOX_MEMORY_MB", 1536, 0, 1 << 20))  # 0: no memory limit
+WORKERS = int(_env_number("PLAYGROUND_SANDBOX_WORKERS", 2, 1, 16))          # warm worker processes (~0.7 GB RSS each)
+QUEUE_SECONDS = _env_number("PLAYGROUND_SANDBOX_QUEUE_S", 30, 1, 600)       # longest wait for a free worker
+# Programs one client address may have running or waiting at once (0: no cap). Session ids are chosen by the
+# client, so this is what stops one machine from filling the pool with many sessions.
+PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1, 0, 1000))
+PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
+WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How each limit is enforced here: 'rlimit' (the child's kernel limit), 'watchdog' (the parent polls the
+    child with psutil and kills it), 'evaluator' (files: only the allow-list stops writes) or 'off'."""
+
+    cpu: str
+    memory: str
+    files: str
+
+    @property
+    def watched(self) -> bool:
+        return "watchdog" in (self.cpu, self.memory)
+
+
+@dataclass
+class Limits:
+    """One sandbox's limits; `platform` is sys.platform unless a test (or PLAYGROUND_SANDBOX_PLATFORM) says
+    which OS's enforcement to use."""
+
+    wall_s: float = WALL_SECONDS
+    cpu_s: float = CPU_SECONDS
+    memory_mb: int = MEMORY_MB
+    platform: str = field(default=PLATFORM)
+
+    def no_resource_module(self) -> bool:
+        return self.platform.startswith("win")
+
+    def plan(self) -> Plan:
+        resource = None
+        if not self.no_resource_module():
+            try:
+                import resource  # noqa: F811 - absent on Windows
+            except ImportError:
+                resource = None
+        cpu = "off" if self.cpu_s <= 0 else ("rlimit" if hasattr(resource, "RLIMIT_CPU") else "watchdog")
+        # RLIMIT_AS is enforced by Linux only (macOS defines it but ignores it)
+        as_works = self.platform.startswith("linux") and hasattr(resource, "RLIMIT_AS")
+        memory = "off" if self.memory_mb <= 0 else ("rlimit" if as_works else "watchdog")
+        files = "rlimit" if hasattr(resource, "RLIMIT_FSIZE") else "evaluator"
+        return Plan(cpu=cpu, memory=memory, files=files)
+
+    def describe(self, workers: int | None = None) -> str:
+        """The one line the Tensors and Autograd tabs show: which limits apply on this machine, and how."""
+        p = self.plan()
+        how = {"rlimit": "rlimit", "watchdog": "watchdog"}
+        parts = [f"{self.wall_s:g} s wall clock"]
+        parts.append("no CPU limit" if p.cpu == "off" else f"{self.cpu_s:g} s CPU ({how[p.cpu]})")
+        if p.memory == "off":
+            parts.append("no memory limit")
+        else:
+            size = f"{self.memory_mb / 1024:g} GiB" if self.memory_mb >= 1024 else f"{self.memory_mb} MiB"
+            parts.append(f"{size} memory ({how[p.memory]})")
+        parts.append("no file writes (rlimit)" if p.files == "rlimit" else "no file writes (evaluator only)")
+        line = "Limits here: " + ", ".join(parts)
+        if workers:
+            line += f"; {workers} program{'s' if workers > 1 else ''} at a time, one per visitor"
+        return line
+
+
+# ---- in the child -------------------------------------------------------------------------------------------
+def simulate_platform_in_child(limits: Limits) -> None:
+    """Make this interpreter look like the target OS before anything imports `resource` (tests on Linux)."""
+    if limits.no_resource_module() and not sys.platform.startswith("win"):
+        sys.modules["resource"] = None  # `import resource` now raises ImportError, as on Windows
+
+
+def clamp_child(plan: Plan, limits: Limits, vm_size: int) -> dict:
+    """Set the kernel limits the plan asks for (after warm-up; vm_size is the address space mapped by then)."""
+    info: dict = {}
+    if plan.memory == "rlimit":
+        import resource
+
+        if vm_size <= 0:
+            raise RuntimeError("cannot measure the worker's address space (install psutil)")
+
+        limit = vm_size + limits.memory_mb * (1 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        info["rlimit_as"] = limit
+    if plan.files == "rlimit":
+        import resource
+        import signal
+
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails with EFBIG instead of killing us
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    return info
+
+
+def arm_cpu_limit(plan: Plan, cpu_s: float) -> None:
+    """Before each request: the CPU soft limit = CPU used so far + cpu_s (SIGXCPU ends the child past it)."""
+    if plan.cpu != "rlimit":
+        return
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (used + max(1, int(round(cpu_s))), resource.RLIM_INFINITY))
+
+
+# ---- in the parent ------------------------------------------------------------------------------------------
+class Watchdog:
+    """The parent's watch over one child where the kernel cannot limit it: resident memory above the size after
+    warm-up, and CPU time (user + system) per request, read with psutil (Linux, macOS and Windows alike)."""
+
+    def __init__(self, pid: int, plan: Plan, limits: Limits):
+        try:
+            import psutil
+        except ImportError as exc:  # pragma: no cover - psutil is in requirements.txt
+            raise RuntimeError("the sandbox needs psutil for its limits on this OS: pip install psutil") from exc
+        self.plan, self.limits = plan, limits
+        self.proc = psutil.Process(pid)
+        self.rss_baseline = self.proc.memory_info().rss
+        self.cpu_start = 0.0
+
+    def _cpu(self) -> float:
+        t = self.proc.cpu_times()
+        return t.user + t.system
+
+    def start_request(self) -> None:
+        self.cpu_start = self._cpu()
+
+    def over_limit(self) -> str | None:
+        """Why the child must be stopped now, or None."""
+        try:
+            if self.plan.memory == "watchdog":
+                rss = self.proc.memory_info().rss
+                if rss - self.rss_baseline > self.limits.memory_mb * (1 << 20):
+                    return f"it used more than {self.limits.memory_mb} MiB of memory (the limit)"
+            if self.plan.cpu == "watchdog" and self._cpu() - self.cpu_start > self.limits.cpu_s:
+                return f"it used {self.limits.cpu_s:g} s of CPU time (the limit)"
+        except Exception:  # noqa: BLE001 - the process is gone; the connection reports it
+            return None
+        return None
+
+
+def process_vm_size() -> int:
+    """This process's mapped address space in bytes (psutil: no /proc reads of our own, works on every OS)."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().vms)
+    except Exception:  # noqa: BLE001 - no psutil: clamp_child says so
+        return 0
