@@ -46,37 +46,13 @@ def test_finetune_endpoint_streams_and_ends_with_metrics(client):
     assert len(per_class["data"]) == 10 and "requires_grad = False" in code
 
 
-def test_cancel_and_queue_position(client, app_url):
-    """A second run waits in the GPU queue with its position; cancel stops the first after one step."""
-    from gradio_client import Client
-
-    other = Client(app_url, verbose=False)
-    long_run = client.submit(stage1_epochs=20, stage2_epochs=20, compare_scratch=False, api_name="/finetune")
-    time.sleep(2.0)
-    waiting = other.submit(max_steps=1, compare_scratch=False, api_name="/finetune")
-    ranks = []
-    for _ in range(40):
-        st = waiting.status()
-        ranks.append((st.code.name, st.rank))
-        if st.code.name == "IN_QUEUE" and st.rank is not None:
-            break
-        time.sleep(0.25)
-    assert ("IN_QUEUE", 0) in ranks or any(c == "IN_QUEUE" for c, _ in ranks), ranks
-    msg = client.predict(api_name="/cancel")
-    assert "Cancelling" in msg
-    status, *_rest = long_run.result(timeout=120)
-    assert "cancelled" in status
-    assert "cancelled" in _rest[2]
-    assert "Test accuracy" in waiting.result(timeout=300)[3]
-
-
 def test_hostile_checkpoint_upload_is_refused(client, tmp_path):
     from gradio_client import handle_file
 
     evil = tmp_path / "evil.safetensors"
     torch.save({"model": {"w": torch.zeros(2)}}, evil)  # a pickle named like safetensors
-    with pytest.raises(Exception, match="not a safetensors file"):
-        client.predict(handle_file(str(evil)), None, api_name="/resume")
+    out = client.predict(handle_file(str(evil)), None, api_name="/resume")
+    assert "not a safetensors file" in out[-1] and "not a safetensors file" in out[0]   # beside the button
 
 
 def test_data_tab_in_browser(page):
@@ -128,10 +104,11 @@ def test_resample_endpoint(client):
 
 
 def test_imagenet_model_offline_is_explained_before_any_data_is_loaded(client):
-    with pytest.raises(Exception, match="offline|cannot be reached|not in the local cache"):
-        client.predict(model="resnet18", api_name="/finetune")
-    with pytest.raises(Exception, match="needs a download|internet"):
-        client.predict(target="CIFAR-10", api_name="/finetune")
+    import re
+
+    assert re.search("offline|cannot be reached|not in the local cache",
+                     client.predict(model="resnet18", api_name="/finetune")[-1])
+    assert re.search("needs a download|internet", client.predict(target="CIFAR-10", api_name="/finetune")[-1])
 
 
 def test_data_tab_augmentation_feeds_fine_tuning():

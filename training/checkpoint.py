@@ -196,6 +196,38 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
     return _unpack(tensors, doc)
 
 
+def read_checkpoint_meta(path: str, max_bytes: int = MAX_BYTES) -> tuple[dict, dict]:
+    """(meta, position) from a checkpoint's header alone, validated like load_checkpoint's metadata: cheap
+    enough to check a resume's settings before the job is queued (the job loads and checks the tensors)."""
+    from safetensors import SafetensorError, safe_open
+
+    name = os.path.basename(str(path))
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {name}: {exc}") from None
+    _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
+    _need(len(head) == 8 and int.from_bytes(head, "little") <= min(size - 8, 16 << 20),
+          f"{name} is not a safetensors file (a pickle or other format?)")
+    try:
+        with safe_open(path, framework="pt") as f:
+            md = f.metadata() or {}
+    except SafetensorError as exc:
+        raise CheckpointError(f"{name} is not a valid safetensors file ({exc})") from None
+    _need(md.get("format") == FORMAT, f"{name} is not a PyTorch Playground checkpoint (format {md.get('format')!r})")
+    _need(md.get("version") == VERSION, f"unsupported checkpoint version {md.get('version')!r}")
+    raw = md.get("json", "")
+    _need(0 < len(raw) <= MAX_META_CHARS, "metadata JSON missing or too large")
+    try:
+        doc = json.loads(raw, parse_constant=_no_constants)
+    except ValueError as exc:
+        raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
+    _validate_doc(doc)
+    return doc["meta"], doc["position"]
+
+
 def _unpack(tensors: dict[str, torch.Tensor], doc: dict) -> Checkpoint:
     model_state, optim_state = {}, {}
     rng = {}

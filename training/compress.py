@@ -288,7 +288,8 @@ def distill_loss_fn(teacher: nn.Module, temperature: float, alpha: float, label_
 
 
 def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = None, temperature: float = 4.0,
-                  alpha: float = 0.9, amp: str | None = None, device: torch.device | None = None) -> dict:
+                  alpha: float = 0.9, amp: str | None = None, device: torch.device | None = None,
+                  on_step=None) -> dict:
     """training.trainer.train with the distillation loss (AdamW + OneCycle, random affine, same seed).
 
     teacher=None or alpha=0 trains the same student alone with the same loop and cross-entropy, so the two
@@ -307,7 +308,7 @@ def train_student(student: nn.Module, data, cfg, teacher: nn.Module | None = Non
         if cfg.channels_last:
             teacher.to(memory_format=torch.channels_last)
         loss_fn = distill_loss_fn(teacher, temperature, alpha, cfg.label_smoothing)
-    m = train(student, data, cfg, device=device, loss_fn=loss_fn)
+    m = train(student, data, cfg, device=device, loss_fn=loss_fn, on_step=on_step)
     return {"test_acc": m["test_acc"], "steps": m["steps"], "seconds": m["seconds"],
             "final_loss": sum(h["loss"] for h in m["history"][-10:]) / max(1, len(m["history"][-10:])),
             "amp": cfg.amp, "device": m["device"]}
@@ -356,7 +357,14 @@ def _short_cfg(steps: int, n_train: int, batch: int = 64, lr: float = 2e-3, seed
                        max_steps=steps, seed=seed)
 
 
-def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.Module:
+def _steps(progress, text: str):
+    """An on_step for train() that reports 'text: step i/n' through progress (None: no reporting)."""
+    if progress is None:
+        return None
+    return lambda info: progress(info.step, info.total_steps, f"{text}: step {info.step}/{info.total_steps}")
+
+
+def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data, progress=None) -> nn.Module:
     """Channel-pruned copy of the base, fine-tuned for cfg.finetune_steps (cached per process).
 
     With cfg.finetune_distill the pruned model learns from the unpruned one's soft targets (T, alpha of the
@@ -371,7 +379,8 @@ def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.
             tcfg = _short_cfg(cfg.finetune_steps, len(data.train_x), lr=1e-3, seed=cfg.seed)
             loss_fn = (distill_loss_fn(copy.deepcopy(base_model).cpu(), cfg.temperature, cfg.alpha,
                                        tcfg.label_smoothing) if cfg.finetune_distill else None)
-            train(m, no_test, tcfg, device=torch.device("cpu"), loss_fn=loss_fn)
+            train(m, no_test, tcfg, device=torch.device("cpu"), loss_fn=loss_fn,
+                  on_step=_steps(progress, "fine-tuning the channel-pruned model"))
         return m.cpu().eval()
 
     key = ("pruned", cfg.base, cfg.keep_ratio, cfg.finetune_steps, cfg.finetune_distill, cfg.seed)
@@ -380,7 +389,7 @@ def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data) -> nn.
     return _cached(key, make)
 
 
-def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
+def students(cfg: LabConfig, data, progress=None) -> tuple[nn.Module, nn.Module, dict, dict]:
     """(distilled student, same student alone, their metrics), trained once per process per setting."""
     from dataclasses import replace
 
@@ -390,8 +399,9 @@ def students(cfg: LabConfig, data) -> tuple[nn.Module, nn.Module, dict, dict]:
         distilled = StudentCNN(widths=tuple(cfg.student_widths))
         alone = copy.deepcopy(distilled)          # the same initial weights
         m1 = train_student(distilled, data, replace(tc, mixup=cfg.mixup), teacher_model(cfg.teacher),
-                           cfg.temperature, cfg.alpha)
-        m2 = train_student(alone, data, replace(tc, mixup=cfg.alone_mixup), None)
+                           cfg.temperature, cfg.alpha, on_step=_steps(progress, "distilling the student"))
+        m2 = train_student(alone, data, replace(tc, mixup=cfg.alone_mixup), None,
+                           on_step=_steps(progress, "training the same student alone"))
         return distilled.cpu().eval(), alone.cpu().eval(), m1, m2
 
     return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.mixup,
@@ -433,8 +443,9 @@ def autocast_step_times(steps: int = 5, batch: int = 64, amp: str = "bf16") -> d
     return out
 
 
-def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None) -> dict:
+def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None, progress=None) -> dict:
     """Baseline and every technique, measured alike; compressed models written as safetensors to out_dir.
+    progress(done, total, text) reports each stage (and training steps); it may raise to cancel the lab.
 
     Returns {"rows": [dict per technique], "files": {technique: path}, "autocast": {...}, "notes": [...]}."""
     import os
@@ -449,6 +460,14 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
     if cfg.base not in list_models("digits"):
         raise ValueError(f"base must be one of {list_models('digits')}")
     out_dir = out_dir or tempfile.mkdtemp(prefix="playground-compress-")
+    stages = ["quantizing (int8 static, int8 dynamic, bf16)", "magnitude pruning", "channel pruning",
+              "distilling the students", "measuring latency", "measuring accuracy and writing files"]
+
+    def stage(i: int) -> None:
+        if progress is not None:
+            progress(i, len(stages), stages[i])
+
+    stage(0)
     base = get_model(cfg.base).cpu().eval()
     calib = prepare_input(data.train_x[:cfg.calib_images])
     models: dict[str, tuple[nn.Module, torch.dtype, str, dict | None, str]] = {}   # name -> model, dtype, tech, shapes, base
@@ -458,9 +477,11 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
                                             None, cfg.base)
     models["bf16 weights+activations"] = (copy.deepcopy(base).to(torch.bfloat16), torch.bfloat16, "bf16", None,
                                           cfg.base)
+    stage(1)
     models[f"magnitude pruned {cfg.sparsity:.0%}"] = (magnitude_prune(base, cfg.sparsity), torch.float32,
                                                       "magnitude-pruned", None, cfg.base)
-    pruned = finetuned_channel_pruned(base, cfg, data)
+    stage(2)
+    pruned = finetuned_channel_pruned(base, cfg, data, progress)
     shapes = layer_shapes(pruned)
     label = f"channel pruned keep {cfg.keep_ratio:.0%}" + (
         f" + {cfg.finetune_steps} ft steps{' (KD)' if cfg.finetune_distill else ''}" if cfg.finetune_steps else "")
@@ -469,8 +490,9 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
                                  shapes, cfg.base)
     extra = {}
     teacher = teacher_model(cfg.teacher) if cfg.distill_steps > 0 else None
+    stage(3)
     if cfg.distill_steps > 0:
-        distilled, alone, m1, m2 = students(cfg, data)
+        distilled, alone, m1, m2 = students(cfg, data, progress)
         if cfg.teacher != cfg.base:
             models[f"teacher {cfg.teacher}"] = (teacher, torch.float32, "fp32", None, cfg.teacher)
         mix = f", mixup {cfg.mixup:g}" if cfg.mixup else ""
@@ -479,8 +501,10 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None)
         models["same student alone" + (f" (mixup {cfg.alone_mixup:g})" if cfg.alone_mixup else "")] = (
             alone, torch.float32, "student", layer_shapes(alone), "student")
         extra = {"distilled": m1, "alone": m2}
+    stage(4)
     lat = compare_latency({k: (m, dt) for k, (m, dt, *_) in models.items()}, batch=cfg.latency_batch,
                           repeats=cfg.repeats)
+    stage(5)
     rows, files = [], {}
     b_size = model_bytes(base)
     b_acc = None

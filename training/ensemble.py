@@ -162,6 +162,12 @@ def new_member(arch: str) -> nn.Module:
     return get_spec(arch).builder()
 
 
+def _member(arch: str) -> nn.Module:
+    m = new_member(arch)
+    m._ensemble_arch = arch           # export_result names each trained member's architecture
+    return m
+
+
 def _train_on(model: nn.Module, data: Split, idx: torch.Tensor, cfg: EnsembleConfig, seed: int) -> nn.Module:
     from training.trainer import TrainConfig, train
 
@@ -172,18 +178,20 @@ def _train_on(model: nn.Module, data: Split, idx: torch.Tensor, cfg: EnsembleCon
     return model.cpu().eval()
 
 
-def train_bagged(fit: Split, cfg: EnsembleConfig) -> list[nn.Module]:
+def train_bagged(fit: Split, cfg: EnsembleConfig, progress=None) -> list[nn.Module]:
     """K members, each on a bootstrap sample (n draws with replacement) of the fit part (Breiman 1996)."""
     members = []
     for k in range(cfg.n_bagged):
+        if progress is not None:
+            progress(k, cfg.n_bagged + cfg.n_boosted, f"training bagged member {k + 1} of {cfg.n_bagged}")
         g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
         idx = torch.randint(len(fit.train_x), (len(fit.train_x),), generator=g)
         torch.manual_seed(cfg.seed * 1000 + k)
-        members.append(_train_on(new_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + k))
+        members.append(_train_on(_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + k))
     return members
 
 
-def train_boosted(fit: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], list[float], list[float]]:
+def train_boosted(fit: Split, cfg: EnsembleConfig, progress=None) -> tuple[list[nn.Module], list[float], list[float]]:
     """SAMME with resampling: each round trains on a draw weighted by w, then up-weights its mistakes."""
     from training.measure import predict_logits
 
@@ -191,10 +199,13 @@ def train_boosted(fit: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], lis
     w = torch.full((n,), 1.0 / n)
     members, alphas, errors = [], [], []
     for k in range(cfg.n_boosted):
+        if progress is not None:
+            progress(cfg.n_bagged + k, cfg.n_bagged + cfg.n_boosted,
+                     f"training boosted member {k + 1} of {cfg.n_boosted} (SAMME round)")
         g = torch.Generator().manual_seed(cfg.seed * 1000 + 500 + k)
         idx = torch.multinomial(w, n, replacement=True, generator=g)
         torch.manual_seed(cfg.seed * 1000 + 500 + k)
-        m = _train_on(new_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + 500 + k)
+        m = _train_on(_member(cfg.arch_of(k)), fit, idx, cfg, seed=cfg.seed * 1000 + 500 + k)
         miss = (predict_logits(m, fit.train_x).argmax(1) != fit.train_y).float()
         err = float((w * miss).sum() / w.sum())
         if err >= 1 - 1 / N_CLASSES:      # no better than chance: SAMME stops here
@@ -271,20 +282,21 @@ _cache: dict[tuple, tuple] = {}
 _lock = threading.Lock()
 
 
-def trained_members(data: Split, cfg: EnsembleConfig) -> tuple[list[nn.Module], list[float], list[float], list[float]]:
+def trained_members(data: Split, cfg: EnsembleConfig, progress=None) -> tuple[list[nn.Module], list[float], list[float], list[float]]:
     """Bagged + boosted members for cfg, trained once per process (seeded) and cached."""
     key = tuple(v for k, v in asdict(cfg).items() if k != "zoo_members")   # members do not depend on the zoo ones
     with _lock:
         if key not in _cache:
             fit, _, _ = split_holdout(data, cfg.holdout)
-            bagged = train_bagged(fit, cfg)
-            boosted, alphas, errors = train_boosted(fit, cfg)
+            bagged = train_bagged(fit, cfg, progress)
+            boosted, alphas, errors = train_boosted(fit, cfg, progress)
             _cache[key] = (bagged, boosted, alphas, errors)
         return _cache[key]
 
 
-def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None) -> EnsembleResult:
-    """Train/collect members, fit weights and the stacker on held-out train images, combine on test."""
+def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None, progress=None) -> EnsembleResult:
+    """Train/collect members, fit weights and the stacker on held-out train images, combine on test.
+    progress(done, total, text) reports each member; it may raise to cancel."""
     from training.data import mnist5k
     from training.measure import predict_logits
     from zoo.hub import WeightsError, WeightsUnavailable
@@ -304,7 +316,10 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None) -
             continue                       # a zoo model without weights yet is left out, not faked
         names.append(name)
         kinds.append("zoo")
-    bagged, boosted, alphas, errors = trained_members(data, cfg)
+    bagged, boosted, alphas, errors = trained_members(data, cfg, progress)
+    if progress is not None:
+        progress(cfg.n_bagged + cfg.n_boosted, cfg.n_bagged + cfg.n_boosted,
+                 "scoring every member and fitting the combiners")
     for i, m in enumerate(bagged):
         names.append(f"bagged #{i + 1} ({cfg.arch_of(i)}, {cfg.steps} steps)")
         kinds.append("bagged")
@@ -357,6 +372,62 @@ def votes_for(res: EnsembleResult, x: torch.Tensor) -> tuple[list[list], dict[st
 
 
 _results: dict[tuple, EnsembleResult] = {}
+
+
+def export_result(res: EnsembleResult) -> dict:
+    """An EnsembleResult as plain data + tensors (the job worker sends it to the server this way): the trained
+    members as state dicts with their architecture, the stacker as its fitted coefficients."""
+    kinds = res.kinds
+    archs = []
+    members = {}
+    for i, (kind, m) in enumerate(zip(kinds, res.models)):
+        if kind == "zoo":
+            archs.append(res.names[i])
+            continue
+        archs.append(getattr(m, "_ensemble_arch", None))
+        members[str(i)] = {k: v.detach().cpu() for k, v in m.state_dict().items()}
+    st = res.stacker
+    return {"names": res.names, "kinds": kinds, "archs": archs, "members": members, "test_probs": res.test_probs,
+            "holdout_probs": res.holdout_probs, "test_y": res.test_y, "weights": res.weights, "alphas": res.alphas,
+            "boost_errors": res.boost_errors, "combos": res.combos,
+            "stacker": {"coef": torch.as_tensor(st.coef_), "intercept": torch.as_tensor(st.intercept_),
+                        "classes": torch.as_tensor(st.classes_), "n_fit": int(getattr(st, "n_fit_", 0))}}
+
+
+def import_result(d: dict) -> EnsembleResult:
+    """export_result's inverse: member networks rebuilt and loaded strictly, zoo members from the zoo."""
+    from sklearn.linear_model import LogisticRegression
+
+    from zoo.hub import load_state_strict
+    from zoo.registry import get_model
+
+    models = []
+    for i, (kind, arch) in enumerate(zip(d["kinds"], d["archs"])):
+        if kind == "zoo":
+            models.append(get_model(arch).cpu().eval())
+        else:
+            m = new_member(arch)
+            load_state_strict(m, d["members"][str(i)])
+            models.append(m.eval())
+    st = d["stacker"]
+    meta = LogisticRegression(max_iter=1000)
+    meta.coef_, meta.intercept_ = st["coef"].numpy(), st["intercept"].numpy()
+    meta.classes_, meta.n_features_in_, meta.n_fit_ = st["classes"].numpy(), st["coef"].shape[1], st["n_fit"]
+    res = EnsembleResult(list(d["names"]), list(d["kinds"]), d["test_probs"], d["holdout_probs"], d["test_y"],
+                         d["weights"], list(d["alphas"]), list(d["boost_errors"]), meta, models)
+    res.combos = dict(d["combos"])
+    return res
+
+
+def remember(cfg: EnsembleConfig, res: EnsembleResult) -> None:
+    """Keep a built ensemble for votes on single inputs (/ensemble_votes) without building it again."""
+    if len(_results) > 8:
+        _results.clear()
+    _results[cfg.key()] = res
+
+
+def built_ensemble(cfg: EnsembleConfig) -> EnsembleResult | None:
+    return _results.get(cfg.key())
 
 
 def cached_ensemble(cfg: EnsembleConfig) -> EnsembleResult:

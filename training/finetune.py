@@ -102,6 +102,36 @@ def validate(c: FinetuneConfig) -> FinetuneConfig:
     return c
 
 
+# What the Fine-tune tab's controls allow. A public server applies them to every run, from the tab, the API or a
+# resumed checkpoint (whose JSON could otherwise ask for 200+200 epochs at batch size 1 and run for hours).
+PUBLIC_LIMITS = {"stage1_epochs": (0, 20), "stage2_epochs": (0, 20), "batch_size": (8, 256), "few_shot": (0, 200),
+                 "eval_every": (10, 10_000), "online_max_items": (10, 2000)}
+
+
+def validate_public(c: FinetuneConfig) -> FinetuneConfig:
+    """validate(c), then the tab's own limits (PUBLIC_LIMITS)."""
+    validate(c)
+    for name, (lo, hi) in PUBLIC_LIMITS.items():
+        v = getattr(c, name)
+        if not lo <= v <= hi:
+            raise ValueError(f"{name} is {v}; this server allows {lo}..{hi} (the Fine-tune tab's limits)")
+    return c
+
+
+def check_resumable(meta: dict, position: dict) -> None:
+    """A checkpoint whose run already ended has nothing left to train: say so instead of a 0-step 'done'."""
+    from training.checkpoint import CheckpointError
+
+    cfg = meta.get("config") or {}
+    last_stage = 2 if cfg.get("stage2_epochs", 0) > 0 else 1
+    if meta.get("stage") == last_stage and position.get("step", 0) >= position.get("total_steps", 1):
+        acc = meta.get("test_acc")
+        raise CheckpointError(f"this checkpoint's run had already finished (stage {last_stage}, step "
+                              f"{position.get('step')} of {position.get('total_steps')}"
+                              + (f", test accuracy {acc:.2f}%" if isinstance(acc, (int, float)) else "")
+                              + "): there is nothing left to train. Start a new run with more epochs instead.")
+
+
 # ---------------------------------------------------------------- architecture parts
 
 @dataclass
@@ -225,8 +255,9 @@ def few_shot(split: Split, k: int, seed: int = 0) -> Split:
     return Split(split.train_x[idx], split.train_y[idx], split.test_x, split.test_y, split.classes)
 
 
-def load_target(cfg: FinetuneConfig, zip_path: str | None = None) -> Split:
-    """The target data set for cfg, at the model's input size, few-shot applied."""
+def load_target(cfg: FinetuneConfig, zip_path: str | None = None, progress=None) -> Split:
+    """The target data set for cfg, at the model's input size, few-shot applied. progress(done, total, text) is
+    called while a zip is decoded (it may raise to cancel)."""
     from training import data as D
     from zoo import get_spec
 
@@ -240,7 +271,8 @@ def load_target(cfg: FinetuneConfig, zip_path: str | None = None) -> Split:
             raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
         from training.zipdata import load_zip_dataset
 
-        return few_shot(load_zip_dataset(zip_path, size=(h, w), channels=c), cfg.few_shot, cfg.seed)
+        return few_shot(load_zip_dataset(zip_path, size=(h, w), channels=c, progress=progress), cfg.few_shot,
+                        cfg.seed)
     else:
         split = D.online_dataset(cfg.target, max_items=cfg.online_max_items)
         n_test = max(10, cfg.online_max_items // 4)
@@ -314,12 +346,19 @@ def run_finetune(cfg: FinetuneConfig, data: Split, on_step: Callable[[int, StepI
 
     resume: a training.checkpoint.Checkpoint of this config; its stage continues exactly where it stopped.
     """
-    from zoo import get_spec
     from zoo.device import get_device
+
+    device = torch.device(device) if device is not None else get_device()
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):   # a checkpoint's RNG state and our seeds stay inside this run
+        return _run_finetune(cfg, data, on_step, stop, device, resume)
+
+
+def _run_finetune(cfg, data, on_step, stop, device, resume) -> FinetuneResult:
+    from zoo import get_spec
 
     validate(cfg)
     spec = get_spec(cfg.model)
-    device = torch.device(device) if device is not None else get_device()
     mean, std = _norm(spec)
     k = len(data.classes)
     model, parts = build_model(cfg, k, pretrained=resume is None)
@@ -337,11 +376,12 @@ def run_finetune(cfg: FinetuneConfig, data: Split, on_step: Callable[[int, StepI
     t0 = time.perf_counter()
     stopped, best = False, (None, None)
     state: dict = {}
-    stage = start_stage
+    trained_stage = start_stage       # the stage train_state belongs to (a skipped stage 2 leaves it at 1)
     for stage in (1, 2):
         epochs = cfg.stage1_epochs if stage == 1 else cfg.stage2_epochs
         if stage < start_stage or epochs == 0:
             continue
+        trained_stage = stage
         n_train = freeze(model, trainable_paths(parts, stage, cfg.unfreeze))
 
         def hook(info: StepInfo, stage=stage) -> bool:
@@ -373,24 +413,31 @@ def run_finetune(cfg: FinetuneConfig, data: Split, on_step: Callable[[int, StepI
     acc = 100.0 * cm.diag().sum().item() / max(1, len(preds))
     return FinetuneResult(model=model.cpu(), config=cfg, classes=tuple(data.classes), test_acc=acc,
                           per_class=per_class, confusion=cm.tolist(), preds=preds, history=history, stages=stages,
-                          seconds=time.perf_counter() - t0, device=str(device), stopped=stopped, stage=stage,
+                          seconds=time.perf_counter() - t0, device=str(device), stopped=stopped, stage=trained_stage,
                           train_state=state)
 
 
 def run_scratch(cfg: FinetuneConfig, data: Split, steps: int, stop: threading.Event | None = None,
-                device=None) -> dict:
-    """The same architecture from random weights, every parameter trained, for the same number of steps."""
+                device=None, on_step: Callable[[int, StepInfo], None] | None = None) -> dict:
+    """The same architecture from random weights, every parameter trained, for the same number of steps.
+    on_step(1, info) after every step draws its curve beside the fine-tune's."""
     from zoo import get_spec
 
     spec = get_spec(cfg.model)
     mean, std = _norm(spec)
-    torch.manual_seed(cfg.seed)
-    model, _ = build_model(cfg, len(data.classes), pretrained=False)
+    with torch.random.fork_rng(devices=[]):      # the seed is this run's, not the process's
+        torch.manual_seed(cfg.seed)
+        model, _ = build_model(cfg, len(data.classes), pretrained=False)
     tc = _stage_config(cfg, 1, mean, std)
     tc.epochs = max(1, cfg.stage1_epochs + cfg.stage2_epochs) * 4  # enough epochs; max_steps sets the budget
     tc.max_steps = max(1, steps)
-    m = train(model, data, tc, device=device, transform=_transform(cfg, data.train_x.shape[-1]),
-              on_step=(lambda _i: not stop.is_set()) if stop is not None else None)
+
+    def hook(info: StepInfo) -> bool:
+        if on_step is not None:
+            on_step(1, info)
+        return not (stop is not None and stop.is_set())
+
+    m = train(model, data, tc, device=device, transform=_transform(cfg, data.train_x.shape[-1]), on_step=hook)
     return {"test_acc": m["test_acc"], "steps": m["steps"], "seconds": m["seconds"], "stopped": m["stopped"],
             "history": m["history"]}
 
@@ -412,15 +459,50 @@ def save_result_checkpoint(res: FinetuneResult, path: str) -> str:
     return save_checkpoint(path, weights, st, checkpoint_meta(res))
 
 
+@dataclass
+class SavedRun:
+    """A finished run as the tab keeps it per session: small facts and the paths of its files on disk (weights,
+    test thumbnails + predictions). The model and predictions are read from there only when asked for, so
+    session state holds no large tensors."""
+
+    config: FinetuneConfig
+    classes: tuple[str, ...]
+    test_acc: float
+    weights_path: str
+    gallery_path: str
+
+    @property
+    def model(self) -> nn.Module:
+        from safetensors.torch import load_file
+
+        from zoo.hub import load_state_strict
+
+        model, _ = build_model(self.config, len(self.classes), pretrained=False)
+        load_state_strict(model, load_file(self.weights_path))
+        return model.eval()
+
+    @property
+    def preds(self) -> torch.Tensor:
+        from safetensors import safe_open
+
+        with safe_open(self.gallery_path, framework="pt") as f:
+            return f.get_tensor("pred")
+
+
 def config_from_checkpoint(ckpt) -> FinetuneConfig:
+    return config_from_header(ckpt.meta)
+
+
+def config_from_header(meta: dict) -> FinetuneConfig:
+    """The run's config from a checkpoint's metadata, held to the tab's limits (validate_public)."""
     from training.checkpoint import CheckpointError
 
     try:
-        cfg = FinetuneConfig.from_dict(ckpt.meta.get("config"))
+        cfg = validate_public(FinetuneConfig.from_dict(meta.get("config")))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"refused checkpoint: its config is invalid ({exc})") from None
-    stage = ckpt.meta.get("stage")
-    classes = ckpt.meta.get("classes")
+    stage = meta.get("stage")
+    classes = meta.get("classes")
     if stage not in (1, 2) or not isinstance(classes, list) or not 2 <= len(classes) <= 10_000 \
             or not all(isinstance(c, str) and len(c) < 200 for c in classes):
         raise CheckpointError("refused checkpoint: stage must be 1 or 2 and classes a list of names")

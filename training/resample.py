@@ -93,8 +93,10 @@ def resample(x: torch.Tensor, y: torch.Tensor, method: str, seed: int = 0):
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
-def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, seed: int = 0, device=None) -> dict:
-    """Resample the imbalanced subset each way, train SmallCNN for `steps`, score on the mnist5k test set."""
+def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, seed: int = 0, device=None,
+            progress=None) -> dict:
+    """Resample the imbalanced subset each way, train SmallCNN for `steps`, score on the mnist5k test set.
+    progress(done, total, text) reports each method; it may raise to cancel."""
     from training.data import Split, mnist5k
     from training.trainer import TrainConfig, predict_all, train
 
@@ -105,7 +107,9 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
     x, y = imbalanced_subset(data.train_x, data.train_y, counts, seed)
     minority = [c for c, k in enumerate(counts) if k < max(counts)]
     rows, hist = [], {"before": torch.bincount(y, minlength=10).tolist()}
-    for method in methods:
+    for k, method in enumerate(methods):
+        if progress is not None:
+            progress(k, len(methods), f"{method}: resampling and training {steps} steps")
         t0 = time.perf_counter()
         try:
             xr, yr = resample(x, y, method, seed)

@@ -168,8 +168,18 @@ def train(model: nn.Module, data: Split, cfg: TrainConfig, on_step: Callable[[St
     that position (before any keep-best restore), optimizer, scheduler, RNG and position, for a checkpoint.
     loss_fn(logits, labels, inputs) -> loss replaces the cross-entropy (distillation passes its KD loss; the
     inputs are the normalised, augmented batch, so a teacher sees exactly what the student sees).
+    The run seeds (and a resume restores) the global torch RNG (dropout draws from it) inside
+    torch.random.fork_rng: the caller's RNG state is the same afterwards, so a checkpoint's RNG state
+    affects this run only.
     """
     device = torch.device(device) if device is not None else get_device()
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        return _train(model, data, cfg, on_step, device, transform=transform, resume=resume, state_out=state_out,
+                      loss_fn=loss_fn)
+
+
+def _train(model, data, cfg, on_step, device, *, transform, resume, state_out, loss_fn) -> dict:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device)

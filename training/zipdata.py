@@ -3,6 +3,10 @@
 Every entry is checked *before anything is written*: no absolute paths or `..`, no symlinks or special
 files, no duplicate names, bounded entry count, per-file and total uncompressed size, and compression
 ratio (zip bombs). While writing, the real byte count is enforced too (a header can lie about sizes).
+Before any image is decoded, every image's pixel count is read from its header: each must be within the
+single-upload cap (zoo.images.MAX_PIXELS) and all of them together within MAX_TOTAL_PIXELS, so a small zip of
+many huge-but-compressible PNGs is refused at once instead of keeping a CPU busy. Decoding calls
+progress(done, total, text), which may raise to cancel (the job worker's Cancel).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import torch
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapixels on one core
 
 
 class ZipRejected(ValueError):
@@ -106,7 +111,28 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
         return written
 
 
-def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int = 1):
+def header_pixels(path: Path) -> int:
+    """Width x height from the image's header alone (nothing decoded); ZipRejected if it cannot be read or is
+    over the single-image cap."""
+    from PIL import Image
+
+    from zoo.images import MAX_PIXELS
+
+    try:
+        with Image.open(path) as im:      # lazy: reads the header only
+            w, h = im.size
+    except Image.DecompressionBombError:
+        w, h = MAX_PIXELS, 2              # over the cap: refused below
+    except Exception as exc:  # noqa: BLE001 - any unreadable header is the user's file
+        raise ZipRejected(f"{path.parent.name}/{path.name}: not an image PIL can read ({type(exc).__name__})") from None
+    if w * h > MAX_PIXELS:
+        raise ZipRejected(f"{path.parent.name}/{path.name} is {w}x{h}; the limit is {MAX_PIXELS // 1_000_000} "
+                          "megapixels per image")
+    return w * h
+
+
+def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int = 1, progress=None,
+                      max_total_pixels: int = MAX_TOTAL_PIXELS):
     """An ImageFolder (root/<class>/<image>) as tensors: x (N, C, H, W) in [0, 1], y (N,), classes (sorted)."""
     import torchvision.transforms.v2.functional as TF
 
@@ -116,15 +142,27 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
     class_dirs = sorted(d for d in root_p.iterdir() if d.is_dir() and not _is_ignored(d.name))
     # A zip that wraps everything in one top folder: descend into it.
     if len(class_dirs) == 1 and not any(f.suffix.lower() in IMAGE_EXTS for f in class_dirs[0].iterdir() if f.is_file()):
-        return load_image_folder(str(class_dirs[0]), size, channels)
-    classes, xs, ys = [], [], []
+        return load_image_folder(str(class_dirs[0]), size, channels, progress, max_total_pixels)
+    listed = []
     for d in class_dirs:
         files = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not _is_ignored(f.name))
-        if not files:
-            continue
+        if files:
+            listed.append((d, files))
+    total_px = 0
+    for _, files in listed:                # headers first: refuse before decoding anything
+        for f in files:
+            total_px += header_pixels(f)
+    if total_px > max_total_pixels:
+        raise ZipRejected(f"the zip's images hold {total_px / 1e6:.0f} megapixels; this server decodes at most "
+                          f"{max_total_pixels // 1_000_000} megapixels per data set (resize the images first)")
+    n_files = sum(len(f) for _, f in listed)
+    classes, xs, ys = [], [], []
+    for d, files in listed:
         label = len(classes)
         classes.append(d.name)
         for f in files:
+            if progress is not None:
+                progress(len(xs), n_files, f"decoding image {len(xs) + 1} of {n_files}")
             try:
                 img = flatten_alpha(open_image(str(f)))
             except ImageInputError as exc:
@@ -140,7 +178,7 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
 
 
 def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: int = 1, test_fraction: float = 0.2,
-                     workdir: str | None = None):
+                     workdir: str | None = None, progress=None):
     """Safe extract + load + seeded stratified split -> training.data.Split."""
     import tempfile
 
@@ -148,7 +186,7 @@ def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: 
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         extract_zip_safely(zip_path, tmp)
-        x, y, classes = load_image_folder(tmp, size, channels)
+        x, y, classes = load_image_folder(tmp, size, channels, progress)
     if x.shape[0] < 2 * len(classes):
         raise ZipRejected("too few images: need at least two per class (one to train, one to test)")
     tr, te = stratified_split(y, test_per_class=test_fraction)

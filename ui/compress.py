@@ -7,12 +7,13 @@ import math
 import gradio as gr
 import numpy as np
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
+from ui.common import INTERACTIVE, JOB, code_block, friendly
+from ui.jobstream import cancel_session, follow, job_status, progress_html, stage_text, submit
 
 ENSEMBLE_HEADERS = ["member / combiner", "kind", "test accuracy %", "weight", "vs its best member (points)"]
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
                     "acc_change", "path"]
-COMMON = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+COMMON = JOB
 
 
 def _digits_models() -> list[str]:
@@ -67,17 +68,74 @@ def _digit_tile(x, caption):
     return np.repeat(arr.repeat(3, 0).repeat(3, 1)[:, :, None], 3, axis=2), caption
 
 
+def _job_error(elem_id: str, exc: BaseException) -> str:
+    from ui.finetune import _error_text
+
+    return progress_html(elem_id, _error_text(exc), 0, 1, error=True)
+
+
+def _run_job(elem_id: str, kind: str, params: dict, n_outs: int, request):
+    """Submit and follow a job: yields (skip..., status) while it waits or runs; returns the job at the end."""
+    skip = gr.skip()
+    try:
+        job = submit(kind, params, request)
+    except Exception as exc:  # noqa: BLE001 - shown in the status beside the button
+        yield (skip,) * n_outs + (_job_error(elem_id, exc),)
+        return None
+    for j in follow(job):
+        if j.finished.is_set():
+            break
+        yield (skip,) * n_outs + (job_status(elem_id, j, stage_text),)
+    if job.state != "done":
+        yield (skip,) * n_outs + (job_status(elem_id, job, stage_text),)
+        return None
+    return job
+
+
 @friendly
+def cancel(request: gr.Request = None):
+    """Take this visitor's job out of the queue, or stop it after its current step (/cancel does the same)."""
+    return cancel_session(request)
+
+
+def _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout) -> None:
+    models = _digits_models()
+    if not all(m in models for m in members or ()):
+        raise ValueError(f"members must be digits models: {models}")
+    if not (0 <= int(n_bagged) <= 6 and 0 <= int(n_boosted) <= 6 and 1 <= int(steps) <= 500
+            and 100 <= int(holdout) <= 1000):
+        raise ValueError("bagged and boosted members 0..6 each, 1..500 steps per member, 100..1000 held-out images")
+
+
 def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int = 2, member_arch: str = "small_cnn",
-             steps: int = 30, holdout: int = 500, seed: int = 0):
-    """Build the ensemble; returns (accuracy table, summary, disagreement gallery, code). Public API: /ensemble."""
-    from training.data import mnist5k
-    from training.ensemble import cached_ensemble, disagreements, table
+             steps: int = 30, holdout: int = 500, seed: int = 0, request: gr.Request = None):
+    """Build the ensemble as a job; streams its stage, then (accuracy table, summary, disagreement gallery, code,
+    status). Public API: /ensemble. A problem comes back in the last output (status), the others unchanged."""
+    from dataclasses import asdict
+
+    from training.ensemble import import_result, remember
 
     if members is None:
         members = _digits_models()
-    cfg = _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed)
-    res = cached_ensemble(cfg)
+    try:
+        _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout)
+        cfg = _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed)
+        cfg.archs()
+    except Exception as exc:  # noqa: BLE001 - shown in the status
+        yield (gr.skip(),) * 4 + (_job_error("ens-progress", exc),)
+        return
+    job = yield from _run_job("ens-progress", "ensemble", {"config": asdict(cfg)}, 4, request)
+    if job is None:
+        return
+    res = import_result(job.result)
+    remember(cfg, res)
+    yield _ensemble_outputs(res, cfg, members) + (progress_html("ens-progress", "done", 1, 1),)
+
+
+def _ensemble_outputs(res, cfg, members):
+    from training.data import mnist5k
+    from training.ensemble import disagreements, table
+
     rows = table(res)
     best_member = max(res.member_acc())
     combos = res.combo_acc()
@@ -111,12 +169,15 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
                    seed: int = 0):
     """Each member's vote and each combiner's answer for a drawn digit (or test digit #test_index)."""
     from training.data import mnist5k
-    from training.ensemble import cached_ensemble, votes_for
+    from training.ensemble import built_ensemble, votes_for
     from zoo.images import ImageInputError, mnist_preprocess
 
     if members is None:
         members = _digits_models()
-    res = cached_ensemble(_ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed))
+    res = built_ensemble(_ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed))
+    if res is None:   # building one is a job (minutes with big members), not part of an interactive request
+        raise ValueError("this ensemble is not built yet: press Build ensemble (or call /ensemble) with the same "
+                         "settings first")
     x, where = None, ""
     if sketch is not None:
         try:
@@ -206,14 +267,32 @@ def _plot(rows):
     return fig
 
 
-@friendly
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
-             teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0):
-    """Compress a digits model every way; returns (table, plot, safetensors files, notes, code). API: /compress."""
-    from training.compress import LabConfig, check_teacher, run_lab
+             teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0, request: gr.Request = None):
+    """Compress a digits model every way, as a job; streams its stage, then (table, plot, safetensors files,
+    notes, code, status). API: /compress. A problem comes back in the last output (status)."""
+    from dataclasses import asdict
 
+    try:
+        cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
+                          latency_batch, repeats, finetune_distill, student_widths, teacher, mixup, alone_mixup)
+    except Exception as exc:  # noqa: BLE001 - shown in the status
+        yield (gr.skip(),) * 5 + (_job_error("compress-progress", exc),)
+        return
+    job = yield from _run_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
+    if job is None:
+        return
+    yield _compress_outputs(job.result, cfg) + (progress_html("compress-progress", "done", 1, 1),)
+
+
+def _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha, latency_batch, repeats,
+                finetune_distill, student_widths, teacher, mixup, alone_mixup):
+    from training.compress import LabConfig, check_teacher
+
+    if base not in _digits_models():
+        raise ValueError(f"base must be one of {_digits_models()}")
     if not 0 <= float(sparsity) < 1 or not 0 < float(keep_ratio) <= 1:
         raise ValueError("sparsity must be in [0, 1) and keep_ratio in (0, 1]")
     if not 1 <= int(latency_batch) <= 256 or not 3 <= int(repeats) <= 200:
@@ -236,7 +315,10 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
                     distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
                     student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats),
                     mixup=float(mixup), alone_mixup=float(alone_mixup))
-    lab = run_lab(cfg)
+    return cfg
+
+
+def _compress_outputs(lab: dict, cfg):
     rows = lab["rows"]
     table = [[r[h] for h in COMPRESS_HEADERS] for r in rows]
     notes = "  \n".join(["**Which paths ran:** " + "; ".join(f"{r['technique']}: `{r['path']}`" for r in rows[1:4])]
@@ -252,16 +334,20 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
     return table, _plot(rows), list(lab["files"].values()), notes, _compress_code(cfg)
 
 
-@friendly
-def autocast_training(steps: int = 5):
-    """Mixed-precision training: ms per step of a small CNN in fp32 vs autocast (bf16 on CPU, fp16 on CUDA)."""
-    from training.compress import autocast_step_times
+def autocast_training(steps: int = 5, request: gr.Request = None):
+    """Mixed-precision training: ms per step of a small CNN in fp32 vs autocast (bf16 on CPU, fp16 on CUDA),
+    timed as a job (alone in the worker, so other visitors' requests do not disturb the timing)."""
     from zoo.device import get_device
 
     amp = "fp16" if get_device().type == "cuda" else "bf16"
-    r = autocast_step_times(steps=max(1, min(int(steps), 50)), amp=amp)
-    return [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
-            [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]]
+    params = {"steps": max(1, min(int(steps), 50)), "amp": amp}
+    job = yield from _run_job("amp-progress", "autocast", params, 1, request)
+    if job is None:
+        return
+    r = job.result
+    yield [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
+            [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]], \
+        progress_html("amp-progress", f"done on {r['device']}", 1, 1)
 
 
 def build_tab() -> None:
@@ -282,7 +368,10 @@ def build_tab() -> None:
                 steps = gr.Slider(1, 500, value=30, step=1, label="Training steps per member")
                 holdout = gr.Slider(100, 1000, value=500, step=50, label="Held-out train images (stacking, weights)")
                 seed = gr.Number(0, precision=0, label="Seed")
-            ens_btn = gr.Button("Build ensemble", variant="primary", elem_id="ensemble-btn")
+            with gr.Row():
+                ens_btn = gr.Button("Build ensemble", variant="primary", elem_id="ensemble-btn", scale=3)
+                ens_cancel = gr.Button("Cancel", variant="stop", elem_id="ensemble-cancel", scale=1)
+            ens_status = gr.HTML(elem_id="ens-status")
             ens_table = gr.Dataframe(headers=ENSEMBLE_HEADERS, label="Members vs ensembles (mnist5k test accuracy)",
                                      interactive=False, elem_id="ensemble-table")
             ens_summary = gr.Markdown()
@@ -304,10 +393,11 @@ def build_tab() -> None:
                     votes = gr.Dataframe(headers=["member / combiner", "prediction", "confidence"],
                                          label="Votes", interactive=False, elem_id="votes-table")
             cfg_inputs = [members, n_bag, n_boost, arch, steps, holdout, seed]
-            ens_btn.click(ensemble, cfg_inputs, [ens_table, ens_summary, gallery, ens_code], api_name="ensemble",
-                          **COMMON)
+            ens_btn.click(ensemble, cfg_inputs, [ens_table, ens_summary, gallery, ens_code, ens_status],
+                          api_name="ensemble", show_progress="hidden", **COMMON)
+            ens_cancel.click(cancel, None, ens_status, api_visibility="private", concurrency_limit=None)
             vote_btn.click(ensemble_votes, [sketch, test_index] + cfg_inputs, [votes, vote_note, seen],
-                           api_name="ensemble_votes", **COMMON)
+                           api_name="ensemble_votes", **INTERACTIVE)
         with gr.Tab("Compression"):
             with gr.Row():
                 base = gr.Dropdown(models, value="vgg_digits", label="Model to compress", elem_id="compress-base")
@@ -330,7 +420,10 @@ def build_tab() -> None:
                 alone_mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, student alone (0 = off)")
                 lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
                 reps = gr.Slider(3, 200, value=20, step=1, label="Latency repeats (median)")
-            c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn")
+            with gr.Row():
+                c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn", scale=3)
+                c_cancel = gr.Button("Cancel", variant="stop", elem_id="compress-cancel", scale=1)
+            c_status = gr.HTML(elem_id="compress-status")
             c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label="Baseline vs each technique (measured here)",
                                    interactive=False, elem_id="compress-table")
             c_plot = gr.Plot(label="Size and latency vs accuracy")
@@ -340,11 +433,15 @@ def build_tab() -> None:
             c_code = code_block()
             c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher,
                                    mix, alone_mix],
-                        [c_table, c_plot, c_files, c_notes, c_code], api_name="compress", **COMMON)
+                        [c_table, c_plot, c_files, c_notes, c_code, c_status], api_name="compress",
+                        show_progress="hidden", **COMMON)
+            c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
             gr.Markdown("### Mixed-precision (autocast) training step time")
             with gr.Row():
                 amp_steps = gr.Slider(1, 50, value=5, step=1, label="Timed steps")
                 amp_btn = gr.Button("Time fp32 vs autocast", elem_id="amp-btn")
+            amp_status = gr.HTML(elem_id="amp-status")
             amp_table = gr.Dataframe(headers=["mode", "ms per step (median)", "last loss"], interactive=False,
                                      label="torch.autocast training step")
-            amp_btn.click(autocast_training, amp_steps, amp_table, api_name="autocast_training", **COMMON)
+            amp_btn.click(autocast_training, amp_steps, [amp_table, amp_status], api_name="autocast_training",
+                          show_progress="hidden", **COMMON)

@@ -1,209 +1,91 @@
-"""Fine-tune tab: two-stage fine-tuning of a zoo model with live curves, cancel, errors per cell, checkpoints."""
+"""Fine-tune tab: two-stage fine-tuning of a zoo model with live curves, cancel, errors per cell, checkpoints.
+
+Runs are jobs (training/jobs.py): they train in the job worker process, one at a time, while this tab's
+handlers only follow them, so other visitors' interactive requests are not held up."""
 from __future__ import annotations
 
-import functools
 import os
-import tempfile
-import threading
-import time
 
 import numpy as np
 
 import gradio as gr
 
-from ui.common import GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT, code_block, friendly
-
-try:  # on a ZeroGPU Space the training call must go through spaces.GPU; elsewhere it is a no-op
-    import spaces  # type: ignore
-
-    gpu_task = spaces.GPU(duration=300)
-except ImportError:
-    def gpu_task(fn):
-        return fn
+from ui.common import JOB, code_block, friendly, user_errors
+from ui.jobstream import cancel_session, follow, job_status, progress_html, submit
 
 TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
                   ("my ImageFolder zip", "zip"), ("MNIST (download)", "MNIST"),
                   ("FashionMNIST (download)", "FashionMNIST"), ("CIFAR-10 (download)", "CIFAR-10")]
-_STOPS: dict[str, threading.Event] = {}   # session -> the cancel flag of its running job
-_END = object()
-POLL_S = 0.5
-
-
-def friendly_stream(fn):
-    """`friendly` for generator callbacks: each step runs inside the error boundary; closing the stream
-    (a disconnect or Gradio's cancel) closes the inner generator, whose finally stops the training thread."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        it = fn(*args, **kwargs)
-        step = friendly(lambda: next(it, _END))
-        try:
-            while (v := step()) is not _END:
-                yield v
-        finally:
-            it.close()
-
-    return wrapper
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "default"
+N_OUTS = 12          # status, loss, acc, metrics, per-class, confusion, files, code, state, true, pred, message
 
 
 @friendly
 def cancel(request: gr.Request = None):
-    """Ask the running job of this session to stop after its current step."""
-    ev = _STOPS.get(_session(request))
-    if ev is None:
-        return "Nothing is running."
-    ev.set()
-    return "Cancelling: the run stops after the step in flight and keeps its best weights."
+    """Take this session's job out of the queue, or stop it after its current step (keeping the best weights)."""
+    msg = cancel_session(request)
+    if msg.startswith("Cancelling"):
+        return "Cancelling: the run stops after the step in flight and keeps its best weights."
+    return msg
 
 
-def _queued_note() -> str:
-    return ("<div id='ft-progress'><b>Waiting for the accelerator.</b> One training run at a time: if someone else "
-            "is training, this run is queued and the <code>queue: N/M</code> counter beside the panels shows your "
-            "position. It starts by itself.</div>")
+def _progress_html(text: str, done: int, total: int, error: bool = False) -> str:
+    return progress_html("ft-progress", text, done, total, error)
 
 
-def _progress_html(text: str, done: int, total: int) -> str:
-    pct = 100.0 * done / max(1, total)
-    return (f"<div id='ft-progress'><progress value='{done}' max='{max(1, total)}' style='width:100%'></progress>"
-            f"<div>{text} ({pct:.0f}%)</div></div>")
+def _describe(ev: dict) -> tuple[str, int, int]:
+    if ev.get("phase") in ("fine-tune", "scratch"):
+        what = "fine-tuning" if ev["phase"] == "fine-tune" else "training from scratch (same steps, for comparison)"
+        stage = f"stage {ev['stage']}, " if ev["phase"] == "fine-tune" else ""
+        acc = f", test acc {ev['test_acc']:.1f}%" if ev.get("test_acc") is not None else ""
+        return f"{what}: {stage}step {ev['done']}/{ev['total']}, loss {ev['loss']:.3f}{acc}", ev["done"], ev["total"]
+    return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
 
 
 def _curves(history: list[dict], scratch: list[dict] | None = None):
+    """Loss and accuracy frames: one row per step, the fine-tune and the from-scratch run as two series each."""
     import pandas as pd
 
     rows_l, rows_a = [], []
     for i, h in enumerate(history, 1):
-        series = f"stage {h['stage']}"
-        rows_l.append({"step": i, "loss": h["loss"], "series": series})
+        rows_l.append({"step": i, "loss": float(h["loss"]), "series": f"fine-tune stage {h['stage']}"})
         if h.get("test_acc") is not None:  # one line across both stages (a stage may hold a single evaluation)
-            rows_a.append({"step": i, "test_acc": h["test_acc"], "series": "fine-tune"})
+            rows_a.append({"step": i, "test_acc": float(h["test_acc"]), "series": "fine-tune"})
     for i, h in enumerate(scratch or [], 1):
-        rows_l.append({"step": i, "loss": h["loss"], "series": "from scratch"})
+        rows_l.append({"step": i, "loss": float(h["loss"]), "series": "from scratch"})
         if h.get("test_acc") is not None:
-            rows_a.append({"step": i, "test_acc": h["test_acc"], "series": "from scratch"})
-    return (pd.DataFrame(rows_l, columns=["step", "loss", "series"]),
-            pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]))
+            rows_a.append({"step": i, "test_acc": float(h["test_acc"]), "series": "from scratch"})
+    loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
+    acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
+    return loss, acc
 
 
-def _confusion_figure(cm: list[list[int]], classes):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    a = np.array(cm)
-    k = len(a)
-    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=90)
-    ax.imshow(a, cmap="Blues")
-    if k <= 20:
-        for i in range(k):
-            for j in range(k):
-                ax.text(j, i, str(a[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if a[i, j] > a.max() / 2 else "black")
-    labels = [str(c)[:10] for c in classes]
-    ax.set_xticks(range(k), labels, rotation=90 if k > 10 else 0, fontsize=7)
-    ax.set_yticks(range(k), labels, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.tight_layout()
-    return fig
+def _live_curves(events: list[dict]):
+    ft = [{"stage": e["stage"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
+          if e.get("phase") == "fine-tune"]
+    sc = [{"loss": e["loss"], "test_acc": e.get("test_acc")} for e in events if e.get("phase") == "scratch"]
+    return _curves(ft, sc)
 
 
-def _metrics_md(res, scratch: dict | None) -> str:
-    lines = [f"**Test accuracy {res.test_acc:.2f}%** on {len(res.preds)} held-out images, "
-             f"{res.seconds:.1f} s on `{res.device}`" + (" - **cancelled**, best weights kept" if res.stopped else "")]
-    for s in res.stages:
+def _confusion_table(cm: list[list[int]], classes) -> dict:
+    """The confusion matrix as a table (rows true, columns predicted); a click on a cell shows its images."""
+    names = [str(c)[:12] for c in classes]
+    return {"headers": ["true \\ predicted"] + names,
+            "data": [[names[i]] + [int(v) for v in row] for i, row in enumerate(cm)]}
+
+
+def _metrics_md(r: dict) -> str:
+    scratch = r.get("scratch")
+    lines = [f"**Test accuracy {r['test_acc']:.2f}%** on {r['n_test']} held-out images, "
+             f"{r['seconds']:.1f} s on `{r['device']}`" + (" - **cancelled**, best weights kept" if r["stopped"] else "")]
+    for s in r["stages"]:
         lines.append(f"- stage {s['stage']}: {s['trainable_params']:,} trainable parameters, {s['steps']} steps, "
                      f"{s['seconds']:.1f} s, {s['test_acc']:.2f}%" + (" (best weights restored)" if s["restored_best"] else ""))
     if scratch is not None:
-        diff = res.test_acc - scratch["test_acc"]
+        diff = r["test_acc"] - scratch["test_acc"]
         lines.append(f"- **from scratch**, same architecture and {scratch['steps']} steps: {scratch['test_acc']:.2f}% "
-                     f"({'fine-tuning wins by' if diff >= 0 else 'scratch wins by'} {abs(diff):.2f} points)")
+                     f"({'fine-tuning wins by' if diff >= 0 else 'scratch wins by'} {abs(diff):.2f} points)"
+                     + (" - cancelled" if scratch.get("stopped") else ""))
     return "\n".join(lines)
-
-
-def _write_files(res) -> tuple[str, str]:
-    from training.finetune import save_result_checkpoint
-    from zoo.hub import save_safetensors_atomic
-
-    folder = tempfile.mkdtemp(prefix="finetune-", dir=tempfile.gettempdir())
-    name = f"{res.config.model}-{res.config.target}"
-    weights = save_safetensors_atomic(res.model.state_dict(), os.path.join(folder, f"{name}.safetensors"),
-                                      metadata={"model": res.config.model, "classes": ",".join(res.classes),
-                                                "test_acc": f"{res.test_acc:.2f}"})
-    ckpt = save_result_checkpoint(res, os.path.join(folder, f"{name}-checkpoint.safetensors"))
-    return weights, ckpt
-
-
-@gpu_task
-def _stream(cfg, data, key: str, compare_scratch: bool, resume=None):
-    """Run the job in a thread and yield live updates every POLL_S; the last yield carries the results."""
-    import torch
-
-    from training.finetune import finetune_code, run_finetune, run_scratch
-
-    stop = threading.Event()
-    _STOPS[key] = stop
-    job = {"live": [], "result": None, "scratch": None, "error": None, "phase": "fine-tuning", "info": None}
-
-    def on_step(stage, info):
-        job["info"] = (stage, info)
-        job["live"].append({"stage": stage, "loss": info.loss, "test_acc": info.test_acc})
-
-    def work():
-        try:
-            res = run_finetune(cfg, data, on_step=on_step, stop=stop, resume=resume)
-            job["result"] = res
-            if compare_scratch and not res.stopped:
-                job["phase"] = "training from scratch (same steps)"
-                job["scratch"] = run_scratch(cfg, data, sum(s["steps"] for s in res.stages), stop=stop)
-        except BaseException as exc:  # noqa: BLE001 - reported to the user below
-            job["error"] = exc
-
-    skip = gr.skip()
-    worker = threading.Thread(target=work, name="finetune", daemon=True)
-    worker.start()
-    try:
-        last = 0.0
-        while worker.is_alive():
-            worker.join(POLL_S)
-            if time.perf_counter() - last < POLL_S or job["info"] is None:
-                continue
-            last = time.perf_counter()
-            stage, info = job["info"]
-            status = _progress_html(f"{job['phase']}: stage {stage}, step {info.step}/{info.total_steps}, "
-                                    f"loss {info.loss:.3f}" + (f", test acc {info.test_acc:.1f}%"
-                                                               if info.test_acc is not None else ""),
-                                    info.step, info.total_steps)
-            loss_df, acc_df = _curves(list(job["live"]))
-            yield status, loss_df, acc_df, skip, skip, skip, skip, skip, skip, skip, skip
-    finally:
-        stop.set()              # a closed stream (cancel, disconnect) stops the thread within one step
-        worker.join()
-        _STOPS.pop(key, None)
-    err = job["error"]
-    if err is not None:
-        if isinstance(err, torch.cuda.OutOfMemoryError):
-            torch.cuda.empty_cache()
-            raise gr.Error("The GPU ran out of memory for this run. Try a smaller batch size, bf16, or a smaller "
-                           "model; the next run starts clean.", print_exception=False)
-        raise err
-    res, scratch = job["result"], job["scratch"]
-    weights, ckpt = _write_files(res)
-    loss_df, acc_df = _curves(res.history, scratch["history"] if scratch else None)
-    per_class = [[c, round(a, 2), int(np.array(res.confusion)[i].sum())] for i, (c, a) in
-                 enumerate(zip(res.classes, res.per_class))]
-    status = _progress_html("done" if not res.stopped else "cancelled: best weights kept", 1, 1)
-    state = {"result": res, "test_x": data.test_x, "test_y": data.test_y}
-    t, p = _worst_cell(res.confusion)
-    yield (status, loss_df, acc_df, _metrics_md(res, scratch), per_class, _confusion_figure(res.confusion, res.classes),
-           [weights, ckpt], finetune_code(cfg), state,
-           gr.update(choices=list(res.classes), value=res.classes[t]),
-           gr.update(choices=list(res.classes), value=res.classes[p]))
 
 
 def _worst_cell(cm: list[list[int]]) -> tuple[int, int]:
@@ -214,11 +96,75 @@ def _worst_cell(cm: list[list[int]]) -> tuple[int, int]:
     return int(t), int(p)
 
 
+def _error_text(exc: BaseException) -> str:
+    from training.jobs import JobError
+
+    if isinstance(exc, (JobError, gr.Error)):
+        return str(exc.message if isinstance(exc, gr.Error) else exc)
+    if isinstance(exc, user_errors()):
+        return str(exc)
+    if isinstance(exc, (ValueError, TypeError, KeyError)):
+        return f"{type(exc).__name__}: {exc}"
+    raise exc
+
+
+def _message_outputs(text: str, error: bool = True):
+    """Only the status and the message beside the buttons change: finished outputs keep what they show."""
+    skip = gr.skip()
+    note = f"**{'Not started' if error else 'Note'}:** {text}"
+    return (_progress_html(text, 0, 1, error=error),) + (skip,) * (N_OUTS - 2) + (note,)
+
+
+def _result_outputs(r: dict, cfg):
+    from training.finetune import FinetuneConfig, SavedRun, finetune_code
+
+    loss_df, acc_df = _curves(r["history"], (r["scratch"] or {}).get("history"))
+    per_class = [[c, round(a, 2), int(np.array(r["confusion"])[i].sum())] for i, (c, a) in
+                 enumerate(zip(r["classes"], r["per_class"]))]
+    status = _progress_html("done" if not r["stopped"] else "cancelled: best weights kept", 1, 1)
+    run_cfg = FinetuneConfig(**r["config"])
+    saved = SavedRun(run_cfg, tuple(r["classes"]), r["test_acc"], r["weights"], r["gallery"])
+    state = {"result": saved, "gallery": r["gallery"]}
+    t, p = _worst_cell(r["confusion"])
+    classes = list(r["classes"])
+    return (status, loss_df, acc_df, _metrics_md(r), per_class, _confusion_table(r["confusion"], classes),
+            [r["weights"], r["checkpoint"]], finetune_code(cfg or run_cfg), state,
+            gr.update(choices=classes, value=classes[t]), gr.update(choices=classes, value=classes[p]), "")
+
+
+def _follow_run(kind: str, params: dict, cfg, request):
+    """Submit the job and stream: queue position, live curves and progress, then the results."""
+    try:
+        job = submit(kind, params, request)
+    except Exception as exc:  # noqa: BLE001 - shown beside the button
+        yield _message_outputs(_error_text(exc))
+        return
+    skip = gr.skip()
+    shown = -1
+    for j in follow(job):
+        if j.finished.is_set():
+            break
+        status = job_status("ft-progress", j, _describe)
+        n = len(j.events)
+        if n != shown and j.state == "running":       # redraw the curves only when a step came in
+            shown = n
+            loss_df, acc_df = _live_curves(list(j.events))
+            yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 4) + ("",)
+        else:
+            yield (status,) + (skip,) * (N_OUTS - 2) + ("",)
+    if job.state == "done":
+        yield _result_outputs(job.result, cfg)
+    elif job.state == "cancelled":
+        yield (_progress_html(str(job.error or "Cancelled before it started."), 0, 1),) + (skip,) * (N_OUTS - 2) + ("",)
+    else:
+        yield _message_outputs(str(job.error))
+
+
 def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
             batch_size, amp, augment, max_steps, seed, augment_settings=None):
-    from training.finetune import FinetuneConfig, validate
+    from training.finetune import FinetuneConfig, validate_public
 
-    return validate(FinetuneConfig(
+    return validate_public(FinetuneConfig(
         model=model, target=target, few_shot=int(few_shot), stage1_epochs=int(stage1_epochs),
         stage1_lr=float(stage1_lr), stage2_epochs=int(stage2_epochs), stage2_lr=float(stage2_lr), unfreeze=unfreeze,
         optimizer=optimizer, batch_size=int(batch_size), amp=amp, augment=augment,
@@ -245,52 +191,63 @@ def _check_weights(name: str) -> None:
     weights_path(get_spec(name))  # local file, cache or Hub; raises WeightsUnavailable with a clear message
 
 
-@friendly_stream
 def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
              stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
              unfreeze: str = "all", optimizer: str = "adamw", batch_size: int = 64, amp: str = "off",
              augment: str = "affine", compare_scratch: bool = True, max_steps: int = 0, seed: int = 0,
              request: gr.Request = None):
     """Fine-tune a zoo model (the public API: /finetune). Defaults: resnet_digits -> sklearn digits, a short
-    offline run. Streams progress; the last update holds the metrics, per-class accuracy and files."""
-    from training.finetune import load_target
+    offline run. Streams progress; the last update holds the metrics, per-class accuracy and files. A problem
+    (bad settings, weights offline, a second job of yours) comes back as the status and the last output."""
+    try:
+        cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze,
+                      optimizer, batch_size, amp, augment, max_steps, seed)
+        _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
+        if cfg.target == "zip" and not zip_file:
+            raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
+        if cfg.augment == "data-tab":
+            cfg.augment_settings = data_tab_settings(request)
+    except Exception as exc:  # noqa: BLE001 - shown beside the button
+        yield _message_outputs(_error_text(exc))
+        return
+    params = {"config": cfg.to_dict(), "zip": zip_file, "compare_scratch": bool(compare_scratch)}
+    yield from _follow_run("finetune", params, cfg, request)
 
-    cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
-                  batch_size, amp, augment, max_steps, seed)
-    _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
-    if cfg.augment == "data-tab":
-        cfg.augment_settings = data_tab_settings(request)
-    data = load_target(cfg, zip_file)
-    yield from _stream(cfg, data, _session(request), bool(compare_scratch))
 
-
-@friendly_stream
 def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: gr.Request = None):
-    """Continue a run from an uploaded checkpoint (validated before use)."""
-    from training.checkpoint import CheckpointError, load_checkpoint
-    from training.finetune import config_from_checkpoint, load_target
+    """Continue a run from an uploaded checkpoint. Its settings are checked against the tab's limits before
+    it is queued; the worker then validates every tensor before use."""
+    from training.checkpoint import read_checkpoint_meta
+    from training.finetune import check_resumable, config_from_header
 
-    if not ckpt_file:
-        raise ValueError("upload a checkpoint (.safetensors) first")
     try:
-        ckpt = load_checkpoint(ckpt_file)
-        cfg = config_from_checkpoint(ckpt)
-    except CheckpointError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
-    _check_weights(cfg.model)
-    data = load_target(cfg, zip_file)
-    if list(data.classes) != list(ckpt.meta["classes"]):
-        raise gr.Error(f"the checkpoint's classes {ckpt.meta['classes'][:10]} do not match this data's "
-                       f"{list(data.classes)[:10]}", print_exception=False)
-    try:
-        yield from _stream(cfg, data, _session(request), False, resume=ckpt)
-    except CheckpointError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        if not ckpt_file:
+            raise ValueError("upload a checkpoint (.safetensors) first")
+        meta, position = read_checkpoint_meta(ckpt_file)
+        cfg = config_from_header(meta)
+        check_resumable(meta, position)
+        _check_weights(cfg.model)
+        if cfg.target == "zip" and not zip_file:
+            raise ValueError("this checkpoint was trained on a zip: upload the same ImageFolder zip too")
+    except Exception as exc:  # noqa: BLE001 - shown beside the button
+        yield _message_outputs(_error_text(exc))
+        return
+    yield from _follow_run("resume", {"checkpoint": ckpt_file, "zip": zip_file}, cfg, request)
+
+
+def _gallery_images(path: str, idx: list[int]):
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        thumbs = f.get_slice("thumbs")
+        return [thumbs[i:i + 1][0] for i in idx]
 
 
 @friendly
 def misclassified(state, true_class: str, pred_class: str):
     """Test images of class `true_class` that the model called `pred_class` (a confusion-matrix cell)."""
+    from safetensors import safe_open
+
     if not state:
         raise ValueError("run a fine-tuning job first")
     res = state["result"]
@@ -300,13 +257,33 @@ def misclassified(state, true_class: str, pred_class: str):
     t, p = classes.index(true_class), classes.index(pred_class)
     from ui.data_lab import to_picture
 
-    idx = ((state["test_y"] == t) & (res.preds == p)).nonzero().flatten()[:48]
-    pics = [(to_picture(state["test_x"][i], min_side=112), f"#{int(i)}") for i in idx.tolist()]
+    try:
+        with safe_open(state["gallery"], framework="pt") as f:
+            y, pred = f.get_tensor("y"), f.get_tensor("pred")
+    except (OSError, KeyError):
+        raise ValueError("this run's test images were cleaned up (old runs are deleted); run it again") from None
+    idx = ((y == t) & (pred == p)).nonzero().flatten()
+    shown = idx[:48].tolist()
+    pics = [(to_picture(x.float() / 255, min_side=112), f"#{i}")
+            for i, x in zip(shown, _gallery_images(state["gallery"], shown))]
     kind = "correct" if t == p else "misclassified"
     return pics, f"{len(idx)} {kind} test images: true **{true_class}**, predicted **{pred_class}**."
 
 
 def _pick_cell(state, evt: gr.SelectData):
+    """A click on a confusion-matrix cell picks its true and predicted class and shows its test images."""
+    if not state:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    classes = list(state["result"].classes)
+    row, col = evt.index[0], evt.index[1]
+    if not (0 <= row < len(classes) and 1 <= col <= len(classes)):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    t, p = classes[row], classes[col - 1]
+    pics, note = misclassified(state, t, p)
+    return t, p, pics, note
+
+
+def _pick_class(state, evt: gr.SelectData):
     """A click on the per-class table row picks that class as 'true'."""
     if not state:
         return gr.skip()
@@ -372,10 +349,10 @@ def build_tab() -> None:
 
     gr.Markdown("The tutorial's fine-tuning schedule (4.3): **stage 1** freezes the pretrained backbone and trains a "
                 "new head; **stage 2** unfreezes all (or the last blocks) at a lower learning rate. Curves stream "
-                "while it trains; Cancel stops after the current step and keeps the best weights. One run at a time "
-                "on the accelerator: when someone else is training, your run waits and the status shows your "
-                f"position in the queue. Device: **{describe_device()}**.")
-    gpu = dict(concurrency_id=GPU_CONCURRENCY_ID, concurrency_limit=GPU_CONCURRENCY_LIMIT)
+                "while it trains; Cancel stops after the current step and keeps the best weights. Training jobs run "
+                "one at a time in a separate process: when someone else is training, your run waits and the status "
+                f"shows your place in the queue. Device: **{describe_device()}**.")
+    gpu = JOB
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()], value="resnet_digits",
@@ -405,7 +382,7 @@ def build_tab() -> None:
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
-            cancel_msg = gr.Markdown()
+            cancel_msg = gr.Markdown(elem_id="ft-message")
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
@@ -418,7 +395,8 @@ def build_tab() -> None:
                 per_class = gr.Dataframe(headers=["class", "accuracy %", "test images"], label="Per-class accuracy "
                                          "(click a row to pick it as the true class)", interactive=False,
                                          elem_id="ft-per-class")
-                confusion = gr.Plot(label="Confusion matrix (rows true, columns predicted)", elem_id="ft-confusion")
+                confusion = gr.Dataframe(label="Confusion matrix: rows true, columns predicted (click a cell to see "
+                                         "its test images)", interactive=False, elem_id="ft-confusion")
             with gr.Row():
                 true_c = gr.Dropdown([], label="True class", elem_id="ft-true")
                 pred_c = gr.Dropdown([], label="Predicted class", elem_id="ft-pred")
@@ -443,16 +421,14 @@ def build_tab() -> None:
                 pub_msg = gr.Markdown()
             code = code_block()
     state = gr.State(None)
-    outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c, pred_c]
+    outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c, pred_c, cancel_msg]
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
-    # An immediate note (outside the queue), then the queued job: if another run holds the accelerator, the
-    # note stays up and Gradio's "queue: N/M" counter on the panels gives this run's position.
-    for btn in (start, resume_btn):
-        btn.click(_queued_note, None, status, queue=False, api_visibility="private")
+    # The job's own queue (training/jobs.py) gives the position in the status; the handlers only follow jobs.
     start.click(finetune, inputs, outs, api_name="finetune", show_progress="minimal", **gpu)
     resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", show_progress="minimal", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
     show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
-    per_class.select(_pick_cell, state, true_c, api_visibility="private")
+    per_class.select(_pick_class, state, true_c, api_visibility="private")
+    confusion.select(_pick_cell, state, [true_c, pred_c, cell_gallery, cell_note], api_visibility="private")
     pub_btn.click(publish, [state, repo, token], pub_msg, api_visibility="private")

@@ -1,0 +1,138 @@
+"""The job kinds the worker runs: fine-tune, resume, compress, ensemble, resample, autocast timing.
+
+Each is `fn(params, ctx) -> result`: params are plain JSON from the server, ctx (training/jobworker.Context)
+gives the job's folder, `emit(event)` for live progress and the cancel flag. Results are plain data and
+tensors (sent back as safetensors, see training/jobs.py); files a visitor downloads are written into ctx.dir.
+Events share one shape: {"phase", "text", "done", "total"} plus, for training steps, "stage", "loss", "test_acc".
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+GALLERY_SIDE = 64            # thumbnails kept for the misclassified-images gallery (longest side, pixels)
+
+
+class Cancelled(Exception):
+    """The job was cancelled before it produced anything worth returning."""
+
+
+def _phase_emitter(ctx, phase: str):
+    def progress(done: int, total: int, text: str = "") -> None:
+        ctx.emit({"phase": phase, "text": text, "done": int(done), "total": int(total)})
+        if ctx.stopped():
+            raise Cancelled(f"cancelled while {phase}")
+    return progress
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+def _thumbnails(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) float [0, 1] -> uint8 with the longest side at most GALLERY_SIDE."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    if max(h, w) > GALLERY_SIDE:
+        s = GALLERY_SIDE / max(h, w)
+        x = F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear", antialias=True)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _finish_run(res, data, cfg, scratch, ctx) -> dict:
+    """Files into the job folder (weights, checkpoint, gallery thumbnails) and the plain summary."""
+    from safetensors.torch import save_file
+
+    from training.finetune import save_result_checkpoint
+    from zoo.hub import save_safetensors_atomic
+
+    name = f"{cfg.model}-{cfg.target}"
+    weights = save_safetensors_atomic(res.model.state_dict(), os.path.join(ctx.dir, f"{name}.safetensors"),
+                                      metadata={"model": cfg.model, "classes": ",".join(res.classes),
+                                                "test_acc": f"{res.test_acc:.2f}"})
+    ckpt = save_result_checkpoint(res, os.path.join(ctx.dir, f"{name}-checkpoint.safetensors"))
+    gallery = os.path.join(ctx.dir, "gallery.safetensors")
+    save_file({"thumbs": _thumbnails(data.test_x), "y": data.test_y.to(torch.int64),
+               "pred": res.preds.to(torch.int64)}, gallery)
+    return {"config": cfg.to_dict(), "classes": list(res.classes), "test_acc": res.test_acc,
+            "per_class": res.per_class, "confusion": res.confusion, "history": res.history, "stages": res.stages,
+            "seconds": res.seconds, "device": res.device, "stopped": res.stopped, "stage": res.stage,
+            "scratch": scratch, "n_test": len(res.preds), "weights": weights, "checkpoint": ckpt, "gallery": gallery}
+
+
+def _step_emitter(ctx, phase: str):
+    def on_step(stage, info) -> None:
+        ctx.emit({"phase": phase, "stage": stage, "done": info.step, "total": info.total_steps, "loss": info.loss,
+                  "test_acc": info.test_acc})
+    return on_step
+
+
+def _train_and_finish(cfg, data, ctx, compare_scratch: bool, resume=None) -> dict:
+    from training.finetune import run_finetune, run_scratch
+
+    res = run_finetune(cfg, data, on_step=_step_emitter(ctx, "fine-tune"), stop=ctx.stop, resume=resume)
+    scratch = None
+    if compare_scratch and not res.stopped:
+        steps = sum(s["steps"] for s in res.stages)
+        scratch = run_scratch(cfg, data, steps, stop=ctx.stop, on_step=_step_emitter(ctx, "scratch"))
+    ctx.emit({"phase": "saving", "text": "writing the weights and the checkpoint", "done": 1, "total": 1})
+    return _finish_run(res, data, cfg, scratch, ctx)
+
+
+def finetune(params: dict, ctx) -> dict:
+    from training.finetune import FinetuneConfig, load_target, validate_public
+
+    cfg = validate_public(FinetuneConfig.from_dict(params["config"]))
+    data = load_target(cfg, params.get("zip"), progress=_phase_emitter(ctx, "decoding the zip"))
+    return _train_and_finish(cfg, data, ctx, bool(params.get("compare_scratch")))
+
+
+def resume(params: dict, ctx) -> dict:
+    from training.checkpoint import load_checkpoint
+    from training.finetune import check_resumable, config_from_checkpoint, load_target
+
+    ckpt = load_checkpoint(params["checkpoint"])
+    cfg = config_from_checkpoint(ckpt)
+    check_resumable(ckpt.meta, ckpt.train_state)
+    data = load_target(cfg, params.get("zip"), progress=_phase_emitter(ctx, "decoding the zip"))
+    if list(data.classes) != list(ckpt.meta["classes"]):
+        raise ValueError(f"the checkpoint's classes {ckpt.meta['classes'][:10]} do not match this data's "
+                         f"{list(data.classes)[:10]}")
+    return _train_and_finish(cfg, data, ctx, False, resume=ckpt)
+
+
+# ---------------------------------------------------------------- the other labs
+
+def compress(params: dict, ctx) -> dict:
+    from training.compress import LabConfig, run_lab
+
+    d = dict(params["config"])
+    d["student_widths"] = tuple(d.get("student_widths", (16, 32, 64)))
+    lab = run_lab(LabConfig(**d), out_dir=ctx.dir, progress=_phase_emitter(ctx, "compressing"))
+    return lab
+
+
+def ensemble(params: dict, ctx) -> dict:
+    from training.ensemble import EnsembleConfig, export_result, run_ensemble
+
+    d = dict(params["config"])
+    d["zoo_members"] = tuple(d.get("zoo_members", ()))
+    res = run_ensemble(EnsembleConfig(**d), progress=_phase_emitter(ctx, "building the ensemble"))
+    return export_result(res)
+
+
+def resample(params: dict, ctx) -> dict:
+    from training.resample import compare
+
+    return compare(params["counts"], steps=int(params["steps"]), progress=_phase_emitter(ctx, "resampling"))
+
+
+def autocast(params: dict, ctx) -> dict:
+    from training.compress import autocast_step_times
+
+    ctx.emit({"phase": "timing", "text": "fp32 and autocast steps", "done": 0, "total": 1})
+    return autocast_step_times(steps=int(params["steps"]), amp=params["amp"])
+
+
+KINDS = {"finetune": finetune, "resume": resume, "compress": compress, "ensemble": ensemble, "resample": resample,
+         "autocast": autocast}

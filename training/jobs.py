@@ -1,0 +1,439 @@
+"""Jobs off the interactive path: a FIFO queue of training jobs run one at a time in a warm worker process.
+
+Why a process: a fine-tune holds the GIL and every core it is given; in the server process it made a 0.1 s
+`/classify` wait 9-27 s. The worker (`python -m training.jobworker FD`, a fresh interpreter like the sandbox's,
+so the server's __main__ and gradio are not re-imported) runs at a lower CPU priority (nice) with its own
+thread budget, so interactive requests keep the CPU when they need it and the job gets the rest.
+
+Protocol (one multiprocessing Connection, JSON only in both directions; the server never unpickles anything
+the worker sends):
+  server -> worker  {"type": "job", "id", "kind", "params", "dir"} | {"type": "cancel", "id"}
+  worker -> server  {"type": "ready", ...} | {"type": "event", "id", "event": {...}}
+                    | {"type": "done", "id", "result": <plain JSON with tensor references>} + one safetensors blob
+                    | {"type": "error", "id", "kind": "user"|"oom"|"internal", "message"}
+Tensors in a result travel as one safetensors blob (`encode`/`decode`); files the visitor downloads are written
+by the job into its own folder. A worker that dies mid-job (killed, out of memory) fails that job with a clear
+message, its folder is deleted (nothing partial is kept), and the next job starts a fresh worker.
+
+Queue: one session holds at most one queued-or-running job (a second one is refused at once); the queue
+position is visible to the caller; Cancel removes a queued job or stops a running one after its current step.
+Nothing here runs at import; the worker starts on the first job.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger("playground.jobs")
+ROOT = Path(__file__).resolve().parents[1]
+START_SECONDS = 120.0          # a cold start imports torch on a busy machine
+WORKERS = max(1, int(os.environ.get("PLAYGROUND_JOB_WORKERS", "1")))          # jobs that run at once
+WORKER_RSS_CAP_MB = int(os.environ.get("PLAYGROUND_JOB_WORKER_RSS_MB", "3072"))   # restart a worker above this
+WORKER_NICE = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
+
+
+def job_threads() -> int:
+    """The worker's torch thread budget: PLAYGROUND_JOB_THREADS, else every core (the worker's lower priority
+    leaves interactive requests the CPU they need; see README: Numbers)."""
+    v = os.environ.get("PLAYGROUND_JOB_THREADS", "").strip()
+    return max(1, int(v)) if v else max(1, os.cpu_count() or 1)
+
+
+class JobError(Exception):
+    """A job failed; the message is written for the visitor."""
+
+
+class JobRefused(JobError):
+    """A job was not accepted (e.g. this session already has one); nothing was queued."""
+
+
+class JobCancelled(JobError):
+    """The job stopped on Cancel before it had a result (e.g. while decoding a zip)."""
+
+
+class WorkerDied(JobError):
+    """The worker process stopped in the middle of a job."""
+
+
+# ---------------------------------------------------------------- wire format: JSON + one safetensors blob
+
+def encode(obj) -> tuple[dict | list, bytes | None]:
+    """(plain JSON value, safetensors bytes or None). Tensors become {"__tensor__": key}; tuples become lists."""
+    import torch
+
+    tensors: dict = {}
+
+    def walk(v):
+        if isinstance(v, torch.Tensor):
+            key = f"t{len(tensors)}"
+            tensors[key] = v.detach().cpu().contiguous().clone()
+            return {"__tensor__": key}
+        if isinstance(v, dict):
+            if not all(isinstance(k, str) for k in v):
+                raise TypeError("job results need string keys")
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [walk(x) for x in v]
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise TypeError(f"a job result cannot carry a {type(v).__name__}")
+
+    plain = walk(obj)
+    if not tensors:
+        return plain, None
+    from safetensors.torch import save
+
+    return plain, save(tensors)
+
+
+def decode(plain, blob: bytes | None):
+    tensors = {}
+    if blob:
+        from safetensors.torch import load
+
+        tensors = load(blob)
+
+    def walk(v):
+        if isinstance(v, dict):
+            if set(v) == {"__tensor__"}:
+                return tensors[v["__tensor__"]]
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(plain)
+
+
+def send_msg(conn, msg: dict, blob: bytes | None = None) -> None:
+    conn.send_bytes(json.dumps(dict(msg, blob=blob is not None)).encode())
+    if blob is not None:
+        conn.send_bytes(blob)
+
+
+def recv_msg(conn) -> tuple[dict, bytes | None]:
+    msg = json.loads(conn.recv_bytes().decode())
+    if not isinstance(msg, dict):
+        raise ValueError("bad message from the job worker")
+    return msg, (conn.recv_bytes() if msg.get("blob") else None)
+
+
+# ---------------------------------------------------------------- runners
+
+class WorkerRunner:
+    """One warm worker process; run() sends it a job and relays its events until the result comes back."""
+
+    def __init__(self, threads: int | None = None, nice: int = WORKER_NICE, rss_cap_mb: int = WORKER_RSS_CAP_MB):
+        self.threads = threads or job_threads()
+        self.nice = nice
+        self.rss_cap_mb = rss_cap_mb
+        self._proc = None
+        self._conn = None
+        self.info: dict = {}
+        self.restarts = 0
+
+    def _start(self) -> None:
+        parent, child = mp.Pipe()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                   PLAYGROUND_JOB_THREADS=str(self.threads), PLAYGROUND_JOB_NICE=str(self.nice))
+        proc = subprocess.Popen([sys.executable, "-m", "training.jobworker", str(child.fileno())], cwd=str(ROOT),
+                                env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        child.close()
+        try:
+            if not parent.poll(START_SECONDS):
+                raise JobError("the job worker did not start in time; try again")
+            msg, _ = recv_msg(parent)
+        except (EOFError, OSError, ValueError):
+            msg = {"type": "error", "message": f"the job worker failed to start (exit code {proc.poll()})"}
+        except JobError as exc:
+            msg = {"type": "error", "message": str(exc)}
+        if msg.get("type") != "ready":
+            proc.kill()
+            proc.wait(timeout=10)
+            parent.close()
+            raise JobError(str(msg.get("message", "the job worker failed to start")))
+        self._proc, self._conn, self.info = proc, parent, msg
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.alive() else None
+
+    def rss_mb(self) -> float:
+        try:
+            with open(f"/proc/{self._proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, AttributeError):
+            pass
+        return 0.0
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log.warning("job worker %s did not exit after SIGKILL", proc.pid)
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def run(self, job_id: str, kind: str, params: dict, job_dir: str, on_event: Callable[[dict], None],
+            cancelled: Callable[[], bool]):
+        if not self.alive():
+            self.close()
+            self._start()
+        cancel_sent = False
+        try:
+            send_msg(self._conn, {"type": "job", "id": job_id, "kind": kind, "params": params, "dir": job_dir})
+            while True:
+                if not cancel_sent and cancelled():
+                    send_msg(self._conn, {"type": "cancel", "id": job_id})
+                    cancel_sent = True
+                if not self._conn.poll(0.1):
+                    if self._proc.poll() is not None:
+                        raise EOFError
+                    continue
+                msg, blob = recv_msg(self._conn)
+                if msg.get("id") != job_id:
+                    continue
+                if msg["type"] == "event":
+                    on_event(msg["event"])
+                elif msg["type"] == "done":
+                    result = decode(msg["result"], blob)
+                    break
+                elif msg["type"] == "error":
+                    if msg.get("kind") == "cancelled":
+                        raise JobCancelled(msg.get("message") or "cancelled")
+                    raise JobError(msg.get("message") or "the job failed")
+        except (EOFError, OSError, ValueError) as exc:
+            code = None
+            if self._proc is not None:
+                try:
+                    code = self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.close()
+            self.restarts += 1
+            why = {-9: "it was killed (out of memory?)", -15: "it was stopped"}.get(code, f"exit code {code}")
+            log.warning("job worker died during %s job %s: %s (%s)", kind, job_id, why, exc)
+            raise WorkerDied(f"The training process stopped in the middle of this job ({why}). Nothing from it was "
+                             "saved; the next job starts a fresh process.") from None
+        if self.rss_mb() > self.rss_cap_mb:   # memory a long run left behind: start clean next time
+            log.info("job worker uses %.0f MB (cap %d): restarting it", self.rss_mb(), self.rss_cap_mb)
+            self.close()
+        return result
+
+
+class InlineRunner:
+    """Runs jobs in this process, in the calling thread (ZeroGPU, where the GPU exists only inside the
+    request's own process, and tests). Same interface and the same JSON + safetensors round trip."""
+
+    threads = None
+
+    def __init__(self, call: Callable | None = None):
+        self.call = call or (lambda fn, *a: fn(*a))
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def run(self, job_id, kind, params, job_dir, on_event, cancelled):
+        from training.jobworker import Context, run_kind
+
+        stop = threading.Event()
+        ctx = Context(job_dir, on_event, stop)
+        watcher_done = threading.Event()
+
+        def watch():
+            while not watcher_done.wait(0.1):
+                if cancelled():
+                    stop.set()
+                    return
+
+        w = threading.Thread(target=watch, daemon=True)
+        w.start()
+        try:
+            result = self.call(run_kind, kind, params, ctx)
+        except BaseException as exc:  # noqa: BLE001 - same classification as the worker
+            from training.jobworker import classify_error
+
+            kind_, message = classify_error(exc)
+            raise (JobCancelled if kind_ == "cancelled" else JobError)(message) from None
+        finally:
+            watcher_done.set()
+        return decode(*encode(result))
+
+
+# ---------------------------------------------------------------- the queue
+
+class Job:
+    """One submitted job: its place in the queue, its streamed events, and how it ended."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, session: str, kind: str, params: dict, job_dir: str):
+        self.id = f"{next(self._ids)}-{os.getpid()}"
+        self.session, self.kind, self.params, self.dir = session, kind, params, job_dir
+        self.state = "queued"            # queued | running | done | failed | cancelled
+        self.events: list[dict] = []
+        self.result = None
+        self.error: JobError | None = None
+        self.cancel_requested = threading.Event()
+        self.finished = threading.Event()
+        self.submitted = time.time()
+        self.started: float | None = None
+
+    @property
+    def last(self) -> dict | None:
+        return self.events[-1] if self.events else None
+
+
+class JobQueue:
+    """FIFO of jobs over `workers` runners; at most one queued-or-running job per session."""
+
+    def __init__(self, runner_factory: Callable[[], object] | None = None, workers: int = WORKERS):
+        self._factory = runner_factory or WorkerRunner
+        self._runners: list = []
+        self._free: list = []
+        self._n = workers
+        self._cond = threading.Condition()
+        self._waiting: list[Job] = []
+        self._active: dict[str, Job] = {}       # session -> its queued or running job
+
+    # -- submitting and cancelling
+    def submit(self, session: str, kind: str, params: dict) -> Job:
+        from zoo.tempfiles import run_dir   # the app's one bounded temp root (pruned by size and age)
+
+        with self._cond:
+            mine = self._active.get(session)
+            if mine is not None and not mine.finished.is_set():
+                where = "running" if mine.state == "running" else "waiting in the queue"
+                raise JobRefused(f"You already have a {mine.kind} job {where}: one job per visitor at a time. "
+                                 "Cancel it or wait for it to finish.")
+            job = Job(session, kind, params, run_dir(kind))
+            self._active[session] = job
+            self._waiting.append(job)
+        threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()
+        return job
+
+    def cancel(self, session: str) -> str:
+        with self._cond:
+            job = self._active.get(session)
+            if job is None or job.finished.is_set():
+                return "Nothing is running."
+            job.cancel_requested.set()
+            if job.state == "queued":
+                self._cond.notify_all()
+                return "Cancelled: your job left the queue before it started."
+        return "Cancelling: the job stops after the step in flight."
+
+    def position(self, job: Job) -> int:
+        """1 = next to start; 0 = running or finished."""
+        with self._cond:
+            return self._waiting.index(job) + 1 if job in self._waiting else 0
+
+    def active(self, session: str) -> Job | None:
+        job = self._active.get(session)
+        return job if job is not None and not job.finished.is_set() else None
+
+    def running_count(self) -> int:
+        return self._n - len(self._free) if self._runners else 0
+
+    # -- running
+    def _take_runner(self):
+        if self._free:
+            return self._free.pop()
+        if len(self._runners) < self._n:
+            r = self._factory()
+            self._runners.append(r)
+            return r
+        return None
+
+    def _run(self, job: Job) -> None:
+        runner = None
+        with self._cond:
+            while True:
+                if job.cancel_requested.is_set():
+                    self._waiting.remove(job)
+                    self._finish(job, "cancelled")
+                    self._cond.notify_all()
+                    return
+                if self._waiting and self._waiting[0] is job:
+                    runner = self._take_runner()
+                    if runner is not None:
+                        self._waiting.pop(0)
+                        job.state, job.started = "running", time.time()
+                        self._cond.notify_all()
+                        break
+                self._cond.wait(0.5)
+        try:
+            job.result = runner.run(job.id, job.kind, job.params, job.dir, job.events.append,
+                                    job.cancel_requested.is_set)
+            state = "done"
+        except JobCancelled as exc:
+            job.error, state = exc, "cancelled"
+        except JobError as exc:
+            job.error, state = exc, "failed"
+        except Exception as exc:  # noqa: BLE001 - a bug in the runner must still end the job
+            log.exception("job %s failed", job.id)
+            job.error, state = JobError(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."), "failed"
+        if state != "done":
+            shutil.rmtree(job.dir, ignore_errors=True)     # nothing partial is kept
+        with self._cond:
+            self._free.append(runner)
+            self._finish(job, state)
+            self._cond.notify_all()
+
+    def _finish(self, job: Job, state: str) -> None:
+        job.state = state
+        if state == "cancelled" and job.started is None:
+            shutil.rmtree(job.dir, ignore_errors=True)
+        if self._active.get(job.session) is job:
+            del self._active[job.session]
+        job.finished.set()
+
+    def close(self) -> None:
+        for r in self._runners:
+            r.close()
+
+
+_QUEUE: JobQueue | None = None
+_QUEUE_LOCK = threading.Lock()
+
+
+def default_runner():
+    """The worker process, or in-process jobs where PLAYGROUND_JOBS=inline or on a ZeroGPU Space."""
+    mode = os.environ.get("PLAYGROUND_JOBS", "").strip().lower()
+    if mode == "inline" or (not mode and os.environ.get("SPACES_ZERO_GPU")):
+        return InlineRunner()
+    return WorkerRunner()
+
+
+def get_queue() -> JobQueue:
+    """The process-wide job queue (created on first use; the worker starts on the first job)."""
+    global _QUEUE
+    with _QUEUE_LOCK:
+        if _QUEUE is None:
+            _QUEUE = JobQueue(default_runner)
+            atexit.register(_QUEUE.close)
+        return _QUEUE
