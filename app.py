@@ -54,6 +54,19 @@ JS = """
 """
 CSS = """
 .gradio-container {max-width: 1280px !important}
+/* A tab's message sits under the input it is about (ui.common.status_box), not as red badges on the outputs. */
+.input-status {border-left: 4px solid #d97706; background: #fffbeb; color: #78350f; padding: 6px 10px !important;
+               border-radius: 4px}
+.input-status p {margin: 0 !important}
+.dark .input-status {background: #3b2a0a; color: #fde68a}
+/* Code panels: monospace everywhere, long lines scroll instead of being cut. */
+.code-panel .cm-scroller {overflow-x: auto}
+/* torchinfo's summary is a fixed-width table: keep its columns, scroll sideways on a narrow screen. */
+#inspect-sum-text pre {white-space: pre; overflow-x: auto; font-size: 12px; line-height: 1.35}
+/* Result tables: one line per header and cell; a narrow screen scrolls the table sideways instead. */
+#classify-compare th, #classify-compare td {white-space: nowrap}
+/* Gallery captions: small enough for a 3-digit caption under each 84 px tile. */
+#gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap}
 """
 
 

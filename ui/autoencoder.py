@@ -6,14 +6,15 @@ from functools import lru_cache
 import gradio as gr
 import numpy as np
 
-from ui.common import INTERACTIVE, ImageFile, code_block, example_png, friendly
+from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
+                       with_status)
+from ui.examples import digit_examples, noise_example
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
           ("latent 2 (the map's model)", "ae_digits_2")]
 DEFAULT_MODEL = "ae_digits_16"
 MAP_MODEL = "ae_digits_2"
 SCALE = 8  # 28 px shown as 224 px, nearest neighbour: every pixel visible
-NOISE_EXAMPLE = "random noise (not a digit)"
 
 INTRO = """An **autoencoder** squeezes a 28x28 digit (784 numbers) through a narrow *code* and rebuilds it.
 Ours has 3 conv layers down to **16 numbers** and a linear + conv-transpose decoder back up, trained on
@@ -206,25 +207,43 @@ def initial_map(current=None):
     return map_image(MAP_MODEL, point=z), z[0], z[1], _big(_decode(z)), MAP_CODE.format(z1=z[0], z2=z[1])
 
 
-@friendly
-def load_example(choice: str):
-    """Write an mnist5k test digit (or a noise picture) to a temp PNG for the upload box."""
-    if not choice:
-        return None
-    if choice == NOISE_EXAMPLE:
-        arr = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
-    else:
-        from training.data import mnist5k
+# The tab: errors go to the status line under the input; the map and the picked point stay as they are.
+RESET = (None, None, None, None, "", KEEP, KEEP, KEEP, KEEP, KEEP, "")
 
-        arr = (mnist5k().test_x[int(choice.split("#")[1])][0].numpy() * 255).astype(np.uint8)
-    return example_png(arr, "autoencoder " + choice)
+
+@with_status(RESET, empty=lambda image, *_: image is None)
+def reconstruct_ui(image, model: str, noise: float):
+    return _reconstruct(image, model, noise)
+
+
+@with_status(RESET, empty=sketch_is_empty)
+def reconstruct_sketch_ui(sketch, model: str, noise: float):
+    return _reconstruct(sketch, model, noise)
+
+
+def rerun_ui(last: str, sketch, upload, model: str, noise: float):
+    """A new model or noise level: rebuild whichever input is shown."""
+    if last == "sketch":
+        return reconstruct_sketch_ui(sketch, model, noise)
+    return reconstruct_ui(upload, model, noise)
+
+
+def first_visit(current, upload):
+    """Draw the map, and put an example digit in the upload box (its change event reconstructs it), on the
+    first visit only: later visits keep what the visitor did."""
+    if current is not None:
+        return (gr.skip(),) * 6
+    return (*initial_map(None), digit_examples()[2][1] if upload is None else gr.skip())
 
 
 def build_tab() -> None:
     from gradio.context import Context
 
     tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event draws the map
-    gr.Markdown(INTRO)
+    gr.Markdown("**Start here:** draw a digit (or click an example under *Upload*) and see the autoencoder rebuild "
+                "it from 16 numbers; then click anywhere on the map below to see what the decoder paints there.")
+    with gr.Accordion("What an autoencoder is", open=False):
+        gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
             with gr.Tabs():
@@ -233,13 +252,14 @@ def build_tab() -> None:
                                           canvas_size=(360, 360), elem_id="ae-sketch", elem_classes=["auto-brush"],
                                           brush=gr.Brush(default_size=26, colors=["#000000"], color_mode="fixed"))
                 with gr.Tab("Upload"):
-                    upload = ImageFile(label="Upload a digit picture", type="filepath", sources=["upload", "clipboard"],
-                                      elem_id="ae-upload", height=260)
-                    example = gr.Dropdown([f"MNIST test digit #{i}" for i in range(10)] + [NOISE_EXAMPLE],
-                                          value=None, label="...or load an example", elem_id="ae-example")
+                    upload = ImageFile(label="Upload a digit picture (rebuilt as soon as it arrives)", type="filepath",
+                                       sources=["upload", "clipboard"], elem_id="ae-upload", height=260)
+                    examples = digit_examples() + [noise_example()]
+                    gr.Examples([[p] for _, p in examples], inputs=upload, example_labels=[n for n, _ in examples],
+                                label="Examples: one click", examples_per_page=11, elem_id="ae-examples")
+            status = status_box("ae-status")
             model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Autoencoder", elem_id="ae-model")
             noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
-            btn = gr.Button("Reconstruct upload", variant="primary", elem_id="ae-btn")
         with gr.Column(scale=2):
             with gr.Row():
                 seen = gr.Image(label="Input (as the model sees it)", interactive=False, height=224)
@@ -269,19 +289,26 @@ def build_tab() -> None:
 
     outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
     common = INTERACTIVE
-    btn.click(reconstruct, [upload, model, noise], outputs, api_name="reconstruct", **common)
-    upload.upload(reconstruct, [upload, model, noise], outputs, api_visibility="private", **common)
-    sketch.change(reconstruct_sketch, [sketch, model, noise], outputs, api_name="reconstruct_sketch",
-                  trigger_mode="always_last", show_progress="hidden", **common)
-    example.change(load_example, example, upload, api_visibility="private").then(
-        reconstruct, [upload, model, noise], outputs, api_visibility="private", **common)
+    last = gr.State("upload")  # which input the shown reconstruction came from
+    upload.change(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
+                  trigger_mode="always_last", **common).then(
+        lambda u: "upload" if u is not None else gr.skip(), upload, last, api_visibility="private")
+    sketch.change(reconstruct_sketch_ui, [sketch, model, noise], outputs + [status], api_visibility="private",
+                  trigger_mode="always_last", show_progress="hidden", **common).then(
+        lambda s: gr.skip() if sketch_is_empty(s) else "sketch", sketch, last, api_visibility="private")
+    model.change(rerun_ui, [last, sketch, upload, model, noise], outputs + [status], api_visibility="private",
+                 **common)
+    noise.release(rerun_ui, [last, sketch, upload, model, noise], outputs + [status], api_visibility="private",
+                  **common)
+    api_endpoint(reconstruct, [upload, model, noise], outputs, "reconstruct", **common)
+    api_endpoint(reconstruct_sketch, [sketch, model, noise], outputs, "reconstruct_sketch", **common)
     for ctl in (z1, z2):
         ctl.release(decode_point, [z1, z2, marker], [decoded, map_img, map_code],
                     api_visibility="private", **common)
     map_img.select(pick_on_map, marker, [z1, z2, decoded, map_img, map_code], api_visibility="private", **common)
     grid_btn.click(plane_grid, grid_n, plane, api_name="ae_plane_grid", **common)
-    # The map needs the model: drawn when the tab is first opened, not at app start-up.
-    init = dict(fn=initial_map, inputs=map_img, outputs=[map_img, z1, z2, decoded, map_code],
+    # The map needs the model: drawn when the tab is first opened, not at app start-up, with an example digit.
+    init = dict(fn=first_visit, inputs=[map_img, upload], outputs=[map_img, z1, z2, decoded, map_code, upload],
                 api_visibility="private", **common)
     if isinstance(tab, gr.Tab):
         tab.select(**init)

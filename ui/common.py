@@ -43,9 +43,26 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _message(exc: BaseException, where: str) -> str:
+    """The text a visitor sees for an exception (user errors as written; anything else logged and summarised)."""
+    if isinstance(exc, gr.Error):
+        return str(exc.message)
+    if isinstance(exc, user_errors()):
+        return str(exc)
+    if isinstance(exc, (ValueError, TypeError, KeyError)):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError):
+        return "Out of memory for this request; try a smaller input."
+    log.error("callback %s failed:\n%s", where, traceback.format_exc())
+    return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
+
+
 def friendly(fn):
     """Error boundary for a callback: expected errors become gr.Error with their message; anything else is
-    logged with its traceback and shown as a short message. The server keeps serving either way."""
+    logged with its traceback and shown as a short message. The server keeps serving either way.
+
+    Use it for API endpoints (a gradio_client caller gets an exception with the message). For the UI, use
+    `with_status`, which shows the message next to the input instead of painting every output red."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -53,17 +70,91 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except user_errors() as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise gr.Error(f"{type(exc).__name__}: {exc}", print_exception=False) from None
-        except MemoryError:
-            raise gr.Error("Out of memory for this request; try a smaller input.", print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-            log.error("callback %s failed:\n%s", fn.__name__, traceback.format_exc())
-            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}).", print_exception=False) from None
+            raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
 
     return wrapper
+
+
+KEEP = object()  # in a `with_status` reset tuple: leave this output as it is (gr.skip())
+
+
+def status_box(elem_id: str | None = None) -> gr.Markdown:
+    """The one place a tab's messages appear: put it right under the input it is about. Hidden while empty."""
+    return gr.Markdown(visible=False, elem_id=elem_id, elem_classes=["input-status"])
+
+
+def show_status(message: str = "") -> gr.Markdown:
+    """An update for a status_box: the message, or hidden when there is none."""
+    return gr.Markdown(value=message, visible=bool(message))
+
+
+def with_status(reset: tuple, empty=None):
+    """Error boundary for UI events: a user error becomes a message in a status_box, not red "Error" badges.
+
+    The decorated callback returns its outputs as usual; the wrapper appends ONE more output, the status
+    (so list the status_box last in `outputs`). `reset` has one entry per output of the callback and says
+    what each becomes when there is nothing to show: a value (None clears a picture, "" a text) or KEEP
+    (untouched: e.g. the latent map, which does not depend on this input). Then:
+
+    - success: the callback's outputs, and the status is hidden;
+    - `empty(*args)` is true (e.g. a cleared sketchpad): the `reset` values and a hidden status, quietly;
+    - a user error (bad file, blank image, weights that cannot be had, ValueError...): the `reset` values
+      (no stale result next to the message) and the message in the status;
+    - anything else: logged with its traceback; a short message in the status. The server keeps serving.
+
+    API endpoints should keep raising (see `friendly` and `api_endpoint`), so a gradio_client caller gets an
+    exception rather than a half-empty result:
+
+        @with_status(reset=(None, None, ""), empty=sketch_is_empty)
+        def classify_ui(sketch, model): ...
+        sketch.change(classify_ui, [sketch, model], [label, picture, code, status])
+    """
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            blank = tuple(gr.skip() if r is KEEP else r for r in reset)
+            if empty is not None and empty(*args, **kwargs):
+                return (*blank, show_status(""))
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the boundary of a public server
+                return (*blank, show_status(_message(exc, fn.__name__)))
+            out = out if isinstance(out, tuple) else (out,)
+            return (*out, show_status(""))
+
+        if not fn.__name__.endswith("_ui"):  # keep the plain name free for the API endpoint of the same function
+            wrapper.__name__ = wrapper.__qualname__ = f"{fn.__name__}_ui"
+        return wrapper
+
+    return deco
+
+
+def api_endpoint(fn, inputs, outputs, api_name: str, **kwargs):
+    """Register `fn` as a named API endpoint only (no button on the page): UI events can then show errors in a
+    status_box while API callers keep getting the outputs they always got, and errors as exceptions."""
+    return gr.Button(visible=False, elem_classes=["api-only"]).click(fn, inputs, outputs, api_name=api_name, **kwargs)
+
+
+def sketch_is_empty(sketch, *_, **__) -> bool:
+    """True for a cleared or untouched sketchpad (nothing drawn), so it resets the results without an error."""
+    import numpy as np
+
+    if sketch is None:
+        return True
+    if not isinstance(sketch, dict):
+        return False
+    layers = [layer for layer in (sketch.get("layers") or []) if layer is not None]
+    comp = sketch.get("composite")
+    for a in layers or ([comp] if comp is not None else []):
+        a = np.asarray(a)
+        if a.ndim == 3 and a.shape[2] == 4:
+            if a[:, :, 3].max() > 0:
+                return False
+        elif a.size and a.min() < 250:  # an opaque canvas: anything darker than white is ink
+            return False
+    return True
 
 
 class ImageFile(gr.Image):
@@ -109,5 +200,8 @@ def example_png(arr, key: str) -> str:
     return path
 
 
-def code_block(label: str = "PyTorch code that produces this result") -> gr.Code:
-    return gr.Code(label=label, language="python", interactive=False, lines=12)
+def code_block(label: str = "PyTorch code that produces this result", value: str | None = None, **kw) -> gr.Code:
+    """The code panel under a result. No max_lines: the panel grows with the code, so the line numbers run to
+    the last line (a capped panel scrolled its text but stopped its gutter early)."""
+    return gr.Code(value=value, label=label, language="python", interactive=False, lines=8, max_lines=None,
+                   elem_classes=["code-panel"], **kw)

@@ -6,7 +6,7 @@ import tempfile
 
 import gradio as gr
 
-from ui.common import INTERACTIVE, code_block, friendly
+from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
 
 ANY = "any (0-9 in turn)"
 DIGITS = [ANY] + [str(d) for d in range(10)]
@@ -86,7 +86,7 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
     p = realness(x, y)
     _, pred = class_histogram(x)
     agree = int((pred == y).sum())
-    gallery = [(to_uint8(img, GALLERY_SCALE), f"asked {int(yi)} | read {int(pi)} | D {float(pi_r):.2f}")
+    gallery = [(to_uint8(img, GALLERY_SCALE), f"{int(yi)}→{int(pi)} D{float(pi_r):.2f}".replace("D0.", "D."))
                for img, yi, pi, pi_r in zip(x, y, pred, p)]
     summary = (f"{n} samples in {ms:.1f} ms (generator forward). The digits classifier `resnet_digits` reads "
                f"**{agree}/{n}** as the digit asked for; D calls them real with mean probability "
@@ -140,8 +140,21 @@ def curves_frames():
     return loss, prob, note
 
 
+def first_visit(current):
+    """Sample seed 0 and interpolate 3 -> 8 on the first visit (later visits keep what the visitor did)."""
+    if current:
+        return (gr.skip(),) * 7
+    return (*gan_sample(0, 40, ANY, 0.0), *gan_interpolate(0, 1, "3", "8", 10, 0.0))
+
+
 def build_tab() -> None:
-    gr.Markdown(INTRO)
+    from gradio.context import Context
+
+    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first samples
+    gr.Markdown("**Start here:** change the seed or the digit and press *Sample*: the generator paints new digits "
+                "from 64 random numbers. The same seed always gives the same pictures.")
+    with gr.Accordion("What a GAN is", open=False):
+        gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="gan-seed")
@@ -151,10 +164,14 @@ def build_tab() -> None:
             trunc = gr.Slider(0, 3, value=0, step=0.1, label="Truncation t (0 = off; redraw |z| > t)",
                               elem_id="gan-trunc")
             btn = gr.Button("Sample", variant="primary", elem_id="gan-btn")
+            status = status_box("gan-status")
+            ex = gr.Examples([[0, 40, ANY, 0.0], [7, 20, "3", 0.0], [7, 20, "3", 0.5], [1, 30, "8", 1.5]],
+                             inputs=[seed, count, digit, trunc], label="Examples: one click (seed, how many, digit, t)",
+                             elem_id="gan-examples")
             summary = gr.Markdown(elem_id="gan-summary")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Samples (caption: digit asked | digit resnet_digits reads | D's p(real))",
-                                 columns=8, height=420, object_fit="contain", format="png", elem_id="gan-gallery")
+            gallery = gr.Gallery(label="Samples. Caption: digit asked → digit resnet_digits reads, D = D's p(real)",
+                                 columns=6, height=440, object_fit="contain", format="png", elem_id="gan-gallery")
             grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid")
     code = code_block()
     gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
@@ -167,6 +184,7 @@ def build_tab() -> None:
         digit_b = gr.Dropdown(DIGITS[1:], value="8", label="Digit B")
         steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
         ibtn = gr.Button("Interpolate", elem_id="gan-interp-btn")
+    istatus = status_box("gan-interp-status")
     with gr.Row():
         strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", scale=3)
         gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200)
@@ -182,7 +200,15 @@ def build_tab() -> None:
     gr.Markdown(note)
 
     common = INTERACTIVE
-    btn.click(gan_sample, [seed, count, digit, trunc], [gallery, grid_img, summary, code], api_name="gan_sample",
-              **common)
-    ibtn.click(gan_interpolate, [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode],
-               api_name="gan_interpolate", **common)
+    sample_in, sample_out = [seed, count, digit, trunc], [gallery, grid_img, summary, code]
+    interp_in, interp_out = [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode]
+    btn.click(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
+              api_visibility="private", **common)
+    ex.load_input_event.then(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
+                             api_visibility="private", **common)
+    ibtn.click(with_status((None, None, ""))(gan_interpolate), interp_in, interp_out + [istatus],
+               api_visibility="private", **common)
+    api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
+    api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)
+    if isinstance(tab, gr.Tab):
+        tab.select(first_visit, gallery, sample_out + interp_out, api_visibility="private", **common)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.classify import PHOTO_EXAMPLES, digit_example_names, load_example, model_choices
-from ui.common import INTERACTIVE, ImageFile, code_block, friendly
+from ui.classify import model_choices
+from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
+                       with_status)
+from ui.examples import digit_examples, photo_examples
 from zoo import get_spec
 from zoo.activations import STATS_HEADERS
 from zoo.introspect import RANDOM, TRAINED
@@ -27,22 +29,6 @@ def _model(name, weights, seed):
     except WeightsUnavailable as exc:
         raise WeightsUnavailable(f"{exc} Meanwhile, choose Weights: 'random init' to look inside the architecture "
                                  f"(random-init weights, clearly labelled).") from None
-
-
-def _sketch_empty(sketch) -> bool:
-    """True for a cleared or untouched sketchpad (nothing drawn): no error popup for that."""
-    import numpy as np
-
-    if not isinstance(sketch, dict):
-        return sketch is None
-    layers = [l for l in (sketch.get("layers") or []) if l is not None]
-    comp = sketch.get("composite")
-    arrs = layers or ([comp] if comp is not None else [])
-    for a in arrs:
-        a = np.asarray(a)
-        if a.ndim == 3 and a.shape[2] == 4 and a[:, :, 3].max() > 0:
-            return False
-    return True
 
 
 def _pick(sketch, upload, source):
@@ -75,11 +61,6 @@ def activations(image, model_name: str = DEFAULT_MODEL, layer: str = "", top_k: 
     return _activations(image, model_name, layer, top_k, weights, seed, shared_scale)
 
 
-@friendly
-def activations_any(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale):
-    return _activations(_pick(sketch, upload, source), model_name, layer, top_k, weights, seed, shared_scale)
-
-
 def _attribution(src, model_name, target, weights, seed):
     from zoo.attribution import attribution_code
     from zoo.introspect import attribution_view, input_tensor, weights_label
@@ -99,18 +80,39 @@ def attribution(image, model_name: str = DEFAULT_MODEL, target: str = "", weight
     return _attribution(image, model_name, target, weights, seed)
 
 
-@friendly
-def attribution_any(sketch, upload, source, model_name, target, weights, seed):
-    return _attribution(_pick(sketch, upload, source), model_name, target, weights, seed)
+# The tab's events show errors in the status line under the input; a cleared input resets the views quietly.
+ACT_RESET = (None, None, None, "", "", KEEP)       # grid, histograms, table, text, code, layer list
+ATTR_RESET = (None, None, "", "")                  # Grad-CAM, saliency, text, code
 
 
-@friendly
+@with_status(ACT_RESET + ATTR_RESET, empty=sketch_is_empty)
 def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, target):
     """Live view while drawing: activations and attribution of the sketch."""
-    if _sketch_empty(sketch):
-        return [gr.skip()] * 10
     return (*_activations(sketch, model_name, layer, top_k, weights, seed, shared_scale),
             *_attribution(sketch, model_name, target, weights, seed))
+
+
+@with_status(ACT_RESET + ATTR_RESET, empty=lambda image, *_: image is None)
+def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, target):
+    """An upload or an example: activations and attribution."""
+    return (*_activations(image, model_name, layer, top_k, weights, seed, shared_scale),
+            *_attribution(image, model_name, target, weights, seed))
+
+
+@with_status(ACT_RESET)
+def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale):
+    src = _pick(sketch, upload, source)
+    if src is None or (source == "draw" and sketch_is_empty(src)):
+        raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
+    return _activations(src, model_name, layer, top_k, weights, seed, shared_scale)
+
+
+@with_status(ATTR_RESET)
+def attribution_ui(sketch, upload, source, model_name, target, weights, seed):
+    src = _pick(sketch, upload, source)
+    if src is None or (source == "draw" and sketch_is_empty(src)):
+        raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
+    return _attribution(src, model_name, target, weights, seed)
 
 
 # ---- weights, comparison, summary ---------------------------------------------------------------------------
@@ -146,8 +148,8 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
     trained = _model(model_name, TRAINED, 0)
     if mode == CMP_UPLOAD:
         if not checkpoint:
-            raise gr.Error("Upload a .safetensors checkpoint of this architecture first (e.g. one saved by the "
-                           "Training lab), or pick the random-init comparison.", print_exception=False)
+            raise gr.Error("Upload a .safetensors checkpoint of this architecture first (e.g. the weights saved by the "
+                           "Fine-tune tab), or pick the random-init comparison.", print_exception=False)
         path = checkpoint if isinstance(checkpoint, str) else getattr(checkpoint, "name", str(checkpoint))
         a, b = trained, load_checkpoint(get_spec(model_name), path)
         labels = ("trained (shipped)", "uploaded file")
@@ -192,11 +194,22 @@ def on_model_change(model_name):
             gr.Dropdown(choices=[("most changed (automatic)", "")], value=""), h, w)
 
 
+def first_example(current, shown):
+    """On the first visit, an example digit in the upload box (its change event shows the views); later visits
+    keep what the visitor did."""
+    if current is not None or shown is not None:
+        return gr.skip(), gr.skip()
+    return digit_examples()[3][1], "upload"
+
+
 def build_tab() -> None:
-    gr.Markdown("Look inside a network: what each layer computes for **your** input, which pixels drive the "
-                "decision, what the weights look like, and how training moved them. Draw or upload an input, pick "
-                "a model. ImageNet models need their Hub weights (offline: choose *random init* to explore the "
-                "architecture - clearly labelled).")
+    from gradio.context import Context
+
+    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first example
+    gr.Markdown("**Start here:** draw a digit (or pick an example in *Upload*) and see what every layer of the "
+                "network computes for it, which pixels drive its decision (Attribution), what its weights look "
+                "like and how training moved them. ImageNet models need their Hub weights; without them, choose "
+                "*random init* to explore the architecture (clearly labelled).")
     common = INTERACTIVE
     source = gr.State("draw")
     with gr.Row():
@@ -209,12 +222,14 @@ def build_tab() -> None:
                 with gr.Tab("Upload") as upload_tab:
                     upload = ImageFile(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
                                       elem_id="inspect-upload", height=240)
-                    example = gr.Dropdown(digit_example_names() + list(PHOTO_EXAMPLES), value=None,
-                                          label="...or load an example", elem_id="inspect-example")
+                    examples = digit_examples() + photo_examples()
+                    gr.Examples([[p] for _, p in examples], inputs=upload, example_labels=[n for n, _ in examples],
+                                label="Examples: one click", examples_per_page=14, elem_id="inspect-examples")
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="inspect-model")
             with gr.Row():
                 weights = gr.Radio([TRAINED, RANDOM], value=TRAINED, label="Weights", elem_id="inspect-weights")
                 seed = gr.Number(0, precision=0, label="Random-init seed", minimum=0, maximum=2**31 - 1)
+            status = status_box("inspect-status")
         with gr.Column(scale=2):
             with gr.Tabs():
                 with gr.Tab("Activations"):
@@ -259,7 +274,7 @@ def build_tab() -> None:
                 with gr.Tab("Compare checkpoints"):
                     gr.Markdown("Same architecture, two sets of weights: A (before) and B (after). Built in: how "
                                 "far training moved each tensor from its random init. Or upload a fine-tuned "
-                                "`.safetensors` (e.g. from the Training lab) to compare with the shipped weights.")
+                                "`.safetensors` (e.g. the weights from the Fine-tune tab) to compare with the shipped weights.")
                     with gr.Row():
                         mode = gr.Radio([CMP_RANDOM, CMP_UPLOAD], value=CMP_RANDOM, label="Compare",
                                         elem_id="inspect-cmp-mode")
@@ -286,7 +301,7 @@ def build_tab() -> None:
                     s_table = gr.Dataframe(label="Layers (torchinfo)", interactive=False, max_height=420,
                                            elem_id="inspect-sum-table",
                                            headers=SUMMARY_HEADERS)
-                    s_text = gr.Markdown()
+                    s_text = gr.Markdown(elem_id="inspect-sum-text")
                     s_code = code_block()
 
     act_out = [grid, act_hist, act_table, act_text, act_code, layer]
@@ -294,27 +309,34 @@ def build_tab() -> None:
     draw_tab.select(lambda: "draw", None, source, api_visibility="private")
     upload_tab.select(lambda: "upload", None, source, api_visibility="private")
 
-    upload.upload(activations, [upload, model, layer, top_k, weights, seed, shared], act_out,
-                  api_name="activations", **common).then(
-        attribution, [upload, model, target, weights, seed], attr_out, api_name="attribution", **common)
-    example.change(load_example, example, upload, api_visibility="private").then(
-        lambda: "upload", None, source, api_visibility="private").then(
-        activations, [upload, model, layer, top_k, weights, seed, shared], act_out, api_visibility="private",
-        **common).then(attribution, [upload, model, target, weights, seed], attr_out, api_visibility="private",
-                       **common)
-    sketch.change(look_sketch, [sketch, model, layer, top_k, weights, seed, shared, target], act_out + attr_out,
-                  api_visibility="private", trigger_mode="always_last", show_progress="hidden", **common)
+    look_in = [model, layer, top_k, weights, seed, shared, target]
+    upload.change(look_upload, [upload] + look_in, act_out + attr_out + [status], api_visibility="private",
+                  trigger_mode="always_last", **common).then(
+        lambda u: "upload" if u is not None else gr.skip(), upload, source, api_visibility="private")
+    sketch.change(look_sketch, [sketch] + look_in, act_out + attr_out + [status],
+                  api_visibility="private", trigger_mode="always_last", show_progress="hidden", **common).then(
+        lambda s: gr.skip() if sketch_is_empty(s) else "draw", sketch, source, api_visibility="private")
     inputs_any = [sketch, upload, source, model]
-    act_btn.click(activations_any, inputs_any + [layer, top_k, weights, seed, shared], act_out,
+    act_btn.click(activations_ui, inputs_any + [layer, top_k, weights, seed, shared], act_out + [status],
                   api_visibility="private", **common)
-    attr_btn.click(attribution_any, inputs_any + [target, weights, seed], attr_out, api_visibility="private",
-                   **common)
-    w_btn.click(weight_stats, [model, weights, seed, include_bn, zero_tol], [w_hist, w_table, filters, w_text, w_code],
-                api_name="weight_stats", **common)
-    cmp_btn.click(compare_checkpoints, [model, mode, seed, ckpt, cmp_layer],
-                  [cmp_bars, cmp_hist, cmp_table, cmp_text, cmp_code, cmp_layer], api_name="compare_checkpoints",
-                  **common)
+    attr_btn.click(attribution_ui, inputs_any + [target, weights, seed], attr_out + [status],
+                   api_visibility="private", **common)
+    w_out = [w_hist, w_table, filters, w_text, w_code]
+    w_btn.click(with_status((None, None, None, "", ""))(weight_stats), [model, weights, seed, include_bn, zero_tol],
+                w_out + [status], api_visibility="private", **common)
+    cmp_in = [model, mode, seed, ckpt, cmp_layer]
+    cmp_out = [cmp_bars, cmp_hist, cmp_table, cmp_text, cmp_code, cmp_layer]
+    cmp_btn.click(with_status((None, None, None, "", "", KEEP))(compare_checkpoints), cmp_in, cmp_out + [status],
+                  api_visibility="private", **common)
     ckpt.upload(lambda: CMP_UPLOAD, None, mode, api_visibility="private")
-    s_btn.click(model_summary, [model, s_h, s_w, s_depth], [s_table, s_text, s_code], api_name="model_summary",
-                **common)
+    s_in, s_out = [model, s_h, s_w, s_depth], [s_table, s_text, s_code]
+    s_btn.click(with_status((None, "", ""))(model_summary), s_in, s_out + [status], api_visibility="private", **common)
+    # The public API: the same functions, raising errors for the caller (see ui.common.api_endpoint).
+    api_endpoint(activations, [upload] + look_in[:-1], act_out, "activations", **common)
+    api_endpoint(attribution, [upload, model, target, weights, seed], attr_out, "attribution", **common)
+    api_endpoint(weight_stats, [model, weights, seed, include_bn, zero_tol], w_out, "weight_stats", **common)
+    api_endpoint(compare_checkpoints, cmp_in, cmp_out, "compare_checkpoints", **common)
+    api_endpoint(model_summary, s_in, s_out, "model_summary", **common)
+    if isinstance(tab, gr.Tab):
+        tab.select(first_example, [upload, grid], [upload, source], api_visibility="private")
     model.change(on_model_change, model, [layer, target, cmp_layer, s_h, s_w], api_visibility="private")

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from zoo.catalog import categories_of
 from zoo.device import get_device
-from zoo.images import imagenet_preprocess, mnist_preprocess
+from zoo.images import ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons
 from zoo.registry import ModelSpec, get_model, get_spec, list_models
 
 _models: dict[str, nn.Module] = {}
@@ -30,6 +30,63 @@ def load_model(name: str) -> nn.Module:
                     model = get_model(name).to(get_device()).eval()
                 _models[name] = model
     return model
+
+
+# A photo given to a digits model goes here instead (when its weights can be had): digits models only know 0-9.
+PHOTO_MODEL = "resnet18"
+
+
+class PhotoNeedsImageNet(ImageInputError):
+    """A photo was given to a digits model and no ImageNet model can be loaded now; the message says what to do."""
+
+
+def weights_on_disk(name: str) -> bool:
+    """True when a model's weights are here already (shipped in zoo/weights/ or in the Hugging Face cache):
+    no download needed. Looks at files only; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from zoo.hub import WEIGHTS_DIR
+
+    w = get_spec(name).weights
+    if w.local_file and (WEIGHTS_DIR / w.local_file).exists():
+        return True
+    try:
+        return isinstance(try_to_load_from_cache(w.repo_id, w.filename, revision=w.revision), str)
+    except Exception:  # noqa: BLE001 - an odd repo id or cache: then it is not usable from disk either
+        return False
+
+
+def unavailable_message(name: str) -> str:
+    """Plain words for a model whose weights cannot be had now (instead of HF_HUB_OFFLINE and cache paths)."""
+    spec = get_spec(name)
+    mb = spec.weights.num_params * 4 / 2**20
+    return (f"{spec.title} needs its trained weights ({mb:.0f} MB), which download from the Hugging Face Hub, "
+            f"and the Hub cannot be reached from this server right now. Pick one of the digits models, "
+            f"or choose Weights: random init where the tab offers it.")
+
+
+def route(name: str, src) -> tuple[str, str]:
+    """Which model should answer: (model name, a note for the visitor; "" when it is `name` itself).
+
+    A digits model given a photo (zoo.images.photo_reasons) would answer a confident, meaningless digit, so
+    the photo goes to PHOTO_MODEL when its weights can be had, and is refused in plain words when not."""
+    from zoo.hub import WeightsError, WeightsUnavailable
+
+    if get_spec(name).family != "digits":
+        return name, ""
+    reasons = photo_reasons(src)
+    if not reasons:
+        return name, ""
+    photo = get_spec(PHOTO_MODEL)
+    try:
+        load_model(PHOTO_MODEL)
+    except (WeightsUnavailable, WeightsError):
+        raise PhotoNeedsImageNet(
+            f"This looks like a photo ({reasons[0]}), not a digit. Photos need an ImageNet model ({photo.title}...), "
+            f"whose weights download from the Hugging Face Hub, and the Hub cannot be reached from this server "
+            f"right now. Draw a digit instead, or try one of the digit examples.") from None
+    return PHOTO_MODEL, (f"This looks like a photo ({reasons[0]}), so **{photo.title}** (ImageNet) answered: "
+                         f"`{name}` only knows the digits 0-9.")
 
 
 def preprocess(spec: ModelSpec, src) -> torch.Tensor:
@@ -86,9 +143,12 @@ def compare_family(src, family: str, skip: set[str] | None = None) -> list[dict]
             p = predict(name, src, topk=1, x=cache[key])
             rows.append({"model": name, "prediction": p.label, "confidence": round(p.confidence, 4),
                          "latency_ms": round(p.latency_ms, 2), "status": "ok"})
-        except (WeightsUnavailable, WeightsError) as exc:
+        except WeightsUnavailable:
             rows.append({"model": name, "prediction": "", "confidence": None, "latency_ms": None,
-                         "status": f"unavailable: {str(exc)[:160]}"})
+                         "status": "needs download (the Hub cannot be reached now)"})
+        except WeightsError as exc:
+            rows.append({"model": name, "prediction": "", "confidence": None, "latency_ms": None,
+                         "status": f"unusable weights: {str(exc)[:160]}"})
     return rows
 
 
