@@ -102,6 +102,7 @@ def _abuse_against_local_app() -> dict:
     demo.launch(prevent_thread_lock=True, quiet=True, **app_module.launch_kwargs(host="127.0.0.1", port=port))
     try:
         pool = get_sandbox()
+        pool.warm()  # every worker up, as on a Space that has been serving (cold start: measured above)
         out = {"pool_size": pool.size, "limits": pool.describe()}
         out.update(abuse_case(demo.local_url.rstrip("/")))
         out["restarts"] = pool.restarts

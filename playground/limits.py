@@ -43,8 +43,11 @@ MEMORY_MB = int(_env_number("PLAYGROUND_SANDBOX_MEMORY_MB", 1536, 0, 1 << 20))  
 WORKERS = int(_env_number("PLAYGROUND_SANDBOX_WORKERS", 2, 1, 16))          # warm worker processes (~0.7 GB RSS each)
 QUEUE_SECONDS = _env_number("PLAYGROUND_SANDBOX_QUEUE_S", 30, 1, 600)       # longest wait for a free worker
 # Programs one client address may have running or waiting at once (0: no cap). Session ids are chosen by the
-# client, so this is what stops one machine from filling the pool with many sessions.
-PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1, 0, 1000))
+# client, so this is what stops one machine from filling the pool with many sessions. On by default only on a
+# Space, where each visitor's address is known (X-Forwarded-For); locally and through a --share tunnel every
+# visitor arrives from 127.0.0.1, so a cap there would treat all of them as one.
+PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if os.environ.get("SPACE_ID") else 0,
+                              0, 1000))
 PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
 WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU
 
