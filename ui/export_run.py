@@ -1,0 +1,41 @@
+"""'Export this run' in the Fine-tune tab (/export_run): the tab's settings as a zip whose train.py runs on one
+device or under torchrun (DistributedDataParallel) on the visitor's own machines."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.common import INTERACTIVE, friendly
+
+NOTE = ("**Outgrow the Space:** a zip with `train.py` for these settings. `python train.py` trains on one device, "
+        "`torchrun --nproc_per_node=N train.py` with DistributedDataParallel on N GPUs (or machines), "
+        "`--data DIR` on your own images. Its README has the commands.")
+
+
+@friendly
+def export_run(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
+               stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
+               unfreeze: str = "all", optimizer: str = "adamw", batch_size: int = 64, amp: str = "off",
+               augment: str = "affine", compare_scratch: bool = True, max_steps: int = 0, seed: int = 0,
+               request: gr.Request = None) -> str:
+    """The run /finetune would make with these parameters (the same names and defaults), as a .zip: train.py,
+    config.json, requirements.txt, README.md, the model's source and starting weights. Nothing is trained
+    here. zip_file and compare_scratch are accepted so a call to /finetune can be replayed as is; the script
+    takes the data folder as --data DIR, and it trains no from-scratch baseline."""
+    from training.export import build_export
+    from ui.finetune import _config, data_tab_settings
+    from zoo.tempfiles import run_dir
+
+    cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
+                  batch_size, amp, augment, max_steps, seed)
+    if cfg.augment == "data-tab":
+        cfg.augment_settings = data_tab_settings(request)
+    return build_export(cfg, run_dir("export"))
+
+
+def attach(inputs: list) -> None:
+    """The button, its note and the file, placed where this is called; inputs: /finetune's components, in
+    its parameter order."""
+    btn = gr.Button("Export this run (torchrun / DDP script)", elem_id="ft-export")
+    gr.Markdown(NOTE, elem_id="ft-export-note")
+    out = gr.File(label="Exported run (.zip)", interactive=False, elem_id="ft-export-file", height=70)
+    btn.click(export_run, inputs, out, api_name="export_run", show_progress="minimal", **INTERACTIVE)
