@@ -153,3 +153,19 @@ def test_autograd_tab_in_browser(page):
     page.locator("#autograd-train").click()
     page.wait_for_function("document.querySelector('#autograd-result textarea').value.includes('Loss over 10 step')",
                            timeout=60_000)
+
+
+def test_visitor_address_trusts_forwarded_for_only_on_a_space(monkeypatch):
+    """The pool's fair share is per client address: the proxy's X-Forwarded-For on a Space, else the socket peer
+    (off a Space anyone can send that header)."""
+    from types import SimpleNamespace
+
+    from ui.tensors import visitor
+
+    req = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="10.0.0.1"),
+                          headers={"x-forwarded-for": "203.0.113.7, 10.0.0.1"})
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert visitor(req) == {"session": "s1", "address": "10.0.0.1"}
+    monkeypatch.setenv("SPACE_ID", "someone/pytorch-playground")
+    assert visitor(req) == {"session": "s1", "address": "203.0.113.7"}
+    assert visitor(None) == {}
