@@ -105,7 +105,7 @@ def validate(c: FinetuneConfig) -> FinetuneConfig:
 # What the Fine-tune tab's controls allow. A public server applies them to every run, from the tab, the API or a
 # resumed checkpoint (whose JSON could otherwise ask for 200+200 epochs at batch size 1 and run for hours).
 PUBLIC_LIMITS = {"stage1_epochs": (0, 20), "stage2_epochs": (0, 20), "batch_size": (8, 256), "few_shot": (0, 200),
-                 "eval_every": (10, 10_000), "online_max_items": (10, 2000)}
+                 "eval_every": (2, 10_000), "online_max_items": (10, 2000)}
 
 
 def validate_public(c: FinetuneConfig) -> FinetuneConfig:

@@ -8,7 +8,8 @@ import gradio as gr
 import numpy as np
 
 from ui.common import INTERACTIVE, JOB, code_block, friendly
-from ui.jobstream import cancel_session, follow, job_status, progress_html, stage_text, submit
+from ui.jobstream import (api_errors, cancel_session, follow, job_status, progress_html, stage_text, submit,
+                          ui_twin)
 
 ENSEMBLE_HEADERS = ["member / combiner", "kind", "test accuracy %", "weight", "vs its best member (points)"]
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
@@ -68,28 +69,26 @@ def _digit_tile(x, caption):
     return np.repeat(arr.repeat(3, 0).repeat(3, 1)[:, :, None], 3, axis=2), caption
 
 
-def _job_error(elem_id: str, exc: BaseException) -> str:
-    from ui.finetune import _error_text
-
-    return progress_html(elem_id, _error_text(exc), 0, 1, error=True)
-
-
 def _run_job(elem_id: str, kind: str, params: dict, n_outs: int, request):
-    """Submit and follow a job: yields (skip..., status) while it waits or runs; returns the job at the end."""
+    """Submit and follow a job: yields (skip..., status) while it waits or runs; returns the finished job, or
+    None when it was cancelled. A refused or failed job raises (the API's error; the page's twin shows it)."""
     skip = gr.skip()
-    try:
-        job = submit(kind, params, request)
-    except Exception as exc:  # noqa: BLE001 - shown in the status beside the button
-        yield (skip,) * n_outs + (_job_error(elem_id, exc),)
-        return None
+    job = submit(kind, params, request)
     for j in follow(job):
         if j.finished.is_set():
             break
         yield (skip,) * n_outs + (job_status(elem_id, j, stage_text),)
+    if job.state == "failed":
+        raise gr.Error(str(job.error), print_exception=False)
     if job.state != "done":
         yield (skip,) * n_outs + (job_status(elem_id, job, stage_text),)
         return None
     return job
+
+
+def _twin(fn, elem_id: str, n_outs: int):
+    """The page's version of a job endpoint: a problem shows in the status beside the button."""
+    return ui_twin(fn, lambda text: (gr.skip(),) * n_outs + (progress_html(elem_id, text, 0, 1, error=True),))
 
 
 @friendly
@@ -107,23 +106,20 @@ def _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout) -> No
         raise ValueError("bagged and boosted members 0..6 each, 1..500 steps per member, 100..1000 held-out images")
 
 
+@api_errors
 def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int = 2, member_arch: str = "small_cnn",
              steps: int = 30, holdout: int = 500, seed: int = 0, request: gr.Request = None):
     """Build the ensemble as a job; streams its stage, then (accuracy table, summary, disagreement gallery, code,
-    status). Public API: /ensemble. A problem comes back in the last output (status), the others unchanged."""
+    status). Public API: /ensemble."""
     from dataclasses import asdict
 
     from training.ensemble import import_result, remember
 
     if members is None:
         members = _digits_models()
-    try:
-        _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout)
-        cfg = _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed)
-        cfg.archs()
-    except Exception as exc:  # noqa: BLE001 - shown in the status
-        yield (gr.skip(),) * 4 + (_job_error("ens-progress", exc),)
-        return
+    _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout)
+    cfg = _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed)
+    cfg.archs()
     job = yield from _run_job("ens-progress", "ensemble", {"config": asdict(cfg)}, 4, request)
     if job is None:
         return
@@ -267,20 +263,17 @@ def _plot(rows):
     return fig
 
 
+@api_errors
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
              teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0, request: gr.Request = None):
     """Compress a digits model every way, as a job; streams its stage, then (table, plot, safetensors files,
-    notes, code, status). API: /compress. A problem comes back in the last output (status)."""
+    notes, code, status). API: /compress."""
     from dataclasses import asdict
 
-    try:
-        cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
-                          latency_batch, repeats, finetune_distill, student_widths, teacher, mixup, alone_mixup)
-    except Exception as exc:  # noqa: BLE001 - shown in the status
-        yield (gr.skip(),) * 5 + (_job_error("compress-progress", exc),)
-        return
+    cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
+                      latency_batch, repeats, finetune_distill, student_widths, teacher, mixup, alone_mixup)
     job = yield from _run_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
     if job is None:
         return
@@ -334,6 +327,7 @@ def _compress_outputs(lab: dict, cfg):
     return table, _plot(rows), list(lab["files"].values()), notes, _compress_code(cfg)
 
 
+@api_errors
 def autocast_training(steps: int = 5, request: gr.Request = None):
     """Mixed-precision training: ms per step of a small CNN in fp32 vs autocast (bf16 on CPU, fp16 on CUDA),
     timed as a job (alone in the worker, so other visitors' requests do not disturb the timing)."""
@@ -348,6 +342,11 @@ def autocast_training(steps: int = 5, request: gr.Request = None):
     yield [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
             [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]], \
         progress_html("amp-progress", f"done on {r['device']}", 1, 1)
+
+
+ensemble_ui = _twin(ensemble, "ens-progress", 4)
+compress_ui = _twin(compress, "compress-progress", 5)
+autocast_ui = _twin(autocast_training, "amp-progress", 1)
 
 
 def build_tab() -> None:
@@ -393,8 +392,9 @@ def build_tab() -> None:
                     votes = gr.Dataframe(headers=["member / combiner", "prediction", "confidence"],
                                          label="Votes", interactive=False, elem_id="votes-table")
             cfg_inputs = [members, n_bag, n_boost, arch, steps, holdout, seed]
-            ens_btn.click(ensemble, cfg_inputs, [ens_table, ens_summary, gallery, ens_code, ens_status],
-                          api_name="ensemble", show_progress="hidden", **COMMON)
+            ens_outs = [ens_table, ens_summary, gallery, ens_code, ens_status]
+            ens_btn.click(ensemble_ui, cfg_inputs, ens_outs, api_visibility="private", show_progress="hidden", **COMMON)
+            gr.Button(visible=False).click(ensemble, cfg_inputs, ens_outs, api_name="ensemble", **COMMON)
             ens_cancel.click(cancel, None, ens_status, api_visibility="private", concurrency_limit=None)
             vote_btn.click(ensemble_votes, [sketch, test_index] + cfg_inputs, [votes, vote_note, seen],
                            api_name="ensemble_votes", **INTERACTIVE)
@@ -431,10 +431,11 @@ def build_tab() -> None:
                               elem_id="compress-files")
             c_notes = gr.Markdown()
             c_code = code_block()
-            c_btn.click(compress, [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher,
-                                   mix, alone_mix],
-                        [c_table, c_plot, c_files, c_notes, c_code, c_status], api_name="compress",
-                        show_progress="hidden", **COMMON)
+            c_inputs = [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher, mix,
+                        alone_mix]
+            c_outs = [c_table, c_plot, c_files, c_notes, c_code, c_status]
+            c_btn.click(compress_ui, c_inputs, c_outs, api_visibility="private", show_progress="hidden", **COMMON)
+            gr.Button(visible=False).click(compress, c_inputs, c_outs, api_name="compress", **COMMON)
             c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
             gr.Markdown("### Mixed-precision (autocast) training step time")
             with gr.Row():
@@ -443,5 +444,7 @@ def build_tab() -> None:
             amp_status = gr.HTML(elem_id="amp-status")
             amp_table = gr.Dataframe(headers=["mode", "ms per step (median)", "last loss"], interactive=False,
                                      label="torch.autocast training step")
-            amp_btn.click(autocast_training, amp_steps, [amp_table, amp_status], api_name="autocast_training",
+            amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status], api_visibility="private",
                           show_progress="hidden", **COMMON)
+            gr.Button(visible=False).click(autocast_training, amp_steps, [amp_table, amp_status],
+                                           api_name="autocast_training", **COMMON)

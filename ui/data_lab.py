@@ -162,23 +162,17 @@ def _hist_figure(hist: dict):
     return fig
 
 
-def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
+def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
     """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job:
-    the note shows the queue position and the method in training, then the results (or what went wrong)."""
+    the note shows the queue position and the method in training, then the results."""
     from training.resample import METHODS, parse_counts, resample_code
     from ui.jobstream import follow, queued_text, submit
 
     skip = gr.skip()
-    try:
-        parsed = parse_counts(counts)
-        if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
-            raise ValueError(f"steps must be 10..400 and the code method one of {METHODS}")
-        job = submit("resample", {"counts": parsed, "steps": int(steps)}, request)
-    except Exception as exc:  # noqa: BLE001 - shown in the note beside the table
-        from ui.finetune import _error_text
-
-        yield skip, skip, f"**Not started:** {_error_text(exc)}", skip
-        return
+    parsed = parse_counts(counts)
+    if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
+        raise ValueError(f"steps must be 10..400 and the code method one of {METHODS}")
+    job = submit("resample", {"counts": parsed, "steps": int(steps)}, request)
     for j in follow(job):
         if j.finished.is_set():
             break
@@ -186,8 +180,10 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
         note = (queued_text(j) if j.state == "queued" else
                 f"Running: {ev['text']} (method {ev['done'] + 1} of {ev['total']})" if ev else "Starting...")
         yield skip, skip, note, skip
+    if job.state == "failed":
+        raise gr.Error(str(job.error), print_exception=False)
     if job.state != "done":
-        yield skip, skip, f"**{'Cancelled' if job.state == 'cancelled' else 'Failed'}:** {job.error}", skip
+        yield skip, skip, f"**Cancelled:** {job.error or 'before it started'}", skip
         return
     r = job.result
     table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
@@ -195,6 +191,23 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
     md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
           f"accuracy on the balanced mnist5k test set (1,000 images). *minority_acc* = mean accuracy on the rare classes.")
     yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code)
+
+
+def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
+    """Public API /resample: the job's stream; a problem is an error with its message."""
+    from ui.jobstream import api_errors
+
+    yield from api_errors(_resample)(counts, steps, method_for_code, request=request)
+
+
+def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
+                request: gr.Request = None):
+    """The page's /resample: a problem shows in the note under the button, the results stay as they are."""
+    from ui.jobstream import ui_twin
+
+    skip = gr.skip()
+    yield from ui_twin(resample, lambda text: (skip, skip, f"**Problem:** {text}", skip))(
+        counts, steps, method_for_code, request=request)
 
 
 @friendly
@@ -287,8 +300,10 @@ def build_tab() -> None:
                                 label="Accuracy after a short training run", interactive=False, elem_id="resample-table")
         rs_note = gr.Markdown()
         rs_code = code_block()
-    rs_btn.click(resample, [counts, steps, code_for], [hist, rs_table, rs_note, rs_code], api_name="resample",
-                 show_progress="hidden", **JOB)
+    rs_outs = [hist, rs_table, rs_note, rs_code]
+    rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs, api_visibility="private", show_progress="hidden",
+                 **JOB)
+    gr.Button(visible=False).click(resample, [counts, steps, code_for], rs_outs, api_name="resample", **JOB)
 
     with gr.Accordion("Dataset and DataLoader", open=False):
         with gr.Row():

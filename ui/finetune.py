@@ -11,7 +11,7 @@ import numpy as np
 import gradio as gr
 
 from ui.common import JOB, code_block, friendly, user_errors
-from ui.jobstream import cancel_session, follow, job_status, progress_html, submit
+from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
 
 TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
                   ("my ImageFolder zip", "zip"), ("MNIST (download)", "MNIST"),
@@ -96,22 +96,10 @@ def _worst_cell(cm: list[list[int]]) -> tuple[int, int]:
     return int(t), int(p)
 
 
-def _error_text(exc: BaseException) -> str:
-    from training.jobs import JobError
-
-    if isinstance(exc, (JobError, gr.Error)):
-        return str(exc.message if isinstance(exc, gr.Error) else exc)
-    if isinstance(exc, user_errors()):
-        return str(exc)
-    if isinstance(exc, (ValueError, TypeError, KeyError)):
-        return f"{type(exc).__name__}: {exc}"
-    raise exc
-
-
 def _message_outputs(text: str, error: bool = True):
     """Only the status and the message beside the buttons change: finished outputs keep what they show."""
     skip = gr.skip()
-    note = f"**{'Not started' if error else 'Note'}:** {text}"
+    note = f"**{'Problem' if error else 'Note'}:** {text}"
     return (_progress_html(text, 0, 1, error=error),) + (skip,) * (N_OUTS - 2) + (note,)
 
 
@@ -134,11 +122,7 @@ def _result_outputs(r: dict, cfg):
 
 def _follow_run(kind: str, params: dict, cfg, request):
     """Submit the job and stream: queue position, live curves and progress, then the results."""
-    try:
-        job = submit(kind, params, request)
-    except Exception as exc:  # noqa: BLE001 - shown beside the button
-        yield _message_outputs(_error_text(exc))
-        return
+    job = submit(kind, params, request)     # a second job of this visitor: refused at once
     skip = gr.skip()
     shown = -1
     for j in follow(job):
@@ -157,7 +141,7 @@ def _follow_run(kind: str, params: dict, cfg, request):
     elif job.state == "cancelled":
         yield (_progress_html(str(job.error or "Cancelled before it started."), 0, 1),) + (skip,) * (N_OUTS - 2) + ("",)
     else:
-        yield _message_outputs(str(job.error))
+        raise gr.Error(str(job.error), print_exception=False)
 
 
 def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
@@ -191,6 +175,7 @@ def _check_weights(name: str) -> None:
     weights_path(get_spec(name))  # local file, cache or Hub; raises WeightsUnavailable with a clear message
 
 
+@api_errors
 def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
              stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
              unfreeze: str = "all", optimizer: str = "adamw", batch_size: int = 64, amp: str = "off",
@@ -198,41 +183,38 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
              request: gr.Request = None):
     """Fine-tune a zoo model (the public API: /finetune). Defaults: resnet_digits -> sklearn digits, a short
     offline run. Streams progress; the last update holds the metrics, per-class accuracy and files. A problem
-    (bad settings, weights offline, a second job of yours) comes back as the status and the last output."""
-    try:
-        cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze,
-                      optimizer, batch_size, amp, augment, max_steps, seed)
-        _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
-        if cfg.target == "zip" and not zip_file:
-            raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
-        if cfg.augment == "data-tab":
-            cfg.augment_settings = data_tab_settings(request)
-    except Exception as exc:  # noqa: BLE001 - shown beside the button
-        yield _message_outputs(_error_text(exc))
-        return
+    (bad settings, weights offline, a second job of yours, a failed run) is an error with its message."""
+    cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze,
+                  optimizer, batch_size, amp, augment, max_steps, seed)
+    _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
+    if cfg.target == "zip" and not zip_file:
+        raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
+    if cfg.augment == "data-tab":
+        cfg.augment_settings = data_tab_settings(request)
     params = {"config": cfg.to_dict(), "zip": zip_file, "compare_scratch": bool(compare_scratch)}
     yield from _follow_run("finetune", params, cfg, request)
 
 
+@api_errors
 def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: gr.Request = None):
     """Continue a run from an uploaded checkpoint. Its settings are checked against the tab's limits before
     it is queued; the worker then validates every tensor before use."""
     from training.checkpoint import read_checkpoint_meta
     from training.finetune import check_resumable, config_from_header
 
-    try:
-        if not ckpt_file:
-            raise ValueError("upload a checkpoint (.safetensors) first")
-        meta, position = read_checkpoint_meta(ckpt_file)
-        cfg = config_from_header(meta)
-        check_resumable(meta, position)
-        _check_weights(cfg.model)
-        if cfg.target == "zip" and not zip_file:
-            raise ValueError("this checkpoint was trained on a zip: upload the same ImageFolder zip too")
-    except Exception as exc:  # noqa: BLE001 - shown beside the button
-        yield _message_outputs(_error_text(exc))
-        return
+    if not ckpt_file:
+        raise ValueError("upload a checkpoint (.safetensors) first")
+    meta, position = read_checkpoint_meta(ckpt_file)
+    cfg = config_from_header(meta)
+    check_resumable(meta, position)
+    _check_weights(cfg.model)
+    if cfg.target == "zip" and not zip_file:
+        raise ValueError("this checkpoint was trained on a zip: upload the same ImageFolder zip too")
     yield from _follow_run("resume", {"checkpoint": ckpt_file, "zip": zip_file}, cfg, request)
+
+
+finetune_ui = ui_twin(finetune, lambda text: _message_outputs(text))   # the page: errors beside the button
+resume_ui = ui_twin(resume, lambda text: _message_outputs(text))
 
 
 def _gallery_images(path: str, idx: list[int]):
@@ -383,10 +365,6 @@ def build_tab() -> None:
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
             cancel_msg = gr.Markdown(elem_id="ft-message")
-            from ui import export_run   # "Export this run": /export_run, the same inputs as /finetune
-
-            export_run.attach([model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze,
-                               optimizer, batch_size, amp, augment, scratch, max_steps, seed])
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
@@ -429,8 +407,11 @@ def build_tab() -> None:
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
     # The job's own queue (training/jobs.py) gives the position in the status; the handlers only follow jobs.
-    start.click(finetune, inputs, outs, api_name="finetune", show_progress="minimal", **gpu)
-    resume_btn.click(resume, [ckpt_in, zip_file], outs, api_name="resume", show_progress="minimal", **gpu)
+    # The page's buttons show problems beside them; the API endpoints (hidden buttons) raise them as errors.
+    start.click(finetune_ui, inputs, outs, api_visibility="private", show_progress="minimal", **gpu)
+    resume_btn.click(resume_ui, [ckpt_in, zip_file], outs, api_visibility="private", show_progress="minimal", **gpu)
+    gr.Button(visible=False).click(finetune, inputs, outs, api_name="finetune", **gpu)
+    gr.Button(visible=False).click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
     show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
     per_class.select(_pick_class, state, true_c, api_visibility="private")

@@ -3,6 +3,7 @@ queue/progress/error status HTML, and the per-session Cancel. Shared by the Fine
 Ensembles and Data tabs."""
 from __future__ import annotations
 
+import functools
 import html
 
 import gradio as gr
@@ -78,3 +79,68 @@ def job_status(elem_id: str, job, describe) -> str:
 def stage_text(ev: dict) -> tuple[str, int, int]:
     """A stage event {"phase", "text", "done", "total"} as status text."""
     return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
+
+
+def error_text(exc: BaseException) -> str:
+    """What a visitor reads for an exception: our job errors and user errors as written, the rest summarised."""
+    import logging
+    import traceback
+
+    from training.jobs import JobError
+    from ui.common import user_errors
+
+    if isinstance(exc, gr.Error):
+        return str(exc.message)
+    if isinstance(exc, (JobError,) + user_errors()):
+        return str(exc)
+    if isinstance(exc, (ValueError, TypeError, KeyError)):
+        return f"{type(exc).__name__}: {exc}"
+    logging.getLogger("playground").error("job endpoint failed:\n%s", traceback.format_exc())
+    return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
+
+
+def api_errors(fn):
+    """For a job endpoint (a generator): any failure reaches an API caller as gr.Error with its message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        it = fn(*args, **kwargs)
+        try:
+            while True:
+                try:
+                    v = next(it)
+                except StopIteration:
+                    return
+                except gr.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the boundary of a public server
+                    raise gr.Error(error_text(exc), print_exception=False) from None
+                yield v
+        finally:
+            it.close()
+
+    return wrapper
+
+
+def ui_twin(fn, on_error):
+    """The page's version of a job endpoint: the same stream, but a failure becomes on_error(message) (a message
+    beside the button, finished outputs untouched) instead of red "Error" badges over every output."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        it = fn(*args, **kwargs)
+        try:
+            while True:
+                try:
+                    v = next(it)
+                except StopIteration:
+                    return
+                except gr.Error as exc:
+                    yield on_error(str(exc.message))
+                    return
+                yield v
+        finally:
+            it.close()
+
+    wrapper.__name__ = wrapper.__qualname__ = f"{fn.__name__}_page"   # its own (private) event name
+    return wrapper
