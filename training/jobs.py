@@ -243,13 +243,17 @@ class WorkerRunner:
 
 
 class InlineRunner:
-    """Runs jobs in this process, in the calling thread (ZeroGPU, where the GPU exists only inside the
-    request's own process, and tests). Same interface and the same JSON + safetensors round trip."""
+    """Runs jobs in this process (ZeroGPU, where the GPU exists only inside a spaces.GPU call, and tests). Same
+    interface and the same JSON + safetensors round trip as the worker.
+
+    stream: None runs the job in the calling thread; else stream(kind, params, job_dir) is a generator of
+    ("event", {...}) and finally ("done", (plain, blob)) (ui/gpu.py's spaces.GPU path). Cancel closes that
+    generator, which stops the job after its current step; what it had done is not kept."""
 
     threads = None
 
-    def __init__(self, call: Callable | None = None):
-        self.call = call or (lambda fn, *a: fn(*a))
+    def __init__(self, stream: Callable | None = None):
+        self.stream = stream
 
     def alive(self) -> bool:
         return True
@@ -258,29 +262,49 @@ class InlineRunner:
         pass
 
     def run(self, job_id, kind, params, job_dir, on_event, cancelled):
+        from training.jobworker import classify_error
+
+        try:
+            if self.stream is not None:
+                return self._run_stream(kind, params, job_dir, on_event, cancelled)
+            return self._run_here(kind, params, job_dir, on_event, cancelled)
+        except JobError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - same classification as the worker
+            kind_, message = classify_error(exc)
+            raise (JobCancelled if kind_ == "cancelled" else JobError)(message) from None
+
+    def _run_stream(self, kind, params, job_dir, on_event, cancelled):
+        it = self.stream(kind, params, job_dir)
+        try:
+            for tag, payload in it:
+                if tag == "event":
+                    on_event(payload)
+                elif tag == "done":
+                    return decode(*payload)
+                if cancelled():
+                    raise JobCancelled("Cancelled: the job stopped after its current step; nothing from it was kept.")
+        finally:
+            it.close()
+        raise JobError("the job ended without a result")
+
+    def _run_here(self, kind, params, job_dir, on_event, cancelled):
         from training.jobworker import Context, run_kind
 
         stop = threading.Event()
-        ctx = Context(job_dir, on_event, stop)
-        watcher_done = threading.Event()
+        done = threading.Event()
 
         def watch():
-            while not watcher_done.wait(0.1):
+            while not done.wait(0.1):
                 if cancelled():
                     stop.set()
                     return
 
-        w = threading.Thread(target=watch, daemon=True)
-        w.start()
+        threading.Thread(target=watch, daemon=True).start()
         try:
-            result = self.call(run_kind, kind, params, ctx)
-        except BaseException as exc:  # noqa: BLE001 - same classification as the worker
-            from training.jobworker import classify_error
-
-            kind_, message = classify_error(exc)
-            raise (JobCancelled if kind_ == "cancelled" else JobError)(message) from None
+            result = run_kind(kind, params, Context(job_dir, on_event, stop))
         finally:
-            watcher_done.set()
+            done.set()
         return decode(*encode(result))
 
 
@@ -419,6 +443,23 @@ class JobQueue:
 
 _QUEUE: JobQueue | None = None
 _QUEUE_LOCK = threading.Lock()
+_FACTORY: Callable[[], object] | None = None
+
+
+def set_runner_factory(factory: Callable[[], object] | None) -> None:
+    """Run later jobs with runners from factory (None: the default). Used on ZeroGPU by ui/gpu.install; idle
+    runners of the old kind are closed, a running job finishes where it is."""
+    global _FACTORY
+    with _QUEUE_LOCK:
+        _FACTORY = factory
+        q = _QUEUE
+    if q is not None:
+        with q._cond:
+            q._factory = factory or default_runner
+            idle, q._free = q._free, []
+            q._runners = [r for r in q._runners if r not in idle]
+        for r in idle:
+            r.close()
 
 
 def default_runner():
@@ -434,6 +475,6 @@ def get_queue() -> JobQueue:
     global _QUEUE
     with _QUEUE_LOCK:
         if _QUEUE is None:
-            _QUEUE = JobQueue(default_runner)
+            _QUEUE = JobQueue(_FACTORY or default_runner)
             atexit.register(_QUEUE.close)
         return _QUEUE
