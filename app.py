@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, compress, data_lab, finetune, gan, tensors  # noqa: E402
-from ui import admission  # noqa: E402
+from ui import admission, gpu  # noqa: E402
 from ui import inspect as look_inside  # noqa: E402  (not the stdlib's inspect)
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
@@ -72,6 +72,7 @@ CSS = """
 
 def build_app() -> gr.Blocks:
     """The whole app: one gr.Tab per TABS entry, with a bounded queue."""
+    gpu.install()   # on a ZeroGPU Space: jobs through spaces.GPU, interactive work on the CPU; elsewhere a no-op
     with gr.Blocks(title="PyTorch Playground") as demo:
         gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
                     "code that produces it.")
