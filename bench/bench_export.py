@@ -87,7 +87,9 @@ def main(argv=None) -> dict:
             rows.append({"seed": seed, "in_app": app, "script_1_process": one,
                          "script_1_process_1_thread": one_t1, "torchrun_2_processes": two,
                          "accuracy_gap_points": round(two["test_accuracy"] - app["test_accuracy"], 4),
-                         "speed_2_vs_1_process": round(two["images_per_second"] / one["images_per_second"], 3)})
+                         "speed_2_vs_1_process": round(two["images_per_second"] / one["images_per_second"], 3),
+                         "speed_2_vs_1_process_1_thread": round(two["images_per_second"] / one_t1["images_per_second"],
+                                                                3)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     gaps = [abs(r["accuracy_gap_points"]) for r in rows]
     import torch

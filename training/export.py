@@ -214,7 +214,7 @@ pip install -r requirements.txt
 python train.py                                          # one device (CUDA if present, else CPU)
 torchrun --standalone --nproc_per_node=4 train.py        # 4 processes, DistributedDataParallel
 torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 --rdzv_id=run1 train.py
-python train.py --data /path/to/imagefolder --epochs 5   # your data, any size (DIR/<class>/<image>)
+python train.py --data /path/to/imagefolder --epochs 5 --eval-every 500   # your data, any size (DIR/<class>/<image>)
 python train.py --max-steps 2 --out /tmp/dry             # a dry run
 python train.py --resume out/checkpoint.safetensors      # continue (also a checkpoint from the Fine-tune tab)
 ```

@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", help="epochs per stage: N (both stages) or N1,N2")
     p.add_argument("--max-steps", type=int, help="optimizer steps per stage, at most (a dry run: --max-steps 2)")
     p.add_argument("--batch-size", type=int, help="global batch (all processes together); default: the run's")
+    p.add_argument("--eval-every", type=int, help="steps between test evaluations (0: once per epoch); the tab's "
+                                                  "10 suits small test splits, not a large --data folder")
     p.add_argument("--out", default="out", help="output folder for model.safetensors, checkpoint.safetensors")
     p.add_argument("--resume", help="a checkpoint.safetensors of this model (from this script or the Fine-tune tab)")
     p.add_argument("--weights", help="starting weights (.safetensors) instead of the ones named in config.json")
@@ -92,6 +94,10 @@ def run_settings(cfg: dict, args) -> SimpleNamespace:
         if args.batch_size < 1:
             raise RunError("--batch-size must be at least 1")
         run["batch_size"] = args.batch_size
+    if args.eval_every is not None:
+        if args.eval_every < 0:
+            raise RunError("--eval-every must be 0 (once per epoch) or more")
+        run["eval_every"] = args.eval_every
     if args.data:
         run["target"] = "zip"      # the tab's name for "an ImageFolder of my own"
     return SimpleNamespace(**run)
