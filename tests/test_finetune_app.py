@@ -88,6 +88,7 @@ def test_finetune_tab_in_browser(page):
     page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
     page.locator("#ft-show-cell").click()
     page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
+    page.wait_for_timeout(1500)            # let the charts finish drawing before the screenshot
 
 
 def test_publish_fine_tuned_weights_to_the_hub(fake_hub):
@@ -140,3 +141,37 @@ def test_data_tab_augmentation_feeds_fine_tuning():
     cfg = FinetuneConfig(augment="data-tab", augment_settings=s, max_steps=2, stage2_epochs=0, batch_size=16)
     res = run_finetune(cfg, load_target(cfg), device="cpu")
     assert res.stages[0]["steps"] == 2
+
+
+def test_resume_in_browser_draws_curves_and_a_finished_checkpoint_says_so(page, tmp_path):
+    import threading
+
+    from tests.conftest import ARTIFACTS
+    from training.finetune import FinetuneConfig, load_target, run_finetune, save_result_checkpoint
+
+    cfg = FinetuneConfig(max_steps=6, stage2_epochs=0)
+    data = load_target(cfg)
+    stop = threading.Event()
+    half = run_finetune(cfg, data, on_step=lambda s, i: stop.set() if i.step == 3 else None, stop=stop, device="cpu")
+    part = save_result_checkpoint(half, str(tmp_path / "half.safetensors"))
+    done = save_result_checkpoint(run_finetune(cfg, data, device="cpu"), str(tmp_path / "done.safetensors"))
+    open_tab(page, "Fine-tune")
+    page.get_by_text("Resume from a checkpoint / publish to the Hub").click()
+    page.locator("#ft-ckpt-in input[type=file]").set_input_files(done)
+    page.locator("#ft-resume").click()
+    page.wait_for_function("document.querySelector('#ft-resume-message').innerText.includes('already finished')",
+                           timeout=60_000)             # beside the Resume button, as the checkpoint's own words
+    assert "CheckpointError" not in page.locator("#ft-resume-message").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "finetune_resume_finished.png"), full_page=True)
+    assert "Error" not in page.locator("#ft-metrics").inner_text()
+    page.locator("#ft-ckpt-in button[aria-label='Clear']").first.click()
+    page.locator("#ft-ckpt-in input[type=file]").set_input_files(part)
+    page.locator("#ft-resume").click()
+    page.wait_for_function("document.querySelector('#ft-metrics').innerText.includes('Test accuracy')",
+                           timeout=180_000)
+    assert "6 steps" in page.locator("#ft-metrics").inner_text()          # resumed at step 3, ran to 6
+    assert page.locator("#ft-resume-message").inner_text().strip() == ""   # no stale note
+    for plot in ("#ft-loss", "#ft-acc"):
+        page.wait_for_selector(f"{plot} canvas, {plot} svg", timeout=30_000)
+    page.wait_for_timeout(1500)            # let the charts finish drawing before the screenshot

@@ -67,10 +67,31 @@ def _step_emitter(ctx, phase: str):
     return on_step
 
 
+def _resume_point(cfg, data, ckpt) -> dict:
+    """The checkpoint's own test accuracy where it stopped, measured now: the first point of a resumed curve."""
+    from training.finetune import _norm, build_model
+    from training.trainer import evaluate
+    from zoo import get_spec
+    from zoo.hub import load_state_strict
+
+    model, _ = build_model(cfg, len(data.classes), pretrained=False)
+    load_state_strict(model, ckpt.model_state)
+    mean, std = _norm(get_spec(cfg.model))
+    return {"stage": int(ckpt.meta.get("stage", 1)), "step": int(ckpt.train_state["step"]), "loss": None,
+            "test_acc": evaluate(model.eval(), data.test_x, data.test_y, mean, std)}
+
+
 def _train_and_finish(cfg, data, ctx, compare_scratch: bool, resume=None) -> dict:
     from training.finetune import run_finetune, run_scratch
 
+    start = None
+    if resume is not None:
+        start = _resume_point(cfg, data, resume)
+        ctx.emit({"phase": "fine-tune", "stage": start["stage"], "done": start["step"], "total": start["step"],
+                  "loss": None, "test_acc": start["test_acc"]})
     res = run_finetune(cfg, data, on_step=_step_emitter(ctx, "fine-tune"), stop=ctx.stop, resume=resume)
+    if start is not None:
+        res.history.insert(0, start)
     scratch = None
     if compare_scratch and not res.stopped:
         steps = sum(s["steps"] for s in res.stages)

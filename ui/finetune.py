@@ -37,32 +37,41 @@ def _describe(ev: dict) -> tuple[str, int, int]:
         what = "fine-tuning" if ev["phase"] == "fine-tune" else "training from scratch (same steps, for comparison)"
         stage = f"stage {ev['stage']}, " if ev["phase"] == "fine-tune" else ""
         acc = f", test acc {ev['test_acc']:.1f}%" if ev.get("test_acc") is not None else ""
+        if ev.get("loss") is None:
+            return f"resuming at {stage}step {ev['done']}{acc}", 0, 1
         return f"{what}: {stage}step {ev['done']}/{ev['total']}, loss {ev['loss']:.3f}{acc}", ev["done"], ev["total"]
     return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
 
 
 def _curves(history: list[dict], scratch: list[dict] | None = None):
-    """Loss and accuracy frames: one row per step, the fine-tune and the from-scratch run as two series each."""
+    """Loss and accuracy plot updates: the fine-tune (by stage) and the from-scratch run as series, x = the run's
+    own step numbers (a resumed run starts where its checkpoint stopped; stage 2 continues after stage 1). The
+    axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point."""
     import pandas as pd
 
     rows_l, rows_a = [], []
-    for i, h in enumerate(history, 1):
-        rows_l.append({"step": i, "loss": float(h["loss"]), "series": f"fine-tune stage {h['stage']}"})
+    end1 = max((h["step"] for h in history if h["stage"] == 1), default=0)
+    for h in history:
+        x = h["step"] + (end1 if h["stage"] == 2 else 0)
+        if h["loss"] is not None:        # None: a resumed run's starting point (accuracy only)
+            rows_l.append({"step": x, "loss": float(h["loss"]), "series": f"fine-tune stage {h['stage']}"})
         if h.get("test_acc") is not None:  # one line across both stages (a stage may hold a single evaluation)
-            rows_a.append({"step": i, "test_acc": float(h["test_acc"]), "series": "fine-tune"})
-    for i, h in enumerate(scratch or [], 1):
-        rows_l.append({"step": i, "loss": float(h["loss"]), "series": "from scratch"})
+            rows_a.append({"step": x, "test_acc": float(h["test_acc"]), "series": "fine-tune"})
+    for h in scratch or []:
+        rows_l.append({"step": h["step"], "loss": float(h["loss"]), "series": "from scratch"})
         if h.get("test_acc") is not None:
-            rows_a.append({"step": i, "test_acc": float(h["test_acc"]), "series": "from scratch"})
+            rows_a.append({"step": h["step"], "test_acc": float(h["test_acc"]), "series": "from scratch"})
     loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
     acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
-    return loss, acc
+    x_lim = [0, max(1, int(loss["step"].max()) if len(loss) else 1)]
+    return gr.update(value=loss, x_lim=x_lim), gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100])
 
 
 def _live_curves(events: list[dict]):
-    ft = [{"stage": e["stage"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
+    ft = [{"stage": e["stage"], "step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
           if e.get("phase") == "fine-tune"]
-    sc = [{"loss": e["loss"], "test_acc": e.get("test_acc")} for e in events if e.get("phase") == "scratch"]
+    sc = [{"step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
+          if e.get("phase") == "scratch"]
     return _curves(ft, sc)
 
 
@@ -214,7 +223,7 @@ def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: g
 
 
 finetune_ui = ui_twin(finetune, lambda text: _message_outputs(text))   # the page: errors beside the button
-resume_ui = ui_twin(resume, lambda text: _message_outputs(text))
+resume_ui = ui_twin(resume, lambda text: _message_outputs(text))    # (its message box is under Resume)
 
 
 def _gallery_images(path: str, idx: list[int]):
@@ -368,17 +377,18 @@ def build_tab() -> None:
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
-                loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Training loss", height=230,
+                loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Training loss", height=280,
                                         elem_id="ft-loss")
                 acc_plot = gr.LinePlot(x="step", y="test_acc", color="series", label="Test accuracy (%)",
-                                       height=230, elem_id="ft-acc")
+                                       height=280, elem_id="ft-acc")
             metrics = gr.Markdown(elem_id="ft-metrics")
             with gr.Row():
                 per_class = gr.Dataframe(headers=["class", "accuracy %", "test images"], label="Per-class accuracy "
                                          "(click a row to pick it as the true class)", interactive=False,
                                          elem_id="ft-per-class")
-                confusion = gr.Dataframe(label="Confusion matrix: rows true, columns predicted (click a cell to see "
-                                         "its test images)", interactive=False, elem_id="ft-confusion")
+                confusion = gr.Dataframe(headers=["true \\ predicted"], interactive=False, elem_id="ft-confusion",
+                                         label="Confusion matrix: rows true, columns predicted (click a cell to "
+                                               "see its test images)")
             with gr.Row():
                 true_c = gr.Dropdown([], label="True class", elem_id="ft-true")
                 pred_c = gr.Dropdown([], label="Predicted class", elem_id="ft-pred")
@@ -393,6 +403,7 @@ def build_tab() -> None:
                     ckpt_in = gr.File(label="Checkpoint (.safetensors)", file_types=[".safetensors"],
                                       type="filepath", height=90, elem_id="ft-ckpt-in")
                     resume_btn = gr.Button("Resume", elem_id="ft-resume")
+                resume_msg = gr.Markdown(elem_id="ft-resume-message")
                 if oauth_enabled():
                     gr.LoginButton()
                 with gr.Row():
@@ -409,7 +420,8 @@ def build_tab() -> None:
     # The job's own queue (training/jobs.py) gives the position in the status; the handlers only follow jobs.
     # The page's buttons show problems beside them; the API endpoints (hidden buttons) raise them as errors.
     start.click(finetune_ui, inputs, outs, api_visibility="private", show_progress="minimal", **gpu)
-    resume_btn.click(resume_ui, [ckpt_in, zip_file], outs, api_visibility="private", show_progress="minimal", **gpu)
+    resume_btn.click(resume_ui, [ckpt_in, zip_file], outs[:-1] + [resume_msg], api_visibility="private",
+                     show_progress="minimal", **gpu)
     gr.Button(visible=False).click(finetune, inputs, outs, api_name="finetune", **gpu)
     gr.Button(visible=False).click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)

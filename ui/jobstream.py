@@ -91,8 +91,8 @@ def error_text(exc: BaseException) -> str:
 
     if isinstance(exc, gr.Error):
         return str(exc.message)
-    if isinstance(exc, (JobError,) + user_errors()):
-        return str(exc)
+    if isinstance(exc, (JobError,) + user_errors()) or type(exc).__module__.startswith(("training.", "zoo.")):
+        return str(exc)          # our own errors (CheckpointError, ZipRejected...) are written for the visitor
     if isinstance(exc, (ValueError, TypeError, KeyError)):
         return f"{type(exc).__name__}: {exc}"
     logging.getLogger("playground").error("job endpoint failed:\n%s", traceback.format_exc())
