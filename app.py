@@ -65,8 +65,17 @@ CSS = """
 #inspect-sum-text pre {white-space: pre; overflow-x: auto; font-size: 12px; line-height: 1.35}
 /* Result tables: one line per header and cell; a narrow screen scrolls the table sideways instead. */
 #classify-compare th, #classify-compare td {white-space: nowrap}
-/* Gallery captions: small enough for a 3-digit caption under each 84 px tile. */
-#gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap}
+/* Charts with text (histograms, bars) on a narrow screen: keep a readable size and scroll sideways. */
+@media (max-width: 700px) {
+  .wide-picture .image-container, .wide-picture .image-frame {overflow-x: auto !important}
+  .wide-picture img {min-width: 680px !important; max-width: none !important; height: auto !important}
+  #ae-map img {min-width: 500px !important}
+}
+/* GAN gallery: as many 84 px tiles per row as fit (8 at 1280 px, 3-4 at 414 px) instead of a fixed 8 that
+   overflowed; captions in a small monospace font that fits under a tile. */
+#gan-gallery .grid-container {grid-template-columns: repeat(auto-fill, minmax(88px, 1fr)) !important}
+#gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap;
+                             overflow: visible}
 """
 
 

@@ -228,6 +228,15 @@ def rerun_ui(last: str, sketch, upload, model: str, noise: float):
     return reconstruct_ui(upload, model, noise)
 
 
+def warm_up() -> None:
+    """On page load, in the background: encode the test set for the map and measure the test-set PSNR (both
+    cached), so the tab's first visit does not wait for the data set to load (~5 s on a busy 2-core CPU)."""
+    from zoo.generative_ops import test_codes
+
+    test_codes(MAP_MODEL)
+    test_set_psnr(DEFAULT_MODEL)
+
+
 def first_visit(current, upload):
     """Draw the map, and put an example digit in the upload box (its change event reconstructs it), on the
     first visit only: later visits keep what the visitor did."""
@@ -262,10 +271,13 @@ def build_tab() -> None:
             noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
         with gr.Column(scale=2):
             with gr.Row():
-                seen = gr.Image(label="Input (as the model sees it)", interactive=False, height=224)
-                recon = gr.Image(label="Reconstruction", interactive=False, height=224, elem_id="ae-recon")
-                err = gr.Image(label="|error| per pixel", interactive=False, height=224)
-                pca_img = gr.Image(label="PCA baseline", interactive=False, height=224)
+                seen = gr.Image(label="Input, as the model sees it", interactive=False, format="png", height=224, buttons=["download"],
+                                min_width=140)
+                recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=224, elem_id="ae-recon",
+                                 buttons=["download"], min_width=140)
+                err = gr.Image(label="|error| per pixel", interactive=False, format="png", height=224, buttons=["download"], min_width=140)
+                pca_img = gr.Image(label="PCA baseline", interactive=False, format="png", height=224, buttons=["download"],
+                                   min_width=140)
             summary = gr.Markdown(elem_id="ae-summary")
     gr.Markdown("### The latent-2 map\nThe `ae_digits_2` model squeezes every digit to **2 numbers**, a point on a "
                 "plane. Each dot is one mnist5k test digit, coloured by its label; the star is your input. Pick a "
@@ -273,12 +285,12 @@ def build_tab() -> None:
     with gr.Row():
         with gr.Column(scale=3):
             map_img = gr.Image(label="Test set in latent space (click to pick a point)", interactive=False,
-                               elem_id="ae-map", height=520)
+                               elem_id="ae-map", elem_classes=["wide-picture"], height=520, buttons=["download"])
         with gr.Column(scale=2):
             x0, x1, y0, y1 = slider_range()
             z1 = gr.Slider(x0, x1, value=round((x0 + x1) / 2, 2), step=0.01, label="z1", elem_id="ae-z1")
             z2 = gr.Slider(y0, y1, value=round((y0 + y1) / 2, 2), step=0.01, label="z2", elem_id="ae-z2")
-            decoded = gr.Image(label="Decoded point", interactive=False, height=224, elem_id="ae-decoded")
+            decoded = gr.Image(label="Decoded point", interactive=False, format="png", height=224, elem_id="ae-decoded")
             grid_n = gr.Slider(5, 25, value=15, step=1, label="Grid size")
             grid_btn = gr.Button("Decode a grid over the plane", elem_id="ae-grid-btn")
     plane = gr.Image(label="Decoded grid (same axes as the map: z1 left to right, z2 bottom to top)",
@@ -290,16 +302,19 @@ def build_tab() -> None:
     outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
     common = INTERACTIVE
     last = gr.State("upload")  # which input the shown reconstruction came from
+    point_code = dict(fn=lambda a, b: MAP_CODE.format(z1=a, z2=b), inputs=[z1, z2], outputs=map_code,
+                      api_visibility="private")  # the map's code follows the point a reconstruction picked
     upload.change(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
                   trigger_mode="always_last", **common).then(
-        lambda u: "upload" if u is not None else gr.skip(), upload, last, api_visibility="private")
+        lambda u: "upload" if u is not None else gr.skip(), upload, last, api_visibility="private").then(**point_code)
     sketch.change(reconstruct_sketch_ui, [sketch, model, noise], outputs + [status], api_visibility="private",
                   trigger_mode="always_last", show_progress="hidden", **common).then(
-        lambda s: gr.skip() if sketch_is_empty(s) else "sketch", sketch, last, api_visibility="private")
+        lambda s: gr.skip() if sketch_is_empty(s) else "sketch", sketch, last, api_visibility="private").then(
+        **point_code)
     model.change(rerun_ui, [last, sketch, upload, model, noise], outputs + [status], api_visibility="private",
-                 **common)
+                 **common).then(**point_code)
     noise.release(rerun_ui, [last, sketch, upload, model, noise], outputs + [status], api_visibility="private",
-                  **common)
+                  **common).then(**point_code)
     api_endpoint(reconstruct, [upload, model, noise], outputs, "reconstruct", **common)
     api_endpoint(reconstruct_sketch, [sketch, model, noise], outputs, "reconstruct_sketch", **common)
     for ctl in (z1, z2):
@@ -310,6 +325,9 @@ def build_tab() -> None:
     # The map needs the model: drawn when the tab is first opened, not at app start-up, with an example digit.
     init = dict(fn=first_visit, inputs=[map_img, upload], outputs=[map_img, z1, z2, decoded, map_code, upload],
                 api_visibility="private", **common)
+    if Context.root_block is not None:
+        Context.root_block.load(warm_up, None, None, api_visibility="private", show_progress="hidden",
+                                concurrency_id="warm-up", concurrency_limit=1)
     if isinstance(tab, gr.Tab):
         tab.select(**init)
     elif Context.root_block is not None:  # built outside a tab (e.g. on its own): draw it on page load

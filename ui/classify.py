@@ -43,7 +43,7 @@ def _seen_image(spec, x):
     mean = torch.tensor(spec.weights.mean).view(-1, 1, 1)
     std = torch.tensor(spec.weights.std).view(-1, 1, 1)
     img = (x.cpu() * std + mean).clamp(0, 1)
-    arr = (img.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # round: undoing the normalisation is inexact
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     if spec.family == "digits":
@@ -153,7 +153,8 @@ def build_tab() -> None:
         with gr.Column(scale=1, min_width=300):
             label = gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")
             summary = gr.Markdown(elem_id="classify-summary")
-            seen = gr.Image(label="What the model saw", interactive=False, height=224, elem_id="classify-seen")
+            seen = gr.Image(label="What the model saw", interactive=False, height=224, elem_id="classify-seen",
+                            format="png")  # lossless: the exact pixels the model saw
     compare = gr.Dataframe(headers=["model", "prediction", "confidence", "latency_ms", "status"],
                            label="The same input through every model of the family", interactive=False,
                            elem_id="classify-compare")

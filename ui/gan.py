@@ -140,11 +140,17 @@ def curves_frames():
     return loss, prob, note
 
 
-def first_visit(current):
-    """Sample seed 0 and interpolate 3 -> 8 on the first visit (later visits keep what the visitor did)."""
+def first_visit(current, seed, count, digit, truncation, seed_a, seed_b, digit_a, digit_b, steps):
+    """Sample and interpolate with the settings shown, on the first visit only (later visits keep what the
+    visitor did)."""
     if current:
         return (gr.skip(),) * 7
-    return (*gan_sample(0, 40, ANY, 0.0), *gan_interpolate(0, 1, "3", "8", 10, 0.0))
+    return (*gan_sample(seed, count, digit, truncation),
+            *gan_interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation))
+
+
+EXAMPLES = [([0, 64, ANY, 0.0], "seed 0: 64 digits"), ([7, 20, "3", 0.0], "seed 7: twenty 3s"),
+            ([7, 20, "3", 0.7], "the same 3s, truncated (t=0.7)"), ([1, 30, "8", 0.0], "seed 1: thirty 8s")]
 
 
 def build_tab() -> None:
@@ -165,13 +171,15 @@ def build_tab() -> None:
                               elem_id="gan-trunc")
             btn = gr.Button("Sample", variant="primary", elem_id="gan-btn")
             status = status_box("gan-status")
-            ex = gr.Examples([[0, 40, ANY, 0.0], [7, 20, "3", 0.0], [7, 20, "3", 0.5], [1, 30, "8", 1.5]],
-                             inputs=[seed, count, digit, trunc], label="Examples: one click (seed, how many, digit, t)",
+            ex = gr.Examples([e for e, _ in EXAMPLES], inputs=[seed, count, digit, trunc],
+                             example_labels=[n for _, n in EXAMPLES], label="Examples: one click",
                              elem_id="gan-examples")
             summary = gr.Markdown(elem_id="gan-summary")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Samples. Caption: digit asked → digit resnet_digits reads, D = D's p(real)",
-                                 columns=6, height=440, object_fit="contain", format="png", elem_id="gan-gallery")
+            gr.Markdown("Under each sample: the digit asked for → the digit `resnet_digits` reads, then **D**'s "
+                        "probability that it is real.", elem_id="gan-caption-key")
+            gallery = gr.Gallery(label="Samples", columns=8, height=440, object_fit="contain", format="png",
+                                 elem_id="gan-gallery")
             grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid")
     code = code_block()
     gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
@@ -211,4 +219,5 @@ def build_tab() -> None:
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
     api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)
     if isinstance(tab, gr.Tab):
-        tab.select(first_visit, gallery, sample_out + interp_out, api_visibility="private", **common)
+        tab.select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + interp_out,
+                   api_visibility="private", **common)

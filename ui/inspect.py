@@ -235,14 +235,16 @@ def build_tab() -> None:
                 with gr.Tab("Activations"):
                     with gr.Row():
                         layer = gr.Dropdown([AUTO_LAYER], value="", label="Layer (from the model's fx graph)",
-                                            elem_id="inspect-layer", scale=2, allow_custom_value=True)
-                        top_k = gr.Slider(1, 64, value=16, step=1, label="Channels shown (top by mean)", scale=1)
-                        shared = gr.Checkbox(False, label="One colour scale for all maps", scale=1)
+                                            elem_id="inspect-layer", scale=2, allow_custom_value=True, min_width=220)
+                        top_k = gr.Slider(1, 64, value=16, step=1, label="Channels shown (top by mean)", scale=1,
+                                          min_width=180)
+                        shared = gr.Checkbox(False, label="One colour scale for all maps", scale=1, min_width=180)
                     act_btn = gr.Button("Show activations", variant="primary", elem_id="inspect-act-btn")
                     act_text = gr.Markdown(elem_id="inspect-act-text")
                     grid = gr.Image(label="Feature maps (channel index, mean activation)", interactive=False,
                                     elem_id="inspect-grid", format="png", height=460, show_label=False)
                     act_hist = gr.Image(label="Activation histograms, every ReLU layer", interactive=False,
+                                        elem_id="inspect-act-hist", elem_classes=["wide-picture"],
                                         format="png", show_label=False)
                     act_table = gr.Dataframe(headers=STATS_HEADERS, label="Every layer's output for this input",
                                              interactive=False, max_height=320)
@@ -261,11 +263,12 @@ def build_tab() -> None:
                     attr_code = code_block()
                 with gr.Tab("Weights"):
                     with gr.Row():
-                        include_bn = gr.Checkbox(False, label="Histograms of biases and BatchNorm too")
-                        zero_tol = gr.Number(1e-3, label="'Near zero' means |w| below", minimum=0)
+                        include_bn = gr.Checkbox(False, label="Histograms of biases and BatchNorm too", min_width=200)
+                        zero_tol = gr.Number(1e-3, label="'Near zero' means |w| below", minimum=0, min_width=160)
                         w_btn = gr.Button("Show weights", variant="primary", elem_id="inspect-w-btn")
                     w_text = gr.Markdown(elem_id="inspect-w-text")
                     w_hist = gr.Image(label="Weight histograms", interactive=False, elem_id="inspect-w-hist",
+                                      elem_classes=["wide-picture"],
                                       format="png", show_label=False)
                     w_table = gr.Dataframe(label="Every parameter tensor", interactive=False, max_height=320,
                                            headers=TABLE_HEADERS)
@@ -287,16 +290,18 @@ def build_tab() -> None:
                         cmp_btn = gr.Button("Compare", variant="primary", elem_id="inspect-cmp-btn")
                     cmp_text = gr.Markdown(elem_id="inspect-cmp-text")
                     cmp_bars = gr.Image(label="Relative change per tensor", interactive=False,
+                                        elem_classes=["wide-picture"],
                                         elem_id="inspect-cmp-bars", format="png")
-                    cmp_hist = gr.Image(label="One tensor, A vs B", interactive=False, format="png")
+                    cmp_hist = gr.Image(label="One tensor, A vs B", interactive=False, format="png",
+                                        elem_classes=["wide-picture"])
                     cmp_table = gr.Dataframe(label="Every tensor", interactive=False, max_height=320,
                                              headers=COMPARE_HEADERS)
                     cmp_code = code_block()
                 with gr.Tab("Summary"):
                     with gr.Row():
-                        s_h = gr.Number(28, precision=0, label="Input height", minimum=8, maximum=1024)
-                        s_w = gr.Number(28, precision=0, label="Input width", minimum=8, maximum=1024)
-                        s_depth = gr.Slider(1, 6, value=4, step=1, label="Depth")
+                        s_h = gr.Number(28, precision=0, label="Input height", minimum=8, maximum=1024, min_width=120)
+                        s_w = gr.Number(28, precision=0, label="Input width", minimum=8, maximum=1024, min_width=120)
+                        s_depth = gr.Slider(1, 6, value=4, step=1, label="Depth", min_width=160)
                         s_btn = gr.Button("Summarise", variant="primary", elem_id="inspect-sum-btn")
                     s_table = gr.Dataframe(label="Layers (torchinfo)", interactive=False, max_height=420,
                                            elem_id="inspect-sum-table",

@@ -257,8 +257,12 @@ def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = No
     ax.set_xlabel("z1", labelpad=1)
     ax.set_ylabel("z2", labelpad=1)
     ax.tick_params(labelsize=7)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, markerscale=1.5, ncol=12,
-              frameon=False, columnspacing=0.8, handletextpad=0.2)
+    # Two rows above the axes (digits, then the two markers), legend symbols at one size: the big star and
+    # cross of the plot overlapped their own labels, and one row of 12 ran past the picture's edge.
+    leg = ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=6, frameon=False,
+                    columnspacing=1.0, handletextpad=0.3, borderaxespad=0.2, labelspacing=0.3)
+    for h in leg.legend_handles:
+        h.set_sizes([40])
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
