@@ -24,8 +24,6 @@ def _env_int(name: str, default: int) -> int:
 
 INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=_env_int("PLAYGROUND_INTERACTIVE_CONCURRENCY", 4))
 JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HANDLERS", 8))
-# Old names, until every tab has moved to INTERACTIVE (the sandbox tabs have their own group).
-GPU_CONCURRENCY_ID, GPU_CONCURRENCY_LIMIT = INTERACTIVE["concurrency_id"], INTERACTIVE["concurrency_limit"]
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
