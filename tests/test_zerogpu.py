@@ -207,3 +207,17 @@ def test_every_event_under_the_zero_gpu_rule(zero_gpu_app, tmp_path):
     kinds = [k for fn, k, _ in sim.calls]
     assert all(fn == "job_stream" for fn, _, _ in sim.calls)
     assert sorted(set(kinds)) == sorted(JOB_KINDS.values()), kinds
+
+
+def test_events_that_may_download_weights_show_progress():
+    """Classify's first use of an ImageNet model downloads its weights: Gradio shows huggingface_hub's tqdm bar
+    as the tab's progress when the event takes a gr.Progress(track_tqdm=True)."""
+    import inspect as stdlib_inspect
+
+    import gradio as gr
+
+    from ui.classify import classify_upload_ui, rerun_ui
+
+    for fn in (classify_upload_ui, rerun_ui):
+        p = stdlib_inspect.signature(fn).parameters["progress"].default
+        assert isinstance(p, gr.Progress) and p.track_tqdm

@@ -103,8 +103,10 @@ def _upload_empty(image, *_):
     return image is None
 
 
+# progress: the first use of an ImageNet model downloads its weights from the Hub (45-530 MB); track_tqdm turns
+# huggingface_hub's download bar into the tab's progress bar instead of a bare timer.
 @with_status(RESET, empty=_upload_empty)
-def classify_upload_ui(image, model_name: str, topk: int):
+def classify_upload_ui(image, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
     return _classify(image, model_name, topk)
 
 
@@ -113,7 +115,7 @@ def classify_sketch_ui(sketch, model_name: str, topk: int):
     return _classify(sketch, model_name, topk)
 
 
-def rerun_ui(last: str, sketch, upload, model_name: str, topk: int):
+def rerun_ui(last: str, sketch, upload, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
     """After a model change, classify whichever input produced the current result."""
     if last == "upload":
         return classify_upload_ui(upload, model_name, topk)
