@@ -87,6 +87,23 @@ def test_zip_layout_config_and_pins(exported):
     assert (folder / "train.py").read_text() == (ROOT / "training/export_template/train.py").read_text()
 
 
+def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
+    """No 45-550 MB download in the zip: torchvision's constructor, the Hub file and its key map."""
+    from training.export import build_export, recipe_source
+    from training.finetune import FinetuneConfig
+
+    for name, km in (("resnet18", None), ("vgg16", "timm_vgg_to_torchvision")):
+        with zipfile.ZipFile(build_export(FinetuneConfig(model=name), str(tmp_path))) as zf:
+            conf = json.loads(zf.read(f"{name}-digits/config.json"))
+            reqs = zf.read(f"{name}-digits/requirements.txt").decode()
+            assert not any(n.endswith(".safetensors") for n in zf.namelist())
+        m = conf["model"]
+        assert m["torchvision"] == name and m["key_map"] == km and m["input_size"] == [3, 224, 224]
+        assert m["weights"]["hub_repo"] and m["weights"]["hub_file"] == "model.safetensors"
+        assert "huggingface-hub==" in reqs
+    assert "def timm_vgg_to_torchvision(" in recipe_source()
+
+
 def test_recipe_is_generated_from_the_trainer_and_complete():
     import inspect
 

@@ -170,7 +170,9 @@ def model_entry(name: str) -> dict:
         entry.update(architecture=cls.__name__, module="playground_src/digits.py",
                      weights={"file": f"weights/{name}.safetensors", "source": w.source})
     else:
-        fn = spec.about.split("torchvision.models.")[1].split(" ")[0]
+        fn = (getattr(spec.builder, "args", None) or [None])[0]   # catalog: partial(_tv_builder, "resnet18")
+        if not isinstance(fn, str):
+            raise ValueError(f"{name}: cannot tell which torchvision constructor builds it")
         entry.update(torchvision=fn, key_map=w.key_map.__name__ if w.key_map else None,
                      weights={"hub_repo": w.repo_id, "hub_file": w.filename, "revision": w.revision,
                               "source": w.source})

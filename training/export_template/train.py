@@ -149,7 +149,12 @@ def start_weights(mcfg: dict, override: str | None) -> str:
         return str(HERE / w["file"])
     from huggingface_hub import hf_hub_download
 
-    return hf_hub_download(w["hub_repo"], w["hub_file"], revision=w.get("revision", "main"))
+    try:
+        return hf_hub_download(w["hub_repo"], w["hub_file"], revision=w.get("revision", "main"))
+    except Exception as exc:  # noqa: BLE001 - offline, no such repo, no network: one line, and the way out
+        raise RunError(f"cannot get the starting weights {w['hub_repo']}/{w['hub_file']} from the Hugging Face Hub "
+                       f"({type(exc).__name__}: {str(exc)[:200]}); download them once, or pass --weights "
+                       f"FILE.safetensors") from None
 
 
 def build_model(mcfg: dict, num_classes: int, seed: int, pretrained: bool, weights: str | None):
