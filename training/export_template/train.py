@@ -413,7 +413,7 @@ def train_stage(stage, model, parts, run, data, ctx, resume=None):
         raise RunError(f"the global batch {tc.batch_size} does not split over {world} processes: pass "
                        f"--batch-size a multiple of {world}")
     per_rank = tc.batch_size // world
-    torch.manual_seed(tc.seed + rank)                       # dropout: rank 0 draws what the tab draws
+    torch.manual_seed(tc.seed + rank)                       # dropout: the tab's seed on rank 0, its own elsewhere
     gen = torch.Generator().manual_seed(tc.seed + 7919 * rank)   # augmentation: a different stream per rank
     n_trainable = recipe.freeze(model, recipe.trainable_paths(parts, stage, run.unfreeze))
     params = [p for p in model.parameters() if p.requires_grad]
