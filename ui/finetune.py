@@ -374,6 +374,10 @@ def build_tab() -> None:
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
             cancel_msg = gr.Markdown(elem_id="ft-message")
+            from ui import export_run   # "Export this run": /export_run, the same inputs as /finetune
+
+            export_run.attach([model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze,
+                               optimizer, batch_size, amp, augment, scratch, max_steps, seed])
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
