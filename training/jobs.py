@@ -1,7 +1,7 @@
 """Jobs off the interactive path: a FIFO queue of training jobs run one at a time in a warm worker process.
 
 Why a process: a fine-tune holds the GIL and every core it is given; in the server process it made a 0.1 s
-`/classify` wait 9-27 s. The worker (`python -m training.jobworker FD`, a fresh interpreter like the sandbox's,
+`/classify` wait 9-27 s. The worker (`python -m training.jobworker`, a fresh interpreter like the sandbox's,
 so the server's __main__ and gradio are not re-imported) runs at a lower CPU priority (nice) with its own
 thread budget, so interactive requests keep the CPU when they need it and the job gets the rest.
 
@@ -25,13 +25,14 @@ import atexit
 import itertools
 import json
 import logging
-import multiprocessing as mp
+import secrets
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from multiprocessing.connection import Client, Listener
 from pathlib import Path
 from typing import Callable
 
@@ -131,6 +132,30 @@ def recv_msg(conn) -> tuple[dict, bytes | None]:
 
 # ---------------------------------------------------------------- runners
 
+def _accept(listener, proc, timeout: float):
+    """listener.accept() (authkey challenge included) that gives up when the child dies or time runs out."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["conn"] = listener.accept()
+        except Exception as exc:  # noqa: BLE001 - a wrong key, a closed listener
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + timeout
+    while t.is_alive() and proc.poll() is None and time.monotonic() < deadline:
+        t.join(0.1)
+    if t.is_alive():          # wake the blocked accept(): a connection without the key fails it
+        try:
+            Client(listener.address).close()
+        except Exception:  # noqa: BLE001
+            pass
+        t.join(5)
+    return box.get("conn")
+
+
 class WorkerRunner:
     """One warm worker process; run() sends it a job and relays its events until the result comes back."""
 
@@ -144,26 +169,32 @@ class WorkerRunner:
         self.restarts = 0
 
     def _start(self) -> None:
-        parent, child = mp.Pipe()
+        """Spawn the worker; it connects back to a one-time listener on 127.0.0.1 with a random authkey (the same
+        portable transport as the sandbox: no inherited file descriptors, so it works on Windows too)."""
+        key = secrets.token_bytes(32)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                    PLAYGROUND_JOB_THREADS=str(self.threads), PLAYGROUND_JOB_NICE=str(self.nice))
-        proc = subprocess.Popen([sys.executable, "-m", "training.jobworker", str(child.fileno())], cwd=str(ROOT),
-                                env=env, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
-        child.close()
-        try:
-            if not parent.poll(START_SECONDS):
-                raise JobError("the job worker did not start in time; try again")
-            msg, _ = recv_msg(parent)
-        except (EOFError, OSError, ValueError):
-            msg = {"type": "error", "message": f"the job worker failed to start (exit code {proc.poll()})"}
-        except JobError as exc:
-            msg = {"type": "error", "message": str(exc)}
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            proc = subprocess.Popen([sys.executable, "-m", "training.jobworker"], cwd=str(ROOT), env=env,
+                                    stdin=subprocess.PIPE)
+            conn, msg = None, {"type": "error", "message": "the job worker failed to start"}
+            try:
+                host, port = listener.address
+                proc.stdin.write(f"{host} {port} {key.hex()}\n".encode())
+                proc.stdin.close()
+                conn = _accept(listener, proc, START_SECONDS)
+                if conn is not None and conn.poll(START_SECONDS):
+                    msg, _ = recv_msg(conn)
+            except (EOFError, OSError, ValueError):
+                pass
         if msg.get("type") != "ready":
-            proc.kill()
+            if proc.poll() is None:
+                proc.kill()
             proc.wait(timeout=10)
-            parent.close()
-            raise JobError(str(msg.get("message", "the job worker failed to start")))
-        self._proc, self._conn, self.info = proc, parent, msg
+            if conn is not None:
+                conn.close()
+            raise JobError(f"{msg.get('message')} (exit code {proc.poll()}); try again")
+        self._proc, self._conn, self.info = proc, conn, msg
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -174,13 +205,11 @@ class WorkerRunner:
 
     def rss_mb(self) -> float:
         try:
-            with open(f"/proc/{self._proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except (OSError, AttributeError):
-            pass
-        return 0.0
+            import psutil
+
+            return psutil.Process(self._proc.pid).memory_info().rss / 2**20
+        except Exception:  # noqa: BLE001 - no psutil, or the process is gone
+            return 0.0
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

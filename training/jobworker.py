@@ -1,4 +1,4 @@
-"""The job worker: `python -m training.jobworker FD`, one warm process that runs training jobs one at a time.
+"""The job worker: `python -m training.jobworker`, one warm process that runs training jobs one at a time.
 
 It lowers its own CPU priority (nice) and sets its torch thread budget before importing anything heavy, then
 reads jobs from the server over a multiprocessing Connection (JSON messages, see training/jobs.py). A reader
@@ -70,7 +70,7 @@ def run_kind(kind: str, params: dict, ctx: Context):
 def _setup() -> dict:
     """Priority and thread budget first (they apply to every thread torch starts later), then warm imports."""
     nice = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
-    if nice > 0:
+    if nice > 0 and hasattr(os, "nice"):      # POSIX; on Windows the worker runs at normal priority
         try:
             os.nice(nice)
         except OSError:
@@ -143,8 +143,9 @@ def main(conn) -> None:
             return
 
 
-if __name__ == "__main__":  # python -m training.jobworker FD
-    from multiprocessing.connection import Connection
+if __name__ == "__main__":  # python -m training.jobworker (the server writes "host port key" to stdin)
+    from multiprocessing.connection import Client
 
     logging.basicConfig(level=logging.INFO)
-    main(Connection(int(sys.argv[1])))
+    host, port, key = sys.stdin.readline().split()
+    main(Client((host, int(port)), authkey=bytes.fromhex(key)))
