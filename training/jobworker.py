@@ -77,7 +77,9 @@ def _setup() -> dict:
             pass
     import torch
 
-    threads = int(os.environ.get("PLAYGROUND_JOB_THREADS", "0")) or (os.cpu_count() or 1)
+    from training.jobs import job_threads
+
+    threads = job_threads()
     torch.set_num_threads(max(1, threads))
     from training import finetune, jobkinds, trainer  # noqa: F401 - warm: the first job does not pay for imports
     from zoo.device import get_device
