@@ -193,11 +193,12 @@ def test_api_gan_sample(client):
 def test_browser_autoencoder(page):
     open_tab(page, "Autoencoder")
     page.locator("#ae-map img").wait_for(state="visible", timeout=60_000)   # drawn on first visit
+    page.wait_for_function("document.querySelector('#ae-summary').innerText.includes('dB')")  # the first example
+    first = page.locator("#ae-summary").inner_text()
     page.get_by_role("tab", name="Upload").locator("visible=true").first.click()
-    page.locator("#ae-example input").click()
-    page.get_by_role("option", name="MNIST test digit #0", exact=True).click()
+    page.locator("#ae-examples").get_by_text("MNIST test #0 (a 1)", exact=True).click()
+    page.wait_for_function(f"document.querySelector('#ae-summary').innerText !== {first!r}", timeout=60_000)
     page.locator("#ae-recon img").wait_for(state="visible", timeout=60_000)
-    page.wait_for_function("document.querySelector('#ae-summary').innerText.includes('dB')")
     assert "PCA-16" in page.locator("#ae-summary").inner_text()
     before = page.locator("#ae-z1 input").first.input_value()
     page.locator("#ae-map img").click(position={"x": 100, "y": 300})   # pick a point on the map

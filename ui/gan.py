@@ -163,7 +163,7 @@ def build_tab() -> None:
         gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
-            seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="gan-seed")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="gan-seed")  # checked by gan_sample
             count = gr.Slider(1, MAX_COUNT, value=64, step=1, label="How many", elem_id="gan-count")
             digit = gr.Dropdown(DIGITS, value=ANY, label="Digit (the generator is class-conditional)",
                                 elem_id="gan-digit")

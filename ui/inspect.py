@@ -24,11 +24,13 @@ def _model(name, weights, seed):
     from zoo.hub import WeightsUnavailable
     from zoo.introspect import get_inspect_model
 
+    from zoo.classify import unavailable_message
+
     try:
         return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
-    except WeightsUnavailable as exc:
-        raise WeightsUnavailable(f"{exc} Meanwhile, choose Weights: 'random init' to look inside the architecture "
-                                 f"(random-init weights, clearly labelled).") from None
+    except WeightsUnavailable:
+        raise WeightsUnavailable(unavailable_message(name or DEFAULT_MODEL) + " With random init you see the "
+                                 "architecture's real layers and shapes, with untrained weights (clearly labelled).") from None
 
 
 def _pick(sketch, upload, source):
