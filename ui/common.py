@@ -47,7 +47,10 @@ def _message(exc: BaseException, where: str) -> str:
         return str(exc.message)
     if isinstance(exc, user_errors()):
         return str(exc)
-    if isinstance(exc, (ValueError, TypeError, KeyError)):
+    if isinstance(exc, ValueError):   # our checks of a value the visitor gave: the message says what is wrong
+        text = str(exc)
+        return text[:1].upper() + text[1:]
+    if isinstance(exc, (TypeError, KeyError)):
         return f"{type(exc).__name__}: {exc}"
     if isinstance(exc, MemoryError):
         return "Out of memory for this request; try a smaller input."

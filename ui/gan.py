@@ -179,7 +179,7 @@ def build_tab() -> None:
             gr.Markdown("Under each sample: the digit asked for → the digit `resnet_digits` reads, then **D**'s "
                         "probability that it is real.", elem_id="gan-caption-key")
             gallery = gr.Gallery(label="Samples", columns=8, height=440, object_fit="contain", format="png",
-                                 elem_id="gan-gallery")
+                                 elem_id="gan-gallery", interactive=False)
             grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid")
     code = code_block()
     gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "

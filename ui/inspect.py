@@ -29,8 +29,9 @@ def _model(name, weights, seed):
     try:
         return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
     except WeightsUnavailable:
-        raise WeightsUnavailable(unavailable_message(name or DEFAULT_MODEL) + " With random init you see the "
-                                 "architecture's real layers and shapes, with untrained weights (clearly labelled).") from None
+        raise WeightsUnavailable(unavailable_message(
+            name or DEFAULT_MODEL, "Meanwhile, choose Weights: random init to look inside the architecture: its "
+            "real layers and shapes, with untrained weights (clearly labelled).")) from None
 
 
 def _pick(sketch, upload, source):

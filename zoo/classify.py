@@ -56,13 +56,13 @@ def weights_on_disk(name: str) -> bool:
         return False
 
 
-def unavailable_message(name: str) -> str:
-    """Plain words for a model whose weights cannot be had now (instead of HF_HUB_OFFLINE and cache paths)."""
+def unavailable_message(name: str, instead: str = "Pick one of the digits models instead.") -> str:
+    """Plain words for a model whose weights cannot be had now (instead of HF_HUB_OFFLINE and cache paths),
+    ending with what the visitor can do instead."""
     spec = get_spec(name)
     mb = spec.weights.num_params * 4 / 2**20
     return (f"{spec.title} needs its trained weights ({mb:.0f} MB), which download from the Hugging Face Hub, "
-            f"and the Hub cannot be reached from this server right now. Pick one of the digits models, "
-            f"or choose Weights: random init where the tab offers it.")
+            f"and the Hub cannot be reached from this server right now. {instead}")
 
 
 def route(name: str, src) -> tuple[str, str]:
