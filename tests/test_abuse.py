@@ -215,3 +215,31 @@ def test_augment_keeps_only_what_it_shows(tmp_path):
     assert all(max(p.shape[:2]) <= DISPLAY_SIDE and p.dtype == np.uint8 for p, _ in pics)
     assert "Input (3, 2400, 3000)" in summary and f"fit {MAX_SIDE} px" in summary
     assert "shape **(3, 819, 1024)**" in summary
+
+
+def test_temp_root_is_capped_oldest_first_and_by_age(monkeypatch, tmp_path):
+    import os
+    import time
+
+    from zoo import tempfiles
+
+    monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
+    monkeypatch.setenv("PLAYGROUND_TEMP_MAX_MB", "1")
+    runs = []
+    for i in range(5):                                   # 5 runs x 400 kB against a 1 MB cap
+        d = tempfiles.run_dir("finetune")
+        with open(os.path.join(d, "w.safetensors"), "wb") as f:
+            f.write(b"0" * 400_000)
+        os.utime(d, (time.time() - 100 + i, time.time() - 100 + i))
+        os.utime(os.path.join(d, "w.safetensors"), (time.time() - 100 + i, time.time() - 100 + i))
+        runs.append(d)
+    upload = tempfiles.gradio_dir() / "abc123"           # a Gradio upload folder counts too
+    upload.mkdir()
+    (upload / "x.png").write_bytes(b"1" * 100_000)
+    report = tempfiles.prune()
+    assert tempfiles.usage_bytes() <= 1 << 20 and report["bytes"] == 900_000   # (run_dir prunes too)
+    assert [os.path.exists(d) for d in runs] == [False, False, False, True, True]   # the newest survive
+    assert upload.exists()
+    monkeypatch.setenv("PLAYGROUND_TEMP_MAX_AGE_S", "50")    # the run folders are ~96 s old, the upload new
+    tempfiles.prune()
+    assert not any(os.path.exists(d) for d in runs) and upload.exists()

@@ -453,6 +453,10 @@ class JobQueue:
             job.error, state = JobError(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."), "failed"
         if state != "done":
             shutil.rmtree(job.dir, ignore_errors=True)     # nothing partial is kept
+        else:
+            from zoo.tempfiles import prune
+
+            prune()     # this job's files now count against PLAYGROUND_TEMP_MAX_MB (the oldest go first)
         with self._cond:
             self._free.append(runner)
             self._finish(job, state)
