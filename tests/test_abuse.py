@@ -243,3 +243,25 @@ def test_temp_root_is_capped_oldest_first_and_by_age(monkeypatch, tmp_path):
     monkeypatch.setenv("PLAYGROUND_TEMP_MAX_AGE_S", "50")    # the run folders are ~96 s old, the upload new
     tempfiles.prune()
     assert not any(os.path.exists(d) for d in runs) and upload.exists()
+
+
+def test_model_cache_is_bounded_lru(monkeypatch):
+    from zoo import classify
+
+    monkeypatch.setattr(classify, "MODEL_CACHE", 2)
+    monkeypatch.setattr(classify, "_models", type(classify._models)())
+    for name in ("resnet_digits", "vgg_digits", "resnet_digits", "alexnet_digits"):
+        classify.load_model(name)
+    assert list(classify._models) == ["resnet_digits", "alexnet_digits"]   # vgg was least recently used
+
+
+def test_resume_refuses_a_checkpoint_listing_too_many_tensors(tmp_path):
+    import time
+
+    from training.checkpoint import CheckpointError, load_checkpoint
+
+    path = _many_tensor_file(tmp_path / "many.safetensors", 200_000)     # 12 MB header, 200k empty tensors
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match="limit is 4 MB|tensors; the limit"):
+        load_checkpoint(path)
+    assert time.perf_counter() - t0 < 1

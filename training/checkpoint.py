@@ -20,6 +20,7 @@ FORMAT = "pytorch-playground-checkpoint"
 VERSION = "1"
 MAX_BYTES = 1 << 30            # 1 GiB: far above any zoo model + Adam state we train here
 MAX_META_CHARS = 1 << 20
+MAX_TENSORS = 10_000           # ResNet-50's weights + Adam state is ~1,000 tensors
 OPTIM_TENSORS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "step"}
 SCHED_KEYS = {"total_steps", "_schedule_phases", "_anneal_func_type", "cycle_momentum", "use_beta1", "base_lrs",
               "last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr", "lr_lambdas",
@@ -175,6 +176,12 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
     _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
     header_len = int.from_bytes(head, "little")
     _need(header_len <= min(size - 8, 16 << 20), f"{name} is not a safetensors file (a pickle or other format?)")
+    from zoo.hub import WeightsError, check_safetensors_header
+
+    try:   # our own bounded read of the header (bytes, then tensor count) before safetensors parses it
+        check_safetensors_header(path, max_header_bytes=MAX_META_CHARS * 4, max_tensors=MAX_TENSORS)
+    except WeightsError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         with safe_open(path, framework="pt") as f:
             md = f.metadata() or {}
@@ -189,7 +196,7 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
                 raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
             _validate_doc(doc)
             keys = list(f.keys())
-            _need(len(keys) <= 100_000, "too many tensors")
+            _need(len(keys) <= MAX_TENSORS, "too many tensors")
             tensors = {k: f.get_tensor(k) for k in keys}
     except SafetensorError as exc:
         raise CheckpointError(f"{name} is not a valid safetensors file ({exc})") from None

@@ -1,8 +1,10 @@
 """Classification as pure functions: input -> preprocessed tensor -> top-k, plus the code that reproduces it."""
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -13,22 +15,35 @@ from zoo.device import get_device
 from zoo.images import ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons
 from zoo.registry import ModelSpec, get_model, get_spec, list_models
 
-_models: dict[str, nn.Module] = {}
-_lock = threading.Lock()
+# Most recently used models stay loaded; PLAYGROUND_MODEL_CACHE bounds how many (VGG-16 alone is 528 MB, so
+# a visitor walking through every ImageNet model must not keep them all).
+MODEL_CACHE = max(1, int(os.environ.get("PLAYGROUND_MODEL_CACHE", "6")))
+_models: OrderedDict[str, nn.Module] = OrderedDict()
+_lock = threading.Lock()                      # guards _models and _building (held for microseconds)
+_building: dict[str, threading.Lock] = {}     # one lock per model being built: a download blocks only its model
 
 
 def load_model(name: str) -> nn.Module:
-    """The zoo model with its weights, on the device, built once per process (lazily, on first use)."""
-    model = _models.get(name)
-    if model is None:
-        with _lock:  # two first requests for the same model build it once
+    """The zoo model with its weights, on the device, built once per process (lazily, on first use); at most
+    MODEL_CACHE models are kept, least recently used first out."""
+    with _lock:
+        model = _models.get(name)
+        if model is not None:
+            _models.move_to_end(name)
+            return model
+        build = _building.setdefault(name, threading.Lock())
+    with build:                                # two first requests for the same model build it once
+        with _lock:
             model = _models.get(name)
-            if model is None:
-                # Never under inference_mode: the cached model is shared with tabs that need autograd
-                # (Grad-CAM, saliency), and parameters created there would be inference tensors.
-                with torch.inference_mode(False):
-                    model = get_model(name).to(get_device()).eval()
+        if model is None:
+            # Never under inference_mode: the cached model is shared with tabs that need autograd
+            # (Grad-CAM, saliency), and parameters created there would be inference tensors.
+            with torch.inference_mode(False):
+                model = get_model(name).to(get_device()).eval()
+            with _lock:
                 _models[name] = model
+                while len(_models) > MODEL_CACHE:
+                    _models.popitem(last=False)
     return model
 
 
