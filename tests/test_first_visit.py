@@ -26,6 +26,13 @@ def wpage(request, browser, app_url):
     ctx.close()
 
 
+def snap(pg, name: str) -> None:
+    """A full-page screenshot of a state in the middle of a test: test-artifacts/first_visit_<name>_<width>px.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    _render_all(pg)
+    pg.screenshot(path=str(ARTIFACTS / f"first_visit_{name}_{pg.width}px.png"), full_page=True)
+
+
 def _render_all(pg):
     """Scroll through the page once: the code panels (CodeMirror) and lazy images draw what is in view."""
     h = pg.evaluate("document.body.scrollHeight")
@@ -38,6 +45,8 @@ def _render_all(pg):
 
 def open_tab(pg, title: str) -> None:
     """A tab by title; on a narrow screen the tabs that do not fit are behind a "..." menu."""
+    pg.locator("[role=tab]").first.wait_for(state="visible")
+    pg.wait_for_timeout(300)  # the tab bar measures itself before it moves tabs into the menu
     tab = pg.get_by_role("tab", name=title, exact=True).locator("visible=true")
     if tab.count():
         tab.first.click()
@@ -116,6 +125,7 @@ def test_a_photo_gets_a_plain_message_not_a_digit(wpage):
     assert "ImageNet" in text and "Draw a digit" in text and "HF_HUB_OFFLINE" not in text
     pg.wait_for_function("!document.querySelector('#prediction').innerText.includes('%')")   # no digit answer
     assert no_error_badges(pg)
+    snap(pg, "photo_message")
     click_example(pg, "classify-examples", "MNIST test #7 (a 3)")  # a digit afterwards clears the message
     pg.wait_for_function(PREDICTION)
     status.wait_for(state="hidden")
@@ -159,6 +169,7 @@ def test_autoencoder_first_visit(wpage):
     pg.locator("#ae-map img").wait_for(state="visible")
     assert pg.get_by_role("button", name="Reconstruct upload").count() == 0   # no upload button in Draw mode
     assert "Start here" in pg.locator(".gradio-container").inner_text()
+    snap(pg, "autoencoder")
     # the map's code follows the reconstructed digit's point
     z1 = pg.locator("#ae-z1 input").first.input_value()
     assert f"{float(z1):.3f}" in pg.locator(".code-panel").last.inner_text()
@@ -185,12 +196,13 @@ def test_gan_first_visit_and_readable_gallery(wpage):
         return [...document.querySelectorAll('#gan-gallery .grid-container > *')].filter(t => {
             const r = t.getBoundingClientRect(); return r.right > g.right + 1 || r.left < g.left - 1; }).length; }""")
     assert cut == 0   # no column runs past the gallery's edge
+    snap(pg, "gan")
     click_example(pg, "gan-examples", "seed 7: twenty 3s")
     pg.wait_for_function("document.querySelector('#gan-summary')?.innerText.includes('20 samples')")
     pg.locator("#gan-seed input").fill("-5")
     pg.locator("#gan-btn").click()
     pg.locator("#gan-status").wait_for(state="visible")
-    assert "seed must be" in pg.locator("#gan-status").inner_text() and no_error_badges(pg)
+    assert "Seed must be" in pg.locator("#gan-status").inner_text() and no_error_badges(pg)
 
 
 # ---- Look inside ------------------------------------------------------------------------------------------------
@@ -202,6 +214,7 @@ def test_look_inside_first_visit_and_summary(wpage):
                          timeout=90_000)
     assert pg.locator("#inspect-grid img").count() == 1
     assert "Training lab" not in pg.locator(".gradio-container").inner_text()
+    snap(pg, "look_inside")
     sub_tab(pg, "Summary")
     pg.locator("#inspect-sum-btn").click()
     pre = pg.locator("#inspect-sum-text pre")
@@ -210,6 +223,7 @@ def test_look_inside_first_visit_and_summary(wpage):
     assert "Total params" in pre.inner_text()
     overflow = pg.evaluate("getComputedStyle(document.querySelector('#inspect-sum-text pre')).overflowX")
     assert overflow in ("auto", "scroll")
+    snap(pg, "look_inside_summary")
     # an ImageNet model without weights: the message is under the input, nothing painted red
     pg.locator("#inspect-model input").click()
     pg.get_by_role("option", name="ResNet-18", exact=False).first.click()
