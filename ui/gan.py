@@ -180,7 +180,8 @@ def build_tab() -> None:
                         "probability that it is real.", elem_id="gan-caption-key")
             gallery = gr.Gallery(label="Samples", columns=8, height=440, object_fit="contain", format="png",
                                  elem_id="gan-gallery", interactive=False)
-            grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid")
+            grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid",
+                                buttons=["download"], format="png")
     code = code_block()
     gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
                 "embedding blends from digit A to digit B. Smooth change means G learned a continuous space, "
@@ -194,8 +195,10 @@ def build_tab() -> None:
         ibtn = gr.Button("Interpolate", elem_id="gan-interp-btn")
     istatus = status_box("gan-interp-status")
     with gr.Row():
-        strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", scale=3)
-        gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200)
+        strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", scale=3, min_width=320,
+                         buttons=["download"], format="png")
+        gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200,
+                       min_width=200, buttons=["download"])
     icode = code_block("PyTorch code for the interpolation")
     gr.Markdown("### How it trained\nLosses and D's verdicts recorded while training, read from "
                 "`zoo/weights/generative.json`.")

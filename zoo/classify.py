@@ -97,7 +97,8 @@ def route(name: str, src) -> tuple[str, str]:
         load_model(PHOTO_MODEL)
     except (WeightsUnavailable, WeightsError):
         raise PhotoNeedsImageNet(
-            f"This looks like a photo ({reasons[0]}), not a digit. Photos need an ImageNet model ({photo.title}...), "
+            f"This looks like a photo ({reasons[0]}), not a digit. Photos need an ImageNet model "
+            f"({photo.title.split(' (')[0]}...), "
             f"whose weights download from the Hugging Face Hub, and the Hub cannot be reached from this server "
             f"right now. Draw a digit instead, or try one of the digit examples.") from None
     return PHOTO_MODEL, (f"This looks like a photo ({reasons[0]}), so **{photo.title}** (ImageNet) answered: "
