@@ -339,18 +339,29 @@ def test_client_compress_and_ensemble(client):
 
 
 def test_browser_ensembles_and_compression(page):
-    from tests.conftest import open_tab
+    """Both labs are jobs: a stage-by-stage status while they run, Cancel, then the results."""
+    from tests.conftest import ARTIFACTS, open_tab
 
     open_tab(page, "Ensembles & compression")
     page.get_by_role("tab", name="Ensembles", exact=True).click()
     page.locator("#ensemble-btn").click()
+    page.wait_for_function("document.querySelector('#ens-status').innerText.includes('member')", timeout=120_000)
     page.locator("#ensemble-table").get_by_text("average (all members)").wait_for(timeout=240_000)
     page.locator("#votes-btn").click()
     page.locator("#votes-table").get_by_text("majority vote (all members)").wait_for(timeout=60_000)
     page.get_by_role("tab", name="Compression", exact=True).click()
     page.locator("#compress-btn").click()
+    page.wait_for_function("document.querySelector('#compress-status').innerText.includes('compressing:')",
+                           timeout=120_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compression_running.png"), full_page=True)
+    page.locator("#compress-cancel").click()
+    page.wait_for_function("document.querySelector('#compress-status').innerText.includes('Cancelled')",
+                           timeout=60_000)
+    page.locator("#compress-btn").click()
     page.locator("#compress-table").get_by_text("int8 static (FX)").wait_for(timeout=240_000)
     assert page.locator("#compress-files").get_by_text("safetensors").first.is_visible()
+    assert "done" in page.locator("#compress-status").inner_text()
 
 
 def test_member_architecture_choices_list_each_architecture_once():

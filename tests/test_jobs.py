@@ -209,3 +209,20 @@ def test_interactive_answers_while_a_job_runs_and_the_second_job_shows_its_posit
     assert "Cancelling" in client.predict(api_name="/cancel")
     status, *rest = long_run.result(timeout=120)
     assert "cancelled" in status and "cancelled" in rest[2]
+
+
+def test_a_killed_worker_reaches_the_api_caller_as_a_clear_error_and_the_next_job_runs(client):
+    from training.jobs import get_queue
+
+    job = client.submit(stage1_epochs=20, stage2_epochs=20, compare_scratch=False, api_name="/finetune")
+    assert _wait(lambda: any("step" in str(o[0]) for o in job.outputs()), 300)
+    q = get_queue()                   # the app in this process (tests/conftest.py's app_url)
+    running = [j for j in q._active.values() if j.state == "running"]
+    assert running
+    folder = running[0].dir
+    os.kill(q._runners[0].pid, signal.SIGKILL)
+    with pytest.raises(Exception, match="stopped in the middle of this job"):
+        job.result(timeout=60)
+    assert not os.path.exists(folder)
+    out = client.predict(max_steps=1, compare_scratch=False, api_name="/finetune")
+    assert "Test accuracy" in out[3]

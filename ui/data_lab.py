@@ -200,6 +200,12 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
     yield from api_errors(_resample)(counts, steps, method_for_code, request=request)
 
 
+def _cancel_job(request: gr.Request = None) -> str:
+    from ui.jobstream import cancel_session
+
+    return cancel_session(request)
+
+
 def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
                 request: gr.Request = None):
     """The page's /resample: a problem shows in the note under the button, the results stay as they are."""
@@ -295,6 +301,7 @@ def build_tab() -> None:
             code_for = gr.Dropdown(["none", "oversample", "bootstrap", "smote"], value="smote",
                                    label="Show code for", scale=1)
             rs_btn = gr.Button("Compare", variant="primary", elem_id="resample-btn", scale=1)
+            rs_cancel = gr.Button("Cancel", variant="stop", elem_id="resample-cancel", scale=1)
         hist = gr.Plot(label="Class histograms", elem_id="resample-hist")
         rs_table = gr.Dataframe(headers=["method", "train_images", "test_acc", "minority_acc", "seconds", "note"],
                                 label="Accuracy after a short training run", interactive=False, elem_id="resample-table")
@@ -304,6 +311,7 @@ def build_tab() -> None:
     rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs, api_visibility="private", show_progress="hidden",
                  **JOB)
     gr.Button(visible=False).click(resample, [counts, steps, code_for], rs_outs, api_name="resample", **JOB)
+    rs_cancel.click(_cancel_job, None, rs_note, api_visibility="private", concurrency_limit=None)
 
     with gr.Accordion("Dataset and DataLoader", open=False):
         with gr.Row():

@@ -10,7 +10,7 @@ import numpy as np
 
 import gradio as gr
 
-from ui.common import JOB, code_block, friendly, user_errors
+from ui.common import JOB, code_block, friendly
 from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
 
 TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
@@ -142,9 +142,9 @@ def _follow_run(kind: str, params: dict, cfg, request):
         if n != shown and j.state == "running":       # redraw the curves only when a step came in
             shown = n
             loss_df, acc_df = _live_curves(list(j.events))
-            yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 4) + ("",)
+            yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
         else:
-            yield (status,) + (skip,) * (N_OUTS - 2) + ("",)
+            yield (status,) + (skip,) * (N_OUTS - 1)
     if job.state == "done":
         yield _result_outputs(job.result, cfg)
     elif job.state == "cancelled":

@@ -1,0 +1,186 @@
+"""Serving while a job runs: /classify latency with another visitor's fine-tune streaming, the fine-tune's speed
+in the job worker vs in the server process (today's design before jobs moved out), and 20 clients' /classify
+throughput vs a no-op endpoint with the same upload. Prints JSON (results: bench/results/serving.json).
+
+    python bench/bench_serving.py                 # mnist5k, 5+5 epochs (about 5 minutes on 2 cores)
+    python bench/bench_serving.py --epochs 1      # a quick look
+
+Everything is measured in the same run on the same machine. "in-process" runs run_finetune in a thread of the
+server process, exactly as the Fine-tune tab did before jobs (so it also gives that design's /classify latency).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def _cpu_s(pid: int | None = None) -> float:
+    """utime + stime of a process (all its threads), seconds."""
+    with open(f"/proc/{pid or os.getpid()}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stats(ms: list[float]) -> dict:
+    return {"n": len(ms), "mean_ms": round(statistics.mean(ms), 1), "p50_ms": round(statistics.median(ms), 1),
+            "max_ms": round(max(ms), 1)}
+
+
+def _classify_while(client, path, busy) -> list[float]:
+    """/classify latencies, one after another 0.2 s apart, while busy() is true."""
+    from gradio_client import handle_file
+
+    out = []
+    while busy():
+        out.append(_timed(lambda: client.predict(handle_file(path), api_name="/classify")))
+        time.sleep(0.2)
+    return out
+
+
+def _throughput(out: dict, demo, path: str, args) -> None:
+    """20 clients x 25 calls each, /classify vs /noop (same upload), interleaved, best of two each."""
+    from gradio_client import Client, handle_file
+
+    def load(api):
+        clients = [Client(demo.local_url, verbose=False) for _ in range(args.clients)]
+
+        def one(c):
+            for _ in range(args.calls):
+                c.predict(handle_file(path), api_name=api)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as ex:
+            list(ex.map(one, clients))
+        return args.clients * args.calls / (time.perf_counter() - t)
+
+    tp = {}
+    for api in ("/noop", "/classify", "/noop", "/classify"):
+        tp[api] = max(tp.get(api, 0), load(api))
+    out["throughput"] = {"classify_per_s": round(tp["/classify"], 1), "noop_per_s": round(tp["/noop"], 1),
+                         "ratio": round(tp["/classify"] / tp["/noop"], 3), "target_ratio": 0.85}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=5, help="epochs per stage of the mnist5k fine-tune")
+    ap.add_argument("--idle", type=int, default=30)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--calls", type=int, default=25)
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--only-throughput", action="store_true")
+    args = ap.parse_args()
+
+    import gradio as gr
+    import numpy as np
+    import torch
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    import app as app_module
+    from training.data import mnist5k
+    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.jobs import get_queue, job_threads
+    from ui.common import INTERACTIVE
+
+    s = mnist5k()
+    path = os.path.join(tempfile.mkdtemp(), "digit.png")
+    Image.fromarray((s.test_x[1, 0].numpy() * 255).astype(np.uint8)).save(path)
+    demo = app_module.build_app()
+    with demo:   # Gradio's floor: the same upload, nothing done with it, the same concurrency as /classify
+        noop_in = gr.Image(type="filepath", visible=False)
+        noop_out = gr.Textbox(visible=False)
+        gr.Button(visible=False).click(lambda f: "ok", noop_in, noop_out, api_name="noop",
+                                       **dict(INTERACTIVE, concurrency_id="noop"))
+    demo.launch(prevent_thread_lock=True, quiet=True, **app_module.launch_kwargs(port=_free_port()))
+    out = {"machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "server_threads": torch.get_num_threads(),
+                       "job_threads": job_threads(), "load_avg_start": os.getloadavg()}}
+    try:
+        a, b = Client(demo.local_url, verbose=False), Client(demo.local_url, verbose=False)
+        for _ in range(3):
+            b.predict(handle_file(path), api_name="/classify")
+            b.predict(handle_file(path), api_name="/noop")
+        if args.only_throughput:
+            args.idle = 3
+        idle = [_timed(lambda: b.predict(handle_file(path), api_name="/classify")) for _ in range(args.idle)]
+        out["classify_idle"] = _stats(idle)
+
+        q = get_queue()
+        if args.only_throughput:
+            _throughput(out, demo, path, args)
+            print(json.dumps(out, indent=2))
+            return
+        # 1) the fine-tune as a job (worker process), /classify from another visitor meanwhile
+        kw = dict(target="mnist5k", stage1_epochs=args.epochs, stage2_epochs=args.epochs, compare_scratch=False)
+        t0 = time.perf_counter()
+        job = a.submit(api_name="/finetune", **kw)
+        while not any("step" in str(o[0]) for o in job.outputs()) and not job.done():
+            time.sleep(0.2)
+        worker_pid = q._runners[0].pid
+        cpu0 = _cpu_s(worker_pid)
+        during = _classify_while(b, path, lambda: not job.done())
+        res = job.result(timeout=3600)
+        wall_job = time.perf_counter() - t0
+        job_cpu = _cpu_s(worker_pid) - cpu0
+        secs = float(res[3].split(" s on ")[0].rsplit(", ", 1)[-1]) if " s on " in res[3] else None
+        out["finetune_job"] = {"train_seconds": secs, "wall_seconds_incl_start": round(wall_job, 1),
+                               "worker_cpu_seconds": round(job_cpu, 1), "worker_nice": q._runners[0].nice,
+                               "metrics": res[3].splitlines()[0]}
+        out["classify_during_job"] = _stats(during)
+        out["classify_during_job"]["vs_idle_mean"] = round(out["classify_during_job"]["mean_ms"] /
+                                                           out["classify_idle"]["mean_ms"], 2)
+
+        # 2) today's design: run_finetune in a thread of the server process, /classify meanwhile
+        cfg = FinetuneConfig(target="mnist5k", stage1_epochs=args.epochs, stage2_epochs=args.epochs)
+        data = load_target(cfg)
+        box = {}
+        th = threading.Thread(target=lambda: box.setdefault("res", run_finetune(cfg, data)))
+        cpu0 = _cpu_s()
+        th.start()
+        time.sleep(1.0)
+        during_old = _classify_while(b, path, th.is_alive)
+        th.join()
+        out["finetune_in_process"] = {"train_seconds": round(box["res"].seconds, 1),
+                                      "server_process_cpu_seconds": round(_cpu_s() - cpu0, 1),
+                                      "test_acc": round(box["res"].test_acc, 2)}
+        out["classify_during_in_process"] = _stats(during_old)
+        out["classify_during_in_process"]["vs_idle_mean"] = round(statistics.mean(during_old) /
+                                                                  out["classify_idle"]["mean_ms"], 2)
+        if secs:
+            out["finetune_speed_job_vs_in_process"] = round(box["res"].seconds / secs, 3)
+
+        if not args.skip_throughput:
+            _throughput(out, demo, path, args)
+        out["targets"] = {"classify_during_job_vs_idle_mean": 2.0, "finetune_speed_job_vs_in_process": 0.8,
+                          "throughput_ratio": 0.85}
+        out["machine"]["load_avg_end"] = os.getloadavg()
+        q.close()
+    finally:
+        demo.close()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
