@@ -336,13 +336,18 @@ def publish(state, repo_id: str, token: str, oauth_token: gr.OAuthToken | None =
 def build_tab() -> None:
     from training.finetune import finetunable_models
     from zoo import get_spec
+    from training.jobs import job_threads
     from zoo.device import describe_device
 
+    device = describe_device()
+    if device.startswith("cpu"):   # jobs train with their own thread budget; the rest serves interactive requests
+        n = job_threads()
+        device = f"cpu ({n} thread{'s' if n > 1 else ''} for training jobs)"
     gr.Markdown("The tutorial's fine-tuning schedule (4.3): **stage 1** freezes the pretrained backbone and trains a "
                 "new head; **stage 2** unfreezes all (or the last blocks) at a lower learning rate. Curves stream "
                 "while it trains; Cancel stops after the current step and keeps the best weights. Training jobs run "
                 "one at a time in a separate process: when someone else is training, your run waits and the status "
-                f"shows your place in the queue. Device: **{describe_device()}**.")
+                f"shows your place in the queue. Device: **{device}**.")
     gpu = JOB
     with gr.Row():
         with gr.Column(scale=1):
