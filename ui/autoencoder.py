@@ -237,12 +237,18 @@ def warm_up() -> None:
     test_set_psnr(DEFAULT_MODEL)
 
 
-def first_visit(current, upload):
-    """Draw the map, and put an example digit in the upload box (its change event reconstructs it), on the
-    first visit only: later visits keep what the visitor did."""
+def first_visit(current, sketch, model: str, noise: float):
+    """The first visit: an example digit rebuilt and the map drawn with it (later visits keep what the visitor
+    did; a drawing made meanwhile gets the plain map). Outputs: the reconstruction outputs, the status, the
+    map's code, the upload box and which input is shown."""
     if current is not None:
-        return (gr.skip(),) * 6
-    return (*initial_map(None), digit_examples()[2][1] if upload is None else gr.skip())
+        return (gr.skip(),) * 15
+    path = digit_examples()[2][1]
+    out = reconstruct_ui(path, model, noise) if sketch_is_empty(sketch) else None
+    if out is None or not isinstance(out[6], float):   # the visitor is drawing (or the example failed): the map
+        m, a, b, dec, mcode = initial_map(None)
+        return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip())
+    return (*out, MAP_CODE.format(z1=out[6], z2=out[7]), path, "upload")
 
 
 def build_tab() -> None:
@@ -263,9 +269,9 @@ def build_tab() -> None:
                 with gr.Tab("Upload"):
                     upload = ImageFile(label="Upload a digit picture (rebuilt as soon as it arrives)", type="filepath",
                                        sources=["upload", "clipboard"], elem_id="ae-upload", height=260)
-                    examples = digit_examples() + [noise_example()]
-                    gr.Examples([[p] for _, p in examples], inputs=upload, example_labels=[n for n, _ in examples],
-                                label="Examples: one click", examples_per_page=11, elem_id="ae-examples")
+                    names = digit_examples() + [noise_example()]
+                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
+                                           label="Examples: one click", examples_per_page=11, elem_id="ae-examples")
             status = status_box("ae-status")
             model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Autoencoder", elem_id="ae-model")
             noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
@@ -304,11 +310,25 @@ def build_tab() -> None:
     last = gr.State("upload")  # which input the shown reconstruction came from
     point_code = dict(fn=lambda a, b: MAP_CODE.format(z1=a, z2=b), inputs=[z1, z2], outputs=map_code,
                       api_visibility="private")  # the map's code follows the point a reconstruction picked
-    upload.change(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
-                  trigger_mode="always_last", **common).then(
-        lambda u: "upload" if u is not None else gr.skip(), upload, last, api_visibility="private").then(**point_code)
+    # The map needs the model: drawn when the tab is first opened (not at start-up), with an example digit rebuilt;
+    # the visitor's own input cancels that if it is still running, so it never overwrites their result.
+    first = []
+    if isinstance(tab, gr.Tab):
+        first = [tab.select(first_visit, [map_img, sketch, model, noise], outputs + [status, map_code, upload, last],
+                            api_visibility="private", **common)]
+    elif Context.root_block is not None:  # built outside a tab (e.g. on its own): on page load
+        first = [Context.root_block.load(first_visit, [map_img, sketch, model, noise],
+                                         outputs + [status, map_code, upload, last], api_visibility="private",
+                                         **common)]
+    upload.upload(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
+                  trigger_mode="always_last", cancels=first, **common).then(
+        lambda: "upload", None, last, api_visibility="private").then(**point_code)
+    upload.clear(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private", cancels=first)
+    examples.load_input_event.then(reconstruct_ui, [upload, model, noise], outputs + [status],
+                                   api_visibility="private", **common).then(
+        lambda: "upload", None, last, api_visibility="private").then(**point_code)
     sketch.change(reconstruct_sketch_ui, [sketch, model, noise], outputs + [status], api_visibility="private",
-                  trigger_mode="always_last", show_progress="hidden", **common).then(
+                  trigger_mode="always_last", show_progress="hidden", cancels=first, **common).then(
         lambda s: gr.skip() if sketch_is_empty(s) else "sketch", sketch, last, api_visibility="private").then(
         **point_code)
     model.change(rerun_ui, [last, sketch, upload, model, noise], outputs + [status], api_visibility="private",
@@ -322,13 +342,6 @@ def build_tab() -> None:
                     api_visibility="private", **common)
     map_img.select(pick_on_map, marker, [z1, z2, decoded, map_img, map_code], api_visibility="private", **common)
     grid_btn.click(plane_grid, grid_n, plane, api_name="ae_plane_grid", **common)
-    # The map needs the model: drawn when the tab is first opened, not at app start-up, with an example digit.
-    init = dict(fn=first_visit, inputs=[map_img, upload], outputs=[map_img, z1, z2, decoded, map_code, upload],
-                api_visibility="private", **common)
     if Context.root_block is not None:
         Context.root_block.load(warm_up, None, None, api_visibility="private", show_progress="hidden",
                                 concurrency_id="warm-up", concurrency_limit=1)
-    if isinstance(tab, gr.Tab):
-        tab.select(**init)
-    elif Context.root_block is not None:  # built outside a tab (e.g. on its own): draw it on page load
-        Context.root_block.load(**init)

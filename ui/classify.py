@@ -127,6 +127,15 @@ def first_example() -> str:
     return digit_examples()[7][1]
 
 
+def first_screen(sketch, model_name: str, topk: int):
+    """On page load: the example digit in the upload box and its result, so the tab opens on PyTorch at work.
+    A drawing made meanwhile wins (its event also cancels this one)."""
+    if not sketch_is_empty(sketch):
+        return (gr.skip(),) * 8
+    path = first_example()
+    return (*classify_upload_ui(path, model_name, topk), path, "upload")
+
+
 def build_tab() -> None:
     from gradio.context import Context
 
@@ -142,10 +151,10 @@ def build_tab() -> None:
                 with gr.Tab("Upload"):
                     upload = ImageFile(label="Upload an image (classified as soon as it arrives)", type="filepath",
                                        sources=["upload", "clipboard"], elem_id="upload-image", height=280)
-                    examples = digit_examples() + photo_examples()
-                    gr.Examples([[p] for _, p in examples], inputs=upload, example_labels=[n for n, _ in examples],
-                                label="Examples: one click (digits are mnist5k test digits)", examples_per_page=14,
-                                elem_id="classify-examples")
+                    names = digit_examples() + photo_examples()
+                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
+                                           label="Examples: one click (digits are mnist5k test digits)",
+                                           examples_per_page=14, elem_id="classify-examples")
             status = status_box("classify-status")
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model-choice")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
@@ -166,18 +175,23 @@ def build_tab() -> None:
     outputs = [label, seen, compare, code, summary, status]
     common = INTERACTIVE
     last = gr.State("upload")  # which input the shown result came from, so a model change re-runs it
-    # An upload, an example click, or the first screen's example all change the upload box; clearing it resets.
-    upload.change(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
-                  trigger_mode="always_last", **common).then(
+    # The first screen: on page load, an example digit and its result (not at import, not at start-up).
+    first = []
+    if Context.root_block is not None:
+        first = [Context.root_block.load(first_screen, [sketch, model, topk], outputs + [upload, last],
+                                         api_visibility="private", **common)]
+    # User actions cancel the first screen if it is still running, so it never overwrites their result.
+    upload.upload(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
+                  trigger_mode="always_last", cancels=first, **common).then(
         lambda: "upload", None, last, api_visibility="private")
+    upload.clear(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private", cancels=first)
+    examples.load_input_event.then(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
+                                   **common).then(lambda: "upload", None, last, api_visibility="private")
     sketch.change(classify_sketch_ui, [sketch, model, topk], outputs, api_visibility="private",
-                  trigger_mode="always_last", show_progress="hidden", **common).then(
+                  trigger_mode="always_last", show_progress="hidden", cancels=first, **common).then(
         lambda s: "sketch" if not sketch_is_empty(s) else gr.skip(), sketch, last, api_visibility="private")
     model.change(model_card, model, card, api_visibility="private").then(
         rerun_ui, [last, sketch, upload, model, topk], outputs, api_visibility="private", **common)
     api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", **common)
     api_endpoint(classify_sketch, [sketch, model, topk], [label, seen, compare, code, summary], "classify_sketch",
                  **common)
-    # The first screen: an example digit in the upload box, so its change event shows PyTorch at work at once.
-    if Context.root_block is not None:
-        Context.root_block.load(first_example, None, upload, api_visibility="private")

@@ -197,12 +197,13 @@ def on_model_change(model_name):
             gr.Dropdown(choices=[("most changed (automatic)", "")], value=""), h, w)
 
 
-def first_example(current, shown):
-    """On the first visit, an example digit in the upload box (its change event shows the views); later visits
-    keep what the visitor did."""
-    if current is not None or shown is not None:
-        return gr.skip(), gr.skip()
-    return digit_examples()[3][1], "upload"
+def first_visit(current, shown, sketch, *look):
+    """On the first visit: an example digit in the upload box with its activations and attribution. Later
+    visits, or a drawing made meanwhile, keep what the visitor did."""
+    if current is not None or shown is not None or not sketch_is_empty(sketch):
+        return (gr.skip(),) * 13
+    path = digit_examples()[3][1]
+    return (*look_upload(path, *look), path, "upload")
 
 
 def build_tab() -> None:
@@ -225,9 +226,10 @@ def build_tab() -> None:
                 with gr.Tab("Upload") as upload_tab:
                     upload = ImageFile(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
                                       elem_id="inspect-upload", height=240)
-                    examples = digit_examples() + photo_examples()
-                    gr.Examples([[p] for _, p in examples], inputs=upload, example_labels=[n for n, _ in examples],
-                                label="Examples: one click", examples_per_page=14, elem_id="inspect-examples")
+                    names = digit_examples() + photo_examples()
+                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
+                                           label="Examples: one click", examples_per_page=14,
+                                           elem_id="inspect-examples")
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="inspect-model")
             with gr.Row():
                 weights = gr.Radio([TRAINED, RANDOM], value=TRAINED, label="Weights", elem_id="inspect-weights")
@@ -318,11 +320,18 @@ def build_tab() -> None:
     upload_tab.select(lambda: "upload", None, source, api_visibility="private")
 
     look_in = [model, layer, top_k, weights, seed, shared, target]
-    upload.change(look_upload, [upload] + look_in, act_out + attr_out + [status], api_visibility="private",
-                  trigger_mode="always_last", **common).then(
-        lambda u: "upload" if u is not None else gr.skip(), upload, source, api_visibility="private")
-    sketch.change(look_sketch, [sketch] + look_in, act_out + attr_out + [status],
-                  api_visibility="private", trigger_mode="always_last", show_progress="hidden", **common).then(
+    first = []
+    if isinstance(tab, gr.Tab):   # the first visit shows an example; the visitor's own input cancels it
+        first = [tab.select(first_visit, [upload, grid, sketch] + look_in, act_out + attr_out + [status, upload, source],
+                            api_visibility="private", **common)]
+    look_out = act_out + attr_out + [status]
+    upload.upload(look_upload, [upload] + look_in, look_out, api_visibility="private", trigger_mode="always_last",
+                  cancels=first, **common).then(lambda: "upload", None, source, api_visibility="private")
+    upload.clear(look_upload, [upload] + look_in, look_out, api_visibility="private", cancels=first)
+    examples.load_input_event.then(look_upload, [upload] + look_in, look_out, api_visibility="private",
+                                   **common).then(lambda: "upload", None, source, api_visibility="private")
+    sketch.change(look_sketch, [sketch] + look_in, look_out, api_visibility="private", trigger_mode="always_last",
+                  show_progress="hidden", cancels=first, **common).then(
         lambda s: gr.skip() if sketch_is_empty(s) else "draw", sketch, source, api_visibility="private")
     inputs_any = [sketch, upload, source, model]
     act_btn.click(activations_ui, inputs_any + [layer, top_k, weights, seed, shared], act_out + [status],
@@ -345,6 +354,4 @@ def build_tab() -> None:
     api_endpoint(weight_stats, [model, weights, seed, include_bn, zero_tol], w_out, "weight_stats", **common)
     api_endpoint(compare_checkpoints, cmp_in, cmp_out, "compare_checkpoints", **common)
     api_endpoint(model_summary, s_in, s_out, "model_summary", **common)
-    if isinstance(tab, gr.Tab):
-        tab.select(first_example, [upload, grid], [upload, source], api_visibility="private")
     model.change(on_model_change, model, [layer, target, cmp_layer, s_h, s_w], api_visibility="private")
