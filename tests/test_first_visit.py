@@ -39,7 +39,7 @@ def _render_all(pg):
     for y in range(0, h + 900, 700):
         pg.evaluate(f"window.scrollTo(0, {y})")
         pg.wait_for_timeout(80)
-    pg.evaluate("window.scrollTo(0, 0)")
+    pg.evaluate("window.scrollTo(0, 0); document.querySelectorAll('.cm-scroller').forEach(e => e.scrollLeft = 0)")
     pg.wait_for_timeout(300)
 
 
@@ -167,6 +167,7 @@ def test_autoencoder_first_visit(wpage):
     pg.locator("#ae-recon img").wait_for(state="visible", timeout=90_000)
     pg.wait_for_function("document.querySelector('#ae-summary')?.innerText.includes('dB')")
     pg.locator("#ae-map img").wait_for(state="visible")
+    pg.wait_for_function("document.querySelectorAll('#ae-grid img').length === 1")   # the decoded plane too
     assert pg.get_by_role("button", name="Reconstruct upload").count() == 0   # no upload button in Draw mode
     assert "Start here" in pg.locator(".gradio-container").inner_text()
     snap(pg, "autoencoder")

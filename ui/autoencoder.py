@@ -240,15 +240,16 @@ def warm_up() -> None:
 def first_visit(current, sketch, model: str, noise: float):
     """The first visit: an example digit rebuilt and the map drawn with it (later visits keep what the visitor
     did; a drawing made meanwhile gets the plain map). Outputs: the reconstruction outputs, the status, the
-    map's code, the upload box and which input is shown."""
+    map's code, the upload box, which input is shown, and the decoded grid over the plane."""
     if current is not None:
-        return (gr.skip(),) * 15
+        return (gr.skip(),) * 16
     path = digit_examples()[2][1]
+    plane = plane_grid(15)
     out = reconstruct_ui(path, model, noise) if sketch_is_empty(sketch) else None
     if out is None or not isinstance(out[6], float):   # the visitor is drawing (or the example failed): the map
         m, a, b, dec, mcode = initial_map(None)
-        return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip())
-    return (*out, MAP_CODE.format(z1=out[6], z2=out[7]), path, "upload")
+        return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip(), plane)
+    return (*out, MAP_CODE.format(z1=out[6], z2=out[7]), path, "upload", plane)
 
 
 def build_tab() -> None:
@@ -314,11 +315,11 @@ def build_tab() -> None:
     # the visitor's own input cancels that if it is still running, so it never overwrites their result.
     first = []
     if isinstance(tab, gr.Tab):
-        first = [tab.select(first_visit, [map_img, sketch, model, noise], outputs + [status, map_code, upload, last],
-                            api_visibility="private", **common)]
+        first = [tab.select(first_visit, [map_img, sketch, model, noise],
+                            outputs + [status, map_code, upload, last, plane], api_visibility="private", **common)]
     elif Context.root_block is not None:  # built outside a tab (e.g. on its own): on page load
         first = [Context.root_block.load(first_visit, [map_img, sketch, model, noise],
-                                         outputs + [status, map_code, upload, last], api_visibility="private",
+                                         outputs + [status, map_code, upload, last, plane], api_visibility="private",
                                          **common)]
     upload.upload(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
                   trigger_mode="always_last", cancels=first, **common).then(
