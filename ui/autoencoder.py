@@ -278,13 +278,11 @@ def build_tab() -> None:
             noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
         with gr.Column(scale=2):
             with gr.Row():
-                seen = gr.Image(label="Input, as the model sees it", interactive=False, format="png", height=224, buttons=["download"],
-                                min_width=140)
-                recon = gr.Image(label="Reconstruction", interactive=False, format="png", height=224, elem_id="ae-recon",
-                                 buttons=["download"], min_width=140)
-                err = gr.Image(label="|error| per pixel", interactive=False, format="png", height=224, buttons=["download"], min_width=140)
-                pca_img = gr.Image(label="PCA baseline", interactive=False, format="png", height=224, buttons=["download"],
-                                   min_width=140)
+                pic = dict(interactive=False, format="png", height=224, buttons=["download"], min_width=140)
+                seen = gr.Image(label="What the model saw", **pic)
+                recon = gr.Image(label="Reconstruction", elem_id="ae-recon", **pic)
+                err = gr.Image(label="|error| per pixel", **pic)
+                pca_img = gr.Image(label="PCA baseline", **pic)
             summary = gr.Markdown(elem_id="ae-summary")
     gr.Markdown("### The latent-2 map\nThe `ae_digits_2` model squeezes every digit to **2 numbers**, a point on a "
                 "plane. Each dot is one mnist5k test digit, coloured by its label; the star is your input. Pick a "
