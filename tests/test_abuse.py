@@ -262,6 +262,13 @@ def test_resume_refuses_a_checkpoint_listing_too_many_tensors(tmp_path):
 
     path = _many_tensor_file(tmp_path / "many.safetensors", 200_000)     # 12 MB header, 200k empty tensors
     t0 = time.perf_counter()
-    with pytest.raises(CheckpointError, match="limit is 4 MB|tensors; the limit"):
+    with pytest.raises(CheckpointError, match="header is over 4 MB|tensors; the limit"):
         load_checkpoint(path)
     assert time.perf_counter() - t0 < 1
+
+
+def test_resume_counts_tensors_in_a_small_header(tmp_path):
+    from training.checkpoint import CheckpointError, load_checkpoint
+
+    with pytest.raises(CheckpointError, match="20,000 tensors; the limit is 10,000"):
+        load_checkpoint(_many_tensor_file(tmp_path / "many.safetensors", 20_000))   # 1.2 MB header

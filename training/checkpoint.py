@@ -21,6 +21,7 @@ VERSION = "1"
 MAX_BYTES = 1 << 30            # 1 GiB: far above any zoo model + Adam state we train here
 MAX_META_CHARS = 1 << 20
 MAX_TENSORS = 10_000           # ResNet-50's weights + Adam state is ~1,000 tensors
+MAX_HEADER_BYTES = 4 * MAX_META_CHARS   # the metadata JSON (escaped) + one entry per tensor
 OPTIM_TENSORS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "step"}
 SCHED_KEYS = {"total_steps", "_schedule_phases", "_anneal_func_type", "cycle_momentum", "use_beta1", "base_lrs",
               "last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr", "lr_lambdas",
@@ -173,15 +174,20 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
     _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
     with open(path, "rb") as f:
         head = f.read(8)
-    _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
-    header_len = int.from_bytes(head, "little")
-    _need(header_len <= min(size - 8, 16 << 20), f"{name} is not a safetensors file (a pickle or other format?)")
-    from zoo.hub import WeightsError, check_safetensors_header
-
-    try:   # our own bounded read of the header (bytes, then tensor count) before safetensors parses it
-        check_safetensors_header(path, max_header_bytes=MAX_META_CHARS * 4, max_tensors=MAX_TENSORS)
-    except WeightsError as exc:
-        raise CheckpointError(str(exc)) from None
+        _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
+        header_len = int.from_bytes(head, "little")
+        _need(header_len <= min(size - 8, MAX_HEADER_BYTES),
+              f"{name} is not a safetensors file (a pickle or other format?), or its header is over "
+              f"{MAX_HEADER_BYTES >> 20} MB")
+        # Our own bounded read of the header before safetensors parses it: a file listing a million (even empty)
+        # tensors costs seconds and gigabytes in the parser; here it is refused in milliseconds.
+        try:
+            header = json.loads(f.read(header_len))
+        except ValueError:
+            raise CheckpointError(f"{name} is not a safetensors file (its header is not JSON)") from None
+    _need(isinstance(header, dict), f"{name} is not a safetensors file")
+    count = len(header) - ("__metadata__" in header)
+    _need(count <= MAX_TENSORS, f"{name} lists {count:,} tensors; the limit is {MAX_TENSORS:,}")
     try:
         with safe_open(path, framework="pt") as f:
             md = f.metadata() or {}
