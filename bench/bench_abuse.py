@@ -180,7 +180,8 @@ def _timed_results(jobs, t0) -> list[dict]:
         try:
             r = j.result(timeout=300)
             first = r[0] if isinstance(r, (list, tuple)) and r else r
-            out.append({"ok": True, "text": first[:120] if isinstance(first, str) else None})
+            text = first if isinstance(first, str) else ""
+            out.append({"ok": True, "text": text[:100] + (" ... " + text[-160:] if len(text) > 100 else "")})
         except Exception as exc:  # noqa: BLE001
             out.append({"ok": False, "message": _error_text(exc)})
     for i, o in enumerate(out):
