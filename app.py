@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from zoo import tempfiles  # noqa: E402  (no torch, no gradio: it only names folders)
+from zoo import tempfiles  # noqa: E402  (before gradio: GRADIO_TEMP_DIR is read when gradio starts)
 
 # Before gradio is imported: no analytics or version pings, so an offline start never waits on a timeout.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

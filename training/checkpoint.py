@@ -162,48 +162,60 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
+def _read_header(path: str, max_bytes: int) -> tuple[str, dict]:
+    """(file name, parsed header) by our own bounded read, before any safetensors parser sees the file: the file
+    size, the header's length (a pickle or other format fails here), at most MAX_HEADER_BYTES of JSON and
+    MAX_TENSORS entries. A file listing a million (even empty) tensors is refused in milliseconds."""
+    name = os.path.basename(str(path))
+    try:
+        size = os.path.getsize(path)
+        _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
+        with open(path, "rb") as f:
+            head = f.read(8)
+            _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
+            header_len = int.from_bytes(head, "little")
+            _need(header_len <= min(size - 8, MAX_HEADER_BYTES),
+                  f"{name} is not a safetensors file (a pickle or other format?), or its header is over "
+                  f"{MAX_HEADER_BYTES >> 20} MB")
+            raw = f.read(header_len)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {name}: {exc}") from None
+    try:
+        header = json.loads(raw, parse_constant=_no_constants)
+    except ValueError:
+        raise CheckpointError(f"{name} is not a safetensors file (its header is not JSON)") from None
+    _need(isinstance(header, dict), f"{name} is not a safetensors file")
+    count = len(header) - ("__metadata__" in header)
+    _need(count <= MAX_TENSORS, f"{name} lists {count:,} tensors; the limit is {MAX_TENSORS:,}")
+    return name, header
+
+
+def _doc(name: str, header: dict) -> dict:
+    """The checkpoint's metadata document from its (already bounded) header, validated."""
+    md = header.get("__metadata__") or {}
+    _need(isinstance(md, dict), f"{name} is not a safetensors file")
+    _need(md.get("format") == FORMAT, f"{name} is not a PyTorch Playground checkpoint (format "
+                                      f"{md.get('format')!r}); plain weights go to the weights upload")
+    _need(md.get("version") == VERSION, f"unsupported checkpoint version {md.get('version')!r}")
+    raw = md.get("json", "")
+    _need(isinstance(raw, str) and 0 < len(raw) <= MAX_META_CHARS, "metadata JSON missing or too large")
+    try:
+        doc = json.loads(raw, parse_constant=_no_constants)
+    except ValueError as exc:
+        raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
+    _validate_doc(doc)
+    return doc
+
+
 def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
     """Read and validate a checkpoint; anything not exactly our format raises CheckpointError."""
     from safetensors import SafetensorError, safe_open
 
-    name = os.path.basename(str(path))
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {name}: {exc}") from None
-    _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
-        header_len = int.from_bytes(head, "little")
-        _need(header_len <= min(size - 8, MAX_HEADER_BYTES),
-              f"{name} is not a safetensors file (a pickle or other format?), or its header is over "
-              f"{MAX_HEADER_BYTES >> 20} MB")
-        # Our own bounded read of the header before safetensors parses it: a file listing a million (even empty)
-        # tensors costs seconds and gigabytes in the parser; here it is refused in milliseconds.
-        try:
-            header = json.loads(f.read(header_len))
-        except ValueError:
-            raise CheckpointError(f"{name} is not a safetensors file (its header is not JSON)") from None
-    _need(isinstance(header, dict), f"{name} is not a safetensors file")
-    count = len(header) - ("__metadata__" in header)
-    _need(count <= MAX_TENSORS, f"{name} lists {count:,} tensors; the limit is {MAX_TENSORS:,}")
+    name, header = _read_header(path, max_bytes)
+    doc = _doc(name, header)
     try:
         with safe_open(path, framework="pt") as f:
-            md = f.metadata() or {}
-            _need(md.get("format") == FORMAT, f"{name} is not a PyTorch Playground checkpoint (format "
-                                              f"{md.get('format')!r}); plain weights go to the weights upload")
-            _need(md.get("version") == VERSION, f"unsupported checkpoint version {md.get('version')!r}")
-            raw = md.get("json", "")
-            _need(0 < len(raw) <= MAX_META_CHARS, "metadata JSON missing or too large")
-            try:
-                doc = json.loads(raw, parse_constant=_no_constants)
-            except ValueError as exc:
-                raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
-            _validate_doc(doc)
-            keys = list(f.keys())
-            _need(len(keys) <= MAX_TENSORS, "too many tensors")
-            tensors = {k: f.get_tensor(k) for k in keys}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except SafetensorError as exc:
         raise CheckpointError(f"{name} is not a valid safetensors file ({exc})") from None
     return _unpack(tensors, doc)
@@ -211,33 +223,9 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
 
 def read_checkpoint_meta(path: str, max_bytes: int = MAX_BYTES) -> tuple[dict, dict]:
     """(meta, position) from a checkpoint's header alone, validated like load_checkpoint's metadata: cheap
-    enough to check a resume's settings before the job is queued (the job loads and checks the tensors)."""
-    from safetensors import SafetensorError, safe_open
-
-    name = os.path.basename(str(path))
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {name}: {exc}") from None
-    _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
-    _need(len(head) == 8 and int.from_bytes(head, "little") <= min(size - 8, 16 << 20),
-          f"{name} is not a safetensors file (a pickle or other format?)")
-    try:
-        with safe_open(path, framework="pt") as f:
-            md = f.metadata() or {}
-    except SafetensorError as exc:
-        raise CheckpointError(f"{name} is not a valid safetensors file ({exc})") from None
-    _need(md.get("format") == FORMAT, f"{name} is not a PyTorch Playground checkpoint (format {md.get('format')!r})")
-    _need(md.get("version") == VERSION, f"unsupported checkpoint version {md.get('version')!r}")
-    raw = md.get("json", "")
-    _need(0 < len(raw) <= MAX_META_CHARS, "metadata JSON missing or too large")
-    try:
-        doc = json.loads(raw, parse_constant=_no_constants)
-    except ValueError as exc:
-        raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
-    _validate_doc(doc)
+    enough to check a resume's settings in the server before the job is queued (the job loads the tensors)."""
+    name, header = _read_header(path, max_bytes)
+    doc = _doc(name, header)
     return doc["meta"], doc["position"]
 
 
