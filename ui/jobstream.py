@@ -99,8 +99,9 @@ def error_text(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
 
 
-def api_errors(fn):
-    """For a job endpoint (a generator): any failure reaches an API caller as gr.Error with its message."""
+def _guarded(fn, on_failure):
+    """fn's stream, item by item; when it fails, on_failure(exc) either raises or gives one last item to yield.
+    Closing the wrapper closes fn's generator (its finally cancels the job)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -111,10 +112,9 @@ def api_errors(fn):
                     v = next(it)
                 except StopIteration:
                     return
-                except gr.Error:
-                    raise
                 except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                    raise gr.Error(error_text(exc), print_exception=False) from None
+                    yield on_failure(exc)
+                    return
                 yield v
         finally:
             it.close()
@@ -122,25 +122,26 @@ def api_errors(fn):
     return wrapper
 
 
+def api_errors(fn):
+    """For a job endpoint (a generator): any failure reaches an API caller as gr.Error with its message."""
+
+    def fail(exc):
+        if isinstance(exc, gr.Error):
+            raise exc
+        raise gr.Error(error_text(exc), print_exception=False) from None
+
+    return _guarded(fn, fail)
+
+
 def ui_twin(fn, on_error):
     """The page's version of a job endpoint: the same stream, but a failure becomes on_error(message) (a message
     beside the button, finished outputs untouched) instead of red "Error" badges over every output."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        it = fn(*args, **kwargs)
-        try:
-            while True:
-                try:
-                    v = next(it)
-                except StopIteration:
-                    return
-                except gr.Error as exc:
-                    yield on_error(str(exc.message))
-                    return
-                yield v
-        finally:
-            it.close()
+    def fail(exc):
+        if isinstance(exc, gr.Error):
+            return on_error(str(exc.message))
+        raise exc
 
+    wrapper = _guarded(fn, fail)
     wrapper.__name__ = wrapper.__qualname__ = f"{fn.__name__}_page"   # its own (private) event name
     return wrapper
