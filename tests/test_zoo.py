@@ -104,3 +104,17 @@ def test_cached_models_stay_usable_for_autograd():
     x = torch.zeros(1, 1, 28, 28, requires_grad=True)
     model(x).sum().backward()
     assert x.grad is not None
+
+
+def test_predict_logits_batches_like_one_forward_and_restores_mode():
+    from zoo.inference import predict_classes, predict_logits
+
+    model = get_model("resnet_digits").train()
+    x = torch.rand(7, 1, 28, 28)
+    out = predict_logits(model, x, 0.1307, 0.3081, batch_size=3)
+    assert model.training
+    with torch.no_grad():
+        ref = model.eval()((x - 0.1307) / 0.3081)
+    torch.testing.assert_close(out, ref)
+    assert torch.equal(predict_classes(model, x, 0.1307, 0.3081, batch_size=3), out.argmax(1))
+    assert predict_logits(model, x[:0]).numel() == 0

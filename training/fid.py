@@ -11,23 +11,21 @@ import numpy as np
 import torch
 
 from training.data import MNIST_MEAN, MNIST_STD
+from zoo.classify import load_model
+from zoo.inference import predict_classes, predict_logits
 
 
-@torch.no_grad()
 def digit_features(x: torch.Tensor, model=None, batch: int = 500) -> torch.Tensor:
     """(N, 1, 28, 28) images in [0, 1] -> (N, 128) penultimate features of resnet_digits."""
     if model is None:
-        from zoo.classify import load_model
-
         model = load_model("resnet_digits")
-    dev = next(model.parameters()).device
-    feats = []
-    for i in range(0, len(x), batch):
-        h = (x[i:i + batch].to(dev) - MNIST_MEAN) / MNIST_STD
+
+    def penultimate(h: torch.Tensor) -> torch.Tensor:
         h = model.relu(model.bn1(model.conv1(h)))                     # (B, 16, 28, 28)
         h = model.layer3(model.layer2(model.layer1(h)))               # (B, 128, 4, 4)
-        feats.append(torch.flatten(model.avgpool(h), 1).cpu())        # (B, 128)
-    return torch.cat(feats).double()
+        return torch.flatten(model.avgpool(h), 1)                     # (B, 128)
+
+    return predict_logits(model, x, MNIST_MEAN, MNIST_STD, batch, forward=penultimate).double()
 
 
 def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
@@ -57,16 +55,11 @@ def blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     return TF.gaussian_blur(x, kernel_size=[k, k], sigma=[sigma, sigma])
 
 
-@torch.no_grad()
 def class_histogram(x: torch.Tensor, model=None) -> tuple[list[int], torch.Tensor]:
     """How many of the images resnet_digits calls each digit, and its predictions (N,)."""
     if model is None:
-        from zoo.classify import load_model
-
         model = load_model("resnet_digits")
-    dev = next(model.parameters()).device
-    pred = torch.cat([model(((x[i:i + 500].to(dev)) - MNIST_MEAN) / MNIST_STD).argmax(1).cpu()
-                      for i in range(0, len(x), 500)])
+    pred = predict_classes(model, x, MNIST_MEAN, MNIST_STD, 500)
     return torch.bincount(pred, minlength=10).tolist(), pred
 
 

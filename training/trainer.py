@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from training.augment import mixup, random_affine
 from training.data import MNIST_MEAN, MNIST_STD, Split
 from zoo.device import get_device
+from zoo.inference import accuracy, norm_consts, predict_classes
 
 AMP_MODES = ("off", "bf16", "fp16")
 
@@ -99,15 +100,6 @@ def autocast_context(device: torch.device, amp: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
-def _norm_consts(mean, std, device, dtype=torch.float32):
-    """Scalars stay Python floats (cheapest); per-channel tuples become (1, C, 1, 1) tensors."""
-    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
-        return float(mean), float(std)
-    m = torch.as_tensor(mean, dtype=dtype, device=device).reshape(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=dtype, device=device).reshape(1, -1, 1, 1)
-    return m, s
-
-
 def set_train_mode(model: nn.Module) -> None:
     """model.train(), except BatchNorm layers whose parameters are all frozen: they stay in eval mode,
     so a frozen backbone is really frozen (running mean/var are buffers, not parameters)."""
@@ -119,35 +111,15 @@ def set_train_mode(model: nn.Module) -> None:
                 m.eval()
 
 
-@torch.no_grad()
 def predict_all(model: nn.Module, x: torch.Tensor, mean=MNIST_MEAN, std=MNIST_STD, batch_size: int = 500) -> torch.Tensor:
     """Predicted class of every image of x (N, C, H, W) in [0, 1], as a CPU LongTensor."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    m, s = _norm_consts(mean, std, dev)
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = (x[i:i + batch_size].to(dev) - m) / s
-        out.append(model(xb).argmax(1).cpu())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    return predict_classes(model, x, mean, std, batch_size)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean=MNIST_MEAN, std=MNIST_STD,
              batch_size: int = 500) -> float:
     """Top-1 accuracy in percent of `model` on images x (N, C, H, W) in [0, 1]."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    m, s = _norm_consts(mean, std, dev)
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        xb = (x[i:i + batch_size].to(dev) - m) / s
-        correct += (model(xb).argmax(1) == y[i:i + batch_size].to(dev)).sum().item()
-    model.train(was_training)
-    return 100.0 * correct / max(1, len(x))
+    return accuracy(model, x, y, mean, std, batch_size)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -202,7 +174,7 @@ def _train(model, data, cfg, on_step, device, *, transform, resume, state_out, l
     sched = make_scheduler(opt, cfg, total)
     amp_ctx = autocast_context(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
-    mean, std = _norm_consts(cfg.mean, cfg.std, device)
+    mean, std = norm_consts(cfg.mean, cfg.std, device)
 
     step, start_epoch, start_i, perm = 0, 0, 0, None
     best_acc, best_state = None, None
