@@ -45,8 +45,6 @@ import platform
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> dict:
     """Pick T per student size on held-out TRAIN images (the last `holdout`), never on test: each candidate

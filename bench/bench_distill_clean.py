@@ -14,11 +14,8 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 import json
-import os
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main() -> int:

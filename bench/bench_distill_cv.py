@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fold_indices(train_y, n_train: int, n_test: int, n_folds: int = 5) -> list:

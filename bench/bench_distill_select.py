@@ -46,12 +46,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
 import time
 from dataclasses import replace
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 EXPERIMENTS = {   # student widths, teachers to train, candidates {name: (teacher: None | "resnet" | "ensemble", T,
                   # alpha, mixup)}, the baselines and the distillation candidates the rule chooses among

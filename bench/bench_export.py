@@ -67,7 +67,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     from training.export import build_export
     from training.finetune import FinetuneConfig
 

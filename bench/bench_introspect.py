@@ -13,11 +13,7 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _time(fn, repeats: int) -> dict:

@@ -217,7 +217,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--eth-hop-us", type=float, default=50.0)
     ap.add_argument("--out")
     a = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     model, parts = _model()
     from training.finetune import freeze, trainable_paths
 
