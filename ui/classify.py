@@ -51,7 +51,7 @@ def _seen_image(spec, x):
     return arr
 
 
-def _classify(src, model_name: str, topk: int):
+def _classify(src, model_name: str, topk: int, seen: bool = True):
     from zoo.classify import compare_family, predict, reproduce_code, route, unavailable_message
     from zoo.hub import WeightsUnavailable
 
@@ -64,14 +64,14 @@ def _classify(src, model_name: str, topk: int):
         p = predict(name, src, topk=int(topk))
     except WeightsUnavailable:
         raise WeightsUnavailable(unavailable_message(name)) from None
-    rows = compare_family(src, spec.family)
+    rows = compare_family(src, spec.family, known=p)
     table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], r["status"]] for r in rows]
     summary = (f"`{name}` says **{p.label}** ({p.confidence:.1%}) in {p.latency_ms:.1f} ms "
                f"(preprocess + forward). Input tensor: {tuple(p.input_tensor.shape)}, "
                f"mean {float(p.input_tensor.mean()):+.3f}.")
     if note:
         summary = note + "  \n" + summary
-    return p.probs, _seen_image(spec, p.input_tensor), table, reproduce_code(name), summary
+    return p.probs, (_seen_image(spec, p.input_tensor) if seen else None), table, reproduce_code(name), summary
 
 
 # ---- the public API (errors raise: a gradio_client caller gets an exception with the message) --------------
@@ -84,7 +84,7 @@ def classify(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
     call's time for a picture most API clients do not want. A photo given to a digits model is answered by
     an ImageNet model when its weights can be had, and is an error otherwise (never a digit for a photo).
     """
-    probs, _, table, code, summary = _classify(image, model_name, topk)
+    probs, _, table, code, summary = _classify(image, model_name, topk, seen=False)
     return probs, table, code, summary
 
 

@@ -144,11 +144,18 @@ def predict(name: str, src, topk: int = 5, x: torch.Tensor | None = None) -> Pre
     return Prediction(name, out, cats[best], float(top.values[0]), latency, x)
 
 
-def compare_family(src, family: str, skip: set[str] | None = None) -> list[dict]:
-    """The same input through every model of a family: prediction, confidence, latency, or why it could not run."""
+def compare_family(src, family: str, known: Prediction | None = None) -> list[dict]:
+    """The same input through every model of a family: prediction, confidence, latency, or why it could not run.
+
+    `known`: a prediction already made for src by one of the family's models (the one the visitor asked for);
+    its row reuses it, and its input tensor serves the models that share its preprocessing, instead of running
+    that model and the preprocessing again."""
     from zoo.hub import WeightsError, WeightsUnavailable
 
     rows, cache = [], {}
+    if known is not None:
+        w = get_spec(known.model).weights
+        cache[(w.input_size, w.mean, w.std)] = known.input_tensor
     for name in list_models(family):
         spec = get_spec(name)
         try:
@@ -156,7 +163,7 @@ def compare_family(src, family: str, skip: set[str] | None = None) -> list[dict]
             key = (spec.weights.input_size, spec.weights.mean, spec.weights.std)
             if key not in cache:
                 cache[key] = preprocess(spec, src)
-            p = predict(name, src, topk=1, x=cache[key])
+            p = known if known is not None and known.model == name else predict(name, src, topk=1, x=cache[key])
             rows.append({"model": name, "prediction": p.label, "confidence": round(p.confidence, 4),
                          "latency_ms": round(p.latency_ms, 2), "status": "ok"})
         except WeightsUnavailable:
