@@ -13,7 +13,8 @@ from zoo.registry import get_model, get_spec
 
 @pytest.fixture(scope="module")
 def digits():
-    from training.data import MNIST_MEAN, MNIST_STD, mnist5k
+    from training.data import mnist5k
+    from zoo.catalog import MNIST_MEAN, MNIST_STD
 
     s = mnist5k()
     return s.test_x[:24], s.test_y[:24], (s.test_x[:24] - MNIST_MEAN) / MNIST_STD

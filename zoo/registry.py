@@ -1,10 +1,16 @@
-"""A torchvision-style model registry whose entries carry their weights' metadata (timm PretrainedCfg)."""
+"""A torchvision-style model registry whose entries carry their weights' metadata (timm PretrainedCfg).
+
+The entries themselves are registered by zoo/catalog.py and zoo/generative.py, which the zoo package imports
+(zoo/__init__.py, as torchvision.models' does): importing any zoo module fills the registry first.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch.nn as nn
+
+from zoo.hub import load_weights
 
 
 @dataclass(frozen=True)
@@ -49,19 +55,12 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _ensure_loaded() -> None:
-    # Importing the catalogue modules registers their entries (cheap: no torchvision weights touched).
-    from zoo import catalog  # noqa: F401
-
-
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names, in registration order, optionally of one family."""
-    _ensure_loaded()
     return [n for n, s in _REGISTRY.items() if family is None or s.family == family]
 
 
 def get_spec(name: str) -> ModelSpec:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -73,7 +72,5 @@ def get_model(name: str, weights: str | None = "default", **load_kwargs) -> nn.M
     spec = get_spec(name)
     model = spec.builder()
     if weights is not None:
-        from zoo.hub import load_weights
-
         load_weights(model, spec, **load_kwargs)
     return model.eval()
