@@ -19,8 +19,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, compress, data_lab, finetune, gan, tensors  # noqa: E402
-from ui import admission, gpu  # noqa: E402
-from ui import inspect as look_inside  # noqa: E402  (not the stdlib's inspect)
+from ui import admission, gpu, look_inside  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
 # Each builder lays out one tab inside the current gr.Tab context.

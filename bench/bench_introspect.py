@@ -46,8 +46,8 @@ def _matplotlib_subplots_grid(maps) -> None:
 def bench_model(name: str, weights: str, repeats: int) -> dict:
     import torch
 
-    from zoo import activations as A
-    from zoo.introspect import activation_view, attribution_view, get_inspect_model, input_tensor, render_grid
+    from look_inside import activations as A
+    from look_inside.views import activation_view, attribution_view, get_inspect_model, input_tensor, render_grid
     from zoo.registry import get_spec
 
     spec = get_spec(name)

@@ -177,7 +177,7 @@ def test_a_million_empty_tensors_is_refused_quickly(client, tmp_path):
 
     from gradio_client import handle_file
 
-    from ui.inspect import CMP_UPLOAD
+    from ui.look_inside import CMP_UPLOAD
 
     path = _many_tensor_file(tmp_path / "million.safetensors", 1_000_000)
     t0 = time.perf_counter()

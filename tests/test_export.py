@@ -193,7 +193,7 @@ def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     from training.checkpoint import load_checkpoint
     from training.finetune import check_resumable, config_from_checkpoint, load_target, run_finetune
     from zoo import get_spec
-    from zoo.weightstats import load_checkpoint as look_inside_load
+    from look_inside.weights import load_checkpoint as look_inside_load
 
     _, out, _ = ddp_run
     model = look_inside_load(get_spec("resnet_digits"), str(out / "model.safetensors"))
@@ -348,7 +348,7 @@ def test_tab_resume_and_look_inside_accept_the_scripts_files(client, ddp_run):
     _, out, _ = ddp_run
     outs = client.submit(handle_file(str(out / "checkpoint.safetensors")), None, api_name="/resume").result(timeout=300)
     assert any("Test accuracy" in str(o) for o in outs)
-    from ui.inspect import CMP_UPLOAD
+    from ui.look_inside import CMP_UPLOAD
 
     cmp = client.predict("resnet_digits", CMP_UPLOAD, 0, handle_file(str(out / "model.safetensors")), "",
                          api_name="/compare_checkpoints")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from zoo import activations as A
-from zoo import weightstats as W
+from look_inside import activations as A
+from look_inside import weights as W
 from zoo.registry import get_model, get_spec
 
 
@@ -106,7 +106,7 @@ def test_weight_statistics_match_numpy():
 
 
 def test_gradcam_highlights_the_ink_not_the_background(digits):
-    from zoo.attribution import attribute
+    from look_inside.attribution import attribute
 
     raw, y, x = digits
     for name, min_inside_share in [("resnet_digits", 0.8), ("vgg_digits", None)]:
@@ -129,7 +129,7 @@ def test_gradcam_highlights_the_ink_not_the_background(digits):
 
 
 def test_saliency_is_the_input_gradient(digits):
-    from zoo.attribution import attribute
+    from look_inside.attribution import attribute
 
     model = get_model("vgg_digits")
     x = digits[2][3:4]
@@ -142,7 +142,7 @@ def test_saliency_is_the_input_gradient(digits):
 
 
 def test_automatic_target_layer_per_architecture():
-    from zoo.attribution import auto_target_layer
+    from look_inside.attribution import auto_target_layer
 
     cases = [("resnet_digits", 28, "layer2.0"), ("vgg_digits", 28, "features.13"), ("alexnet_digits", 28, "features.5"),
              ("resnet18", 224, "layer4.1"), ("alexnet", 224, "features.11")]
@@ -168,7 +168,7 @@ def test_compare_and_checkpoints(tmp_path):
     loaded = W.load_checkpoint(spec, str(good))
     assert all(c.rel_change == 0 for c in W.compare(ta, W.param_tensors(loaded)))
     # A fine-tuned file with a new head (3 classes, as training/finetune.replace_head makes) is still comparable.
-    from zoo.introspect import compare_view
+    from look_inside.views import compare_view
 
     sd = dict(trained.state_dict(), **{"fc.weight": torch.randn(3, 128), "fc.bias": torch.zeros(3)})
     save_safetensors_atomic(sd, str(tmp_path / "head.safetensors"))
@@ -216,7 +216,7 @@ def test_model_summary_counts_and_shapes():
 
 
 def test_pictures_are_drawn_with_numpy():
-    from zoo import plots
+    from look_inside import plots
 
     maps = np.random.default_rng(0).random((16, 7, 7)).astype(np.float32)
     g = plots.feature_grid(maps, [f"ch {i}" for i in range(16)], tile=96)

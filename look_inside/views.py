@@ -7,37 +7,43 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from zoo import activations as A
-from zoo import weightstats as W
+from look_inside import activations as A
+from look_inside import plots
+from look_inside import weights as W
+from look_inside.attribution import attribute
+from training.data import mnist5k
+from zoo.cache import LRUCache
+from zoo.catalog import categories_of
+from zoo.classify import load_model, preprocess
+from zoo.device import get_device
+from zoo.inference import device_of
+from zoo.pictures import input_picture as denormalised, upscale
 from zoo.registry import ModelSpec, get_spec
 
 TRAINED = "trained"
 RANDOM = "random init"
-_lock = threading.Lock()
+_lock = threading.Lock()                      # one seeded random init / torchinfo summary at a time
+_random_models: LRUCache[nn.Module] = LRUCache(2)
+_architectures: LRUCache[nn.Module] = LRUCache(2)
 
 
 def weights_label(weights: str, seed: int) -> str:
     return "trained weights" if weights == TRAINED else f"RANDOM INIT (seed {int(seed)}, no trained weights)"
 
 
-@lru_cache(maxsize=2)
 def _random_model(name: str, seed: int) -> nn.Module:
-    from zoo.device import get_device
-
-    return W.random_init(get_spec(name).builder, seed).to(get_device())
+    return _random_models.get_or_build(
+        (name, seed), lambda: W.random_init(get_spec(name).builder, seed).to(get_device()))
 
 
 def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Module:
     """The trained zoo model (shared, cached; WeightsUnavailable offline for ImageNet) or a seeded random init."""
     if weights == TRAINED:
-        from zoo.classify import load_model
-
         return load_model(name)
     if weights != RANDOM:
         raise ValueError(f"weights must be {TRAINED!r} or {RANDOM!r}, not {weights!r}")
@@ -45,35 +51,19 @@ def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Mo
         return _random_model(name, int(seed))
 
 
-@lru_cache(maxsize=2)
 def _architecture(name: str) -> nn.Module:
     """A private instance for torchinfo (which adds hooks): weights do not change shapes or counts."""
-    return get_spec(name).builder().eval()
+    return _architectures.get_or_build(name, lambda: get_spec(name).builder().eval())
 
 
 def input_tensor(spec: ModelSpec, src) -> torch.Tensor:
     """(1, C, H, W) exactly as the Classify tab feeds the model (zoo.classify.preprocess)."""
-    from zoo.classify import preprocess
-
     return preprocess(spec, src).unsqueeze(0)
 
 
 def input_picture(spec: ModelSpec, x: torch.Tensor, size: int = 224) -> np.ndarray:
     """What the model saw, de-normalised, as RGB uint8, digits upscaled (nearest) to ~size."""
-    from zoo.plots import upscale
-
-    mean = torch.tensor(spec.weights.mean).view(-1, 1, 1)
-    std = torch.tensor(spec.weights.std).view(-1, 1, 1)
-    img = (x[0].detach().cpu() * std + mean).clamp(0, 1)
-    arr = (img.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    return upscale(arr, size)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+    return upscale(denormalised(x[0], spec.weights.mean, spec.weights.std, rounded=False), size)
 
 
 # ---- activations --------------------------------------------------------------------------------------------
@@ -99,10 +89,8 @@ def reference_dead(model: nn.Module, spec: ModelSpec) -> dict[str, float] | None
         return None
     hit = _dead_cache.get(model)
     if hit is None:
-        from training.data import mnist5k
-
         xb = (mnist5k().test_x[:DEAD_BATCH] - spec.weights.mean[0]) / spec.weights.std[0]
-        hit = A.dead_units(model, xb.to(_device_of(model)))
+        hit = A.dead_units(model, xb.to(device_of(model)))
         _dead_cache[model] = hit
     return hit
 
@@ -113,8 +101,6 @@ def layer_choices(model: nn.Module) -> list[str]:
 
 def render_grid(act: torch.Tensor, top_k: int, shared_scale: bool, layer: str = "") -> tuple[np.ndarray, str]:
     """One node's output for one input (C, H, W) or (F,) -> the picture and a one-line description."""
-    from zoo import plots
-
     if act.dim() == 3:
         idx, maps = A.top_channels(act, top_k)
         means = maps.reshape(len(maps), -1).mean(axis=1)
@@ -131,15 +117,13 @@ def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: s
     """Forward once, keeping `layer`'s output and every layer's statistics; draw the grid (and the histograms)."""
     layer = layer or A.default_layer(model)   # (traces the graph once per model: not part of the timing)
     t0 = time.perf_counter()
-    cap = A.capture(model, x.to(_device_of(model)), keep=[layer])
+    cap = A.capture(model, x.to(device_of(model)), keep=[layer])
     t1 = time.perf_counter()
     act = cap.acts[layer][0]
     grid, what = render_grid(act, top_k, shared_scale, layer)
     t2 = time.perf_counter()
     hist = activation_histograms(cap.stats) if histograms else None
     t3 = time.perf_counter()
-    from zoo.catalog import categories_of
-
     probs = cap.logits.float().softmax(1)[0]
     best = int(probs.argmax())
     cats = categories_of(spec)
@@ -162,8 +146,6 @@ def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: s
 
 def activation_histograms(stats: list[A.LayerStats]) -> np.ndarray:
     """Ridgeline of every ReLU output (zeros left out: their share is in the label) plus the logits."""
-    from zoo import plots
-
     rows = [s for s in stats if s.is_relu]
     if stats and stats[-1] not in rows:
         rows.append(stats[-1])
@@ -190,12 +172,8 @@ class AttributionView:
 
 def attribution_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, target: int | None = None,
                      layer: str | None = None) -> AttributionView:
-    from zoo import plots
-    from zoo.attribution import attribute
-    from zoo.catalog import categories_of
-
     t0 = time.perf_counter()
-    a = attribute(model, x.to(_device_of(model)), target=target, layer=layer or None)
+    a = attribute(model, x.to(device_of(model)), target=target, layer=layer or None)
     base = input_picture(spec, x)
     f = base.shape[0] // a.gradcam.shape[0]
     up = lambda h: h.repeat(f, 0).repeat(f, 1) if f > 1 else h  # noqa: E731
@@ -220,8 +198,6 @@ class WeightsView:
 
 
 def weights_view(model: nn.Module, label: str, include_bn: bool = False, zero_tol: float = W.ZERO_TOL) -> WeightsView:
-    from zoo import plots
-
     tensors = W.param_tensors(model, include_bn=True)
     stats = W.weight_table(tensors, zero_tol)
     shown = {k: v for k, v in tensors.items() if include_bn or (k.endswith(".weight") and v.dim() > 1)}
@@ -252,8 +228,6 @@ class CompareView:
 
 
 def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str | None = None) -> CompareView:
-    from zoo import plots
-
     ta, tb = W.param_tensors(a), W.param_tensors(b)
     changes = W.compare(ta, tb)
     reshaped = [c.name for c in changes if ta[c.name].shape != tb[c.name].shape]

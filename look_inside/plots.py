@@ -2,7 +2,7 @@
 
 Feature-map grids, filters and overlays are drawn with numpy (+ PIL for the small labels): a matplotlib
 figure with 64 subplots costs ~1 s, the numpy grid ~1-3 ms. Charts (histograms, bars) use one matplotlib
-Figure each, Agg canvas, no pyplot (no global state, safe in a server thread); matplotlib is imported lazily.
+Figure each (zoo/pictures.py: Agg canvas, no pyplot, so no global state: safe in a server thread).
 """
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from zoo.pictures import fig_to_array, figure, lut, upscale
 
 BG = 255          # grid background (white)
 LABEL_H = 16      # pixels of the label band above each tile
-
-
-@lru_cache(maxsize=16)
-def lut(name: str = "viridis") -> np.ndarray:
-    """A matplotlib colormap as a (256, 3) uint8 lookup table (matplotlib imported once, here)."""
-    import matplotlib
-
-    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
 def colorize(a: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -33,17 +28,8 @@ def colorize(a: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vm
     return lut(cmap)[idx]
 
 
-def upscale(img: np.ndarray, size: int) -> np.ndarray:
-    """Nearest-neighbour upscale by the integer factor that brings the longer side nearest to `size` (every
-    pixel stays a visible square)."""
-    f = max(1, int(size / max(img.shape[0], img.shape[1]) + 0.5))
-    return img.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else img
-
-
 @lru_cache(maxsize=4)
 def _font(size: int = 12):
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: the bitmap font
@@ -65,8 +51,6 @@ def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, p
         y, x = top + pad + r * (th + lh + pad) + lh, pad + c * (tw + pad)
         out[y:y + th, x:x + tw] = t
     if labels or title:
-        from PIL import Image, ImageDraw
-
         if title:  # a grid narrower than its title gets white margins
             need = int(_font(13).getlength(title)) + 12
             if need > out.shape[1]:
@@ -135,21 +119,6 @@ def filters_grid(w: np.ndarray, tile: int = 48, max_filters: int = 64) -> np.nda
 
 # ---- matplotlib charts ----------------------------------------------------------------------------------------
 
-def _figure(w: float, h: float):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), dpi=100)
-    return fig
-
-
-def fig_to_array(fig) -> np.ndarray:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
-
-
 def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     """Round tick positions (1, 2, 5 x 10^k steps) covering [lo, hi]."""
     span = hi - lo
@@ -174,8 +143,6 @@ def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str,
     Drawn with numpy + PIL polygons: ~10-30 ms where the same picture from matplotlib took 250-600 ms
     (measured on this project's 2-core CPU; most of it was matplotlib laying out tick labels).
     """
-    from PIL import Image, ImageDraw
-
     los, his = [], []
     for r in rows:
         r = np.asarray(r, np.float64).ravel()
@@ -230,7 +197,7 @@ def hbars(names: list[str], values: list[float], title: str, xlabel: str, highli
     """Horizontal bars, one per layer (top to bottom in network order)."""
     n = len(names)
     h = max(2.4, 0.22 * n + 1.0)
-    fig = _figure(8.5, h)
+    fig = figure(8.5, h)
     ax = fig.add_axes((0.34, 0.5 / h + 0.02, 0.62, 1 - 0.95 / h))
     vals = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
     colors = ["#d62728" if nm == highlight else "#1f77b4" for nm in names]
@@ -254,7 +221,7 @@ def overlaid_hist(a: np.ndarray, b: np.ndarray, title: str, labels: tuple[str, s
     lo, hi = np.percentile(both, [0.1, 99.9]) if both.size else (-1, 1)
     if hi <= lo:
         lo, hi = lo - 1, hi + 1
-    fig = _figure(8.5, 3.0)
+    fig = figure(8.5, 3.0)
     ax = fig.add_axes((0.08, 0.16, 0.9, 0.74))
     edges = np.linspace(lo, hi, bins + 1)
     ax.hist(np.clip(a, lo, hi), bins=edges, alpha=0.6, label=labels[0], color="#1f77b4")

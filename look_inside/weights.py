@@ -9,6 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+from torchinfo import summary
+
+from zoo.hub import WeightsError, load_safetensors, load_state_strict
 
 ZERO_TOL = 1e-3            # |w| below this counts as "near zero" (absolute: pruned weights are exactly 0)
 MAX_CHECKPOINT_BYTES = 600 * 1024 * 1024   # VGG-16 in float32 is 528 MB; anything larger is not one of ours
@@ -116,8 +119,6 @@ def load_checkpoint(spec, path: str) -> nn.Module:
     (a pickle, garbage, truncated), wrong keys or shapes for this architecture, non-float parameters.
     Never unpickles anything.
     """
-    from zoo.hub import WeightsError, load_safetensors, load_state_strict
-
     if not path:
         raise WeightsError("no checkpoint file given")
     base = os.path.basename(str(path))
@@ -207,8 +208,6 @@ def compare_rows(changes: list[Change]) -> list[list]:
 def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4) -> tuple[list[list], str]:
     """torchinfo for a (1, C, H, W) input: per-layer rows (name, type, output shape, params, output memory)
     and torchinfo's own totals text. Run on a model nobody else is using (torchinfo adds hooks)."""
-    from torchinfo import summary
-
     try:
         st = summary(model, input_size=input_size, depth=depth, verbose=0, device="cpu",
                      col_names=("output_size", "num_params", "mult_adds"), mode="eval")

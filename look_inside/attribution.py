@@ -121,7 +121,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, laye
     target None = the predicted class. The shared model is not changed: captum adds hooks for the call and
     removes them, and torch.autograd.grad leaves .grad untouched.
     """
-    from captum.attr import LayerAttribution, LayerGradCam, Saliency
+    from captum.attr import LayerAttribution, LayerGradCam, Saliency  # lazily: captum + scipy take ~0.5 s to import
 
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"attribute expects one input (1, C, H, W); got {tuple(x.shape)}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
+from torchvision.models.feature_extraction import NodePathTracer
 
 SAMPLE_SIZE = 4096          # values kept per layer for the histograms (a strided subsample)
 # Nodes that only reshape or read attributes: their values repeat their input's, so they are not "layers".
@@ -67,8 +68,6 @@ def trace(model: nn.Module) -> _Traced:
     hit = _traced.get(model)
     if hit is not None:
         return hit
-    from torchvision.models.feature_extraction import NodePathTracer
-
     with _trace_lock:
         hit = _traced.get(model)
         if hit is not None:

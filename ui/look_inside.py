@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import gradio as gr
 
+from look_inside.activations import STATS_HEADERS, activation_code, graph_nodes
+from look_inside.attribution import attribution_code
+from look_inside.views import (RANDOM, TRAINED, activation_view, attribution_view, compare_view, get_inspect_model,
+                               input_tensor, layer_choices, summary_view, weights_label, weights_view)
+from look_inside.weights import (COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS, compare_code, load_checkpoint,
+                                 param_tensors, summary_code, weights_code)
 from ui.classify import model_choices
 from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec
-from zoo.activations import STATS_HEADERS
-from zoo.introspect import RANDOM, TRAINED
-from zoo.weightstats import COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS
+from zoo.catalog import categories_of
+from zoo.classify import unavailable_message
+from zoo.hub import WeightsUnavailable
 
 DEFAULT_MODEL = "resnet_digits"
 AUTO_LAYER = ("automatic (first ReLU)", "")
@@ -21,11 +27,6 @@ CMP_UPLOAD = "trained -> uploaded .safetensors"
 
 
 def _model(name, weights, seed):
-    from zoo.hub import WeightsUnavailable
-    from zoo.introspect import get_inspect_model
-
-    from zoo.classify import unavailable_message
-
     try:
         return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
     except WeightsUnavailable:
@@ -41,9 +42,6 @@ def _pick(sketch, upload, source):
 # ---- activations + attribution ------------------------------------------------------------------------------
 
 def _activations(src, model_name, layer, top_k, weights, seed, shared_scale):
-    from zoo.activations import activation_code, graph_nodes
-    from zoo.introspect import activation_view, input_tensor, layer_choices, weights_label
-
     model_name = model_name or DEFAULT_MODEL
     spec = get_spec(model_name)
     model = _model(model_name, weights, seed)
@@ -65,9 +63,6 @@ def activations(image, model_name: str = DEFAULT_MODEL, layer: str = "", top_k: 
 
 
 def _attribution(src, model_name, target, weights, seed):
-    from zoo.attribution import attribution_code
-    from zoo.introspect import attribution_view, input_tensor, weights_label
-
     model_name = model_name or DEFAULT_MODEL
     spec = get_spec(model_name)
     model = _model(model_name, weights, seed)
@@ -125,9 +120,6 @@ def weight_stats(model_name: str = DEFAULT_MODEL, weights: str = TRAINED, seed: 
                  zero_tol: float = 1e-3):
     """Per-tensor weight histograms (first output), the statistics table, first-layer filters, a description and
     the code (the public API: /weight_stats; every parameter has a default)."""
-    from zoo.introspect import weights_label, weights_view
-    from zoo.weightstats import weights_code
-
     model_name = model_name or DEFAULT_MODEL
     zero_tol = float(zero_tol if zero_tol is not None else 1e-3)
     if not 0 <= zero_tol < 1e3:
@@ -143,9 +135,6 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
                         checkpoint: str | None = None, layer: str = ""):
     """Two checkpoints of one architecture, layer by layer: relative-change bars first, then the overlaid
     histograms of one tensor ('' = the most changed), the table, a description and the code."""
-    from zoo.introspect import compare_view, get_inspect_model
-    from zoo.weightstats import compare_code, load_checkpoint, param_tensors
-
     model_name = model_name or DEFAULT_MODEL
     seed = int(seed or 0)
     trained = _model(model_name, TRAINED, 0)
@@ -172,9 +161,6 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
 def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int = 0, depth: int = 4):
     """torchinfo summary (layers, output shapes, params, mult-adds, memory) for a 1 x C x H x W input
     (0 = the model's own size)."""
-    from zoo.introspect import summary_view
-    from zoo.weightstats import summary_code
-
     model_name = model_name or DEFAULT_MODEL
     c, h0, w0 = get_spec(model_name).weights.input_size
     h, w = int(height or h0), int(width or w0)
@@ -183,8 +169,6 @@ def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int =
 
 
 def _class_choices(model_name: str):
-    from zoo.catalog import categories_of
-
     cats = categories_of(get_spec(model_name or DEFAULT_MODEL))
     return [PREDICTED] + [(f"{i}: {c}", str(i)) for i, c in enumerate(cats)]
 
