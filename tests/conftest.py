@@ -1,21 +1,92 @@
-"""Shared fixtures: one in-process app server for client and browser tests, a Chromium page, artifacts."""
+"""Shared fixtures: one in-process app server for client and browser tests, a Chromium page, artifacts; and each
+test's layer (unit / app / browser marker), derived from the fixtures it uses.
+
+The packages are imported as installed (`pip install -e . --no-deps`), not through sys.path."""
 from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the real Hub; the fake one is opt-in
 ARTIFACTS = ROOT / "test-artifacts"
+# The Chromium the browser tests drive. Missing or unable to start: those tests are skipped, unless
+# PLAYGROUND_REQUIRE_BROWSER=1 (CI sets it in .ci/run), where that is an error.
 CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("PLAYGROUND_REQUIRE_BROWSER", "") not in ("", "0")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
+
+# ------------------------------------------------------------------ layers: pytest -m unit / app / browser
+LAYERS = ("unit", "app", "browser")
+BROWSER_FIXTURES = {"browser"}            # page, wpage, ... all go through it
+APP_FIXTURES = {"app_server"}             # app_url, app_demo, client all go through it
+
+
+def _layer(item) -> str:
+    """browser if the test (or a fixture it uses) needs Chromium; app if it needs the launched app server or is
+    marked pytest.mark.app (a test that builds or starts the app itself); else unit. A layer marker that
+    contradicts the fixtures is an error, so a test cannot drift into the wrong layer."""
+    names = set(getattr(item, "fixturenames", ()))
+    derived = "browser" if names & BROWSER_FIXTURES else "app" if names & APP_FIXTURES else "unit"
+    explicit = {m.name for m in item.iter_markers() if m.name in LAYERS}
+    if not explicit:
+        return derived
+    if len(explicit) > 1:
+        raise pytest.UsageError(f"{item.nodeid}: more than one layer marker {sorted(explicit)}")
+    (mark,) = explicit
+    if mark == derived or (mark == "app" and derived == "unit"):   # an explicit mark may only lift unit to app
+        return mark
+    raise pytest.UsageError(f"{item.nodeid} is marked {mark} but its fixtures make it {derived}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        layer = _layer(item)
+        if not item.get_closest_marker(layer):
+            item.add_marker(layer)
+
+
+_launches = [0]
+
+
+def _count_launches() -> None:
+    """Count Blocks.launch calls from the moment gradio is imported (the wrapper only counts)."""
+    import functools
+    import sys
+
+    blocks = sys.modules.get("gradio.blocks")
+    if blocks is None or getattr(blocks.Blocks.launch, "counted_by_conftest", False):
+        return
+    launch = blocks.Blocks.launch
+
+    @functools.wraps(launch)
+    def counted(self, *args, **kwargs):
+        _launches[0] += 1
+        return launch(self, *args, **kwargs)
+
+    counted.counted_by_conftest = True
+    blocks.Blocks.launch = counted
+
+
+def _no_app_in_unit(item):
+    """A unit test (or a fixture it set up) that launches a Gradio app fails: mark it pytest.mark.app."""
+    _count_launches()
+    before = _launches[0]
+    result = yield
+    _count_launches()
+    if item.get_closest_marker("unit") and _launches[0] != before:
+        raise pytest.fail.Exception(f"{item.nodeid} is a unit test but launched a Gradio app: use the app_server "
+                                    f"fixture or mark it pytest.mark.app")
+    return result
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_no_app_in_unit)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_no_app_in_unit)
 
 
 def free_port() -> int:
@@ -54,14 +125,28 @@ def client(app_url):
     return Client(app_url, verbose=False)
 
 
+def _no_browser(reason: str):
+    """Skip the browser tests here; fail them where a browser is required (CI)."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"{reason} (PLAYGROUND_REQUIRE_BROWSER is set, so this is an error)", pytrace=False)
+    pytest.skip(f"{reason}; install it (apt-get install -y chromium) or point PLAYGROUND_CHROMIUM at one")
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
+    """The one place Chromium is launched (headless, through Playwright), for the whole session."""
+    if not Path(CHROMIUM).is_file():
+        _no_browser(f"Chromium not found at {CHROMIUM}")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        _no_browser(f"Playwright is not installed ({e})")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        except PlaywrightError as e:
+            _no_browser(f"Chromium at {CHROMIUM} could not be launched: {str(e).splitlines()[0]}")
         yield b
         b.close()
 

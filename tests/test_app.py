@@ -11,6 +11,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.app   # builds the app in a subprocess
 def test_import_starts_nothing_and_loads_no_model():
     code = ("import json, sys, threading, app; before = threading.active_count(); demo = app.build_app(); "
             "from zoo import classify; "
@@ -27,6 +28,7 @@ def test_import_starts_nothing_and_loads_no_model():
     assert facts["threads_added"] == 0          # no server, no background work at build time
 
 
+@pytest.mark.app   # runs app.py in a subprocess
 def test_cli_help():
     out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--share" in out.stdout and "--port" in out.stdout

@@ -185,6 +185,7 @@ def _digit_file(tmp_path):
     return handle_file(str(path))
 
 
+@pytest.mark.app   # builds and launches its own app (zero_gpu_app)
 @pytest.mark.timeout(900)
 def test_every_event_under_the_zero_gpu_rule(zero_gpu_app, tmp_path):
     """Every named endpoint runs; CUDA is never initialised outside a spaces.GPU call; every training job went
