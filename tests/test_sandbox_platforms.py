@@ -72,6 +72,7 @@ def windows_like():
     pool.close()
 
 
+@pytest.mark.app   # sandbox worker processes
 def test_without_resource_module_runs_and_stops_runaways(windows_like):
     pool = windows_like
     r = pool.request("tensors", code="a = torch.arange(4.0)\nb = a * 2")
@@ -94,6 +95,7 @@ def test_without_resource_module_runs_and_stops_runaways(windows_like):
     assert "tensor([2., 2.])" in r["text"] and pool.restarts == 2
 
 
+@pytest.mark.app   # sandbox worker processes
 def test_without_rlimit_as_memory_is_watched():
     """macOS: RLIMIT_AS is not enforced, so the watchdog stops a memory hog (RLIMIT_CPU still applies)."""
     pool = SandboxPool(size=1, limits=Limits(wall_s=60, cpu_s=600, memory_mb=200, platform="darwin"))
@@ -106,6 +108,7 @@ def test_without_rlimit_as_memory_is_watched():
         pool.close()
 
 
+@pytest.mark.app   # sandbox worker processes
 def test_one_program_per_session_and_address_cap_and_fair_order():
     """Pool of one worker, wall clock 3 s: a second program from a running session is refused at once; an
     address at its cap is refused at once; when the worker frees, a waiting visitor from another address goes
