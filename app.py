@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 
 import gradio as gr  # noqa: E402
 
-from ui import autoencoder, autograd, classify, compress, data_lab, finetune, gan, tensors  # noqa: E402
+from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, gpu, look_inside  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
@@ -31,7 +31,7 @@ TABS = [
     ("GAN", gan.build_tab),
     ("Data", data_lab.build_tab),
     ("Fine-tune", finetune.build_tab),
-    ("Ensembles & compression", compress.build_tab),
+    ("Ensembles & compression", ensembles_compression.build_tab),
     ("Look inside", look_inside.build_tab),
 ]
 

@@ -52,7 +52,9 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     held-out part; accuracy decides, the held-out NLL breaks ties."""
     import torch
 
-    from training.compress import StudentCNN, _short_cfg, soft_target_top_prob, teacher_model, train_student
+    from training.compress import short_cfg
+    from training.distill import soft_target_top_prob, teacher_model, train_student
+    from zoo.digits import StudentCNN
     from training.data import Split, mnist5k
     from training.measure import predict_logits
 
@@ -65,7 +67,7 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     soft = {str(t): {"teacher_top_prob": round(soft_target_top_prob(t_lg, t), 3)} for t in temps}
     out = {"holdout": holdout, "teacher_soft_targets_on_train": soft, "by_width": []}
     for w in widths:
-        tc = _short_cfg(cfg.distill_steps, n, seed=0)
+        tc = short_cfg(cfg.distill_steps, n, seed=0)
         runs = {}
         for t in [None] + list(temps):
             torch.manual_seed(0)
@@ -88,7 +90,8 @@ def distillation(cfg, widths, n_seeds: int, temps: dict | None = None) -> dict:
 
     import torch
 
-    from training.compress import students, teacher_model
+    from training.compress import students
+    from training.distill import teacher_model
     from training.data import mnist5k
     from training.measure import accuracy, count_params
 

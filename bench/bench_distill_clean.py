@@ -21,7 +21,9 @@ import time
 def main() -> int:
     import torch
 
-    from training.compress import StudentCNN, _short_cfg, train_student
+    from training.compress import short_cfg
+    from training.distill import train_student
+    from zoo.digits import StudentCNN
     from training.data import Split, mnist5k
     from training.train_digits import RECIPES
     from training.trainer import train
@@ -39,7 +41,7 @@ def main() -> int:
         m = train(t, fit, replace(RECIPES["resnet_digits"], label_smoothing=ls, amp="bf16", channels_last=True))
         teachers[ls] = t.float().eval().to(memory_format=torch.contiguous_format)
         out[f"teacher_label_smoothing_{ls}"] = {"holdout_acc": m["test_acc"], "seconds": round(time.perf_counter() - t0)}
-    tc = _short_cfg(2000, n, seed=0)
+    tc = short_cfg(2000, n, seed=0)
     torch.manual_seed(0)
     init = StudentCNN()
     out["student_alone"] = train_student(copy.deepcopy(init), fit, tc, None)["test_acc"]

@@ -70,7 +70,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from training.compress import StudentCNN, _short_cfg, train_student
+    from training.compress import short_cfg
+    from training.distill import train_student
+    from zoo.digits import StudentCNN
     from training.data import Split, mnist5k
     from training.measure import count_params, predict_logits
     from training.train_digits import RECIPES
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
         row = {"fold": k, "teacher_acc": round(m["test_acc"], 2), "students": []}
         for w in widths:
             for seed in range(args.seeds):
-                sc = _short_cfg(steps, len(fit.train_x), seed=seed)
+                sc = short_cfg(steps, len(fit.train_x), seed=seed)
                 torch.manual_seed(seed)
                 distilled = StudentCNN(widths=w)
                 alone = copy.deepcopy(distilled)

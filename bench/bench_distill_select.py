@@ -83,7 +83,9 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from training.compress import AveragedTeacher, StudentCNN, _short_cfg, train_student
+    from training.compress import short_cfg
+    from training.distill import AveragedTeacher, train_student
+    from zoo.digits import StudentCNN
     from training.data import Split, mnist5k
     from training.measure import predict_logits
     from training.train_digits import RECIPES
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         torch.manual_seed(seed)
         init = StudentCNN(widths=exp["widths"])
         for name, (teacher, T, alpha, mix) in candidates.items():
-            cfg = replace(_short_cfg(2000, n, seed=seed), mixup=mix)
+            cfg = replace(short_cfg(2000, n, seed=seed), mixup=mix)
             s = copy.deepcopy(init)
             r = train_student(s, fit, cfg, pick[teacher] if teacher else None, T, alpha)
             nll = float(F.cross_entropy(predict_logits(s, fit.test_x), fit.test_y))

@@ -51,7 +51,8 @@ def _script(cmd: list[str], cwd: Path, **env) -> dict:
 def in_app(seed: int) -> dict:
     import torch
 
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(seed=seed)
     t0 = time.perf_counter()
@@ -68,7 +69,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     from training.export import build_export
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:

@@ -31,7 +31,8 @@ def _mem() -> dict:
 
 
 def finetune_run(amp: str, epochs: tuple[int, int]) -> dict:
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(model="resnet_digits", target="mnist5k", stage1_epochs=epochs[0], stage2_epochs=epochs[1],
                          amp=amp, batch_size=128, seed=0)

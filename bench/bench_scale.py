@@ -41,7 +41,8 @@ NS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _model():
-    from training.finetune import FinetuneConfig, build_model
+    from training.finetune import build_model
+    from training.finetune_config import FinetuneConfig
 
     model, parts = build_model(FinetuneConfig(), 10)
     return model.train(), parts
@@ -137,7 +138,7 @@ def loader_images_per_s(workers_list=(0, 1, 2), n: int = 768) -> dict:
 
     from training.data import digits
     from training.export import build_export
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,7 +219,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out")
     a = ap.parse_args(argv)
     model, parts = _model()
-    from training.finetune import freeze, trainable_paths
+    from training.transfer import freeze, trainable_paths
 
     grad = {}
     for stage in (1, 2):

@@ -97,7 +97,8 @@ def main() -> None:
 
     import app as app_module
     from training.data import mnist5k
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
     from training.jobs import get_queue, job_threads
     from ui.common import INTERACTIVE
 

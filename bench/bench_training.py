@@ -102,7 +102,8 @@ def throughput(device, steps: int, bs: int, reps: int, amp: str = "off") -> dict
 
 
 def finetune_vs_scratch(few_shot: int = 0) -> dict:
-    from training.finetune import FinetuneConfig, load_target, run_finetune, run_scratch
+    from training.finetune import load_target, run_finetune, run_scratch
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(few_shot=few_shot)   # the /finetune API defaults
     if few_shot:  # 10 images per class = 100 images: smaller batches and more epochs for ~100 steps

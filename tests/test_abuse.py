@@ -62,7 +62,7 @@ def test_publish_never_uses_the_servers_token(app_url, app_demo, canary_hub):
 def test_visitor_token_rules(monkeypatch):
     import gradio as gr
 
-    from ui.finetune import visitor_token
+    from ui.finetune_publish import visitor_token
 
     monkeypatch.setenv("HF_TOKEN", CANARY)
     monkeypatch.delenv("SPACE_ID", raising=False)

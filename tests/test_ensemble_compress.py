@@ -8,11 +8,14 @@ import re
 import pytest
 import torch
 
-from training.compress import (channel_prune, load_compressed, magnitude_prune, quantize_dynamic_linear,
-                               quantize_static_fx, save_compressed, layer_shapes, weight_sparsity, distill_loss)
-from training.ensemble import (EnsembleConfig, accuracy_weights, average, fit_stacker, majority_vote, samme_alpha,
-                               samme_combine, split_holdout, stack_predict, weighted_average)
+from training.combiners import (accuracy_weights, average, fit_stacker, majority_vote, samme_alpha, samme_combine,
+                                stack_predict, weighted_average)
+from training.compressed_io import layer_shapes, load_compressed, save_compressed
+from training.distill import distill_loss
+from training.ensemble import EnsembleConfig, split_holdout
 from training.measure import predict_logits, prepare_input
+from training.prune import channel_prune, magnitude_prune, weight_sparsity
+from training.quantize import quantize_dynamic_linear, quantize_static_fx
 from zoo import get_model
 
 # Three members, two inputs, three classes (padded to 10 by the combiners that need it).
@@ -71,7 +74,8 @@ def test_stacking_fits_only_on_held_out_train_images():
 
 
 def test_run_ensemble_tiny():
-    from training.ensemble import run_ensemble, table
+    from training.ensemble import run_ensemble
+    from training.ensemble_results import table
 
     res = run_ensemble(EnsembleConfig(zoo_members=("resnet_digits",), n_bagged=1, n_boosted=1, steps=3,
                                       batch_size=32, holdout=200))
@@ -177,7 +181,7 @@ def test_load_compressed_refuses_hostile_shapes(tmp_path, shapes):
 
     from safetensors.torch import save_file
 
-    from training.compress import FORMAT
+    from training.compressed_io import FORMAT
     from zoo.hub import WeightsError
 
     info = {"format": FORMAT, "base": "vgg_digits", "technique": "channel-pruned", "path": "", "shapes": shapes}
@@ -191,7 +195,8 @@ def test_load_compressed_refuses_tensors_that_do_not_fit(tmp_path):
 
     from safetensors.torch import save_file
 
-    from training.compress import FORMAT, StudentCNN
+    from training.compressed_io import FORMAT
+    from zoo.digits import StudentCNN
     from zoo.hub import WeightsError
 
     good = StudentCNN().state_dict()
@@ -207,7 +212,7 @@ def test_load_compressed_refuses_tensors_that_do_not_fit(tmp_path):
 
 
 def test_student_of_any_width_loads_back(tmp_path):
-    from training.compress import StudentCNN
+    from zoo.digits import StudentCNN
 
     m = StudentCNN(widths=(8, 16, 32)).eval()
     m2, _ = load_compressed(save_compressed(m, str(tmp_path / "s.safetensors"), "student", "student",
@@ -246,7 +251,8 @@ def test_distill_loss_reduces_to_ce_and_matches_teacher():
 
 
 def test_averaged_teacher_gives_the_mean_probabilities_as_logits():
-    from training.compress import AveragedTeacher, StudentCNN
+    from training.distill import AveragedTeacher
+    from zoo.digits import StudentCNN
 
     torch.manual_seed(0)
     a, b = StudentCNN().eval(), StudentCNN().eval()
@@ -260,7 +266,7 @@ def test_averaged_teacher_gives_the_mean_probabilities_as_logits():
 
 
 def test_teacher_model_names_a_zoo_model_or_the_zoo_average():
-    from training.compress import ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, AveragedTeacher, teacher_model, teacher_names
+    from training.distill import ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, AveragedTeacher, teacher_model, teacher_names
 
     assert ZOO_AVERAGE in teacher_names() and "resnet_digits" in teacher_names()
     avg = teacher_model(ZOO_AVERAGE)
@@ -272,9 +278,10 @@ def test_teacher_model_names_a_zoo_model_or_the_zoo_average():
 def test_train_student_distills_through_the_trainers_loss_hook():
     import copy
 
-    from training.compress import StudentCNN, train_student
     from training.data import Split, mnist5k
+    from training.distill import train_student
     from training.trainer import TrainConfig, train
+    from zoo.digits import StudentCNN
 
     d = mnist5k()
     data = Split(d.train_x[:128], d.train_y[:128], d.test_x[:64], d.test_y[:64], d.classes)
@@ -365,7 +372,7 @@ def test_browser_ensembles_and_compression(page):
 
 
 def test_member_architecture_choices_list_each_architecture_once():
-    from ui.compress import _digits_archs
+    from ui.ensembles import _digits_archs
 
     assert _digits_archs() == ["resnet_digits", "vgg_digits", "alexnet_digits"]   # not resnet_digits_hard again
 

@@ -46,7 +46,7 @@ def _final_json(stdout: str) -> dict:
 def exported(tmp_path_factory):
     """The tab's default run, exported and unzipped in a folder outside the checkout."""
     from training.export import build_export
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     base = tmp_path_factory.mktemp("export")
     assert not str(base).startswith(str(ROOT))
@@ -69,7 +69,7 @@ def ddp_run(exported):
 # ------------------------------------------------------------------ the zip is the project's own source
 
 def test_zip_layout_config_and_pins(exported):
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     path, folder = exported
     names = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
@@ -90,7 +90,7 @@ def test_zip_layout_config_and_pins(exported):
 def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
     """No 45-550 MB download in the zip: torchvision's constructor, the Hub file and its key map."""
     from training.export import build_export, recipe_source
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     for name, km in (("resnet18", None), ("vgg16", "timm_vgg_to_torchvision")):
         with zipfile.ZipFile(build_export(FinetuneConfig(model=name), str(tmp_path))) as zf:
@@ -107,11 +107,11 @@ def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
 def test_recipe_is_generated_from_the_trainer_and_complete():
     import inspect
 
-    from training import finetune, trainer
+    from training import finetune, trainer, transfer
     from training.export import recipe_source, undefined_names
 
     src = recipe_source()
-    for fn in (finetune.parts_of, finetune.replace_head, finetune.freeze, finetune._stage_config,
+    for fn in (transfer.parts_of, transfer.replace_head, transfer.freeze, finetune._stage_config,
                trainer.make_optimizer, trainer.make_scheduler, trainer.set_train_mode):
         assert inspect.getsource(fn) in src
     assert undefined_names(src) == set()
@@ -124,7 +124,7 @@ def test_script_knows_every_training_setting():
     from dataclasses import fields
 
     from training.export import SCRIPT_TRAIN_FIELDS
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
     from training.trainer import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == SCRIPT_TRAIN_FIELDS
@@ -154,11 +154,11 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.app   # runs the exported script in a fresh process
 def test_exported_model_and_data_equal_the_apps(exported):
     """In the fresh folder: the architectures' keys and shapes, the logits of the starting model with its new
     head, and the data split are the app's."""
-    from training.finetune import FinetuneConfig, build_model, load_target
+    from training.finetune import build_model, load_target
+    from training.finetune_config import FinetuneConfig
     from zoo.digits import AlexNetDigits, ResNetDigits, VGGDigits
 
     _, folder = exported
@@ -179,7 +179,6 @@ def test_exported_model_and_data_equal_the_apps(exported):
 
 # ------------------------------------------------------------------ torchrun, 2 processes, gloo
 
-@pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_two_processes_agree(ddp_run):
     res, out, log = ddp_run
     assert res["world_size"] == 2 and res["backend"] == "gloo" and res["device"] == "cpu"
@@ -191,10 +190,10 @@ def test_torchrun_two_processes_agree(ddp_run):
     assert log.count("2 process(es) on cpu (gloo)") == 1        # logs from rank 0 only
 
 
-@pytest.mark.app   # uses the torchrun run (ddp_run)
 def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     from training.checkpoint import load_checkpoint
-    from training.finetune import check_resumable, config_from_checkpoint, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import check_resumable, config_from_checkpoint
     from zoo import get_spec
     from look_inside.weights import load_checkpoint as look_inside_load
 
@@ -209,7 +208,6 @@ def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     assert [(s["stage"], s["steps"]) for s in res.stages] == [(2, 2)]   # the one step left, then done
 
 
-@pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     _, folder = exported
     _, out, _ = ddp_run
@@ -221,7 +219,6 @@ def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     assert [(s["stage"], s["steps"]) for s in res["stages"]] == [(2, 2)]
 
 
-@pytest.mark.app   # torchrun: 2 processes
 def test_rank_check_fails_when_parameters_differ(exported, tmp_path):
     """The end-of-run check is real: two processes whose parameters differ are told so."""
     _, folder = exported
@@ -262,7 +259,6 @@ def _image_folder(root: Path, per_class: int = 6) -> Path:
     return root
 
 
-@pytest.mark.app   # runs the exported script in a fresh process
 def test_image_folder_is_streamed_with_a_dataloader(exported, tmp_path):
     _, folder = exported
     data = _image_folder(tmp_path / "imgs")
@@ -275,7 +271,6 @@ def test_image_folder_is_streamed_with_a_dataloader(exported, tmp_path):
     assert metrics["classes"] == ["0", "1", "7"] and sum(map(sum, metrics["confusion"])) == 3  # round(0.2 * 6) per class
 
 
-@pytest.mark.app   # runs the exported script in a fresh process
 def test_missing_config_is_a_clear_error(exported, tmp_path):
     _, folder = exported
     p = _run([sys.executable, str(folder / "train.py"), "--config", str(tmp_path / "nope.json")], tmp_path)
@@ -296,9 +291,9 @@ print(json.dumps(msgs))
 """
 
 
-@pytest.mark.app   # runs the exported script in a fresh process
 def test_bad_data_folder_and_foreign_checkpoints_are_refused(exported, tmp_path):
-    from training.finetune import FinetuneConfig, load_target, run_finetune, save_result_checkpoint
+    from training.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetune_config import FinetuneConfig
 
     _, folder = exported
     (tmp_path / "flat").mkdir()

@@ -94,8 +94,9 @@ def test_finetune_tab_in_browser(page):
 def test_publish_fine_tuned_weights_to_the_hub(fake_hub):
     from safetensors.torch import load
 
-    from training.finetune import FinetuneConfig, load_target, run_finetune
-    from ui.finetune import publish
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
+    from ui.finetune_publish import publish
 
     cfg = FinetuneConfig(max_steps=1, stage2_epochs=0)
     data = load_target(cfg)
@@ -128,7 +129,7 @@ def test_data_tab_augmentation_feeds_fine_tuning():
     from types import SimpleNamespace
 
     from ui.data_lab import augment
-    from ui.finetune import data_tab_settings
+    from ui.finetune_inputs import data_tab_settings
 
     req = SimpleNamespace(session_hash="s-1")
     augment(None, resize=0, crop_size=28, crop_padding=3, padding_mode="edge", rotation=7, hflip_p=0.0,
@@ -136,7 +137,8 @@ def test_data_tab_augmentation_feeds_fine_tuning():
     s = data_tab_settings(req)
     assert s["crop_padding"] == 3 and s["padding_mode"] == "edge" and s["rotation"] == 7
     assert data_tab_settings(SimpleNamespace(session_hash="other"))["crop_padding"] == 2  # default for others
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(augment="data-tab", augment_settings=s, max_steps=2, stage2_epochs=0, batch_size=16)
     res = run_finetune(cfg, load_target(cfg), device="cpu")
@@ -147,7 +149,8 @@ def test_resume_in_browser_draws_curves_and_a_finished_checkpoint_says_so(page, 
     import threading
 
     from tests.conftest import ARTIFACTS
-    from training.finetune import FinetuneConfig, load_target, run_finetune, save_result_checkpoint
+    from training.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=6, stage2_epochs=0)
     data = load_target(cfg)

@@ -40,16 +40,16 @@ def queue():
 
 
 def _ft(**kw):
-    from training.finetune import FinetuneConfig
+    from training.finetune_config import FinetuneConfig
 
     return {"config": FinetuneConfig(**kw).to_dict(), "compare_scratch": False}
 
 
-@pytest.mark.app   # the job worker process
 def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
     from safetensors.torch import load_file
 
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=3)
     job = queue.submit("seed-test", "finetune", _ft(max_steps=3))
@@ -66,7 +66,6 @@ def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
     assert len(steps) == len(here.history)                       # every step streamed
 
 
-@pytest.mark.app   # the job worker process
 def test_one_job_per_session_and_cancel_of_queued_and_running(queue):
     from training.jobs import JobRefused
 
@@ -90,7 +89,6 @@ def test_one_job_per_session_and_cancel_of_queued_and_running(queue):
     assert os.path.exists(first.result["checkpoint"])                # best weights kept, as before
 
 
-@pytest.mark.app   # the job worker process
 def test_worker_killed_mid_run_fails_clearly_keeps_nothing_and_the_next_job_runs(queue):
     job = queue.submit("K", "finetune", _ft(stage1_epochs=20, stage2_epochs=20))
     assert _wait(lambda: any(e.get("phase") == "fine-tune" for e in job.events), 300)
@@ -155,8 +153,8 @@ def test_zip_decoding_is_cancellable(tmp_path):
 
 def test_resumed_checkpoint_is_held_to_the_tabs_limits_and_a_finished_run_says_so(tmp_path):
     from training.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
-    from training.finetune import (FinetuneConfig, check_resumable, config_from_header, load_target, run_finetune,
-                                   save_result_checkpoint)
+    from training.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetune_config import FinetuneConfig, check_resumable, config_from_header
 
     cfg = FinetuneConfig(max_steps=2, stage2_epochs=0)
     res = run_finetune(cfg, load_target(cfg), device="cpu")
@@ -175,7 +173,8 @@ def test_resumed_checkpoint_is_held_to_the_tabs_limits_and_a_finished_run_says_s
 
 
 def test_a_checkpoints_rng_state_does_not_touch_the_callers_rng():
-    from training.finetune import FinetuneConfig, load_target, run_finetune
+    from training.finetune import load_target, run_finetune
+    from training.finetune_config import FinetuneConfig
 
     torch.manual_seed(1234)
     expect = torch.rand(3)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from training.data import digits
-from training.finetune import (FinetuneConfig, build_model, freeze, parts_of, run_finetune, save_result_checkpoint,
-                               trainable_paths)
+from training.finetune import build_model, run_finetune, save_result_checkpoint
+from training.finetune_config import FinetuneConfig
+from training.transfer import freeze, parts_of, trainable_paths
 from training.trainer import TrainConfig, train
 from training.transforms import AugmentSettings, build_pipeline, draw, pipeline_code
 
@@ -106,7 +107,7 @@ def test_resampling_changes_class_counts_as_expected():
 # ---------------------------------------------------------------- fine-tuning
 
 def test_parts_known_for_every_zoo_architecture():
-    from training.finetune import finetunable_models
+    from training.finetune_config import finetunable_models
     from zoo import get_spec
 
     names = finetunable_models()
@@ -233,7 +234,7 @@ def test_finetune_checkpoint_resume(tmp_path):
     import threading
 
     from training.checkpoint import load_checkpoint
-    from training.finetune import config_from_checkpoint
+    from training.finetune_config import config_from_checkpoint
 
     data = small_digits()
     stop = threading.Event()

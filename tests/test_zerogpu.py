@@ -164,7 +164,8 @@ def zero_gpu_app(tmp_path_factory):
 def _half_run_checkpoint(folder) -> str:
     import threading
 
-    from training.finetune import FinetuneConfig, load_target, run_finetune, save_result_checkpoint
+    from training.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=6, stage2_epochs=0)
     stop = threading.Event()

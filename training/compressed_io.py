@@ -19,8 +19,24 @@ import math
 
 import torch
 import torch.nn as nn
+from safetensors import safe_open
+
+from training.quantize import quantize_dynamic_linear, quantize_static_fx
+from zoo.digits import StudentCNN
+from zoo.hub import WeightsError, load_safetensors, save_safetensors_atomic
+from zoo.registry import get_spec, list_models
 
 FORMAT = "playground-compressed/1"
+# How each technique was done (the API it used): shown in the lab's table, stored in each file's header.
+PATHS = {
+    "fp32": "nn.Module as shipped (fp32)",
+    "int8-static-fx": "torch.ao.quantization.quantize_fx prepare_fx/convert_fx, x86 engine, calibrated "
+                      "(deprecated API, still the one that runs int8 convs on CPU in torch 2.14)",
+    "int8-dynamic-linear": "torch.ao.quantization.quantize_dynamic({nn.Linear}, dtype=torch.qint8)",
+    "bf16": "model.to(torch.bfloat16)",
+    "magnitude-pruned": "torch.nn.utils.prune.global_unstructured(L1Unstructured) + prune.remove",
+    "channel-pruned": "L1-norm filter pruning: smaller Conv2d/BatchNorm2d/Linear rebuilt",
+}
 
 
 # ------------------------------------------------------------------------------------ shapes <-> model
@@ -137,17 +153,14 @@ def unflatten_state(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> d
         if kind in ("tuple", "dtype", "none"):
             keys.add(k)
     # The items of a tuple are reached through their tuple key, not on their own.
-    keys = {k for k in keys if not any(k.startswith(t.partition(":")[2] + ".__") for t in meta if t.startswith("tuple:"))}
+    tuples = [t.partition(":")[2] for t in meta if t.startswith("tuple:")]
+    keys = {k for k in keys if not any(k.startswith(t + ".__") for t in tuples)}
     return {k: get(k) for k in sorted(keys)}
 
 
 def save_compressed(model: nn.Module, path: str, base: str, technique: str, shapes: dict | None = None) -> str:
     """Write a compressed model as safetensors (format in the module docstring)."""
-    from zoo.hub import save_safetensors_atomic
-
     tensors, meta = flatten_state(model.state_dict())
-    from training.compress import PATHS
-
     info = {"format": FORMAT, "base": base, "technique": technique, "path": PATHS.get(technique, technique),
             "shapes": shapes or {}}
     meta["playground"] = json.dumps(info)
@@ -156,9 +169,6 @@ def save_compressed(model: nn.Module, path: str, base: str, technique: str, shap
 
 def skeleton(base: str, technique: str, shapes: dict | None = None) -> nn.Module:
     """An empty model of the right structure for `technique` (weights come from the file)."""
-    from training.compress import StudentCNN, quantize_dynamic_linear, quantize_static_fx
-    from zoo.registry import get_spec, list_models
-
     if base == "student":
         model = StudentCNN()
     elif base in list_models("digits"):
@@ -181,10 +191,6 @@ def skeleton(base: str, technique: str, shapes: dict | None = None) -> nn.Module
 
 def load_compressed(path: str) -> tuple[nn.Module, dict]:
     """Load a file written by save_compressed: (model, info). Refuses anything that is not that format."""
-    from safetensors import safe_open
-
-    from zoo.hub import WeightsError, load_safetensors
-
     tensors = load_safetensors(path)          # a WeightsError for anything that is not safetensors
     with safe_open(path, framework="pt") as f:
         meta = dict(f.metadata() or {})

@@ -10,6 +10,19 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from training.checkpoint import load_checkpoint
+from training.compress import LabConfig, autocast_step_times, run_lab
+from training.ensemble import EnsembleConfig, run_ensemble
+from training.ensemble_results import export_result
+from training.finetune import build_model, load_target, mean_std, run_finetune, run_scratch, save_result_checkpoint
+from training.finetune_config import FinetuneConfig, check_resumable, config_from_checkpoint, validate_public
+from training.resample import compare
+from training.trainer import evaluate
+from zoo import get_spec
+from zoo.hub import load_state_strict, save_safetensors_atomic
 
 GALLERY_SIDE = 64            # thumbnails kept for the misclassified-images gallery (longest side, pixels)
 
@@ -30,8 +43,6 @@ def _phase_emitter(ctx, phase: str):
 
 def _thumbnails(x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) float [0, 1] -> uint8 with the longest side at most GALLERY_SIDE."""
-    import torch.nn.functional as F
-
     h, w = x.shape[-2:]
     if max(h, w) > GALLERY_SIDE:
         s = GALLERY_SIDE / max(h, w)
@@ -41,11 +52,6 @@ def _thumbnails(x: torch.Tensor) -> torch.Tensor:
 
 def _finish_run(res, data, cfg, scratch, ctx) -> dict:
     """Files into the job folder (weights, checkpoint, gallery thumbnails) and the plain summary."""
-    from safetensors.torch import save_file
-
-    from training.finetune import save_result_checkpoint
-    from zoo.hub import save_safetensors_atomic
-
     name = f"{cfg.model}-{cfg.target}"
     weights = save_safetensors_atomic(res.model.state_dict(), os.path.join(ctx.dir, f"{name}.safetensors"),
                                       metadata={"model": cfg.model, "classes": ",".join(res.classes),
@@ -69,21 +75,14 @@ def _step_emitter(ctx, phase: str):
 
 def _resume_point(cfg, data, ckpt) -> dict:
     """The checkpoint's own test accuracy where it stopped, measured now: the first point of a resumed curve."""
-    from training.finetune import _norm, build_model
-    from training.trainer import evaluate
-    from zoo import get_spec
-    from zoo.hub import load_state_strict
-
     model, _ = build_model(cfg, len(data.classes), pretrained=False)
     load_state_strict(model, ckpt.model_state)
-    mean, std = _norm(get_spec(cfg.model))
+    mean, std = mean_std(get_spec(cfg.model))
     return {"stage": int(ckpt.meta.get("stage", 1)), "step": int(ckpt.train_state["step"]), "loss": None,
             "test_acc": evaluate(model.eval(), data.test_x, data.test_y, mean, std)}
 
 
 def _train_and_finish(cfg, data, ctx, compare_scratch: bool, resume=None) -> dict:
-    from training.finetune import run_finetune, run_scratch
-
     start = None
     if resume is not None:
         start = _resume_point(cfg, data, resume)
@@ -101,17 +100,12 @@ def _train_and_finish(cfg, data, ctx, compare_scratch: bool, resume=None) -> dic
 
 
 def finetune(params: dict, ctx) -> dict:
-    from training.finetune import FinetuneConfig, load_target, validate_public
-
     cfg = validate_public(FinetuneConfig.from_dict(params["config"]))
     data = load_target(cfg, params.get("zip"), progress=_phase_emitter(ctx, "decoding the zip"))
     return _train_and_finish(cfg, data, ctx, bool(params.get("compare_scratch")))
 
 
 def resume(params: dict, ctx) -> dict:
-    from training.checkpoint import load_checkpoint
-    from training.finetune import check_resumable, config_from_checkpoint, load_target
-
     ckpt = load_checkpoint(params["checkpoint"])
     cfg = config_from_checkpoint(ckpt)
     check_resumable(ckpt.meta, ckpt.train_state)
@@ -125,8 +119,6 @@ def resume(params: dict, ctx) -> dict:
 # ---------------------------------------------------------------- the other labs
 
 def compress(params: dict, ctx) -> dict:
-    from training.compress import LabConfig, run_lab
-
     d = dict(params["config"])
     d["student_widths"] = tuple(d.get("student_widths", (16, 32, 64)))
     lab = run_lab(LabConfig(**d), out_dir=ctx.dir, progress=_phase_emitter(ctx, "compressing"))
@@ -134,8 +126,6 @@ def compress(params: dict, ctx) -> dict:
 
 
 def ensemble(params: dict, ctx) -> dict:
-    from training.ensemble import EnsembleConfig, export_result, run_ensemble
-
     d = dict(params["config"])
     d["zoo_members"] = tuple(d.get("zoo_members", ()))
     res = run_ensemble(EnsembleConfig(**d), progress=_phase_emitter(ctx, "building the ensemble"))
@@ -143,14 +133,10 @@ def ensemble(params: dict, ctx) -> dict:
 
 
 def resample(params: dict, ctx) -> dict:
-    from training.resample import compare
-
     return compare(params["counts"], steps=int(params["steps"]), progress=_phase_emitter(ctx, "resampling"))
 
 
 def autocast(params: dict, ctx) -> dict:
-    from training.compress import autocast_step_times
-
     ctx.emit({"phase": "timing", "text": "fp32 and autocast steps", "done": 0, "total": 1})
     return autocast_step_times(steps=int(params["steps"]), amp=params["amp"])
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import statistics
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+from safetensors.torch import save
 
-from training.data import MNIST_MEAN, MNIST_STD
+from training.compressed_io import flatten_state
+from zoo import inference
+from zoo.catalog import MNIST_MEAN, MNIST_STD
 
 
 def count_params(model: nn.Module) -> int:
@@ -27,24 +29,18 @@ def count_params(model: nn.Module) -> int:
     n = sum(p.numel() for p in model.parameters())
     if n:
         return n
-    from training.compress import flatten_state  # quantized modules keep their weights in packed params
-
-    tensors, _ = flatten_state(model.state_dict())
+    tensors, _ = flatten_state(model.state_dict())   # quantized modules keep their weights in packed params
     return sum(v.numel() for k, v in tensors.items() if k.endswith((".weight", ".bias", "weight", "bias"))
                and v.dim() >= 1)
 
 
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> int:
     """Size in bytes of these tensors written as one safetensors file (no disk touched)."""
-    from safetensors.torch import save
-
     return len(save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata))
 
 
 def model_bytes(model: nn.Module) -> int:
     """Size on disk of the model as this project saves it (quantized tensors as int8 + scales)."""
-    from training.compress import flatten_state
-
     tensors, meta = flatten_state(model.state_dict())
     return safetensors_bytes(tensors, meta)
 
@@ -65,12 +61,6 @@ def flush_denormal(on: bool = True):
 def prepare_input(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Images in [0, 1] -> the normalised tensor the digits models expect."""
     return ((x - MNIST_MEAN) / MNIST_STD).to(dtype)
-
-
-def latency_ms(model: nn.Module, batch: int = 1, repeats: int = 30, warmup: int = 5,
-               dtype: torch.dtype = torch.float32, ftz: bool = True) -> float:
-    """Median wall time (ms) of one forward pass of a batch of `batch` on the CPU."""
-    return compare_latency({"m": (model, dtype)}, batch, repeats, warmup, ftz)["m"]
 
 
 @torch.inference_mode()
@@ -104,47 +94,13 @@ def _timed(models, inputs, times, repeats, warmup, ftz) -> None:
                 times[k].append((time.perf_counter() - t0) * 1000)
 
 
-@torch.inference_mode()
 def predict_logits(model: nn.Module, x: torch.Tensor, dtype: torch.dtype = torch.float32,
                    batch_size: int = 250) -> torch.Tensor:
-    """Logits (N, 10) as float32 for images x (N, 1, 28, 28) in [0, 1], on the CPU."""
-    out = []
-    for i in range(0, len(x), batch_size):
-        out.append(model(prepare_input(x[i:i + batch_size], dtype)).float())
-    return torch.cat(out)
+    """Logits (N, 10) as float32 for images x (N, 1, 28, 28) in [0, 1]: zoo.inference's batched loop with the
+    digits' normalisation (prepare_input's), inputs cast to `dtype` (a bf16 model gets bf16 images)."""
+    return inference.predict_logits(model, x, MNIST_MEAN, MNIST_STD, batch_size, dtype=dtype).float()
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype = torch.float32) -> float:
     """Top-1 accuracy in percent (works for quantized models too: they have no parameters to ask a device of)."""
     return 100.0 * (predict_logits(model, x, dtype).argmax(1) == y).float().mean().item()
-
-
-@dataclass
-class Measurement:
-    """One row of the compression table."""
-
-    technique: str
-    path: str            # how it was done (API used), shown in the UI
-    params: int
-    size_bytes: int
-    latency_ms: float    # median, batch `batch`
-    latency_batch: int
-    accuracy: float
-    nonzero_params: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def measure(model: nn.Module, technique: str, path: str, data, batch: int = 1, repeats: int = 30,
-            dtype: torch.dtype = torch.float32, size_bytes: int | None = None) -> Measurement:
-    """Parameters, safetensors size, CPU latency (median) and mnist5k-test accuracy of one model."""
-    model = model.cpu().eval()
-    params = count_params(model)
-    nonzero = None
-    if any(True for _ in model.parameters()):
-        nonzero = int(sum((p != 0).sum().item() for p in model.parameters()))
-    size = size_bytes if size_bytes is not None else model_bytes(model)
-    lat = latency_ms(model, batch=batch, repeats=repeats, dtype=dtype)
-    acc = accuracy(model, data.test_x, data.test_y, dtype)
-    return Measurement(technique, path, params, size, lat, batch, acc, nonzero)

@@ -22,11 +22,11 @@ def export_run(model: str = "resnet_digits", target: str = "digits", zip_file: s
     here. zip_file and compare_scratch are accepted so a call to /finetune can be replayed as is; the script
     takes the data folder as --data DIR, and it trains no from-scratch baseline."""
     from training.export import build_export
-    from ui.finetune import _config, data_tab_settings
+    from ui.finetune_inputs import data_tab_settings, run_config
     from zoo.tempfiles import run_dir
 
-    cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
-                  batch_size, amp, augment, max_steps, seed)
+    cfg = run_config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
+                     batch_size, amp, augment, max_steps, seed)
     if cfg.augment == "data-tab":
         cfg.augment_settings = data_tab_settings(request)
     return build_export(cfg, run_dir("export"))

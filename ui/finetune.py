@@ -1,17 +1,27 @@
 """Fine-tune tab: two-stage fine-tuning of a zoo model with live curves, cancel, errors per cell, checkpoints.
 
 Runs are jobs (training/jobs.py): they train in the job worker process, one at a time, while this tab's
-handlers only follow them, so other visitors' interactive requests are not held up."""
+handlers only follow them, so other visitors' interactive requests are not held up. How a run is shown:
+ui/finetune_results.py; publishing it to the Hub: ui/finetune_publish.py."""
 from __future__ import annotations
-
-import os
-
-import numpy as np
 
 import gradio as gr
 
+from training.checkpoint import read_checkpoint_meta
+from training.finetune import SavedRun
+from training.finetune_code import finetune_code
+from training.finetune_config import FinetuneConfig, check_resumable, config_from_header, finetunable_models
+from training.jobs import job_threads
+from ui import export_run
 from ui.common import JOB, code_block, friendly
+from ui.finetune_inputs import data_tab_settings, run_config
+from ui.finetune_publish import oauth_enabled, publish
+from ui.finetune_results import (confusion_table, curves, live_curves, metrics_md, misclassified, pick_cell,
+                                 pick_class, worst_cell)
 from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
+from zoo import get_spec
+from zoo.device import describe_device
+from zoo.hub import weights_path
 
 TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
                   ("my ImageFolder zip", "zip"), ("MNIST (download)", "MNIST"),
@@ -43,68 +53,6 @@ def _describe(ev: dict) -> tuple[str, int, int]:
     return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
 
 
-def _curves(history: list[dict], scratch: list[dict] | None = None):
-    """Loss and accuracy plot updates: the fine-tune (by stage) and the from-scratch run as series, x = the run's
-    own step numbers (a resumed run starts where its checkpoint stopped; stage 2 continues after stage 1). The
-    axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point."""
-    import pandas as pd
-
-    rows_l, rows_a = [], []
-    end1 = max((h["step"] for h in history if h["stage"] == 1), default=0)
-    for h in history:
-        x = h["step"] + (end1 if h["stage"] == 2 else 0)
-        if h["loss"] is not None:        # None: a resumed run's starting point (accuracy only)
-            rows_l.append({"step": x, "loss": float(h["loss"]), "series": f"fine-tune stage {h['stage']}"})
-        if h.get("test_acc") is not None:  # one line across both stages (a stage may hold a single evaluation)
-            rows_a.append({"step": x, "test_acc": float(h["test_acc"]), "series": "fine-tune"})
-    for h in scratch or []:
-        rows_l.append({"step": h["step"], "loss": float(h["loss"]), "series": "from scratch"})
-        if h.get("test_acc") is not None:
-            rows_a.append({"step": h["step"], "test_acc": float(h["test_acc"]), "series": "from scratch"})
-    loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
-    acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
-    x_lim = [0, max(1, int(loss["step"].max()) if len(loss) else 1)]
-    return gr.update(value=loss, x_lim=x_lim), gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100])
-
-
-def _live_curves(events: list[dict]):
-    ft = [{"stage": e["stage"], "step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
-          if e.get("phase") == "fine-tune"]
-    sc = [{"step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
-          if e.get("phase") == "scratch"]
-    return _curves(ft, sc)
-
-
-def _confusion_table(cm: list[list[int]], classes) -> dict:
-    """The confusion matrix as a table (rows true, columns predicted); a click on a cell shows its images."""
-    names = [str(c)[:12] for c in classes]
-    return {"headers": ["true \\ predicted"] + names,
-            "data": [[names[i]] + [int(v) for v in row] for i, row in enumerate(cm)]}
-
-
-def _metrics_md(r: dict) -> str:
-    scratch = r.get("scratch")
-    lines = [f"**Test accuracy {r['test_acc']:.2f}%** on {r['n_test']} held-out images, "
-             f"{r['seconds']:.1f} s on `{r['device']}`" + (" - **cancelled**, best weights kept" if r["stopped"] else "")]
-    for s in r["stages"]:
-        lines.append(f"- stage {s['stage']}: {s['trainable_params']:,} trainable parameters, {s['steps']} steps, "
-                     f"{s['seconds']:.1f} s, {s['test_acc']:.2f}%" + (" (best weights restored)" if s["restored_best"] else ""))
-    if scratch is not None:
-        diff = r["test_acc"] - scratch["test_acc"]
-        lines.append(f"- **from scratch**, same architecture and {scratch['steps']} steps: {scratch['test_acc']:.2f}% "
-                     f"({'fine-tuning wins by' if diff >= 0 else 'scratch wins by'} {abs(diff):.2f} points)"
-                     + (" - cancelled" if scratch.get("stopped") else ""))
-    return "\n".join(lines)
-
-
-def _worst_cell(cm: list[list[int]]) -> tuple[int, int]:
-    """(true, predicted) of the largest off-diagonal count: the first cell worth a look."""
-    a = np.array(cm)
-    np.fill_diagonal(a, -1)
-    t, p = np.unravel_index(int(a.argmax()), a.shape)
-    return int(t), int(p)
-
-
 def _message_outputs(text: str, error: bool = True):
     """Only the status and the message beside the buttons change: finished outputs keep what they show."""
     skip = gr.skip()
@@ -113,18 +61,16 @@ def _message_outputs(text: str, error: bool = True):
 
 
 def _result_outputs(r: dict, cfg):
-    from training.finetune import FinetuneConfig, SavedRun, finetune_code
-
-    loss_df, acc_df = _curves(r["history"], (r["scratch"] or {}).get("history"))
-    per_class = [[c, round(a, 2), int(np.array(r["confusion"])[i].sum())] for i, (c, a) in
+    loss_df, acc_df = curves(r["history"], (r["scratch"] or {}).get("history"))
+    per_class = [[c, round(a, 2), int(sum(r["confusion"][i]))] for i, (c, a) in
                  enumerate(zip(r["classes"], r["per_class"]))]
     status = _progress_html("done" if not r["stopped"] else "cancelled: best weights kept", 1, 1)
     run_cfg = FinetuneConfig(**r["config"])
     saved = SavedRun(run_cfg, tuple(r["classes"]), r["test_acc"], r["weights"], r["gallery"])
     state = {"result": saved, "gallery": r["gallery"]}
-    t, p = _worst_cell(r["confusion"])
+    t, p = worst_cell(r["confusion"])
     classes = list(r["classes"])
-    return (status, loss_df, acc_df, _metrics_md(r), per_class, _confusion_table(r["confusion"], classes),
+    return (status, loss_df, acc_df, metrics_md(r), per_class, confusion_table(r["confusion"], classes),
             [r["weights"], r["checkpoint"]], finetune_code(cfg or run_cfg), state,
             gr.update(choices=classes, value=classes[t]), gr.update(choices=classes, value=classes[p]), "")
 
@@ -141,7 +87,7 @@ def _follow_run(kind: str, params: dict, cfg, request):
         n = len(j.events)
         if n != shown and j.state == "running":       # redraw the curves only when a step came in
             shown = n
-            loss_df, acc_df = _live_curves(list(j.events))
+            loss_df, acc_df = live_curves(list(j.events))
             yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
         else:
             yield (status,) + (skip,) * (N_OUTS - 1)
@@ -153,34 +99,7 @@ def _follow_run(kind: str, params: dict, cfg, request):
         raise gr.Error(str(job.error), print_exception=False)
 
 
-def _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
-            batch_size, amp, augment, max_steps, seed, augment_settings=None):
-    from training.finetune import FinetuneConfig, validate_public
-
-    return validate_public(FinetuneConfig(
-        model=model, target=target, few_shot=int(few_shot), stage1_epochs=int(stage1_epochs),
-        stage1_lr=float(stage1_lr), stage2_epochs=int(stage2_epochs), stage2_lr=float(stage2_lr), unfreeze=unfreeze,
-        optimizer=optimizer, batch_size=int(batch_size), amp=amp, augment=augment,
-        augment_settings=augment_settings or {}, max_steps=int(max_steps) if max_steps else None, seed=int(seed)))
-
-
-def data_tab_settings(request: gr.Request | None) -> dict:
-    """The augmentation this session last applied on the Data tab (its random steps; sizes follow the model),
-    or, before any, a digit-friendly default: padded crop, small rotation, brightness/contrast."""
-    from training.transforms import AugmentSettings
-    from ui.data_lab import last_settings
-
-    mine = last_settings(getattr(request, "session_hash", None))
-    if mine is not None:
-        return dict(mine)
-    return AugmentSettings(resize=0, crop_size=28, crop_padding=2, rotation=10, hflip_p=0.0, brightness=0.2,
-                           contrast=0.2).to_dict()
-
-
 def _check_weights(name: str) -> None:
-    from zoo import get_spec
-    from zoo.hub import weights_path
-
     weights_path(get_spec(name))  # local file, cache or Hub; raises WeightsUnavailable with a clear message
 
 
@@ -193,7 +112,7 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
     """Fine-tune a zoo model (the public API: /finetune). Defaults: resnet_digits -> sklearn digits, a short
     offline run. Streams progress; the last update holds the metrics, per-class accuracy and files. A problem
     (bad settings, weights offline, a second job of yours, a failed run) is an error with its message."""
-    cfg = _config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze,
+    cfg = run_config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze,
                   optimizer, batch_size, amp, augment, max_steps, seed)
     _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
     if cfg.target == "zip" and not zip_file:
@@ -208,9 +127,6 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
 def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: gr.Request = None):
     """Continue a run from an uploaded checkpoint. Its settings are checked against the tab's limits before
     it is queued; the worker then validates every tensor before use."""
-    from training.checkpoint import read_checkpoint_meta
-    from training.finetune import check_resumable, config_from_header
-
     if not ckpt_file:
         raise ValueError("upload a checkpoint (.safetensors) first")
     meta, position = read_checkpoint_meta(ckpt_file)
@@ -226,119 +142,7 @@ finetune_ui = ui_twin(finetune, lambda text: _message_outputs(text))   # the pag
 resume_ui = ui_twin(resume, lambda text: _message_outputs(text))    # (its message box is under Resume)
 
 
-def _gallery_images(path: str, idx: list[int]):
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as f:
-        thumbs = f.get_slice("thumbs")
-        return [thumbs[i:i + 1][0] for i in idx]
-
-
-@friendly
-def misclassified(state, true_class: str, pred_class: str):
-    """Test images of class `true_class` that the model called `pred_class` (a confusion-matrix cell)."""
-    from safetensors import safe_open
-
-    if not state:
-        raise ValueError("run a fine-tuning job first")
-    res = state["result"]
-    classes = list(res.classes)
-    if true_class not in classes or pred_class not in classes:
-        raise ValueError("pick a true and a predicted class from the list")
-    t, p = classes.index(true_class), classes.index(pred_class)
-    from ui.data_lab import to_picture
-
-    try:
-        with safe_open(state["gallery"], framework="pt") as f:
-            y, pred = f.get_tensor("y"), f.get_tensor("pred")
-    except (OSError, KeyError):
-        raise ValueError("this run's test images were cleaned up (old runs are deleted); run it again") from None
-    idx = ((y == t) & (pred == p)).nonzero().flatten()
-    shown = idx[:48].tolist()
-    pics = [(to_picture(x.float() / 255, min_side=112), f"#{i}")
-            for i, x in zip(shown, _gallery_images(state["gallery"], shown))]
-    kind = "correct" if t == p else "misclassified"
-    return pics, f"{len(idx)} {kind} test images: true **{true_class}**, predicted **{pred_class}**."
-
-
-def _pick_cell(state, evt: gr.SelectData):
-    """A click on a confusion-matrix cell picks its true and predicted class and shows its test images."""
-    if not state:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    classes = list(state["result"].classes)
-    row, col = evt.index[0], evt.index[1]
-    if not (0 <= row < len(classes) and 1 <= col <= len(classes)):
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    t, p = classes[row], classes[col - 1]
-    pics, note = misclassified(state, t, p)
-    return t, p, pics, note
-
-
-def _pick_class(state, evt: gr.SelectData):
-    """A click on the per-class table row picks that class as 'true'."""
-    if not state:
-        return gr.skip()
-    return state["result"].classes[evt.index[0]]
-
-
-def oauth_enabled() -> bool:
-    """Sign in with Hugging Face is offered only on a Space with `hf_oauth: true` (Spaces set OAUTH_CLIENT_ID).
-    Elsewhere Gradio would mock the login with the machine's own Hub account, which must never act for a visitor."""
-    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
-
-
-def visitor_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str:
-    """The visitor's own Hub credentials: the token they typed, else their Space sign-in. Never the server's
-    HF_TOKEN or saved login (huggingface_hub's fallback for token=None): no credentials -> a clear error."""
-    typed = (typed or "").strip()
-    if typed:
-        if len(typed) > 512 or any(c.isspace() for c in typed):
-            raise ValueError("that does not look like a Hub token")
-        return typed
-    if oauth_token is not None and oauth_enabled() and getattr(oauth_token, "token", None):
-        return oauth_token.token
-    how = "sign in with Hugging Face above, or paste" if oauth_enabled() else "paste"
-    raise ValueError(f"publishing uses your own Hub account: {how} a token with write access "
-                     "(huggingface.co/settings/tokens)")
-
-
-@friendly
-def publish(state, repo_id: str, token: str, oauth_token: gr.OAuthToken | None = None):
-    """Upload the fine-tuned weights (+ config.json, README.md) to a Hugging Face Hub model repo, with the
-    visitor's own credentials only (see visitor_token)."""
-    import json
-
-    from zoo.hub import publish as hub_publish
-    from zoo.hub import save_safetensors_atomic
-    from zoo.tempfiles import run_dir
-
-    if not state:
-        raise ValueError("run a fine-tuning job first")
-    repo_id = (repo_id or "").strip()
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError("repo id must look like 'user/name'")
-    credentials = visitor_token(token, oauth_token)
-    res = state["result"]
-    folder = run_dir("publish")
-    w = save_safetensors_atomic(res.model.state_dict(), os.path.join(folder, "model.safetensors"))
-    cfg = os.path.join(folder, "config.json")
-    with open(cfg, "w") as f:
-        json.dump({"architecture": res.config.model, "classes": list(res.classes), "test_acc": res.test_acc,
-                   "finetune_config": res.config.to_dict()}, f, indent=2)
-    readme = os.path.join(folder, "README.md")
-    with open(readme, "w") as f:
-        f.write(f"# {res.config.model} fine-tuned on {res.config.target}\n\nTest accuracy {res.test_acc:.2f}% "
-                f"({len(res.preds)} held-out images). Made with PyTorch Playground; weights are safetensors.\n")
-    url = hub_publish({"model.safetensors": w, "config.json": cfg, "README.md": readme}, repo_id, token=credentials)
-    return f"Published: {url}"
-
-
 def build_tab() -> None:
-    from training.finetune import finetunable_models
-    from zoo import get_spec
-    from training.jobs import job_threads
-    from zoo.device import describe_device
-
     device = describe_device()
     if device.startswith("cpu"):   # jobs train with their own thread budget; the rest serves interactive requests
         n = job_threads()
@@ -351,8 +155,8 @@ def build_tab() -> None:
     gpu = JOB
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()], value="resnet_digits",
-                                label="Pretrained model", elem_id="ft-model")
+            model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()],
+                                value="resnet_digits", label="Pretrained model", elem_id="ft-model")
             target = gr.Dropdown(TARGET_CHOICES, value="digits", label="Target data", elem_id="ft-target")
             zip_file = gr.File(label="ImageFolder zip (class folders of images)", file_types=[".zip"],
                                type="filepath", height=90)
@@ -379,8 +183,7 @@ def build_tab() -> None:
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
             cancel_msg = gr.Markdown(elem_id="ft-message")
-            from ui import export_run   # "Export this run": /export_run, the same inputs as /finetune
-
+            # "Export this run": /export_run, the same inputs as /finetune
             export_run.attach([model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze,
                                optimizer, batch_size, amp, augment, scratch, max_steps, seed])
         with gr.Column(scale=2):
@@ -435,6 +238,6 @@ def build_tab() -> None:
     gr.Button(visible=False).click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
     show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
-    per_class.select(_pick_class, state, true_c, api_visibility="private")
-    confusion.select(_pick_cell, state, [true_c, pred_c, cell_gallery, cell_note], api_visibility="private")
+    per_class.select(pick_class, state, true_c, api_visibility="private")
+    confusion.select(pick_cell, state, [true_c, pred_c, cell_gallery, cell_note], api_visibility="private")
     pub_btn.click(publish, [state, repo, token], pub_msg, api_visibility="private")

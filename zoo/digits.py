@@ -16,6 +16,9 @@ What each keeps and changes (the originals take 3x224x224 and have 61M / 138M / 
   pooling and one linear layer. Changed: a 16-channel 3x3 stem without max pool (28 px input; ResNet-18
   uses 7x7 stride 2 + pool), three stages of widths 32-64-128 with one block each, every stage strided
   (ResNet-18 has four stages of two blocks).
+
+StudentCNN is no famous design: the small student that distillation trains (training/distill.py) and the
+ensembles' default member (training/ensemble.py).
 """
 from __future__ import annotations
 
@@ -147,3 +150,21 @@ class ResNetDigits(nn.Module):
         x = self.layer3(x)                                  # (B, 128, 4, 4)
         x = torch.flatten(self.avgpool(x), 1)               # (B, 128)
         return self.fc(x)                                   # (B, 10)
+
+
+class StudentCNN(nn.Module):
+    """A small student: three conv-BN-ReLU-pool stages (16-32-64) and one linear layer. ~29k params,
+    about a tenth of ResNetDigits'."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)):
+        super().__init__()
+        layers, cin = [], 1
+        for w in widths:
+            layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            cin = w
+        self.features = nn.Sequential(*layers)            # (B, 64, 3, 3)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * 9, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, 28, 28)
+        return self.classifier(self.features(x))          # (B, 10)

@@ -1,0 +1,227 @@
+"""Compression sub-tab: shrink one digits model (int8, bf16, pruning, distillation) as a job, with size, latency
+and accuracy measured on this machine (training/compress.py); and autocast training step times."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import gradio as gr
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from training.compress import LabConfig
+from training.distill import check_teacher
+from ui.common import code_block
+from ui.jobstream import api_errors, progress_html
+from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
+from zoo.device import get_device
+
+COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
+                    "acc_change", "path"]
+
+
+def _compress_code(cfg) -> str:
+    ft_loss = (f"distill_loss_fn(model, temperature={cfg.temperature!r}, alpha={cfg.alpha!r}, "
+               "label_smoothing=ft_cfg.label_smoothing)" if cfg.finetune_distill else "None")
+    return f'''import copy, torch, torch.nn.utils.prune as prune
+from torch.ao.quantization import get_default_qconfig_mapping
+from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
+from zoo import get_model
+from zoo.catalog import MNIST_MEAN, MNIST_STD
+from zoo.digits import StudentCNN
+from training.data import mnist5k
+from dataclasses import replace
+from training.compressed_io import save_compressed, load_compressed
+from training.distill import distill_loss_fn, train_student, teacher_model
+from training.prune import channel_prune
+from training.trainer import TrainConfig, train
+
+model = get_model("{cfg.base}").eval()
+calib = (mnist5k().train_x[:{cfg.calib_images}] - MNIST_MEAN) / MNIST_STD
+# int8 static, FX graph mode (torch.ao.quantization: deprecated in torch 2.14 but it runs int8 convs on CPU)
+torch.backends.quantized.engine = "x86"
+prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), (calib[:1],))
+with torch.inference_mode():
+    prepared(calib)                                   # calibrate activation ranges
+int8 = convert_fx(prepared)
+# dynamic int8 for Linear layers only
+dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {{torch.nn.Linear}}, dtype=torch.qint8)
+# bf16 inference (fp16 on CUDA): weights and activations in 16 bits
+bf16 = copy.deepcopy(model).to(torch.bfloat16)       # feed it x.to(torch.bfloat16)
+# magnitude pruning: zero the {cfg.sparsity:.0%} smallest |w| over all conv/linear weights
+pruned = copy.deepcopy(model)
+params = [(m, "weight") for m in pruned.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount={cfg.sparsity})
+for m, name in params:
+    prune.remove(m, name)
+# structured: keep {cfg.keep_ratio:.0%} of channels (largest L1 filters), rebuild smaller layers, fine-tune
+small = channel_prune(model, keep_ratio={cfg.keep_ratio})
+ft_cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps}, seed={cfg.seed})
+train(small, mnist5k(), ft_cfg, loss_fn={ft_loss})
+# distillation: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE, vs the same student alone
+torch.manual_seed({cfg.seed})
+student = StudentCNN(widths={tuple(cfg.student_widths)!r})
+alone = copy.deepcopy(student)                        # the same initial weights
+cfg = TrainConfig(epochs=1000, batch_size=64, max_steps={cfg.distill_steps}, seed={cfg.seed})
+train_student(student, mnist5k(), replace(cfg, mixup={cfg.mixup}), teacher=teacher_model("{cfg.teacher}"),
+              temperature={cfg.temperature}, alpha={cfg.alpha})   # mixup: the teacher labels the mixed images
+train_student(alone, mnist5k(), replace(cfg, mixup={cfg.alone_mixup}))   # no teacher: cross-entropy only
+save_compressed(int8, "int8.safetensors", base="{cfg.base}", technique="int8-static-fx")
+model2, info = load_compressed("int8.safetensors")   # int8 tensors + scales -> the same quantized model
+'''
+
+
+def _plot(rows) -> Figure:
+    """Size and latency against accuracy, one colour and marker per technique (matplotlib's object API: no
+    pyplot state in the server, and the figure is freed with its last reference)."""
+    fig = Figure(figsize=(11, 5.2))
+    axes = fig.subplots(1, 2)
+    markers = "osD^vP*Xph<>"
+    for i, r in enumerate(rows):      # one colour and marker per technique, named once in the legend below:
+        style = dict(s=45, marker=markers[i % len(markers)], color=f"C{i % 10}")   # labels on the points overlap
+        axes[0].scatter(r["size_kb"], r["accuracy"], label=r["technique"], **style)
+        axes[1].scatter(r["latency_ms"], r["accuracy"], **style)
+    axes[0].set_xscale("log")
+    axes[0].xaxis.set_minor_formatter(NullFormatter())   # no overlapping minor labels
+    axes[0].set_xlabel("size on disk, KB (safetensors, log scale)")
+    axes[1].set_xlabel("CPU latency, ms (median)")
+    for ax in axes:
+        ax.set_ylabel("mnist5k test accuracy %")
+        ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 1), 100)
+        ax.grid(alpha=0.3)
+    fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.02 + 0.045 * math.ceil(len(rows) / 3), 1, 1))
+    return fig
+
+
+@api_errors
+def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
+             distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
+             repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
+             teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0, request: gr.Request = None):
+    """Compress a digits model every way, as a job; streams its stage, then (table, plot, safetensors files,
+    notes, code, status). API: /compress."""
+    cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
+                      latency_batch, repeats, finetune_distill, student_widths, teacher, mixup, alone_mixup)
+    job = yield from run_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
+    if job is None:
+        return
+    yield _compress_outputs(job.result, cfg) + (progress_html("compress-progress", "done", 1, 1),)
+
+
+def _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha, latency_batch, repeats,
+                finetune_distill, student_widths, teacher, mixup, alone_mixup):
+    if base not in digits_models():
+        raise ValueError(f"base must be one of {digits_models()}")
+    if not 0 <= float(sparsity) < 1 or not 0 < float(keep_ratio) <= 1:
+        raise ValueError("sparsity must be in [0, 1) and keep_ratio in (0, 1]")
+    if not 1 <= int(latency_batch) <= 256 or not 3 <= int(repeats) <= 200:
+        raise ValueError("latency_batch must be 1..256 and repeats 3..200")
+    if not (0 <= int(finetune_steps) <= 1000 and 0 <= int(distill_steps) <= 2000):
+        raise ValueError("finetune_steps must be 0..1000 and distill_steps 0..2000")
+    if not (0.5 <= float(temperature) <= 20 and 0 <= float(alpha) <= 1):
+        raise ValueError("temperature must be 0.5..20 and alpha 0..1")
+    try:
+        widths = tuple(int(w) for w in str(student_widths).split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
+        raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
+    check_teacher(teacher)               # before run_lab's quantizing and pruning, not after
+    if not (0 <= float(mixup) <= 2 and 0 <= float(alone_mixup) <= 2):
+        raise ValueError("mixup must be 0 (off) to 2")
+    cfg = LabConfig(base=base, teacher=teacher, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
+                    finetune_steps=int(finetune_steps), finetune_distill=bool(finetune_distill),
+                    distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
+                    student_widths=widths, latency_batch=int(latency_batch), repeats=int(repeats),
+                    mixup=float(mixup), alone_mixup=float(alone_mixup))
+    return cfg
+
+
+def _compress_outputs(lab: dict, cfg):
+    rows = lab["rows"]
+    table = [[r[h] for h in COMPRESS_HEADERS] for r in rows]
+    notes = "  \n".join(["**Which paths ran:** " + "; ".join(f"{r['technique']}: `{r['path']}`" for r in rows[1:4])]
+                        + lab["notes"]
+                        + ["Magnitude pruning zeroes weights but a dense safetensors file stores zeros too: its size "
+                           "and latency do not change (see `nonzero`). Channel pruning removes them for real."])
+    if lab["extra"]:
+        d, a = lab["extra"]["distilled"], lab["extra"]["alone"]
+        notes += (f"  \nDistillation: {d['steps']} steps each, same seed and loop; distilled {d['test_acc']:.1f}% vs "
+                  f"alone {a['test_acc']:.1f}% ({d['seconds']:.0f} s / {a['seconds']:.0f} s of training). One test "
+                  "digit is 0.1 point, so a few tenths from one run can be chance: the README measures the default "
+                  "recipe on all 5,000 digits (distillation, experiment 7).")
+    return table, _plot(rows), list(lab["files"].values()), notes, _compress_code(cfg)
+
+
+@api_errors
+def autocast_training(steps: int = 5, request: gr.Request = None):
+    """Mixed-precision training: ms per step of a small CNN in fp32 vs autocast (bf16 on CPU, fp16 on CUDA),
+    timed as a job (alone in the worker, so other visitors' requests do not disturb the timing)."""
+    amp = "fp16" if get_device().type == "cuda" else "bf16"
+    params = {"steps": max(1, min(int(steps), 50)), "amp": amp}
+    job = yield from run_job("amp-progress", "autocast", params, 1, request)
+    if job is None:
+        return
+    r = job.result
+    yield [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
+            [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]], \
+        progress_html("amp-progress", f"done on {r['device']}", 1, 1)
+
+
+compress_ui = twin(compress, "compress-progress", 5)
+autocast_ui = twin(autocast_training, "amp-progress", 1)
+
+
+def build_tab() -> None:
+    """The Compression sub-tab (inside the Ensembles & compression tab)."""
+    models = digits_models()
+    with gr.Row():
+        base = gr.Dropdown(models, value="vgg_digits", label="Model to compress", elem_id="compress-base")
+        sparsity = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="Magnitude pruning sparsity")
+        keep = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Channel pruning: fraction of channels kept")
+        ft = gr.Slider(0, 1000, value=20, step=10, label="Fine-tuning steps after channel pruning")
+        ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
+    with gr.Row():
+        dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
+        teacher = gr.Dropdown(models + [("3 zoo models, averaged", "zoo_average")],
+                              value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
+        widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
+                              ("8-16-32 (8.8k params)", "8,16,32"), ("4-8-16 (3k params)", "4,8,16")],
+                             value="16,32,64",
+                             label="Student size", min_width=240)
+        temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
+        alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
+    with gr.Row():
+        mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, distilled student (0 = off)")
+        alone_mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, student alone (0 = off)")
+        lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
+        reps = gr.Slider(3, 200, value=20, step=1, label="Latency repeats (median)")
+    with gr.Row():
+        c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn", scale=3)
+        c_cancel = gr.Button("Cancel", variant="stop", elem_id="compress-cancel", scale=1)
+    c_status = gr.HTML(elem_id="compress-status")
+    c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label="Baseline vs each technique (measured here)",
+                           interactive=False, elem_id="compress-table")
+    c_plot = gr.Plot(label="Size and latency vs accuracy")
+    c_files = gr.File(label="Download compressed models (safetensors)", file_count="multiple",
+                      elem_id="compress-files")
+    c_notes = gr.Markdown()
+    c_code = code_block()
+    c_inputs = [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher, mix,
+                alone_mix]
+    c_outs = [c_table, c_plot, c_files, c_notes, c_code, c_status]
+    c_btn.click(compress_ui, c_inputs, c_outs, api_visibility="private", show_progress="hidden", **COMMON)
+    gr.Button(visible=False).click(compress, c_inputs, c_outs, api_name="compress", **COMMON)
+    c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
+    gr.Markdown("### Mixed-precision (autocast) training step time")
+    with gr.Row():
+        amp_steps = gr.Slider(1, 50, value=5, step=1, label="Timed steps")
+        amp_btn = gr.Button("Time fp32 vs autocast", elem_id="amp-btn")
+    amp_status = gr.HTML(elem_id="amp-status")
+    amp_table = gr.Dataframe(headers=["mode", "ms per step (median)", "last loss"], interactive=False,
+                             label="torch.autocast training step")
+    amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status], api_visibility="private",
+                  show_progress="hidden", **COMMON)
+    gr.Button(visible=False).click(autocast_training, amp_steps, [amp_table, amp_status],
+                                   api_name="autocast_training", **COMMON)

@@ -1,0 +1,126 @@
+"""How the Fine-tune tab shows a run: loss and accuracy curves (live and final), the metrics, the per-class and
+confusion tables, and the test images of one confusion-matrix cell."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from safetensors import safe_open
+
+import gradio as gr
+
+from ui.common import friendly
+from ui.data_lab import to_picture
+
+
+def curves(history: list[dict], scratch: list[dict] | None = None):
+    """Loss and accuracy plot updates: the fine-tune (by stage) and the from-scratch run as series, x = the run's
+    own step numbers (a resumed run starts where its checkpoint stopped; stage 2 continues after stage 1). The
+    axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point."""
+    rows_l, rows_a = [], []
+    end1 = max((h["step"] for h in history if h["stage"] == 1), default=0)
+    for h in history:
+        x = h["step"] + (end1 if h["stage"] == 2 else 0)
+        if h["loss"] is not None:        # None: a resumed run's starting point (accuracy only)
+            rows_l.append({"step": x, "loss": float(h["loss"]), "series": f"fine-tune stage {h['stage']}"})
+        if h.get("test_acc") is not None:  # one line across both stages (a stage may hold a single evaluation)
+            rows_a.append({"step": x, "test_acc": float(h["test_acc"]), "series": "fine-tune"})
+    for h in scratch or []:
+        rows_l.append({"step": h["step"], "loss": float(h["loss"]), "series": "from scratch"})
+        if h.get("test_acc") is not None:
+            rows_a.append({"step": h["step"], "test_acc": float(h["test_acc"]), "series": "from scratch"})
+    loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
+    acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
+    x_lim = [0, max(1, int(loss["step"].max()) if len(loss) else 1)]
+    return gr.update(value=loss, x_lim=x_lim), gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100])
+
+
+def live_curves(events: list[dict]):
+    """The curves so far, from a running job's step events."""
+    ft = [{"stage": e["stage"], "step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
+          if e.get("phase") == "fine-tune"]
+    sc = [{"step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
+          if e.get("phase") == "scratch"]
+    return curves(ft, sc)
+
+
+def confusion_table(cm: list[list[int]], classes) -> dict:
+    """The confusion matrix as a table (rows true, columns predicted); a click on a cell shows its images."""
+    names = [str(c)[:12] for c in classes]
+    return {"headers": ["true \\ predicted"] + names,
+            "data": [[names[i]] + [int(v) for v in row] for i, row in enumerate(cm)]}
+
+
+def metrics_md(r: dict) -> str:
+    scratch = r.get("scratch")
+    lines = [f"**Test accuracy {r['test_acc']:.2f}%** on {r['n_test']} held-out images, "
+             f"{r['seconds']:.1f} s on `{r['device']}`"
+             + (" - **cancelled**, best weights kept" if r["stopped"] else "")]
+    for s in r["stages"]:
+        lines.append(f"- stage {s['stage']}: {s['trainable_params']:,} trainable parameters, {s['steps']} steps, "
+                     f"{s['seconds']:.1f} s, {s['test_acc']:.2f}%"
+                     + (" (best weights restored)" if s["restored_best"] else ""))
+    if scratch is not None:
+        diff = r["test_acc"] - scratch["test_acc"]
+        lines.append(f"- **from scratch**, same architecture and {scratch['steps']} steps: {scratch['test_acc']:.2f}% "
+                     f"({'fine-tuning wins by' if diff >= 0 else 'scratch wins by'} {abs(diff):.2f} points)"
+                     + (" - cancelled" if scratch.get("stopped") else ""))
+    return "\n".join(lines)
+
+
+def worst_cell(cm: list[list[int]]) -> tuple[int, int]:
+    """(true, predicted) of the largest off-diagonal count: the first cell worth a look."""
+    a = np.array(cm)
+    np.fill_diagonal(a, -1)
+    t, p = np.unravel_index(int(a.argmax()), a.shape)
+    return int(t), int(p)
+
+
+def _gallery_images(path: str, idx: list[int]):
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        thumbs = f.get_slice("thumbs")
+        return [thumbs[i:i + 1][0] for i in idx]
+
+
+@friendly
+def misclassified(state, true_class: str, pred_class: str):
+    """Test images of class `true_class` that the model called `pred_class` (a confusion-matrix cell)."""
+    if not state:
+        raise ValueError("run a fine-tuning job first")
+    res = state["result"]
+    classes = list(res.classes)
+    if true_class not in classes or pred_class not in classes:
+        raise ValueError("pick a true and a predicted class from the list")
+    t, p = classes.index(true_class), classes.index(pred_class)
+    try:
+        with safe_open(state["gallery"], framework="pt") as f:
+            y, pred = f.get_tensor("y"), f.get_tensor("pred")
+    except (OSError, KeyError):
+        raise ValueError("this run's test images were cleaned up (old runs are deleted); run it again") from None
+    idx = ((y == t) & (pred == p)).nonzero().flatten()
+    shown = idx[:48].tolist()
+    pics = [(to_picture(x.float() / 255, min_side=112), f"#{i}")
+            for i, x in zip(shown, _gallery_images(state["gallery"], shown))]
+    kind = "correct" if t == p else "misclassified"
+    return pics, f"{len(idx)} {kind} test images: true **{true_class}**, predicted **{pred_class}**."
+
+
+def pick_cell(state, evt: gr.SelectData):
+    """A click on a confusion-matrix cell picks its true and predicted class and shows its test images."""
+    if not state:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    classes = list(state["result"].classes)
+    row, col = evt.index[0], evt.index[1]
+    if not (0 <= row < len(classes) and 1 <= col <= len(classes)):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    t, p = classes[row], classes[col - 1]
+    pics, note = misclassified(state, t, p)
+    return t, p, pics, note
+
+
+def pick_class(state, evt: gr.SelectData):
+    """A click on the per-class table row picks that class as 'true'."""
+    if not state:
+        return gr.skip()
+    return state["result"].classes[evt.index[0]]
