@@ -2,10 +2,12 @@
 under torchrun (2 processes, gloo), its outputs back in the app, bad input, the endpoint and the button."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,12 +17,25 @@ import torch
 from tests.conftest import ROOT, open_tab
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+# The project's top-level modules (pyproject.toml). Installed (pip install -e .), they import from anywhere.
+PROJECT_MODULES = ("app", "zoo", "training", "playground", "ui", "look_inside", "tests")
+
+
+@functools.cache
+def _without_the_project() -> str:
+    """A folder of stubs that fail to import, one per project module: first on the exported run's path, so
+    the run is checked to need nothing from this project, installed or not."""
+    folder = Path(tempfile.mkdtemp(prefix="no-project-"))
+    for name in PROJECT_MODULES:
+        (folder / f"{name}.py").write_text(f"raise ImportError('the exported run imported {name}, a module of "
+                                           f"this project: it must run on its own')\n")
+    return str(folder)
 
 
 def _env() -> dict:
-    """No PYTHONPATH to this checkout, offline, and cheap on a shared 2-core machine."""
+    """None of this project importable (not even installed), offline, and cheap on a shared 2-core machine."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=_without_the_project())
     return env
 
 
@@ -85,6 +100,13 @@ def test_zip_layout_config_and_pins(exported):
     for dest, src in __import__("training.export", fromlist=["VERBATIM"]).VERBATIM.items():
         assert (folder / "playground_src" / dest).read_text() == (ROOT / src).read_text()   # copied, not retyped
     assert (folder / "train.py").read_text() == (ROOT / "training/export_template/train.py").read_text()
+
+
+def test_the_project_is_not_importable_where_the_exported_run_runs(exported):
+    _, folder = exported
+    for name in PROJECT_MODULES:
+        p = _run([sys.executable, "-c", f"import {name}"], folder)
+        assert p.returncode == 1 and "it must run on its own" in p.stderr, (name, p.stderr[-500:])
 
 
 def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
