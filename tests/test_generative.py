@@ -60,7 +60,8 @@ def test_digits():
 
 
 def test_reconstruction_beats_pca(test_digits):
-    from zoo.generative_ops import load, pca, psnr_each, reconstruct_batch
+    from training.latent_space import pca
+    from zoo.generative_ops import load, psnr_each, reconstruct_batch
 
     x, _ = test_digits
     ae = psnr_each(reconstruct_batch(load("ae_digits_16"), x), x)
@@ -119,7 +120,8 @@ def test_frechet_distance_orders_references():
 
 
 def test_map_pixel_round_trip_and_slerp():
-    from zoo.generative_ops import MAP_AX, MAP_PX, map_extent, map_pixel_to_latent, slerp
+    from training.latent_space import MAP_AX, MAP_PX, map_extent, map_pixel_to_latent
+    from zoo.generative_ops import slerp
 
     x0, x1, y0, y1 = map_extent()
     left, bottom, w, h = MAP_AX

@@ -93,11 +93,13 @@ def save_checkpoint(path: str, model_state: dict[str, torch.Tensor], train_state
     """Write a checkpoint atomically (temp file + fsync + os.replace)."""
     from safetensors.torch import save
 
-    from zoo.hub import _atomic_write_bytes
+    # zoo is imported here, not at the top: this file ships alone in an exported run (training/export.py), where
+    # only the standard library, torch and safetensors exist; save_checkpoint and check_fits never run there.
+    from zoo.hub import atomic_write_bytes
 
     tensors, metadata = pack(model_state, train_state, meta)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    _atomic_write_bytes(path, save(tensors, metadata=metadata))
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
     return path
 
 
@@ -278,7 +280,7 @@ def _unpack(tensors: dict[str, torch.Tensor], doc: dict) -> Checkpoint:
 def check_fits(ckpt: Checkpoint, model: torch.nn.Module, params: list | None = None,
                n_train: int | None = None) -> None:
     """The checkpoint matches this model (keys, shapes), the parameters the run trains (count, shapes) and data."""
-    from zoo.hub import WeightsError, load_state_strict
+    from zoo.hub import WeightsError, load_state_strict  # here, not at the top: as in save_checkpoint
 
     try:
         load_state_strict(model, ckpt.model_state)

@@ -21,6 +21,8 @@ learner expects; the architecture module itself is readable, trainable and alrea
 """
 from __future__ import annotations
 
+import builtins
+import importlib
 import inspect
 import io
 import json
@@ -28,7 +30,16 @@ import os
 import symtable
 import tempfile
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
+
+import torch
+
+import zoo.digits as digits
+from training.data import SPLIT_SEED
+from training.finetune_config import validate
+from zoo import get_spec, list_models
+from zoo.hub import atomic_write_bytes, weights_path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "export_template" / "train.py"
@@ -39,8 +50,8 @@ VERBATIM = {"digits.py": "zoo/digits.py", "data.py": "training/data.py", "augmen
             "transforms.py": "training/transforms.py", "checkpoint.py": "training/checkpoint.py"}
 # (module, names) whose source makes recipe.py, in this order
 RECIPE = [
-    ("training.trainer", ["MNIST_MEAN", "MNIST_STD", "AMP_MODES", "TrainConfig", "make_optimizer", "make_scheduler", "autocast_context",
-                          "set_train_mode"]),
+    ("training.trainer", ["MNIST_MEAN", "MNIST_STD", "AMP_MODES", "TrainConfig", "make_optimizer", "make_scheduler",
+                          "autocast_context", "set_train_mode"]),
     ("training.transfer", ["MAX_DATA_BYTES", "Parts", "_get", "_set", "parts_of", "replace_head", "trainable_paths",
                            "freeze", "adapt_split", "few_shot"]),
     ("training.finetune", ["_stage_config"]),
@@ -80,8 +91,6 @@ def _module_constant(mod, name: str) -> str:
 
 def recipe_source() -> str:
     """playground_src/recipe.py: the header, then each named class/function/constant from its module's source."""
-    import importlib
-
     parts = [RECIPE_HEADER]
     for modname, names in RECIPE:
         mod = importlib.import_module(modname)
@@ -99,8 +108,6 @@ def recipe_source() -> str:
 
 
 def _key_maps() -> list:
-    from zoo import get_spec, list_models
-
     fns = []
     for n in list_models("imagenet"):
         km = get_spec(n).weights.key_map
@@ -112,8 +119,6 @@ def _key_maps() -> list:
 def undefined_names(source: str) -> set[str]:
     """Global names that a module's functions read but nothing defines (module level, builtins): what a
     copied function still needs from the module it came from."""
-    import builtins
-
     top = symtable.symtable(source, "<recipe>", "exec")
     defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()} | set(dir(builtins))
     missing: set[str] = set()
@@ -159,9 +164,6 @@ def _commit() -> str | None:
 
 def model_entry(name: str) -> dict:
     """How the script builds the model and gets its starting weights."""
-    import zoo.digits as digits
-    from zoo import get_spec
-
     spec = get_spec(name)
     w = spec.weights
     entry = {"name": name, "family": spec.family, "title": spec.title, "input_size": list(w.input_size),
@@ -184,10 +186,6 @@ def model_entry(name: str) -> dict:
 
 def export_config(cfg) -> dict:
     """config.json: the run (FinetuneConfig, exactly), the model, the data."""
-    import torch
-
-    from training.data import SPLIT_SEED
-
     return {"format": FORMAT, "version": 1, "run": cfg.to_dict(), "model": model_entry(cfg.model),
             "data": {"target": cfg.target, "split_seed": SPLIT_SEED,
                      "note": "target 'zip' = an ImageFolder: pass --data DIR" if cfg.target == "zip" else ""},
@@ -195,10 +193,6 @@ def export_config(cfg) -> dict:
 
 
 def requirements(cfg) -> str:
-    from importlib.metadata import version
-
-    from zoo import get_spec
-
     pkgs = BASE_PACKAGES + TARGET_PACKAGES.get(cfg.target, [])
     if get_spec(cfg.model).family != "digits":
         pkgs = pkgs + ["huggingface-hub"]
@@ -251,10 +245,6 @@ weights, optimizer, scheduler, RNG and position, with the config as JSON).
 
 def build_export(cfg, dest_dir: str | None = None) -> str:
     """Write the export zip of a validated FinetuneConfig; returns its path."""
-    from training.finetune_config import validate
-    from zoo import get_spec
-    from zoo.hub import weights_path
-
     validate(cfg)
     conf = export_config(cfg)
     files: dict[str, bytes] = {
@@ -277,7 +267,5 @@ def build_export(cfg, dest_dir: str | None = None) -> str:
             info.external_attr = (0o755 if arc == "train.py" else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
-    from zoo.hub import _atomic_write_bytes
-
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -24,8 +24,8 @@ from training.augment import random_affine
 from training.data import mnist5k
 from zoo.device import get_device
 from zoo.generative import EXTRA_FILE, ConvAutoencoder, read_extra
-from zoo.generative_ops import PCA, psnr, psnr_each, random_noise_images, reconstruct_batch
-from zoo.hub import _atomic_write_bytes, save_safetensors_atomic, update_manifest, weights_dir
+from zoo.generative_ops import PCA, add_noise, psnr, psnr_each, random_noise_images, reconstruct_batch
+from zoo.hub import atomic_write_bytes, save_safetensors_atomic, update_manifest, weights_dir
 
 
 def default_name(latent: int, noise: float) -> str:
@@ -92,8 +92,6 @@ def measure(model: ConvAutoencoder, noise: float = 0.0) -> dict:
         "noise_in_psnr_db": round(psnr(rnd_out, rnd), 2),
     }
     if noise > 0:
-        from zoo.generative_ops import add_noise
-
         for s in (0.3, 0.5):
             noisy_x = add_noise(xte, s, seed=2)
             m[f"noisy{s}_input_psnr_db"] = round(psnr(noisy_x, xte), 2)
@@ -102,7 +100,7 @@ def measure(model: ConvAutoencoder, noise: float = 0.0) -> dict:
 
 
 def map_extent_of(model: ConvAutoencoder, margin: float = 0.1) -> list[float]:
-    """[xmin, xmax, ymin, ymax]: the 1st-99th percentile box of the test codes, padded (as zoo.generative_ops)."""
+    """[xmin, xmax, ymin, ymax]: the 1st-99th percentile box of the test codes, padded (as training.latent_space)."""
     with torch.no_grad():
         z = model.encode(mnist5k().test_x)
     lo, hi = torch.quantile(z, 0.01, dim=0), torch.quantile(z, 0.99, dim=0)
@@ -115,7 +113,7 @@ def record_extra(name: str, entry: dict) -> None:
     """Store curves + metrics in zoo/weights/generative.json (read by the zoo entry and the tabs)."""
     data = read_extra()
     data[name] = entry
-    _atomic_write_bytes(EXTRA_FILE, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(EXTRA_FILE, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,22 @@
 """Autoencoder tab: a digit in, its reconstruction out (with PSNR vs PCA), denoising, and the latent-2 map."""
 from __future__ import annotations
 
-from functools import lru_cache
+import math
+import time
 
 import gradio as gr
 import numpy as np
+import torch
 
+from training.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
+                                   test_set_psnr)
 from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
 from ui.examples import digit_examples, noise_example
+from zoo.generative import read_extra
+from zoo.generative_ops import add_noise, decode_points, error_map, grid, load, psnr
+from zoo.images import mnist_preprocess
+from zoo.pictures import to_uint8
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
           ("latent 2 (the map's model)", "ae_digits_2")]
@@ -64,10 +72,6 @@ with torch.inference_mode():
 
 def slider_range() -> tuple[float, float, float, float]:
     """The map's extent as the trainer recorded it (cheap at build time; the model is loaded only on use)."""
-    import math
-
-    from zoo.generative import read_extra
-
     ext = read_extra().get(MAP_MODEL, {}).get("map_extent")
     if not ext:
         return -5.0, 5.0, -5.0, 5.0
@@ -81,27 +85,10 @@ def _clip(z) -> tuple[float, float]:
 
 
 def _big(x) -> np.ndarray:
-    from zoo.generative_ops import to_uint8
-
     return to_uint8(x, SCALE)
 
 
-@lru_cache(maxsize=8)
-def test_set_psnr(name: str) -> tuple[float, float, int]:
-    """(autoencoder PSNR, PCA PSNR at the same latent size, latent) on the whole mnist5k test split."""
-    from training.data import mnist5k
-    from zoo.generative_ops import load, pca, psnr, reconstruct_batch
-
-    model = load(name)
-    x = mnist5k().test_x
-    return psnr(reconstruct_batch(model, x), x), psnr(pca(model.latent)(x), x), model.latent
-
-
 def _encode_map(x) -> tuple[float, float]:
-    import torch
-
-    from zoo.generative_ops import load
-
     m = load(MAP_MODEL)
     with torch.no_grad():
         z = m.encode(x.to(next(m.parameters()).device))[0].cpu()
@@ -109,13 +96,6 @@ def _encode_map(x) -> tuple[float, float]:
 
 
 def _reconstruct(src, model_name: str, noise: float):
-    import time
-
-    import torch
-
-    from zoo.generative_ops import add_noise, error_map, load, map_image, pca, psnr
-    from zoo.images import mnist_preprocess
-
     name = model_name or DEFAULT_MODEL
     if name not in dict((v, k) for k, v in MODELS):
         raise ValueError(f"unknown autoencoder {name!r}; choose one of {[v for _, v in MODELS]}")
@@ -146,10 +126,6 @@ def _reconstruct(src, model_name: str, noise: float):
 
 
 def _decode(z):
-    import torch
-
-    from zoo.generative_ops import decode_points
-
     return decode_points(MAP_MODEL, torch.tensor([[float(z[0]), float(z[1])]]))[0]
 
 
@@ -168,8 +144,6 @@ def reconstruct_sketch(sketch, model: str = DEFAULT_MODEL, noise: float = 0.0):
 @friendly
 def decode_point(z1: float, z2: float, marker):
     """Decode the point picked with the sliders; redraw the map with it."""
-    from zoo.generative_ops import map_image
-
     z = _clip((float(z1), float(z2)))
     return _big(_decode(z)), map_image(MAP_MODEL, marker=tuple(marker) if marker else None, point=z), \
         MAP_CODE.format(z1=z[0], z2=z[1])
@@ -178,8 +152,6 @@ def decode_point(z1: float, z2: float, marker):
 @friendly
 def pick_on_map(marker, evt: gr.SelectData):
     """A click on the map picture -> the latent point under it, decoded."""
-    from zoo.generative_ops import map_pixel_to_latent
-
     px, py = evt.index
     z = _clip(map_pixel_to_latent(float(px), float(py), MAP_MODEL))
     img, mp, code = decode_point(z[0], z[1], marker)
@@ -189,8 +161,6 @@ def pick_on_map(marker, evt: gr.SelectData):
 @friendly
 def plane_grid(n: int = 15):
     """Decodings of an n x n grid of points spanning the map."""
-    from zoo.generative_ops import decode_grid, grid
-
     n = int(min(max(n, 3), 25))
     return grid(decode_grid(MAP_MODEL, n), nrow=n, scale=2, pad=1)
 
@@ -198,8 +168,6 @@ def plane_grid(n: int = 15):
 @friendly
 def initial_map(current=None):
     """Draw the map (once: later visits to the tab keep what the user did)."""
-    from zoo.generative_ops import map_extent, map_image
-
     if current is not None:
         return (gr.skip(),) * 5
     x0, x1, y0, y1 = map_extent(MAP_MODEL)
@@ -231,8 +199,6 @@ def rerun_ui(last: str, sketch, upload, model: str, noise: float):
 def warm_up() -> None:
     """On page load, in the background: encode the test set for the map and measure the test-set PSNR (both
     cached), so the tab's first visit does not wait for the data set to load (~5 s on a busy 2-core CPU)."""
-    from zoo.generative_ops import test_codes
-
     test_codes(MAP_MODEL)
     test_set_psnr(DEFAULT_MODEL)
 

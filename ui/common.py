@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import logging
 import os
+import tempfile
 import traceback
 
 import gradio as gr
+from PIL import Image
+
+from training.data import DatasetUnavailable
+from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
+from zoo.images import ImageInputError
 
 log = logging.getLogger("playground")
 
@@ -28,17 +36,7 @@ JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HAN
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is written for the user (shown as is)."""
-    from zoo.hub import WeightsError, WeightsUnavailable
-    from zoo.images import ImageInputError
-
-    errors: list[type[BaseException]] = [ImageInputError, WeightsUnavailable, WeightsError]
-    try:
-        from training.data import DatasetUnavailable
-
-        errors.append(DatasetUnavailable)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+    return (ImageInputError, WeightsUnavailable, WeightsError, DatasetUnavailable)
 
 
 def _message(exc: BaseException, where: str) -> str:
@@ -183,21 +181,12 @@ class ImageFile(gr.Image):
 def example_png(arr, key: str) -> str:
     """An example picture as a PNG file for an upload box: written once per key, atomically (two visitors
     picking the same example never read a half-written file)."""
-    import hashlib
-    import io
-    import os
-    import tempfile
-
-    from PIL import Image
-
-    from zoo.hub import _atomic_write_bytes
-
     name = hashlib.sha1(key.encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), "playground-examples", f"{name}.png")
     if not os.path.exists(path):
         buf = io.BytesIO()
         Image.fromarray(arr).save(buf, format="PNG")
-        _atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
     return path
 
 

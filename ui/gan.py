@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import gradio as gr
+import pandas as pd
 
+from training.fid import class_histogram
 from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
+from zoo.generative import read_extra
+from zoo.generative_ops import digit_labels, gif_bytes, grid, interpolate, realness, sample
+from zoo.pictures import to_uint8
 
 ANY = "any (0-9 in turn)"
 DIGITS = [ANY] + [str(d) for d in range(10)]
@@ -68,11 +74,6 @@ def _digit(choice) -> int | None:
 @friendly
 def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation: float = 0.0):
     """Sample the generator (the public API: /gan_sample). Returns the gallery, a grid, a summary and the code."""
-    import time
-
-    from training.fid import class_histogram
-    from zoo.generative_ops import digit_labels, grid, realness, sample, to_uint8
-
     seed, n, d = int(seed or 0), int(count or 64), _digit(digit)
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}; got {n}")
@@ -100,8 +101,6 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
 def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", digit_b: str = "8",
                     steps: float = 10, truncation: float = 0.0):
     """Images along a path from seed A (digit A) to seed B (digit B): a strip and an animated GIF."""
-    from zoo.generative_ops import gif_bytes, grid, interpolate
-
     steps = int(min(max(int(steps or 10), 2), 32))
     da, db = _digit(digit_a), _digit(digit_b)
     da = 0 if da is None else da
@@ -115,10 +114,6 @@ def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", di
 
 def curves_frames():
     """The recorded G and D training curves as long-format DataFrames (None when not recorded)."""
-    import pandas as pd
-
-    from zoo.generative import read_extra
-
     rec = read_extra().get("gan_digits_g")
     if not rec or not rec.get("curve"):
         return None, None, "No training curves recorded yet: run `python -m training.train_gan`."

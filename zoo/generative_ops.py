@@ -1,18 +1,23 @@
-"""Pure functions for the autoencoder and GAN tabs: reconstruction, PSNR, the PCA baseline, latent maps, sampling.
+"""Pure functions for the autoencoder and GAN tabs: reconstruction, PSNR, the PCA baseline, decoding, sampling.
 
-Nothing here imports gradio; the tabs (ui/autoencoder.py, ui/gan.py) only convert values and call these.
+Model inference only: what needs the mnist5k data (the fitted PCA baseline, the latent-2 map of the test set)
+is in training/latent_space.py. Nothing here imports gradio; the tabs (ui/autoencoder.py, ui/gan.py) only
+convert values and call these.
 """
 from __future__ import annotations
 
 import io
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image
+from torchvision.utils import make_grid
 
 from zoo.classify import load_model
+from zoo.inference import predict_logits
+from zoo.pictures import colormap, to_uint8
 
 # The zoo's one process-wide model cache (lazy, locked, built outside inference_mode) serves this family too.
 load = load_model
@@ -34,11 +39,9 @@ def psnr_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse(a, b).clamp_min(1e-10))
 
 
-@torch.no_grad()
 def reconstruct_batch(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """model(x) for (N, 1, 28, 28) in [0, 1], in chunks, returned on the CPU."""
-    dev = next(model.parameters()).device
-    return torch.cat([model(x[i:i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
+    return predict_logits(model, x, batch_size=batch)
 
 
 class PCA:
@@ -61,13 +64,6 @@ class PCA:
         return self.decode(self.encode(x))                            # unclamped, as sklearn's inverse_transform
 
 
-@lru_cache(maxsize=4)
-def pca(k: int) -> PCA:
-    from training.data import mnist5k
-
-    return PCA(mnist5k().train_x, k)
-
-
 def add_noise(x: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
     """Gaussian noise of std sigma, clipped to [0, 1]: what the denoising autoencoder was trained to undo."""
     if sigma <= 0:
@@ -81,41 +77,10 @@ def random_noise_images(n: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
 
 
-# --- the latent-2 map ---------------------------------------------------------------------------
-
-@lru_cache(maxsize=2)
-def test_codes(name: str = "ae_digits_2") -> tuple[np.ndarray, np.ndarray]:
-    """(codes (1000, 2), labels (1000,)) of the mnist5k test set under the latent-2 encoder."""
-    from training.data import mnist5k
-
-    d = mnist5k()
-    model = load(name)
-    with torch.no_grad():
-        z = model.encode(d.test_x.to(next(model.parameters()).device)).cpu().numpy()
-    return z, d.test_y.numpy()
-
-
-def map_extent(name: str = "ae_digits_2", margin: float = 0.1) -> tuple[float, float, float, float]:
-    """(xmin, xmax, ymin, ymax) around the 1st-99th percentile of the test codes (what the sliders span)."""
-    z, _ = test_codes(name)
-    lo, hi = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
-    pad = (hi - lo) * margin
-    lo, hi = lo - pad, hi + pad
-    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
-
-
 @torch.no_grad()
 def decode_points(name: str, z: torch.Tensor) -> torch.Tensor:
     model = load(name)
     return model.decode(z.float().to(next(model.parameters()).device)).cpu()   # (B, 1, 28, 28)
-
-
-def decode_grid(name: str = "ae_digits_2", n: int = 15) -> torch.Tensor:
-    """An n x n grid of decodings over the map's extent (top row = largest z2), as (n*n, 1, 28, 28)."""
-    x0, x1, y0, y1 = map_extent(name)
-    xs, ys = torch.linspace(x0, x1, n), torch.linspace(y1, y0, n)
-    zz = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)  # (n*n, 2) as (z1, z2)
-    return decode_points(name, zz)
 
 
 # --- GAN sampling -------------------------------------------------------------------------------
@@ -188,16 +153,8 @@ def realness(images: torch.Tensor, labels: torch.Tensor | None = None, name: str
 
 # --- pictures -----------------------------------------------------------------------------------
 
-def to_uint8(x: torch.Tensor, scale: int = 1) -> np.ndarray:
-    """(1, H, W) or (H, W) tensor in [0, 1] -> uint8 array, upscaled by `scale` with nearest neighbour."""
-    a = (x.detach().cpu().squeeze().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-    return a.repeat(scale, 0).repeat(scale, 1) if scale > 1 else a
-
-
 def grid(images: torch.Tensor, nrow: int | None = None, scale: int = 3, pad: int = 2) -> np.ndarray:
     """(N, 1, 28, 28) -> one uint8 picture of the images in rows (torchvision.utils.make_grid)."""
-    from torchvision.utils import make_grid
-
     n = len(images)
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
     g = make_grid(images.clamp(0, 1), nrow=nrow, padding=pad, pad_value=0.35)[0]  # (H, W)
@@ -206,76 +163,16 @@ def grid(images: torch.Tensor, nrow: int | None = None, scale: int = 3, pad: int
 
 def error_map(x: torch.Tensor, r: torch.Tensor, scale: int = 8) -> np.ndarray:
     """|reconstruction - input| as an RGB heat map (black = exact, yellow = wrong)."""
-    import matplotlib
-
     err = (r - x).abs().squeeze().clamp(0, 1).numpy()
-    rgb = (matplotlib.colormaps["inferno"](err)[..., :3] * 255).astype(np.uint8)
+    rgb = (colormap("inferno")(err)[..., :3] * 255).astype(np.uint8)
     return rgb.repeat(scale, 0).repeat(scale, 1)
 
 
 def gif_bytes(images: torch.Tensor, scale: int = 6, ms: int = 90, bounce: bool = True) -> bytes:
     """An animated GIF of the frames (N, 1, 28, 28), played forward then back."""
-    from PIL import Image
-
     frames = [Image.fromarray(to_uint8(f, scale), mode="L") for f in images]
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms, loop=0)
     return buf.getvalue()
-
-
-# --- the map as a picture (clickable: pixel -> latent point) ------------------------------------
-
-MAP_PX, MAP_AX = 520, (0.09, 0.07, 0.88, 0.83)   # square picture; axes [left, bottom, width, height] in figure units
-
-
-def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = None,
-              point: tuple[float, float] | None = None) -> np.ndarray:
-    """The test set's latent-2 codes scattered by digit, the user's input as a star, the picked point as a cross."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    z, y = test_codes(name)
-    x0, x1, y0, y1 = map_extent(name)
-    fig = plt.figure(figsize=(MAP_PX / 100, MAP_PX / 100), dpi=100)
-    ax = fig.add_axes(MAP_AX)
-    cmap = matplotlib.colormaps["tab10"]
-    for d in range(10):
-        sel = y == d
-        ax.scatter(z[sel, 0], z[sel, 1], s=7, color=cmap(d), label=str(d), alpha=0.75, linewidths=0)
-    if marker is not None:
-        ax.scatter([marker[0]], [marker[1]], marker="*", s=420, c="gold", edgecolors="black", linewidths=1.2,
-                   zorder=5, label="your digit")
-    if point is not None:
-        ax.scatter([point[0]], [point[1]], marker="X", s=160, c="black", edgecolors="white", linewidths=1.2, zorder=6,
-                   label="picked point")
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xlabel("z1", labelpad=1)
-    ax.set_ylabel("z2", labelpad=1)
-    ax.tick_params(labelsize=7)
-    # Two rows above the axes (digits, then the two markers), legend symbols at one size: the big star and
-    # cross of the plot overlapped their own labels, and one row of 12 ran past the picture's edge.
-    leg = ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=6, frameon=False,
-                    columnspacing=1.0, handletextpad=0.3, borderaxespad=0.2, labelspacing=0.3)
-    for h in leg.legend_handles:
-        h.set_sizes([40])
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return img
-
-
-def map_pixel_to_latent(px: float, py: float, name: str = "ae_digits_2", size: tuple[int, int] | None = None
-                        ) -> tuple[float, float]:
-    """A click at pixel (px, py) of map_image (top-left origin) -> the latent point under it (clipped to the axes)."""
-    w, h = size or (MAP_PX, MAP_PX)
-    left, bottom, aw, ah = MAP_AX
-    fx = (px / w - left) / aw                     # 0..1 across the axes
-    fy = (1 - py / h - bottom) / ah               # 0..1 up the axes
-    fx, fy = min(max(fx, 0.0), 1.0), min(max(fy, 0.0), 1.0)
-    x0, x1, y0, y1 = map_extent(name)
-    return x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from filelock import FileLock  # a huggingface_hub dependency: flock on Linux/macOS, msvcrt.locking on Windows
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -38,17 +41,14 @@ def read_manifest() -> dict:
 
 def update_manifest(name: str, entry: dict) -> None:
     """Set one model's entry; a lock file serialises concurrent trainers (read-modify-write)."""
-    # filelock (a huggingface_hub dependency): flock on Linux/macOS, msvcrt.locking on Windows; fcntl is POSIX-only
-    from filelock import FileLock
-
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     with FileLock(str(WEIGHTS_DIR / ".manifest.lock")):
         data = read_manifest()
         data[name] = entry
-        _atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _atomic_write_bytes(path: Path | str, payload: bytes) -> None:
+def atomic_write_bytes(path: Path | str, payload: bytes) -> None:
     """Write via a temp file in the same folder, fsync, then os.replace: a crash leaves old or new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,10 +79,8 @@ def _atomic_write_bytes(path: Path | str, payload: bytes) -> None:
 
 def save_safetensors_atomic(state: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> str:
     """Save a state dict as safetensors, atomically. Shared tensors are cloned (safetensors refuses aliases)."""
-    from safetensors.torch import save
-
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
-    _atomic_write_bytes(path, save(tensors, metadata=metadata))
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
     return path
 
 
@@ -126,9 +124,6 @@ def check_safetensors_header(path: str, max_header_bytes: int = MAX_HEADER_BYTES
 def load_safetensors(path: str, max_tensors: int = MAX_TENSORS) -> dict[str, torch.Tensor]:
     """Read a safetensors file (header bounded first); anything else (a pickle, a truncated or garbage file) is a
     WeightsError."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     check_safetensors_header(path, max_tensors=max_tensors)
     try:
         return load_file(path)
@@ -171,6 +166,7 @@ def download(repo_id: str, filename: str, revision: str = "main", cache_dir: str
     tells quickly whether the Hub answers; huggingface_hub's own retry loop would take ~25 s to give up.
     Offline (HF_HUB_OFFLINE=1) only the cache is looked at.
     """
+    # huggingface_hub on first use (~0.2 s): every process imports zoo, few ever download
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, HFValidationError,
                                         LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
@@ -237,7 +233,7 @@ def publish(files: dict[str, str], repo_id: str, token: str, private: bool = Fal
     when a token is None, and on a public server those are the owner's credentials, never a visitor's.
     Only .safetensors, .json and .md files are accepted: a published repo never carries a pickle.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi  # on first use, as in download()
 
     if not isinstance(token, str) or not token.strip():
         raise ValueError("publishing needs a Hub token with write access (it is never taken from the server)")
