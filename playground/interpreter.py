@@ -1,11 +1,12 @@
 """The tree-walking interpreter behind the sandbox: evaluates a checked `ast` (evaluator.parse) statement by
 statement, calling only allow-listed torch objects, and dry-runs every allocating call on `meta` tensors
-so that a too-large result is refused before any memory is taken."""
+so that a too-large result is refused before any memory is taken.
+
+Statements, expressions and operators are here; calls in playground/calls.py, the allocation guard in
+playground/guard.py, the builtins in playground/safe_builtins.py (the Interpreter's mixins)."""
 from __future__ import annotations
 
 import ast
-import functools
-import inspect
 import operator
 import warnings
 from dataclasses import dataclass, field
@@ -13,49 +14,15 @@ from dataclasses import dataclass, field
 import torch
 
 from playground import allowlist as A
+from playground.calls import Calls
 from playground.evaluator import (_BINOPS, _CMP, _INPLACE, _UNARY, BoundMethod, Limits, Namespace, SafeFunc,
                                   SandboxError, UserCodeError, namespaces, parse)
-
-_FAILED = object()
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def to_meta(v, depth: int = 0):
-    """A meta copy of a value for the dry run (tensors become meta tensors; containers are copied)."""
-    if isinstance(v, torch.Tensor):
-        return v.detach().to("meta")
-    if depth < 3 and type(v) in (list, tuple):
-        return type(v)(to_meta(x, depth + 1) for x in v)
-    if depth < 3 and isinstance(v, slice):
-        return slice(to_meta(v.start, depth + 1), to_meta(v.stop, depth + 1), to_meta(v.step, depth + 1))
-    return v
-
-
-def _tensors_in(v, depth: int = 0):
-    if isinstance(v, torch.Tensor):
-        yield v
-    elif depth < 3 and isinstance(v, (list, tuple)):
-        for x in v:
-            yield from _tensors_in(x, depth + 1)
-
-
-@functools.lru_cache(maxsize=None)
-def _accepts_device(cls) -> bool:
-    try:
-        return "device" in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
+from playground.guard import AllocationGuard, to_meta
+from playground.safe_builtins import SafeBuiltins
 
 
 @dataclass
-class Interpreter:
+class Interpreter(Calls, AllocationGuard, SafeBuiltins):
     """Runs one program. `env` holds the user's names; `record(lineno, label, value)` sees every result."""
     limits: Limits = field(default_factory=Limits)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -299,171 +266,3 @@ class Interpreter:
             return m
 
         self.guarded("item assignment", lambda: operator.setitem(base, index, value), meta)
-
-    # ---- calls ------------------------------------------------------------------------------------------
-    def call(self, func, args: list, kwargs: dict):
-        if isinstance(func, SafeFunc):
-            if func.kind == "builtin":
-                return func.fn(*args, **kwargs)
-            if func.kind == "module":
-                return self.build_module(func, args, kwargs)
-            if func.kind == "optim":
-                return func.fn(*args, **kwargs)
-            name = func.qualname.split(".")[-1]
-            if name in A.NO_DRY_RUN:
-                return func.fn(*args, **kwargs)
-            extra = {"device": "meta"} if func.kind == "factory" else {}
-            return self.guarded(func.qualname, lambda: func.fn(*args, **kwargs),
-                                lambda: func.fn(*to_meta(args), **{**to_meta_kw(kwargs), **extra}))
-        if isinstance(func, BoundMethod):
-            return self.call_method(func.obj, func.name, args, kwargs)
-        if isinstance(func, torch.nn.Module):
-            return self.call_module(func, args, kwargs)
-        raise SandboxError(f"a {type(func).__name__} cannot be called in the sandbox")
-
-    def call_method(self, obj, name: str, args, kwargs):
-        method = getattr(obj, name)
-        if isinstance(obj, torch.optim.Optimizer) and name == "step":
-            if args or kwargs:  # step(closure) would make torch call a user-chosen object
-                raise SandboxError("optimizer.step() takes no closure in the sandbox")
-            return self.optimizer_step(obj, args, kwargs)
-        if isinstance(obj, torch.Tensor):
-            if name == "backward":
-                self.backward_roots.append(obj)
-            if name == "tolist" and obj.numel() > self.limits.max_tolist:
-                raise SandboxError(f"tolist() of {obj.numel():,} elements; the sandbox allows "
-                                   f"{self.limits.max_tolist:,}")
-            if name not in A.NO_DRY_RUN:
-                return self.guarded(f"Tensor.{name}", lambda: method(*args, **kwargs),
-                                    lambda: getattr(to_meta(obj), name)(*to_meta(args), **to_meta_kw(kwargs)))
-        return method(*args, **kwargs)
-
-    def build_module(self, func: SafeFunc, args, kwargs):
-        cls = func.fn
-        if _accepts_device(cls):
-            try:
-                probe = cls(*to_meta(args), **{**to_meta_kw(kwargs), "device": "meta"})
-            except Exception:  # noqa: BLE001 - the real constructor below raises the user's error
-                probe = None
-            if probe is not None:
-                params = list(probe.parameters())
-                self.check_size(params, func.qualname)
-                total = sum(p.numel() * p.element_size() for p in params)
-                if self.allocated + total > self.limits.max_total_bytes:
-                    raise SandboxError(f"{func.qualname} would take {_fmt_bytes(total)}; over this request's budget")
-        elif cls is torch.nn.Sequential and not all(isinstance(a, torch.nn.Module) for a in args):
-            raise TypeError("nn.Sequential takes modules, e.g. nn.Sequential(nn.Linear(3, 5), nn.ReLU())")
-        module = cls(*args, **kwargs)
-        self.check_size(list(module.parameters()), func.qualname, count=True)
-        return module
-
-    def call_module(self, module, args, kwargs):
-        from torch.func import functional_call
-
-        def meta():
-            state = {k: v.detach().to("meta") for k, v in (*module.named_parameters(), *module.named_buffers())}
-            return functional_call(module, state, tuple(to_meta(args)), to_meta_kw(kwargs))
-
-        return self.guarded(type(module).__name__, lambda: module(*args, **kwargs), meta)
-
-    def optimizer_step(self, opt, args, kwargs):
-        params = [p for g in opt.param_groups for p in g["params"]]
-        names = self.tensor_names()
-        before = [(names.get(id(p), f"param{i}"), p.detach().clone(),
-                   None if p.grad is None else p.grad.detach().clone()) for i, p in enumerate(params)]
-        out = opt.step(*args, **kwargs)
-        self.last_step = [(n, b, g, p.detach().clone()) for (n, b, g), p in zip(before, params)]
-        return out
-
-    def tensor_names(self) -> dict:
-        """id(tensor) -> the first name the user gave it (a variable, or module.param like fc1.weight)."""
-        names: dict[int, str] = {}
-        for name, value in self.env.items():
-            if isinstance(value, torch.Tensor):
-                names.setdefault(id(value), name)
-            elif isinstance(value, torch.nn.Module):
-                for pname, p in value.named_parameters():
-                    names.setdefault(id(p), f"{name}.{pname}")
-        return names
-
-    # ---- the allocation guard ---------------------------------------------------------------------------
-    def guarded(self, label: str, real, meta=None):
-        """Dry-run `meta()` (no memory), refuse if any result is too big, then run `real()` and check again."""
-        if meta is not None:
-            try:
-                with torch.no_grad():
-                    dry = meta()
-            except Exception:  # noqa: BLE001 - shape errors, data-dependent ops: the real call reports/bounds
-                dry = _FAILED
-            if dry is not _FAILED:
-                self.check_size(dry, label)
-        out = real()
-        self.check_size(out, label, count=True)
-        return out
-
-    def check_size(self, value, label: str, count: bool = False) -> None:
-        L = self.limits
-        for t in _tensors_in(value):
-            numel, nbytes = t.numel(), t.numel() * t.element_size()
-            if numel > L.max_numel or nbytes > L.max_bytes:
-                raise SandboxError(f"{label} would make a tensor of shape {tuple(t.shape)} ({numel:,} elements, "
-                                   f"{_fmt_bytes(nbytes)}); the sandbox allows {L.max_numel:,} elements and "
-                                   f"{_fmt_bytes(L.max_bytes)} per tensor")
-            if count and t.device.type != "meta" and not t._is_view():
-                self.allocated += nbytes
-                if self.allocated > L.max_total_bytes:
-                    raise SandboxError(f"this program allocated over {_fmt_bytes(L.max_total_bytes)} in all; "
-                                       f"the sandbox stops here")
-
-    # ---- builtins ---------------------------------------------------------------------------------------
-    def _b_print(self, *args):
-        text = " ".join(str(a) for a in args)
-        room = self.limits.max_print - self.printed_chars
-        if room > 0:
-            self.printed.append(text[:room])
-            self.printed_chars += len(text) + 1
-        return None
-
-    @staticmethod
-    def _numbers_only(name, args):
-        flat = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
-        if any(isinstance(a, torch.Tensor) for a in flat):
-            raise SandboxError(f"use torch.{name}(...) or tensor.{name}() for tensors")
-        return flat
-
-    def _b_min(self, *args):
-        return min(self._numbers_only("min", args))
-
-    def _b_max(self, *args):
-        return max(self._numbers_only("max", args))
-
-    def _b_abs(self, x):
-        return self.guarded("abs", lambda: abs(x), lambda: abs(to_meta(x))) if isinstance(x, torch.Tensor) else abs(x)
-
-    def _b_len(self, x):
-        if not isinstance(x, (torch.Tensor, list, tuple, str, torch.Size, torch.nn.Sequential)):
-            raise SandboxError(f"len() of a {type(x).__name__} is not available")
-        return len(x)
-
-    @staticmethod
-    def _b_round(x, ndigits=None):
-        return round(x) if ndigits is None else round(x, ndigits)
-
-    @staticmethod
-    def _scalar(kind, x):
-        if not isinstance(x, (int, float, bool, str, torch.Tensor)):
-            raise SandboxError(f"{kind.__name__}() of a {type(x).__name__} is not available")
-        return kind(x)
-
-    def _b_float(self, x=0.0):
-        return self._scalar(float, x)
-
-    def _b_int(self, x=0):
-        return self._scalar(int, x)
-
-    def _b_bool(self, x=False):
-        return self._scalar(bool, x)
-
-
-def to_meta_kw(kwargs: dict) -> dict:
-    return {k: to_meta(v) for k, v in kwargs.items()}
