@@ -1,6 +1,7 @@
 """Training lab: augmentation settings, resampling, freezing, cancel/keep-best, exact resume, checkpoints."""
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -17,7 +18,6 @@ from training.transfer import freeze, parts_of, trainable_paths
 from training.trainer import TrainConfig, train
 from training.transforms import AugmentSettings, build_pipeline, draw, pipeline_code
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFF = dict(resize=0, crop_size=0, rotation=0, hflip_p=0, vflip_p=0, brightness=0, contrast=0)
 
 
@@ -161,23 +161,60 @@ def test_cancel_stops_within_one_step_and_keeps_best():
 
 
 def test_trainer_keep_best_restores_best_weights():
-    torch.manual_seed(0)
-    from zoo.digits import ResNetDigits
+    """The trained resnet_digits, evaluated after every step; after step 1 the callback wipes its weights (a run
+    that diverges), so step 1 is the best. keep_best must put back exactly step 1's weights and BatchNorm
+    statistics, and report their accuracy."""
+    from training.trainer import evaluate
+    from zoo import get_model
 
-    model = ResNetDigits()
-    accs = []
-    cfg = TrainConfig(epochs=1, batch_size=16, lr=0.5, optimizer="sgd", max_steps=5, eval_every=1, keep_best=True,
-                      augment=False)  # a silly lr: accuracy jumps around, so the best is rarely the last
-    m = train(model, small_digits(), cfg, on_step=lambda i: accs.append(i.test_acc), device="cpu")
-    assert m["test_acc"] == pytest.approx(max(max(accs), m["test_acc"]))
+    data = small_digits()
+    model = get_model("resnet_digits")
+    accs, at_best = [], {}
+
+    def on_step(info):
+        accs.append(info.test_acc)
+        if info.step == 1:
+            at_best.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.zero_()
+
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-3, optimizer="sgd", max_steps=4, eval_every=1, keep_best=True,
+                      augment=False)
+    m = train(model, data, cfg, on_step=on_step, device="cpu")
+    assert len(accs) == 4 and accs[0] == max(accs) and accs[-1] < accs[0] - 20, accs   # the best was step 1
+    assert m["restored_best"] and m["test_acc"] == accs[0]
+    state = model.state_dict()
+    assert set(state) == set(at_best)
+    for k, v in at_best.items():
+        assert torch.equal(state[k], v), k                   # step 1's weights, running stats included
+    assert evaluate(model, data.test_x, data.test_y) == pytest.approx(accs[0])
 
 
 def test_mixed_precision_modes():
+    """bf16 autocast on the CPU: the convolutions really run in bfloat16, the weights stay float32 and are
+    trained, the losses are finite, and the first loss is the float32 run's (same weights, same batch)."""
     from zoo.digits import ResNetDigits
 
-    m = train(ResNetDigits(), small_digits(), TrainConfig(epochs=1, batch_size=32, max_steps=2, amp="bf16"),
-              device="cpu")
-    assert m["steps"] == 2
+    def run(amp):
+        torch.manual_seed(0)
+        model = ResNetDigits()
+        before = {k: v.clone() for k, v in model.named_parameters()}
+        dtypes = []
+        model.conv1.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+        m = train(model, small_digits(), TrainConfig(epochs=1, batch_size=32, max_steps=2, amp=amp), device="cpu")
+        assert m["steps"] == 2
+        losses = [h["loss"] for h in m["history"]]
+        assert len(losses) == 2 and all(math.isfinite(v) for v in losses), losses
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        assert any(not torch.equal(p, before[k]) for k, p in model.named_parameters())   # it trained
+        return losses, dtypes[:2]   # the two training steps' forwards (evaluation comes after them)
+
+    losses, dtypes = run("bf16")
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    ref, ref_dtypes = run("off")
+    assert ref_dtypes == [torch.float32, torch.float32]
+    assert losses[0] == pytest.approx(ref[0], rel=0.02)
     with pytest.raises(ValueError, match="fp16 mixed precision needs a CUDA"):
         train(ResNetDigits(), small_digits(), TrainConfig(max_steps=1, amp="fp16"), device="cpu")
 
@@ -248,8 +285,7 @@ def test_finetune_checkpoint_resume(tmp_path):
 
 
 KILLED_SAVE = textwrap.dedent("""
-    import os, signal, sys
-    sys.path.insert(0, {root!r})
+    import os, signal
     import torch
     from training.checkpoint import save_checkpoint
     state = {{"optimizer": {{"state": {{}}, "param_groups": [{{"lr": 0.1, "params": [0]}}]}},
@@ -268,7 +304,7 @@ def test_killed_save_leaves_previous_checkpoint_loadable(tmp_path):
     from training.checkpoint import load_checkpoint
 
     path = str(tmp_path / "ck.safetensors")
-    proc = subprocess.run([sys.executable, "-c", KILLED_SAVE.format(root=ROOT, path=path)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", KILLED_SAVE.format(path=path)], capture_output=True,
                           timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     assert any(n.endswith(".tmp") for n in os.listdir(tmp_path))   # the half-done save was really under way
