@@ -2,7 +2,10 @@
 resource bombs (each refused or bounded), and hypothesis fuzzing of random programs (never a crash or hang)."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
+from datetime import timedelta
 
 import pytest
 import torch
@@ -256,24 +259,71 @@ PROGRAM = st.lists(st.tuples(st.sampled_from(["a", "b", "x", ""]), EXPR), min_si
                             [("a", "torch.rand(2, 3)"), ("b", "torch.ones(3, 2, requires_grad=True)")] + lines))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example takes milliseconds. One slower than DEADLINE fails and is shrunk by hypothesis; one that hangs is
+# interrupted after HANG_S (SIGALRM, where there is one), so a hang fails the test instead of stalling the suite.
+DEADLINE = timedelta(seconds=2)
+HANG_S = 10.0
+
+
+class _Hung(BaseException):
+    """Raised by the alarm: a BaseException, so the evaluator's own error handling cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _hang_bound(seconds: float):
+    """Interrupt the block after `seconds`; pytest-timeout's alarm (the same signal) is put back afterwards."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise _Hung
+
+    old_handler = signal.signal(signal.SIGALRM, expired)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_delay:
+            signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - t0), 0.001), old_interval)
+
+
+def _run_bounded(code: str) -> None:
+    try:
+        with _hang_bound(HANG_S):
+            run(code)
+    except (SandboxError, UserCodeError):
+        pass
+    except _Hung:
+        raise AssertionError(f"no answer within {HANG_S} s") from None
+
+
+@settings(max_examples=100, deadline=DEADLINE, suppress_health_check=[HealthCheck.too_slow])
 @given(PROGRAM)
 def test_fuzz_random_programs_never_crash_or_hang(code):
-    t0 = time.perf_counter()
-    try:
-        run(code)
-    except (SandboxError, UserCodeError):
-        pass
-    assert time.perf_counter() - t0 < 5.0, code
+    _run_bounded(code)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=DEADLINE)
 @given(st.text(max_size=300))
 def test_fuzz_random_text_never_crashes(text):
-    try:
-        run(text)
-    except (SandboxError, UserCodeError):
-        pass
+    _run_bounded(text)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="no SIGALRM here: the fuzz tests have no hang bound")
+def test_the_fuzz_tests_hang_bound_interrupts_a_hang_and_gives_back_the_test_timeout():
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]          # pytest-timeout's alarm, when it uses the signal
+    t0 = time.monotonic()
+    with pytest.raises(_Hung):
+        with _hang_bound(0.2):
+            while True:
+                pass
+    assert time.monotonic() - t0 < 2
+    if outer:
+        assert 0 < outer - signal.getitimer(signal.ITIMER_REAL)[0] < 2
 
 
 def test_server_unpickles_only_plain_data_and_arrays_from_the_worker():
