@@ -12,7 +12,12 @@ imports gradio, so it stays out of zoo/ and training/).
 from __future__ import annotations
 
 import math
+import queue
+import threading
 
+from training import jobs
+from training.jobrun import Context, run_kind
+from training.jobwire import encode
 from zoo.device import gpu_scope, on_zero_gpu
 
 MIN_S, MAX_S = 20, 300          # ZeroGPU bills and schedules by the requested duration: ask for what fits
@@ -46,12 +51,6 @@ def job_stream(kind: str, params: dict, job_dir: str):
     This is the function spaces.GPU runs. On ZeroGPU it runs in a process the platform forks, so it takes only
     plain, picklable arguments and hands everything back by yielding (spaces streams a generator's items to
     the caller); closing the generator (Cancel) stops the job after its current step."""
-    import queue
-    import threading
-
-    from training.jobs import encode
-    from training.jobworker import Context, run_kind
-
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     out: dict = {}
@@ -90,7 +89,5 @@ def install() -> bool:
     """On ZeroGPU, make the job queue run jobs in-process through gpu_call. Returns whether it did."""
     if not on_zero_gpu():
         return False
-    from training import jobs
-
     jobs.set_runner_factory(lambda: jobs.InlineRunner(stream=gpu_stream))
     return True

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
+import traceback
 
 import gradio as gr
+
+from training.jobs import JobError, get_queue
+from ui.common import user_errors
 
 POLL_S = 0.5
 
@@ -17,16 +22,12 @@ def session(request: gr.Request | None) -> str:
 
 def submit(kind: str, params: dict, request: gr.Request | None):
     """Queue a job for this visitor; a second job of the same visitor is refused at once (JobRefused)."""
-    from training.jobs import get_queue
-
     return get_queue().submit(session(request), kind, params)
 
 
 def follow(job):
     """Yield the job every POLL_S until it ends. Closing the generator (Gradio cancel, a disconnect) cancels the
     job and waits for the step in flight, so nothing keeps running for a visitor who left."""
-    from training.jobs import get_queue
-
     try:
         yield job
         while not job.finished.wait(POLL_S):
@@ -38,8 +39,6 @@ def follow(job):
 
 
 def cancel_session(request: gr.Request | None) -> str:
-    from training.jobs import get_queue
-
     return get_queue().cancel(session(request))
 
 
@@ -51,8 +50,6 @@ def progress_html(elem_id: str, text: str, done: int, total: int, error: bool = 
 
 
 def queued_text(job) -> str:
-    from training.jobs import get_queue
-
     q = get_queue()
     pos = q.position(job)
     ahead = "1 job is" if pos == 1 else f"{pos} jobs are"
@@ -83,12 +80,6 @@ def stage_text(ev: dict) -> tuple[str, int, int]:
 
 def error_text(exc: BaseException) -> str:
     """What a visitor reads for an exception: our job errors and user errors as written, the rest summarised."""
-    import logging
-    import traceback
-
-    from training.jobs import JobError
-    from ui.common import user_errors
-
     if isinstance(exc, gr.Error):
         return str(exc.message)
     if isinstance(exc, (JobError,) + user_errors()) or type(exc).__module__.startswith(("training.", "zoo.")):
