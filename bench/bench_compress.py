@@ -74,7 +74,8 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
             m = StudentCNN(widths=w)
             r = train_student(m, fit, tc, teacher if t is not None else None, t or 1.0, cfg.alpha)
             nll = float(torch.nn.functional.cross_entropy(predict_logits(m, fit.test_x), fit.test_y))
-            runs["alone" if t is None else str(t)] = {"holdout_acc": round(r["test_acc"], 2), "holdout_nll": round(nll, 4)}
+            runs["alone" if t is None else str(t)] = {"holdout_acc": round(r["test_acc"], 2),
+                                                      "holdout_nll": round(nll, 4)}
             print(json.dumps({"progress": "select T", "widths": w, "T": t, **runs["alone" if t is None else str(t)]}),
                   file=sys.stderr, flush=True)
         best = max(temps, key=lambda t: (runs[str(t)]["holdout_acc"], -runs[str(t)]["holdout_nll"]))
@@ -117,7 +118,8 @@ def distillation(cfg, widths, n_seeds: int, temps: dict | None = None) -> dict:
             "widths": list(w), "T": T, "params": params, "param_ratio": round(t_params / params, 2), "runs": rows,
             "distilled_mean": round(d, 2), "alone_mean": round(a, 2),
             # per seed, distilled vs alone: a mean gain from one seed's lucky digit is not a better student
-            "seeds_better_same_worse": [sum(x > 0 for x in diffs), sum(x == 0 for x in diffs), sum(x < 0 for x in diffs)],
+            "seeds_better_same_worse": [sum(x > 0 for x in diffs), sum(x == 0 for x in diffs),
+                                        sum(x < 0 for x in diffs)],
             "met": t_params / params >= 5 and d >= t_acc - 1 and d > a})
     res["met"] = any(s["met"] for s in res["students"])
     return res
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         cfg = replace(cfg, latency_batch=bs)
         lab = run_lab(cfg)
-        good = [r["technique"] for r in lab["rows"] if r["technique"] != "baseline fp32" and "student" not in r["technique"]
+        good = [r["technique"] for r in lab["rows"]
+                if r["technique"] != "baseline fp32" and "student" not in r["technique"]
                 and "teacher" not in r["technique"] and r["smaller_x"] >= 3.5 and r["faster_x"] >= 1.5
                 and r["acc_change"] >= -0.5]
         out[f"compression_batch{bs}"] = {"rows": lab["rows"], "meets_size_speed_accuracy": good,
@@ -205,7 +208,8 @@ def main(argv=None) -> int:
             sel = select_temperature(cfg, widths, [float(t) for t in args.select_temperature.split(",")])
             out["temperature_selection"] = sel
             temps = {tuple(b["widths"]): b["chosen_T"] for b in sel["by_width"]}
-        out["distillation"] = distillation(replace(cfg, temperature=args.temperature), widths, args.distill_seeds, temps)
+        out["distillation"] = distillation(replace(cfg, temperature=args.temperature), widths, args.distill_seeds,
+                                           temps)
     print(json.dumps(out, indent=1))
     return 0
 

@@ -40,7 +40,8 @@ def main() -> int:
         t0 = time.perf_counter()
         m = train(t, fit, replace(RECIPES["resnet_digits"], label_smoothing=ls, amp="bf16", channels_last=True))
         teachers[ls] = t.float().eval().to(memory_format=torch.contiguous_format)
-        out[f"teacher_label_smoothing_{ls}"] = {"holdout_acc": m["test_acc"], "seconds": round(time.perf_counter() - t0)}
+        out[f"teacher_label_smoothing_{ls}"] = {"holdout_acc": m["test_acc"],
+                                                "seconds": round(time.perf_counter() - t0)}
     tc = short_cfg(2000, n, seed=0)
     torch.manual_seed(0)
     init = StudentCNN()

@@ -8,7 +8,8 @@ For each seed: (1) the Fine-tune tab's default run in this process (training.fin
 -> sklearn digits, 2 + 2 epochs, global batch 64, 88 steps); (2) its export (training/export.py), unzipped in a
 temporary folder outside the checkout and run as `python train.py` (one process); (3) the same folder under
 `torchrun --standalone --nproc_per_node=2 train.py` (gloo on the CPU; 2 x 32 per process = the same global batch
-of 64, the same 88 steps). (2) is also run with OMP_NUM_THREADS=1, the thread count each torchrun process gets. Reported: test accuracy on the 359 held-out digits (target: the 2-process run within
+of 64, the same 88 steps). (2) is also run with OMP_NUM_THREADS=1, the thread count each torchrun process gets.
+Reported: test accuracy on the 359 held-out digits (target: the 2-process run within
 0.5 points of the in-app run), the steps, and training images/s (optimizer steps x global batch / training
 seconds, evaluation excluded; the in-app figure includes its evaluations, so it is a lower bound).
 
@@ -28,8 +29,6 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env() -> dict:

@@ -31,7 +31,8 @@ def bench_accuracy() -> dict:
 
 
 # The fastest recipe we found for >= 98.5% (see README): VGG-style net, 5 epochs of one-cycle AdamW, batched affine
-# augmentation (6 epochs: 5 left 1 seed in 5 at 98.3%), bf16 autocast and channels_last (oneDNN's fast path on this CPU: ~2x over fp32 NCHW).
+# augmentation (6 epochs: 5 left 1 seed in 5 at 98.3%), bf16 autocast and channels_last (oneDNN's fast path on this
+# CPU: ~2x over fp32 NCHW).
 FAST_RECIPE = {"model": "vgg_digits", "epochs": 6, "batch_size": 128, "lr": 4e-3, "label_smoothing": 0.05,
                "amp": "bf16", "channels_last": True}
 
@@ -56,7 +57,8 @@ def bench_train(target: float = 98.5, repeats: int = 5) -> dict:
         metrics = train(model, s, cfg)   # no evaluation inside the timed loop (eval_every huge)
         seconds = time.perf_counter() - t0
         runs.append({"seed": seed, "seconds_incl_final_eval": round(seconds, 2),
-                     "train_seconds": round(metrics["seconds"], 2), "test_acc": round(evaluate(model, s.test_x, s.test_y), 2)})
+                     "train_seconds": round(metrics["seconds"], 2),
+                     "test_acc": round(evaluate(model, s.test_x, s.test_y), 2)})
     return {"recipe": FAST_RECIPE, "target": target, "runs": runs,
             "all_reached_target": all(r["test_acc"] >= target for r in runs),
             "median_seconds": statistics.median(r["seconds_incl_final_eval"] for r in runs),
@@ -101,7 +103,8 @@ def bench_startup(repeats: int = 3) -> dict:
             proc.wait(10)
     imp, st = statistics.median(imports), statistics.median(starts)
     return {"bare_import_s": round(imp, 2), "app_ready_s": round(st, 2), "ratio": round(st / imp, 3),
-            "target_ratio": 1.2, "imports_all": [round(x, 2) for x in imports], "starts_all": [round(x, 2) for x in starts]}
+            "target_ratio": 1.2, "imports_all": [round(x, 2) for x in imports],
+            "starts_all": [round(x, 2) for x in starts]}
 
 
 def bench_latency(n: int = 40) -> dict:
@@ -150,7 +153,8 @@ def bench_latency(n: int = 40) -> dict:
     p50c, p50n = statistics.median(cls), statistics.median(noop)
     return {"classify_p50_ms": round(p50c, 1), "noop_p50_ms": round(p50n, 1), "ratio": round(p50c / p50n, 3),
             "target_ratio": 1.3, "model_work_p50_ms": round(statistics.median(work), 2), "model_work_target_ms": 15,
-            "note": "/classify decodes, preprocesses and runs all 3 digits models (the comparison table) and returns label, table, code and summary; model_work is decode+preprocess+forward of one model in process"}
+            "note": "/classify decodes, preprocesses and runs all 3 digits models (the comparison table) and returns "
+                    "label, table, code and summary; model_work is decode+preprocess+forward of one model in process"}
 
 
 def main() -> None:

@@ -135,7 +135,8 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     sb.start()
     out["worker_cold_start_s"] = round(time.perf_counter() - t0, 2)
-    out["worker"] = {k: (round(v / 2**30, 2) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in sb.info.items()}
+    out["worker"] = {k: (round(v / 2**30, 2) if isinstance(v, int) and not isinstance(v, bool) else v)
+                     for k, v in sb.info.items()}
     out["worker"]["units"] = "GiB for vm_before_limit / rlimit_as / rss_baseline"
     out["worker"]["limits"] = sb.limits.describe()
     r = lambda kind, **kw: sb.request(kind, **kw)  # noqa: E731

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 NS = (1, 2, 4, 8, 16, 32, 64)
 
 

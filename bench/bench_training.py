@@ -42,7 +42,8 @@ def hand_loop(model, data, steps: int, bs: int, device, amp: str) -> float:
     model.train()
     g = torch.Generator().manual_seed(0)
     n = len(data.train_x)
-    ctx = (torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else torch.autocast(device.type, enabled=False))
+    ctx = (torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16"
+           else torch.autocast(device.type, enabled=False))
     _sync(device)
     t0, c0 = time.perf_counter(), time.process_time()
     perm = torch.randperm(n, generator=g).to(device)

@@ -77,7 +77,8 @@ def test_classify_endpoint(client, tmp_path):
         assert label["label"] == truth
         assert len(label["confidences"]) == 5
         assert "load_model" in code and "mnist_preprocess" in code
-        assert [row[0] for row in table["data"]] == ["resnet_digits", "vgg_digits", "alexnet_digits", "resnet_digits_hard"]
+        assert [row[0] for row in table["data"]] == ["resnet_digits", "vgg_digits", "alexnet_digits",
+                                                     "resnet_digits_hard"]
         assert all(row[1] == truth for row in table["data"])
     label, *_ = client.predict(handle_file(path), "vgg_digits", 3, api_name="/classify")
     assert len(label["confidences"]) == 3

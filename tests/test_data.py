@@ -42,5 +42,6 @@ def test_trainer_max_steps_and_cancel():
     r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32, max_steps=3))
     assert r["steps"] == 3 and not r["stopped"] and len(r["history"]) == 3
     seen = []
-    r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32), on_step=lambda i: seen.append(i.step) or i.step < 2)
+    r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32),
+              on_step=lambda i: seen.append(i.step) or i.step < 2)
     assert r["stopped"] and r["steps"] == 2 and seen == [1, 2]

@@ -1,7 +1,6 @@
 """Data and Fine-tune tabs through gradio_client and in Chromium."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest

@@ -107,7 +107,8 @@ def test_classify_first_screen_shows_an_example(wpage):
     assert "Start here" in pg.locator(".gradio-container").inner_text()
     # the line numbers of the code panel run to its last line
     n_lines = pg.evaluate("document.querySelector('.code-panel .cm-content').querySelectorAll('.cm-line').length")
-    gutter = pg.evaluate("""[...document.querySelector('.code-panel').querySelectorAll('.cm-lineNumbers .cm-gutterElement')]
+    gutter = pg.evaluate("""[...document.querySelector('.code-panel')
+        .querySelectorAll('.cm-lineNumbers .cm-gutterElement')]
         .map(e => e.innerText.trim()).filter(Boolean).map(Number)""")
     assert n_lines >= 10 and max(gutter) == n_lines
     assert not text_fits(pg, "#classify-compare th")
@@ -137,7 +138,8 @@ def test_clearing_the_canvas_resets_quietly(wpage):
     pg.wait_for_function(PREDICTION)
     pg.wait_for_timeout(500)
     draw(pg, "digit-sketch", [(0.5, 0.0), (0.5, 1.0)])
-    pg.wait_for_function("document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() === '1'")
+    pg.wait_for_function("document.querySelector('#prediction h2, #prediction .output-class')"
+                         "?.innerText.trim() === '1'")
     pg.locator("#digit-sketch").get_by_label("Clear canvas").click()
     pg.wait_for_function("!document.querySelector('#prediction').innerText.includes('%')")  # the old answer is gone
     pg.wait_for_timeout(1000)

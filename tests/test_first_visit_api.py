@@ -136,7 +136,8 @@ def test_api_endpoints_keep_their_outputs_and_raise_for_bad_input(client, tmp_pa
     assert {"/classify", "/classify_sketch", "/reconstruct", "/reconstruct_sketch", "/gan_sample",
             "/gan_interpolate", "/activations", "/attribution", "/weight_stats", "/compare_checkpoints",
             "/model_summary"} <= set(api)
-    assert len(api["/classify"]["returns"]) == 4 and len(api["/reconstruct"]["returns"]) == 10  # (the map marker is a State)
+    assert len(api["/classify"]["returns"]) == 4
+    assert len(api["/reconstruct"]["returns"]) == 10  # (the map marker is a State)
     blank = tmp_path / "blank.png"
     Image.new("RGB", (64, 64), "white").save(blank)
     for name in ("/classify", "/reconstruct", "/activations"):

@@ -22,7 +22,8 @@ def _wait(pred, timeout=120.0, every=0.1):
 def test_wire_format_round_trips_tensors_and_refuses_objects():
     from training.jobwire import decode, encode
 
-    obj = {"a": [1, 2.5, None, "x", (3, 4)], "t": torch.arange(6).reshape(2, 3), "n": {"u": torch.ones(2, dtype=torch.uint8)}}
+    obj = {"a": [1, 2.5, None, "x", (3, 4)], "t": torch.arange(6).reshape(2, 3),
+           "n": {"u": torch.ones(2, dtype=torch.uint8)}}
     back = decode(*encode(obj))
     assert back["a"] == [1, 2.5, None, "x", [3, 4]]
     assert torch.equal(back["t"], obj["t"]) and torch.equal(back["n"]["u"], obj["n"]["u"])

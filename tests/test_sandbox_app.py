@@ -133,8 +133,8 @@ def test_tensors_tab_in_browser(page):
     page.keyboard.press("Delete")
     editor.fill("w = torch.arange(12.0).view(3, 4)\nw.sum(dim=0)")
     page.locator("#tensor-run").click()
-    page.wait_for_function("document.querySelector('#tensor-result textarea').value.includes('tensor([12., 15., 18., 21.])')",
-                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#tensor-result textarea').value"
+                           ".includes('tensor([12., 15., 18., 21.])')", timeout=60_000)
     assert "w: shape (3, 4)" in page.locator("#tensor-result textarea").input_value()
     page.wait_for_selector("#tensor-pictures img", timeout=30_000)
     font = page.evaluate("getComputedStyle(document.querySelector('#tensor-result textarea')).fontFamily")

@@ -349,7 +349,8 @@ def test_hostile_checkpoints_are_refused(tmp_path, stopped_run):
         str(garbage): "not a safetensors",
         plain: "not a PyTorch Playground checkpoint",
         _tamper(good, str(tmp_path / "t1.safetensors"),
-                lambda d, t: ({**d, "scheduler": {**d["scheduler"], "__class__": "os.system"}}, t)): "unknown scheduler",
+                lambda d, t: ({**d, "scheduler": {**d["scheduler"], "__class__": "os.system"}}, t)):
+            "unknown scheduler",
         _tamper(good, str(tmp_path / "t2.safetensors"),
                 lambda d, t: ('{"meta": {}, "optimizer": NaN}', t)): "not valid JSON",
         _tamper(good, str(tmp_path / "t3.safetensors"),
@@ -419,7 +420,8 @@ def test_mixup_mixes_images_and_targets_alike():
     assert torch.allclose(xm.mean((1, 2, 3)), ym @ torch.arange(10.0), atol=1e-5)
     assert not torch.equal(xm, x)
     xm2, ym2 = mixup(xm, ym, 0.4, 10)                    # probability targets mix again, still sum to 1
-    assert torch.allclose(ym2.sum(1), torch.ones(8)) and torch.allclose(xm2.mean((1, 2, 3)), ym2 @ torch.arange(10.0), atol=1e-5)
+    assert torch.allclose(ym2.sum(1), torch.ones(8))
+    assert torch.allclose(xm2.mean((1, 2, 3)), ym2 @ torch.arange(10.0), atol=1e-5)
     with pytest.raises(ValueError):
         mixup(x, y, 0.0, 10)
 

@@ -1,6 +1,5 @@
 """Zip extraction attacks are rejected before anything is written; a real ImageFolder loads."""
 import io
-import os
 import stat
 import zipfile
 

@@ -71,9 +71,11 @@ def test_timm_vgg_keys_map_back_to_torchvision():
     timm_state = {}
     for k, v in tv.items():
         if k.startswith("classifier.0."):
-            k, v = k.replace("classifier.0.", "pre_logits.fc1."), (v.reshape(-1, 512, 7, 7) if k.endswith("weight") else v)
+            v = v.reshape(-1, 512, 7, 7) if k.endswith("weight") else v
+            k = k.replace("classifier.0.", "pre_logits.fc1.")
         elif k.startswith("classifier.3."):
-            k, v = k.replace("classifier.3.", "pre_logits.fc2."), (v.reshape(-1, 4096, 1, 1) if k.endswith("weight") else v)
+            v = v.reshape(-1, 4096, 1, 1) if k.endswith("weight") else v
+            k = k.replace("classifier.3.", "pre_logits.fc2.")
         elif k.startswith("classifier.6."):
             k = k.replace("classifier.6.", "head.fc.")
         timm_state[k] = v
