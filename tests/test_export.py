@@ -176,6 +176,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.app   # runs the exported script in a fresh process
 def test_exported_model_and_data_equal_the_apps(exported):
     """In the fresh folder: the architectures' keys and shapes, the logits of the starting model with its new
     head, and the data split are the app's."""
@@ -201,6 +202,7 @@ def test_exported_model_and_data_equal_the_apps(exported):
 
 # ------------------------------------------------------------------ torchrun, 2 processes, gloo
 
+@pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_two_processes_agree(ddp_run):
     res, out, log = ddp_run
     assert res["world_size"] == 2 and res["backend"] == "gloo" and res["device"] == "cpu"
@@ -212,6 +214,7 @@ def test_torchrun_two_processes_agree(ddp_run):
     assert log.count("2 process(es) on cpu (gloo)") == 1        # logs from rank 0 only
 
 
+@pytest.mark.app   # uses the torchrun run (ddp_run)
 def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     from training.checkpoint import load_checkpoint
     from training.finetune import load_target, run_finetune
@@ -230,6 +233,7 @@ def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     assert [(s["stage"], s["steps"]) for s in res.stages] == [(2, 2)]   # the one step left, then done
 
 
+@pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     _, folder = exported
     _, out, _ = ddp_run
@@ -241,6 +245,7 @@ def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     assert [(s["stage"], s["steps"]) for s in res["stages"]] == [(2, 2)]
 
 
+@pytest.mark.app   # torchrun: 2 processes
 def test_rank_check_fails_when_parameters_differ(exported, tmp_path):
     """The end-of-run check is real: two processes whose parameters differ are told so."""
     _, folder = exported
@@ -281,6 +286,7 @@ def _image_folder(root: Path, per_class: int = 6) -> Path:
     return root
 
 
+@pytest.mark.app   # runs the exported script in a fresh process
 def test_image_folder_is_streamed_with_a_dataloader(exported, tmp_path):
     _, folder = exported
     data = _image_folder(tmp_path / "imgs")
@@ -294,6 +300,7 @@ def test_image_folder_is_streamed_with_a_dataloader(exported, tmp_path):
     assert sum(map(sum, metrics["confusion"])) == 3  # round(0.2 * 6) per class
 
 
+@pytest.mark.app   # runs the exported script in a fresh process
 def test_missing_config_is_a_clear_error(exported, tmp_path):
     _, folder = exported
     p = _run([sys.executable, str(folder / "train.py"), "--config", str(tmp_path / "nope.json")], tmp_path)
@@ -314,6 +321,7 @@ print(json.dumps(msgs))
 """
 
 
+@pytest.mark.app   # runs the exported script in a fresh process
 def test_bad_data_folder_and_foreign_checkpoints_are_refused(exported, tmp_path):
     from training.finetune import load_target, run_finetune, save_result_checkpoint
     from training.finetune_config import FinetuneConfig

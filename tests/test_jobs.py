@@ -46,6 +46,7 @@ def _ft(**kw):
     return {"config": FinetuneConfig(**kw).to_dict(), "compare_scratch": False}
 
 
+@pytest.mark.app   # the job worker process
 def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
     from safetensors.torch import load_file
 
@@ -67,6 +68,7 @@ def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
     assert len(steps) == len(here.history)                       # every step streamed
 
 
+@pytest.mark.app   # the job worker process
 def test_one_job_per_session_and_cancel_of_queued_and_running(queue):
     from training.jobs import JobRefused
 
@@ -90,6 +92,7 @@ def test_one_job_per_session_and_cancel_of_queued_and_running(queue):
     assert os.path.exists(first.result["checkpoint"])                # best weights kept, as before
 
 
+@pytest.mark.app   # the job worker process
 def test_worker_killed_mid_run_fails_clearly_keeps_nothing_and_the_next_job_runs(queue):
     job = queue.submit("K", "finetune", _ft(stage1_epochs=20, stage2_epochs=20))
     assert _wait(lambda: any(e.get("phase") == "fine-tune" for e in job.events), 300)
