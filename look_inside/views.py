@@ -22,7 +22,7 @@ from zoo.catalog import categories_of
 from zoo.classify import load_model, preprocess
 from zoo.device import get_device
 from zoo.inference import device_of
-from zoo.pictures import input_picture as denormalised, upscale
+from zoo.pictures import to_rgb, upscale
 from zoo.registry import ModelSpec, get_spec
 
 TRAINED = "trained"
@@ -63,7 +63,7 @@ def input_tensor(spec: ModelSpec, src) -> torch.Tensor:
 
 def input_picture(spec: ModelSpec, x: torch.Tensor, size: int = 224) -> np.ndarray:
     """What the model saw, de-normalised, as RGB uint8, digits upscaled (nearest) to ~size."""
-    return upscale(denormalised(x[0], spec.weights.mean, spec.weights.std, rounded=False), size)
+    return upscale(to_rgb(x[0], spec.weights.mean, spec.weights.std, rounded=False), size)
 
 
 # ---- activations --------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from zoo.pictures import fig_to_array, figure
+
 MAX_NODES = 48
 
 
@@ -102,41 +104,33 @@ def layout(g: Graph) -> dict:
 
 
 def render(g: Graph, title: str = "") -> np.ndarray:
-    """The graph as an RGB picture (matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The graph as an RGB picture (matplotlib's Figure on the Agg canvas)."""
     pos = layout(g)
     ncols = int(max(x for x, _ in pos.values())) + 1
     nrows = max(sum(1 for x2, _ in pos.values() if x2 == x) for x, _ in pos.values())
-    fig, ax = plt.subplots(figsize=(max(5.0, 2.5 * ncols), max(2.6, 1.0 * nrows + 1.0)), dpi=100)
+    fig = figure(max(5.0, 2.5 * ncols), max(2.6, 1.0 * nrows + 1.0), dpi=100)
+    ax = fig.subplots()
     colors = {"leaf": "#cfe8ff", "op": "#ffe6bf", "output": "#d4f5d0"}
     boxes = {}
-    try:
-        ax.set_xlim(-0.6, ncols - 0.4)
-        ax.set_ylim(-(nrows / 2) - 0.1, nrows / 2 + 0.1)
-        ax.axis("off")
-        for key, (kind, label) in g.nodes.items():
-            boxes[key] = ax.text(*pos[key], label, ha="center", va="center", fontsize=8, family="monospace",
-                                 parse_math=False, zorder=3,
-                                 bbox=dict(boxstyle="round,pad=0.4", fc=colors[kind], ec="#555555"))
-        note = "  (graph truncated)" if g.truncated else ""
-        ax.set_title((title or "autograd graph: leaves (blue) -> grad_fn nodes (orange) -> output (green)") + note,
-                     fontsize=9, parse_math=False)
-        fig.tight_layout()
-        fig.canvas.draw()  # now the boxes have sizes: arrows go from a box's right edge to the next's left edge
-        inv = ax.transData.inverted()
-        extent = {k: inv.transform(b.get_bbox_patch().get_window_extent()) for k, b in boxes.items()}
-        for src, dst in set(g.edges):
-            if src in boxes and dst in boxes:
-                (_, _), (x0, _) = extent[src]
-                (x1, _), (_, _) = extent[dst]
-                ax.annotate("", xy=(x1, pos[dst][1]), xytext=(x0, pos[src][1]), zorder=1,
-                            arrowprops=dict(arrowstyle="-|>", color="#444444", lw=1.0, shrinkA=0, shrinkB=0,
-                                            mutation_scale=12))
-        fig.canvas.draw()
-        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    finally:
-        plt.close(fig)
+    ax.set_xlim(-0.6, ncols - 0.4)
+    ax.set_ylim(-(nrows / 2) - 0.1, nrows / 2 + 0.1)
+    ax.axis("off")
+    for key, (kind, label) in g.nodes.items():
+        boxes[key] = ax.text(*pos[key], label, ha="center", va="center", fontsize=8, family="monospace",
+                             parse_math=False, zorder=3,
+                             bbox=dict(boxstyle="round,pad=0.4", fc=colors[kind], ec="#555555"))
+    note = "  (graph truncated)" if g.truncated else ""
+    ax.set_title((title or "autograd graph: leaves (blue) -> grad_fn nodes (orange) -> output (green)") + note,
+                 fontsize=9, parse_math=False)
+    fig.tight_layout()
+    fig.canvas.draw()  # now the boxes have sizes: arrows go from a box's right edge to the next's left edge
+    inv = ax.transData.inverted()
+    extent = {k: inv.transform(b.get_bbox_patch().get_window_extent()) for k, b in boxes.items()}
+    for src, dst in set(g.edges):
+        if src in boxes and dst in boxes:
+            (_, _), (x0, _) = extent[src]
+            (x1, _), (_, _) = extent[dst]
+            ax.annotate("", xy=(x1, pos[dst][1]), xytext=(x0, pos[src][1]), zorder=1,
+                        arrowprops=dict(arrowstyle="-|>", color="#444444", lw=1.0, shrinkA=0, shrinkB=0,
+                                        mutation_scale=12))
+    return fig_to_array(fig)

@@ -2,10 +2,11 @@
 PyTorch prints it (truncated), and a picture (heatmap for 2-D, histogram for larger tensors)."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from zoo.pictures import lut
 
 PRINT_OPTIONS = dict(threshold=120, edgeitems=3, linewidth=96, precision=4)
 HEATMAP_MAX_SIDE = 64      # 2-D tensors up to 64x64 get a heatmap (annotated up to 8x8), larger ones a histogram
@@ -68,17 +69,7 @@ def _as_float(t: torch.Tensor) -> np.ndarray:
     return t.to(torch.float32).numpy()
 
 
-@functools.lru_cache(maxsize=1)
-def _viridis() -> np.ndarray:
-    """viridis as a (256, 3) uint8 lookup table (matplotlib's colormap data, no pyplot needed)."""
-    from matplotlib import colormaps
-
-    return (colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-
-
 def _font(size: int = 12):
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -91,8 +82,6 @@ def render(name: str, t: torch.Tensor) -> np.ndarray | None:
     kind = picture_kind(t)
     if kind is None:
         return None
-    from PIL import Image, ImageDraw
-
     data = _as_float(t)
     W, H, top, left = 360, 260, 24, 10
     img = Image.new("RGB", (W, H), "white")
@@ -104,7 +93,7 @@ def render(name: str, t: torch.Tensor) -> np.ndarray | None:
         grid = data.reshape(1, -1) if data.ndim == 1 else data
         rows, cols = grid.shape
         scaled = np.nan_to_num((grid - lo) / (hi - lo) if hi > lo else np.full_like(grid, 0.5), nan=0.0)
-        rgb = _viridis()[np.clip((scaled * 255).astype(int), 0, 255)]
+        rgb = lut("viridis")[np.clip((scaled * 255).astype(int), 0, 255)]
         cell = max(1, min((W - 90) // cols, (H - top - 10) // rows))
         tile = Image.fromarray(rgb).resize((cell * cols, cell * rows), Image.NEAREST)
         img.paste(tile, (left, top))
@@ -113,7 +102,7 @@ def render(name: str, t: torch.Tensor) -> np.ndarray | None:
                 color = "black" if scaled[i, j] > 0.5 else "white"
                 draw.text((left + j * cell + cell / 2, top + i * cell + cell / 2), f"{v:.2g}", fill=color,
                           anchor="mm", font=_font(11))
-        bar = Image.fromarray(_viridis()[::-1][:, None, :].repeat(14, axis=1)).resize((14, H - top - 40))
+        bar = Image.fromarray(lut("viridis")[::-1][:, None, :].repeat(14, axis=1)).resize((14, H - top - 40))
         img.paste(bar, (W - 70, top))
         draw.text((W - 52, top), f"{hi:.3g}", fill="black", font=_font(11))
         draw.text((W - 52, H - 40 - 8), f"{lo:.3g}", fill="black", font=_font(11))

@@ -1,5 +1,6 @@
-"""One sandbox worker: a warm child process (a fresh interpreter, `python -m playground.worker`) that runs user
-programs under limits, so a request costs milliseconds and a runaway one costs only a restart.
+"""One sandbox worker: a warm child process (a fresh interpreter, `python -m playground.sandbox_child`) that runs
+user programs under limits, so a request costs milliseconds and a runaway one costs only a restart. This module
+is the parent's side; the child's is playground/sandbox_child.py.
 
 Transport, the same on Linux, macOS and Windows: the parent listens on 127.0.0.1 (a free port) and writes the
 address and a random authkey to the child's stdin; the child connects with multiprocessing.connection.Client,
@@ -28,6 +29,7 @@ import logging
 import os
 import pickle
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -41,86 +43,11 @@ from playground.limits import WATCH_INTERVAL_S, Limits, Watchdog
 log = logging.getLogger("playground.sandbox")
 
 START_SECONDS = 120.0   # a cold start imports torch + matplotlib: seconds on a busy machine
-THREADS = 2
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class SandboxUnavailable(Exception):
     """The worker timed out, died, or could not start; the message is for the user."""
-
-
-# ---- the child ------------------------------------------------------------------------------------------------
-def _warm_up(limits: Limits) -> dict:
-    """Import and warm everything, then clamp the process (runs in the child)."""
-    import torch
-
-    from playground import graph, programs, tensor_view  # noqa: F401 - imported while imports are allowed
-    from playground.limits import clamp_child, process_vm_size
-    from zoo.device import get_device
-
-    torch.set_num_threads(THREADS)
-    device = get_device()
-    if device.type == "cuda":
-        torch.zeros(1, device=device)  # initialise CUDA before the address-space limit
-        torch.cuda.set_per_process_memory_fraction(0.25, device)
-        torch.set_default_device(device)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: F401 - font cache is built now, while files may be written
-
-    programs.run_autograd("x = torch.tensor(1.0, requires_grad=True)\ny = x * 2\ny.backward()", device=device)
-    plan = limits.plan()
-    info = {"device": str(device), "platform": limits.platform, "vm_before_limit": process_vm_size(),
-            "plan": asdict(plan), "resource_module": _importable("resource")}
-    info.update(clamp_child(plan, limits, info["vm_before_limit"]))
-    return info
-
-
-def _importable(name: str) -> bool:
-    try:
-        __import__(name)
-        return True
-    except ImportError:
-        return False
-
-
-def _child_main() -> None:
-    """Connect to the parent, warm up, then loop: receive (kind, kwargs), run, send ("ok", result) or ("error", msg)."""
-    host, port, key = sys.stdin.readline().split()
-    conn = Client((host, int(port)), authkey=bytes.fromhex(key))
-    limits = Limits(**conn.recv())
-    from playground.limits import arm_cpu_limit, simulate_platform_in_child
-
-    simulate_platform_in_child(limits)
-    try:
-        info = _warm_up(limits)
-    except BaseException as exc:  # noqa: BLE001 - report and stop
-        conn.send(("error", f"sandbox failed to start: {type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", info))
-    from playground import programs
-    from zoo.device import get_device
-
-    plan = limits.plan()
-    handlers = {"tensors": programs.run_tensors, "autograd": programs.run_autograd}
-    while True:
-        try:
-            kind, kwargs = conn.recv()
-        except (EOFError, OSError):
-            return
-        arm_cpu_limit(plan, limits.cpu_s)
-        try:
-            result = handlers[kind](device=get_device(), **kwargs)
-            reply = ("ok", result)
-        except MemoryError:
-            reply = ("error", "out of memory: the sandbox's memory limit stopped this program")
-        except BaseException as exc:  # noqa: BLE001 - the worker must survive anything the program does
-            reply = ("error", f"{type(exc).__name__}: {str(exc)[:500]}")
-        try:
-            conn.send(reply)
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-            conn.send(("error", f"could not return the result ({type(exc).__name__})"))
 
 
 # ---- the parent's side of the connection -----------------------------------------------------------------------
@@ -207,7 +134,7 @@ class Worker:
         key = secrets.token_bytes(32)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
         with Listener(("127.0.0.1", 0), authkey=key) as listener:
-            proc = subprocess.Popen([sys.executable, "-m", "playground.worker"], cwd=str(ROOT), env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "playground.sandbox_child"], cwd=str(ROOT), env=env,
                                     stdin=subprocess.PIPE)
             try:
                 host, port = listener.address
@@ -322,13 +249,7 @@ class Worker:
         return payload
 
     def _exit_reason(self, code: int | None) -> str:
-        import signal
-
         reasons = {-9: "being killed (out of memory?)"}
         if hasattr(signal, "SIGXCPU"):
             reasons[-int(signal.SIGXCPU)] = f"its CPU-time limit ({self.limits.cpu_s:g} s)"
         return reasons.get(code, f"exit code {code}")
-
-
-if __name__ == "__main__":  # the child: python -m playground.worker (address and key on stdin)
-    _child_main()

@@ -103,7 +103,7 @@ def recipe_source() -> str:
                 parts.append("\n\n" + inspect.getsource(obj))
     extra = _key_maps()
     for fn in extra:
-        parts.append(f"\n\n# ---- from zoo/catalog.py (Hub weights' key map)\n" + inspect.getsource(fn))
+        parts.append("\n\n# ---- from zoo/catalog.py (Hub weights' key map)\n" + inspect.getsource(fn))
     return "".join(parts)
 
 

@@ -14,6 +14,10 @@ import time
 
 import torch
 import torch.nn as nn
+from torch.utils.data import WeightedRandomSampler
+
+from training.data import Split, mnist5k
+from training.trainer import TrainConfig, predict_all, train
 
 METHODS = ("none", "oversample", "bootstrap", "smote")
 MAX_PER_CLASS = 400  # mnist5k has 400 training images per class
@@ -68,8 +72,6 @@ def resample(x: torch.Tensor, y: torch.Tensor, method: str, seed: int = 0):
     if method == "none":
         return x, y
     if method == "oversample":
-        from torch.utils.data import WeightedRandomSampler
-
         weights = (1.0 / counts.float())[y]             # each class gets the same total weight
         idx = torch.tensor(list(WeightedRandomSampler(weights.double(), num_samples=target, replacement=True,
                                                       generator=g)))
@@ -82,7 +84,7 @@ def resample(x: torch.Tensor, y: torch.Tensor, method: str, seed: int = 0):
         idx = torch.cat(idx)
         return x[idx], y[idx]
     if method == "smote":
-        from imblearn.over_sampling import SMOTE
+        from imblearn.over_sampling import SMOTE  # on first use: imbalanced-learn imports scikit-learn (~1.5 s)
 
         smallest = int(counts[counts > 0].min())
         if smallest < 2:
@@ -97,9 +99,6 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
             progress=None) -> dict:
     """Resample the imbalanced subset each way, train SmallCNN for `steps`, score on the mnist5k test set.
     progress(done, total, text) reports each method; it may raise to cancel."""
-    from training.data import Split, mnist5k
-    from training.trainer import TrainConfig, predict_all, train
-
     counts = parse_counts(counts)
     if not 1 <= steps <= 2000:
         raise ValueError("steps must be in 1..2000")

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from training.augment import random_affine
 from training.data import mnist5k
-from training.fid import class_histogram, digit_features, fid, frechet_distance, intra_class_spread
+from training.fid import blur, class_histogram, digit_features, fid, frechet_distance, intra_class_spread
+from training.train_autoencoder import record_extra
 from zoo.device import get_device
 from zoo.generative import Discriminator, Generator
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir
@@ -129,8 +130,6 @@ def pixel_spread(x: torch.Tensor, labels: torch.Tensor) -> float:
 
 def measure(G: Generator) -> dict:
     """FID vs the test set (with reference points) and how the samples spread over the ten digits."""
-    from training.fid import blur
-
     data = mnist5k()
     x = samples(G, 1000)
     counts, pred = class_histogram(x)
@@ -182,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
              "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32, "minibatch_std": True, "mode_seeking": args.mode_seeking,
                         "ema_decay": 0.995, "loss": "non-saturating", "diffaugment": "translation", "seed": args.seed}}
     if args.max_steps is None and args.out is None:
-        from training.train_autoencoder import record_extra
-
         update_manifest(G_NAME, entry)
         update_manifest(D_NAME, {"metrics": {}, "train_command": entry["train_command"], "note": f"pair of {G_NAME}"})
         record_extra(G_NAME, {**entry, "curve": curve, "checkpoints": checks})

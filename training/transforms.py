@@ -138,6 +138,8 @@ def to_image_tensor(src, max_side: int | None = None) -> torch.Tensor:
     import numpy as np
     from torchvision.transforms.v2 import functional as TF
 
+    # zoo here, not at the top: this file ships alone in an exported run (training/export.py), which never
+    # decodes a visitor's picture
     from zoo.images import flatten_alpha, open_image
 
     if isinstance(src, torch.Tensor):

@@ -11,12 +11,18 @@ progress(done, total, text), which may raise to cancel (the job worker's Cancel)
 from __future__ import annotations
 
 import stat
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+
+from training.data import Split, stratified_split
+from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapixels on one core
@@ -114,10 +120,6 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
 def header_pixels(path: Path) -> int:
     """Width x height from the image's header alone (nothing decoded); ZipRejected if it cannot be read or is
     over the single-image cap."""
-    from PIL import Image
-
-    from zoo.images import MAX_PIXELS
-
     try:
         with Image.open(path) as im:      # lazy: reads the header only
             w, h = im.size
@@ -134,10 +136,6 @@ def header_pixels(path: Path) -> int:
 def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int = 1, progress=None,
                       max_total_pixels: int = MAX_TOTAL_PIXELS):
     """An ImageFolder (root/<class>/<image>) as tensors: x (N, C, H, W) in [0, 1], y (N,), classes (sorted)."""
-    import torchvision.transforms.v2.functional as TF
-
-    from zoo.images import ImageInputError, flatten_alpha, open_image
-
     root_p = Path(root)
     class_dirs = sorted(d for d in root_p.iterdir() if d.is_dir() and not _is_ignored(d.name))
     # A zip that wraps everything in one top folder: descend into it.
@@ -180,10 +178,6 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
 def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: int = 1, test_fraction: float = 0.2,
                      workdir: str | None = None, progress=None):
     """Safe extract + load + seeded stratified split -> training.data.Split."""
-    import tempfile
-
-    from training.data import Split, stratified_split
-
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         extract_zip_safely(zip_path, tmp)
         x, y, classes = load_image_folder(tmp, size, channels, progress)

@@ -4,7 +4,10 @@ backward(), see every leaf's .grad and the autograd graph; the Train button repe
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
+from playground.pool import SandboxUnavailable, run_autograd
+from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD
 from ui.common import code_block, friendly
 from ui.tensors import SANDBOX_CONCURRENCY, limits_note, stopped, visitor
@@ -15,8 +18,6 @@ STEP_HEADERS = ["parameter", "before step", "grad", "after step"]
 
 
 def _loss_frame(losses: list[float]):
-    import pandas as pd
-
     return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": [float(x) for x in losses]})
 
 
@@ -32,8 +33,6 @@ def _failed(exc) -> tuple:
 def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01, request: gr.Request = None):
     """Run the program once, call backward(), draw the graph (the public API: /autograd_run).
     Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code)."""
-    from playground.pool import SandboxUnavailable, run_autograd
-
     try:
         return _outputs(run_autograd(code or "", lr=float(lr), steps=0, **visitor(request)))
     except SandboxUnavailable as exc:
@@ -45,8 +44,6 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
                    request: gr.Request = None):
     """Run setup, then the `# step` block steps_done + steps_per_click times (from the same seed, so clicks add
     up like one long run); returns autograd_run's outputs plus the new step count."""
-    from playground.pool import SandboxUnavailable, run_autograd
-
     total = int(steps_done or 0) + int(steps_per_click)
     try:
         return (*_outputs(run_autograd(code or "", lr=float(lr), steps=total, **visitor(request))), total)
@@ -56,9 +53,7 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
 
 def prewarm() -> None:
     """Start a sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
-    from playground.pool import prewarm as start
-
-    start()
+    start_worker()
 
 
 def load_preset(name: str):

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
 
 from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
+from zoo.classify import compare_family, predict, reproduce_code, route, unavailable_message, weights_on_disk
+from zoo.hub import WeightsUnavailable
+from zoo.pictures import to_rgb, upscale
 
 DEFAULT_MODEL = "resnet_digits"
 
@@ -18,15 +20,11 @@ CLASSIFIER_FAMILIES = ("digits", "imagenet")
 def model_choices() -> list[tuple[str, str]]:
     """The zoo's classifiers (the generative family has its own tabs); a model whose weights are not here yet
     says so: choosing it means a download from the Hugging Face Hub."""
-    from zoo.classify import weights_on_disk
-
     return [(f"{get_spec(n).title}  [{n}]" + ("" if weights_on_disk(n) else "  (needs download)"), n)
             for fam in CLASSIFIER_FAMILIES for n in list_models(fam)]
 
 
 def model_card(name: str) -> str:
-    from zoo.classify import weights_on_disk
-
     spec = get_spec(name or DEFAULT_MODEL)
     w = spec.weights
     acc = ", ".join(f"{k}: {v}%" for k, v in w.accuracy.items()) or "not measured yet"
@@ -38,23 +36,11 @@ def model_card(name: str) -> str:
 
 def _seen_image(spec, x):
     """The tensor the model saw, as a picture (digits: upscaled 28x28; photos: de-normalised 224 crop)."""
-    import torch
-
-    mean = torch.tensor(spec.weights.mean).view(-1, 1, 1)
-    std = torch.tensor(spec.weights.std).view(-1, 1, 1)
-    img = (x.cpu() * std + mean).clamp(0, 1)
-    arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # round: undoing the normalisation is inexact
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    if spec.family == "digits":
-        arr = arr.repeat(8, axis=0).repeat(8, axis=1)  # 224x224, nearest: every pixel visible
-    return arr
+    arr = to_rgb(x, spec.weights.mean, spec.weights.std)       # rounded: undoing the normalisation is inexact
+    return upscale(arr, 224) if spec.family == "digits" else arr   # 28 -> 224, nearest: every pixel visible
 
 
 def _classify(src, model_name: str, topk: int, seen: bool = True):
-    from zoo.classify import compare_family, predict, reproduce_code, route, unavailable_message
-    from zoo.hub import WeightsUnavailable
-
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
         raise ValueError(f"{asked!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import numpy as np
-
 import gradio as gr
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
 
+from training.data import digits, mnist5k
+from training.resample import METHODS, parse_counts, resample_code
+from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, fit_within, for_display, one_batch,
+                                 pipeline_code, to_image_tensor, validate)
 from ui.common import INTERACTIVE, JOB, ImageFile, code_block, friendly
+from ui.jobstream import api_errors, cancel_session, follow, queued_text, submit, ui_twin
+from zoo.pictures import enlarge, figure, to_rgb
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
             "MNIST test digit #0": 0, "MNIST test digit #1": 1}
@@ -34,31 +43,21 @@ DISPLAY_SIDE = 512   # each augmented draw is shown at most this large (the gall
 
 def to_picture(x, min_side: int = 160) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> (H, W, 3) uint8, small images enlarged (nearest) so pixels stay visible."""
-    arr = (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    k = max(1, min_side // max(arr.shape[:2]))
-    return arr.repeat(k, 0).repeat(k, 1) if k > 1 else arr
+    return enlarge(to_rgb(x), min_side)
 
 
 def example_image(name: str):
     """An example as a (C, H, W) uint8 tensor: an skimage photo or an mnist5k test digit."""
-    import torch
-
     src = EXAMPLES.get(name, "chelsea")
     if isinstance(src, int):
-        from training.data import mnist5k
-
         return (mnist5k().test_x[src] * 255).round().to(torch.uint8)
-    import skimage.data
+    import skimage.data  # on first use: the app starts without scikit-image (tests/test_app.py)
 
     arr = getattr(skimage.data, src)()
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
 
 def _settings(*vals):
-    from training.transforms import AugmentSettings, validate
-
     (resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min, hflip_p, vflip_p,
      rotation, brightness, contrast, saturation, hue, normalize) = vals
     return validate(AugmentSettings(
@@ -71,8 +70,6 @@ def _settings(*vals):
 def _image_size(image) -> tuple[int, int] | None:
     """(H, W) of an upload from its header, without decoding it (None if it cannot be read: decoding says why)."""
     try:
-        from PIL import Image
-
         with Image.open(image) as im:
             return im.size[1], im.size[0]
     except Exception:  # noqa: BLE001
@@ -87,8 +84,6 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
 
     Returns (augmented images, summary of the final tensor, the Compose code)."""
-    from training.transforms import MAX_SIDE, draw_each, fit_within, for_display, pipeline_code, to_image_tensor
-
     s = _settings(resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
     full = _image_size(image) if image is not None else None
@@ -116,9 +111,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
 @friendly
 def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     """Integer labels -> one-hot with F.one_hot and with sklearn's OneHotEncoder, side by side."""
-    import torch
-    import torch.nn.functional as F
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder  # on first use: scikit-learn takes ~1.5 s to import
 
     try:
         labels = [int(t) for t in labels_text.replace(";", ",").replace(" ", ",").split(",") if t.strip()]
@@ -143,12 +136,8 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
 
 
 def _hist_figure(hist: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
+    fig = figure(8, 3.2, dpi=90)
+    ax = fig.subplots()
     names = list(hist)
     w = 0.8 / len(names)
     for j, name in enumerate(names):
@@ -165,9 +154,6 @@ def _hist_figure(hist: dict):
 def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
     """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job:
     the note shows the queue position and the method in training, then the results."""
-    from training.resample import METHODS, parse_counts, resample_code
-    from ui.jobstream import follow, queued_text, submit
-
     skip = gr.skip()
     parsed = parse_counts(counts)
     if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
@@ -195,22 +181,16 @@ def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: st
 
 def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
     """Public API /resample: the job's stream; a problem is an error with its message."""
-    from ui.jobstream import api_errors
-
     yield from api_errors(_resample)(counts, steps, method_for_code, request=request)
 
 
 def _cancel_job(request: gr.Request = None) -> str:
-    from ui.jobstream import cancel_session
-
     return cancel_session(request)
 
 
 def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
                 request: gr.Request = None):
     """The page's /resample: a problem shows in the note under the button, the results stay as they are."""
-    from ui.jobstream import ui_twin
-
     skip = gr.skip()
     yield from ui_twin(resample, lambda text: (skip, skip, f"**Problem:** {text}", skip))(
         counts, steps, method_for_code, request=request)
@@ -220,11 +200,6 @@ def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: 
 def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = True, num_workers: int = 0,
                pin_memory: bool = False, seed: int = 0):
     """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
-    import torchvision
-
-    from training.data import digits, mnist5k
-    from training.transforms import one_batch
-
     data = digits() if source == "digits" else mnist5k()
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
                                      bool(pin_memory), int(seed))

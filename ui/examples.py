@@ -10,6 +10,11 @@ import importlib.util
 import os
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from training.data import mnist5k
+
 FOLDER = Path(__file__).resolve().parent / "example_images"
 PHOTOS = {"cat (chelsea)": "chelsea.png", "coffee cup": "coffee.png", "astronaut": "astronaut.png",
           "rocket": "rocket.jpg"}
@@ -40,11 +45,6 @@ def photo_examples() -> list[tuple[str, str]]:
 
 def write_digit_examples() -> list[str]:
     """Save the first mnist5k test digit of each class as a 28x28 PNG (white ink on black, as MNIST)."""
-    import numpy as np
-    from PIL import Image
-
-    from training.data import mnist5k
-
     s = mnist5k()
     FOLDER.mkdir(exist_ok=True)
     paths = []

@@ -7,6 +7,8 @@ import os
 import gradio as gr
 
 from playground.limits import WORKERS, Limits
+from playground.pool import SandboxBusy, SandboxUnavailable, run_tensors
+from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, TENSOR_PRESETS
 from ui.common import code_block, friendly
 
@@ -36,8 +38,6 @@ def visitor(request: gr.Request | None) -> dict:
 
 def stopped(exc: Exception) -> str:
     """The result text for a program the sandbox refused to start or stopped."""
-    from playground.pool import SandboxBusy
-
     return f"Not run: {exc}" if isinstance(exc, SandboxBusy) else f"Stopped: {exc}"
 
 
@@ -50,8 +50,6 @@ def limits_note() -> None:
 @friendly
 def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request = None):
     """Run a tensor program in the sandbox (the public API: /tensor_eval). Returns the result text first."""
-    from playground.pool import SandboxUnavailable, run_tensors
-
     try:
         r = run_tensors(code or "", **visitor(request))
     except SandboxUnavailable as exc:
@@ -61,9 +59,7 @@ def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request 
 
 def prewarm() -> None:
     """Start a sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
-    from playground.pool import prewarm as start
-
-    start()
+    start_worker()
 
 
 def load_preset(name: str) -> str:

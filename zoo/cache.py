@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Iterator, TypeVar
 
 V = TypeVar("V")
 _MISSING = object()
 
 
 class LRUCache(Generic[V]):
-    """A mapping that keeps at most `maxsize` entries; reading an entry makes it the most recently used."""
+    """A mapping that keeps at most `maxsize` entries; reading an entry makes it the most recently used.
 
-    def __init__(self, maxsize: int):
+    put/get_or_build take an optional maxsize of their own: a bound read from a setting at call time."""
+
+    def __init__(self, maxsize: int = 128):
         self.maxsize = max(1, int(maxsize))
         self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()                    # guards _items and _building (held for microseconds)
@@ -30,11 +32,12 @@ class LRUCache(Generic[V]):
             self._items.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, maxsize: int | None = None) -> None:
+        bound = max(1, int(maxsize if maxsize is not None else self.maxsize))
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
+            while len(self._items) > bound:
                 self._items.popitem(last=False)
 
     def pop(self, key: Hashable, default=None):
@@ -53,7 +56,12 @@ class LRUCache(Generic[V]):
         with self._lock:
             return len(self._items)
 
-    def get_or_build(self, key: Hashable, build: Callable[[], V]) -> V:
+    def __iter__(self) -> Iterator[Hashable]:
+        """The keys, least recently used first (a snapshot)."""
+        with self._lock:
+            return iter(list(self._items))
+
+    def get_or_build(self, key: Hashable, build: Callable[[], V], maxsize: int | None = None) -> V:
         """The cached value, or build() stored under key; two first requests for one key build it once."""
         value = self.get(key, _MISSING)
         if value is not _MISSING:
@@ -65,5 +73,5 @@ class LRUCache(Generic[V]):
                 value = self._items.get(key, _MISSING)
             if value is _MISSING:
                 value = build()
-                self.put(key, value)
+                self.put(key, value, maxsize)
         return value

@@ -76,13 +76,13 @@ _IMAGENET_FACTS = {
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _tv_builder(fn_name: str):
-    import torchvision.models as tvm
+    import torchvision.models as tvm  # on first use: processes that import the zoo rarely build an ImageNet model
 
     return tvm.get_model(fn_name, weights=None)
 
 def imagenet_categories() -> tuple[str, ...]:
     """The 1,000 ImageNet class names from torchvision's metadata (in the wheel: no download)."""
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import ResNet18_Weights  # on first use, as in _tv_builder
 
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 

@@ -2,49 +2,36 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
+from zoo.cache import LRUCache
 from zoo.catalog import categories_of
 from zoo.device import get_device
+from zoo.hub import WEIGHTS_DIR, WeightsError, WeightsUnavailable
 from zoo.images import ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons
 from zoo.registry import ModelSpec, get_model, get_spec, list_models
 
 # Most recently used models stay loaded; PLAYGROUND_MODEL_CACHE bounds how many (VGG-16 alone is 528 MB, so
 # a visitor walking through every ImageNet model must not keep them all).
 MODEL_CACHE = max(1, int(os.environ.get("PLAYGROUND_MODEL_CACHE", "6")))
-_models: OrderedDict[str, nn.Module] = OrderedDict()
-_lock = threading.Lock()                      # guards _models and _building (held for microseconds)
-_building: dict[str, threading.Lock] = {}     # one lock per model being built: a download blocks only its model
+_models: LRUCache[nn.Module] = LRUCache(MODEL_CACHE)   # two first requests for one model build it once
+
+
+def _build(name: str) -> nn.Module:
+    # Never under inference_mode: the cached model is shared with tabs that need autograd
+    # (Grad-CAM, saliency), and parameters created there would be inference tensors.
+    with torch.inference_mode(False):
+        return get_model(name).to(get_device()).eval()
 
 
 def load_model(name: str) -> nn.Module:
     """The zoo model with its weights, on the device, built once per process (lazily, on first use); at most
-    MODEL_CACHE models are kept, least recently used first out."""
-    with _lock:
-        model = _models.get(name)
-        if model is not None:
-            _models.move_to_end(name)
-            return model
-        build = _building.setdefault(name, threading.Lock())
-    with build:                                # two first requests for the same model build it once
-        with _lock:
-            model = _models.get(name)
-        if model is None:
-            # Never under inference_mode: the cached model is shared with tabs that need autograd
-            # (Grad-CAM, saliency), and parameters created there would be inference tensors.
-            with torch.inference_mode(False):
-                model = get_model(name).to(get_device()).eval()
-            with _lock:
-                _models[name] = model
-                while len(_models) > MODEL_CACHE:
-                    _models.popitem(last=False)
-    return model
+    MODEL_CACHE models are kept, least recently used first out (a download blocks only its own model)."""
+    return _models.get_or_build(name, lambda: _build(name), maxsize=MODEL_CACHE)
 
 
 # A photo given to a digits model goes here instead (when its weights can be had): digits models only know 0-9.
@@ -58,9 +45,7 @@ class PhotoNeedsImageNet(ImageInputError):
 def weights_on_disk(name: str) -> bool:
     """True when a model's weights are here already (shipped in zoo/weights/ or in the Hugging Face cache):
     no download needed. Looks at files only; never touches the network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from zoo.hub import WEIGHTS_DIR
+    from huggingface_hub import try_to_load_from_cache  # on first use, as in zoo.hub.download (~0.2 s)
 
     w = get_spec(name).weights
     if w.local_file and (WEIGHTS_DIR / w.local_file).exists():
@@ -85,8 +70,6 @@ def route(name: str, src) -> tuple[str, str]:
 
     A digits model given a photo (zoo.images.photo_reasons) would answer a confident, meaningless digit, so
     the photo goes to PHOTO_MODEL when its weights can be had, and is refused in plain words when not."""
-    from zoo.hub import WeightsError, WeightsUnavailable
-
     if get_spec(name).family != "digits":
         return name, ""
     reasons = photo_reasons(src)
@@ -150,8 +133,6 @@ def compare_family(src, family: str, known: Prediction | None = None) -> list[di
     `known`: a prediction already made for src by one of the family's models (the one the visitor asked for);
     its row reuses it, and its input tensor serves the models that share its preprocessing, instead of running
     that model and the preprocessing again."""
-    from zoo.hub import WeightsError, WeightsUnavailable
-
     rows, cache = [], {}
     if known is not None:
         w = get_spec(known.model).weights

@@ -11,6 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+import torchvision.models as tvm
+from torch.hub import load_state_dict_from_url
+
+from zoo.hub import load_state_strict, publish, save_safetensors_atomic
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -18,12 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--push", help="Hub repo id to upload model.safetensors to")
     ap.add_argument("--token")
     args = ap.parse_args(argv)
-
-    import torch
-    import torchvision.models as tvm
-    from torch.hub import load_state_dict_from_url
-
-    from zoo.hub import load_state_strict, publish, save_safetensors_atomic
 
     w = tvm.AlexNet_Weights.IMAGENET1K_V1
     state = load_state_dict_from_url(w.url, progress=True, weights_only=True)

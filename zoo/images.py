@@ -305,8 +305,3 @@ def imagenet_preprocess(src, resize: int = 256, crop: int = 224, mean=(0.485, 0.
     x = TF.center_crop(x, [crop, crop])                         # (3, 224, 224)
     x = TF.to_dtype(x, torch.float32, scale=True)
     return TF.normalize(x, list(mean), list(std))
-
-
-def digit_input_from_tensor(x: torch.Tensor) -> Image.Image:
-    """A (1, 28, 28) tensor in [0, 1] as a PIL image (to show what the model saw)."""
-    return Image.fromarray((x[0].clamp(0, 1).numpy() * 255).astype(np.uint8), mode="L")

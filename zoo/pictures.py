@@ -16,6 +16,13 @@ def to_uint8(x: torch.Tensor, scale: int = 1) -> np.ndarray:
     return a.repeat(scale, 0).repeat(scale, 1) if scale > 1 else a
 
 
+def enlarge(img: np.ndarray, min_side: int) -> np.ndarray:
+    """Nearest-neighbour enlargement by the largest integer factor that keeps the longer side within min_side
+    (at least 1): small images get visible pixels, large ones stay as they are."""
+    k = max(1, min_side // max(img.shape[:2]))
+    return img.repeat(k, 0).repeat(k, 1) if k > 1 else img
+
+
 def upscale(img: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour upscale by the integer factor that brings the longer side nearest to `size` (every
     pixel stays a visible square)."""
@@ -23,8 +30,9 @@ def upscale(img: np.ndarray, size: int) -> np.ndarray:
     return img.repeat(f, axis=0).repeat(f, axis=1) if f > 1 else img
 
 
-def input_picture(x: torch.Tensor, mean, std, rounded: bool = True) -> np.ndarray:
-    """A normalised model input (C, H, W) de-normalised with its weights' mean/std -> (H, W, 3) uint8 RGB.
+def to_rgb(x: torch.Tensor, mean=0.0, std=1.0, rounded: bool = True) -> np.ndarray:
+    """(C, H, W) -> (H, W, 3) uint8 RGB: x * std + mean clipped to [0, 1] (a normalised model input with its
+    weights' mean/std; the defaults take x as it is), grey repeated to three channels.
 
     rounded: round to the nearest level (undoing the normalisation is inexact); False truncates, as the Look
     inside tab's overlays always have."""

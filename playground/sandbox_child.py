@@ -1,0 +1,84 @@
+"""The sandbox worker's child side: `python -m playground.sandbox_child`, started by playground/worker.py.
+
+It connects back to the parent (address and key on stdin), imports and warms everything while imports and file
+writes are still allowed, clamps itself (playground/limits.py), then runs one program per request.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from multiprocessing.connection import Client
+
+import torch
+# matplotlib (which the graph pictures use) and its font cache load now, while files may still be written
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+
+# Everything is imported here, before the child clamps itself; none of these imports `resource`, so
+# simulate_platform_in_child still hides it from the program (tests of other platforms).
+from playground import graph, programs, tensor_view  # noqa: F401
+from playground.limits import (Limits, arm_cpu_limit, clamp_child, process_vm_size,
+                               simulate_platform_in_child)
+from zoo.device import get_device
+
+THREADS = 2
+
+
+def _warm_up(limits: Limits) -> dict:
+    """Warm everything, then clamp the process."""
+    torch.set_num_threads(THREADS)
+    device = get_device()
+    if device.type == "cuda":
+        torch.zeros(1, device=device)  # initialise CUDA before the address-space limit
+        torch.cuda.set_per_process_memory_fraction(0.25, device)
+        torch.set_default_device(device)
+    programs.run_autograd("x = torch.tensor(1.0, requires_grad=True)\ny = x * 2\ny.backward()", device=device)
+    plan = limits.plan()
+    info = {"device": str(device), "platform": limits.platform, "vm_before_limit": process_vm_size(),
+            "plan": asdict(plan), "resource_module": _importable("resource")}
+    info.update(clamp_child(plan, limits, info["vm_before_limit"]))
+    return info
+
+
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+
+
+def _child_main() -> None:
+    """Connect to the parent, warm up, then loop: receive (kind, kwargs), run, send ("ok", result) or ("error", msg)."""
+    host, port, key = sys.stdin.readline().split()
+    conn = Client((host, int(port)), authkey=bytes.fromhex(key))
+    limits = Limits(**conn.recv())
+    simulate_platform_in_child(limits)
+    try:
+        info = _warm_up(limits)
+    except BaseException as exc:  # noqa: BLE001 - report and stop
+        conn.send(("error", f"sandbox failed to start: {type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", info))
+    plan = limits.plan()
+    handlers = {"tensors": programs.run_tensors, "autograd": programs.run_autograd}
+    while True:
+        try:
+            kind, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        arm_cpu_limit(plan, limits.cpu_s)
+        try:
+            result = handlers[kind](device=get_device(), **kwargs)
+            reply = ("ok", result)
+        except MemoryError:
+            reply = ("error", "out of memory: the sandbox's memory limit stopped this program")
+        except BaseException as exc:  # noqa: BLE001 - the worker must survive anything the program does
+            reply = ("error", f"{type(exc).__name__}: {str(exc)[:500]}")
+        try:
+            conn.send(reply)
+        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
+            conn.send(("error", f"could not return the result ({type(exc).__name__})"))
+
+
+if __name__ == "__main__":  # python -m playground.sandbox_child (address and key on stdin)
+    _child_main()
