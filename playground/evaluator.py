@@ -14,6 +14,9 @@ import operator
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.optim as optim
 
 from playground import allowlist as A
 
@@ -163,10 +166,6 @@ class BoundMethod:
 
 
 def namespaces() -> dict:
-    import torch.nn as nn
-    import torch.nn.functional as F
-    import torch.optim as optim
-
     kinds = {n: "factory" for n in A.TORCH_FACTORIES} | {n: "value" for n in A.TORCH_DTYPES}
     kinds["device"] = "op"
     return {

@@ -122,7 +122,7 @@ def clamp_child(plan: Plan, limits: Limits, vm_size: int) -> dict:
     """Set the kernel limits the plan asks for (after warm-up; vm_size is the address space mapped by then)."""
     info: dict = {}
     if plan.memory == "rlimit":
-        import resource
+        import resource  # where used: POSIX only, and hidden from the child in the simulated-platform tests
 
         if vm_size <= 0:
             raise RuntimeError("cannot measure the worker's address space (install psutil)")

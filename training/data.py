@@ -125,13 +125,3 @@ def online_dataset(name: str, max_items: int | None = None) -> Split:
     trx, try_ = to_tensors(train)
     tex, tey = to_tensors(test)
     return Split(trx, try_, tex, tey, tuple(str(c) for c in train.classes))
-
-
-def __getattr__(name: str):
-    # Transitional, until training/measure.py reads MNIST_MEAN/MNIST_STD from zoo.catalog: a name looked up
-    # here only when asked for, so this file still runs alone in an exported run (which never asks).
-    if name in ("MNIST_MEAN", "MNIST_STD"):
-        from zoo import catalog
-
-        return getattr(catalog, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

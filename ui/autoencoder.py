@@ -5,6 +5,7 @@ import math
 import time
 
 import gradio as gr
+from gradio.context import Context
 import numpy as np
 import torch
 
@@ -219,8 +220,6 @@ def first_visit(current, sketch, model: str, noise: float):
 
 
 def build_tab() -> None:
-    from gradio.context import Context
-
     tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event draws the map
     gr.Markdown("**Start here:** draw a digit (or click an example under *Upload*) and see the autoencoder rebuild "
                 "it from 16 numbers; then click anywhere on the map below to see what the decoder paints there.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gradio as gr
+from gradio.context import Context
 
 from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
@@ -123,8 +124,6 @@ def first_screen(sketch, model_name: str, topk: int):
 
 
 def build_tab() -> None:
-    from gradio.context import Context
-
     gr.Markdown("**Start here:** draw a digit in the box, anywhere and any size, and watch the model read it as you "
                 "draw. Until you do, the results show an MNIST example (in *Upload*, with more examples and photos).")
     with gr.Row():

@@ -10,6 +10,7 @@ import tempfile
 import traceback
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 from training.data import DatasetUnavailable
@@ -138,8 +139,6 @@ def api_endpoint(fn, inputs, outputs, api_name: str, **kwargs):
 
 def sketch_is_empty(sketch, *_, **__) -> bool:
     """True for a cleared or untouched sketchpad (nothing drawn), so it resets the results without an error."""
-    import numpy as np
-
     if sketch is None:
         return True
     if not isinstance(sketch, dict):

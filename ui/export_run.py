@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from training.export import build_export
 from ui.common import INTERACTIVE, friendly
+from ui.finetune_inputs import data_tab_settings, run_config
+from zoo.tempfiles import run_dir
 
 NOTE = ("**Outgrow the Space:** a zip with `train.py` for these settings. `python train.py` trains on one device, "
         "`torchrun --nproc_per_node=N train.py` with DistributedDataParallel on N GPUs (or machines), "
@@ -21,10 +24,6 @@ def export_run(model: str = "resnet_digits", target: str = "digits", zip_file: s
     config.json, requirements.txt, README.md, the model's source and starting weights. Nothing is trained
     here. zip_file and compare_scratch are accepted so a call to /finetune can be replayed as is; the script
     takes the data folder as --data DIR, and it trains no from-scratch baseline."""
-    from training.export import build_export
-    from ui.finetune_inputs import data_tab_settings, run_config
-    from zoo.tempfiles import run_dir
-
     cfg = run_config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
                      batch_size, amp, augment, max_steps, seed)
     if cfg.augment == "data-tab":

@@ -6,6 +6,7 @@ import tempfile
 import time
 
 import gradio as gr
+from gradio.context import Context
 import pandas as pd
 
 from training.fid import class_histogram
@@ -149,8 +150,6 @@ EXAMPLES = [([0, 64, ANY, 0.0], "seed 0: 64 digits"), ([7, 20, "3", 0.0], "seed 
 
 
 def build_tab() -> None:
-    from gradio.context import Context
-
     tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first samples
     gr.Markdown("**Start here:** change the seed or the digit and press *Sample*: the generator paints new digits "
                 "from 64 random numbers. The same seed always gives the same pictures.")

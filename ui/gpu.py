@@ -2,7 +2,7 @@
 
 On a ZeroGPU Space a GPU exists only inside a call decorated with `spaces.GPU` (in a process the platform forks
 for it), and CUDA must not be initialised anywhere else. So there:
-- jobs run from the server process (training.jobs.InlineRunner, not our worker process), each as
+- jobs run from the server process (training.jobrunners.InlineRunner, not our worker process), each as
   job_stream() through `spaces.GPU(duration=job_seconds(...))`, inside zoo.device.gpu_scope();
 - interactive events never enter gpu_scope(), so zoo.device.get_device() gives them the CPU (a digits model
   answers in milliseconds there; waiting for a GPU to be attached would take longer).

@@ -3,6 +3,7 @@ and filters, two checkpoints compared, and a model summary - for any zoo model, 
 from __future__ import annotations
 
 import gradio as gr
+from gradio.context import Context
 
 from look_inside.activations import STATS_HEADERS, activation_code, graph_nodes
 from look_inside.attribution import attribution_code
@@ -191,8 +192,6 @@ def first_visit(current, shown, sketch, *look):
 
 
 def build_tab() -> None:
-    from gradio.context import Context
-
     tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first example
     gr.Markdown("**Start here:** draw a digit (or pick an example in *Upload*) and see what every layer of the "
                 "network computes for it, which pixels drive its decision (Attribution), what its weights look "
