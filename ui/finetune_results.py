@@ -76,8 +76,6 @@ def worst_cell(cm: list[list[int]]) -> tuple[int, int]:
 
 
 def _gallery_images(path: str, idx: list[int]):
-    from safetensors import safe_open
-
     with safe_open(path, framework="pt") as f:
         thumbs = f.get_slice("thumbs")
         return [thumbs[i:i + 1][0] for i in idx]
