@@ -173,4 +173,6 @@ cam = cam[0, 0] / cam.max().clamp_min(1e-12)             # [0, 1], overlaid on t
 x.requires_grad_(True)
 saliency = Saliency(model).attribute(x, target=target, abs=True)  # |d logit_target / d pixel|
 saliency = saliency[0].amax(dim=0)                       # max over colour channels -> (H, W)
+p = model(x).softmax(1)[0, target].item()
+print(f"target class {{target}} (p = {{p:.1%}}); Grad-CAM peak at (row, col)", divmod(int(cam.argmax()), cam.shape[1]))
 '''

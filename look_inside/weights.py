@@ -261,15 +261,21 @@ torchvision.utils.save_image(f if f.shape[1] == 3 else f.mean(1, keepdim=True), 
 '''
 
 
-def compare_code(model_name: str, a_desc: str, b_desc: str, seed: int = 0) -> str:
+def compare_code(model_name: str, a_desc: str, b_desc: str, seed: int = 0, uploaded: bool = False) -> str:
+    """The comparison as plain PyTorch: A = the seeded random init and B = the trained weights, or (uploaded)
+    A = the trained weights and B = the user's file, saved next to the script as finetuned.safetensors."""
+    pair = (f'''a = get_model("{model_name}")                                       # the shipped, trained weights
+b = get_model("{model_name}", weights=None)                         # your file (saved as finetuned.safetensors):
+load_state_strict(b, load_safetensors("finetuned.safetensors"))''' if uploaded else
+            f'''torch.manual_seed({int(seed)}); a = get_model("{model_name}", weights=None)    # random init (seeded)...
+b = get_model("{model_name}")                                       # ...vs the trained weights, or:
+# b = get_model("{model_name}", weights=None); load_state_strict(b, load_safetensors("finetuned.safetensors"))''')
     return f'''import torch
 from zoo.registry import get_model, get_spec
 from zoo.hub import load_safetensors, load_state_strict
 
 # A = {a_desc}, B = {b_desc}
-torch.manual_seed({int(seed)}); a = get_model("{model_name}", weights=None)    # e.g. the random init (seeded)...
-b = get_model("{model_name}")                                       # ...vs the trained weights, or:
-# b = get_model("{model_name}", weights=None); load_state_strict(b, load_safetensors("finetuned.safetensors"))
+{pair}
 
 pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
 for name in pa:

@@ -48,11 +48,46 @@ def _print_expressions(code: str) -> list[str]:
     return lines
 
 
-def plain_code(code: str, device: str, lr: float | None = None, steps: int = 0, loss_name: str = "loss") -> str:
-    """A script a learner can paste into Python to reproduce the run."""
+def _print_assignments(code: str, lines: list[str]) -> list[str]:
+    """After each top-level assignment, a line that prints the names it set (the sandbox shows each of them)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return lines
+    for stmt in reversed(tree.body):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AugAssign) \
+            else []
+        names = [e.id for t in targets for e in (t.elts if isinstance(t, ast.Tuple | ast.List) else [t])
+                 if isinstance(e, ast.Name)]
+        for name in reversed(names):
+            lines.insert(stmt.end_lineno, f'print("{name} =", {name})')
+    return lines
+
+
+def _print_leaves(leaves: list[str]) -> list[str]:
+    """Every leaf's data and .grad at the end, as the playground's leaf table lists them."""
+    ok = [n for n in leaves if all(part.isidentifier() for part in n.split("."))]
+    if not ok:
+        return []
+    return ["", "for name, leaf in {" + ", ".join(f'"{n}": {n}' for n in ok) + "}.items():"
+            "   # every leaf: its data and .grad", '    print(name, "data", leaf.data, "grad", leaf.grad)']
+
+
+def plain_code(code: str, device: str, lr: float | None = None, steps: int = 0, loss_name: str = "loss",
+               show_names: bool = False, leaves: list[str] | None = None) -> str:
+    """A script a learner can paste into Python to reproduce the run. show_names: print every named result after
+    its line, with the sandbox's print options (the Tensors tab); leaves: print these leaves' data and grads at
+    the end (the Autograd tab)."""
     uses_lr = lr is not None and re.search(r"\blr\b", code) is not None
     out = header(device, lr if uses_lr else None)
+    if show_names:
+        from playground.tensor_view import PRINT_OPTIONS
+
+        opts = ", ".join(f"{k}={v!r}" for k, v in PRINT_OPTIONS.items())
+        out.insert(-1, f"torch.set_printoptions({opts})   # print tensors as the playground shows them")
     body = _print_expressions(code)
+    if show_names:
+        body = _print_assignments(code, body)
     mark = marker_line(code)
     if steps and mark:
         out += body[:mark - 1]
@@ -61,4 +96,5 @@ def plain_code(code: str, device: str, lr: float | None = None, steps: int = 0, 
         out += [f"    losses.append({loss_name}.item())", "print(losses)"]
     else:
         out += body
+    out += _print_leaves(leaves or [])
     return "\n".join(out).rstrip() + "\n"

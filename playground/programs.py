@@ -51,7 +51,7 @@ def run_tensors(code: str, device: torch.device | None = None, limits: Limits = 
     images = [(tensor_view.render(label[:40], t), f"{label[:60]}") for label, t in pictures]
     rows = [[r["line"], r["label"][:60], *_row(r["summary"])] for r in results]
     return {"text": "\n\n".join(blocks), "rows": rows, "images": [i for i in images if i[0] is not None],
-            "code": codegen.plain_code(code, str(device)), "error": error, "device": str(device)}
+            "code": codegen.plain_code(code, str(device), show_names=True), "error": error, "device": str(device)}
 
 
 def _row(s: dict) -> list:
@@ -104,7 +104,8 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
     text = _autograd_text(notes, leaves, step_rows, losses, interp, error)
     loss_name = names.get(id(root), "loss") if root is not None else "loss"
     return {"text": text, "graph": picture, "leaves": leaves, "step_rows": step_rows, "losses": losses,
-            "code": codegen.plain_code(code, str(device), lr=float(lr), steps=steps, loss_name=loss_name),
+            "code": codegen.plain_code(code, str(device), lr=float(lr), steps=steps, loss_name=loss_name,
+                                      leaves=[row[0] for row in leaves]),
             "error": error, "device": str(device)}
 
 

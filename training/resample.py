@@ -131,25 +131,43 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
     return {"counts": counts, "minority_classes": minority, "rows": rows, "histograms": hist, "steps": steps}
 
 
-def resample_code(counts: list[int], method: str) -> str:
-    """Plain PyTorch / imbalanced-learn for one method."""
-    head = (f"counts = {counts}  # training images per digit class\n"
-            "x, y = imbalanced_subset(mnist5k.train_x, mnist5k.train_y, counts)   # (N, 1, 28, 28), (N,)\n")
+def resample_code(counts: list[int], method: str, steps: int = 60) -> str:
+    """Plain PyTorch / imbalanced-learn for one method, then the tab's short training run on what it made."""
+    head = ("import torch\n"
+            "from training.data import Split, mnist5k\n"
+            "from training.resample import SmallCNN, imbalanced_subset\n"
+            "from training.trainer import TrainConfig, train\n\n"
+            "data = mnist5k()\n"
+            f"counts = {counts}  # training images per digit class\n"
+            "x, y = imbalanced_subset(data.train_x, data.train_y, counts, seed=0)   # (N, 1, 28, 28), (N,), seeded\n"
+            "g = torch.Generator().manual_seed(0)              # every draw below is seeded, as in the tab\n")
     body = {
-        "none": "loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)\n",
-        "oversample": ("from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler\n"
+        "none": "x_res, y_res = x, y                                # train on the imbalanced subset as it is\n",
+        "oversample": ("from torch.utils.data import WeightedRandomSampler\n"
                        "class_count = torch.bincount(y)\n"
                        "weights = (1.0 / class_count.float())[y]          # rare classes drawn more often\n"
-                       "sampler = WeightedRandomSampler(weights, num_samples=len(class_count) * int(class_count.max()),"
-                       " replacement=True)\n"
-                       "loader = DataLoader(TensorDataset(x, y), batch_size=64, sampler=sampler)\n"),
+                       "sampler = WeightedRandomSampler(weights.double(), num_samples=len(class_count) * "
+                       "int(class_count.max()),\n"
+                       "                                replacement=True, generator=g)\n"
+                       "idx = torch.tensor(list(sampler))                 # or DataLoader(TensorDataset(x, y), "
+                       "batch_size=64, sampler=sampler)\n"
+                       "x_res, y_res = x[idx], y[idx]\n"),
         "bootstrap": ("n = int(torch.bincount(y).max())\n"
-                      "idx = torch.cat([ids[torch.randint(len(ids), (n,))]            # draw with replacement\n"
+                      "idx = torch.cat([ids[torch.randint(len(ids), (n,), generator=g)]   # draw with replacement\n"
                       "                 for ids in (torch.nonzero(y == c).flatten() for c in y.unique())])\n"
-                      "loader = DataLoader(TensorDataset(x[idx], y[idx]), batch_size=64, shuffle=True)\n"),
+                      "x_res, y_res = x[idx], y[idx]\n"),
         "smote": ("from imblearn.over_sampling import SMOTE\n"
-                  "xs, ys = SMOTE(k_neighbors=5).fit_resample(x.reshape(len(x), -1).numpy(), y.numpy())\n"
+                  f"xs, ys = SMOTE(k_neighbors={min(5, min(counts) - 1)}, random_state=0).fit_resample("
+                  "x.reshape(len(x), -1).numpy(), y.numpy())\n"
                   "x_res = torch.from_numpy(xs).float().reshape(-1, 1, 28, 28)  # synthetic images between neighbours\n"
-                  "loader = DataLoader(TensorDataset(x_res, torch.from_numpy(ys)), batch_size=64, shuffle=True)\n"),
+                  "y_res = torch.from_numpy(ys).long()\n"),
     }[method]
-    return "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n\n" + head + body
+    tail = ("print(\"class counts\", torch.bincount(y_res, minlength=10).tolist(), \"images\", len(y_res))\n\n"
+            f"# the tab's short run: the same small CNN, {int(steps)} steps, scored on the balanced mnist5k test set\n"
+            "torch.manual_seed(0)\n"
+            "model = SmallCNN()\n"
+            "m = train(model, Split(x_res, y_res, data.test_x, data.test_y, data.classes),\n"
+            f"          TrainConfig(epochs=10_000, batch_size=64, lr=3e-3, max_steps={int(steps)}, seed=0,\n"
+            "                      augment=False, label_smoothing=0.0))\n"
+            "print(f\"test accuracy {m['test_acc']:.2f}%\")\n")
+    return head + body + tail

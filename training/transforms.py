@@ -132,6 +132,19 @@ def pipeline_code(s: AugmentSettings) -> str:
     return "\n".join(lines)
 
 
+def draws_code(s: AugmentSettings, image_code: str, n: int, seed: int) -> str:
+    """pipeline_code(s) as a script that makes the tab's n seeded draws from the image that `image_code` loads
+    (as `img`) and prints the numbers the tab shows about them."""
+    head = pipeline_code(s).split("\nx = transform")[0]
+    return head + f'''
+{image_code}
+torch.manual_seed({int(seed)})                        # the tab's seed: the same seed gives the same draws
+draws = torch.stack([transform(img) for _ in range({int(n)})])   # the {int(n)} draws shown, one after another
+print("final tensor per draw:", tuple(draws.shape[1:]), draws.dtype,
+      f"range [{{draws.min():.3f}}, {{draws.max():.3f}}], mean {{draws.double().mean():.3f}}")
+'''
+
+
 def to_image_tensor(src, max_side: int | None = None) -> torch.Tensor:
     """A user's image (path, bytes, PIL, array) decoded safely -> (C, H, W) uint8, C = 1 or 3. With max_side,
     a larger picture is scaled down by PIL on its uint8 pixels first (cheap: no float copy of 40 megapixels)."""
@@ -256,16 +269,19 @@ def _dataset_code_template() -> str:
     return "import torch\nfrom torch.utils.data import DataLoader, Dataset\n\n" + src + "\n" + _LOADER_CODE
 
 
-_LOADER_CODE = '''dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
+_LOADER_CODE = '''{data}
+dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
 loader = DataLoader(dataset, batch_size={batch_size}, shuffle={shuffle}, num_workers={num_workers}, pin_memory={pin_memory},
                     generator=torch.Generator().manual_seed({seed}))
 images, labels = next(iter(loader))         # images: {bshape}, labels: {lshape}
+print("images", tuple(images.shape), images.dtype, "labels", labels.tolist())
 '''
 
 
 def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool,
-              seed: int = 0):
-    """Draw one batch through a real DataLoader; returns (images, labels, code)."""
+              seed: int = 0, source: str = "mnist5k"):
+    """Draw one batch through a real DataLoader; returns (images, labels, code). source: the training.data
+    function x and y come from (named in the code)."""
     from torch.utils.data import DataLoader
 
     if not 1 <= batch_size <= 256:
@@ -277,7 +293,10 @@ def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, 
                         pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),
                         persistent_workers=False)
     images, labels = next(iter(loader))
-    code = _dataset_code_template().format(shape=tuple(x.shape), yshape=tuple(y.shape), batch_size=batch_size, shuffle=shuffle,
-                               num_workers=num_workers, pin_memory=bool(pin_memory), seed=int(seed),
-                               bshape=tuple(images.shape), lshape=tuple(labels.shape))
+    data = (f"from training.data import {source}\n"
+            f"x, y = {source}().train_x, {source}().train_y   # the training split, images in [0, 1]")
+    code = _dataset_code_template().format(data=data, shape=tuple(x.shape), yshape=tuple(y.shape),
+                                           batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                                           pin_memory=bool(pin_memory), seed=int(seed),
+                                           bshape=tuple(images.shape), lshape=tuple(labels.shape))
     return images, labels, code

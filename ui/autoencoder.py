@@ -35,39 +35,44 @@ on inputs with Gaussian noise and clean targets: raise the noise slider and comp
 CODE = '''import torch
 from safetensors.torch import load_model
 from zoo.generative import ConvAutoencoder     # this repo's architecture
+from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
 from zoo.images import mnist_preprocess         # crop to ink, fit 20x20, centre of mass in 28x28
 
 model = ConvAutoencoder(latent={latent})
-load_model(model, "zoo/weights/{name}.safetensors", strict=True)
+load_model(model, f"{{weights_dir()}}/{name}.safetensors", strict=True)
 model.eval()
 
-x = mnist_preprocess("my_digit.png").unsqueeze(0)      # (1, 1, 28, 28) in [0, 1]
-x = (x + {noise} * torch.randn_like(x)).clamp(0, 1)        # optional input noise
+clean = mnist_preprocess("my_digit.png").unsqueeze(0)  # (1, 1, 28, 28) in [0, 1]
+g = torch.Generator().manual_seed(0)                    # the tab's noise is seeded: the same noise every time
+x = (clean + {noise} * torch.randn(clean.shape, generator=g)).clamp(0, 1)   # optional input noise
 with torch.inference_mode():
     z = model.encode(x)                                 # (1, {latent}): the code
     r = model.decode(z)                                 # (1, 1, 28, 28): the reconstruction
-mse = (r - x).pow(2).mean()
-psnr = 10 * torch.log10(1 / mse)                        # dB, peak 1.0
+psnr = 10 * torch.log10(1 / (r - clean).pow(2).mean())  # dB against the clean digit, peak 1.0
 
 # the PCA baseline with the same number of numbers
 from training.data import mnist5k
 train = mnist5k().train_x.flatten(1)
 mean = train.mean(0)
 V = torch.linalg.svd(train - mean, full_matrices=False).Vh[:{latent}]   # ({latent}, 784)
-r_pca = (((x.flatten(1) - mean) @ V.T) @ V + mean).view(1, 1, 28, 28)
+r_pca = (((x.flatten(1) - mean) @ V.T) @ V + mean).view(1, 1, 28, 28).clamp(0, 1)
+psnr_pca = 10 * torch.log10(1 / (r_pca - clean).pow(2).mean())
+print(f"autoencoder {{psnr:.1f}} dB, PCA-{latent} {{psnr_pca:.1f}} dB")
 '''
 
 MAP_CODE = '''import torch
 from safetensors.torch import load_model
 from zoo.generative import ConvAutoencoder
+from zoo.hub import weights_dir
 from training.data import mnist5k
 
 model = ConvAutoencoder(latent=2)
-load_model(model, "zoo/weights/ae_digits_2.safetensors", strict=True)
+load_model(model, f"{{weights_dir()}}/ae_digits_2.safetensors", strict=True)
 model.eval()
 with torch.inference_mode():
     codes = model.encode(mnist5k().test_x)              # (1000, 2): one point per test digit
     img = model.decode(torch.tensor([[{z1:.3f}, {z2:.3f}]]))   # (1, 1, 28, 28): the digit at that point
+print("codes", tuple(codes.shape), "decoded", tuple(img.shape), "mean pixel", round(img.mean().item(), 4))
 '''
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from training.data import digits, mnist5k
 from training.resample import METHODS, parse_counts, resample_code
-from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, fit_within, for_display, one_batch,
-                                 pipeline_code, to_image_tensor, validate)
+from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display, one_batch,
+                                 to_image_tensor, validate)
 from ui.common import INTERACTIVE, JOB, ImageFile, code_block, friendly
 from ui.jobstream import api_errors, cancel_session, follow, queued_text, submit, ui_twin
 from zoo.pictures import enlarge, figure, to_rgb
@@ -76,6 +76,24 @@ def _image_size(image) -> tuple[int, int] | None:
         return None
 
 
+def _image_code(image, example: str, scaled: bool) -> str:
+    """The lines that load the picture the tab augmented, as `img`: (C, H, W) uint8."""
+    if image is not None:
+        thumb = ("\nimg.thumbnail((1024, 1024), resample=Image.BICUBIC)   # the tab previews large pictures at 1024 px"
+                 if scaled else "")
+        return f'''from PIL import Image, ImageOps
+im = ImageOps.exif_transpose(Image.open("my_image.png")).convert("RGBA")   # your picture (any format PIL reads)
+img = Image.new("RGB", im.size, (255, 255, 255))
+img.paste(im, mask=im.getchannel("A"))                # transparent parts on white, as the tab does{thumb}
+img = v2.functional.pil_to_tensor(img)                # (3, H, W) uint8'''
+    src = EXAMPLES.get(example, "chelsea")
+    if isinstance(src, int):
+        return (f"from training.data import mnist5k\n"
+                f"img = (mnist5k().test_x[{src}] * 255).round().to(torch.uint8)   # MNIST test digit #{src}, 1x28x28")
+    return (f"import skimage.data\n"
+            f"img = torch.from_numpy(skimage.data.{src}()).permute(2, 0, 1)   # the example photo: (3, H, W) uint8")
+
+
 @friendly
 def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=False, fill=0,
             padding_mode="constant", rrc_size=0, rrc_scale_min=0.5, hflip_p=0.5, vflip_p=0.0, rotation=15.0,
@@ -105,7 +123,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     summary = (f"Input {tuple(shown)} {img.dtype}{scaled}. Final tensor per draw: shape **{stats['shape']}**, "
                f"dtype **{stats['dtype']}**, range **[{stats['min']:.3f}, {stats['max']:.3f}]**, "
                f"mean {stats['sum'] / max(1, stats['count']):.3f}. Seed {int(seed)}: the same seed gives the same draws.")
-    return pics, summary, pipeline_code(s)
+    return pics, summary, draws_code(s, _image_code(image, example, bool(scaled)), int(n_draws), int(seed))
 
 
 @friendly
@@ -130,7 +148,8 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     code = (f"import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
             f"from sklearn.preprocessing import OneHotEncoder\n\nlabels = {labels}\n"
             f"onehot_torch = F.one_hot(torch.tensor(labels))                    # {tuple(t.shape)}\n"
-            f"onehot_sk = OneHotEncoder().fit_transform(np.array(labels).reshape(-1, 1)).toarray()  # {sk.shape}\n")
+            f"onehot_sk = OneHotEncoder().fit_transform(np.array(labels).reshape(-1, 1)).toarray()  # {sk.shape}\n"
+            f"print(onehot_torch)\nprint(onehot_sk)\n")
     return (gr.Dataframe(torch_df, headers=["label"] + [str(i) for i in range(t.shape[1])]),
             gr.Dataframe(sk_df, headers=["label"] + [f"x0_{c}" for c in cats]), note, code)
 
@@ -176,7 +195,7 @@ def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: st
              for row in r["rows"]]
     md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
           f"accuracy on the balanced mnist5k test set (1,000 images). *minority_acc* = mean accuracy on the rare classes.")
-    yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code)
+    yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code, r["steps"])
 
 
 def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
@@ -202,7 +221,7 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
     data = digits() if source == "digits" else mnist5k()
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
-                                     bool(pin_memory), int(seed))
+                                     bool(pin_memory), int(seed), source="digits" if source == "digits" else "mnist5k")
     grid = torchvision.utils.make_grid(images, nrow=8, padding=2, pad_value=1.0)
     note = (f"images {tuple(images.shape)} {images.dtype}, labels {labels.tolist()}"
             + ("" if not pin_memory or images.is_pinned() else " (pin_memory asked for, but there is no CUDA device: "

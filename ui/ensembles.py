@@ -47,13 +47,18 @@ res = run_ensemble(EnsembleConfig(zoo_members={cfg.zoo_members!r}, n_bagged={cfg
                                   holdout={cfg.holdout}, seed={cfg.seed}))
 P = res.test_probs                      # (members, 1000, 10) softmax outputs on the mnist5k test split
 avg = P.mean(0).argmax(1)               # probability averaging
-votes = torch.nn.functional.one_hot(P.argmax(-1), 10).sum(0).argmax(1)   # majority vote (ties: see majority_vote)
+votes = majority_vote(P)                # majority vote; a tie goes to the tied class with the higher mean probability
 w = res.weights                         # log-odds of held-out accuracy (last {cfg.holdout} TRAIN images)
 wavg = (P * (w / w.sum()).view(-1, 1, 1)).sum(0).argmax(1)
 # stacking: a meta-classifier fitted on held-out member outputs only, then applied to test outputs
 H = res.holdout_probs.clamp_min(1e-6).log().permute(1, 0, 2).flatten(1)   # (holdout, members*10)
 meta = LogisticRegression(max_iter=1000).fit(H.numpy(), mnist5k().train_y[-{cfg.holdout}:].numpy())
-stacked = meta.predict(P.clamp_min(1e-6).log().permute(1, 0, 2).flatten(1).numpy())
+stacked = torch.from_numpy(meta.predict(P.clamp_min(1e-6).log().permute(1, 0, 2).flatten(1).numpy()))
+
+for name, p in zip(res.names, P):       # test accuracy of each member and each combiner, as in the table
+    print(f"{{name}}: {{100 * (p.argmax(1) == res.test_y).float().mean():.1f}}%")
+for name, pred in [("average", avg), ("majority vote", votes), ("weighted average", wavg), ("stacking", stacked)]:
+    print(f"{{name}}: {{100 * (pred == res.test_y).float().mean():.1f}}%")
 '''
 
 

@@ -32,10 +32,11 @@ more typical, less varied digits (the trade-off BigGAN made famous)."""
 CODE = '''import torch
 from safetensors.torch import load_model
 from zoo.generative import Generator, Discriminator   # this repo's DCGAN
+from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
 
 G, D = Generator(width=48), Discriminator(width=32)
-load_model(G, "zoo/weights/gan_digits_g.safetensors", strict=True)
-load_model(D, "zoo/weights/gan_digits_d.safetensors", strict=True)
+load_model(G, f"{{weights_dir()}}/gan_digits_g.safetensors", strict=True)
+load_model(D, f"{{weights_dir()}}/gan_digits_d.safetensors", strict=True)
 G.eval(); D.eval()
 
 g = torch.Generator().manual_seed({seed})
@@ -44,22 +45,34 @@ y = {labels}        # the digit each image should be
 with torch.inference_mode():
     images = G(z, y)                                    # ({n}, 1, 28, 28) in [0, 1]
     p_real = torch.sigmoid(D(images, y))                # D's belief that each one is real
+print(tuple(images.shape), "mean pixel of each image:", [round(v, 3) for v in images.mean(dim=(1, 2, 3)).tolist()])
+print("D's belief that each is real (under each picture):", [round(v, 2) for v in p_real.tolist()])
 '''
 
 TRUNC_CODE = '''
 for _ in range(100):                                    # truncation: redraw entries beyond +-{t}
     bad = z.abs() > {t}
     if not bad.any(): break
-    z[bad] = torch.randn(int(bad.sum()), generator=g)'''
+    z[bad] = torch.randn(int(bad.sum()), generator=g)
+z = z.clamp(-{t}, {t})                                  # (in case 100 rounds left any)'''
 
-INTERP_CODE = '''from zoo.generative_ops import latent, slerp    # seeded noise, spherical interpolation
-za, zb = latent({a}, 1, 64)[0], latent({b}, 1, 64)[0]
+INTERP_CODE = '''import torch
+from safetensors.torch import load_model
+from zoo.generative import Generator            # this repo's DCGAN generator
+from zoo.generative_ops import latent, slerp    # seeded noise (truncated as in the sampler), spherical interpolation
+from zoo.hub import weights_dir
+
+G = Generator(width=48)
+load_model(G, f"{{weights_dir()}}/gan_digits_g.safetensors", strict=True)
+G.eval()
+za, zb = latent({a}, 1, 64, {trunc})[0], latent({b}, 1, 64, {trunc})[0]
 t = torch.linspace(0, 1, {steps})
 z = slerp(za, zb, t)                                    # ({steps}, 64): a path through noise space
 e = torch.lerp(G.embed(torch.tensor([{da}])), G.embed(torch.tensor([{db}])), t[:, None])  # digit embeddings
 with torch.inference_mode():
     h = G.fc(torch.cat([z, e], 1)).view(-1, 96, 7, 7)
     frames = (G.net(h) + 1) / 2                         # ({steps}, 1, 28, 28)
+print(tuple(frames.shape), "mean pixel of each frame:", [round(v, 3) for v in frames.mean(dim=(1, 2, 3)).tolist()])
 '''
 
 
@@ -109,7 +122,8 @@ def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", di
     path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
     with open(path, "wb") as f:
         f.write(gif_bytes(frames))
-    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=da if db is None else db)
+    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=da if db is None else db,
+                              trunc=float(truncation or 0.0))
     return grid(frames, nrow=steps, scale=3), path, code
 
 

@@ -154,7 +154,8 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
     note = ("  \nSeed 0 is the seed the shipped digits weights were trained with, so for them A is the training "
             "run's true starting point (hence the high cosine of some layers)." if mode != CMP_UPLOAD and seed == 0
             and get_spec(model_name).family == "digits" else "")
-    return (v.bars, v.hist, v.rows, v.text + note, compare_code(model_name, labels[0], labels[1], seed),
+    code = compare_code(model_name, labels[0], labels[1], seed, uploaded=mode == CMP_UPLOAD)
+    return (v.bars, v.hist, v.rows, v.text + note, code,
             gr.Dropdown(choices=choices, value=layer or ""))
 
 
