@@ -177,3 +177,34 @@ def test_reconstruct_ui_keeps_the_map_on_an_error():
     out = reconstruct_ui(np.full((50, 50), 255, np.uint8), "ae_digits_16", 0.0)
     assert out[0] is None and "blank" in out[-1].value
     assert all(isinstance(o, type(gr.skip())) for o in out[5:10])   # map, z1, z2, decoded point, marker kept
+
+
+# ---- numbers typed by a visitor: checked by us (a message under the input), not by Gradio (red badges) -----------
+
+def test_whole_number_says_what_is_allowed():
+    from ui.common import whole_number
+
+    assert whole_number(7, "Seed") == 7 and whole_number(3.0, "Seed") == 3 and whole_number(None, "Seed") == 0
+    for bad in (-1, 2.5, float("inf"), float("nan"), "x", 2**31):
+        with pytest.raises(ValueError, match=r"Seed must be a whole number from 0 to 2,147,483,647"):
+            whole_number(bad, "Seed")
+
+
+def test_no_number_input_leaves_its_check_to_gradio():
+    """gr.Number(minimum=/maximum=) fails in Gradio's preprocessing, which marks every output of the event with a
+    red "Error" badge; every Number input is checked by its callback instead (ui.common.whole_number)."""
+    import app
+
+    demo = app.build_app()
+    bounded = [c for c in demo.config["components"] if c.get("type") == "number"
+               and (c["props"].get("minimum") is not None or c["props"].get("maximum") is not None)]
+    assert bounded == []
+
+
+def test_out_of_range_numbers_get_a_plain_error_from_the_api(client):
+    for kwargs, api, what in ((dict(seed=-1), "/augment", "Seed"), (dict(seed=-1), "/dataloader", "Seed"),
+                              (dict(seed_a=-3), "/gan_interpolate", "Seed A"),
+                              (dict(height=3), "/model_summary", "Input height"),
+                              (dict(weights="random init", seed=-2), "/weight_stats", "random-init seed")):
+        with pytest.raises(Exception, match=f"{what} must be a whole number"):
+            client.predict(api_name=api, **kwargs)

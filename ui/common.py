@@ -5,6 +5,7 @@ import functools
 import hashlib
 import io
 import logging
+import math
 import os
 import tempfile
 import traceback
@@ -87,6 +88,19 @@ def status_box(elem_id: str | None = None) -> gr.Markdown:
 def show_status(message: str = "") -> gr.Markdown:
     """An update for a status_box: the message, or hidden when there is none."""
     return gr.Markdown(value=message, visible=bool(message))
+
+
+def whole_number(value, what: str, lo: int = 0, hi: int = 2**31 - 1) -> int:
+    """A whole number a visitor typed, checked here rather than by gr.Number(minimum=..., maximum=...): Gradio's
+    own check fails inside its preprocessing and paints every output of the event red, while a ValueError from
+    here reaches the status line under the input (with_status) or the API caller (friendly)."""
+    try:
+        v = float(lo if value is None or value == "" else value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (math.isfinite(v) and v == int(v) and lo <= v <= hi):
+        raise ValueError(f"{what} must be a whole number from {lo:,} to {hi:,} (got {value}).")
+    return int(v)
 
 
 def with_status(reset: tuple, empty=None):

@@ -14,7 +14,8 @@ from training.data import digits, mnist5k
 from training.resample import METHODS, parse_counts, resample_code
 from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display, one_batch,
                                  to_image_tensor, validate)
-from ui.common import INTERACTIVE, JOB, ImageFile, code_block, friendly
+from ui.common import (INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, friendly, status_box, whole_number,
+                       with_status)
 from ui.jobstream import api_errors, cancel_session, follow, queued_text, submit, ui_twin
 from zoo.pictures import enlarge, figure, to_rgb
 
@@ -102,6 +103,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
 
     Returns (augmented images, summary of the final tensor, the Compose code)."""
+    seed = whole_number(seed, "Seed", 0, 2**63 - 1)
     s = _settings(resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
     full = _image_size(image) if image is not None else None
@@ -122,7 +124,8 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
         f" (previewed at {tuple(img.shape)}: inputs are scaled to fit {MAX_SIDE} px)"
     summary = (f"Input {tuple(shown)} {img.dtype}{scaled}. Final tensor per draw: shape **{stats['shape']}**, "
                f"dtype **{stats['dtype']}**, range **[{stats['min']:.3f}, {stats['max']:.3f}]**, "
-               f"mean {stats['sum'] / max(1, stats['count']):.3f}. Seed {int(seed)}: the same seed gives the same draws.")
+               f"mean {stats['sum'] / max(1, stats['count']):.3f}. "
+               f"Seed {int(seed)}: the same seed gives the same draws.")
     return pics, summary, draws_code(s, _image_code(image, example, bool(scaled)), int(n_draws), int(seed))
 
 
@@ -170,7 +173,8 @@ def _hist_figure(hist: dict):
     return fig
 
 
-def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
+def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
+              request: gr.Request = None):
     """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job:
     the note shows the queue position and the method in training, then the results."""
     skip = gr.skip()
@@ -194,7 +198,8 @@ def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: st
     table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
              for row in r["rows"]]
     md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
-          f"accuracy on the balanced mnist5k test set (1,000 images). *minority_acc* = mean accuracy on the rare classes.")
+          f"accuracy on the balanced mnist5k test set (1,000 images). "
+          f"*minority_acc* = mean accuracy on the rare classes.")
     yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code, r["steps"])
 
 
@@ -219,6 +224,7 @@ def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: 
 def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = True, num_workers: int = 0,
                pin_memory: bool = False, seed: int = 0):
     """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
+    seed = whole_number(seed, "Seed", 0, 2**63 - 1)
     data = digits() if source == "digits" else mnist5k()
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
                                      bool(pin_memory), int(seed), source="digits" if source == "digits" else "mnist5k")
@@ -243,8 +249,9 @@ def build_tab() -> None:
                                       elem_id="aug-example")
                 with gr.Row():
                     n_draws = gr.Slider(1, 16, value=8, step=1, label="Random draws")
-                    seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+                    seed = gr.Number(0, precision=0, label="Seed")          # checked by augment (whole_number)
                 run = gr.Button("Augment", variant="primary", elem_id="augment-btn")
+                aug_status = status_box("aug-status")
             with gr.Column(scale=2):
                 with gr.Row():
                     resize = gr.Slider(0, 256, value=64, step=1, label="Resize (0 = off)")
@@ -273,8 +280,11 @@ def build_tab() -> None:
         aug_code = code_block("The exact Compose that produced these draws")
     aug_inputs = [image, resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize, n_draws, seed, example]
-    run.click(augment, aug_inputs, [gallery, aug_summary, aug_code], api_name="augment", **gpu)
-    example.change(augment, aug_inputs, [gallery, aug_summary, aug_code], api_visibility="private", **gpu)
+    aug_outputs = [gallery, aug_summary, aug_code]
+    augment_ui = with_status((None, "", ""))(augment.__wrapped__)   # errors under the button, not on the gallery
+    run.click(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
+    example.change(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
+    api_endpoint(augment, aug_inputs, aug_outputs, "augment", **gpu)
 
     with gr.Accordion("Labels: integer -> one-hot", open=False):
         with gr.Row():
@@ -298,7 +308,8 @@ def build_tab() -> None:
             rs_cancel = gr.Button("Cancel", variant="stop", elem_id="resample-cancel", scale=1)
         hist = gr.Plot(label="Class histograms", elem_id="resample-hist")
         rs_table = gr.Dataframe(headers=["method", "train_images", "test_acc", "minority_acc", "seconds", "note"],
-                                label="Accuracy after a short training run", interactive=False, elem_id="resample-table")
+                                label="Accuracy after a short training run", interactive=False,
+                                elem_id="resample-table")
         rs_note = gr.Markdown()
         rs_code = code_block()
     rs_outs = [hist, rs_table, rs_note, rs_code]
@@ -314,10 +325,13 @@ def build_tab() -> None:
             shuffle = gr.Checkbox(True, label="shuffle")
             workers = gr.Slider(0, 2, value=0, step=1, label="num_workers")
             pin = gr.Checkbox(False, label="pin_memory")
-            dl_seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+            dl_seed = gr.Number(0, precision=0, label="Seed")              # checked by dataloader
             dl_btn = gr.Button("Draw a batch", elem_id="dataloader-btn")
+        dl_status = status_box("dataloader-status")
         batch_img = gr.Image(label="One batch", interactive=False, elem_id="batch-grid", height=260)
         dl_note = gr.Markdown(elem_id="dataloader-note")
         dl_code = code_block()
-    dl_btn.click(dataloader, [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code],
-                 api_name="dataloader")
+    dl_in, dl_out = [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code]
+    dl_btn.click(with_status((None, "", ""))(dataloader.__wrapped__), dl_in, dl_out + [dl_status],
+                 api_visibility="private")
+    api_endpoint(dataloader, dl_in, dl_out, "dataloader")

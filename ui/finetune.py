@@ -177,8 +177,8 @@ def build_tab() -> None:
                                    info="data-tab: the random steps you last applied on the Data tab")
             scratch = gr.Checkbox(True, label="Compare with training from scratch (same steps)")
             with gr.Row():
-                max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)", minimum=0)
-                seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+                max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)")  # checked: run_config
+                seed = gr.Number(0, precision=0, label="Seed")  # checked: run_config
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")

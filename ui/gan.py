@@ -10,7 +10,7 @@ from gradio.context import Context
 import pandas as pd
 
 from training.fid import class_histogram
-from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
+from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, whole_number, with_status
 from zoo.generative import read_extra
 from zoo.generative_ops import digit_labels, gif_bytes, grid, interpolate, realness, sample
 from zoo.pictures import to_uint8
@@ -118,7 +118,8 @@ def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", di
     steps = int(min(max(int(steps or 10), 2), 32))
     da, db = _digit(digit_a), _digit(digit_b)
     da = 0 if da is None else da
-    frames = interpolate(int(seed_a or 0), int(seed_b or 0), steps, da, db, float(truncation or 0.0))
+    seed_a, seed_b = whole_number(seed_a, "Seed A", 0, 2**63 - 1), whole_number(seed_b, "Seed B", 0, 2**63 - 1)
+    frames = interpolate(seed_a, seed_b, steps, da, db, float(truncation or 0.0))
     path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
     with open(path, "wb") as f:
         f.write(gif_bytes(frames))
@@ -195,8 +196,8 @@ def build_tab() -> None:
                 "embedding blends from digit A to digit B. Smooth change means G learned a continuous space, "
                 "not a lookup table of training digits.")
     with gr.Row():
-        seed_a = gr.Number(0, label="Seed A", precision=0, minimum=0, elem_id="gan-seed-a")
-        seed_b = gr.Number(1, label="Seed B", precision=0, minimum=0, elem_id="gan-seed-b")
+        seed_a = gr.Number(0, label="Seed A", precision=0, elem_id="gan-seed-a")
+        seed_b = gr.Number(1, label="Seed B", precision=0, elem_id="gan-seed-b")
         digit_a = gr.Dropdown(DIGITS[1:], value="3", label="Digit A")
         digit_b = gr.Dropdown(DIGITS[1:], value="8", label="Digit B")
         steps = gr.Slider(2, 32, value=10, step=1, label="Steps")

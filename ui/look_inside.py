@@ -13,7 +13,7 @@ from look_inside.weights import (COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS
                                  param_tensors, summary_code, weights_code)
 from ui.classify import model_choices
 from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
-                       with_status)
+                       whole_number, with_status)
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec
 from zoo.catalog import categories_of
@@ -29,7 +29,8 @@ CMP_UPLOAD = "trained -> uploaded .safetensors"
 
 def _model(name, weights, seed):
     try:
-        return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED, int(seed or 0))
+        return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED,
+                                 whole_number(seed or 0, "The random-init seed", 0, 2**31 - 1))
     except WeightsUnavailable:
         raise WeightsUnavailable(unavailable_message(
             name or DEFAULT_MODEL, "Meanwhile, choose Weights: random init to look inside the architecture: its "
@@ -165,7 +166,8 @@ def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int =
     (0 = the model's own size)."""
     model_name = model_name or DEFAULT_MODEL
     c, h0, w0 = get_spec(model_name).weights.input_size
-    h, w = int(height or h0), int(width or w0)
+    h = whole_number(height or h0, "Input height", 8, 1024)
+    w = whole_number(width or w0, "Input width", 8, 1024)
     rows, text = summary_view(model_name, h, w, int(depth or 4))
     return rows, f"```\n{text.strip()}\n```", summary_code(model_name, (1, c, h, w), int(depth or 4))
 
@@ -217,7 +219,7 @@ def build_tab() -> None:
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="inspect-model")
             with gr.Row():
                 weights = gr.Radio([TRAINED, RANDOM], value=TRAINED, label="Weights", elem_id="inspect-weights")
-                seed = gr.Number(0, precision=0, label="Random-init seed", minimum=0, maximum=2**31 - 1)
+                seed = gr.Number(0, precision=0, label="Random-init seed")  # checked: whole_number
             status = status_box("inspect-status")
         with gr.Column(scale=2):
             with gr.Tabs():
@@ -253,7 +255,7 @@ def build_tab() -> None:
                 with gr.Tab("Weights"):
                     with gr.Row():
                         include_bn = gr.Checkbox(False, label="Histograms of biases and BatchNorm too", min_width=200)
-                        zero_tol = gr.Number(1e-3, label="'Near zero' means |w| below", minimum=0, min_width=160)
+                        zero_tol = gr.Number(1e-3, label="'Near zero' means |w| below", min_width=160)
                         w_btn = gr.Button("Show weights", variant="primary", elem_id="inspect-w-btn")
                     w_text = gr.Markdown(elem_id="inspect-w-text")
                     w_hist = gr.Image(label="Weight histograms", interactive=False, elem_id="inspect-w-hist",
@@ -266,7 +268,8 @@ def build_tab() -> None:
                 with gr.Tab("Compare checkpoints"):
                     gr.Markdown("Same architecture, two sets of weights: A (before) and B (after). Built in: how "
                                 "far training moved each tensor from its random init. Or upload a fine-tuned "
-                                "`.safetensors` (e.g. the weights from the Fine-tune tab) to compare with the shipped weights.")
+                                "`.safetensors` (e.g. the weights from the Fine-tune tab) to compare with the "
+                                "shipped weights.")
                     with gr.Row():
                         mode = gr.Radio([CMP_RANDOM, CMP_UPLOAD], value=CMP_RANDOM, label="Compare",
                                         elem_id="inspect-cmp-mode")
@@ -288,8 +291,8 @@ def build_tab() -> None:
                     cmp_code = code_block()
                 with gr.Tab("Summary"):
                     with gr.Row():
-                        s_h = gr.Number(28, precision=0, label="Input height", minimum=8, maximum=1024, min_width=120)
-                        s_w = gr.Number(28, precision=0, label="Input width", minimum=8, maximum=1024, min_width=120)
+                        s_h = gr.Number(28, precision=0, label="Input height", min_width=120)
+                        s_w = gr.Number(28, precision=0, label="Input width", min_width=120)
                         s_depth = gr.Slider(1, 6, value=4, step=1, label="Depth", min_width=160)
                         s_btn = gr.Button("Summarise", variant="primary", elem_id="inspect-sum-btn")
                     s_table = gr.Dataframe(label="Layers (torchinfo)", interactive=False, max_height=420,
@@ -306,8 +309,8 @@ def build_tab() -> None:
     look_in = [model, layer, top_k, weights, seed, shared, target]
     first = []
     if isinstance(tab, gr.Tab):   # the first visit shows an example; the visitor's own input cancels it
-        first = [tab.select(first_visit, [upload, grid, sketch] + look_in, act_out + attr_out + [status, upload, source],
-                            api_visibility="private", **common)]
+        first = [tab.select(first_visit, [upload, grid, sketch] + look_in,
+                            act_out + attr_out + [status, upload, source], api_visibility="private", **common)]
     look_out = act_out + attr_out + [status]
     upload.upload(look_upload, [upload] + look_in, look_out, api_visibility="private", trigger_mode="always_last",
                   cancels=first, **common).then(lambda: "upload", None, source, api_visibility="private")
