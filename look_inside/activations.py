@@ -265,7 +265,8 @@ handle = {target}.register_forward_hook(
 with torch.inference_mode():
     model(x.unsqueeze(0))
 handle.remove()
-fmap = acts[{_call_index(layer)}][0]                                  # (C, H, W): call #{_call_index(layer)} of this module'''
+fmap = acts[{_call_index(layer)}][0]                                  # (C, H, W): call #{_call_index(layer)} \
+of this module'''
             if target else f'''from torchvision.models.feature_extraction import create_feature_extractor
 # "{layer}" is a function node (no module to hook): ask torch.fx for it
 fx = create_feature_extractor(model, return_nodes=["{layer}"])

@@ -234,7 +234,8 @@ SUMMARY_HEADERS = ["layer", "type", "output shape", "params", "mult-adds", "outp
 def weights_code(model_name: str, random_seed: int | None, zero_tol: float) -> str:
     build = (f'model = get_model("{model_name}")                      # trained weights, loaded strictly'
              if random_seed is None else
-             f'torch.manual_seed({int(random_seed)})\nmodel = get_model("{model_name}", weights=None)       # random init')
+             f'torch.manual_seed({int(random_seed)})\n'
+             f'model = get_model("{model_name}", weights=None)       # random init')
     return f'''import torch
 from zoo.registry import get_model
 
@@ -255,7 +256,8 @@ for ax, (n, w) in zip(axes, weights.items()):
 # first-layer filters as images
 conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
 f = conv.weight.detach()                                  # (out, in, k, k)
-f = (f - f.amin(dim=(1, 2, 3), keepdim=True)) / (f.amax(dim=(1, 2, 3), keepdim=True) - f.amin(dim=(1, 2, 3), keepdim=True))
+f = (f - f.amin(dim=(1, 2, 3), keepdim=True)) / \
+(f.amax(dim=(1, 2, 3), keepdim=True) - f.amin(dim=(1, 2, 3), keepdim=True))
 import torchvision
 torchvision.utils.save_image(f if f.shape[1] == 3 else f.mean(1, keepdim=True), "filters.png", nrow=8, padding=1)
 '''

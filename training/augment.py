@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 
-def random_affine(x: torch.Tensor, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1),
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def random_affine(x: torch.Tensor, degrees: float = 10.0, translate: float = 0.1,
+                  scale: tuple[float, float] = (0.9, 1.1), generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply a different random rotation/translation/scale to every image of a (B, C, H, W) batch.
 
     One affine_grid + grid_sample call for the whole batch: this is what keeps augmented training fast

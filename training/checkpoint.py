@@ -143,7 +143,8 @@ def _validate_doc(doc) -> None:
           "optimizer.param_groups must be a non-empty list")
     seen: set[int] = set()
     for g in opt["param_groups"]:
-        _need(isinstance(g, dict) and set(g) <= GROUP_KEYS, f"unknown optimizer setting in {sorted(set(g) - GROUP_KEYS) if isinstance(g, dict) else g!r}")
+        _need(isinstance(g, dict) and set(g) <= GROUP_KEYS,
+              f"unknown optimizer setting in {sorted(set(g) - GROUP_KEYS) if isinstance(g, dict) else g!r}")
         _check_plain(g, "param_group")
         params = g.get("params")
         _need(isinstance(params, list) and all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < 100_000
@@ -246,7 +247,8 @@ def _unpack(tensors: dict[str, torch.Tensor], doc: dict) -> Checkpoint:
         elif kind == "optim":
             pid, _, nm = rest.partition("/")
             _need(pid.isdigit() and int(pid) in ids and nm in OPTIM_TENSORS, f"unexpected optimizer tensor {k!r}")
-            _need(v.is_floating_point() and bool(torch.isfinite(v).all()), f"optimizer tensor {k!r} is not finite floats")
+            _need(v.is_floating_point() and bool(torch.isfinite(v).all()),
+                  f"optimizer tensor {k!r} is not finite floats")
             optim_state.setdefault(int(pid), {})[nm] = v
         elif k in ("rng/generator", "rng/torch"):
             _need(v.dtype == torch.uint8 and v.shape == torch.get_rng_state().shape, f"{k} is not an RNG state")

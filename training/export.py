@@ -56,7 +56,8 @@ RECIPE = [
                            "freeze", "adapt_split", "few_shot"]),
     ("training.finetune", ["_stage_config"]),
 ]
-RECIPE_HEADER = '''"""The Playground's fine-tuning recipe, generated from its source by training/export.py (inspect.getsource).
+RECIPE_HEADER = '''\
+"""The Playground's fine-tuning recipe, generated from its source by training/export.py (inspect.getsource).
 
 From training/trainer.py, training/transfer.py and training/finetune.py, unchanged: which module is the head
 and which are the blocks, the seeded new head, what each stage trains, the optimizer and one-cycle schedule,
@@ -219,9 +220,12 @@ python train.py --resume out/checkpoint.safetensors      # continue (also a chec
 ```
 
 What runs: the tab's two-stage schedule. Stage 1 freezes the backbone and trains a new head for
-{conf['run']['stage1_epochs']} epoch(s) at lr {conf['run']['stage1_lr']}; stage 2 unfreezes `{conf['run']['unfreeze']}` for
-{conf['run']['stage2_epochs']} epoch(s) at lr {conf['run']['stage2_lr']}. {conf['run']['optimizer']}, one-cycle schedule,
-label smoothing 0.1, augmentation `{conf['run']['augment']}`, mixed precision `{conf['run']['amp']}`, seed {conf['run']['seed']},
+{conf['run']['stage1_epochs']} epoch(s) at lr {conf['run']['stage1_lr']}; stage 2 \
+unfreezes `{conf['run']['unfreeze']}` for
+{conf['run']['stage2_epochs']} epoch(s) at lr {conf['run']['stage2_lr']}. {conf['run']['optimizer']}, \
+one-cycle schedule,
+label smoothing 0.1, augmentation `{conf['run']['augment']}`, mixed precision `{conf['run']['amp']}`, \
+seed {conf['run']['seed']},
 the test split scored every {conf['run']['eval_every']} steps and the best weights kept (as the tab does).
 All settings: `config.json` (`run` is the tab's config, exactly).
 

@@ -49,7 +49,8 @@ def parse_counts(counts) -> list[int]:
     if len(counts) != 10:
         raise ValueError(f"give one count per digit class (10), not {len(counts)}")
     if not all(1 <= c <= MAX_PER_CLASS for c in counts):
-        raise ValueError(f"every count must be in 1..{MAX_PER_CLASS} (mnist5k has {MAX_PER_CLASS} training images per class)")
+        raise ValueError(f"every count must be in 1..{MAX_PER_CLASS} "
+                         f"(mnist5k has {MAX_PER_CLASS} training images per class)")
     return counts
 
 
@@ -126,7 +127,8 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
         pred = predict_all(model, data.test_x)
         per_class = [100.0 * float((pred[data.test_y == c] == c).float().mean()) for c in range(10)]
         rows.append({"method": method, "train_images": len(yr), "test_acc": round(m["test_acc"], 2),
-                     "minority_acc": round(sum(per_class[c] for c in minority) / len(minority), 2) if minority else None,
+                     "minority_acc": (round(sum(per_class[c] for c in minority) / len(minority), 2) if minority
+                                      else None),
                      "seconds": round(time.perf_counter() - t0, 2), "note": ""})
     return {"counts": counts, "minority_classes": minority, "rows": rows, "histograms": hist, "steps": steps}
 

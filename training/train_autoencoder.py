@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     path = save_safetensors_atomic(model.state_dict(), f"{out_dir}/{name}.safetensors",
                                    metadata={"model": name, "latent": str(args.latent), "noise": str(args.noise),
                                              "test_psnr_db": str(metrics["test_psnr_db"])})
-    cmd = f"python -m training.train_autoencoder --latent {args.latent}" + (f" --noise {args.noise}" if args.noise else "")
+    cmd = (f"python -m training.train_autoencoder --latent {args.latent}"
+           + (f" --noise {args.noise}" if args.noise else ""))
     entry = {"metrics": metrics, "train_seconds": round(secs, 1), "train_command": cmd, "steps": steps,
              "config": {"latent": args.latent, "noise": args.noise, "lr": args.lr, "batch": 64, "seed": args.seed,
                         "loss": "bce", "augment": True}, "device": str(get_device())}

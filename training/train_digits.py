@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         path = save_safetensors_atomic(model.cpu().state_dict(), f"{out_dir}/{spec.weights.filename}",
                                        metadata={"model": name, "test_acc": f"{metrics['test_acc']:.2f}"})
         cmd = "python -m training.train_digits --model " + name + (f" --epochs {args.epochs}" if args.epochs else "")
-        entry = {"accuracy": {"mnist5k-test": round(metrics["test_acc"], 2)}, "train_seconds": round(time.perf_counter() - t0, 1),
+        entry = {"accuracy": {"mnist5k-test": round(metrics["test_acc"], 2)},
+                 "train_seconds": round(time.perf_counter() - t0, 1),
                  "train_command": cmd, "config": cfg.to_dict(), "device": metrics["device"]}
         if args.max_steps is None and args.out is None:
             update_manifest(name, entry)

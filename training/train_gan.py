@@ -7,9 +7,10 @@ Recipe (Radford et al. 2015, with four small-data helpers): Adam(2e-4, betas 0.5
 the non-saturating loss (G maximises log D(G(z))), a projection discriminator for the digit label
 (Miyato & Koyama 2018), differentiable translation of every image D sees, real or fake (DiffAugment,
 Zhao et al. 2020: D cannot memorise 4,000 digits), and an exponential moving average of G's weights
-(Karras et al. 2018), which is what ships, and two guards against every '3' coming out the same '3': a minibatch-std feature in D (ibid.) and
-the mode-seeking loss of MSGAN (Mao et al. 2019) for G. The checkpoint kept is the one whose samples are nearest the
-*training* set in resnet_digits feature space (the test set is only used for the reported number).
+(Karras et al. 2018), which is what ships, and two guards against every '3' coming out the same '3': a
+minibatch-std feature in D (ibid.) and the mode-seeking loss of MSGAN (Mao et al. 2019) for G. The checkpoint
+kept is the one whose samples are nearest the *training* set in resnet_digits feature space (the test set is
+only used for the reported number).
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def measure(G: Generator) -> dict:
         "fid_ref_blurred_test_vs_test": round(fid(blur(data.test_x), data.test_x), 3),
         "class_counts": counts,
         # within-digit variety of the samples relative to real test digits (1.0 = as varied; 0 = collapsed)
-        "intra_class_spread_ratio": round(intra_class_spread(x, asked) / intra_class_spread(data.test_x, data.test_y), 3),
+        "intra_class_spread_ratio": round(intra_class_spread(x, asked)
+                                          / intra_class_spread(data.test_x, data.test_y), 3),
         "intra_class_pixel_variance_ratio": round(pixel_spread(x, asked) / pixel_spread(data.test_x, data.test_y), 3),
         "asked_digit_agreement_pct": round(100.0 * float((pred == asked).float().mean()), 1),
     }
@@ -175,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"fid_test": str(metrics["fid_test"]), "step": str(best_step)}
     save_safetensors_atomic(G.state_dict(), f"{out_dir}/{G_NAME}.safetensors", metadata={"model": G_NAME, **meta})
     save_safetensors_atomic(D.state_dict(), f"{out_dir}/{D_NAME}.safetensors", metadata={"model": D_NAME, **meta})
-    entry = {"metrics": {k: v for k, v in metrics.items() if k != "class_counts"}, "class_counts": metrics["class_counts"],
+    entry = {"metrics": {k: v for k, v in metrics.items() if k != "class_counts"},
+             "class_counts": metrics["class_counts"],
              "train_seconds": round(secs, 1), "train_command": command(args), "steps": steps,
              "kept_step": best_step, "device": str(get_device()),
-             "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32, "minibatch_std": True, "mode_seeking": args.mode_seeking,
+             "config": {"batch": 64, "lr": 2e-4, "betas": [0.5, 0.999], "g_width": 48, "d_width": 32,
+                        "minibatch_std": True, "mode_seeking": args.mode_seeking,
                         "ema_decay": 0.995, "loss": "non-saturating", "diffaugment": "translation", "seed": args.seed}}
     if args.max_steps is None and args.out is None:
         update_manifest(G_NAME, entry)

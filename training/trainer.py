@@ -112,7 +112,8 @@ def set_train_mode(model: nn.Module) -> None:
                 m.eval()
 
 
-def predict_all(model: nn.Module, x: torch.Tensor, mean=MNIST_MEAN, std=MNIST_STD, batch_size: int = 500) -> torch.Tensor:
+def predict_all(model: nn.Module, x: torch.Tensor, mean=MNIST_MEAN, std=MNIST_STD,
+                batch_size: int = 500) -> torch.Tensor:
     """Predicted class of every image of x (N, C, H, W) in [0, 1], as a CPU LongTensor."""
     return predict_classes(model, x, mean, std, batch_size)
 
@@ -267,8 +268,9 @@ def _train(model, data, cfg, on_step, device, *, transform, resume, state_out, l
         model.load_state_dict(best_state)
         final_acc, restored_best = best_acc, True
     if state_out is not None:
-        state_out.update(model=last_state, optimizer=opt.state_dict(), scheduler=sched.state_dict(), step=step, epoch=next_epoch,
-                         batch_in_epoch=next_i, generator=gen.get_state(), torch_rng=torch.get_rng_state(),
-                         perm=None if perm is None else perm.cpu(), best_acc=best_acc, total_steps=total)
+        state_out.update(model=last_state, optimizer=opt.state_dict(), scheduler=sched.state_dict(), step=step,
+                         epoch=next_epoch, batch_in_epoch=next_i, generator=gen.get_state(),
+                         torch_rng=torch.get_rng_state(), perm=None if perm is None else perm.cpu(), best_acc=best_acc,
+                         total_steps=total)
     return {"test_acc": final_acc, "steps": step, "seconds": elapsed, "stopped": stopped, "history": history,
             "device": str(device), "restored_best": restored_best}

@@ -271,7 +271,8 @@ def _dataset_code_template() -> str:
 
 _LOADER_CODE = '''{data}
 dataset = ImageTensorDataset(x, y)          # x: {shape}, y: {yshape}
-loader = DataLoader(dataset, batch_size={batch_size}, shuffle={shuffle}, num_workers={num_workers}, pin_memory={pin_memory},
+loader = DataLoader(dataset, batch_size={batch_size}, shuffle={shuffle}, num_workers={num_workers}, \
+pin_memory={pin_memory},
                     generator=torch.Generator().manual_seed({seed}))
 images, labels = next(iter(loader))         # images: {bshape}, labels: {lshape}
 print("images", tuple(images.shape), images.dtype, "labels", labels.tolist())

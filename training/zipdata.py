@@ -74,7 +74,8 @@ def check_zip(zf: zipfile.ZipFile, limits: ZipLimits = ZipLimits()) -> list[zipf
         if info.is_dir() or _is_ignored(name):
             continue
         if info.file_size > limits.max_file_bytes:
-            raise ZipRejected(f"entry {name!r} is {info.file_size} bytes; the per-file limit is {limits.max_file_bytes}")
+            raise ZipRejected(f"entry {name!r} is {info.file_size} bytes; "
+                              f"the per-file limit is {limits.max_file_bytes}")
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
             raise ZipRejected(f"entry {name!r} expands {info.file_size / info.compress_size:.0f}x: a zip bomb?")
         total += info.file_size
@@ -143,7 +144,8 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
         return load_image_folder(str(class_dirs[0]), size, channels, progress, max_total_pixels)
     listed = []
     for d in class_dirs:
-        files = sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not _is_ignored(f.name))
+        files = sorted(f for f in d.rglob("*")
+                       if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not _is_ignored(f.name))
         if files:
             listed.append((d, files))
     total_px = 0

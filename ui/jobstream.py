@@ -46,7 +46,8 @@ def progress_html(elem_id: str, text: str, done: int, total: int, error: bool = 
     pct = 100.0 * done / max(1, total)
     style = " style='color:#b91c1c'" if error else ""
     bar = "" if error else f"<progress value='{done}' max='{max(1, total)}' style='width:100%'></progress>"
-    return f"<div id='{elem_id}'{style}>{bar}<div>{html.escape(text)}" + ("" if error else f" ({pct:.0f}%)") + "</div></div>"
+    return (f"<div id='{elem_id}'{style}>{bar}<div>{html.escape(text)}" + ("" if error else f" ({pct:.0f}%)")
+            + "</div></div>")
 
 
 def queued_text(job) -> str:

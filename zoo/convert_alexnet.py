@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     state = load_state_dict_from_url(w.url, progress=True, weights_only=True)
     model = tvm.alexnet(weights=None)
     load_state_strict(model, state)
-    save_safetensors_atomic(model.state_dict(), args.out, metadata={"source": w.url, "converted_by": "zoo.convert_alexnet"})
+    save_safetensors_atomic(model.state_dict(), args.out,
+                            metadata={"source": w.url, "converted_by": "zoo.convert_alexnet"})
     print(f"wrote {args.out} ({sum(v.numel() for v in state.values()):,} parameters, torch {torch.__version__})")
     if args.push:
         print(publish({"model.safetensors": args.out}, args.push, token=args.token))

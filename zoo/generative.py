@@ -7,7 +7,8 @@
 * Generator / Discriminator: DCGAN (Radford et al. 2015) at 28x28: G maps noise z (plus the wanted
   digit, as a learned embedding) through a linear layer to 7x7 feature maps and two stride-2
   transposed convs with BatchNorm+ReLU to a tanh image; D is two stride-2 convs with LeakyReLU and a
-  linear score (plus a minibatch-std feature against mode collapse), made class-conditional by projection (Miyato & Koyama 2018: score += <embed(y), h>).
+  linear score (plus a minibatch-std feature against mode collapse), made class-conditional by
+  projection (Miyato & Koyama 2018: score += <embed(y), h>).
   G outputs images in [0, 1] (tanh mapped), so they look like mnist5k's tensors.
 
 Registered in the zoo as family "generative"; the weights ship in zoo/weights like the digits family.

@@ -84,8 +84,8 @@ def save_safetensors_atomic(state: dict[str, torch.Tensor], path: str, metadata:
     return path
 
 
-MAX_HEADER_BYTES = 8 << 20      # a safetensors header is JSON: ResNet-50's is ~30 kB, a checkpoint's with its
-                                # metadata (<= 1 MB of JSON) a few MB; 8 MB parses in < 1 s (a million entries is ~60 MB)
+MAX_HEADER_BYTES = 8 << 20      # a safetensors header is JSON: ResNet-50's is ~30 kB, a checkpoint's with its metadata
+                                # (<= 1 MB of JSON) a few MB; 8 MB parses in < 1 s (a million entries is ~60 MB)
 MAX_TENSORS = 10_000            # ResNet-50 + its Adam state is ~1,000 tensors
 
 

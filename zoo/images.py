@@ -109,11 +109,13 @@ def _decode_bytes(data: bytes) -> Image.Image:
             except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
                 pass
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError(f"The image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+        raise ImageInputError("The image is too large to decode safely "
+                              f"(limit {MAX_PIXELS // 1_000_000} megapixels).") from None
     except UnidentifiedImageError:
         raise ImageInputError("This file is not an image PIL can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise ImageInputError(f"The image file is damaged or truncated ({type(exc).__name__}: {str(exc)[:120]}).") from None
+        raise ImageInputError("The image file is damaged or truncated "
+                              f"({type(exc).__name__}: {str(exc)[:120]}).") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old
     return _check_geometry(_normalise_mode(img))
@@ -126,7 +128,8 @@ def _check_geometry(img: Image.Image) -> Image.Image:
     if w * h > MAX_PIXELS:
         raise ImageInputError(f"The image is too large ({w}x{h}); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
     if max(w, h) / min(w, h) > MAX_ASPECT:
-        raise ImageInputError(f"The image is {w}x{h}: an aspect ratio over {MAX_ASPECT:.0f}:1 is not a picture of a digit or object.")
+        raise ImageInputError(f"The image is {w}x{h}: an aspect ratio over {MAX_ASPECT:.0f}:1 "
+                              "is not a picture of a digit or object.")
     return img
 
 

@@ -21,7 +21,8 @@ from zoo.registry import get_spec, list_models
 
 
 def model_card(names: list[str], manifest: dict) -> str:
-    rows = "\n".join(f"| {n} | {get_spec(n).weights.num_params:,} | {manifest.get(n, {}).get('accuracy', {}).get('mnist5k-test', '?')}% "
+    rows = "\n".join(f"| {n} | {get_spec(n).weights.num_params:,} | "
+                     f"{manifest.get(n, {}).get('accuracy', {}).get('mnist5k-test', '?')}% "
                      f"| `{manifest.get(n, {}).get('train_command', '')}` |" for n in names)
     return f"""---
 library_name: pytorch

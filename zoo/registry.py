@@ -68,7 +68,8 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def get_model(name: str, weights: str | None = "default", **load_kwargs) -> nn.Module:
-    """Build a zoo model; weights='default' loads its weights strictly (local file, cache or Hub), None = random init."""
+    """Build a zoo model; weights='default' loads its weights strictly (local file, cache or Hub),
+    None = random init."""
     spec = get_spec(name)
     model = spec.builder()
     if weights is not None:

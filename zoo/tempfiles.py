@@ -3,8 +3,9 @@
 Everything lives under temp_root() (PLAYGROUND_TEMP_DIR, default <system temp>/pytorch-playground). prune()
 keeps the whole tree under PLAYGROUND_TEMP_MAX_MB (oldest entries deleted first: the cap is hard, so the newest
 runs are the ones that survive) and deletes entries older than PLAYGROUND_TEMP_MAX_AGE_S. (On Linux and macOS a
-file deleted while it is being downloaded still finishes: the open handle keeps it.) prune() runs each time a run folder is
-made and, on a live server, every minute from a background thread started by start_janitor() (not at import).
+file deleted while it is being downloaded still finishes: the open handle keeps it.) prune() runs each time a run
+folder is made and, on a live server, every minute from a background thread started by start_janitor() (not at
+import).
 """
 from __future__ import annotations
 

@@ -644,8 +644,8 @@ def main(argv=None) -> int:
             from safetensors.torch import save_file
 
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                      str(out / "model.safetensors"), metadata={"model": mcfg["name"], "classes": ",".join(data.classes),
-                                                                "test_acc": f"{acc:.2f}"})
+                      str(out / "model.safetensors"),
+                      metadata={"model": mcfg["name"], "classes": ",".join(data.classes), "test_acc": f"{acc:.2f}"})
             if last is not None:
                 ctx.write_checkpoint(last[0], last[1], last[2], acc)
             (out / "metrics.json").write_text(json.dumps(dict(result, confusion=cm.tolist(),
