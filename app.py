@@ -75,6 +75,9 @@ CSS = """
 #gan-gallery .grid-container {grid-template-columns: repeat(auto-fill, minmax(88px, 1fr)) !important}
 #gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap;
                              overflow: visible}
+/* Download lists: a long file name wraps instead of being cut to "resnet_....safetensors" (two files that end
+   alike could not be told apart on a phone). */
+.file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; text-overflow: clip}
 """
 
 

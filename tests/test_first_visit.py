@@ -235,3 +235,45 @@ def test_look_inside_first_visit_and_summary(wpage):
     pg.wait_for_function("document.querySelector('#inspect-status')?.innerText.includes('random init')")
     assert "HF_HUB_OFFLINE" not in pg.locator("#inspect-status").inner_text()
     assert no_error_badges(pg)
+
+
+# ---- Fine-tune and Compression at both widths --------------------------------------------------------------------
+
+def cut_leaf_texts(pg, selector: str) -> list[str]:
+    """Leaf texts under `selector` cut by their own box (a table that scrolls sideways as a whole is fine)."""
+    return pg.evaluate(f"""() => [...document.querySelectorAll({selector!r})]
+        .filter(e => e instanceof HTMLElement && e.offsetParent !== null && e.children.length === 0
+                && e.innerText.trim()
+                && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'auto'
+                && getComputedStyle(e).overflowX !== 'scroll').map(e => e.innerText)""")
+
+
+def test_finetune_run_is_readable(wpage):
+    pg = wpage
+    open_tab(pg, "Fine-tune")
+    steps = pg.get_by_label("Max steps per stage (0 = no cap)")
+    steps.fill("6")
+    steps.press("Tab")
+    pg.locator("#ft-start").click()
+    pg.wait_for_function("document.querySelector('#ft-metrics')?.innerText.includes('Test accuracy')",
+                         timeout=240_000)
+    for plot in ("#ft-loss", "#ft-acc"):
+        pg.wait_for_selector(f"{plot} canvas, {plot} svg", timeout=30_000)
+    pg.locator("#ft-files").get_by_text("safetensors").first.wait_for(timeout=30_000)
+    pg.wait_for_timeout(1500)                       # the charts finish drawing
+    assert not cut_leaf_texts(pg, "#ft-confusion th *, #ft-per-class th *, #ft-files *, #ft-metrics *")
+    assert no_error_badges(pg)
+    snap(pg, "finetune_done")
+
+
+def test_compression_run_is_readable(wpage):
+    pg = wpage
+    open_tab(pg, "Ensembles & compression")
+    pg.get_by_role("tab", name="Compression", exact=True).click()
+    pg.locator("#compress-btn").click()
+    pg.locator("#compress-table").get_by_text("int8 static (FX)").wait_for(timeout=300_000)
+    pg.locator("#compress-files").get_by_text("safetensors").first.wait_for(timeout=30_000)
+    pg.wait_for_timeout(1000)
+    assert not cut_leaf_texts(pg, "#compress-table th *, #compress-files *")
+    assert no_error_badges(pg)
+    snap(pg, "compression_done")

@@ -189,10 +189,11 @@ def build_tab() -> None:
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
+                # min_width: side by side on a wide screen, one above the other on a phone (legends readable)
                 loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Training loss", height=280,
-                                        elem_id="ft-loss")
+                                        elem_id="ft-loss", min_width=340)
                 acc_plot = gr.LinePlot(x="step", y="test_acc", color="series", label="Test accuracy (%)",
-                                       height=280, elem_id="ft-acc")
+                                       height=280, elem_id="ft-acc", min_width=340)
             metrics = gr.Markdown(elem_id="ft-metrics")
             with gr.Row():
                 per_class = gr.Dataframe(headers=["class", "accuracy %", "test images"], label="Per-class accuracy "
