@@ -261,6 +261,11 @@ def test_finetune_run_is_readable(wpage):
         pg.wait_for_selector(f"{plot} canvas, {plot} svg", timeout=30_000)
     pg.locator("#ft-files").get_by_text("safetensors").first.wait_for(timeout=30_000)
     pg.wait_for_timeout(1500)                       # the charts finish drawing
+    # every series is drawn with its colour: stage 1, stage 2 and the from-scratch run beside them (a series that
+    # first appeared mid-stream used to be drawn without a colour, i.e. not at all)
+    strokes = pg.evaluate("""() => [...document.querySelectorAll('#ft-loss .mark-line path')]
+        .map(p => p.getAttribute('stroke'))""")
+    assert sorted(strokes) == sorted(["#1f77b4", "#ff7f0e", "#7f7f7f"])
     assert not cut_leaf_texts(pg, "#ft-confusion th *, #ft-per-class th *, #ft-files *, #ft-metrics *")
     assert no_error_badges(pg)
     snap(pg, "finetune_done")

@@ -16,8 +16,8 @@ from ui import export_run
 from ui.common import JOB, code_block, friendly
 from ui.finetune_inputs import data_tab_settings, run_config
 from ui.finetune_publish import oauth_enabled, publish
-from ui.finetune_results import (confusion_table, curves, live_curves, metrics_md, misclassified, pick_cell,
-                                 pick_class, worst_cell)
+from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_curves, metrics_md, misclassified,
+                                 pick_cell, pick_class, worst_cell)
 from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
 from zoo import get_spec
 from zoo.device import describe_device
@@ -87,7 +87,7 @@ def _follow_run(kind: str, params: dict, cfg, request):
         n = len(j.events)
         if n != shown and j.state == "running":       # redraw the curves only when a step came in
             shown = n
-            loss_df, acc_df = live_curves(list(j.events))
+            loss_df, acc_df = live_curves(list(j.events), bool(params.get("compare_scratch")))
             yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
         else:
             yield (status,) + (skip,) * (N_OUTS - 1)
@@ -189,11 +189,15 @@ def build_tab() -> None:
         with gr.Column(scale=2):
             status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
             with gr.Row():
-                # min_width: side by side on a wide screen, one above the other on a phone (legends readable)
-                loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Training loss", height=280,
-                                        elem_id="ft-loss", min_width=340)
-                acc_plot = gr.LinePlot(x="step", y="test_acc", color="series", label="Test accuracy (%)",
-                                       height=280, elem_id="ft-acc", min_width=340)
+                # min_width: side by side on a wide screen, one above the other on a phone. Fixed colours, named in
+                # the labels: Gradio's legend under a labelled chart of this height is cut off. The series are
+                # reserved in the first value (ui/finetune_results._reserve), or later ones are not drawn.
+                loss_plot = gr.LinePlot(x="step", y="loss", color="series", height=280, elem_id="ft-loss",
+                                        label="Training loss (blue: stage 1, orange: stage 2, grey: from scratch)",
+                                        min_width=340, color_map=SERIES_COLOURS)
+                acc_plot = gr.LinePlot(x="step", y="test_acc", color="series", height=280, elem_id="ft-acc",
+                                       label="Test accuracy, % (blue: fine-tune, grey: from scratch)",
+                                       min_width=340, color_map=SERIES_COLOURS)
             metrics = gr.Markdown(elem_id="ft-metrics")
             with gr.Row():
                 per_class = gr.Dataframe(headers=["class", "accuracy %", "test images"], label="Per-class accuracy "

@@ -11,11 +11,24 @@ import gradio as gr
 from ui.common import friendly
 from ui.data_lab import to_picture
 
+# Every series the two charts can show, with its colour (the charts are built with this map: see ui/finetune.py).
+SERIES_COLOURS = {"fine-tune stage 1": "#1f77b4", "fine-tune stage 2": "#ff7f0e", "fine-tune": "#1f77b4",
+                  "from scratch": "#7f7f7f"}
 
-def curves(history: list[dict], scratch: list[dict] | None = None):
+
+def _reserve(rows: list[dict], y: str, names) -> list[dict]:
+    """A value-less row for each expected series that has no data yet. Gradio's LinePlot fixes its colour scale
+    on the first value a stream shows; a series that appears later (stage 2, from scratch) is then drawn without
+    a colour, i.e. not at all. A NaN row puts it on the scale (and in the legend) from the start, drawing nothing."""
+    have = {r["series"] for r in rows}
+    return rows + [{"step": 0, y: float("nan"), "series": n} for n in names if n not in have]
+
+
+def curves(history: list[dict], scratch: list[dict] | None = None, scratch_expected: bool = False):
     """Loss and accuracy plot updates: the fine-tune (by stage) and the from-scratch run as series, x = the run's
     own step numbers (a resumed run starts where its checkpoint stopped; stage 2 continues after stage 1). The
-    axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point."""
+    axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point.
+    scratch_expected: a from-scratch run will follow (its series is reserved while the fine-tune streams)."""
     rows_l, rows_a = [], []
     end1 = max((h["step"] for h in history if h["stage"] == 1), default=0)
     for h in history:
@@ -28,19 +41,22 @@ def curves(history: list[dict], scratch: list[dict] | None = None):
         rows_l.append({"step": h["step"], "loss": float(h["loss"]), "series": "from scratch"})
         if h.get("test_acc") is not None:
             rows_a.append({"step": h["step"], "test_acc": float(h["test_acc"]), "series": "from scratch"})
+    with_scratch = scratch_expected or bool(scratch)
+    rows_l = _reserve(rows_l, "loss", ["fine-tune stage 1", "fine-tune stage 2"] + ["from scratch"] * with_scratch)
+    rows_a = _reserve(rows_a, "test_acc", ["fine-tune"] + ["from scratch"] * with_scratch)
     loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
     acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
     x_lim = [0, max(1, int(loss["step"].max()) if len(loss) else 1)]
     return gr.update(value=loss, x_lim=x_lim), gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100])
 
 
-def live_curves(events: list[dict]):
+def live_curves(events: list[dict], scratch_expected: bool = False):
     """The curves so far, from a running job's step events."""
     ft = [{"stage": e["stage"], "step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
           if e.get("phase") == "fine-tune"]
     sc = [{"step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
           if e.get("phase") == "scratch"]
-    return curves(ft, sc)
+    return curves(ft, sc, scratch_expected)
 
 
 def confusion_table(cm: list[list[int]], classes) -> dict:
