@@ -12,7 +12,6 @@ import copy
 import math
 import os
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -28,6 +27,7 @@ from training.measure import accuracy, compare_latency, count_params, model_byte
 from training.prune import channel_prune, magnitude_prune
 from training.quantize import quantize_dynamic_linear, quantize_static_fx
 from training.trainer import TrainConfig, autocast_context, train
+from zoo.cache import LRUCache
 from zoo.device import get_device
 from zoo.digits import StudentCNN
 from zoo.hub import read_manifest
@@ -58,15 +58,11 @@ class LabConfig:
     seed: int = 0
 
 
-_lab_cache: dict[tuple, object] = {}
-_lab_lock = threading.Lock()
+_lab_cache: LRUCache = LRUCache(8)   # trained students and pruned models per setting, in the job worker
 
 
 def _cached(key: tuple, make):
-    with _lab_lock:
-        if key not in _lab_cache:
-            _lab_cache[key] = make()
-        return _lab_cache[key]
+    return _lab_cache.get_or_build(key, make)
 
 
 def short_cfg(steps: int, n_train: int, batch: int = 64, lr: float = 2e-3, seed: int = 0) -> TrainConfig:

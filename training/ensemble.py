@@ -13,7 +13,6 @@ What is done with a built ensemble (its table, votes, transport between processe
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -23,6 +22,7 @@ from training.combiners import N_CLASSES, accuracy_weights, combine_all, fit_sta
 from training.data import Split, mnist5k
 from training.measure import predict_logits
 from training.trainer import TrainConfig, train
+from zoo.cache import LRUCache
 from zoo.digits import StudentCNN
 from zoo.hub import WeightsError, WeightsUnavailable
 from zoo.registry import get_model, get_spec, list_models
@@ -133,21 +133,21 @@ def train_boosted(fit: Split, cfg: EnsembleConfig, progress=None) -> tuple[list[
     return members, alphas, errors
 
 
-_cache: dict[tuple, tuple] = {}
-_lock = threading.Lock()
+_cache: LRUCache = LRUCache(4)   # trained members per setting, in the job worker
 
 
 def trained_members(data: Split, cfg: EnsembleConfig,
                     progress=None) -> tuple[list[nn.Module], list[nn.Module], list[float], list[float]]:
     """Bagged + boosted members for cfg, trained once per process (seeded) and cached."""
     key = tuple(v for k, v in asdict(cfg).items() if k != "zoo_members")   # members do not depend on the zoo ones
-    with _lock:
-        if key not in _cache:
-            fit, _, _ = split_holdout(data, cfg.holdout)
-            bagged = train_bagged(fit, cfg, progress)
-            boosted, alphas, errors = train_boosted(fit, cfg, progress)
-            _cache[key] = (bagged, boosted, alphas, errors)
-        return _cache[key]
+
+    def build():
+        fit, _, _ = split_holdout(data, cfg.holdout)
+        bagged = train_bagged(fit, cfg, progress)
+        boosted, alphas, errors = train_boosted(fit, cfg, progress)
+        return bagged, boosted, alphas, errors
+
+    return _cache.get_or_build(key, build)
 
 
 # ------------------------------------------------------------------------------------------- results

@@ -8,6 +8,7 @@ import torch
 from training.combiners import combine_all
 from training.ensemble import EnsembleConfig, EnsembleResult, new_member, run_ensemble
 from training.measure import predict_logits
+from zoo.cache import LRUCache
 from zoo.hub import load_state_strict
 from zoo.registry import get_model
 
@@ -42,7 +43,7 @@ def votes_for(res: EnsembleResult, x: torch.Tensor) -> tuple[list[list], dict[st
     return rows, {k: (int(v[0].argmax()), float(v[0].max())) for k, v in combos.items()}
 
 
-_results: dict[tuple, EnsembleResult] = {}
+_results: LRUCache = LRUCache(8)   # built ensembles per setting (votes on single inputs reuse them)
 
 
 def export_result(res: EnsembleResult) -> dict:
@@ -89,9 +90,7 @@ def import_result(d: dict) -> EnsembleResult:
 
 def remember(cfg: EnsembleConfig, res: EnsembleResult) -> None:
     """Keep a built ensemble for votes on single inputs (/ensemble_votes) without building it again."""
-    if len(_results) > 8:
-        _results.clear()
-    _results[cfg.key()] = res
+    _results.put(cfg.key(), res)
 
 
 def built_ensemble(cfg: EnsembleConfig) -> EnsembleResult | None:
@@ -100,9 +99,4 @@ def built_ensemble(cfg: EnsembleConfig) -> EnsembleResult | None:
 
 def cached_ensemble(cfg: EnsembleConfig) -> EnsembleResult:
     """run_ensemble, memoised per configuration for this process (votes for a drawn digit reuse it)."""
-    key = cfg.key()
-    if key not in _results:
-        if len(_results) > 8:
-            _results.clear()
-        _results[key] = run_ensemble(cfg)
-    return _results[key]
+    return _results.get_or_build(cfg.key(), lambda: run_ensemble(cfg))
