@@ -20,6 +20,7 @@ import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, gpu, look_inside  # noqa: E402
+from zoo.device import use_serving_threads  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
 # Each builder lays out one tab inside the current gr.Tab context.
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
     args = ap.parse_args(argv)
     tempfiles.start_janitor()
+    use_serving_threads()
     build_app().launch(**launch_kwargs(args.host, args.port, args.share))
 
 

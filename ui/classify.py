@@ -10,6 +10,7 @@ from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
 from zoo.classify import compare_family, predict, reproduce_code, route, unavailable_message, weights_on_disk
 from zoo.hub import WeightsUnavailable
+from zoo.images import open_image
 from zoo.pictures import to_rgb, upscale
 
 DEFAULT_MODEL = "resnet_digits"
@@ -45,6 +46,7 @@ def _classify(src, model_name: str, topk: int, seen: bool = True):
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
         raise ValueError(f"{asked!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")
+    src = open_image(src)                 # decoded (and checked) once for the photo check and all the models
     name, note = route(asked, src)        # a photo for a digits model goes to an ImageNet model, or is refused
     spec = get_spec(name)
     try:

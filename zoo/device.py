@@ -46,6 +46,20 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def use_serving_threads() -> int:
+    """Called once by the server process before it serves (app.main, bench_serving): one intra-op thread per
+    forward pass (PLAYGROUND_SERVER_THREADS overrides). The server runs only interactive inference, several
+    visitors at once (the interactive group's concurrency; jobs have their own worker process and thread budget),
+    so requests share the cores side by side instead of each small forward pass starting threads that fight the
+    other requests' for the same cores."""
+    try:
+        n = max(1, int(os.environ.get("PLAYGROUND_SERVER_THREADS", "1")))
+    except ValueError:
+        n = 1
+    torch.set_num_threads(n)
+    return n
+
+
 def describe_device() -> str:
     """A short human description, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'; on ZeroGPU, without touching
     CUDA (this runs while the UI is built)."""
