@@ -170,6 +170,20 @@ def open_tab(page, title: str) -> None:
     page.get_by_role("tab", name=title, exact=True).first.click()
 
 
+def draw(page, canvas_id: str, points, steps: int = 6) -> None:
+    """One mouse stroke on a sketchpad through `points` ((x, y) in 0..1 of the middle of the canvas)."""
+    canvas = page.locator(f"#{canvas_id} canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    xs = [box["x"] + box["width"] * (0.35 + 0.3 * px) for px, _ in points]
+    ys = [box["y"] + box["height"] * (0.15 + 0.7 * py) for _, py in points]
+    page.mouse.move(xs[0], ys[0])
+    page.mouse.down()
+    for x, y in zip(xs[1:], ys[1:]):
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
 @pytest.fixture
 def fake_hub(monkeypatch, tmp_path):
     """A local Hub (tests/fakehub.py) as HF_ENDPOINT, online mode, with an empty private cache."""

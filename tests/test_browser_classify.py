@@ -1,18 +1,10 @@
 """Classify tab in Chromium: draw a digit on the canvas and see the label; load an example. (The first visit, photos,
 errors and narrow screens: tests/test_first_visit.py.)"""
-from tests.conftest import open_tab
+from tests.conftest import draw, open_tab
 
 
 def _draw_stroke(page, points):
-    canvas = page.locator("#digit-sketch canvas").last
-    box = canvas.bounding_box()
-    xs = [box["x"] + box["width"] * (0.35 + 0.3 * px) for px, _ in points]
-    ys = [box["y"] + box["height"] * (0.15 + 0.7 * py) for _, py in points]
-    page.mouse.move(xs[0], ys[0])
-    page.mouse.down()
-    for x, y in zip(xs[1:], ys[1:]):
-        page.mouse.move(x, y, steps=4)
-    page.mouse.up()
+    draw(page, "digit-sketch", points, steps=4)
 
 
 def test_draw_a_one_and_a_seven(page):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, draw
 
 WIDTHS = [1280, 414]
 
@@ -70,19 +70,6 @@ def no_error_badges(pg) -> bool:
         const bad = [...document.querySelectorAll('.error, .toast-body')].filter(e => e.offsetParent !== null);
         return bad.length === 0;
     }""")
-
-
-def draw(pg, canvas_id: str, points) -> None:
-    canvas = pg.locator(f"#{canvas_id} canvas").last
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    xs = [box["x"] + box["width"] * (0.35 + 0.3 * px) for px, _ in points]
-    ys = [box["y"] + box["height"] * (0.15 + 0.7 * py) for _, py in points]
-    pg.mouse.move(xs[0], ys[0])
-    pg.mouse.down()
-    for x, y in zip(xs[1:], ys[1:]):
-        pg.mouse.move(x, y, steps=6)
-    pg.mouse.up()
 
 
 def text_fits(pg, selector: str) -> list[str]:
