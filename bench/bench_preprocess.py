@@ -2,14 +2,19 @@
 
     python -m bench.bench_preprocess            # prints one JSON object (results: bench/results/preprocess.json)
 
-1. Where MNIST puts a digit: the centre of mass and bounding box of all 5,000 mnist5k digits.
+1. Where MNIST puts a digit: the centre of mass and bounding box of all 5,000 mnist5k digits, and how wide its
+   strokes are (zoo.strokes.stroke_width on 1,000 of them upscaled 10x, in pixels of the 20-pixel box).
 2. MNIST digits uploaded as they are: the first 100 mnist5k test digits saved as 28x28 PNGs, each preprocessed;
    how many reach the model exactly as uploaded, the PSNR between upload and what the model saw, and the
    autoencoder's (ae_digits_16) reconstruction against the upload. Before (the preprocessing as it was,
    kept below as `legacy_mnist_preprocess`) and after (zoo.images.mnist_preprocess).
 3. Hand-drawn digits, by proxy: all 1,000 mnist5k test digits redrawn as a sketchpad would hold them:
-   upscaled 7-13x, strokes thickened by 1-15 px, binarised and anti-aliased, dark ink at a random place on a
-   400x400 white canvas (seeded: the same set before and after). resnet_digits' accuracy on each preprocessing.
+   upscaled 7-13x, strokes thickened by 0-14 px with a square pen, binarised and anti-aliased, dark ink at a random
+   place on a 400x400 white canvas (seeded: the same set before and after), three seeds; then a held-out check
+   that the stroke thinning (zoo.strokes) was not fitted to that pen: three more seeds drawn with a round brush;
+   and the Classify tab's own sketchpad: each digit's pen path traced with its 28 px brush, the digit 100-350 px
+   tall on the 400x400 canvas (three seeds). The three zoo models' accuracy on each preprocessing, by stroke
+   thickness or digit size, with a paired bootstrap interval per set and pooled over the three sets.
 4. The photo detector (zoo.images.PHOTO_RULES): the part of each set called a photo. Photos: 18 skimage
    pictures, 8 random square crops of each, 50 LFW faces (skimage's lfw_subset). Digit-like: 1,000 mnist5k
    test digits (28x28, and inverted), 4x upscaled mnist digits, 359 sklearn digits (MNIST frame), the 1,000
@@ -63,6 +68,7 @@ def legacy_mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
 
 def mnist_geometry() -> dict:
     from training.data import mnist5k
+    from zoo.strokes import stroke_width
 
     s = mnist5k()
     x = torch.cat([s.train_x, s.test_x])[:, 0]
@@ -72,9 +78,17 @@ def mnist_geometry() -> dict:
     cx = (x.sum(1) * ar).sum(1) / m
     nz = x > 0
     side = torch.maximum(nz.any(2).sum(1), nz.any(1).sum(1))
+    widths = []
+    for i in range(1000):
+        b = F.interpolate(x[i][None, None], scale_factor=10, mode="bilinear")[0, 0].numpy() > 0.5
+        ys, xs = np.nonzero(b)
+        widths.append(stroke_width(b) * 20 / (max(ys.max() - ys.min(), xs.max() - xs.min()) + 1))
     return {"digits": len(x), "com_mean_row_col": [round(float(cy.mean()), 3), round(float(cx.mean()), 3)],
             "com_std_row_col": [round(float(cy.std()), 3), round(float(cx.std()), 3)],
-            "bbox_longest_side_counts": {int(k): int(v) for k, v in zip(*torch.unique(side, return_counts=True))}}
+            "bbox_longest_side_counts": {int(k): int(v) for k, v in zip(*torch.unique(side, return_counts=True))},
+            "stroke_width_in_20px_box": {"digits": len(widths), "median": round(float(np.median(widths)), 2),
+                                         "p10": round(float(np.percentile(widths, 10)), 2),
+                                         "p90": round(float(np.percentile(widths, 90)), 2)}}
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -114,63 +128,132 @@ def uploads_of_mnist(n: int = 100) -> dict:
     return out
 
 
-def sketch_canvases(n: int = 1000, seed: int = 0) -> tuple[list[np.ndarray], torch.Tensor]:
-    """mnist5k test digits redrawn as big, thick, anti-aliased dark strokes on a 400x400 white canvas."""
+def sketch_canvases(n: int = 1000, seed: int = 0, brush: str = "square") -> tuple[list, torch.Tensor, np.ndarray]:
+    """mnist5k test digits redrawn as big, thick, anti-aliased dark strokes on a 400x400 white canvas, their labels,
+    and how many canvas pixels the pen added to each digit's strokes (0, 4, 8 or 14, chosen per digit): a square pen
+    (max-pooling) or a round brush (a disc around every inked pixel)."""
     from training.data import mnist5k
 
     s = mnist5k()
     rng = np.random.default_rng(seed)
-    out = []
+    out, thickening = [], []
     for i in range(n):
         big = F.interpolate(s.test_x[i:i + 1], scale_factor=float(rng.uniform(7, 13)), mode="bilinear")
         k = int(rng.choice([1, 5, 9, 15]))
-        if k > 1:
+        if k > 1 and brush == "square":
             big = F.max_pool2d(big, k, 1, k // 2)                  # thicker strokes
+        elif k > 1:
+            import scipy.ndimage as ndi
+            far = ndi.distance_transform_edt(big[0, 0].numpy() <= 0.4)
+            big = torch.from_numpy((far <= k / 2).astype(np.float32))[None, None]
         big = F.avg_pool2d((big > 0.4).float(), 3, 1, 1)           # a brush's solid ink with soft edges
         b = big[0, 0].numpy()[:400, :400]
         c = np.zeros((400, 400), np.float32)
         y0, x0 = int(rng.integers(0, 400 - b.shape[0] + 1)), int(rng.integers(0, 400 - b.shape[1] + 1))
         c[y0:y0 + b.shape[0], x0:x0 + b.shape[1]] = b
         out.append(c)
-    return out, s.test_y[:n]
+        thickening.append(k - 1)
+    return out, s.test_y[:n], np.array(thickening)
 
 
+def app_brush_canvases(n: int = 1000, seed: int = 10) -> tuple[list, torch.Tensor, np.ndarray]:
+    """mnist5k test digits drawn the way the Classify tab's sketchpad draws: each digit's pen path (the skeleton of
+    the digit upscaled so that its box is 100-350 px) traced with the tab's round 28 px brush on the 400x400
+    canvas, at a random place; with labels and each digit's box in canvas pixels (small = thick strokes)."""
+    import scipy.ndimage as ndi
+    from skimage.morphology import skeletonize
+
+    from training.data import mnist5k
+
+    s = mnist5k()
+    rng = np.random.default_rng(seed)
+    out, boxes = [], []
+    for i in range(n):
+        x = s.test_x[i:i + 1]
+        ys, xs = np.nonzero(x[0, 0].numpy() > 0)
+        box = float(rng.uniform(100, 350))
+        big = F.interpolate(x, scale_factor=box / (max(np.ptp(ys), np.ptp(xs)) + 1), mode="bilinear")[0, 0].numpy()
+        ink = (ndi.distance_transform_edt(~skeletonize(big > 0.4)) <= APP_BRUSH / 2).astype(np.float32)
+        ink = ndi.uniform_filter(ink, 3)                                  # soft edges, as the canvas draws them
+        ys, xs = np.nonzero(ink > 0)
+        ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1][:400, :400]
+        c = np.zeros((400, 400), np.float32)
+        y0, x0 = int(rng.integers(0, 400 - ink.shape[0] + 1)), int(rng.integers(0, 400 - ink.shape[1] + 1))
+        c[y0:y0 + ink.shape[0], x0:x0 + ink.shape[1]] = ink
+        out.append(c)
+        boxes.append(box)
+    return out, s.test_y[:n], np.array(boxes)
+
+
+APP_BRUSH = 28                                               # ui/classify.py: gr.Brush(default_size=28), 400x400
 SKETCH_MODELS = ("resnet_digits", "vgg_digits", "alexnet_digits")
 SKETCH_SEEDS = (0, 1, 2)
+HELD_OUT_SEEDS = (3, 4, 5)                                   # round brush: a check on sets no choice was made with
+APP_BRUSH_SEEDS = (10, 11, 12)
 
 
-def sketch_accuracy(canvases, labels) -> dict:
+def _paired(before: np.ndarray, after: np.ndarray) -> dict:
+    """Accuracy before/after and the paired difference with a 95% bootstrap interval over digits (each row of
+    before/after is one model x seed run over the same digits; the same digits are resampled for both)."""
+    diff = (after.astype(np.float64) - before).mean(0)
+    rng = np.random.default_rng(0)
+    boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+    return {"accuracy_before": round(100 * float(before.mean()), 3),
+            "accuracy_after": round(100 * float(after.mean()), 3),
+            "after_minus_before_points": round(100 * float(diff.mean()), 3),
+            "after_minus_before_95ci": [round(100 * float(q), 3) for q in np.percentile(boots, [2.5, 97.5])]}
+
+
+def sketch_accuracy(canvases, labels, thickening) -> dict:
     """Accuracy on the redrawn test digits, before vs after, for the three zoo architectures and three sketch
-    seeds (seed 0 = the canvases also used by the photo detector). A 1,000-digit set moves by 0.1 point per digit,
-    so the paired difference (after - before) gets a 95% bootstrap interval over digits, pooled over models and
-    seeds (resampling the same digits for both, 2,000 resamples)."""
+    seeds (seed 0 = the canvases also used by the photo detector), then on three held-out round-brush seeds.
+    A 1,000-digit set moves by 0.1 point per digit, so the paired difference (after - before) gets a 95% bootstrap
+    interval over digits, pooled over models and seeds. Also by thickening (canvas pixels the pen added)."""
     from zoo.classify import load_model
     from zoo.images import mnist_preprocess
     from zoo.registry import get_spec
 
     out: dict = {"digits_per_seed": len(labels), "seeds": list(SKETCH_SEEDS), "per_model": {}}
-    correct = {"before": [], "after": []}
-    for seed in SKETCH_SEEDS:
-        cs, ys = (canvases, labels) if seed == 0 else sketch_canvases(len(labels), seed=seed)
-        xs = {tag: torch.stack([fn(((1 - c) * 255).astype(np.uint8)) for c in cs])
-              for tag, fn in (("before", legacy_mnist_preprocess), ("after", mnist_preprocess))}
-        for name in SKETCH_MODELS:
-            spec, model = get_spec(name), load_model(name)
-            mean, std = spec.weights.mean[0], spec.weights.std[0]
-            for tag, x in xs.items():
-                with torch.inference_mode():
-                    pred = torch.cat([model((x[i:i + 250] - mean) / std).argmax(1) for i in range(0, len(x), 250)])
-                ok = (pred == ys).numpy()
-                correct[tag].append(ok)
-                out["per_model"].setdefault(name, {}).setdefault(tag, []).append(round(100 * float(ok.mean()), 2))
-    before, after = np.stack(correct["before"]), np.stack(correct["after"])     # (models x seeds, digits)
-    out["accuracy_before"] = round(100 * float(before.mean()), 3)
-    out["accuracy_after"] = round(100 * float(after.mean()), 3)
-    diff = (after.astype(np.float64) - before).mean(0)                          # per digit, over models x seeds
-    rng = np.random.default_rng(0)
-    boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
-    out["after_minus_before_points"] = round(100 * float(diff.mean()), 3)
-    out["after_minus_before_95ci"] = [round(100 * float(q), 3) for q in np.percentile(boots, [2.5, 97.5])]
+    models = {name: (get_spec(name), load_model(name)) for name in SKETCH_MODELS}
+    parts = (("square_pen", SKETCH_SEEDS, "square"), ("held_out_round_brush", HELD_OUT_SEEDS, "round"),
+             ("app_brush", APP_BRUSH_SEEDS, "app"))
+    pooled: dict = {"before": [], "after": []}
+    for part, seeds, brush in parts:
+        correct: dict = {"before": [], "after": []}
+        groups: list = []
+        for seed in seeds:
+            if seed == 0 and brush == "square":
+                cs, ys, ks = canvases, labels, thickening
+            elif brush == "app":
+                cs, ys, box = app_brush_canvases(len(labels), seed=seed)
+                ks = np.digitize(box, [150, 200, 250, 300]) * 50 + 100      # the box's 50 px bin, by its lower end
+            else:
+                cs, ys, ks = sketch_canvases(len(labels), seed=seed, brush=brush)
+            xs = {tag: torch.stack([fn(((1 - c) * 255).astype(np.uint8)) for c in cs])
+                  for tag, fn in (("before", legacy_mnist_preprocess), ("after", mnist_preprocess))}
+            for name, (spec, model) in models.items():
+                mean, std = spec.weights.mean[0], spec.weights.std[0]
+                for tag, x in xs.items():
+                    with torch.inference_mode():
+                        pred = torch.cat([model((x[i:i + 250] - mean) / std).argmax(1) for i in range(0, len(x), 250)])
+                    ok = (pred == ys).numpy()
+                    correct[tag].append(ok)
+                    pooled[tag].append(ok)
+                    if part == "square_pen":
+                        acc = round(100 * float(ok.mean()), 2)
+                        out["per_model"].setdefault(name, {}).setdefault(tag, []).append(acc)
+                groups.append(ks)
+        before, after = np.stack(correct["before"]), np.stack(correct["after"])     # (models x seeds, digits)
+        k = np.stack(groups)
+        res = _paired(before, after)
+        key = "by_box_px" if brush == "app" else "by_thickening_px"
+        res[key] = {int(t): {"before": round(100 * float(before[k == t].mean()), 2),
+                             "after": round(100 * float(after[k == t].mean()), 2)} for t in np.unique(k)}
+        if part == "square_pen":
+            out.update(res)
+        else:
+            out[part] = {"seeds": list(seeds), **res}
+    out["all_three_sets_pooled"] = _paired(np.stack(pooled["before"]), np.stack(pooled["after"]))
     out["resnet_digits_accuracy_before"] = out["per_model"]["resnet_digits"]["before"][0]
     out["resnet_digits_accuracy_after"] = out["per_model"]["resnet_digits"]["after"][0]
     return out
@@ -247,9 +330,9 @@ def photo_detector(canvases) -> dict:
 
 def main() -> None:
     torch.manual_seed(0)
-    canvases, labels = sketch_canvases()
+    canvases, labels, thickening = sketch_canvases()
     res = {"mnist_geometry": mnist_geometry(), "mnist_uploads": uploads_of_mnist(),
-           "sketches": sketch_accuracy(canvases, labels), "photo_detector": photo_detector(canvases),
+           "sketches": sketch_accuracy(canvases, labels, thickening), "photo_detector": photo_detector(canvases),
            "load_average": os.getloadavg()[0]}
     print(json.dumps(res, indent=2))
 

@@ -36,7 +36,7 @@ CODE = '''import torch
 from safetensors.torch import load_model
 from zoo.generative import ConvAutoencoder     # this repo's architecture
 from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
-from zoo.images import mnist_preprocess         # crop to ink, fit 20x20, centre of mass in 28x28
+from zoo.images import mnist_preprocess         # crop to ink, thin thick strokes, fit 20x20, centre of mass in 28x28
 
 model = ConvAutoencoder(latent={latent})
 load_model(model, f"{{weights_dir()}}/{name}.safetensors", strict=True)

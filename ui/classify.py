@@ -146,7 +146,8 @@ def build_tab() -> None:
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model-choice")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
             gr.Markdown("A drawing is cropped to its ink, scaled to fit 20x20 and centred by mass in 28x28, the way "
-                        "MNIST was made; a 28x28 MNIST digit goes in unchanged. A photo goes to an ImageNet model "
+                        "MNIST was made (a small digit's brush strokes are first thinned to MNIST's pen); a 28x28 "
+                        "MNIST digit goes in unchanged. A photo goes to an ImageNet model "
                         "(ResNet-18; weights from the Hugging Face Hub), never to the digits models.")
         with gr.Column(scale=1, min_width=300):
             label = gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")

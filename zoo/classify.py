@@ -182,7 +182,7 @@ def reproduce_code(name: str) -> str:
 from safetensors.torch import load_model
 from zoo.digits import {spec.builder.__name__}       # this repo's architecture
 from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
-from zoo.images import mnist_preprocess         # crop to ink, fit 20x20, centre of mass in 28x28
+from zoo.images import mnist_preprocess         # crop to ink, thin thick strokes, fit 20x20, centre of mass in 28x28
 
 model = {spec.builder.__name__}()
 load_model(model, f"{{weights_dir()}}/{w.filename}", strict=True)   # or hf_hub_download("{w.repo_id}", "{w.filename}")

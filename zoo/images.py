@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from zoo.strokes import thin_thick_strokes
+
 MAX_PIXELS = 40_000_000        # refuse larger images before decoding (PIL's bomb check uses this)
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_ASPECT = 50.0              # a 1x5000 strip is not a photo of anything
@@ -189,9 +191,10 @@ def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
 
     LeCun et al.: the ink's bounding box is scaled to fit 20x20 keeping its aspect ratio, then placed
     in a 28x28 field so that its centre of mass is where MNIST's are (MNIST_COM). White ink on black.
-    A picture that is already in that format (an MNIST digit saved as a 28x28 PNG) is passed through unchanged
-    (only inverted if it is dark ink on white). `threshold` (of the peak) decides which pixels count as ink
-    for the bounding box: low, so the anti-aliased edges of a stroke stay inside the box, as in MNIST.
+    Brush strokes far thicker than MNIST's pen (a small digit drawn with a big brush) are thinned first
+    (zoo.strokes). A picture that is already in that format (an MNIST digit saved as a 28x28 PNG) is passed
+    through unchanged (only inverted if it is dark ink on white). `threshold` (of the peak) decides which pixels
+    count as ink for the bounding box: low, so the anti-aliased edges of a stroke stay inside the box, as in MNIST.
     """
     img = open_image(src)
     ink = _ink_map(img)
@@ -204,7 +207,7 @@ def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
         raise ImageInputError("No digit found: the image is blank (draw with a visible stroke).")
     ink = ink / peak
     ys, xs = np.nonzero(ink > threshold)
-    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    crop = thin_thick_strokes(ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], threshold)
     t = torch.from_numpy(np.ascontiguousarray(crop)).float()[None, None]  # (1, 1, h, w)
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
