@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 # MNIST's stroke widths in pixels of the 20-pixel box, over mnist5k's digits (each upscaled 10x, ink > 0.5):
-# median 2.4, 90th percentile 3.2 (bench/bench_preprocess.py: mnist_geometry). tests/test_strokes.py checks them.
+# median 2.41, 90th percentile 3.26, used as 3.2 (bench/bench_preprocess.py: mnist_geometry; tests/test_strokes.py).
 MNIST_STROKE = 2.4
 MNIST_STROKE_P90 = 3.2
 WORK_SIDE = 80                 # strokes are measured and thinned with the box scaled to this (4x MNIST's 20)
