@@ -19,7 +19,8 @@
    pictures, 8 random square crops of each, 50 LFW faces (skimage's lfw_subset). Digit-like: 1,000 mnist5k
    test digits (28x28, and inverted), 4x upscaled mnist digits, 359 sklearn digits (MNIST frame), the 1,000
    sketches of (3), the same as transparent RGBA sketches, and 200 scanned-looking digits (ink on tinted
-   paper, uneven light, noise, blur, JPEG).
+   paper, uneven light, noise, blur, JPEG). Then, of the photos it misses and of 500 digits and 500 sketches, how
+   many the Classify tab marks "Not sure" because the digits models disagree.
 """
 from __future__ import annotations
 
@@ -316,16 +317,37 @@ def photo_detector(canvases) -> dict:
         rgba.append(a)
     sets["digit sketch transparent RGBA"] = rgba
     sets["digit scanned-looking"] = [_scan(s.test_x[i], rng) for i in range(200)]
-    called = {k: sum(looks_like_photo(x) for x in v) for k, v in sets.items()}
+    is_photo = {k: [looks_like_photo(x) for x in v] for k, v in sets.items()}
+    called = {k: sum(v) for k, v in is_photo.items()}
     per_set = {k: f"{called[k]}/{len(v)}" for k, v in sets.items()}
     photos = [k for k in sets if k.startswith("photo")]
     digit_sets = [k for k in sets if k.startswith("digit")]
     tp, p = sum(called[k] for k in photos), sum(len(sets[k]) for k in photos)
     fp, n = sum(called[k] for k in digit_sets), sum(len(sets[k]) for k in digit_sets)
+    missed = [x for k in photos for x, hit in zip(sets[k], is_photo[k]) if not hit]
     return {"called_photo_per_set": per_set,
             "confusion": {"photos_called_photo": tp, "photos_called_digit_like": p - tp,
                           "digit_pictures_called_photo": fp, "digit_pictures_called_digit_like": n - fp},
-            "photo_recall_pct": round(100 * tp / p, 1), "digit_false_alarm_pct": round(100 * fp / n, 2)}
+            "photo_recall_pct": round(100 * tp / p, 1), "digit_false_alarm_pct": round(100 * fp / n, 2),
+            "models_disagree": {"missed photos": _disagree(missed), "digit mnist 28x28": _disagree(mn[:500]),
+                                "digit sketch on white": _disagree(sets["digit sketch on white"][:500])}}
+
+
+def _disagree(pictures) -> str:
+    """How many pictures the Classify tab marks "Not sure" (zoo.classify.disagreement_note: the digits models
+    read different digits); pictures the preprocessing refuses (no ink) are not counted."""
+    from zoo.classify import compare_family, disagreement_note
+    from zoo.images import ImageInputError
+
+    marked = total = 0
+    for x in pictures:
+        try:
+            rows = compare_family(x, "digits")
+        except ImageInputError:
+            continue
+        total += 1
+        marked += bool(disagreement_note(rows, "digits"))
+    return f"{marked}/{total}"
 
 
 def main() -> None:

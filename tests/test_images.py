@@ -219,3 +219,28 @@ def test_hostile_files():
     assert tiny.size == (1, 1)
     with pytest.raises(ImageInputError):
         open_image(np.zeros((3, 3, 7), np.uint8))
+
+
+def test_models_that_disagree_mark_the_answer_not_sure():
+    """A grey cell-culture crop passes the photo check (a two-toned, low-texture picture), so the digits models
+    answer; they read different digits, and the tab's summary says "Not sure" instead of a bare confident digit.
+    An MNIST digit all models read alike gets no such mark; neither do ImageNet models (1,000 classes)."""
+    import skimage.data
+    from PIL import Image
+
+    from training.data import mnist5k
+    from ui.classify import classify
+    from zoo.classify import disagreement_note
+
+    crop = Image.fromarray(skimage.data.cell()).crop((203, 127, 529, 453))
+    assert not looks_like_photo(crop)
+    _, table, _, summary = classify(crop, "resnet_digits")
+    assert len({row[1] for row in table}) > 1 and summary.startswith("**Not sure:**")
+    assert all(f"`{row[0]}` {row[1]}" in summary for row in table)
+    digit = (mnist5k().test_x[0, 0].numpy() * 255).astype(np.uint8)
+    _, table, _, summary = classify(digit, "resnet_digits")
+    assert len({row[1] for row in table}) == 1 and "Not sure" not in summary
+    rows = [{"model": "a", "prediction": "cat", "status": "ok"}, {"model": "b", "prediction": "dog", "status": "ok"}]
+    assert disagreement_note(rows, "imagenet") == "" and disagreement_note(rows, "digits")
+    rows[1]["status"] = "needs download (the Hub cannot be reached now)"
+    assert disagreement_note(rows, "digits") == ""

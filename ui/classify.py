@@ -8,7 +8,8 @@ from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, friendl
                        with_status)
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
-from zoo.classify import compare_family, predict, reproduce_code, route, unavailable_message, weights_on_disk
+from zoo.classify import (compare_family, disagreement_note, predict, reproduce_code, route, unavailable_message,
+                          weights_on_disk)
 from zoo.hub import WeightsUnavailable
 from zoo.images import open_image
 from zoo.pictures import to_rgb, upscale
@@ -58,8 +59,9 @@ def _classify(src, model_name: str, topk: int, seen: bool = True):
     summary = (f"`{name}` says **{p.label}** ({p.confidence:.1%}) in {p.latency_ms:.1f} ms "
                f"(preprocess + forward). Input tensor: {tuple(p.input_tensor.shape)}, "
                f"mean {float(p.input_tensor.mean()):+.3f}.")
-    if note:
-        summary = note + "  \n" + summary
+    for extra in (disagreement_note(rows, spec.family), note):
+        if extra:
+            summary = extra + "  \n" + summary
     return p.probs, (_seen_image(spec, p.input_tensor) if seen else None), table, reproduce_code(name), summary
 
 

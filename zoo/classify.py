@@ -173,6 +173,19 @@ def compare_family(src, family: str, known: Prediction | None = None) -> list[di
     return rows
 
 
+def disagreement_note(rows: list[dict], family: str) -> str:
+    """A plain-words warning when the digits models, given the same input, do not all read the same digit: the
+    picture is an unclear digit or not a digit at all (bench_preprocess: 6 of 500 MNIST test digits, 9 of 500
+    sketches, and 12 of the 30 photos that the photo check lets through). "" when they agree. ImageNet models
+    disagree on ordinary photos among 1,000 classes, so they get no such note."""
+    said = [(r["model"], r["prediction"]) for r in rows if r["status"] == "ok"]
+    if family != "digits" or len(said) < 2 or len({label for _, label in said}) == 1:
+        return ""
+    each = ", ".join(f"`{m}` {label}" for m, label in said)
+    return (f"**Not sure:** the digits models read this picture differently ({each}). It may be an unclear digit, "
+            f"or not a digit at all.")
+
+
 def reproduce_code(name: str) -> str:
     """Plain PyTorch that reproduces the prediction outside the app."""
     spec = get_spec(name)
