@@ -204,7 +204,8 @@ def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
     ink = np.clip(ink, 0, 1)
     peak = ink.max(initial=0)
     if peak < 0.1:
-        raise ImageInputError("No digit found: the image is blank (draw with a visible stroke).")
+        raise ImageInputError("No digit found: the picture is blank, or nothing in it stands out from its background "
+                              "(draw with a visible stroke).")
     ink = ink / peak
     ys, xs = np.nonzero(ink > threshold)
     crop = thin_thick_strokes(ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], threshold)
