@@ -149,8 +149,9 @@ def build_tab() -> None:
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
             gr.Markdown("A drawing is cropped to its ink, scaled to fit 20x20 and centred by mass in 28x28, the way "
                         "MNIST was made (a small digit's brush strokes are first thinned to MNIST's pen); a 28x28 "
-                        "MNIST digit goes in unchanged. A photo goes to an ImageNet model "
-                        "(ResNet-18; weights from the Hugging Face Hub), never to the digits models.")
+                        "MNIST digit goes in unchanged. A picture recognised as a photo goes to an ImageNet model "
+                        "(ResNet-18; weights from the Hugging Face Hub), not to the digits models; when the digits "
+                        "models read different digits, the result says *Not sure*.")
         with gr.Column(scale=1, min_width=300):
             label = gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")
             summary = gr.Markdown(elem_id="classify-summary")
