@@ -141,7 +141,7 @@ def test_training_dry_runs(tmp_path):
 
     assert train_autoencoder.main(["--latent", "2", "--max-steps", "3", "--out", str(tmp_path)]) == 0
     assert set(load_file(tmp_path / "ae_digits_2.safetensors")) == set(get_model("ae_digits_2", None).state_dict())
-    G, D, curve, checks, _, _ = train_gan.train_gan(steps=2, checks=1)
+    G, D, curve, checks, _, _ = train_gan.train_gan(steps=2, checks=1, fid_images=300)
     assert G(torch.randn(2, 64), torch.tensor([1, 2])).shape == (2, 1, 28, 28) and checks and D is not None
 
 
