@@ -183,6 +183,7 @@ def build_tab() -> None:
         lambda s: "sketch" if not sketch_is_empty(s) else gr.skip(), sketch, last, api_visibility="private")
     model.change(model_card, model, card, api_visibility="private").then(
         rerun_ui, [last, sketch, upload, model, topk], outputs, api_visibility="private", **common)
-    api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", **common)
+    api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", one_thread=True,
+                 **common)
     api_endpoint(classify_sketch, [sketch, model, topk], [label, seen, compare, code, summary], "classify_sketch",
                  **common)
