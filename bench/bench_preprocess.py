@@ -3,7 +3,7 @@
     python -m bench.bench_preprocess            # prints one JSON object (results: bench/results/preprocess.json)
 
 1. Where MNIST puts a digit: the centre of mass and bounding box of all 5,000 mnist5k digits, and how wide its
-   strokes are (zoo.strokes.stroke_width on 1,000 of them upscaled 10x, in pixels of the 20-pixel box).
+   strokes are (zoo.strokes.width_in_box on 1,000 of them upscaled 10x, in pixels of the 20-pixel box).
 2. MNIST digits uploaded as they are: the first 100 mnist5k test digits saved as 28x28 PNGs, each preprocessed;
    how many reach the model exactly as uploaded, the PSNR between upload and what the model saw, and the
    autoencoder's (ae_digits_16) reconstruction against the upload. Before (the preprocessing as it was,
@@ -69,7 +69,7 @@ def legacy_mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
 
 def mnist_geometry() -> dict:
     from training.data import mnist5k
-    from zoo.strokes import stroke_width
+    from zoo.strokes import width_in_box
 
     s = mnist5k()
     x = torch.cat([s.train_x, s.test_x])[:, 0]
@@ -81,9 +81,8 @@ def mnist_geometry() -> dict:
     side = torch.maximum(nz.any(2).sum(1), nz.any(1).sum(1))
     widths = []
     for i in range(1000):
-        b = F.interpolate(x[i][None, None], scale_factor=10, mode="bilinear")[0, 0].numpy() > 0.5
-        ys, xs = np.nonzero(b)
-        widths.append(stroke_width(b) * 20 / (max(ys.max() - ys.min(), xs.max() - xs.min()) + 1))
+        big = F.interpolate(x[i][None, None], scale_factor=10, mode="bilinear")[0, 0].numpy()
+        widths.append(width_in_box(big > 0.5))
     return {"digits": len(x), "com_mean_row_col": [round(float(cy.mean()), 3), round(float(cx.mean()), 3)],
             "com_std_row_col": [round(float(cy.std()), 3), round(float(cx.std()), 3)],
             "bbox_longest_side_counts": {int(k): int(v) for k, v in zip(*torch.unique(side, return_counts=True))},

@@ -7,13 +7,11 @@ import torch.nn.functional as F
 from skimage.morphology import skeletonize
 
 from zoo import strokes
-from zoo.strokes import MNIST_STROKE, MNIST_STROKE_P90, stroke_width, thin_thick_strokes
+from zoo.strokes import MNIST_STROKE, MNIST_STROKE_P90, stroke_width, thin_thick_strokes, width_in_box
 
 
 def _width_in_box(ink: np.ndarray) -> float:
-    b = ink > 0.5
-    ys, xs = np.nonzero(b)
-    return stroke_width(b) * 20 / (max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
+    return width_in_box(ink > 0.5)
 
 
 def _upscaled(digit: torch.Tensor, factor: float = 10) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from zoo.strokes import thin_thick_strokes
+from zoo.strokes import box_side, crop_to_ink, thin_thick_strokes
 
 MAX_PIXELS = 40_000_000        # refuse larger images before decoding (PIL's bomb check uses this)
 MAX_FILE_BYTES = 25 * 1024 * 1024
@@ -179,8 +179,7 @@ def is_mnist_format(ink: np.ndarray) -> bool:
     unchanged: cropping and re-centring it again would only shift and blur it."""
     if ink.shape != (28, 28) or ink.max(initial=0) < 0.1 or np.median(ink) > 0.02:
         return False
-    ys, xs = np.nonzero(ink > 0.5 / 255)
-    if max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 > MNIST_BOX + 1:
+    if box_side(ink > 0.5 / 255) > MNIST_BOX + 1:
         return False
     cy, cx = _centre_of_mass(torch.from_numpy(np.ascontiguousarray(ink)))
     return abs(cy - MNIST_COM[0]) <= 1.0 and abs(cx - MNIST_COM[1]) <= 1.0
@@ -207,8 +206,7 @@ def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
         raise ImageInputError("No digit found: the picture is blank, or nothing in it stands out from its background "
                               "(draw with a visible stroke).")
     ink = ink / peak
-    ys, xs = np.nonzero(ink > threshold)
-    crop = thin_thick_strokes(ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], threshold)
+    crop = thin_thick_strokes(crop_to_ink(ink, threshold), threshold)
     t = torch.from_numpy(np.ascontiguousarray(crop)).float()[None, None]  # (1, 1, h, w)
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)

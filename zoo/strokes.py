@@ -36,7 +36,20 @@ def stroke_width(binary: np.ndarray) -> float:
     return 2.0 * float(np.median(along)) if along.size else 0.0
 
 
-def _crop(ink: np.ndarray, threshold: float) -> np.ndarray:
+def box_side(binary: np.ndarray) -> int:
+    """The longest side of a non-empty mask's bounding box, in pixels."""
+    ys, xs = np.nonzero(binary)
+    return int(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
+
+
+def width_in_box(binary: np.ndarray) -> float:
+    """stroke_width of a non-empty mask in pixels of the 20-pixel box its bounding box is scaled to (how MNIST's
+    and an upload's widths are compared)."""
+    return stroke_width(binary) * BOX / box_side(binary)
+
+
+def crop_to_ink(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """The bounding box of the pixels above `threshold` (there must be some)."""
     ys, xs = np.nonzero(ink > threshold)
     return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
@@ -56,9 +69,7 @@ def thin_thick_strokes(crop: np.ndarray, threshold: float = 0.05) -> np.ndarray:
     binary = crop > 0.5
     if not binary.any():
         return original
-    ys, xs = np.nonzero(binary)
-    box = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-    width = stroke_width(binary) * BOX / box                     # in pixels of the 20-pixel box
+    box, width = box_side(binary), width_in_box(binary)
     if width <= MNIST_STROKE_P90:
         return original
     # Eroding by r takes 2r off the width: take off the excess over MNIST's median, measured in this box. (Making up
@@ -73,4 +84,4 @@ def thin_thick_strokes(crop: np.ndarray, threshold: float = 0.05) -> np.ndarray:
     thinner = ndi.grey_erosion(crop, footprint=disk(r), mode="constant", cval=0.0)   # the crop ends at the ink
     if (thinner > 0.5).sum() < 0.2 * binary.sum() or thinner.max(initial=0) < 0.5:
         return original
-    return _crop(thinner, threshold)
+    return crop_to_ink(thinner, threshold)
