@@ -97,7 +97,10 @@ def build_app() -> gr.Blocks:
     # page (turned off in launch_kwargs): 2 ms of server CPU per request with 100 events recorded, 12.7 ms with
     # 10,000, i.e. on every request of a Space that has been up a while. Once per 1,000 events costs nothing.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2)
+    # api_open=False: Gradio's REST routes (/gradio_api/run/<name>, /gradio_api/api/<name>) refuse a queued event
+    # (HTTP 404) instead of running it at once, outside the queue's concurrency limits and ui/admission's caps.
+    # Gradio closes them by itself only on a Space (utils.get_space), not locally or through a --share link.
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2, api_open=False)
     admission.install(demo)
     return demo
 

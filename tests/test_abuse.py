@@ -66,6 +66,7 @@ def test_visitor_token_rules(monkeypatch):
 
     monkeypatch.setenv("HF_TOKEN", CANARY)
     monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
     with pytest.raises(ValueError, match="your own Hub account"):
         visitor_token("", None)
     with pytest.raises(ValueError, match="your own Hub account"):   # off a Space, an OAuthToken is not a login
@@ -74,6 +75,7 @@ def test_visitor_token_rules(monkeypatch):
         visitor_token("hf_a b", None)
     assert visitor_token(" hf_typed ", None) == "hf_typed"
     monkeypatch.setenv("SPACE_ID", "someone/playground")
+    monkeypatch.setenv("SYSTEM", "spaces")                          # what a Space sets (zoo.space.on_space)
     monkeypatch.setenv("OAUTH_CLIENT_ID", "client")
     assert visitor_token("", gr.OAuthToken(token="hf_oauth_signed_in", scope="write-repos", expires_at=0)) == \
         "hf_oauth_signed_in"
@@ -97,6 +99,7 @@ def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
     from ui import admission
 
     monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
     monkeypatch.delenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", raising=False)
     req = NS(headers={"x-forwarded-for": "9.9.9.9"}, client=NS(host="127.0.0.1"))
     ev = lambda s: NS(session_hash=s, request=req)  # noqa: E731
@@ -107,7 +110,9 @@ def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
     assert "limit is 4 per visitor" in admission.refusal(queue, "a", "127.0.0.1")
     assert admission.refusal(queue, "b", "127.0.0.1") is None          # another visitor is not affected
     assert admission.client_ip(req) == "127.0.0.1"                      # off a Space the header is not trusted
-    monkeypatch.setenv("SPACE_ID", "me/space")                          # behind the Space proxy it is
+    monkeypatch.setenv("SPACE_ID", "me/space")                          # SPACE_ID alone is not a Space to Gradio
+    assert admission.client_ip(req) == "127.0.0.1"
+    monkeypatch.setenv("SYSTEM", "spaces")                              # behind the Space proxy it is trusted
     assert admission.client_ip(req) == "9.9.9.9"
     assert admission.limits()["per_ip"] == 16
     monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_IP", "5")

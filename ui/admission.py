@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from zoo.space import on_space
+
 DEFAULT_PER_SESSION = 4
 DEFAULT_PER_IP_ON_SPACE = 16
 
@@ -23,9 +25,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 def limits() -> dict:
-    on_space = bool(os.environ.get("SPACE_ID"))
     return {"per_session": _env_int("PLAYGROUND_MAX_QUEUED_PER_SESSION", DEFAULT_PER_SESSION),
-            "per_ip": _env_int("PLAYGROUND_MAX_QUEUED_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space else 0)}
+            "per_ip": _env_int("PLAYGROUND_MAX_QUEUED_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space() else 0)}
 
 
 def client_ip(request) -> str | None:
@@ -33,7 +34,7 @@ def client_ip(request) -> str | None:
     socket peer. Off a Space the header is not trusted (anyone can send it)."""
     if request is None:
         return None
-    if os.environ.get("SPACE_ID"):
+    if on_space():
         fwd = request.headers.get("x-forwarded-for", "")
         if fwd:
             return fwd.split(",")[0].strip()
@@ -67,6 +68,9 @@ def refusal(queue, session: str | None, ip: str | None) -> str | None:
 
 def install(demo) -> None:
     """Wrap demo's queue (after demo.queue()) with the per-visitor admission check."""
+    # The caps below only see the queue: a queued event run through Gradio's REST routes (api_open) would pass
+    # them by. app.build_app closes those routes in demo.queue(); keep them closed whoever calls install().
+    demo.api_open = False
     queue = demo._queue
     if getattr(queue, "_playground_admission", False):
         return

@@ -10,13 +10,14 @@ import gradio as gr
 from ui.common import friendly
 from zoo.hub import publish as hub_publish
 from zoo.hub import save_safetensors_atomic
+from zoo.space import on_space
 from zoo.tempfiles import run_dir
 
 
 def oauth_enabled() -> bool:
     """Sign in with Hugging Face is offered only on a Space with `hf_oauth: true` (Spaces set OAUTH_CLIENT_ID).
     Elsewhere Gradio would mock the login with the machine's own Hub account, which must never act for a visitor."""
-    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+    return bool(on_space() and os.environ.get("OAUTH_CLIENT_ID"))
 
 
 def visitor_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str:
