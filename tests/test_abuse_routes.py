@@ -112,3 +112,85 @@ def test_rest_flood_is_refused_and_the_victim_answers(app_url, app_demo, tmp_pat
     assert codes == [404] * 12, codes
     assert took < VICTIM_BOUND_S, took
 
+
+# ------------------------------------------------------------------ 10. whose address is it
+
+VICTIM_IP = "203.0.113.5"         # documentation addresses (RFC 5737): what the Space's proxy saw
+ATTACKER_IP = "198.51.100.7"
+
+
+def _behind_space_proxy(sent: str | None, real: str) -> dict:
+    """The X-Forwarded-For a Space's proxy passes on: the visitor's own header, if any, with their real address
+    appended (each proxy appends the peer it received the request from)."""
+    return {"x-forwarded-for": f"{sent}, {real}" if sent else real}
+
+
+@pytest.fixture
+def on_a_space(monkeypatch):
+    """This process is a Space, as Gradio and zoo.space decide it."""
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("SPACE_ID", "someone/pytorch-playground")
+
+
+def test_client_ip_is_the_address_the_proxy_appended(on_a_space):
+    from types import SimpleNamespace as NS
+
+    from starlette.datastructures import Headers
+
+    from ui.admission import client_ip
+
+    def ip(*lines, peer="10.16.3.80"):
+        raw = [(b"x-forwarded-for", v.encode()) for v in lines]
+        return client_ip(NS(headers=Headers(raw=raw), client=NS(host=peer)))
+
+    assert ip(VICTIM_IP) == VICTIM_IP                                           # no header of the visitor's own
+    assert ip(f"{VICTIM_IP}, {ATTACKER_IP}") == ATTACKER_IP                     # the attacker claims the victim's
+    assert ip(f"1.1.1.1, 8.8.8.8, {ATTACKER_IP}") == ATTACKER_IP                # ... or a chain of made-up hops
+    assert ip(f"10.0.0.9, 127.0.0.1, {ATTACKER_IP}") == ATTACKER_IP              # ... or internal ones
+    assert ip("8.8.8.8", ATTACKER_IP) == ATTACKER_IP                             # two header lines are one list
+    assert ip(f"{ATTACKER_IP}, 10.16.0.4") == ATTACKER_IP                        # a second, internal proxy hop
+    assert ip(" , junk, " + ATTACKER_IP) == ATTACKER_IP
+    assert ip() == "10.16.3.80"                                                 # no header at all: the peer
+
+
+def test_client_ip_off_a_space_ignores_the_header(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    from ui.admission import client_ip
+
+    monkeypatch.delenv("SYSTEM", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/pytorch-playground")   # SPACE_ID alone is not a Space (Gradio agrees)
+    req = NS(headers={"x-forwarded-for": f"{VICTIM_IP}, {ATTACKER_IP}"}, client=NS(host="192.168.1.20"))
+    assert client_ip(req) == "192.168.1.20"
+    assert client_ip(None) is None
+
+
+@pytest.mark.timeout(300)
+def test_a_visitor_cannot_pick_their_address_or_frame_another(app_url, tmp_path, on_a_space, monkeypatch):
+    """On a Space with a per-address cap of 2: an attacker whose every request names a different address, and the
+    victim's, in its own X-Forwarded-For, is still one address (the one the proxy appended): the third of its jobs
+    is refused for that address, and the victim, whose address the attacker named, is not refused."""
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_IP", "2")
+    png = _digit_png(tmp_path)
+    claims = [VICTIM_IP, "8.8.8.8", f"{VICTIM_IP}, 1.2.3.4"]
+    attackers = [Client(app_url, verbose=False, headers=_behind_space_proxy(c, ATTACKER_IP)) for c in claims]
+    victim = Client(app_url, verbose=False, headers=_behind_space_proxy(None, VICTIM_IP))
+    # Jobs long enough to be in flight while the others join (a job takes a second or more to start at all).
+    jobs = [a.submit(model="resnet_digits", target="digits", stage1_epochs=1, stage2_epochs=0, max_steps=8,
+                     compare_scratch=False, api_name="/finetune") for a in attackers]
+    t0 = time.perf_counter()
+    label, *_ = victim.predict(handle_file(png), api_name="/classify")   # while the attacker's jobs are in flight
+    took = time.perf_counter() - t0
+    outcomes = []
+    for j in jobs:
+        try:
+            j.result(timeout=240)
+            outcomes.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the refusal arrives as an HTTP 400 whose detail says why
+            resp = getattr(exc, "response", None)
+            outcomes.append(resp.json().get("detail", "") if resp is not None else str(exc))
+    assert label["label"] and took < VICTIM_BOUND_S, took
+    assert outcomes.count("ok") == 2, outcomes
+    assert sum("Your address already has 2 requests" in o for o in outcomes) == 1, outcomes

@@ -9,6 +9,7 @@ locally every visitor is 127.0.0.1) also bounds a script that makes up a new ses
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from zoo.space import on_space
@@ -29,15 +30,58 @@ def limits() -> dict:
             "per_ip": _env_int("PLAYGROUND_MAX_QUEUED_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space() else 0)}
 
 
+# Addresses of the hosting network's own machines (RFC 1918, shared address space RFC 6598, loopback, link-local,
+# IPv6 unique-local): where a proxy inside the Space's infrastructure sits, never a visitor from the internet.
+INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10"))
+
+
+def _internal(host: str) -> bool:
+    """A hop inside the hosting network. Anything that is not an IP address is not internal."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(addr.version == net.version and addr in net for net in INTERNAL_NETWORKS)
+
+
+def _forwarded_client(header: str) -> str | None:
+    """The visitor's address in an X-Forwarded-For header written by a trusted proxy chain.
+
+    Each proxy APPENDS the address it received the request from; everything to the left of that comes from the
+    visitor, who can send their own X-Forwarded-For with any addresses in it (the Spaces proxy keeps it and
+    appends). So the entry to trust is the rightmost one the proxies wrote: walk from the right past the hosting
+    network's own hops (internal addresses, should the Space sit behind more than one proxy) to the first outside
+    address, which the outermost proxy appended. This is uvicorn's rule for a trusted proxy
+    (ProxyHeadersMiddleware: "the first untrusted host", read right to left) and MDN's for X-Forwarded-For.
+    Taking the FIRST entry instead lets a visitor pick any address: escape the per-address cap with a new one per
+    request, or fill someone else's."""
+    hops = [h.strip() for h in header.split(",")]
+    hops = [h for h in hops if h]
+    for host in reversed(hops):
+        if not _internal(host):
+            return host
+    return hops[-1] if hops else None      # only internal hops: the nearest one is what the proxy saw
+
+
 def client_ip(request) -> str | None:
-    """The visitor's address: the proxy's X-Forwarded-For on a Space (its first hop is the visitor), else the
-    socket peer. Off a Space the header is not trusted (anyone can send it)."""
+    """The visitor's address (THE one function for it: admission and the sandbox's per-address caps).
+
+    On a Space (zoo.space.on_space) the container's peer is the Space's proxy, an internal address shared by every
+    visitor, and the visitor is the address that proxy appended to X-Forwarded-For (see _forwarded_client).
+    Elsewhere the socket peer as uvicorn reports it: uvicorn already replaces a loopback peer (a --share tunnel, a
+    local reverse proxy) by the rightmost outside X-Forwarded-For entry (FORWARDED_ALLOW_IPS, default 127.0.0.1),
+    and takes no header from any other peer, so a visitor on the LAN cannot name themselves either."""
     if request is None:
         return None
     if on_space():
-        fwd = request.headers.get("x-forwarded-for", "")
-        if fwd:
-            return fwd.split(",")[0].strip()
+        headers = getattr(request, "headers", None) or {}
+        # Several X-Forwarded-For lines are one list (RFC 9110 5.3); Starlette's get() would return only the first.
+        lines = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for")]
+        visitor = _forwarded_client(",".join(v for v in lines if v))
+        if visitor:
+            return visitor
     client = getattr(request, "client", None)
     return getattr(client, "host", None)
 
