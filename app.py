@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 from zoo import tempfiles  # noqa: E402  (before gradio: GRADIO_TEMP_DIR is read when gradio starts)
 
@@ -20,7 +21,10 @@ import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, gpu, look_inside  # noqa: E402
+from playground import fence  # noqa: E402
+from playground import pool as sandbox_pool  # noqa: E402
 from zoo.device import use_serving_threads  # noqa: E402
+from zoo.space import on_space  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
 # Each builder lays out one tab inside the current gr.Tab context.
@@ -102,6 +106,7 @@ def build_app() -> gr.Blocks:
     # Gradio closes them by itself only on a Space (utils.get_space), not locally or through a --share link.
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2, api_open=False)
     admission.install(demo)
+    __import__("ui.sessions", fromlist=["install"]).install(demo)  # bounded sessions and unread results
     return demo
 
 
@@ -126,9 +131,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, help="port (default GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
     args = ap.parse_args(argv)
+    kw = launch_kwargs(args.host, args.port, args.share)
+    # Reachable by others (a share link, another interface, a Space): where the OS fence cannot be built, the
+    # sandbox then runs its restricted language instead of whole programs (playground/pool.py).
+    sandbox_pool.set_public(args.share or on_space() or kw["server_name"] not in ("127.0.0.1", "localhost", "::1"))
     tempfiles.start_janitor()
     use_serving_threads()
-    build_app().launch(**launch_kwargs(args.host, args.port, args.share))
+    fence.non_dumpable()  # no process of our user (a sandboxed program included) reads our memory or environment
+    demo = build_app()
+    demo.launch(prevent_thread_lock=True, **kw)
+    # the sandbox's template imports torch & co. in a process of its own: started once the server answers
+    threading.Thread(target=sandbox_pool.prewarm, daemon=True, name="sandbox-prewarm").start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from zoo.space import on_space
+
 log = logging.getLogger("playground.sandbox")
 
 
@@ -46,9 +48,11 @@ QUEUE_SECONDS = _env_number("PLAYGROUND_SANDBOX_QUEUE_S", 30, 1, 600)       # lo
 # client, so this is what stops one machine from filling the pool with many sessions. On by default only on a
 # Space, where each visitor's address is known (X-Forwarded-For); locally and through a --share tunnel every
 # visitor arrives from 127.0.0.1, so a cap there would treat all of them as one.
-PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if os.environ.get("SPACE_ID") else 0,
+PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if on_space() else 0,
                               0, 1000))
 PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
+# torch threads of one program (a whole program's fork, or a restricted worker)
+THREADS = int(_env_number("PLAYGROUND_SANDBOX_THREADS", min(2, os.cpu_count() or 1), 1, 64))
 WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU
 
 

@@ -14,14 +14,23 @@ Rules, so that one visitor's long programs never starve another's:
 from __future__ import annotations
 
 import atexit
+import hashlib
 import itertools
 import logging
+import os
+import secrets
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
-from playground.limits import PER_ADDRESS, QUEUE_SECONDS, WORKERS, Limits
+from playground import fence
+from playground.fork_server import ForkServer
+from playground.limits import PER_ADDRESS, QUEUE_SECONDS, THREADS, WORKERS, Limits
+from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
+from zoo import tempfiles
+from zoo.space import on_space
 
 log = logging.getLogger("playground.sandbox")
 
@@ -37,12 +46,14 @@ class SandboxPool:
     """`size` workers; request() runs a program on a free one under the rules above."""
 
     def __init__(self, size: int = WORKERS, limits: Limits | None = None, queue_seconds: float = QUEUE_SECONDS,
-                 per_address: int = PER_ADDRESS):
+                 per_address: int = PER_ADDRESS, workers: list | None = None, describe=None):
         self.limits = limits or Limits()
-        self.size = max(1, int(size))
+        self.size = max(1, int(size)) if workers is None else len(workers)
         self.queue_seconds = queue_seconds
         self.per_address = per_address
-        self.workers = [Worker(self.limits, name=f"sandbox-{i}") for i in range(self.size)]
+        # restricted-language workers by default; whole programs pass ForkSlots (playground/whole.py)
+        self.workers = workers or [Worker(self.limits, name=f"sandbox-{i}") for i in range(self.size)]
+        self._describe = describe
         self._free: list[Worker] = list(self.workers)   # idle and not restarting
         self._cond = threading.Condition()
         self._sessions: set[str] = set()
@@ -60,6 +71,8 @@ class SandboxPool:
     @wall_seconds.setter
     def wall_seconds(self, value: float) -> None:
         self.limits.wall_s = value
+        for w in self.workers:
+            w.limits.wall_s = value
 
     @property
     def restarts(self) -> int:
@@ -71,7 +84,7 @@ class SandboxPool:
         return next((w.info for w in self.workers if w.info), {})
 
     def describe(self) -> str:
-        return self.limits.describe(self.size)
+        return self._describe() if self._describe else self.limits.describe(self.size)
 
     # ---- the rules ----------------------------------------------------------------------------------------------
     def request(self, kind: str, session: str | None = None, address: str | None = None, **kwargs) -> dict:
@@ -180,6 +193,48 @@ class SandboxPool:
 
 _POOL: SandboxPool | None = None
 _POOL_LOCK = threading.Lock()
+_PUBLIC = [on_space()]
+
+
+def set_public(public: bool) -> None:
+    """The server is reachable by others (a Space, a --share link, a non-loopback address): where the OS fence
+    cannot be built, whole programs are then refused and the restricted language runs instead."""
+    _PUBLIC[0] = bool(public)
+
+
+def sandbox_mode() -> str:
+    """'fenced' (whole programs behind Landlock + seccomp), 'unfenced' (whole programs, local instance without
+    the fence) or 'restricted' (the restricted language). PLAYGROUND_SANDBOX_MODE may force one; 'fenced' and
+    'unfenced' fall back when this machine or this exposure cannot have them."""
+    forced = os.environ.get("PLAYGROUND_SANDBOX_MODE", "auto").strip().lower() or "auto"
+    p = machine()
+    if forced == "restricted":
+        return "restricted"
+    if p["fence"] and p["fork"] and forced in ("auto", "fenced"):
+        return "fenced"
+    if p["fork"] and not _PUBLIC[0] and forced in ("auto", "unfenced", "fenced"):
+        return "unfenced"
+    return "restricted"
+
+
+def machine() -> dict:
+    """What the kernel offers (PLAYGROUND_SANDBOX_FENCE=off pretends it offers nothing, for the tests)."""
+    p = fence.probe()
+    if os.environ.get("PLAYGROUND_SANDBOX_FENCE", "").strip().lower() in ("off", "0", "no"):
+        p = {**p, "fence": False, "landlock_abi": 0, "seccomp": False}
+    return p
+
+
+def _build_pool() -> SandboxPool:
+    mode = sandbox_mode()
+    if mode == "restricted":
+        return SandboxPool()
+    limits = ProgramLimits()
+    server = ForkServer(tempfiles.temp_root() / "sandbox", threads=THREADS)
+    slots = [ForkSlot(server, limits, fenced=mode == "fenced", name=f"program-{i}") for i in range(WORKERS)]
+    probe = machine()
+    return SandboxPool(limits=Limits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),
+                       workers=slots, describe=lambda: limits.describe(WORKERS, mode == "fenced", probe))
 
 
 def get_sandbox() -> SandboxPool:
@@ -187,20 +242,52 @@ def get_sandbox() -> SandboxPool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = SandboxPool()
+            _POOL = _build_pool()
             atexit.register(_POOL.close)
         return _POOL
+
+
+def whole_programs() -> bool:
+    return isinstance(get_sandbox().workers[0], ForkSlot)
 
 
 def prewarm() -> None:
     get_sandbox().prewarm()
 
 
-def run_tensors(code: str, session: str | None = None, address: str | None = None) -> dict:
+def scratch_folder(session: str | None) -> Path:
+    """The visitor's own folder for the visit (files a program saves; a later run loads them)."""
+    key = hashlib.sha256((session or secrets.token_hex(8)).encode()).hexdigest()[:24]
+    return tempfiles.temp_root() / "scratch" / key
+
+
+def _fork_request(kind: str, session, address, code: str, lr: float = 0.01, steps: int = 0, on_output=None,
+                  cancelled=None) -> dict:
+    folder = scratch_folder(session)
+    raw = get_sandbox().request(kind, session=session, address=address, code=code, lr=lr, steps=steps,
+                                scratch=folder, on_output=on_output, cancelled=cancelled)
+    out = shape(kind, raw, code, lr, steps)
+    lim = get_sandbox().workers[0].limits
+    trimmed = trim_to_quota(folder, lim.scratch_mb << 20, lim.scratch_files)
+    if trimmed:
+        out["notes"].append(f"Your folder passed its quota ({lim.scratch_mb} MB, {lim.scratch_files} files): "
+                            f"deleted the newest {len(trimmed)} entries ({', '.join(trimmed[:5])}).")
+    out["files"] = list_files(folder)
+    out["fence"] = raw.get("fence")
+    return out
+
+
+def run_tensors(code: str, session: str | None = None, address: str | None = None, on_output=None,
+                cancelled=None) -> dict:
+    if whole_programs():
+        return _fork_request("tensors", session, address, code, on_output=on_output, cancelled=cancelled)
     return get_sandbox().request("tensors", session=session, address=address, code=code)
 
 
 def run_autograd(code: str, lr: float = 0.01, steps: int = 0, session: str | None = None,
-                 address: str | None = None) -> dict:
+                 address: str | None = None, on_output=None, cancelled=None) -> dict:
+    if whole_programs():
+        return _fork_request("autograd", session, address, code, lr=float(lr), steps=int(steps),
+                             on_output=on_output, cancelled=cancelled)
     return get_sandbox().request("autograd", session=session, address=address, code=code, lr=float(lr),
                                  steps=int(steps))

@@ -16,11 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 # Everything is imported here, before the child clamps itself; none of these imports `resource`, so
 # simulate_platform_in_child still hides it from the program (tests of other platforms).
 from playground import graph, programs, tensor_view  # noqa: F401
-from playground.limits import (Limits, arm_cpu_limit, clamp_child, process_vm_size,
+from playground.limits import (THREADS, Limits, arm_cpu_limit, clamp_child, process_vm_size,
                                simulate_platform_in_child)
 from zoo.device import get_device
 
-THREADS = 2
 
 
 def _warm_up(limits: Limits) -> dict:

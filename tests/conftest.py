@@ -199,3 +199,25 @@ def fake_hub(monkeypatch, tmp_path):
         # huggingface_hub reads HF_HUB_OFFLINE once at import (gradio may have imported it already)
         monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
         yield hub
+
+
+# ------------------------------------------------------------------ whole programs: the fenced template
+@pytest.fixture(scope="session")
+def fork_server(tmp_path_factory):
+    """One warm template process (playground/zygote.py) for the whole-program tests."""
+    from playground import fence
+    from playground.fork_server import ForkServer
+
+    if not fence.probe()["fence"]:
+        pytest.skip("this kernel offers no Landlock + seccomp fence")
+    server = ForkServer(tmp_path_factory.mktemp("sandbox-work"))
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fenced_slot(fork_server):
+    from playground.whole import ForkSlot, ProgramLimits
+
+    return ForkSlot(fork_server, ProgramLimits(wall_s=120, cpu_s=120), fenced=True, name="test")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from playground.pool import SandboxUnavailable, run_autograd
+from playground.pool import run_autograd
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD
 from ui.common import code_block, friendly
-from ui.tensors import SANDBOX_CONCURRENCY, limits_note, stopped, visitor
+from ui.tensors import SANDBOX_CONCURRENCY, limits_note, mode_note, stopped, streamed, visitor
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
@@ -29,14 +29,37 @@ def _failed(exc) -> tuple:
     return (stopped(exc), None, [], [], _loss_frame([]), "")
 
 
+def _note(r: dict) -> str:
+    notes = list(r.get("notes") or [])
+    if r.get("stopped"):
+        notes.insert(0, f"**Stopped:** {r['stopped']}.")
+    return "\n\n".join(notes) or mode_note()
+
+
+def _run(code: str, lr: float, steps: int, request, extra=()):
+    """The streamed run behind both buttons: partial printed output, then every output (and `extra`)."""
+    who = visitor(request)
+
+    def finish(box):
+        if "error" in box:
+            return (*_failed(box["error"]), f"**{stopped(box['error'])}**", *extra[1:])
+        r = box["value"]
+        return (*_outputs(r), _note(r), *extra[:1])
+
+    for kind, value in streamed(lambda out, cancelled: run_autograd(code or "", lr=float(lr), steps=steps,
+                                                                    on_output=out, cancelled=cancelled, **who),
+                                finish):
+        if kind == "partial":
+            yield ((value or "")[-20000:], *[gr.skip()] * 5, "Running...", *[gr.skip()] * len(extra[:1]))
+        else:
+            yield value
+
+
 @friendly
 def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01, request: gr.Request = None):
     """Run the program once, call backward(), draw the graph (the public API: /autograd_run).
-    Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code)."""
-    try:
-        return _outputs(run_autograd(code or "", lr=float(lr), steps=0, **visitor(request)))
-    except SandboxUnavailable as exc:
-        return _failed(exc)
+    Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code, notes)."""
+    yield from _run(code, lr, 0, request)
 
 
 @friendly
@@ -45,10 +68,7 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
     """Run setup, then the `# step` block steps_done + steps_per_click times (from the same seed, so clicks add
     up like one long run); returns autograd_run's outputs plus the new step count."""
     total = int(steps_done or 0) + int(steps_per_click)
-    try:
-        return (*_outputs(run_autograd(code or "", lr=float(lr), steps=total, **visitor(request))), total)
-    except SandboxUnavailable as exc:
-        return (*_failed(exc), int(steps_done or 0))
+    yield from _run(code, lr, total, request, extra=(total, int(steps_done or 0)))
 
 
 def prewarm() -> None:
@@ -81,9 +101,11 @@ def build_tab() -> None:
                 run = gr.Button("Run + backward()", variant="primary", elem_id="autograd-run")
                 train = gr.Button("Train step(s)", elem_id="autograd-train")
                 reset = gr.Button("Reset training", elem_id="autograd-reset")
+                cancel = gr.Button("Cancel", elem_id="autograd-cancel")
         with gr.Column(scale=1):
-            result = gr.Textbox(label="Result: gradients, optimizer step, loss", lines=16, max_lines=40,
-                                elem_id="autograd-result")
+            result = gr.Textbox(label="Result: gradients, optimizer step, loss, what the program printed",
+                                lines=16, max_lines=40, elem_id="autograd-result")
+            status = gr.Markdown(elem_id="autograd-status")
     graph = gr.Image(label="Autograd graph", type="numpy", interactive=False, elem_id="autograd-graph")
     with gr.Row():
         leaves = gr.Dataframe(headers=LEAF_HEADERS, label="Leaves and their .grad", interactive=False,
@@ -94,14 +116,15 @@ def build_tab() -> None:
                         elem_id="autograd-loss")
     plain = code_block("The same as a plain PyTorch script")
 
-    outputs = [result, graph, leaves, step_table, curve, plain]
+    outputs = [result, graph, leaves, step_table, curve, plain, status]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
-    train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done], api_name="autograd_train",
-                **common)
+    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
+    trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
+                          api_name="autograd_train", **common)
     reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
     for changed in (code, lr):
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
-    preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
+    loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
         autograd_run, [code, lr], outputs, api_visibility="private", **common)
+    cancel.click(None, None, None, cancels=[ran, trained, loaded], api_visibility="private")

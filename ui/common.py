@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import logging
 import math
@@ -64,6 +65,18 @@ def friendly(fn):
 
     Use it for API endpoints (a gradio_client caller gets an exception with the message). For the UI, use
     `with_status`, which shows the message next to the input instead of painting every output red."""
+
+    if inspect.isgeneratorfunction(fn):  # a streaming event stays a generator function (Gradio checks)
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the boundary of a public server
+                raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

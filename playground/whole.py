@@ -1,0 +1,264 @@
+"""One whole program through the template (playground/fork_server.py): the run's stream read under the wall
+clock, Cancel and the scratch folder's quota, and its result turned into what the Tensors and Autograd tabs
+show (the same keys as the restricted sandbox's playground/programs.py, plus values, notes, figures, files).
+
+A slot has the interface of playground/worker.Worker, so the pool's rules (one program per visitor, a cap per
+address, fair order, a bounded number at once) apply to whole programs unchanged."""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from playground import codegen, fence, frames
+from playground.fork_server import ForkServer, decode_png, describe_exit, scratch_usage
+from playground.limits import _env_number
+from playground.worker import SandboxUnavailable
+
+POLL_S = 0.1
+QUOTA_EVERY_S = 0.25
+
+
+@dataclass
+class ProgramLimits:
+    """The limits of one whole program (PLAYGROUND_PROGRAM_*); shown in the tabs."""
+
+    wall_s: float = _env_number("PLAYGROUND_SANDBOX_WALL_S", 30, 0.5, 600)
+    cpu_s: float = _env_number("PLAYGROUND_SANDBOX_CPU_S", 30, 1, 3600)
+    memory_mb: int = int(_env_number("PLAYGROUND_SANDBOX_MEMORY_MB", 2048, 64, 1 << 20))
+    scratch_mb: int = int(_env_number("PLAYGROUND_SCRATCH_MB", 64, 1, 1 << 16))
+    scratch_files: int = int(_env_number("PLAYGROUND_SCRATCH_FILES", 200, 1, 100_000))
+
+    def describe(self, workers: int, fenced: bool, probe: dict) -> str:
+        mem = f"{self.memory_mb / 1024:g} GiB" if self.memory_mb >= 1024 else f"{self.memory_mb} MiB"
+        line = (f"Limits here: {self.wall_s:g} s wall clock, {self.cpu_s:g} s CPU, {mem} memory, your files: "
+                f"{self.scratch_mb} MB and {self.scratch_files} files in your own folder (kept for your visit); "
+                f"{workers} program{'s' if workers > 1 else ''} at a time, one per visitor. ")
+        if fenced:
+            return line + "Whole Python programs run in a fresh process fenced by the operating system: " \
+                + fence.describe(probe)
+        return line + ("Whole Python programs run UNFENCED: this machine has no Landlock/seccomp, and this is a "
+                       "local instance (127.0.0.1, no share link), so your programs run with your own rights")
+
+
+def list_files(folder: Path, limit: int = 50) -> list[str]:
+    """The visitor's downloadable files: regular files only (no links, no hard links to anything else)."""
+    out = []
+    try:
+        for e in sorted(os.scandir(folder), key=lambda e: e.name):
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                out.append(e.path)
+            if len(out) >= limit:
+                break
+    except OSError:
+        pass
+    return out
+
+
+def trim_to_quota(folder: Path, max_bytes: int, max_files: int) -> list[str]:
+    """Delete the newest entries until the folder fits; returns the names deleted."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
+        for name in filenames + dirnames:
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            entries.append((st.st_mtime, p, stat.S_ISDIR(st.st_mode)))
+    deleted = []
+    entries.sort(reverse=True)
+    for _, p, is_dir in entries:
+        used, count = scratch_usage(folder, max_files + 10_000)
+        if used <= max_bytes and count <= max_files:
+            break
+        try:
+            if is_dir:
+                os.rmdir(p)
+            else:
+                os.unlink(p)
+            deleted.append(os.path.relpath(p, folder))
+        except OSError:
+            continue
+    return deleted
+
+
+class ForkSlot:
+    """One concurrent run on the shared template; the pool's stand-in for a Worker."""
+
+    def __init__(self, server: ForkServer, limits: ProgramLimits, fenced: bool, name: str):
+        self.server, self.limits, self.fenced, self.name = server, limits, fenced, name
+        self.restarts = 0
+        self.closed = False
+
+    @property
+    def info(self) -> dict:
+        return self.server.info
+
+    def alive(self) -> bool:
+        return self.server.alive()
+
+    def start(self, reopen: bool = True) -> None:
+        if self.closed and not reopen:
+            return
+        self.closed = False
+        self.server.start()
+
+    def kill(self) -> None:  # a slot holds no process of its own between runs
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.close()
+
+    def request(self, kind: str, code: str = "", lr: float = 0.01, steps: int = 0, scratch: Path | None = None,
+                on_output=None, cancelled=None, read_paths: list[str] = ()) -> dict:
+        if scratch is None:
+            raise SandboxUnavailable("no scratch folder for this run")
+        scratch = Path(scratch)
+        scratch.mkdir(parents=True, exist_ok=True)
+        lim = self.limits
+        spec = {"t": "spec", "kind": kind, "code": code, "lr": float(lr), "steps": int(steps),
+                "scratch": str(scratch), "fence": self.fenced, "cpu_s": int(lim.cpu_s),
+                "memory_bytes": lim.memory_mb << 20, "file_bytes": lim.scratch_mb << 20,
+                "read_paths": list(read_paths), "device": _device()}
+        t0 = time.perf_counter()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = self.server.fork(theirs)
+        finally:
+            theirs.close()
+        try:
+            frames.send(mine, spec)
+            outcome = self._read(mine, pid, scratch, on_output, cancelled)
+        finally:
+            mine.close()
+        outcome["elapsed_ms"] = (time.perf_counter() - t0) * 1000
+        return outcome
+
+    def _read(self, sock, pid: int, scratch: Path, on_output, cancelled) -> dict:
+        lim = self.limits
+        reader = frames.Reader()
+        printed: list[str] = []
+        stdout: list[str] = []
+        fence_info, result, blobs, why = None, None, [], None
+        deadline = time.monotonic() + lim.wall_s
+        next_quota = time.monotonic() + QUOTA_EVERY_S
+        try:
+            while result is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    why = f"it ran for {lim.wall_s:g} s of wall-clock time (the limit)"
+                    break
+                if cancelled is not None and cancelled():
+                    why = "you pressed Cancel"
+                    break
+                if now >= next_quota:
+                    used, count = scratch_usage(scratch, lim.scratch_files)
+                    if used > lim.scratch_mb << 20 or count > lim.scratch_files:
+                        why = (f"its files passed your folder's quota ({lim.scratch_mb} MB, "
+                               f"{lim.scratch_files} files)")
+                        break
+                    next_quota = now + QUOTA_EVERY_S
+                r, _, _ = select.select([sock], [], [], min(POLL_S, max(deadline - now, 0.001)))
+                if not r:
+                    continue
+                try:
+                    chunk = sock.recv(1 << 20)
+                except OSError as exc:
+                    chunk = b"" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else b""
+                if not chunk:
+                    break
+                reader.feed(chunk)
+                for header, bl in reader.messages():
+                    t = header["t"]
+                    if t == "out" and isinstance(header.get("s"), str):
+                        printed.append(header["s"])
+                        if not header.get("e"):
+                            stdout.append(header["s"])
+                        if on_output is not None:
+                            on_output("".join(printed))
+                    elif t == "ready":
+                        fence_info = header.get("fence")
+                    elif t == "failed":
+                        why = f"the sandbox could not start the program: {str(header.get('message'))[:300]}"
+                    elif t == "result":
+                        result, blobs = header, bl
+        except frames.FrameError as exc:
+            why = f"the program sent something the sandbox refuses ({exc})"
+        if result is None:
+            self.server.kill(pid)
+            status = self.server.exit_status(pid, timeout=5)
+            if why is None:
+                why = describe_exit(status, lim.cpu_s)
+            self.restarts += 0  # the template stays warm: nothing to restart
+            return {"stopped": why, "printed": "".join(printed), "stdout": "".join(stdout), "fence": fence_info}
+        self.server.exit_status(pid, timeout=2)
+        result["printed"] = "".join(printed)
+        result["stdout"] = "".join(stdout)
+        result["fence"] = fence_info
+        result["blobs"] = blobs
+        return result
+
+
+def _device() -> str:
+    from zoo.device import get_device
+
+    return str(get_device())
+
+
+def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
+    """The tab-facing result (the restricted sandbox's keys, plus values, notes, figures, files, printed)."""
+    device = raw.get("device", "cpu")
+    printed = raw.get("printed", "")
+    if "stopped" in raw:
+        return {"text": printed + ("\n" if printed and not printed.endswith("\n") else "") + f"Stopped: {raw['stopped']}",
+                "rows": [], "images": [], "code": "", "error": raw["stopped"], "device": device, "values": "",
+                "notes": [], "figures": [], "graph": None, "leaves": [], "step_rows": [], "losses": [],
+                "printed": printed, "stdout": raw.get("stdout", ""), "stopped": raw["stopped"]}
+    pictures = []
+    captions = raw.get("captions") or []
+    for i, blob in enumerate(raw.get("blobs") or []):
+        img = decode_png(blob)
+        caption = str(captions[i])[:60] if i < len(captions) and isinstance(captions[i], str) else ""
+        if img is not None:
+            pictures.append((img, caption, i < int(raw.get("n_pictures", 0) or 0)))
+    err = raw.get("error") if isinstance(raw.get("error"), dict) else None
+    error_text = None
+    if err:
+        line = err.get("line")
+        error_text = f"{err.get('type')}: {err.get('message')}" + (f" (line {line})" if line else "")
+    notes = [str(n)[:500] for n in (raw.get("notes") or [])][:10]
+    figures = [(img, cap) for img, cap, own in pictures if not own]
+    out = {"text": printed, "error": error_text, "error_info": err, "device": device, "notes": notes,
+           "figures": figures, "printed": printed, "stdout": raw.get("stdout", "")}
+    if kind == "tensors":
+        out.update(rows=[list(r)[:9] for r in (raw.get("rows") or [])][:200], values=str(raw.get("values", "")),
+                   images=[(img, cap) for img, cap, own in pictures if own],
+                   code=codegen.plain_code(code, device, show_names=True))
+    else:
+        graph = next((img for img, cap, own in pictures if own and cap == "graph"), None)
+        leaves, step_rows = raw.get("leaves") or [], raw.get("step_rows") or []
+        losses = [float(x) for x in (raw.get("losses") or [])][:1000]
+        lines = [f"Device: {device}"] + [str(n) for n in raw.get("autograd_notes") or []]
+        if leaves:
+            lines.append("Leaf gradients (.grad after backward):")
+            lines += [f"  {n} {s}: data {d}  grad {g}" for n, s, d, g in leaves]
+        if step_rows:
+            lines.append("Last optimizer.step(): value before -> after (grad used)")
+            lines += [f"  {n}: {b} -> {a}  (grad {g})" for n, b, g, a in step_rows]
+        if losses:
+            lines.append(f"Loss over {len(losses)} step(s): first {losses[0]:.6g}, last {losses[-1]:.6g}")
+        if printed:
+            lines.append("print output:\n" + printed.rstrip("\n"))
+        out.update(text="\n".join(lines), graph=graph, leaves=leaves, step_rows=step_rows, losses=losses,
+                   code=codegen.plain_code(code, device, lr=float(lr), steps=int(steps),
+                                           loss_name=str(raw.get("loss_name", "loss")),
+                                           leaves=[row[0] for row in leaves]))
+    return out
