@@ -1,27 +1,67 @@
 """One bounded home for every temporary file the app makes: run outputs, examples, Gradio's uploads and downloads.
 
-Everything lives under temp_root() (PLAYGROUND_TEMP_DIR, default <system temp>/pytorch-playground). prune()
-keeps the whole tree under PLAYGROUND_TEMP_MAX_MB (oldest entries deleted first: the cap is hard, so the newest
-runs are the ones that survive) and deletes entries older than PLAYGROUND_TEMP_MAX_AGE_S. (On Linux and macOS a
-file deleted while it is being downloaded still finishes: the open handle keeps it.) prune() runs each time a run
-folder is made and, on a live server, every minute from a background thread started by start_janitor() (not at
-import).
+Where: temp_root() is PLAYGROUND_TEMP_DIR, else the operator's GRADIO_TEMP_DIR, else <system temp>/pytorch-playground;
+app.py points Gradio there (GRADIO_TEMP_DIR) when the operator has not. Whatever folder Gradio uses is capped: an
+operator's GRADIO_TEMP_DIR that differs from PLAYGROUND_TEMP_DIR is pruned with it, under the same cap (only the
+entries Gradio makes there: <sha256>/ folders, tmp* files, deep_links/; the folder may be shared).
+
+What a file costs: its blocks on disk (st_blocks * 512) plus ENTRY_COST per file or folder, not its byte length, so
+a million empty uploads count too. prune() keeps the total under PLAYGROUND_TEMP_MAX_MB and deletes entries older
+than PLAYGROUND_TEMP_MAX_AGE_S. Deletable units are each run folder under runs/ or scratch/, and each other entry
+of a root (Gradio stores every upload and served file as <hash>/<name>).
+
+Whose files go first: the largest spender's. Each unit has an owner, (address, session), set by the ui layer:
+set_owner() around a request, so run_dir() records it, and claim() for the uploads a request uses; uploads nobody
+used are anonymous, one owner of their own. Over the cap, prune() deletes from the address that holds the most,
+within it from the session that holds the most, oldest first, and re-ranks after each deletion. Chosen over a
+fixed per-visitor budget, which would have to be tiny to fit many visitors under one cap or would let a few fill
+it; and over refusal at upload, which Gradio's upload route does not let the app do (it writes the file first).
+So a flood, anonymous or from one address, removes its own files first: another visitor's fresh download and the
+files of queued and running jobs survive it. Never deleted: protect()ed units (a queued or running job's folder
+and input files, released when it ends) and keep()s (Gradio's example files, marked keep-in-cache, which
+thumbnails and example clicks need for the server's lifetime). Locally every visitor is 127.0.0.1, so there
+only the per-session ranking separates them.
+
+(On Linux and macOS a file deleted while it is being downloaded still finishes: the open handle keeps it.)
+prune() runs each time a run folder is made and, on a live server, every JANITOR_S seconds from a background
+thread started by start_janitor() (not at import).
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("playground.tempfiles")
 
 DEFAULT_MAX_MB = 2048        # a Space's ephemeral disk is tens of GB; 2 GB of run files is hours of traffic
 DEFAULT_MAX_AGE_S = 6 * 3600
-_LOCK = threading.Lock()
+ENTRY_COST = 4096            # per file or folder: an inode and a directory entry, and the smallest allocation of
+                             # ext4 and of tmpfs (one page), so an empty file is not free
+JANITOR_S = 15.0             # an upload flood is seen within this long (Gradio writes uploads before any of our code)
+UNIT_FOLDERS = ("runs", "scratch")     # folders whose children are deleted one by one
+NEVER = ("sandbox",)         # the sandbox's fork server lives here while the app runs (playground/pool.py)
+ANONYMOUS = ("", "")
+# Names Gradio gives what it writes into its folder (processing_utils: sha256 folders; multipart and mkdtemp: tmp*)
+_GRADIO_NAME = re.compile(r"^([0-9a-f]{64}|tmp\w+|deep_links)$")
+
+# The operator's GRADIO_TEMP_DIR, read when this module is imported: app.py imports it before it sets its own.
+_OPERATOR_GRADIO_DIR = os.environ.get("GRADIO_TEMP_DIR") or None
+_LOCK = threading.Lock()        # one prune at a time
+_STATE = threading.Lock()       # owners, protections, keeps (held briefly, never while deleting)
+_OWNERS: dict[str, tuple[str, str]] = {}
+_PROTECTED: Counter = Counter()
+_KEPT: set[str] = set()
+_OWNER: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("playground_temp_owner",
+                                                                                default=None)
 _JANITOR: threading.Thread | None = None
 
 
@@ -34,17 +74,37 @@ def _env_float(name: str, default: float) -> float:
 
 def temp_root(create: bool = True) -> Path:
     """The one folder under which all of the app's temporary files live (created on first use)."""
-    root = Path(os.environ.get("PLAYGROUND_TEMP_DIR") or Path(tempfile.gettempdir()) / "pytorch-playground")
+    root = Path(os.environ.get("PLAYGROUND_TEMP_DIR") or _OPERATOR_GRADIO_DIR
+                or Path(tempfile.gettempdir()) / "pytorch-playground")
     if create:
         root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def gradio_dir() -> Path:
-    """Where Gradio keeps uploads and the files it serves: the root itself (app.py points GRADIO_TEMP_DIR here).
-    Gradio serves a returned file in place when it already lies under that folder, so a run's files are
-    stored once, not copied into a second cache."""
-    return temp_root()
+    """Where Gradio keeps uploads and the files it serves: the operator's GRADIO_TEMP_DIR, else the root itself
+    (app.py points GRADIO_TEMP_DIR there). Gradio serves a returned file in place when it already lies under that
+    folder, so a run's files are stored once, not copied into a second cache."""
+    return Path(_OPERATOR_GRADIO_DIR) if _OPERATOR_GRADIO_DIR else temp_root()
+
+
+def roots() -> list[tuple[Path, bool]]:
+    """(folder, all_ours) for each capped folder: the root, and the operator's Gradio folder where it differs.
+    In an operator's folder (which may be shared) only Gradio's entries and our run folders are ours."""
+    root = temp_root()
+    if not _OPERATOR_GRADIO_DIR:
+        return [(root, True)]
+    op = Path(_OPERATOR_GRADIO_DIR)
+    if _same(root, op):
+        return [(root, False)]
+    return [(root, True), (op, False)]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return str(a) == str(b)
 
 
 def limits() -> dict:
@@ -52,43 +112,163 @@ def limits() -> dict:
             "max_age_s": _env_float("PLAYGROUND_TEMP_MAX_AGE_S", DEFAULT_MAX_AGE_S)}
 
 
-def run_dir(prefix: str) -> str:
-    """A fresh folder for one run's files (pruning old ones first, so the cap holds as runs accumulate).
-    Call prune() again once the files are written, so the new run counts against the cap at once."""
+# ---------------------------------------------------------------- owners, protections, keeps
+
+def set_owner(owner: tuple[str, str] | None) -> contextvars.Token:
+    """Files this context makes (run_dir) belong to owner = (address, session) until reset_owner(token)."""
+    return _OWNER.set(owner)
+
+
+def reset_owner(token: contextvars.Token) -> None:
+    _OWNER.reset(token)
+
+
+def current_owner() -> tuple[str, str] | None:
+    return _OWNER.get()
+
+
+def _unit_key(path) -> str | None:
+    """The deletable unit that holds path (a key of _OWNERS / _PROTECTED), or None outside the capped folders."""
+    try:
+        p = Path(path).resolve()
+    except (OSError, TypeError, ValueError):
+        return None
+    for root, _ in roots():
+        try:
+            parts = p.relative_to(root.resolve()).parts
+        except (ValueError, OSError):
+            continue
+        if not parts:
+            return None
+        if parts[0] in UNIT_FOLDERS and len(parts) > 1:
+            return str(root.resolve() / parts[0] / parts[1])
+        return str(root.resolve() / parts[0])
+    return None
+
+
+def claim(paths, owner: tuple[str, str] | None = None) -> None:
+    """Count the units holding paths (e.g. the uploads a request uses) against owner (default: the current one).
+    The first claim stands: a later request naming someone else's file does not take it over."""
+    owner = owner or current_owner()
+    if not owner:
+        return
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        key = _unit_key(path)
+        if key is not None:
+            with _STATE:
+                _OWNERS.setdefault(key, owner)
+
+
+def protect(paths) -> list[str]:
+    """Never delete the units holding paths until release(the returned keys): a queued or running job's files."""
+    keys = [k for k in (_unit_key(p) for p in paths if p) if k is not None]
+    with _STATE:
+        _PROTECTED.update(keys)
+    return keys
+
+
+def release(keys) -> None:
+    with _STATE:
+        _PROTECTED.subtract(keys)
+        for k in [k for k, n in _PROTECTED.items() if n <= 0]:
+            del _PROTECTED[k]
+
+
+def keep(paths) -> int:
+    """Never delete these files (Gradio's example files, which it marks keep-in-cache). Returns how many."""
+    resolved = set()
+    for p in paths:
+        try:
+            resolved.add(str(Path(p).resolve()))
+        except (OSError, TypeError, ValueError):
+            continue
+    with _STATE:
+        _KEPT.update(resolved)
+    return len(resolved)
+
+
+# ---------------------------------------------------------------- run folders and what is on disk
+
+def run_dir(prefix: str, owner: tuple[str, str] | None = None) -> str:
+    """A fresh folder for one run's files, owned by owner (default: the current request's). Prunes first, so the
+    cap holds as runs accumulate; call prune() again once the files are written, so the new run counts at once."""
     prune()
     runs = temp_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs)
+    path = tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs)
+    claim(path, owner or current_owner())
+    return path
 
 
-def _entries(root: Path) -> list[tuple[float, int, Path]]:
-    """(mtime, bytes, path) of each deletable unit: each run folder under runs/, and each other entry of the
-    root as a whole (Gradio stores every upload and served file as <hash>/<name>)."""
-    units: list[tuple[float, int, Path]] = []
-    runs = root / "runs"
-    children = [c for c in root.iterdir() if c != runs] + (list(runs.iterdir()) if runs.is_dir() else [])
+@dataclass
+class Unit:
+    """One deletable entry: its newest mtime, byte length, disk cost, path, and key."""
+
+    mtime: float
+    size: int
+    cost: int
+    path: Path
+    key: str
+
+
+def _cost(st: os.stat_result) -> int:
+    return getattr(st, "st_blocks", (st.st_size + 511) // 512) * 512 + ENTRY_COST
+
+
+def _measure(path: Path) -> tuple[float, int, int]:
+    """(newest mtime, bytes, disk cost) of a file or a whole folder."""
+    st = path.lstat()
+    newest, size, cost = st.st_mtime, st.st_size, _cost(st)
+    if path.is_dir() and not path.is_symlink():
+        size = 0
+        for dirpath, dirs, files in os.walk(path):
+            for name, is_file in [(d, False) for d in dirs] + [(f, True) for f in files]:
+                try:
+                    s = os.lstat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue
+                cost += _cost(s)
+                if is_file:
+                    size += s.st_size
+                    newest = max(newest, s.st_mtime)
+    return newest, size, cost
+
+
+def _entries_of(root: Path, all_ours: bool) -> list[Unit]:
+    if not root.is_dir():
+        return []
+    units: list[Unit] = []
+    children = []
+    for child in root.iterdir():
+        if child.name in NEVER:
+            continue
+        if child.name in UNIT_FOLDERS and child.is_dir() and not child.is_symlink():
+            children += list(child.iterdir())
+        elif all_ours or _GRADIO_NAME.match(child.name):
+            children.append(child)
+    base = root.resolve()
     for child in children:
-        size, newest = 0, 0.0
         try:
-            if child.is_dir() and not child.is_symlink():
-                for dirpath, _dirs, files in os.walk(child):
-                    for f in files:
-                        st = os.lstat(os.path.join(dirpath, f))
-                        size += st.st_size
-                        newest = max(newest, st.st_mtime)
-                newest = max(newest, child.lstat().st_mtime)
-            else:
-                st = child.lstat()
-                size, newest = st.st_size, st.st_mtime
+            mtime, size, cost = _measure(child)
         except FileNotFoundError:   # deleted meanwhile (another prune, or Gradio)
             continue
-        units.append((newest, size, child))
+        key = str(base / child.relative_to(root))
+        units.append(Unit(mtime, size, cost, child, key))
     return units
 
 
+def _entries() -> list[Unit]:
+    return [u for root, ours in roots() for u in _entries_of(root, ours)]
+
+
 def usage_bytes() -> int:
-    """Bytes now held under the temp root."""
-    return sum(size for _, size, _ in _entries(temp_root()))
+    """Bytes (file lengths) now held under the capped folders."""
+    return sum(u.size for u in _entries())
+
+
+def usage_cost() -> int:
+    """What the cap counts: disk blocks plus ENTRY_COST per entry."""
+    return sum(u.cost for u in _entries())
 
 
 def _delete(path: Path) -> None:
@@ -101,24 +281,70 @@ def _delete(path: Path) -> None:
         log.warning("could not delete %s: %s", path, exc)
 
 
+def _untouchable(units: list[Unit]) -> set[str]:
+    """Keys of units that hold a protected job's files or a kept file."""
+    with _STATE:
+        protected, kept = set(_PROTECTED), list(_KEPT)
+    held = set(protected)
+    for f in kept:
+        key = _unit_key(f)
+        if key is not None:
+            held.add(key)
+    return held & {u.key for u in units}
+
+
 def prune(now: float | None = None) -> dict:
-    """Delete entries past the age limit, then the oldest until the tree fits the size cap. Returns a report."""
+    """Delete unprotected entries past the age limit, then the largest spender's oldest until the tree fits the
+    cap (see the module docstring). Returns a report."""
     lim = limits()
     now = time.time() if now is None else now
     with _LOCK:
-        units = sorted(_entries(temp_root()))   # oldest first
-        total = sum(size for _, size, _ in units)
-        deleted = freed = 0
-        for mtime, size, path in units:
-            if now - mtime > lim["max_age_s"] or total > lim["max_bytes"]:
-                _delete(path)
-                total -= size
-                freed += size
-                deleted += 1
-        return {"deleted": deleted, "freed_bytes": freed, "bytes": total, **lim}
+        units = _entries()
+        held = _untouchable(units)
+        with _STATE:
+            for k in set(_OWNERS) - {u.key for u in units}:      # gone by other means (a failed job's rmtree)
+                del _OWNERS[k]
+            owners = {u.key: _OWNERS.get(u.key, ANONYMOUS) for u in units}
+        gone: list[Unit] = []
+        alive = []
+        for u in units:
+            (gone if now - u.mtime > lim["max_age_s"] and u.key not in held else alive).append(u)
+        cost = sum(u.cost for u in alive)
+        if cost > lim["max_bytes"]:
+            addr_cost: Counter = Counter()
+            sess_cost: Counter = Counter()
+            queues: dict[tuple[str, str], list[Unit]] = defaultdict(list)
+            for u in alive:
+                o = owners[u.key]
+                addr_cost[o[0]] += u.cost
+                sess_cost[o] += u.cost
+                if u.key not in held:
+                    queues[o].append(u)
+            for q in queues.values():
+                q.sort(key=lambda u: u.mtime, reverse=True)      # oldest last: pop() takes it
+            while cost > lim["max_bytes"] and queues:
+                addr = max({o[0] for o in queues}, key=lambda a: addr_cost[a])
+                o = max((o for o in queues if o[0] == addr), key=lambda o: sess_cost[o])
+                u = queues[o].pop()
+                if not queues[o]:
+                    del queues[o]
+                gone.append(u)
+                cost -= u.cost
+                addr_cost[o[0]] -= u.cost
+                sess_cost[o] -= u.cost
+        for u in gone:
+            _delete(u.path)
+        with _STATE:
+            for u in gone:
+                _OWNERS.pop(u.key, None)
+        gone_keys = {u.key for u in gone}
+        left = [u for u in units if u.key not in gone_keys]
+        # bytes: the survivors' file lengths; cost: what the cap counts (blocks and entries)
+        return {"deleted": len(gone), "freed_bytes": sum(u.size for u in gone), "bytes": sum(u.size for u in left),
+                "cost": sum(u.cost for u in left), "held": len(held), **lim}
 
 
-def start_janitor(interval_s: float = 60.0) -> threading.Thread:
+def start_janitor(interval_s: float = JANITOR_S) -> threading.Thread:
     """Prune every interval_s seconds in a daemon thread (idempotent; called when the server launches)."""
     global _JANITOR
     if _JANITOR is not None and _JANITOR.is_alive():
