@@ -52,8 +52,14 @@ def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Mo
 
 
 def _architecture(name: str) -> nn.Module:
-    """A private instance for torchinfo (which adds hooks): weights do not change shapes or counts."""
-    return _architectures.get_or_build(name, lambda: get_spec(name).builder().eval())
+    """A private instance for torchinfo (which adds hooks), on the meta device: weights do not change shapes or
+    counts, and on meta tensors a forward pass computes only shapes. A real forward of VGG-16 at 1024x1024 took
+    5-22 s and ~760 MB under this module's lock (four of them stalled the tab for everyone); on meta it takes
+    milliseconds and no memory for any input size, with the same summary text (bench/bench_abuse_state.py)."""
+    def build() -> nn.Module:
+        with torch.device("meta"):
+            return get_spec(name).builder().eval()
+    return _architectures.get_or_build(name, build)
 
 
 def input_tensor(spec: ModelSpec, src) -> torch.Tensor:
@@ -265,6 +271,6 @@ def summary_view(name: str, height: int | None = None, width: int | None = None,
     h, w = int(height or h), int(width or w)
     if not (8 <= h <= 1024 and 8 <= w <= 1024):
         raise ValueError(f"input size {h}x{w} is out of range: 8..1024 pixels per side")
-    with _lock:  # torchinfo adds and removes hooks on this private instance: one at a time
+    with _lock:  # torchinfo adds and removes hooks on this private instance: one at a time (milliseconds, on meta)
         rows, text = W.model_summary(_architecture(name), (1, c, h, w), depth=int(depth))
     return rows, text

@@ -207,9 +207,11 @@ def compare_rows(changes: list[Change]) -> list[list]:
 
 def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4) -> tuple[list[list], str]:
     """torchinfo for a (1, C, H, W) input: per-layer rows (name, type, output shape, params, output memory)
-    and torchinfo's own totals text. Run on a model nobody else is using (torchinfo adds hooks)."""
+    and torchinfo's own totals text. Run on a model nobody else is using (torchinfo adds hooks). The input goes
+    where the model is: a model on the meta device (look_inside.views) is summarised without computing anything."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        st = summary(model, input_size=input_size, depth=depth, verbose=0, device="cpu",
+        st = summary(model, input_size=input_size, depth=depth, verbose=0, device=str(device),
                      col_names=("output_size", "num_params", "mult_adds"), mode="eval")
     except Exception as exc:  # torchinfo wraps the model's own error (e.g. a too-small input) in a RuntimeError
         cause = exc.__cause__ or exc
