@@ -10,9 +10,14 @@ training/jobwire.py: JSON only in both directions, tensors in one safetensors bl
 anything the worker sends. A worker that dies mid-job (killed, out of memory) fails that job with a clear
 message, its folder is deleted (nothing partial is kept), and the next job starts a fresh worker.
 
-Queue: one session holds at most one queued-or-running job (a second one is refused at once); the queue
-position is visible to the caller; Cancel removes a queued job or stops a running one after its current step.
-Nothing here runs at import; the worker starts on the first job.
+Queue: one session holds at most one queued-or-running job (a second one is refused at once), and one address
+at most PLAYGROUND_JOBS_PER_IP (default 4 on a Space, half of the app's 8 job handlers, so one address cannot hold
+every handler and starve the rest; off elsewhere, where every visitor is 127.0.0.1). The next job to start is the
+one of the address that started a job longest ago (then the oldest): addresses, and sessions within one, take
+turns, so a visitor's job waits for at most the one running now however many another address has queued. The
+queue position is visible to the caller; Cancel removes a queued job or stops a running one after its current
+step. A queued or running job's folder and input files are protected from the temp pruner (zoo/tempfiles.py),
+and nothing here prunes while holding the queue's lock. Nothing runs at import; the worker starts on the first job.
 """
 from __future__ import annotations
 
@@ -28,10 +33,21 @@ from typing import Callable
 from training.jobrunners import InlineRunner, WorkerRunner
 from training.jobwire import JobCancelled, JobError, JobRefused
 from training.jobwire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
-from zoo.tempfiles import prune, run_dir
+from zoo.space import on_space
+from zoo.tempfiles import protect, prune, release, run_dir
 
 log = logging.getLogger("playground.jobs")
 WORKERS = max(1, int(os.environ.get("PLAYGROUND_JOB_WORKERS", "1")))          # jobs that run at once
+DEFAULT_PER_IP_ON_SPACE = 4
+_MAX_ADDRESSES = 4096       # addresses whose last start is remembered (the oldest are forgotten: they go first)
+
+
+def per_ip_limit() -> int:
+    """Queued-or-running jobs one address may hold (0: no limit), read per call."""
+    try:
+        return int(os.environ.get("PLAYGROUND_JOBS_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space() else 0))
+    except ValueError:
+        return DEFAULT_PER_IP_ON_SPACE if on_space() else 0
 
 
 class Job:
@@ -39,9 +55,12 @@ class Job:
 
     _ids = itertools.count(1)
 
-    def __init__(self, session: str, kind: str, params: dict, job_dir: str):
-        self.id = f"{next(self._ids)}-{os.getpid()}"
+    def __init__(self, session: str, kind: str, params: dict, job_dir: str, address: str | None = None):
+        self.seq = next(self._ids)
+        self.id = f"{self.seq}-{os.getpid()}"
         self.session, self.kind, self.params, self.dir = session, kind, params, job_dir
+        self.address = address or ""
+        self.protected: list[str] = []   # zoo.tempfiles keys of its folder and inputs, released when it ends
         self.state = "queued"            # queued | running | done | failed | cancelled
         self.events: list[dict] = []
         self.result = None
@@ -57,7 +76,8 @@ class Job:
 
 
 class JobQueue:
-    """FIFO of jobs over `workers` runners; at most one queued-or-running job per session."""
+    """Jobs over `workers` runners, taken in turn by address (see the module docstring); at most one
+    queued-or-running job per session and PLAYGROUND_JOBS_PER_IP per address."""
 
     def __init__(self, runner_factory: Callable[[], object] | None = None, workers: int = WORKERS):
         self._factory = runner_factory or WorkerRunner
@@ -67,18 +87,45 @@ class JobQueue:
         self._cond = threading.Condition()
         self._waiting: list[Job] = []
         self._active: dict[str, Job] = {}       # session -> its queued or running job
+        self._last_start: dict[str, float] = {}  # address -> when its last job started (insertion order = age)
 
     # -- submitting and cancelling
-    def submit(self, session: str, kind: str, params: dict) -> Job:
+    def _refusal(self, session: str, address: str) -> str | None:
+        mine = self._active.get(session)
+        if mine is not None and not mine.finished.is_set():
+            where = "running" if mine.state == "running" else "waiting in the queue"
+            return (f"You already have a {mine.kind} job {where}: one job per visitor at a time. "
+                    "Cancel it or wait for it to finish.")
+        cap = per_ip_limit()
+        if cap > 0 and address:
+            held = sum(1 for j in self._active.values() if j.address == address and not j.finished.is_set())
+            if held >= cap:
+                return (f"Your address already has {held} jobs waiting or running (the limit is {cap}, so that "
+                        "every visitor gets a turn). Wait for one to finish, then try again.")
+        return None
+
+    def submit(self, session: str, kind: str, params: dict, address: str | None = None) -> Job:
+        address = address or ""
+        with self._cond:        # a refusal costs nothing: no folder made, no prune
+            why = self._refusal(session, address)
+        if why is not None:
+            raise JobRefused(why)
+        # The folder (run_dir prunes the temp root first) is made outside the queue's lock: a prune walks and
+        # deletes files, and every job thread and position query waits on that lock.
+        job_dir = run_dir(kind, owner=(address, session))
+        inputs = [job_dir] + [v for k, v in params.items() if k in ("zip", "checkpoint") and isinstance(v, str)]
+        keys = protect(inputs)
         with self._cond:
-            mine = self._active.get(session)
-            if mine is not None and not mine.finished.is_set():
-                where = "running" if mine.state == "running" else "waiting in the queue"
-                raise JobRefused(f"You already have a {mine.kind} job {where}: one job per visitor at a time. "
-                                 "Cancel it or wait for it to finish.")
-            job = Job(session, kind, params, run_dir(kind))   # in the app's one bounded temp root
-            self._active[session] = job
-            self._waiting.append(job)
+            why = self._refusal(session, address)      # again: another request of this visitor may have won
+            if why is None:
+                job = Job(session, kind, params, job_dir, address)
+                job.protected = keys
+                self._active[session] = job
+                self._waiting.append(job)
+        if why is not None:
+            release(keys)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise JobRefused(why)
         threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()
         return job
 
@@ -93,10 +140,21 @@ class JobQueue:
                 return "Cancelled: your job left the queue before it started."
         return "Cancelling: the job stops after the step in flight."
 
+    def _order(self) -> list[Job]:
+        """Waiting jobs in the order they will start (call with the lock held): the address with the fewest
+        running jobs, then the one whose last job started longest ago (never: first), then the oldest job."""
+        running: dict[str, int] = {}
+        for j in self._active.values():
+            if j.state == "running":
+                running[j.address] = running.get(j.address, 0) + 1
+        return sorted(self._waiting, key=lambda j: (running.get(j.address, 0), self._last_start.get(j.address, 0.0),
+                                                    j.seq))
+
     def position(self, job: Job) -> int:
         """1 = next to start; 0 = running or finished."""
         with self._cond:
-            return self._waiting.index(job) + 1 if job in self._waiting else 0
+            order = self._order()
+            return order.index(job) + 1 if job in order else 0
 
     def active(self, session: str) -> Job | None:
         job = self._active.get(session)
@@ -124,11 +182,15 @@ class JobQueue:
                     self._finish(job, "cancelled")
                     self._cond.notify_all()
                     return
-                if self._waiting and self._waiting[0] is job:
+                if self._waiting and self._order()[0] is job:
                     runner = self._take_runner()
                     if runner is not None:
-                        self._waiting.pop(0)
+                        self._waiting.remove(job)
                         job.state, job.started = "running", time.time()
+                        self._last_start.pop(job.address, None)
+                        self._last_start[job.address] = time.monotonic()
+                        while len(self._last_start) > _MAX_ADDRESSES:
+                            del self._last_start[next(iter(self._last_start))]
                         self._cond.notify_all()
                         break
                 self._cond.wait(0.5)
@@ -143,10 +205,11 @@ class JobQueue:
         except Exception as exc:  # noqa: BLE001 - a bug in the runner must still end the job
             log.exception("job %s failed", job.id)
             job.error, state = JobError(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."), "failed"
+        release(job.protected)        # a finished job's files are the visitor's results: prunable like any
         if state != "done":
             shutil.rmtree(job.dir, ignore_errors=True)     # nothing partial is kept
         else:
-            prune()     # this job's files now count against PLAYGROUND_TEMP_MAX_MB (the oldest go first)
+            prune()     # this job's files now count against PLAYGROUND_TEMP_MAX_MB (outside the lock)
         with self._cond:
             self._free.append(runner)
             self._finish(job, state)
@@ -155,7 +218,8 @@ class JobQueue:
     def _finish(self, job: Job, state: str) -> None:
         job.state = state
         if state == "cancelled" and job.started is None:
-            shutil.rmtree(job.dir, ignore_errors=True)
+            release(job.protected)
+            shutil.rmtree(job.dir, ignore_errors=True)     # an empty folder: no prune, quick under the lock
         if self._active.get(job.session) is job:
             del self._active[job.session]
         job.finished.set()

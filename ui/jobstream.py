@@ -11,6 +11,7 @@ import traceback
 import gradio as gr
 
 from training.jobs import JobError, get_queue
+from ui.admission import client_ip
 from ui.common import user_errors
 
 POLL_S = 0.5
@@ -21,8 +22,9 @@ def session(request: gr.Request | None) -> str:
 
 
 def submit(kind: str, params: dict, request: gr.Request | None):
-    """Queue a job for this visitor; a second job of the same visitor is refused at once (JobRefused)."""
-    return get_queue().submit(session(request), kind, params)
+    """Queue a job for this visitor; a second job of the same visitor, or one past their address's share, is
+    refused at once (JobRefused). The address lets the job queue take addresses in turn (training/jobs.py)."""
+    return get_queue().submit(session(request), kind, params, address=client_ip(request))
 
 
 def follow(job):
@@ -54,8 +56,8 @@ def queued_text(job) -> str:
     q = get_queue()
     pos = q.position(job)
     ahead = "1 job is" if pos == 1 else f"{pos} jobs are"
-    return (f"Queued: {ahead} ahead of yours in the job queue (one job runs at a time here; this tab's "
-            "other buttons keep working). It starts by itself; Cancel takes it out of the queue.")
+    return (f"Queued: {ahead} ahead of yours in the job queue (one job runs at a time here, and visitors take "
+            "turns; this tab's other buttons keep working). It starts by itself; Cancel takes it out of the queue.")
 
 
 def job_status(elem_id: str, job, describe) -> str:
