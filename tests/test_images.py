@@ -184,7 +184,7 @@ def test_odd_modes_decode_to_rgb(mode):
         p.info["transparency"] = 0
         data = _png(p)
     elif mode == "F":
-        data = _png(base.convert("F"), format="TIFF")
+        data = base.convert("F")        # as a PIL image: the one file format that holds it, TIFF, is not accepted
     else:
         data = _png(base.convert(mode))
     im = open_image(data)

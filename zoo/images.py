@@ -2,7 +2,8 @@
 
 Hostile or odd files end as ImageInputError with a message fit for the UI, never as a crash:
 decompression bombs, truncated files, non-images, animated images (first frame), EXIF rotation,
-CMYK, 16-bit, palette with transparency, tiny or extreme aspect ratios.
+CMYK, 16-bit, palette with transparency, tiny or extreme aspect ratios. Importing this module bounds every
+Image.open in the process (zoo.image_limits.restrict_pil: formats, bytes, pixels, pieces of the file).
 """
 from __future__ import annotations
 
@@ -16,15 +17,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from zoo.image_limits import ALLOWED_FORMATS, MAX_FILE_BYTES, MAX_PIXELS, ImageInputError, restrict_pil
 from zoo.strokes import box_side, crop_to_ink, thin_thick_strokes
 
-MAX_PIXELS = 40_000_000        # refuse larger images before decoding (PIL's bomb check uses this)
-MAX_FILE_BYTES = 25 * 1024 * 1024
+__all__ = ["ALLOWED_FORMATS", "MAX_FILE_BYTES", "MAX_PIXELS", "ImageInputError", "open_image", "probe"]
 MAX_ASPECT = 50.0              # a 1x5000 strip is not a photo of anything
-
-
-class ImageInputError(ValueError):
-    """An input that is not a usable image; the message is shown to the user as is."""
+# Every process that decodes a visitor's picture imports this module first (the server through the tabs, the job
+# worker through the zip decoder): from here on no Image.open in it, Gradio's included, is unbounded.
+restrict_pil()
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -75,6 +75,41 @@ def open_image(src) -> Image.Image:
         return _check_geometry(_normalise_mode(Image.fromarray(arr)))
     if isinstance(src, Image.Image):
         return _check_geometry(_normalise_mode(src))
+    return _decode_bytes(_read_capped(src))
+
+
+def _open_bounded(data: bytes) -> Image.Image:
+    """Image.open over ALLOWED_FORMATS, recognised by their header (not the file name): the structure check and the
+    pixel cap of zoo.image_limits run before anything is decoded."""
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except UnidentifiedImageError:
+        raise ImageInputError("This file is not an image this app reads: PNG, JPEG, GIF, WebP or BMP (save a TIFF "
+                              "or anything else as PNG or JPEG first).") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise Image.DecompressionBombError("too many pixels")
+    return img
+
+
+def probe(src) -> tuple[str, int, int]:
+    """(format, width, height) of a picture file or its bytes, from its header only (nothing decoded), after the
+    same checks as open_image; ImageInputError otherwise."""
+    data = _read_capped(src)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # the cap is checked here, exactly
+            img = _open_bounded(data)
+        return img.format, img.size[0], img.size[1]
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"The image is too large (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+    except ImageInputError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise ImageInputError(f"The image file is damaged ({type(exc).__name__}).") from None
+
+
+def _read_capped(src) -> bytes:
     if isinstance(src, (bytes, bytearray)):
         data = bytes(src)
     else:
@@ -86,40 +121,34 @@ def open_image(src) -> Image.Image:
         if size > MAX_FILE_BYTES:
             raise ImageInputError(f"The file is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_FILE_BYTES + 1)
     if not data:
         raise ImageInputError("The file is empty.")
-    return _decode_bytes(data)
+    return data
 
 
 def _decode_bytes(data: bytes) -> Image.Image:
-    old = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with warnings.catch_warnings():
-            # PIL only *warns* between MAX_PIXELS and 2x; we refuse both.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)  # animated GIF/WebP/APNG: classify the first frame
+            # Pillow warns between MAX_IMAGE_PIXELS and twice that (restrict_pil sets it to half of MAX_PIXELS);
+            # _open_bounded refuses exactly above MAX_PIXELS.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = _open_bounded(data)
+            # No n_frames (Pillow walks every page or frame to count them: quadratic for TIFF) and no seek: an
+            # opened file stands at its first frame, the one an animated GIF/WebP/APNG is classified by.
             img.load()
             try:
                 img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
             except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
                 pass
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except ImageInputError:
+        raise
+    except Image.DecompressionBombError:
         raise ImageInputError("The image is too large to decode safely "
                               f"(limit {MAX_PIXELS // 1_000_000} megapixels).") from None
-    except UnidentifiedImageError:
-        raise ImageInputError("This file is not an image PIL can read (PNG, JPEG, GIF, WebP, BMP, TIFF...).") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageInputError("The image file is damaged or truncated "
                               f"({type(exc).__name__}: {str(exc)[:120]}).") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
     return _check_geometry(_normalise_mode(img))
 
 
