@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "sandbox.json"
 # Runs far past any limit: each line is 5 multiplications of 3000x3000 matrices (~54 GFLOP each).
 RUNAWAY = "x = torch.rand(3000, 3000)\n" + "\n".join(["y = x @ x @ x @ x @ x @ x"] * 20)
-VICTIM = "torch.ones(2) + 1"
+VICTIM = "print(torch.ones(2) + 1)"   # what it prints is the first output in either sandbox mode
 
 
 def abuse_case(url: str, n_attacks: int = 5, runaway: str = RUNAWAY, endpoint: str = "/tensor_eval") -> dict:

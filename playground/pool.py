@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections import Counter
@@ -209,6 +210,8 @@ def sandbox_mode() -> str:
     forced = os.environ.get("PLAYGROUND_SANDBOX_MODE", "auto").strip().lower() or "auto"
     p = machine()
     if forced == "restricted":
+        return "restricted"
+    if not sys.platform.startswith("linux"):  # the template needs fork and SOCK_SEQPACKET: Linux only, for now
         return "restricted"
     if p["fence"] and p["fork"] and forced in ("auto", "fenced"):
         return "fenced"

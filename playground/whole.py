@@ -239,7 +239,9 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
     out = {"text": printed, "error": error_text, "error_info": err, "device": device, "notes": notes,
            "figures": figures, "printed": printed, "stdout": raw.get("stdout", "")}
     if kind == "tensors":
-        out.update(rows=[list(r)[:9] for r in (raw.get("rows") or [])][:200], values=str(raw.get("values", "")),
+        rows = [[c if isinstance(c, (int, float, bool)) or c is None else str(c)[:200] for c in list(r)[:9]]
+                for r in (raw.get("rows") or [])[:200] if isinstance(r, list)]
+        out.update(rows=rows, values=str(raw.get("values", ""))[:200_000],
                    images=[(img, cap) for img, cap, own in pictures if own],
                    code=codegen.plain_code(code, device, show_names=True))
     else:

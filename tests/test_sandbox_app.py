@@ -9,13 +9,10 @@ import pytest
 
 from tests.conftest import open_tab
 
-PAYLOADS = [
-    "().__class__.__bases__[0].__subclasses__()",
+PAYLOADS = [   # each fails on its own line or is fenced; none leaves a file outside the visitor's folder
     "torch.load('/etc/passwd')",
     "torch.ones(3).numpy().tofile('/tmp/pwned')",
-    "'{0.__class__}'.format(torch.ones(1))",
-    "getattr(torch, 'save')",
-    "2 ** 2 ** 100",
+    "import subprocess\nsubprocess.run(['touch', '/tmp/pwned'])",
     "torch.ones(10 ** 6, 10 ** 6)",
     "(" * 300 + ")" * 300,
 ]
@@ -24,31 +21,39 @@ PAYLOADS = [
 def test_tensor_eval_tutorial_preset(client):
     from playground.presets import TUTORIAL_2_1
 
-    text, rows, pictures, code = client.predict(TUTORIAL_2_1, api_name="/tensor_eval")
-    assert text.startswith("Device: cpu") or text.startswith("Device: cuda")
-    assert "d: shape (2, 2)" in text and "f: shape (2, 3) | bool" in text
+    text, rows, pictures, code, values, status, files = client.predict(TUTORIAL_2_1, api_name="/tensor_eval")
+    assert text == ""    # the preset prints nothing: its results are the rows and values
+    assert "d: shape (2, 2)" in values and "f: shape (2, 3) | bool" in values
     assert [r[1] for r in rows["data"]] == list("abcdefgh")
     assert len(pictures) >= 4 and all(os.path.exists(p["image"]) for p in pictures)
     assert "torch.set_default_device(device)" in code and "d = torch.mm(a, b.T)" in code
+    assert "fenced by the operating system" in status and "printed nothing" in status
 
 
 def test_tensor_eval_shows_pytorchs_shape_error(client):
-    text, *_ = client.predict("a = torch.ones(2, 3)\nb = torch.rand(2, 3)\nd = torch.mm(a, b)", api_name="/tensor_eval")
-    assert "Error on line 3: d = torch.mm(a, b)" in text
-    assert "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)" in text
-    assert "a: shape (2, 3)" in text  # the lines before the error still show
+    text, rows, _, _, values, *_ = client.predict("a = torch.ones(2, 3)\nb = torch.rand(2, 3)\nd = torch.mm(a, b)",
+                                                 api_name="/tensor_eval")
+    assert 'File "program.py", line 3, in <module>' in text and "d = torch.mm(a, b)" in text
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)" in text
+    assert "a: shape (2, 3)" in values  # the lines before the error still show
+
+
+def test_tensor_eval_prints_in_order_like_python(client):
+    code = "import torch\nfor i in range(3):\n    print(f'step {i}', torch.ones(i).sum().item())\nprint('done')"
+    text, *_ = client.predict(code, api_name="/tensor_eval")
+    assert text == "step 0 0.0\nstep 1 1.0\nstep 2 2.0\ndone\n"
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[p[:30] for p in PAYLOADS])
-def test_payload_refused_and_server_answers(client, payload):
+def test_payload_fails_or_is_fenced_and_server_answers(client, payload):
     text, *_ = client.predict(payload, api_name="/tensor_eval")
-    assert "Refused by the sandbox" in text or "Error on line 1" in text, text
+    assert "Error" in text or "Stopped" in text, text
     assert not os.path.exists("/tmp/pwned")
-    ok, *_ = client.predict("torch.ones(2) * 3", api_name="/tensor_eval")
+    ok, *_ = client.predict("print(torch.ones(2) * 3)", api_name="/tensor_eval")
     assert "tensor([3., 3.])" in ok
 
 
-def test_runaway_program_is_stopped_and_replaced(client):
+def test_runaway_program_is_stopped_and_the_next_starts_at_once(client):
     from playground.pool import get_sandbox
 
     sandbox = get_sandbox()  # the app server runs in this process (conftest), so this is its pool
@@ -56,15 +61,14 @@ def test_runaway_program_is_stopped_and_replaced(client):
     try:
         t0 = time.perf_counter()
         slow = "x = torch.rand(3000, 3000)\n" + "\n".join(["y = x @ x @ x @ x @ x @ x"] * 20)
-        text, *_ = client.predict(slow, api_name="/tensor_eval")
+        text, *_, status, _ = client.predict(slow, api_name="/tensor_eval")
         assert text.startswith("Stopped") and ("wall-clock" in text or "CPU" in text), text
-        assert time.perf_counter() - t0 < 30
+        assert time.perf_counter() - t0 < 60
     finally:
         sandbox.wall_seconds = old
-    text, *_ = client.predict("torch.arange(3) + 1", api_name="/tensor_eval")  # a fresh worker answers
+    text, *_ = client.predict("print(torch.arange(3) + 1)", api_name="/tensor_eval")  # the template is still warm
     assert "tensor([1, 2, 3])" in text
-    assert sandbox.restarts >= 1
-    assert sandbox.info.get("rlimit_as", 0) > sandbox.info["vm_before_limit"] > 0
+    assert sandbox.restarts == 0
 
 
 def test_one_session_one_program_and_the_other_visitor_is_served(app_url):
@@ -81,27 +85,29 @@ def test_one_session_one_program_and_the_other_visitor_is_served(app_url):
         r = abuse_case(app_url)
     finally:
         sandbox.wall_seconds = old
-    assert r["victim_answer_ok"] and r["victim_answer_s"] < 4, r  # served beside the runaway, not after it
+    # served beside the runaway, not after it (bounded generously: CI's machine may be busy; bench/ times it)
+    assert r["victim_answer_ok"] and r["victim_answer_s"] < 20, r
     assert r["attacker_refused"] == 4 and r["attacker_stopped"] == 1, r
-    assert r["attacker_slowest_refusal_s"] < 3, r
+    assert r["attacker_slowest_refusal_s"] < 20, r
     # refused by the pool (one program per session) or, past the queue's per-session cap, by the queue itself
     by_pool = [a["message"] for a in r["attacks"] if a["message"].startswith("Not run")]
     assert len(by_pool) >= 3 and all("your previous program is still running" in m for m in by_pool), r
 
 
 def test_sandbox_tabs_say_which_limits_apply(client):
-    """The limits line in both tabs names this machine's limits (Linux here: rlimits)."""
+    """The limits line in both tabs names this machine's limits and fence (Linux here: Landlock and seccomp)."""
     from playground.pool import get_sandbox
 
     line = get_sandbox().describe()
-    assert line.startswith("Limits here: 10 s wall clock") and "(rlimit)" in line, line
+    assert line.startswith("Limits here: 30 s wall clock, 30 s CPU, 2 GiB memory"), line
+    assert "Landlock ABI" in line and "seccomp" in line, line
     config = client.config if hasattr(client, "config") else {}
     shown = [c["props"].get("value", "") for c in config.get("components", []) if c.get("type") == "html"]
     assert sum(line in str(v) for v in shown) == 2, shown  # Tensors and Autograd
 
 
 def test_autograd_run_with_no_arguments_is_the_tutorial_net(client):
-    text, graph, leaves, steps, curve, code = client.predict(api_name="/autograd_run")
+    text, graph, leaves, steps, curve, code, _ = client.predict(api_name="/autograd_run")
     assert [r[0] for r in leaves["data"]] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
     assert all(r[3] != "None" for r in leaves["data"])  # every leaf has a .grad
     assert [r[0] for r in steps["data"]] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
@@ -131,11 +137,13 @@ def test_tensors_tab_in_browser(page):
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
-    editor.fill("w = torch.arange(12.0).view(3, 4)\nw.sum(dim=0)")
+    editor.fill("w = torch.arange(12.0).view(3, 4)\nprint(w.sum(dim=0))\nw.sum(dim=1)")
     page.locator("#tensor-run").click()
     page.wait_for_function("document.querySelector('#tensor-result textarea').value"
                            ".includes('tensor([12., 15., 18., 21.])')", timeout=60_000)
-    assert "w: shape (3, 4)" in page.locator("#tensor-result textarea").input_value()
+    page.wait_for_function("document.querySelector('#tensor-values textarea').value.includes('w: shape (3, 4)')",
+                           timeout=30_000)
+    assert "tensor([ 6., 22., 38.])" in page.locator("#tensor-values textarea").input_value()
     page.wait_for_selector("#tensor-pictures img", timeout=30_000)
     font = page.evaluate("getComputedStyle(document.querySelector('#tensor-result textarea')).fontFamily")
     assert "mono" in font.lower(), font  # tensor values line up in columns
@@ -155,17 +163,20 @@ def test_autograd_tab_in_browser(page):
                            timeout=60_000)
 
 
-def test_visitor_address_trusts_forwarded_for_only_on_a_space(monkeypatch):
-    """The pool's fair share is per client address: the proxy's X-Forwarded-For on a Space, else the socket peer
-    (off a Space anyone can send that header)."""
+def test_visitor_address_is_the_queues(monkeypatch):
+    """The pool's fair share is per client address, the same one the queue's admission uses
+    (ui.admission.client_ip: the proxy's hop on a Space, the socket peer elsewhere)."""
     from types import SimpleNamespace
 
+    from ui.admission import client_ip
     from ui.tensors import visitor
 
     req = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="10.0.0.1"),
-                          headers={"x-forwarded-for": "203.0.113.7, 10.0.0.1"})
-    monkeypatch.delenv("SPACE_ID", raising=False)
-    assert visitor(req) == {"session": "s1", "address": "10.0.0.1"}
-    monkeypatch.setenv("SPACE_ID", "someone/pytorch-playground")
-    assert visitor(req) == {"session": "s1", "address": "203.0.113.7"}
+                          headers={"x-forwarded-for": "203.0.113.7, 198.51.100.2"})
+    for space in ({}, {"SYSTEM": "spaces", "SPACE_ID": "someone/pytorch-playground"}):
+        for key in ("SYSTEM", "SPACE_ID"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in space.items():
+            monkeypatch.setenv(key, value)
+        assert visitor(req) == {"session": "s1", "address": client_ip(req)}
     assert visitor(None) == {}

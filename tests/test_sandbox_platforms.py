@@ -40,7 +40,11 @@ def test_app_code_has_no_linux_only_calls():
     """No /proc reads, fcntl, pass_fds or fork in the sandbox, the zoo, the tabs and app.py: each fails on macOS
     or Windows. (training/ runs its own job processes and is checked by its own tests.)"""
     bad = re.compile(r"/proc/|^\s*import fcntl|\bfcntl\.|pass_fds\s*=|os\.fork\(", re.M)
-    files = [ROOT / "app.py", *[f for d in ("playground", "zoo", "ui") for f in (ROOT / d).rglob("*.py")]]
+    # The whole-program path (a forked template, the Landlock/seccomp fence) is Linux's; pool.sandbox_mode()
+    # chooses it only there, so those modules may use Linux calls (the import itself works everywhere).
+    linux_only = {"fence.py", "zygote.py", "fork_server.py", "program_run.py", "whole.py"}
+    files = [ROOT / "app.py", *[f for d in ("playground", "zoo", "ui") for f in (ROOT / d).rglob("*.py")
+                                if not (d == "playground" and f.name in linux_only)]]
     found = [f"{f.relative_to(ROOT)}: {m.group(0).strip()}" for f in files for m in bad.finditer(f.read_text())]
     assert not found, found
 
@@ -148,3 +152,29 @@ def test_one_program_per_session_and_address_cap_and_fair_order():
         assert set(errors) == {"a1"}
     finally:
         pool.close()
+
+
+def test_whole_programs_are_chosen_only_on_linux(monkeypatch):
+    """Elsewhere the restricted language runs (the template's fork and SOCK_SEQPACKET are Linux's), and the
+    Linux-only modules import on any OS (nothing Linux-only runs at import)."""
+    import importlib
+    import sys
+
+    from playground import pool
+
+    for name in ("fence", "zygote", "fork_server", "program_run", "whole"):
+        importlib.import_module(f"playground.{name}")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert pool.sandbox_mode() == "restricted"
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("PLAYGROUND_SANDBOX_FENCE", "off")
+    monkeypatch.setattr(pool, "_PUBLIC", [True])
+    assert pool.sandbox_mode() == "restricted"       # public and no fence: the restricted language
+    monkeypatch.setattr(pool, "_PUBLIC", [False])
+    assert pool.sandbox_mode() == "unfenced"         # local and no fence: whole programs, and the tab says so
+    monkeypatch.delenv("PLAYGROUND_SANDBOX_FENCE")
+    from playground import fence
+
+    if fence.probe()["fence"]:
+        monkeypatch.setattr(pool, "_PUBLIC", [True])
+        assert pool.sandbox_mode() == "fenced"       # wherever the kernel offers the fence it is on

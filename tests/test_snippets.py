@@ -194,7 +194,7 @@ def unseeded_random_names(code: str) -> set[str]:
 
 
 def sandbox_blocks(text: str) -> list[tuple[int, str, str]]:
-    """The Tensors tab's result text -> [(line, name or expression, value text)], in the order it ran."""
+    """The Tensors tab's values text -> [(line, name or expression, value text)], in the order it ran."""
     out = []
     for block in text.split("\n\n"):
         m = re.match(r"\[line (\d+)\] (.+?): [^\n]*\n(.*)", block, re.S)
@@ -205,7 +205,7 @@ def sandbox_blocks(text: str) -> list[tuple[int, str, str]]:
 
 def _tensors(c: Ctx, program: str | None):
     args = () if program is None else (program,)
-    text, _rows, _pictures, code = c.client.predict(*args, api_name="/tensor_eval")
+    _printed, _rows, _pictures, code, text, *_ = c.client.predict(*args, api_name="/tensor_eval")
     if program is None:
         program = c.client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/tensor_eval"][
             "parameters"][0]["parameter_default"]
@@ -265,9 +265,9 @@ def same_leaf_values(shown: str, printed: list[float]):
 
 def _autograd(c: Ctx, train: bool):
     if train:
-        text, _g, leaves, _steps, curve, code = c.client.predict(api_name="/autograd_train")
+        text, _g, leaves, _steps, curve, code, _notes = c.client.predict(api_name="/autograd_train")
     else:
-        text, _g, leaves, _steps, curve, code = c.client.predict(api_name="/autograd_run")
+        text, _g, leaves, _steps, curve, code, _notes = c.client.predict(api_name="/autograd_run")
     out = c.run(code)
     printed = leaf_values(out)
     assert leaves["data"], text
