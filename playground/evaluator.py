@@ -95,34 +95,52 @@ def parse(code: str, limits: Limits = Limits()) -> ast.Module:
 
 
 def _check_tree(tree: ast.AST, limits: Limits) -> None:
+    """Every problem at once, top to bottom, each with its line (a refused node's children are not checked:
+    one refusal per construct). The size limits stop the check at once."""
     count = 0
+    problems: list[tuple[int, str]] = []
     stack = [(tree, 0)]
     while stack:  # iterative, so a deep tree cannot exhaust the C stack here
         node, depth = stack.pop()
         count += 1
-        line = getattr(node, "lineno", "?")
+        line = getattr(node, "lineno", 0)
         if count > limits.max_nodes:
             raise SandboxError(f"the program is too long ({limits.max_nodes} syntax nodes at most)")
         if depth > limits.max_depth:
             raise SandboxError(f"line {line}: expression nested more than {limits.max_depth} levels deep")
-        if not isinstance(node, _ALLOWED_NODES):
-            hint = _HINTS.get(type(node), f"`{type(node).__name__}` syntax is not allowed in the sandbox")
-            raise SandboxError(f"line {line}: {hint}")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, _CONST_TYPES):
-            raise SandboxError(f"line {line}: {type(node.value).__name__} literals are not allowed")
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            raise SandboxError(f"line {line}: attributes starting with '_' (like `{node.attr}`) are not allowed")
-        if isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise SandboxError(f"line {line}: names starting with '_' (like `{node.id}`) are not allowed")
-        if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
-            raise SandboxError(f"line {line}: `**kwargs` and '_' keywords are not allowed")
-        if isinstance(node, ast.Assign | ast.AugAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
-                if not all(isinstance(e, ast.Name | ast.Subscript) for e in elts):
-                    raise SandboxError(f"line {line}: you can assign to names and tensor[index] only")
+        problem = _problem(node)
+        if problem:
+            problems.append((line, problem))
+            if not isinstance(node, _ALLOWED_NODES):
+                continue
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    if problems:
+        unique = sorted(set(problems))
+        text = "\n".join(f"line {ln}: {msg}" for ln, msg in unique)
+        if len(unique) > 1:
+            text = f"{len(unique)} problems, top to bottom:\n{text}"
+        raise SandboxError(text)
+
+
+def _problem(node: ast.AST) -> str | None:
+    """Why the restricted language refuses this node, or None."""
+    if not isinstance(node, _ALLOWED_NODES):
+        return _HINTS.get(type(node), f"`{type(node).__name__}` syntax is not allowed in the sandbox")
+    if isinstance(node, ast.Constant) and not isinstance(node.value, _CONST_TYPES):
+        return f"{type(node.value).__name__} literals are not allowed"
+    if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        return f"attributes starting with '_' (like `{node.attr}`) are not allowed"
+    if isinstance(node, ast.Name) and node.id.startswith("_"):
+        return f"names starting with '_' (like `{node.id}`) are not allowed"
+    if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
+        return "`**kwargs` and '_' keywords are not allowed"
+    if isinstance(node, ast.Assign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
+            if not all(isinstance(e, ast.Name | ast.Subscript) for e in elts):
+                return "you can assign to names and tensor[index] only"
+    return None
 
 
 @dataclass

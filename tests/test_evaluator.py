@@ -353,3 +353,18 @@ def test_server_unpickles_only_plain_data_and_arrays_from_the_worker():
     a.send_bytes(pickle.dumps(("ok", np.array([Evil()], dtype=object))))
     with pytest.raises(pickle.UnpicklingError, match="refuses"):
         _recv_reply(b)
+
+
+def test_every_problem_is_listed_at_once_top_to_bottom():
+    """The restricted language (where no OS fence exists and the app is public) names every refusal, each with
+    its line, not just the first."""
+    from playground.evaluator import SandboxError, parse
+
+    code = ("import torch\nclass Net(nn.Module):\n    pass\nx = [i for i in range(3)]\nfor i in range(2):\n"
+            "    y = i\nz = f'{x}'\n")
+    with pytest.raises(SandboxError) as info:
+        parse(code)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "5 problems, top to bottom:"
+    assert [ln.split(":")[0] for ln in lines[1:]] == ["line 1", "line 2", "line 4", "line 5", "line 7"]
+    assert "classes are not allowed" in lines[2] and "f-strings" in lines[5]
