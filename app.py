@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
-from ui import admission, gpu, look_inside  # noqa: E402
+from ui import admission, gpu, look_inside, open_in_playground  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from zoo.device import use_serving_threads  # noqa: E402
@@ -90,13 +90,17 @@ CSS = """
 def build_app() -> gr.Blocks:
     """The whole app: one gr.Tab per TABS entry, with a bounded queue."""
     gpu.install()   # on a ZeroGPU Space: jobs through spaces.GPU, interactive work on the CPU; elsewhere a no-op
+    open_in_playground.reset()
     with gr.Blocks(title="PyTorch Playground") as demo:
         gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
                     "code that produces it.")
-        with gr.Tabs():
+        built = {}
+        with gr.Tabs() as tabs:
             for title, build in TABS:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
-                    build()
+                    built[title] = build()
+        # every code panel's "Open in the playground" loads its code into the Tensors editor
+        open_in_playground.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])
     # Gradio's queue rebuilds a pandas summary of the last 10,000 events after every event, for its /monitoring
     # page (turned off in launch_kwargs): 2 ms of server CPU per request with 100 events recorded, 12.7 ms with
     # 10,000, i.e. on every request of a Space that has been up a while. Once per 1,000 events costs nothing.

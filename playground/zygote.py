@@ -45,8 +45,11 @@ MSG = 65536
 
 def _warm() -> None:
     """Import what programs commonly import and touch torch's single-threaded paths (no OpenMP pool)."""
+    # The app's code panels import a few of its own modules ("Open in the playground" runs them here): imported
+    # now, so a fenced program uses them without reading the app's folder, which it may not.
     for name in ("sklearn.preprocessing", "torchvision.models", "torch.nn.functional", "collections", "itertools",
-                 "functools", "io", "math", "time"):
+                 "functools", "io", "math", "time", "zoo", "zoo.hub", "zoo.images", "zoo.digits", "zoo.catalog",
+                 "zoo.generative", "training.data", "training.transforms", "training.trainer"):
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - an optional library missing here: the program's import says so

@@ -180,3 +180,40 @@ def test_visitor_address_is_the_queues(monkeypatch):
             monkeypatch.setenv(key, value)
         assert visitor(req) == {"session": "s1", "address": client_ip(req)}
     assert visitor(None) == {}
+
+
+def test_every_code_panel_can_open_in_the_playground(app_demo):
+    """Each read-only code panel has its own 'Open in the playground' button wired to the Tensors editor."""
+    import gradio as gr
+
+    panels = [b for b in app_demo.blocks.values() if isinstance(b, gr.Code) and not b.interactive]
+    buttons = [b for b in app_demo.blocks.values()
+               if isinstance(b, gr.Button) and b.value == "Open in the playground"]
+    assert len(panels) >= 15 and len(buttons) == len(panels)
+    editor = next(b for b in app_demo.blocks.values() if getattr(b, "elem_id", None) == "tensor-code")
+    wired = [d for d in app_demo.config["dependencies"] if editor._id in [o for o in d["outputs"]]
+             and len(d["inputs"]) == 1 and d["inputs"][0] in {p._id for p in panels}]
+    assert len(wired) == len(panels)
+
+
+def test_an_opened_snippet_runs_with_its_pictures(client, tmp_path):
+    """The Classify panel's code, opened in the playground: its picture is put in the visitor's folder and the
+    program runs fenced, printing the same top-5 as the tab."""
+    import types
+
+    from gradio_client import handle_file
+
+    from playground.pool import get_sandbox, scratch_folder
+    from playground.whole import shape
+    from ui.open_in_playground import open_program
+
+    digit = "ui/example_images/mnist_test_10_digit_7.png"
+    label, _table, code, _summary = client.predict(handle_file(digit), api_name="/classify")
+    code, tabs, note = open_program(code, types.SimpleNamespace(session_hash="opened-snippet"))
+    assert "Sample pictures put in your folder" in note
+    raw = get_sandbox().request("tensors", session="opened-snippet", code=code,
+                                scratch=scratch_folder("opened-snippet"))
+    r = shape("tensors", raw, code, 0.01, 0)
+    assert r["error"] is None, r["text"]
+    top = r["stdout"].strip().splitlines()[-1]
+    assert top.startswith("[(7, ") and str(label["label"]) == "7", top

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from training.data import DatasetUnavailable
+from ui import open_in_playground
 from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
 from zoo.images import ImageInputError
 
@@ -250,5 +251,7 @@ def example_png(arr, key: str) -> str:
 def code_block(label: str = "PyTorch code that produces this result", value: str | None = None, **kw) -> gr.Code:
     """The code panel under a result. No max_lines: the panel grows with the code, so the line numbers run to
     the last line (a capped panel scrolled its text but stopped its gutter early)."""
-    return gr.Code(value=value, label=label, language="python", interactive=False, lines=8, max_lines=None,
-                   elem_classes=["code-panel"], **kw)
+    panel = gr.Code(value=value, label=label, language="python", interactive=False, lines=8, max_lines=None,
+                    elem_classes=["code-panel"], **kw)
+    open_in_playground.button_for(panel)
+    return panel

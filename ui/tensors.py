@@ -172,4 +172,4 @@ def build_tab() -> dict:
     loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
     cancel.click(None, None, None, cancels=[ran, loaded], api_visibility="private")
-    return {"code": code}
+    return {"code": code, "status": status}
