@@ -1,4 +1,6 @@
-"""Preset programs for the two sandbox tabs: the tutorial's section 2.1 (tensors) and 2.2 (autograd, Net)."""
+"""Preset programs for the two sandbox tabs: the tutorial's section 2.1 (tensors) and 2.2 (autograd, Net), in the
+restricted language's subset of Python (they run everywhere), and whole programs (PROGRAM_PRESETS: imports,
+classes, loops, files; they need the fenced sandbox)."""
 from __future__ import annotations
 
 TUTORIAL_2_1 = """\
@@ -32,6 +34,137 @@ TENSOR_PRESETS = {
     "heatmap and histogram": "torch.manual_seed(0)\nw = torch.randn(8, 12)\nv = torch.randn(10000)",
 }
 
+# Whole programs (they need the fenced sandbox: imports, classes, loops, files). The tutorial's blocks as printed,
+# and the programs a learner writes next.
+TUTORIAL_2_1_AS_PRINTED = """\
+import torch
+a = torch.ones(2, 3) # 创建一个 2x3 的 tensor，元素都是 1
+print(a)
+b = torch.rand(2, 3) # 创建一个 2x3 的 tensor，元素是随机生成的
+print(b)
+c = a + b           # 按元素相加
+d = torch.mm(a, b)   # 矩阵乘法 (the tutorial's line: a shape error, as Python shows; the fix is torch.mm(a, b.T))
+e = a ** 2          # 平方
+f = c > 0           # 大于零的位置索引
+g = a.view(-1)      # 将 tensor 拉直为向量
+h = g * 2           # 按元素乘 2
+"""
+
+PROGRAM_PRESETS = {
+    "Tutorial 2.1 as printed (import, print, the mm error)": TUTORIAL_2_1_AS_PRINTED,
+    "A model class and a training loop": """\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+
+
+class MLP(nn.Module):
+    def __init__(self, hidden=16):
+        super().__init__()
+        self.fc1 = nn.Linear(2, hidden)
+        self.fc2 = nn.Linear(hidden, 2)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+x = torch.randn(200, 2)
+y = (x[:, 0] * x[:, 1] > 0).long()       # XOR-like: a line cannot separate it, a hidden layer can
+model = MLP()
+opt = torch.optim.Adam(model.parameters(), lr=0.05)
+for epoch in range(15):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    if epoch % 3 == 0:
+        print(f"epoch {epoch:2d}  loss {loss.item():.4f}")
+accuracy = (model(x).argmax(1) == y).float().mean()
+print(f"accuracy {accuracy:.1%}")
+""",
+    "Dataset + DataLoader (tutorial 2.5)": """\
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class Squares(Dataset):
+    \"\"\"x -> x ** 2 for x = 0..n-1\"\"\"
+    def __init__(self, n):
+        self.x = torch.arange(n, dtype=torch.float32)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.x[i] ** 2
+
+
+torch.manual_seed(0)
+trainloader = DataLoader(Squares(10), batch_size=4, shuffle=True, num_workers=2)
+for xb, yb in trainloader:
+    print(xb.tolist(), "->", yb.tolist())
+""",
+    "Save and load (tutorial 2.4)": """\
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+net = nn.Linear(3, 1)
+PATH = "net.pt"                          # in your own folder; it stays for your visit
+torch.save(net.state_dict(), PATH)       # 保存模型参数
+net2 = nn.Linear(3, 1)
+net2.load_state_dict(torch.load(PATH))   # 加载模型参数
+print(torch.equal(net.weight, net2.weight), net2.weight)
+torch.save({"epoch": 5, "model_state_dict": net.state_dict()}, "checkpoint.pt")
+print(torch.load("checkpoint.pt")["epoch"])
+""",
+    "One-hot labels with numpy and scikit-learn (tutorial 4.1.2)": """\
+import numpy as np
+import torch.nn.functional as F
+from sklearn.preprocessing import OneHotEncoder
+
+label = np.array([[1], [2]])
+labels = OneHotEncoder().fit_transform(label).toarray()
+print(labels)
+print(F.one_hot(torch.tensor([1, 2])))   # PyTorch's own: a column for every class 0..max
+""",
+    "torchvision transforms on a picture (tutorial 4.1.1, 4.2)": """\
+import torch
+from PIL import Image
+from torchvision import transforms
+
+img = Image.new("RGB", (64, 48), (200, 30, 30))
+transform = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor()])
+x = transform(img)
+print(x.shape, x.dtype, x.min().item(), x.max().item())
+aug = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.RandomCrop(32, padding=4)])
+print(aug(img).size)
+""",
+    "A loss curve with matplotlib": """\
+import matplotlib.pyplot as plt
+import torch
+
+torch.manual_seed(0)
+w = torch.zeros(1, requires_grad=True)
+opt = torch.optim.SGD([w], lr=0.1)
+losses = []
+for step in range(30):
+    opt.zero_grad()
+    loss = (w - 3) ** 2
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+plt.plot(losses)
+plt.xlabel("step")
+plt.ylabel("loss")
+plt.title("SGD on (w - 3)^2")
+plt.show()
+print(f"w = {w.item():.4f}")
+""",
+}
+
 NET = """\
 torch.manual_seed(0)
 # The tutorial's Net: fc1 (3->5), ReLU, fc2 (5->1)
@@ -49,6 +182,36 @@ output = net(input)
 loss = criterion(output, target)
 loss.backward()    # backpropagation
 optimizer.step()   # update the weights
+"""
+
+TUTORIAL_2_2_AS_PRINTED = """\
+import torch.nn as nn
+import torch.optim as optim
+
+class Net(nn.Module):
+
+    def __init__(self):
+        super(Net, self).__init__()
+        self.fc1 = nn.Linear(3, 5)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(5, 1)
+
+    def forward(self, x):
+        x = self.fc1(x)
+        x = self.relu(x)
+        x = self.fc2(x)
+        return x
+
+net = Net()
+criterion = nn.MSELoss()
+optimizer = optim.SGD(net.parameters(), lr=0.01)
+
+input = torch.randn(2, 3)
+target = torch.randn(2, 1)
+output = net(input)
+loss = criterion(output, target)
+loss.backward()    # 反向传播
+optimizer.step()   # 更新权重
 """
 
 AUTOGRAD_PRESETS = {
@@ -74,6 +237,8 @@ loss = F.cross_entropy(logits, target)
 loss.backward()     # grad = softmax(logits) - one_hot(target)
 """,
     "Tutorial 2.2: Net + MSELoss + SGD": NET,
+    "Tutorial 2.2 as printed (class Net)": TUTORIAL_2_2_AS_PRINTED,
 }
+WHOLE_PROGRAM_AUTOGRAD = {"Tutorial 2.2 as printed (class Net)"}
 DEFAULT_TENSOR = "Tutorial 2.1: all eight operations"
 DEFAULT_AUTOGRAD = "Tutorial 2.2: Net + MSELoss + SGD"

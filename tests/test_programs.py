@@ -152,3 +152,20 @@ def test_a_programs_changes_do_not_reach_the_next(fenced_slot, tmp_path):
         assert r2["stdout"].splitlines()[0] == "3 1"
         draws.add(r2["stdout"].splitlines()[1])
     assert len(draws) == 2    # a fresh seed per run, as a fresh `python program.py` has
+
+
+@pytest.mark.parametrize("name", ["tensors", "autograd"])
+def test_every_preset_runs_without_an_error(name, fenced_slot, tmp_path):
+    """The whole-program presets run (the one that shows the tutorial's mm error raises exactly that)."""
+    from playground.presets import AUTOGRAD_PRESETS, PROGRAM_PRESETS, TENSOR_PRESETS
+    from playground.whole import shape
+
+    presets = {**TENSOR_PRESETS, **PROGRAM_PRESETS} if name == "tensors" else AUTOGRAD_PRESETS
+    for title, code in presets.items():
+        r = shape(name, fenced_slot.request(name, code=code, scratch=tmp_path / "p"), code, 0.01, 0)
+        if "mm error" in title or "shape error" in title:
+            assert "mat1 and mat2 shapes cannot be multiplied" in (r["error"] or ""), (title, r["text"])
+        else:
+            assert r["error"] is None and not r.get("stopped"), (title, r["text"])
+        if title == "A loss curve with matplotlib":
+            assert len(r["figures"]) == 1

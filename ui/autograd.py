@@ -6,9 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from playground.pool import run_autograd
+from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
-from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD
+from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
 from ui.common import code_block, friendly
 from ui.tensors import SANDBOX_CONCURRENCY, limits_note, mode_note, stopped, streamed, visitor
 
@@ -81,15 +81,17 @@ def load_preset(name: str):
 
 
 def build_tab() -> None:
-    gr.Markdown("Give leaves `requires_grad=True`, build an expression, call `backward()`: see every leaf's "
-                "`.grad` and the real autograd graph (grad_fn nodes; leaves with data and grad). With the "
-                "tutorial's Net, **Train** repeats the lines below `# step` (forward, loss, backward, "
-                "`optimizer.step()`): parameters before and after, and the loss curve. `lr` is the slider's value.")
+    gr.Markdown("Give leaves `requires_grad=True`, build an expression or a model (the tutorial's `class Net` "
+                "runs as printed), call `backward()`: see every leaf's `.grad` and the real autograd graph of the "
+                "last tensor `backward()` was called on (grad_fn nodes; leaves with data and grad). **Train** "
+                "repeats the lines below a `# step` comment (forward, loss, backward, `optimizer.step()`): "
+                "parameters before and after, and the loss curve. `lr` is the slider's value.")
     limits_note()
     steps_done = gr.State(0)
     with gr.Row():
         with gr.Column(scale=1):
-            preset = gr.Dropdown(list(AUTOGRAD_PRESETS), value=DEFAULT_AUTOGRAD, label="Preset",
+            shown = [n for n in AUTOGRAD_PRESETS if sandbox_mode() != "restricted" or n not in WHOLE_PROGRAM_AUTOGRAD]
+            preset = gr.Dropdown(shown, value=DEFAULT_AUTOGRAD, label="Preset",
                                  elem_id="autograd-preset")
             code = gr.Code(DEFAULT_CODE, language="python", interactive=True, lines=14, label="Your PyTorch code",
                            elem_id="autograd-code")

@@ -12,7 +12,7 @@ import gradio as gr
 from playground.limits import WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
-from playground.presets import DEFAULT_TENSOR, TENSOR_PRESETS
+from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
 from ui.admission import client_ip
 from ui.common import code_block, friendly
 
@@ -131,8 +131,13 @@ def prewarm() -> None:
     start_worker()
 
 
+def presets() -> dict[str, str]:
+    """The presets this server can run: whole programs too, unless it runs the restricted language."""
+    return TENSOR_PRESETS if sandbox_mode() == "restricted" else {**TENSOR_PRESETS, **PROGRAM_PRESETS}
+
+
 def load_preset(name: str) -> str:
-    return TENSOR_PRESETS.get(name, "")
+    return {**TENSOR_PRESETS, **PROGRAM_PRESETS}.get(name, "")
 
 
 def build_tab() -> dict:
@@ -145,7 +150,7 @@ def build_tab() -> dict:
     limits_note()
     with gr.Row():
         with gr.Column(scale=1):
-            preset = gr.Dropdown(list(TENSOR_PRESETS), value=DEFAULT_TENSOR, label="Preset (tutorial section 2.1 "
+            preset = gr.Dropdown(list(presets()), value=DEFAULT_TENSOR, label="Preset (the tutorial's programs "
                                  "and more)", elem_id="tensor-preset")
             code = gr.Code(TENSOR_PRESETS[DEFAULT_TENSOR], language="python", interactive=True, lines=14,
                            label="Your PyTorch program", elem_id="tensor-code")
