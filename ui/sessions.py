@@ -298,8 +298,8 @@ def _file_paths(value, out: list, depth: int = 0) -> list:
 
 def _attribute_files(demo) -> None:
     """Temp files get an owner, (address, session): each event runs with tempfiles.set_owner (so its run_dir()
-    folders are its visitor's) and claims the uploads it uses. And Gradio's example files (keep_in_cache, copied
-    into the temp folder when the page was built) are never pruned."""
+    folders are its visitor's) and claims the uploads it uses and the files it returns. And Gradio's example
+    files (keep_in_cache, copied into the temp folder when the page was built) are never pruned."""
     tempfiles.keep(p for block in demo.blocks.values() for p in getattr(block, "keep_in_cache", ()))
     process_api = demo.process_api
     sig = inspect.signature(process_api)
@@ -316,7 +316,11 @@ def _attribute_files(demo) -> None:
         token = tempfiles.set_owner(owner)
         try:
             tempfiles.claim(_file_paths(bound.get("inputs"), []), owner)
-            return await process_api(*args, **kwargs)
+            result = await process_api(*args, **kwargs)
+            # Gradio copies a returned file into its cache (<sha256>/<name>) and serves that copy: the
+            # visitor's download is the copy, so it is theirs too.
+            tempfiles.claim(_file_paths(result.get("data") if isinstance(result, dict) else None, []), owner)
+            return result
         finally:
             tempfiles.reset_owner(token)
 

@@ -13,7 +13,9 @@ of a root (Gradio stores every upload and served file as <hash>/<name>).
 Whose files go first: the largest spender's. Each unit has an owner, (address, session), set by the ui layer:
 set_owner() around a request, so run_dir() records it, and claim() for the uploads a request uses; uploads nobody
 used are anonymous, one owner of their own. Over the cap, prune() deletes from the address that holds the most,
-within it from the session that holds the most, oldest first, and re-ranks after each deletion. Chosen over a
+within it from the session that holds the most, oldest first, and re-ranks after each deletion; a visitor's
+results younger than RECENT_S (the folders their requests made and the files returned to them) go only after
+every upload and older file, so an upload flood, however it is spread over sessions, does not reach them. Chosen over a
 fixed per-visitor budget, which would have to be tiny to fit many visitors under one cap or would let a few fill
 it; and over refusal at upload, which Gradio's upload route does not let the app do (it writes the file first).
 So a flood, anonymous or from one address, removes its own files first: another visitor's fresh download and the
@@ -46,6 +48,8 @@ DEFAULT_MAX_MB = 2048        # a Space's ephemeral disk is tens of GB; 2 GB of r
 DEFAULT_MAX_AGE_S = 6 * 3600
 ENTRY_COST = 4096            # per file or folder: an inode and a directory entry, and the smallest allocation of
                              # ext4 and of tmpfs (one page), so an empty file is not free
+RECENT_S = 1800              # a visitor's result this young goes only after everything else (they may not have
+                             # downloaded it yet)
 JANITOR_S = 15.0             # an upload flood is seen within this long (Gradio writes uploads before any of our code)
 UNIT_FOLDERS = ("runs", "scratch")     # folders whose children are deleted one by one
 NEVER = ("sandbox",)         # the sandbox's fork server lives here while the app runs (playground/pool.py)
@@ -58,6 +62,7 @@ _OPERATOR_GRADIO_DIR = os.environ.get("GRADIO_TEMP_DIR") or None
 _LOCK = threading.Lock()        # one prune at a time
 _STATE = threading.Lock()       # owners, protections, keeps (held briefly, never while deleting)
 _OWNERS: dict[str, tuple[str, str]] = {}
+_RESULTS: set[str] = set()      # units a visitor's request made or was given back (not uploads)
 _PROTECTED: Counter = Counter()
 _KEPT: set[str] = set()
 _OWNER: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("playground_temp_owner",
@@ -146,9 +151,10 @@ def _unit_key(path) -> str | None:
     return None
 
 
-def claim(paths, owner: tuple[str, str] | None = None) -> None:
-    """Count the units holding paths (e.g. the uploads a request uses) against owner (default: the current one).
-    The first claim stands: a later request naming someone else's file does not take it over."""
+def claim(paths, owner: tuple[str, str] | None = None, result: bool = False) -> None:
+    """Count the units holding paths against owner (default: the current one): the uploads a request uses, or
+    with result=True the files it made or returns. The first claim stands: a later request naming someone
+    else's file does not take it over."""
     owner = owner or current_owner()
     if not owner:
         return
@@ -156,7 +162,8 @@ def claim(paths, owner: tuple[str, str] | None = None) -> None:
         key = _unit_key(path)
         if key is not None:
             with _STATE:
-                _OWNERS.setdefault(key, owner)
+                if _OWNERS.setdefault(key, owner) == owner and result:
+                    _RESULTS.add(key)
 
 
 def protect(paths) -> list[str]:
@@ -196,7 +203,7 @@ def run_dir(prefix: str, owner: tuple[str, str] | None = None) -> str:
     runs = temp_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     path = tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs)
-    claim(path, owner or current_owner())
+    claim(path, owner or current_owner(), result=True)
     return path
 
 
@@ -293,6 +300,28 @@ def _untouchable(units: list[Unit]) -> set[str]:
     return held & {u.key for u in units}
 
 
+def _shed(units: list[Unit], owners: dict, by_addr: Counter, by_owner: Counter, cost: int, cap: int,
+          gone: list[Unit]) -> int:
+    """Append to gone the units to delete, largest spender first (the address, then within it the session,
+    holding the most now, re-ranked after each deletion), oldest first, until cost fits cap. Returns the cost."""
+    queues: dict[tuple[str, str], list[Unit]] = defaultdict(list)
+    for u in units:
+        queues[owners[u.key]].append(u)
+    for q in queues.values():
+        q.sort(key=lambda u: u.mtime, reverse=True)      # oldest last: pop() takes it
+    while cost > cap and queues:
+        addr = max({o[0] for o in queues}, key=lambda a: by_addr[a])
+        o = max((o for o in queues if o[0] == addr), key=lambda o: by_owner[o])
+        u = queues[o].pop()
+        if not queues[o]:
+            del queues[o]
+        gone.append(u)
+        cost -= u.cost
+        by_addr[addr] -= u.cost
+        by_owner[o] -= u.cost
+    return cost
+
+
 def prune(now: float | None = None) -> dict:
     """Delete unprotected entries past the age limit, then the largest spender's oldest until the tree fits the
     cap (see the module docstring). Returns a report."""
@@ -304,39 +333,30 @@ def prune(now: float | None = None) -> dict:
         with _STATE:
             for k in set(_OWNERS) - {u.key for u in units}:      # gone by other means (a failed job's rmtree)
                 del _OWNERS[k]
+                _RESULTS.discard(k)
             owners = {u.key: _OWNERS.get(u.key, ANONYMOUS) for u in units}
+            recent = {u.key for u in units if u.key in _RESULTS and now - u.mtime < RECENT_S}
         gone: list[Unit] = []
         alive = []
         for u in units:
             (gone if now - u.mtime > lim["max_age_s"] and u.key not in held else alive).append(u)
         cost = sum(u.cost for u in alive)
         if cost > lim["max_bytes"]:
-            addr_cost: Counter = Counter()
-            sess_cost: Counter = Counter()
-            queues: dict[tuple[str, str], list[Unit]] = defaultdict(list)
+            by_addr: Counter = Counter()         # address -> cost it holds
+            by_owner: Counter = Counter()        # (address, session) -> cost it holds
             for u in alive:
-                o = owners[u.key]
-                addr_cost[o[0]] += u.cost
-                sess_cost[o] += u.cost
-                if u.key not in held:
-                    queues[o].append(u)
-            for q in queues.values():
-                q.sort(key=lambda u: u.mtime, reverse=True)      # oldest last: pop() takes it
-            while cost > lim["max_bytes"] and queues:
-                addr = max({o[0] for o in queues}, key=lambda a: addr_cost[a])
-                o = max((o for o in queues if o[0] == addr), key=lambda o: sess_cost[o])
-                u = queues[o].pop()
-                if not queues[o]:
-                    del queues[o]
-                gone.append(u)
-                cost -= u.cost
-                addr_cost[o[0]] -= u.cost
-                sess_cost[o] -= u.cost
+                by_addr[owners[u.key][0]] += u.cost
+                by_owner[owners[u.key]] += u.cost
+            # Uploads and older files first, then visitors' recent results; each the largest spender's first.
+            for tier in ([u for u in alive if u.key not in held and u.key not in recent],
+                         [u for u in alive if u.key not in held and u.key in recent]):
+                cost = _shed(tier, owners, by_addr, by_owner, cost, lim["max_bytes"], gone)
         for u in gone:
             _delete(u.path)
         with _STATE:
             for u in gone:
                 _OWNERS.pop(u.key, None)
+                _RESULTS.discard(u.key)
         gone_keys = {u.key for u in gone}
         left = [u for u in units if u.key not in gone_keys]
         # bytes: the survivors' file lengths; cost: what the cap counts (blocks and entries)
