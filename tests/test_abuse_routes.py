@@ -85,9 +85,10 @@ def test_rest_routes_refuse_every_queued_event(app_url, app_demo, tmp_path):
             r = http.post(f"{app_url}/gradio_api/run/predict", json={"data": [], "fn_index": i})
             assert r.status_code == 404, (i, app_demo.fns[i].name, r.text[:200])
     # What still runs outside the queue (Gradio's /run routes serve these to the browser): the sandbox tabs'
-    # warm-up hooks, the reset of a step counter, filling inputs from an example, and events with no Python.
+    # warm-up hooks, the reset of a step counter, filling inputs from an example, copying a code panel into the
+    # Tensors editor (ui/open_in_playground), and events with no Python. A new one must be added here knowingly.
     unqueued = {fn.name for fn in app_demo.fns.values() if not fn.queue}
-    assert unqueued <= {"prewarm", "<lambda>", "load_example", None}, unqueued
+    assert unqueued <= {"prewarm", "<lambda>", "load_example", "open_program", None}, unqueued
 
 
 @pytest.mark.timeout(240)
@@ -194,3 +195,197 @@ def test_a_visitor_cannot_pick_their_address_or_frame_another(app_url, tmp_path,
     assert label["label"] and took < VICTIM_BOUND_S, took
     assert outcomes.count("ok") == 2, outcomes
     assert sum("Your address already has 2 requests" in o for o in outcomes) == 1, outcomes
+
+
+# ------------------------------------------------------------------ 2. pictures that cost more than their pixels
+
+def tiff_page_chain(pages: int) -> bytes:
+    """A little-endian TIFF of `pages` one-pixel pages, each IFD pointing at the next (Pillow's n_frames walks the
+    chain in time quadratic in its length). Written by hand: Pillow's own writer takes minutes for 20,000 pages."""
+    import struct
+
+    entries = 7
+    ifd_size = 2 + entries * 12 + 4
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for k in range(pages):
+        start = len(out)
+        pixel = start + ifd_size
+        nxt = pixel + 2 if k + 1 < pages else 0          # one pixel byte, one pad byte, then the next page
+        out += struct.pack("<H", entries)
+        for tag, typ, val in ((256, 3, 1), (257, 3, 1), (258, 3, 8), (262, 3, 1), (273, 4, pixel), (278, 3, 1),
+                              (279, 4, 1)):
+            out += struct.pack("<HHII", tag, typ, 1, val) if typ == 4 else struct.pack("<HHIHH", tag, typ, 1, val, 0)
+        out += struct.pack("<I", nxt) + b"\x80\x00"
+    return bytes(out)
+
+
+def png_of_empty_chunks(n: int) -> bytes:
+    """A 1x1 PNG with n empty private chunks before its pixels (Pillow parses each one in Python)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"abCd", b"") * n + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+def _small(fmt: str, **kw) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def hostile_pictures() -> dict[str, bytes]:
+    """One picture per structural attack, each a few MB at most, each within the upload caps."""
+    jpeg, gif = _small("JPEG"), _small("GIF")
+    i = gif.index(b",")
+    return {
+        "tiff-chain": tiff_page_chain(20_000),                                  # ~2 MB
+        "png-chunks": png_of_empty_chunks(300_000),                             # 3.6 MB
+        "jpeg-markers": jpeg[:2] + b"\xff\xfe\x00\x02" * 600_000 + jpeg[2:],   # 2.4 MB of empty comments
+        "gif-comments": gif[:i] + b"!\xfe\x00" * 600_000 + gif[i:],             # 1.8 MB: quadratic in Pillow
+        "gif-subblocks": gif[:i] + b"!\xfe" + b"\x01x" * 600_000 + b"\x00" + gif[i:],
+        "bmp-rle": _small("BMP")[:30] + b"\x01\x00\x00\x00" + _small("BMP")[34:],
+    }
+
+
+@pytest.mark.parametrize("name", list(hostile_pictures()))
+def test_hostile_picture_structures_are_refused_quickly(name):
+    """Through zoo.images (every tab and the zip decoder) and through plain Image.open (what Gradio calls on the
+    sketchpad's layers and pasted images): a clear refusal, before Pillow's per-piece loops run."""
+    from PIL import Image
+
+    from zoo.images import ImageInputError, open_image
+
+    data = hostile_pictures()[name]
+    t0 = time.process_time()
+    with pytest.raises(ImageInputError, match="refused before decoding|not an image this app reads|run-length"):
+        open_image(data)
+    import io
+    with pytest.raises((ImageInputError, Image.UnidentifiedImageError)):
+        Image.open(io.BytesIO(data)).load()
+    assert time.process_time() - t0 < 2.0          # unbounded: 2-60 s of CPU each
+
+
+def test_pillow_is_bounded_process_wide():
+    """After zoo.images is imported: only the allowed formats, the pixel cap at MAX_PIXELS, real pictures open."""
+    import io
+
+    from PIL import Image
+
+    import zoo.images as zi
+
+    assert set(Image.ID) == set(zi.ALLOWED_FORMATS)
+    bomb = io.BytesIO()
+    Image.new("1", (7000, 7000)).save(bomb, format="PNG")          # 49 MP of zeros, a few KB
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(bomb)
+    for fmt, kw in [("PNG", {}), ("JPEG", {"progressive": True}), ("GIF", {}), ("WEBP", {}), ("BMP", {})]:
+        assert zi.open_image(_small(fmt, **kw)).size == (8, 8), fmt
+        assert zi.probe(_small(fmt, **kw)) == (fmt, 8, 8)
+    frames = [Image.new("L", (8, 8), v) for v in (10, 200, 90)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:])
+    assert zi.open_image(buf.getvalue()).getpixel((4, 4))[0] < 50   # an animation: its first frame
+
+
+def _png_file(tmp_path, data: bytes, name: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.timeout(240)
+def test_hostile_pictures_through_the_app_and_the_victim_answers(app_url, app_demo, tmp_path):
+    """An attacker sends each hostile picture to /classify (an upload) and as a sketchpad's blob (Gradio decodes
+    those itself), a few at once; each is refused, and a victim's /classify answers meanwhile."""
+    from gradio_client import Client, handle_file
+
+    png = _digit_png(tmp_path)
+    pictures = hostile_pictures()
+    attacker = Client(app_url, verbose=False)
+    blob_id = uuid.uuid4().hex
+    sketch = next(b for b in app_demo.blocks.values() if type(b).__name__ == "Sketchpad")
+
+    def upload_attack(name):
+        try:
+            attacker.predict(handle_file(_png_file(tmp_path, pictures[name], f"{name}.png")), api_name="/classify")
+            return "ran"
+        except Exception as exc:  # noqa: BLE001 - the refusal arrives as the app's error message
+            return str(exc)
+
+    def blob_attack(name):
+        files = {"file": (f"{name}.png", pictures[name], "image/png")}
+        data = {"session_hash": attacker.session_hash, "component_id": str(sketch._id), "fn_name": "accept_blobs",
+                "id": blob_id, "type": "layer", "index": "0"}
+        r = httpx.post(f"{app_url}/gradio_api/component_server", data=data, files=files, timeout=60)
+        return r.status_code
+
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(4) as pool:
+        uploads = list(pool.map(upload_attack, pictures))
+        blobs = list(pool.map(blob_attack, pictures))
+        took = _victim_classify(app_url, png)
+    assert all("refused before decoding" in u or "not an image this app reads" in u or "run-length" in u
+               for u in uploads), uploads
+    assert all(code == 400 for code in blobs), blobs
+    assert took < VICTIM_BOUND_S and time.perf_counter() - t0 < 120, took
+
+
+def _blob(app_url, sketch, session, blob_id, data: bytes, kind="layer", index="0"):
+    files = {"file": ("layer.png", data, "image/png")}
+    form = {"session_hash": session, "component_id": str(sketch._id), "fn_name": "accept_blobs", "id": blob_id,
+            "type": kind, "index": index}
+    return httpx.post(f"{app_url}/gradio_api/component_server", data=form, files=files, timeout=60)
+
+
+@pytest.mark.timeout(240)
+def test_sketchpad_blobs_are_bounded(app_url, app_demo, tmp_path):
+    """/component_server's accept_blobs (the sketchpad's upload, outside the queue): a layer index of a billion
+    (Gradio grew a list to it), a picture larger than any sketch, and a flood of sketches no event ever claims are
+    refused or dropped; a real sketch through the same route still classifies."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ui.admission import MAX_PENDING_SKETCH_BYTES
+
+    sketch = next(b for b in app_demo.blocks.values() if type(b).__name__ == "Sketchpad")
+    session = _session()
+    small = _small("PNG")
+    assert _blob(app_url, sketch, session, "x", small, index="1000000000").status_code == 400
+    assert _blob(app_url, sketch, session, "x", small, kind="other").status_code == 400
+    big = io.BytesIO()
+    Image.new("L", (3000, 3000)).save(big, format="PNG")                    # 9 MP of zeros: a few KB
+    r = _blob(app_url, sketch, session, "x", big.getvalue())
+    assert r.status_code == 400 and "larger than" in r.json()["detail"]
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1400, 1400, 3), dtype=np.uint8)).save(noise, "PNG")
+    flood = noise.getvalue()                                                 # ~6 MB each
+    for k in range(3 * MAX_PENDING_SKETCH_BYTES // len(flood)):
+        assert _blob(app_url, sketch, session, f"flood-{k}", flood).status_code == 200
+    held = sum(len(x or b"") for b in sketch.blob_storage.values() for x in [b.background, b.composite, *b.layers])
+    assert held <= MAX_PENDING_SKETCH_BYTES + len(flood)
+    # A drawn digit, sent the way the browser sends it (blobs, then the event naming their id), still classifies.
+    digit = Image.open(_digit_png(tmp_path)).convert("L").resize((400, 400))
+    rgba = Image.merge("RGBA", [Image.new("L", digit.size, 0)] * 3 + [digit])   # black ink on a transparent canvas
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    for kind, index in (("composite", "null"), ("layer", "0")):
+        assert _blob(app_url, sketch, session, "mine", buf.getvalue(), kind=kind, index=index).status_code == 200
+    fn = next(i for i, f in app_demo.fns.items() if f.name == "classify_sketch" and f.api_name == "classify_sketch")
+    out = queue_api.call(app_url, fn, [{"id": "mine"}, "resnet_digits", 5], session, timeout=60)
+    assert out["success"], out
+    # The same event with uploaded files instead of blobs: a hundred layers (each decoded by Gradio) are refused.
+    f = _upload(app_url, _digit_png(tmp_path))
+    out = queue_api.call(app_url, fn, [{"background": None, "layers": [f] * 100, "composite": f}, "resnet_digits",
+                                       5], session, timeout=60)
+    assert not out["success"] and "at most" in (out["output"].get("error") or ""), out
+

@@ -110,8 +110,85 @@ def refusal(queue, session: str | None, ip: str | None) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- what a sketchpad may send
+# Gradio's sketchpad (gr.ImageEditor) sends its pictures before the event, to /component_server's accept_blobs,
+# which keeps every blob in memory under an id the client picks until an event names that id, grows a layer list
+# to whatever index it is given ([None] * index), and decodes background, composite and every layer with Pillow
+# before our code runs. The app's sketchpads are 300-400 px canvases with one layer; these bounds leave a browser
+# at three times that (a high-density screen) far inside them.
+MAX_SKETCH_LAYERS = 4
+MAX_SKETCH_PIXELS = 4_000_000          # per picture: 2000 x 2000
+MAX_SKETCH_BLOB_BYTES = 8 << 20
+MAX_PENDING_SKETCH_BYTES = 64 << 20    # blobs waiting for their event, per sketchpad (oldest dropped first)
+
+
+def _sketch_picture_ok(data_or_path) -> str | None:
+    """Why a sketchpad picture is refused before Pillow decodes it (None: it may be decoded)."""
+    from zoo.images import ImageInputError, probe
+
+    try:
+        _, w, h = probe(data_or_path)
+    except ImageInputError as exc:
+        return str(exc)
+    if w * h > MAX_SKETCH_PIXELS:
+        return f"A sketch of {w}x{h} pixels is larger than this app's sketchpads make (at most {MAX_SKETCH_PIXELS:,})."
+    return None
+
+
+def bound_sketchpad(block) -> None:
+    """Bound what one gr.ImageEditor/Sketchpad accepts and decodes (see MAX_SKETCH_*): its accept_blobs and its
+    preprocess, wrapped on the instance (Gradio looks both up by attribute, for every session)."""
+    import gradio as gr
+    from fastapi import HTTPException
+
+    accept, preprocess = block.accept_blobs, block.preprocess
+    pending = block.blob_storage             # {id: EditorDataBlobs}, insertion-ordered
+
+    def accept_blobs(data):
+        body = data.data
+        raw = body.get("index")
+        index = int(raw) if raw not in (None, "", "null") and str(raw).lstrip("-").isdigit() else None
+        if body.get("type") not in ("layer", "background", "composite") or (
+                body.get("type") == "layer" and (index is None or not 0 <= index < MAX_SKETCH_LAYERS)):
+            raise HTTPException(status_code=400, detail=f"a sketch has at most {MAX_SKETCH_LAYERS} layers")
+        blob = data.files[0][1] if data.files else b""
+        if len(blob) > MAX_SKETCH_BLOB_BYTES:
+            raise HTTPException(status_code=413, detail="this sketch picture is too large")
+        why = _sketch_picture_ok(blob)
+        if why:
+            raise HTTPException(status_code=400, detail=why)
+        result = accept(data)
+        held = lambda b: sum(len(x or b"") for x in [b.background, b.composite, *b.layers])  # noqa: E731
+        while len(pending) > 1 and sum(held(b) for b in pending.values()) > MAX_PENDING_SKETCH_BYTES:
+            pending.pop(next(iter(pending)))        # the oldest sketch nobody sent an event for
+        return result
+
+    def bounded_preprocess(payload):
+        if payload is not None and getattr(payload, "id", None) is None:
+            layers = list(getattr(payload, "layers", None) or [])
+            if len(layers) > MAX_SKETCH_LAYERS:
+                raise gr.Error(f"A sketch has at most {MAX_SKETCH_LAYERS} layers.", print_exception=False)
+            for f in [payload.background, payload.composite, *layers]:
+                path = getattr(f, "path", None)
+                why = _sketch_picture_ok(path) if path else None
+                if why:
+                    raise gr.Error(why, print_exception=False)
+        return preprocess(payload)
+
+    accept_blobs._is_server_fn = True        # what gradio.components.base.server marks; /component_server checks it
+    block.accept_blobs = accept_blobs
+    block.preprocess = bounded_preprocess
+
+
 def install(demo) -> None:
-    """Wrap demo's queue (after demo.queue()) with the per-visitor admission check."""
+    """Wrap demo's queue (after demo.queue()) with the per-visitor admission check, and bound what its sketchpads
+    accept (bound_sketchpad)."""
+    import gradio as gr
+
+    for block in demo.blocks.values():
+        if isinstance(block, gr.ImageEditor) and not getattr(block, "_playground_bounded", False):
+            bound_sketchpad(block)
+            block._playground_bounded = True
     # The caps below only see the queue: a queued event run through Gradio's REST routes (api_open) would pass
     # them by. app.build_app closes those routes in demo.queue(); keep them closed whoever calls install().
     demo.api_open = False
