@@ -389,3 +389,172 @@ def test_sketchpad_blobs_are_bounded(app_url, app_demo, tmp_path):
                                        5], session, timeout=60)
     assert not out["success"] and "at most" in (out["output"].get("error") or ""), out
 
+
+# ------------------------------------------------------------------ 11. secrets, temp folders, server paths
+
+CANARY = "hf_CANARYserverOwnerToken000000000"
+
+
+def test_worker_env_is_an_allow_list(monkeypatch, tmp_path):
+    from training.jobrunners import worker_env
+
+    monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "capped"))
+    base = {"PATH": "/usr/bin", "HOME": "/home/x", "LANG": "C.UTF-8", "LC_ALL": "C", "HF_TOKEN": CANARY,
+            "HUGGING_FACE_HUB_TOKEN": CANARY, "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_TEMP_DIR": "/elsewhere",
+            "OAUTH_CLIENT_SECRET": "s3cret", "AWS_SECRET_ACCESS_KEY": "k", "PLAYGROUND_JOB_WORKERS": "1",
+            "PLAYGROUND_HUB_TOKEN": CANARY, "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", "HF_HOME": "/hf",
+            "CUDA_VISIBLE_DEVICES": "0", "PYTHONPATH": "/extra"}
+    env = worker_env(3, 10, base=base)
+    assert CANARY not in env.values() and "s3cret" not in env.values()
+    assert not [k for k in env if k.startswith(("GRADIO_", "OAUTH_", "AWS_"))]
+    for k in ("PATH", "HOME", "LANG", "LC_ALL", "PLAYGROUND_JOB_WORKERS", "OMP_NUM_THREADS", "HF_HUB_OFFLINE",
+              "HF_HOME", "CUDA_VISIBLE_DEVICES"):
+        assert env[k] == base[k], k
+    assert env["PLAYGROUND_TEMP_DIR"] == str(tmp_path / "capped") and env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] == "1"
+    assert env["PYTHONPATH"].endswith("/extra") and env["PLAYGROUND_JOB_THREADS"] == "3"
+
+
+@pytest.mark.app   # starts the job worker process
+@pytest.mark.timeout(300)
+def test_the_job_worker_holds_no_server_secret(monkeypatch, tmp_path):
+    """A real worker, started by a server whose environment holds the owner's token: the job runs, and the
+    worker's own environment (/proc/<pid>/environ) holds neither the token nor any GRADIO_* setting."""
+    import os
+
+    from training.finetune_config import FinetuneConfig
+    from training.jobrunners import WorkerRunner
+
+    if not os.path.exists("/proc/self/environ"):
+        pytest.skip("reads another process's environment through /proc (Linux)")
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "s3cret")
+    runner = WorkerRunner(threads=1)
+    try:
+        job_dir = tmp_path / "job"
+        job_dir.mkdir()
+        params = {"config": FinetuneConfig(max_steps=1, stage1_epochs=1, stage2_epochs=0).to_dict(),
+                  "compare_scratch": False}
+        result = runner.run("env-test", "finetune", params, str(job_dir), lambda ev: None, lambda: False)
+        assert result["test_acc"] >= 0
+        with open(f"/proc/{runner.pid}/environ", "rb") as f:
+            env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    finally:
+        runner.close()
+    assert CANARY.encode() not in b"".join(env.values()) and b"s3cret" not in b"".join(env.values())
+    assert not [k for k in env if k.startswith((b"GRADIO_", b"OAUTH_")) or k == b"HF_TOKEN"]
+    assert env[b"HF_HUB_DISABLE_IMPLICIT_TOKEN"] == b"1"
+
+
+def _zip_of_pngs(path) -> str:
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for cls, v in (("cats", 200), ("dogs", 30)):
+            for i in range(3):
+                buf = io.BytesIO()
+                Image.fromarray(np.full((12, 12), v, np.uint8)).save(buf, format="PNG")
+                zf.writestr(f"{cls}/{i}.png", buf.getvalue())
+    return str(path)
+
+
+def test_zip_extraction_uses_the_capped_temp_folder(monkeypatch, tmp_path):
+    """Never the system temp: under the temp root, and inside an upload's own folder (which a job protects)."""
+    import tempfile
+
+    from training import zipdata
+
+    capped, system = tmp_path / "capped", tmp_path / "system-tmp"
+    system.mkdir()
+    monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(capped))
+    monkeypatch.setattr(tempfile, "tempdir", str(system))
+    seen = []
+    real = zipdata.extract_zip_safely
+    monkeypatch.setattr(zipdata, "extract_zip_safely", lambda z, dest, *a: seen.append(dest) or real(z, dest, *a))
+    elsewhere = _zip_of_pngs(tmp_path / "data.zip")                       # a zip outside the capped folders
+    upload_dir = capped / ("ab" * 32)                                     # what a Gradio upload looks like
+    upload_dir.mkdir(parents=True)
+    upload = _zip_of_pngs(upload_dir / "my-pets.zip")
+    for z in (elsewhere, upload):
+        split = zipdata.load_zip_dataset(z, size=(12, 12))
+        assert split.classes == ("cats", "dogs")
+    assert os_path_parent(seen[0]) == str(capped.resolve()) and os_path_parent(seen[1]) == str(upload_dir.resolve())
+    assert list(system.iterdir()) == []
+    assert [p.name for p in upload_dir.iterdir()] == ["my-pets.zip"]     # extracted files removed when done
+
+
+def os_path_parent(p: str) -> str:
+    from pathlib import Path
+
+    return str(Path(p).resolve().parent)
+
+
+def test_messages_name_the_visitors_file_not_the_servers_path(tmp_path):
+    """An unreadable upload's message names the visitor's file (or nothing), never the folder it sits in."""
+    from training.checkpoint import CheckpointError, load_checkpoint
+    from training.zipdata import ZipRejected, load_zip_dataset
+    from zoo.hub import WeightsError, load_safetensors
+
+    secret_dir = tmp_path / "srv-private-folder"
+    secret_dir.mkdir()
+    unreadable = secret_dir / "my-model.safetensors"
+    unreadable.mkdir()                                   # a folder where a file should be: open() fails
+    for call, exc in [(lambda: load_safetensors(str(unreadable)), WeightsError),
+                      (lambda: load_checkpoint(str(unreadable)), CheckpointError),
+                      (lambda: load_zip_dataset(str(secret_dir / "pets.zip")), ZipRejected)]:
+        with pytest.raises(exc) as info:
+            call()
+        assert "srv-private-folder" not in str(info.value) and str(tmp_path) not in str(info.value), info.value
+    bad = secret_dir / "holiday.png"
+    bad.write_bytes(b"II*\x00" + b"\x00" * 64)
+    zip_path = secret_dir / "pets.zip"
+    import zipfile
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.write(bad, "cats/holiday.tif")
+        zf.write(bad, "dogs/holiday.tif")
+    with pytest.raises(ZipRejected, match=r"cats/holiday\.tif") as info:
+        load_zip_dataset(str(zip_path))
+    assert "srv-private-folder" not in str(info.value)
+
+
+def test_public_repos_are_the_front_matters_and_the_catalogues():
+    import re
+
+    from tests.conftest import ROOT
+    from zoo import list_models
+    from zoo.catalog import ALEXNET_REPO, DIGITS_REPO
+    from zoo.hub import PUBLIC_REPOS
+
+    front = (ROOT / "README.md").read_text().split("---")[1]
+    listed = set(re.findall(r"^\s+-\s+([\w.-]+/[\w.-]+)", front, re.M))
+    assert {"timm/resnet18.tv_in1k", "timm/vgg16.tv_in1k"} <= listed and listed <= PUBLIC_REPOS
+    assert {DIGITS_REPO, ALEXNET_REPO} <= PUBLIC_REPOS                  # the defaults (no PLAYGROUND_* repo set)
+    from zoo import get_spec
+    assert {get_spec(n).weights.repo_id for n in list_models()} <= PUBLIC_REPOS
+
+
+def test_public_weights_are_downloaded_without_the_servers_token(fake_hub, monkeypatch):
+    """The first download of an ImageNet model sends no Authorization header although HF_TOKEN holds the owner's
+    token; a repo the operator configured instead still gets it (it may be private)."""
+    import dataclasses
+
+    from safetensors.torch import save
+
+    from zoo import get_spec
+    from zoo.hub import weights_path
+
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    blob = save({"w": __import__("torch").zeros(2)})
+    spec = get_spec("resnet18")
+    fake_hub.add_file(spec.weights.repo_id, spec.weights.filename, blob)
+    assert weights_path(spec).endswith("model.safetensors")
+    assert fake_hub.auth and all(a is None for a in fake_hub.auth), fake_hub.auth
+    operator = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, repo_id="operator/private-rn18"))
+    fake_hub.add_file("operator/private-rn18", spec.weights.filename, blob)
+    before = len(fake_hub.auth)
+    weights_path(operator)
+    assert f"Bearer {CANARY}" in fake_hub.auth[before:]

@@ -181,8 +181,8 @@ def _read_header(path: str, max_bytes: int) -> tuple[str, dict]:
                   f"{name} is not a safetensors file (a pickle or other format?), or its header is over "
                   f"{MAX_HEADER_BYTES >> 20} MB")
             raw = f.read(header_len)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {name}: {exc}") from None
+    except OSError as exc:      # its strerror, not str(exc): that names the server's path
+        raise CheckpointError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
     try:
         header = json.loads(raw, parse_constant=_no_constants)
     except ValueError:

@@ -19,12 +19,49 @@ import psutil
 
 from training.jobrun import Context, classify_error, run_kind
 from training.jobwire import JobCancelled, JobError, WorkerDied, decode, encode, job_threads, recv_msg, send_msg
+from zoo.tempfiles import temp_root
 
 log = logging.getLogger("playground.jobs")
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 120.0          # a cold start imports torch on a busy machine
 WORKER_RSS_CAP_MB = int(os.environ.get("PLAYGROUND_JOB_WORKER_RSS_MB", "3072"))   # restart a worker above this
 WORKER_NICE = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
+
+
+# What a job worker inherits from the server's environment: an allow-list, because the server's environment holds
+# the owner's credentials (HF_TOKEN, OAuth secrets of a Space, GRADIO_* settings) and a job runs on a visitor's
+# files and settings. Python and the OS (Windows needs SYSTEMROOT to start Python at all), the locale, temp
+# folders, torch and its BLAS/OpenMP/CUDA settings, the Hub's cache, endpoint and offline switch, network proxies
+# and certificates for downloads, and the app's own PLAYGROUND_* settings.
+WORKER_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "SHELL",
+    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA",
+    "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+    "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONUTF8", "PYTHONIOENCODING",
+    "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "XDG_CACHE_HOME", "SPACES_ZERO_GPU",
+    "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_HUB_ETAG_TIMEOUT",
+    "HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_PROGRESS_BARS",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+})
+WORKER_ENV_PREFIXES = ("PLAYGROUND_", "LC_", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "TORCH_", "PYTORCH_", "CUDA_",
+                       "CUDNN_", "CUBLAS_", "NVIDIA_")
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "AUTH")
+
+
+def worker_env(threads: int, nice: int, base: dict | None = None) -> dict[str, str]:
+    """The environment a job worker starts with: the allow-listed part of `base` (default os.environ), never a
+    variable whose name says it is a secret, plus what the worker is told: its thread budget and priority, where
+    the app's code is, the capped temp folder (temp_root: the server's, whatever set it, GRADIO_TEMP_DIR included)
+    and HF_HUB_DISABLE_IMPLICIT_TOKEN, so huggingface_hub in the worker never reaches for a saved login either."""
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items()
+           if (k in WORKER_ENV_NAMES or k.startswith(WORKER_ENV_PREFIXES))
+           and not any(w in k.upper() for w in _SECRET_WORDS)}
+    env.update(PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p),
+               PLAYGROUND_JOB_THREADS=str(threads), PLAYGROUND_JOB_NICE=str(nice),
+               PLAYGROUND_TEMP_DIR=str(temp_root()), HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
+    return env
 
 
 def _accept(listener, proc, timeout: float):
@@ -67,8 +104,7 @@ class WorkerRunner:
         """Spawn the worker; it connects back to a one-time listener on 127.0.0.1 with a random authkey (the same
         portable transport as the sandbox: no inherited file descriptors, so it works on Windows too)."""
         key = secrets.token_bytes(32)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                   PLAYGROUND_JOB_THREADS=str(self.threads), PLAYGROUND_JOB_NICE=str(self.nice))
+        env = worker_env(self.threads, self.nice)
         with Listener(("127.0.0.1", 0), authkey=key) as listener:
             proc = subprocess.Popen([sys.executable, "-m", "training.jobworker"], cwd=str(ROOT), env=env,
                                     stdin=subprocess.PIPE)

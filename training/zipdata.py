@@ -3,10 +3,12 @@
 Every entry is checked *before anything is written*: no absolute paths or `..`, no symlinks or special
 files, no duplicate names, bounded entry count, per-file and total uncompressed size, and compression
 ratio (zip bombs). While writing, the real byte count is enforced too (a header can lie about sizes).
-Before any image is decoded, every image's pixel count is read from its header: each must be within the
-single-upload cap (zoo.images.MAX_PIXELS) and all of them together within MAX_TOTAL_PIXELS, so a small zip of
-many huge-but-compressible PNGs is refused at once instead of keeping a CPU busy. Decoding calls
-progress(done, total, text), which may raise to cancel (the job worker's Cancel).
+Before any image is decoded, every image's pixel count is read from its header (zoo.images.probe: an allowed
+format, its structure within zoo.image_limits' caps): each must be within the single-upload cap
+(zoo.images.MAX_PIXELS) and all of them together within MAX_TOTAL_PIXELS, so a small zip of many
+huge-but-compressible PNGs is refused at once instead of keeping a CPU busy. Decoding calls progress(done, total,
+text), which may raise to cancel (the job worker's Cancel). The zip is extracted under the capped temp folder
+(zoo.tempfiles), never the system's; messages name the visitor's own entries, never a server path.
 """
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ from pathlib import Path, PurePosixPath
 
 import torch
 import torchvision.transforms.v2.functional as TF
-from PIL import Image
 
 from training.data import Split, stratified_split
-from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image
+from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image, probe
+from zoo.tempfiles import roots, temp_root
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapixels on one core
@@ -92,8 +94,9 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
     """Extract the image entries of a checked zip into dest_dir; returns the written paths."""
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ZipRejected(f"not a readable zip file ({exc})") from None
+    except (zipfile.BadZipFile, OSError) as exc:      # an OSError's text names the server's path: not shown
+        raise ZipRejected("not a readable zip file"
+                          + (f" ({exc})" if isinstance(exc, zipfile.BadZipFile) else "")) from None
     with zf:
         entries = check_zip(zf, limits)
         dest = Path(dest_dir).resolve()
@@ -122,12 +125,9 @@ def header_pixels(path: Path) -> int:
     """Width x height from the image's header alone (nothing decoded); ZipRejected if it cannot be read or is
     over the single-image cap."""
     try:
-        with Image.open(path) as im:      # lazy: reads the header only
-            w, h = im.size
-    except Image.DecompressionBombError:
-        w, h = MAX_PIXELS, 2              # over the cap: refused below
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is the user's file
-        raise ZipRejected(f"{path.parent.name}/{path.name}: not an image PIL can read ({type(exc).__name__})") from None
+        _, w, h = probe(path)             # format allow-list and structure caps first (zoo.image_limits)
+    except ImageInputError as exc:
+        raise ZipRejected(f"{path.parent.name}/{path.name}: {exc}") from None
     if w * h > MAX_PIXELS:
         raise ZipRejected(f"{path.parent.name}/{path.name} is {w}x{h}; the limit is {MAX_PIXELS // 1_000_000} "
                           "megapixels per image")
@@ -177,10 +177,23 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
     return torch.stack(xs), torch.tensor(ys, dtype=torch.long), classes
 
 
+def extraction_parent(zip_path: str) -> str:
+    """Where a zip is extracted: in the capped temp folder (zoo.tempfiles), never the system's. Inside the zip's
+    own folder when that is one of the folders the temp cap deletes as a whole (a Gradio upload, <root>/<hash>/),
+    so the extracted files share the zip's protection while its job is queued or running (training/jobs.py
+    protects the job's inputs); anywhere else (a zip given on the command line, a test's), the temp root itself."""
+    folder = Path(zip_path).resolve().parent
+    for root, _ in roots():
+        root = root.resolve()
+        if folder.parent == root:
+            return str(folder)
+    return str(temp_root())
+
+
 def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: int = 1, test_fraction: float = 0.2,
                      workdir: str | None = None, progress=None):
     """Safe extract + load + seeded stratified split -> training.data.Split."""
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="zip-", dir=workdir or extraction_parent(zip_path)) as tmp:
         extract_zip_safely(zip_path, tmp)
         x, y, classes = load_image_folder(tmp, size, channels, progress)
     if x.shape[0] < 2 * len(classes):

@@ -107,8 +107,8 @@ def check_safetensors_header(path: str, max_header_bytes: int = MAX_HEADER_BYTES
                 raise WeightsError(f"{name}: its header is {n / 2**20:.1f} MB; the limit is "
                                    f"{max_header_bytes / 2**20:.0f} MB")
             raw = f.read(n)
-    except OSError as exc:
-        raise WeightsError(f"cannot read {name}: {exc}") from None
+    except OSError as exc:      # its strerror, not str(exc): that names the server's path
+        raise WeightsError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
     try:
         header = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -128,7 +128,8 @@ def load_safetensors(path: str, max_tensors: int = MAX_TENSORS) -> dict[str, tor
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{os.path.basename(path)} is not a valid safetensors file ({exc})") from None
+        why = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else exc   # OSError: names the path
+        raise WeightsError(f"{os.path.basename(path)} is not a valid safetensors file ({why})") from None
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -148,6 +149,24 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
         raise WeightsError("weights do not fit this architecture: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
+
+
+# The app's own public weights: the repos the README's front matter lists (models:, preload_from_hub) and the
+# catalogue's defaults (zoo/catalog.py DIGITS_REPO and ALEXNET_REPO, zoo/generative.py). They are downloaded with
+# no token at all: huggingface_hub would otherwise send the server's HF_TOKEN or saved login with every request,
+# handing the owner's credentials to whatever answers at HF_ENDPOINT, for files anyone may read. A repo the
+# operator configures instead (PLAYGROUND_HUB_REPO, PLAYGROUND_ALEXNET_REPO), which may be private, keeps
+# huggingface_hub's default: the operator's own token. tests/test_abuse_routes.py checks this list against both.
+PUBLIC_REPOS = frozenset({
+    "timm/resnet18.tv_in1k", "timm/resnet50.tv_in1k", "timm/vgg16.tv_in1k",
+    "pytorch-playground/digits-zoo", "pytorch-playground/alexnet.tv_in1k",
+})
+
+
+def hub_token(repo_id: str) -> bool | None:
+    """The token argument for huggingface_hub: False (send none) for PUBLIC_REPOS, None (its default: HF_TOKEN or
+    the saved login) for a repo the operator chose."""
+    return False if repo_id in PUBLIC_REPOS else None
 
 
 def hub_offline() -> bool:
@@ -171,14 +190,16 @@ def download(repo_id: str, filename: str, revision: str = "main", cache_dir: str
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, HFValidationError,
                                         LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
-    kw = dict(revision=revision, cache_dir=cache_dir, endpoint=hub_endpoint())
+    token = hub_token(repo_id)
+    kw = dict(revision=revision, cache_dir=cache_dir, endpoint=hub_endpoint(), token=token)
     try:
         try:
             return hf_hub_download(repo_id, filename, local_files_only=True, **kw)
         except LocalEntryNotFoundError:
             if hub_offline():
                 raise
-        get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint()), timeout=5)
+        get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint()), timeout=5,
+                             token=token)
         return hf_hub_download(repo_id, filename, etag_timeout=10, **kw)
     except HFValidationError as exc:
         raise WeightsUnavailable(f"invalid Hub repo id or file name: {exc}") from None
