@@ -18,6 +18,7 @@ decodes it in Python, one run at a time.
 from __future__ import annotations
 
 import struct
+import warnings
 
 from PIL import Image
 
@@ -168,7 +169,7 @@ def _checked(fmt: str, factory):
 def restrict_pil() -> None:
     """Bound every Image.open in this process (idempotent): ALLOWED_FORMATS only (the others are taken out of the
     list Image.open tries), check_structure before each allowed format's parser, and Pillow's bomb check at
-    MAX_PIXELS (it raises above 2x MAX_IMAGE_PIXELS and only warns below)."""
+    MAX_PIXELS (it raises DecompressionBombError above 2x MAX_IMAGE_PIXELS)."""
     Image.init()                          # register every plugin now, so none is added to the list later
     Image.ID[:] = [f for f in Image.ID if f in ALLOWED_FORMATS]
     for fmt in ALLOWED_FORMATS:
@@ -176,3 +177,6 @@ def restrict_pil() -> None:
         if not getattr(factory, "playground_checked", False):
             Image.OPEN[fmt] = (_checked(fmt, factory), accept)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
+    # Pillow warns between MAX_IMAGE_PIXELS and twice that; the refusal above 2x is the cap, so the warning says
+    # nothing (it would only fill the server's log for every picture over 20 MP).
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

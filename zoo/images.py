@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import warnings
 
 import numpy as np
 import torch
@@ -97,9 +96,7 @@ def probe(src) -> tuple[str, int, int]:
     same checks as open_image; ImageInputError otherwise."""
     data = _read_capped(src)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # the cap is checked here, exactly
-            img = _open_bounded(data)
+        img = _open_bounded(data)
         return img.format, img.size[0], img.size[1]
     except Image.DecompressionBombError:
         raise ImageInputError(f"The image is too large (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
@@ -129,18 +126,14 @@ def _read_capped(src) -> bytes:
 
 def _decode_bytes(data: bytes) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            # Pillow warns between MAX_IMAGE_PIXELS and twice that (restrict_pil sets it to half of MAX_PIXELS);
-            # _open_bounded refuses exactly above MAX_PIXELS.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = _open_bounded(data)
-            # No n_frames (Pillow walks every page or frame to count them: quadratic for TIFF) and no seek: an
-            # opened file stands at its first frame, the one an animated GIF/WebP/APNG is classified by.
-            img.load()
-            try:
-                img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
-            except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
-                pass
+        img = _open_bounded(data)
+        # No n_frames (Pillow walks every page or frame to count them: quadratic for TIFF) and no seek: an opened
+        # file stands at its first frame, the one an animated GIF/WebP/APNG is classified by.
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
+        except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
+            pass
     except ImageInputError:
         raise
     except Image.DecompressionBombError:
