@@ -137,9 +137,10 @@ def landlock_restrict(read_paths: list[str], write_paths: list[str], rw_files: l
 
 
 # ---- seccomp ------------------------------------------------------------------------------------------------
-# Refused outright (EPERM). (setuid and friends are left to the kernel: with no capabilities they cannot change
-# identity, and glibc aborts the process when a set*id call it broadcasts to every thread is refused.) Process creation is refused by clone's flags (threads pass), clone3 answers ENOSYS
-# so glibc falls back to clone (its flags live in a struct seccomp cannot read).
+# Refused outright (EPERM). Process creation is refused by clone's flags (threads pass); clone3 answers ENOSYS so
+# glibc falls back to clone (clone3's flags live in a struct seccomp cannot read). setuid and friends are left to
+# the kernel: with no capabilities they cannot change identity, and glibc aborts the process when a set*id call
+# it broadcasts to every thread is refused.
 _DENY = [
     "execve", "execveat", "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise",
     "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "socket", "io_uring_setup", "io_uring_enter",

@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +60,9 @@ def gpu_paths() -> list[str]:
 class ForkServer:
     """The template process and the bookkeeping of its children."""
 
-    def __init__(self, work_dir: Path, threads: int = 2, nice: int = 10):
+    def __init__(self, work_dir: Path, fenced: bool = True, threads: int = 2, nice: int = 10, spares: int = 2):
         self.work_dir = Path(work_dir)
-        self.threads, self.nice = threads, nice
+        self.fenced, self.threads, self.nice, self.spares = fenced, threads, nice, spares
         self._lock = threading.Lock()
         self._cond = threading.Condition()
         self._proc: subprocess.Popen | None = None
@@ -105,7 +104,7 @@ class ForkServer:
         finally:
             child.close()
         cfg = {"read_paths": read_paths() + [str(mpl)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
-               "threads": self.threads, "nice": self.nice}
+               "threads": self.threads, "nice": self.nice, "spares": self.spares, "fenced": self.fenced}
         parent.send(json.dumps(cfg).encode())
         r, _, _ = select.select([parent], [], [], START_SECONDS)
         ready = json.loads(parent.recv(65536) or b"{}") if r else {}
@@ -120,10 +119,12 @@ class ForkServer:
     def _read_ctl(self, ctl: socket.socket) -> None:
         while True:
             try:
-                msg = ctl.recv(65536)
+                msg, fds, _flags, _addr = socket.recv_fds(ctl, 65536, 2)
             except OSError:
-                msg = b""
+                msg, fds = b"", []
             if not msg:
+                for fd in fds:
+                    os.close(fd)
                 with self._cond:
                     if self._ctl is ctl:
                         self._ctl = None
@@ -132,19 +133,22 @@ class ForkServer:
             try:
                 m = json.loads(msg)
             except ValueError:
-                continue
+                m = {}
             with self._cond:
-                if m.get("t") == "forked":
-                    self._forked[m["id"]] = m["pid"]
+                if m.get("t") == "forked" and len(fds) == 1:
+                    self._forked[m["id"]] = (m["pid"], socket.socket(fileno=fds[0]))
+                    fds = []
                 elif m.get("t") == "exit":
                     self._exits[m["pid"]] = m["status"]
-                    if len(self._exits) > 1000:
+                    if len(self._exits) > 1000:   # statuses nobody asked for (runs that finished cleanly)
                         for pid in list(self._exits)[:500]:
                             del self._exits[pid]
                 self._cond.notify_all()
+            for fd in fds:
+                os.close(fd)
 
-    def fork(self, sock: socket.socket) -> int:
-        """Ask the template for a child that owns `sock`; returns its pid."""
+    def fork(self) -> tuple[int, socket.socket]:
+        """A child of the template for one run: (its pid, our end of its socket)."""
         if not self.alive():
             self.start()
         run_id = next(self._ids)
@@ -152,7 +156,7 @@ class ForkServer:
             ctl = self._ctl
             if ctl is None:
                 raise SandboxUnavailable("the sandbox's template process stopped; try again")
-            socket.send_fds(ctl, [json.dumps({"t": "fork", "id": run_id}).encode()], [sock.fileno()])
+            ctl.send(json.dumps({"t": "fork", "id": run_id}).encode())
         with self._cond:
             ok = self._cond.wait_for(lambda: run_id in self._forked or self._ctl is None, timeout=30)
             if not ok or run_id not in self._forked:

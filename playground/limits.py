@@ -51,6 +51,11 @@ QUEUE_SECONDS = _env_number("PLAYGROUND_SANDBOX_QUEUE_S", 30, 1, 600)       # lo
 PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if on_space() else 0,
                               0, 1000))
 PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
+# Whole programs at once (forks of one template share its memory, so this costs CPU, not a process each): more
+# than a Space's per-address cap, so one address's runaways never hold every slot.
+PROGRAMS_AT_ONCE = int(_env_number("PLAYGROUND_PROGRAMS_AT_ONCE", 4, 1, 64))
+PROGRAMS_PER_ADDRESS = int(_env_number("PLAYGROUND_PROGRAMS_PER_ADDRESS", max(1, PROGRAMS_AT_ONCE // 2)
+                                       if on_space() else 0, 0, 1000))
 # torch threads of one program (a whole program's fork, or a restricted worker)
 THREADS = int(_env_number("PLAYGROUND_SANDBOX_THREADS", min(2, os.cpu_count() or 1), 1, 64))
 WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU

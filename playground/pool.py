@@ -27,7 +27,8 @@ from pathlib import Path
 
 from playground import fence
 from playground.fork_server import ForkServer
-from playground.limits import PER_ADDRESS, QUEUE_SECONDS, THREADS, WORKERS, Limits
+from playground.limits import (PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRESS, QUEUE_SECONDS, THREADS, WORKERS,
+                               Limits)
 from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
 from zoo import tempfiles
@@ -233,11 +234,12 @@ def _build_pool() -> SandboxPool:
     if mode == "restricted":
         return SandboxPool()
     limits = ProgramLimits()
-    server = ForkServer(tempfiles.temp_root() / "sandbox", threads=THREADS)
-    slots = [ForkSlot(server, limits, fenced=mode == "fenced", name=f"program-{i}") for i in range(WORKERS)]
+    server = ForkServer(tempfiles.temp_root() / "sandbox", fenced=mode == "fenced", threads=THREADS)
+    slots = [ForkSlot(server, limits, name=f"program-{i}") for i in range(PROGRAMS_AT_ONCE)]
     probe = machine()
     return SandboxPool(limits=Limits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),
-                       workers=slots, describe=lambda: limits.describe(WORKERS, mode == "fenced", probe))
+                       workers=slots, per_address=PROGRAMS_PER_ADDRESS,
+                       describe=lambda: limits.describe(PROGRAMS_AT_ONCE, mode == "fenced", probe))
 
 
 def get_sandbox() -> SandboxPool:

@@ -5,9 +5,9 @@ child per program: the child pays nothing for those imports (a fresh `python pro
 
 The template never initialises CUDA (a forked child could not use it) and never runs a parallel torch op (an
 OpenMP pool started before fork is broken in the child). It talks to the server over one SOCK_SEQPACKET socket
-(fd given in argv): the server sends {"t": "fork", "id"} with the run's own socket attached (SCM_RIGHTS); the
-template answers {"t": "forked", "id", "pid"}, and {"t": "exit", "pid", "status"} when a child ends (it reaps
-them, so a pid it is asked to kill is always its own live child).
+(fd given in argv): the server sends {"t": "fork", "id"}; the template hands over a spare child (forked ahead)
+with {"t": "forked", "id", "pid"} and the child's socket attached (SCM_RIGHTS), and sends {"t": "exit", "pid",
+"status"} when a child ends (it reaps them, so a pid it is asked to kill is always its own live child).
 
 The child (run_child) reads its spec from the run socket, moves into the visitor's scratch folder, fences itself
 (playground/fence.py) and runs the program (playground/program_run.py), then leaves with os._exit: an
@@ -15,6 +15,7 @@ interpreter shutdown after fork costs most of a second and would run the templat
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -80,25 +81,21 @@ def _vm_bytes() -> int:
 
 
 def run_child(sock: socket.socket, cfg: dict) -> None:
-    """In the forked child: spec, scratch folder, fence, program. Never returns."""
+    """In the forked child, a spare until the server hands it a run: everything that does not depend on the run
+    first (so it is done before anyone waits), then the spec, the visitor's folder, the fence, the program.
+    Never returns."""
     code = 0
     try:
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
         signal.set_wakeup_fd(-1)
-        msg = frames.Reader().read_blocking(sock)
-        if msg is None:
-            os._exit(0)
-        spec = msg[0]
-        scratch = spec["scratch"]
-        os.chdir(scratch)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
         os.environ.clear()
-        os.environ.update({"HOME": scratch, "TMPDIR": scratch, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-                           "MPLCONFIGDIR": cfg["mpl_dir"], "MPLBACKEND": "Agg"})
+        os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLCONFIGDIR": cfg["mpl_dir"],
+                           "MPLBACKEND": "Agg"})
         # a fresh seed per run, as a fresh `python program.py` has (fork copies the template's RNG states)
         seed = int.from_bytes(os.urandom(8), "little")
         torch.manual_seed(seed)
@@ -106,7 +103,15 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         random.seed(os.urandom(16))
         torch.set_num_threads(int(cfg.get("threads", 2)))
         os.nice(int(cfg.get("nice", 10)))
-        info = _fence(spec, cfg, scratch)
+        early = _fence_early(cfg)   # the same for every run: done while the spare waits
+        msg = frames.Reader().read_blocking(sock)
+        if msg is None:   # the template or the server went away before this spare was used
+            os._exit(0)
+        spec = msg[0]
+        scratch = spec["scratch"]
+        os.chdir(scratch)
+        os.environ.update({"HOME": scratch, "TMPDIR": scratch})
+        info = {**early, **_fence(spec, cfg, scratch)}
         frames.send(sock, {"t": "ready", "fence": info})
         program_run.run(sock, spec)
     except BaseException as exc:  # noqa: BLE001 - report what stopped the run before it began
@@ -119,25 +124,31 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         os._exit(code)
 
 
-def _fence(spec: dict, cfg: dict, scratch: str) -> dict:
-    """rlimits always; Landlock, seccomp and no capabilities when the run is fenced (everywhere the kernel
-    offers them; an unfenced run happens only on a local instance of a machine without them)."""
-    lim = fence.RunLimits(cpu_s=int(spec.get("cpu_s", 30)), memory_bytes=int(spec.get("memory_bytes", 2 << 30)),
-                          file_bytes=int(spec.get("file_bytes", 64 << 20)))
-    fence.apply_rlimits(lim, _vm_bytes())
-    if not spec.get("fence"):
+def _fence_early(cfg: dict) -> dict:
+    """What fences every run alike, applied by a spare before its run arrives: no capabilities, seccomp (which
+    also sets no_new_privs). Nothing of it depends on the run."""
+    if not cfg.get("fenced"):
         return {"fenced": False}
     info: dict = {"fenced": True}
     if os.geteuid() == 0:
         info["capabilities_dropped"] = fence.drop_capabilities()
-    reads = list(cfg["read_paths"]) + ["/proc/self", "/proc/cpuinfo"] + list(spec.get("read_paths", []))
-    info.update(fence.landlock_restrict(reads, [scratch], rw_files=["/dev/null"],
-                                        ioctl_paths=cfg.get("gpu_paths", [])))
     info.update(fence.seccomp_restrict())
     return info
 
 
-def _reap(ctl: socket.socket, children: set) -> None:
+def _fence(spec: dict, cfg: dict, scratch: str) -> dict:
+    """rlimits always (counted from the run's start); Landlock when fenced: read-only system and library
+    folders, read-write the visitor's own folder, which only the run names."""
+    lim = fence.RunLimits(cpu_s=int(spec.get("cpu_s", 30)), memory_bytes=int(spec.get("memory_bytes", 2 << 30)),
+                          file_bytes=int(spec.get("file_bytes", 64 << 20)))
+    fence.apply_rlimits(lim, _vm_bytes())
+    if not cfg.get("fenced"):
+        return {}
+    reads = list(cfg["read_paths"]) + ["/proc/self", "/proc/cpuinfo"] + list(spec.get("read_paths", []))
+    return fence.landlock_restrict(reads, [scratch], rw_files=["/dev/null"], ioctl_paths=cfg.get("gpu_paths", []))
+
+
+def _reap(ctl: socket.socket, children: set, spares: list) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -146,7 +157,28 @@ def _reap(ctl: socket.socket, children: set) -> None:
         if pid == 0:
             return
         children.discard(pid)
+        for i, (spare_pid, sock) in enumerate(spares):
+            if spare_pid == pid:   # a spare that died waiting (it should not): forget it
+                sock.close()
+                del spares[i]
+                break
         ctl.send(json.dumps({"t": "exit", "pid": pid, "status": status}).encode())
+
+
+def _spare(cfg: dict, closing: list) -> tuple[int, socket.socket]:
+    """Fork one spare child that waits for its run on a socket of its own; returns (pid, our end)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        for fd in closing:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        run_child(theirs, cfg)
+    theirs.close()
+    return pid, ours
 
 
 def main() -> None:
@@ -165,33 +197,47 @@ def main() -> None:
     sel.register(ctl, selectors.EVENT_READ, "ctl")
     sel.register(rfd, selectors.EVENT_READ, "chld")
     children: set[int] = set()
+    # Forking a template that holds torch & co. takes tens of ms (its page tables): spares are forked ahead, so
+    # a run starts in the time it takes to hand one over. The spares in a child's memory are closed there.
+    spares: list[tuple[int, socket.socket]] = []
+    n_spares = int(cfg.get("spares", 2))
+
+    def refill():
+        while len(spares) < n_spares:
+            closing = [ctl.fileno(), rfd, wfd, *(s.fileno() for _, s in spares)]
+            pid, sock = _spare(cfg, closing)
+            children.add(pid)
+            spares.append((pid, sock))
+
+    # Every object the template holds goes to the permanent generation: a collection in a child would otherwise
+    # write to every object's header and copy most of the template's pages (copy-on-write), tens of ms a run.
+    gc.freeze()
+    refill()
     while True:
         for key, _ in sel.select():
             if key.data == "chld":
                 os.read(rfd, 4096)
-                _reap(ctl, children)
+                _reap(ctl, children, spares)
                 continue
             msg, fds, _flags, _addr = socket.recv_fds(ctl, MSG, 2)
+            for fd in fds:
+                os.close(fd)
             if not msg:  # the server is gone: so are we (children are killed by their own limits)
                 for pid in children:
                     _kill(pid)
                 os._exit(0)
             req = json.loads(msg)
-            if req.get("t") == "fork" and fds:
-                pid = os.fork()
-                if pid == 0:
-                    sel.close()
-                    os.close(rfd)
-                    os.close(wfd)
-                    ctl.close()
-                    run_child(socket.socket(fileno=fds[0]), cfg)
-                children.add(pid)
-                ctl.send(json.dumps({"t": "forked", "id": req["id"], "pid": pid}).encode())
+            if req.get("t") == "fork":
+                if not spares:
+                    refill()
+                pid, sock = spares.pop(0)
+                socket.send_fds(ctl, [json.dumps({"t": "forked", "id": req["id"], "pid": pid}).encode()],
+                                [sock.fileno()])
+                sock.close()
+                refill()
             elif req.get("t") == "kill" and req.get("pid") in children:
                 _kill(req["pid"])
-            for fd in fds:
-                os.close(fd)
-            _reap(ctl, children)
+            _reap(ctl, children, spares)
 
 
 def _kill(pid: int) -> None:

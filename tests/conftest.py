@@ -220,4 +220,4 @@ def fork_server(tmp_path_factory):
 def fenced_slot(fork_server):
     from playground.whole import ForkSlot, ProgramLimits
 
-    return ForkSlot(fork_server, ProgramLimits(wall_s=120, cpu_s=120), fenced=True, name="test")
+    return ForkSlot(fork_server, ProgramLimits(wall_s=120, cpu_s=120), name="test")

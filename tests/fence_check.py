@@ -50,7 +50,8 @@ PAYLOADS = {
     "ctypes_fork": "import ctypes\nlibc = ctypes.CDLL(None)\npid = libc.fork()\n"
                    "if pid == 0: libc._exit(0)\nprint('ESCAPED' if pid > 0 else 'BLOCKED fork -1')",
     "ctypes_ptrace_template": "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-                              "r = libc.ptrace(16, os.getppid(), 0, 0)\nprint('ESCAPED' if r == 0 else 'BLOCKED ptrace')",
+                              "r = libc.ptrace(16, os.getppid(), 0, 0)\n"
+                              "print('ESCAPED' if r == 0 else 'BLOCKED ptrace')",
     "multiprocessing": "import multiprocessing as mp\np = mp.Process(target=print)\np.start()\nprint('ESCAPED')",
     # signals
     "signal_server": "import os\nos.kill({server_pid}, 0)\nprint('ESCAPED')",
@@ -104,8 +105,8 @@ def run_suite(work: Path, fenced: bool = True, names=None) -> dict:
 
     os.environ["HF_TOKEN"] = CANARY   # the server's own secret: must not reach a program
     ctx = context(work)
-    server = ForkServer(work / "sandbox")
-    slot = ForkSlot(server, ProgramLimits(wall_s=60, cpu_s=30), fenced=fenced, name="hostile")
+    server = ForkServer(work / "sandbox", fenced=fenced)
+    slot = ForkSlot(server, ProgramLimits(wall_s=60, cpu_s=30), name="hostile")
     outcomes = {}
     try:
         for name, template in PAYLOADS.items():

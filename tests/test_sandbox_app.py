@@ -209,10 +209,10 @@ def test_an_opened_snippet_runs_with_its_pictures(client, tmp_path):
 
     digit = "ui/example_images/mnist_test_10_digit_7.png"
     label, _table, code, _summary = client.predict(handle_file(digit), api_name="/classify")
-    code, tabs, note = open_program(code, types.SimpleNamespace(session_hash="opened-snippet"))
+    session = f"opened-snippet-{time.time_ns()}"
+    code, tabs, note = open_program(code, types.SimpleNamespace(session_hash=session))
     assert "Sample pictures put in your folder" in note
-    raw = get_sandbox().request("tensors", session="opened-snippet", code=code,
-                                scratch=scratch_folder("opened-snippet"))
+    raw = get_sandbox().request("tensors", session=session, code=code, scratch=scratch_folder(session))
     r = shape("tensors", raw, code, 0.01, 0)
     assert r["error"] is None, r["text"]
     top = r["stdout"].strip().splitlines()[-1]
