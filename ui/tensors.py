@@ -9,7 +9,7 @@ import time
 
 import gradio as gr
 
-from playground.limits import WORKERS
+from playground.limits import PROGRAMS_AT_ONCE, WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
@@ -21,7 +21,7 @@ HEADERS = ["line", "name / expression", "type / shape", "dtype", "device", "requ
 # The sandbox events (Tensors and Autograd) share their own group: several run together, and the pool
 # (playground/pool.py: one program per session, per-address cap, fair order) bounds the work. Twice the pool
 # size plus two lets refused requests answer at once while every worker is busy.
-SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * WORKERS + 2)
+SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * max(WORKERS, PROGRAMS_AT_ONCE) + 2)
 # Tensor values are printed with aligned columns; they need a monospace font.
 MONO_CSS = ("<style>#tensor-result textarea, #autograd-result textarea, #tensor-values textarea "
             "{font-family: var(--font-mono, ui-monospace, monospace) !important}</style>")
