@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import open_tab
+from tests.conftest import ARTIFACTS, open_tab
 
 PAYLOADS = [   # each fails on its own line or is fenced; none leaves a file outside the visitor's folder
     "torch.load('/etc/passwd')",
@@ -148,6 +148,35 @@ def test_tensors_tab_in_browser(page):
     font = page.evaluate("getComputedStyle(document.querySelector('#tensor-result textarea')).fontFamily")
     assert "mono" in font.lower(), font  # tensor values line up in columns
     assert page.get_by_text("Limits here:").first.is_visible()
+
+
+def test_tensors_tab_streams_a_program_and_cancels_it(page):
+    """A whole program's output appears while it runs; Cancel stops a long one and the tab says so."""
+    open_tab(page, "Tensors")
+    editor = page.locator("#tensor-code .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    editor.fill("import time\nfor i in range(40):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n")
+    page.locator("#tensor-run").click()
+    page.wait_for_function("document.querySelector('#tensor-result textarea').value.includes('tick 1')",
+                           timeout=60_000)
+    assert "tick 39" not in page.locator("#tensor-result textarea").input_value()   # streamed, not at the end
+    page.locator("#tensor-cancel").click()
+    page.wait_for_function("document.querySelector('#tensor-status').innerText.includes('Cancelled')",
+                           timeout=30_000)
+    time.sleep(2)
+    text = page.locator("#tensor-result textarea").input_value()
+    assert "tick 39" not in text
+    page.screenshot(path=str(ARTIFACTS / "tensors-streaming.png"), full_page=False)
+    # the cancelled program is gone: the same visitor's next program runs at once (one program per visitor)
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    editor.fill("print('after cancel')")
+    page.locator("#tensor-run").click()
+    page.wait_for_function("document.querySelector('#tensor-result textarea').value.includes('after cancel')",
+                           timeout=30_000)
 
 
 def test_autograd_tab_in_browser(page):

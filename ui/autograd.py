@@ -10,7 +10,7 @@ from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
 from ui.common import code_block, friendly
-from ui.tensors import SANDBOX_CONCURRENCY, limits_note, mode_note, stopped, streamed, visitor
+from ui.tensors import SANDBOX_CONCURRENCY, cancelled_note, limits_note, mode_note, stopped, streamed, visitor
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
@@ -129,4 +129,4 @@ def build_tab() -> None:
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
     loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
         autograd_run, [code, lr], outputs, api_visibility="private", **common)
-    cancel.click(None, None, None, cancels=[ran, trained, loaded], api_visibility="private")
+    cancel.click(cancelled_note, None, status, cancels=[ran, trained, loaded], api_visibility="private", queue=False)

@@ -126,6 +126,10 @@ def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request 
             yield value
 
 
+def cancelled_note() -> str:
+    return "**Cancelled:** the program was stopped (what it printed before is above)."
+
+
 def prewarm() -> None:
     """Start the sandbox in the background when a visitor starts typing (a cold start takes seconds)."""
     start_worker()
@@ -176,5 +180,5 @@ def build_tab() -> dict:
     ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
     loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
-    cancel.click(None, None, None, cancels=[ran, loaded], api_visibility="private")
+    cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
     return {"code": code, "status": status}
