@@ -169,3 +169,21 @@ def test_every_preset_runs_without_an_error(name, fenced_slot, tmp_path):
             assert r["error"] is None and not r.get("stopped"), (title, r["text"])
         if title == "A loss curve with matplotlib":
             assert len(r["figures"]) == 1
+
+
+def test_the_visitors_folder_has_a_quota(fork_server, tmp_path):
+    """Files past the quota stop the program (or are trimmed after it), newest first; a big file is cut by the
+    file-size limit."""
+    from playground.pool import trim_to_quota
+    from playground.whole import ForkSlot, ProgramLimits, shape
+
+    slot = ForkSlot(fork_server, ProgramLimits(wall_s=60, cpu_s=30, scratch_mb=1, scratch_files=5), name="quota")
+    folder = tmp_path / "visitor"
+    code = "import time\nfor i in range(50):\n    open(f'f{i}.txt', 'w').write('x')\n    time.sleep(0.05)"
+    r = shape("tensors", slot.request("tensors", code=code, scratch=folder), code, 0.01, 0)
+    assert r.get("stopped") and "quota" in r["stopped"], r["text"]
+    trim_to_quota(folder, 1 << 20, 5)
+    assert len(list(folder.iterdir())) <= 5
+    code = "open('big.bin', 'wb').write(b'x' * (3 << 20))"
+    r = shape("tensors", slot.request("tensors", code=code, scratch=tmp_path / "other"), code, 0.01, 0)
+    assert r["error"] and "File too large" in r["text"], r["text"]

@@ -38,6 +38,14 @@ def test_tensor_eval_shows_pytorchs_shape_error(client):
     assert "a: shape (2, 3)" in values  # the lines before the error still show
 
 
+def test_saved_files_are_listed_for_download_and_last_for_the_visit(client):
+    _, _, _, _, _, _, files = client.predict("import torch\ntorch.save(torch.ones(3), 'ones.pt')",
+                                             api_name="/tensor_eval")
+    assert [os.path.basename(f) for f in files] == ["ones.pt"] and all(os.path.exists(f) for f in files)
+    text, *_ = client.predict("print(torch.load('ones.pt').sum().item())", api_name="/tensor_eval")
+    assert text == "3.0\n"
+
+
 def test_tensor_eval_prints_in_order_like_python(client):
     code = "import torch\nfor i in range(3):\n    print(f'step {i}', torch.ones(i).sum().item())\nprint('done')"
     text, *_ = client.predict(code, api_name="/tensor_eval")
