@@ -1,7 +1,8 @@
-"""Issue #13's abuse cases against a real server: `python app.py` in a subprocess on 127.0.0.1, an attacker and
-a victim (separate gradio_client sessions), the server's own Hub token as a canary.
+"""Issue #13's and #23's abuse cases against a real server: `python app.py` in a subprocess on 127.0.0.1, an
+attacker and a victim (separate gradio_client sessions), the server's own Hub token as a canary.
 
-    python -m bench.bench_abuse [--only publish sandbox flood zip augment header resume temp memory]
+    python -m bench.bench_abuse [--only publish sandbox flood zip augment header resume temp memory
+                                       rest pictures xff secrets]
 
 For each case: what the attacker got (message or a bounded run) and how long it took, and meanwhile the victim's
 /classify and one-line sandbox program. Then the temp folder after 20 fine-tunes with PLAYGROUND_TEMP_MAX_MB=50,
@@ -391,7 +392,186 @@ def case_memory(url, digit, server, visitors: int = 6) -> dict:
             "growth_mb": round(after - before, 1), "s": round(time.perf_counter() - t0, 1)}
 
 
-CASES = ["publish", "sandbox", "flood", "jobs", "zip", "augment", "header", "resume", "temp", "memory"]
+# ------------------------------------------------------------------------------------------------ issue #23
+
+def case_rest(url, digit, folder) -> dict:
+    """Item 1: a dozen direct POSTs at once to Gradio's REST routes (/run/<name>, /run/predict and /api/predict by
+    fn_index) with a queued event, a 36-megapixel /augment, which used to run at once outside the queue's limit
+    and every per-visitor cap."""
+    from tests import queue_api
+
+    big = folder / "flat-36mp.png"
+    if not big.exists():
+        Image.fromarray(np.full((6000, 6000, 3), 128, np.uint8)).save(big)
+
+    def attack():
+        up = httpx.post(f"{url}/gradio_api/upload", files={"files": open(big, "rb")}, timeout=60).json()[0]
+        info = httpx.get(f"{url}/gradio_api/info", timeout=30).json()["named_endpoints"]["/augment"]
+        given = {"resize": 0, "crop_size": 0, "crop_padding": 0, "n_draws": 16}
+        data = [{"path": up, "meta": {"_type": "gradio.FileData"}} if i == 0 else
+                given.get(p["parameter_name"], p.get("parameter_default")) for i, p in enumerate(info["parameters"])]
+        idx = queue_api.fn_index_by_api_name(url, "augment")
+        routes = [("run/augment", {}), ("run/predict", {"fn_index": idx}), ("api/predict", {"fn_index": idx})] * 4
+        codes: list = [None] * len(routes)
+        t0 = time.perf_counter()
+
+        def post(i):
+            route, extra = routes[i]
+            try:
+                codes[i] = httpx.post(f"{url}/gradio_api/{route}", json={"data": data, **extra},
+                                      timeout=300).status_code
+            except httpx.HTTPError as exc:
+                codes[i] = type(exc).__name__
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(routes))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        return {"sent": len(routes), "status_codes": sorted(set(map(str, codes))),
+                "all_s": round(time.perf_counter() - t0, 2)}
+
+    return during(url, digit, attack, lead_s=1.0)
+
+
+def case_pictures(url, digit, folder) -> dict:
+    """Item 2: pictures whose structure costs Pillow more than their pixels (a TIFF of 20,000 one-pixel pages,
+    a PNG of 300,000 empty chunks, a JPEG of 600,000 empty markers, a GIF of 600,000 empty comments), each sent
+    to /classify and as a sketchpad blob (Gradio decodes those itself), four at a time."""
+    from gradio_client import handle_file
+
+    from tests.test_abuse_routes import hostile_pictures
+
+    pictures = hostile_pictures()
+    for name, data in pictures.items():
+        (folder / f"{name}.png").write_bytes(data)
+    cfg = httpx.get(f"{url}/config", timeout=10).json()
+    sketch = next(c["id"] for c in cfg["components"] if c.get("type") == "imageeditor")
+
+    def attack():
+        c = _client(url)
+        out: dict = {}
+
+        def one(name):
+            t0 = time.perf_counter()
+            try:
+                c.predict(handle_file(str(folder / f"{name}.png")), api_name="/classify")
+                upload = "ran"
+            except Exception as exc:  # noqa: BLE001
+                upload = _error_text(exc)[:90]
+            t1 = time.perf_counter()
+            r = httpx.post(f"{url}/gradio_api/component_server", timeout=120, files={"file": (
+                "layer.png", pictures[name], "image/png")}, data={
+                "session_hash": c.session_hash, "component_id": str(sketch), "fn_name": "accept_blobs",
+                "id": name, "type": "layer", "index": "0"})
+            out[name] = {"classify": upload, "classify_s": round(t1 - t0, 2), "sketch_blob_status": r.status_code,
+                         "sketch_blob_s": round(time.perf_counter() - t1, 2)}
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in pictures]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        return {"pictures": out, "bytes": {n: len(d) for n, d in pictures.items()}}
+
+    return during(url, digit, attack, lead_s=0.5)
+
+
+def case_xff(digit, env: dict) -> dict:
+    """Item 10, on a server that is a Space to Gradio and to the app (SYSTEM=spaces, SPACE_ID; per-address cap 4):
+    an attacker's requests each name another address in their own X-Forwarded-For (the victim's among them) ahead
+    of the one a Space's proxy appends (its real one); the victim's requests carry only their own."""
+    from gradio_client import Client
+
+    own_temp = env["PLAYGROUND_TEMP_DIR"] + "-space"            # not the other server's pruned folder
+    space_env = {**env, "SYSTEM": "spaces", "SPACE_ID": "bench/abuse", "PLAYGROUND_MAX_QUEUED_PER_IP": "4",
+                 "PLAYGROUND_TEMP_DIR": own_temp, "GRADIO_TEMP_DIR": own_temp}
+    attacker_ip, victim_ip = "198.51.100.7", "203.0.113.5"
+    with Server(space_env) as server:
+        url = server.url
+        warm = Client(url, verbose=False, headers={"x-forwarded-for": victim_ip})
+        warm.predict("torch.ones(1)", api_name="/tensor_eval")
+
+        def attack():
+            claims = [victim_ip] + [f"10.0.{k}.1, 8.8.{k}.8" for k in range(7)]
+            clients = [Client(url, verbose=False, headers={"x-forwarded-for": f"{claim}, {attacker_ip}"})
+                       for claim in claims]
+            t0 = time.perf_counter()
+            jobs = [c.submit(n_draws=16, seed=i, api_name="/augment") for i, c in enumerate(clients)]
+            outcomes = _timed_results(jobs, t0)
+            refused = [o for o in outcomes if not o["ok"]]
+            return {"sent": len(jobs), "accepted": len(jobs) - len(refused), "refused": len(refused),
+                    "first_refusal": refused[0] if refused else None}
+
+        def victim_request():
+            c = Client(url, verbose=False, headers={"x-forwarded-for": victim_ip})
+            from gradio_client import handle_file
+
+            t0 = time.perf_counter()
+            try:
+                label, *_ = c.predict(handle_file(digit), api_name="/classify")
+                ok = bool(label.get("label"))
+            except Exception as exc:  # noqa: BLE001
+                ok = _error_text(exc)
+            t1 = time.perf_counter()
+            try:
+                text, *_ = c.predict("torch.ones(2) * 3", api_name="/tensor_eval")
+                sandbox_ok = "tensor([3., 3.])" in text
+            except Exception as exc:  # noqa: BLE001
+                sandbox_ok = _error_text(exc)
+            return {"classify_s": round(t1 - t0, 2), "sandbox_one_liner_s": round(time.perf_counter() - t1, 2),
+                    "classify_ok": ok, "sandbox_ok": sandbox_ok}
+
+        out: dict = {}
+        t = threading.Thread(target=lambda: out.update(attack()), daemon=True)
+        t.start()
+        time.sleep(0.5)
+        out["victim"] = victim_request()
+        t.join(300)
+        return out
+
+
+def case_secrets(url, digit, hub, server) -> dict:
+    """Item 11: the server's HF_TOKEN is a canary. A fine-tune starts the job worker (its environment is read from
+    /proc), and a photo classified with ResNet-18 makes the server's first download of a public model."""
+    import psutil
+    import torchvision
+    from gradio_client import handle_file
+    from safetensors.torch import save
+
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    hub.add_file("timm/resnet18.tv_in1k", "model.safetensors", save({k: v.contiguous() for k, v in state.items()}))
+    photo = Path(digit).with_name("photo.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8)).save(photo)
+
+    def attack():
+        c = _client(url)
+        before = len(hub.auth)
+        t0 = time.perf_counter()
+        c.predict(**TINY_FT, api_name="/finetune")
+        finetune_s = time.perf_counter() - t0
+        try:
+            c.predict(handle_file(str(photo)), "resnet18", 5, api_name="/classify")
+            download = "ok"
+        except Exception as exc:  # noqa: BLE001
+            download = _error_text(exc)[:200]
+        envs = []
+        for child in psutil.Process(server.proc.pid).children(recursive=True):
+            try:
+                envs.append(child.environ())
+            except psutil.Error:
+                pass
+        return {"finetune_s": round(finetune_s, 2), "children_read": len(envs),
+                "canary_in_a_child_env": any(CANARY in v for e in envs for v in e.values()),
+                "gradio_vars_in_a_child_env": sorted({k for e in envs for k in e if k.startswith("GRADIO_")}),
+                "public_download": download, "hub_requests": len(hub.auth) - before,
+                "canary_reached_hub": any(CANARY in (a or "") for a in hub.auth[before:])}
+
+    return during(url, digit, attack, lead_s=1.0)
+
+
+CASES = ["publish", "sandbox", "flood", "jobs", "zip", "augment", "header", "resume", "temp", "memory",
+         "rest", "pictures", "xff", "secrets"]
 
 
 def main(argv=None) -> dict:
@@ -436,6 +616,14 @@ def main(argv=None) -> dict:
                     out[name] = case_temp(server.url, temp_root)
                 elif name == "memory":
                     out[name] = case_memory(server.url, digit, server)
+                elif name == "rest":
+                    out[name] = case_rest(server.url, digit, folder)
+                elif name == "pictures":
+                    out[name] = case_pictures(server.url, digit, folder)
+                elif name == "xff":
+                    out[name] = case_xff(digit, env)
+                elif name == "secrets":
+                    out[name] = case_secrets(server.url, digit, hub, server)
                 out[name]["case_s"] = round(time.perf_counter() - t0, 1)
                 print(name, json.dumps(out[name])[:400], file=sys.stderr, flush=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
