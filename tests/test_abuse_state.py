@@ -117,7 +117,9 @@ def test_unread_results_are_bounded_per_session_and_overall(app_url, app_demo, m
     for i in range(20):
         for s in sessions:
             _join(app_url, idx, ["resnet_digits"], s).raise_for_status()
-    from ui.admission import _in_flight
+    def _in_flight(queue):
+        waiting = [e for g in queue.event_queue_per_concurrency_id.values() for e in g.queue]
+        return waiting + [e for job in queue.active_jobs if job for e in job]
 
     assert _wait(lambda: not any(e.session_hash in sessions for e in _in_flight(queue)), 120)
     time.sleep(0.5)

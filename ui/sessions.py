@@ -186,7 +186,9 @@ class BoundedStateHolder(StateHolder):
         queue = getattr(self.blocks, "_queue", None)
         if queue is None:
             return set()
-        return {getattr(e, "session_hash", None) for e in admission._in_flight(queue)}
+        events = [e for q in queue.event_queue_per_concurrency_id.values() for e in q.queue]
+        events += [e for job in queue.active_jobs if job for e in job]
+        return {getattr(e, "session_hash", None) for e in events}
 
     def _victim(self, keep: str) -> str | None:
         lim = limits()

@@ -25,8 +25,9 @@ thumbnails and example clicks need for the server's lifetime). Locally every vis
 only the per-session ranking separates them.
 
 (On Linux and macOS a file deleted while it is being downloaded still finishes: the open handle keeps it.)
-prune() runs each time a run folder is made and, on a live server, every JANITOR_S seconds from a background
-thread started by start_janitor() (not at import).
+prune() runs each time a run folder is made and, on a live server, from a background thread started by
+start_janitor() (not at import) within a second of a new entry in a capped folder (Gradio writes an upload before
+any of our code sees it, so this is how a flood is cut back), and at least every JANITOR_S seconds.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ ENTRY_COST = 4096            # per file or folder: an inode and a directory entr
                              # ext4 and of tmpfs (one page), so an empty file is not free
 RECENT_S = 1800              # a visitor's result this young goes only after everything else (they may not have
                              # downloaded it yet)
-JANITOR_S = 15.0             # an upload flood is seen within this long (Gradio writes uploads before any of our code)
+JANITOR_S = 60.0             # a full prune at least this often; sooner when a capped folder changes (start_janitor)
 UNIT_FOLDERS = ("runs", "scratch")     # folders whose children are deleted one by one
 NEVER = ("sandbox",)         # the sandbox's fork server lives here while the app runs (playground/pool.py)
 ANONYMOUS = ("", "")
@@ -364,19 +365,37 @@ def prune(now: float | None = None) -> dict:
                 "cost": sum(u.cost for u in left), "held": len(held), **lim}
 
 
-def start_janitor(interval_s: float = JANITOR_S) -> threading.Thread:
-    """Prune every interval_s seconds in a daemon thread (idempotent; called when the server launches)."""
+def _roots_mtime() -> float:
+    """Newest mtime of the capped folders and their unit folders: changes when Gradio stores a new upload."""
+    newest = 0.0
+    for root, _ in roots():
+        for d in [root] + [root / f for f in UNIT_FOLDERS]:
+            try:
+                newest = max(newest, d.stat().st_mtime)
+            except OSError:
+                continue
+    return newest
+
+
+def start_janitor(interval_s: float = JANITOR_S, poll_s: float = 1.0) -> threading.Thread:
+    """Prune every interval_s seconds in a daemon thread, and within poll_s of a new entry in a capped folder
+    (a stat per folder per second: an upload flood is cut back within a second, not after interval_s).
+    Idempotent; called when the server launches."""
     global _JANITOR
     if _JANITOR is not None and _JANITOR.is_alive():
         return _JANITOR
 
     def loop():
+        last, seen = 0.0, -1.0
         while True:
             try:
-                prune()
+                changed = _roots_mtime()
+                if changed != seen or time.monotonic() - last >= interval_s:
+                    prune()
+                    last, seen = time.monotonic(), changed
             except Exception as exc:  # noqa: BLE001 - the janitor must never die
                 log.warning("temp prune failed: %s", exc)
-            time.sleep(interval_s)
+            time.sleep(poll_s)
 
     _JANITOR = threading.Thread(target=loop, name="temp-janitor", daemon=True)
     _JANITOR.start()
