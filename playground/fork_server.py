@@ -49,7 +49,19 @@ def read_paths() -> list[str]:
     for p in sys.path:
         if p and os.path.isdir(p) and Path(p).name in ("site-packages", "dist-packages"):
             paths.add(p)
+    hub = hub_cache()
+    if hub:
+        paths.add(hub)
     return sorted(p for p in paths if os.path.exists(p) and os.path.realpath(p) != os.path.realpath(root))
+
+
+def hub_cache() -> str | None:
+    """The Hub's model cache (public weights the app downloaded, e.g. Classify's ImageNet models), readable to
+    programs so a code panel that loads them runs offline; only its `hub` folder, never HF_HOME itself, where
+    the server's saved login lives."""
+    path = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    return path if os.path.isdir(path) and os.path.basename(os.path.normpath(path)) == "hub" else None
 
 
 def gpu_paths() -> list[str]:
@@ -104,6 +116,7 @@ class ForkServer:
         finally:
             child.close()
         cfg = {"read_paths": read_paths() + [str(mpl)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
+               "hub_cache": hub_cache(),
                "threads": self.threads, "nice": self.nice, "spares": self.spares, "fenced": self.fenced}
         parent.send(json.dumps(cfg).encode())
         r, _, _ = select.select([parent], [], [], START_SECONDS)

@@ -95,7 +95,9 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         os.close(null)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLCONFIGDIR": cfg["mpl_dir"],
-                           "MPLBACKEND": "Agg"})
+                           "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1"})   # no network: the cache, read-only
+        if cfg.get("hub_cache"):
+            os.environ["HF_HUB_CACHE"] = cfg["hub_cache"]
         # a fresh seed per run, as a fresh `python program.py` has (fork copies the template's RNG states)
         seed = int.from_bytes(os.urandom(8), "little")
         torch.manual_seed(seed)
