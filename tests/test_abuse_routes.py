@@ -85,10 +85,11 @@ def test_rest_routes_refuse_every_queued_event(app_url, app_demo, tmp_path):
             r = http.post(f"{app_url}/gradio_api/run/predict", json={"data": [], "fn_index": i})
             assert r.status_code == 404, (i, app_demo.fns[i].name, r.text[:200])
     # What still runs outside the queue (Gradio's /run routes serve these to the browser): the sandbox tabs'
-    # warm-up hooks, the reset of a step counter, filling inputs from an example, copying a code panel into the
-    # Tensors editor (ui/open_in_playground), and events with no Python. A new one must be added here knowingly.
+    # warm-up hooks and Cancel note, the reset of a step counter, filling inputs from an example, copying a code
+    # panel into the Tensors editor (ui/open_in_playground), and events with no Python. A new one must be added
+    # here knowingly.
     unqueued = {fn.name for fn in app_demo.fns.values() if not fn.queue}
-    assert unqueued <= {"prewarm", "<lambda>", "load_example", "open_program", None}, unqueued
+    assert unqueued <= {"prewarm", "cancelled_note", "<lambda>", "load_example", "open_program", None}, unqueued
 
 
 @pytest.mark.timeout(240)
