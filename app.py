@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app()
     demo.launch(prevent_thread_lock=True, **kw)
     # the sandbox's template imports torch & co. in a process of its own: started once the server answers
-    threading.Thread(target=sandbox_pool.prewarm, daemon=True, name="sandbox-prewarm").start()
+    # and the sandbox tabs' first screens (the default presets) computed once, before the first visitor asks
+    threading.Thread(target=tensors.warm_first_screens, daemon=True, name="sandbox-prewarm").start()
     demo.block_thread()
 
 

@@ -116,7 +116,7 @@ def victim(url: str, digit: str) -> dict:
     t0 = time.perf_counter()
     label, *_ = c.predict(handle_file(digit), api_name="/classify")
     t1 = time.perf_counter()
-    text, *_ = c.predict("torch.ones(2) * 3", api_name="/tensor_eval")
+    text, *_ = c.predict("print(torch.ones(2) * 3)", api_name="/tensor_eval")
     t2 = time.perf_counter()
     return {"classify_s": round(t1 - t0, 2), "sandbox_one_liner_s": round(t2 - t1, 2),
             "classify_ok": bool(label.get("label")), "sandbox_ok": "tensor([3., 3.])" in text}
@@ -515,7 +515,7 @@ def case_xff(digit, env: dict) -> dict:
                 ok = _error_text(exc)
             t1 = time.perf_counter()
             try:
-                text, *_ = c.predict("torch.ones(2) * 3", api_name="/tensor_eval")
+                text, *_ = c.predict("print(torch.ones(2) * 3)", api_name="/tensor_eval")
                 sandbox_ok = "tensor([3., 3.])" in text
             except Exception as exc:  # noqa: BLE001
                 sandbox_ok = _error_text(exc)

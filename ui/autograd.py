@@ -4,13 +4,15 @@ backward(), see every leaf's .grad and the autograd graph; the Train button repe
 from __future__ import annotations
 
 import gradio as gr
+from gradio.context import Context
 import pandas as pd
 
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
 from ui.common import code_block, friendly
-from ui.tensors import SANDBOX_CONCURRENCY, cancelled_note, limits_note, mode_note, stopped, streamed, visitor
+from ui.tensors import (COLD_START, SANDBOX_CONCURRENCY, cancelled_note, first_screen, limits_note, mode_note, stopped,
+                        streamed, visitor)
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
@@ -71,6 +73,22 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
     yield from _run(code, lr, total, request, extra=(total, int(steps_done or 0)))
 
 
+def first_screen_outputs():
+    """The default program's result on every visitor's first screen (private; computed once per server)."""
+    def compute():
+        r = run_autograd(DEFAULT_CODE, lr=0.01, steps=0)
+        note = "The tutorial's Net, run when the server started: press Run + backward() or Train."
+        return (*_outputs(r), note if "notes" in r else mode_note())
+
+    for cold, out in first_screen("autograd", compute):
+        if cold:
+            yield *[gr.skip()] * 6, COLD_START
+        elif out is None:
+            yield *[gr.skip()] * 6, ""
+        else:
+            yield out
+
+
 def prewarm() -> None:
     """Start a sandbox worker in the background when a visitor starts typing (a cold start takes seconds)."""
     start_worker()
@@ -121,12 +139,15 @@ def build_tab() -> None:
     outputs = [result, graph, leaves, step_table, curve, plain, status]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
+    # the first screen; a visitor's own Run, Train or preset cancels it, so it never overwrites their result
+    first = Context.root_block.load(first_screen_outputs, None, outputs, api_visibility="private",
+                                    show_progress="hidden", **common)
+    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", cancels=[first], **common)
     trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
-                          api_name="autograd_train", **common)
+                          api_name="autograd_train", cancels=[first], **common)
     reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
     for changed in (code, lr):
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
-    loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
+    loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private", cancels=[first]).then(
         autograd_run, [code, lr], outputs, api_visibility="private", **common)
     cancel.click(cancelled_note, None, status, cancels=[ran, trained, loaded], api_visibility="private", queue=False)

@@ -66,7 +66,8 @@ def wire(editor: gr.Code, tabs: gr.Tabs, status: gr.Markdown) -> int:
     n = 0
     while _PENDING:
         btn, panel = _PENDING.pop(0)
-        btn.click(open_program, panel, [editor, tabs, status], api_visibility="private", queue=False)
+        # through the queue (it writes into the visitor's folder): the admission caps apply to it too
+        btn.click(open_program, panel, [editor, tabs, status], api_visibility="private")
         n += 1
     return n
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import gradio as gr
+from gradio.context import Context
 
 from playground.limits import PROGRAMS_AT_ONCE, WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
@@ -26,6 +27,10 @@ SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * max(W
 MONO_CSS = ("<style>#tensor-result textarea, #autograd-result textarea, #tensor-values textarea "
             "{font-family: var(--font-mono, ui-monospace, monospace) !important}</style>")
 STREAM_EVERY_S = 0.25
+COLD_START = ("Starting the sandbox: a fresh Python process is importing torch, torchvision, numpy and matplotlib "
+              "(a few seconds, once per server start)...")
+_FIRST: dict[str, tuple] = {}    # each tab's first screen, computed once per server and shown to every visitor
+_FIRST_LOCK = threading.Lock()
 
 
 def visitor(request: gr.Request | None) -> dict:
@@ -130,6 +135,49 @@ def cancelled_note() -> str:
     return "**Cancelled:** the program was stopped (what it printed before is above)."
 
 
+def first_screen(kind: str, compute):
+    """Yield (cold, outputs): a note while the sandbox starts, then the tab's first result, computed once per
+    server (the default preset) and cached; None if the sandbox could not run it (the tab stays as it is)."""
+    if kind not in _FIRST:
+        yield True, None
+    with _FIRST_LOCK:
+        if kind not in _FIRST:
+            try:
+                _FIRST[kind] = compute()
+            except SandboxUnavailable:
+                yield False, None
+                return
+    yield False, _FIRST[kind]
+
+
+def tensors_first_screen():
+    """The default preset's result on every visitor's first screen (private; computed once)."""
+    def compute():
+        r = run_tensors(TENSOR_PRESETS[DEFAULT_TENSOR])
+        if "values" not in r:
+            return r["text"], r["rows"], list(r["images"]), r["code"], "", mode_note(), None
+        status = "The default preset, run when the server started: edit it or pick another, then press Run."
+        return (r["text"], r["rows"], list(r["images"]) + list(r["figures"]), r["code"], r["values"], status, None)
+
+    for cold, out in first_screen("tensors", compute):
+        if cold:
+            yield *[gr.skip()] * 5, COLD_START, gr.skip()
+        elif out is None:
+            yield *[gr.skip()] * 5, "", gr.skip()
+        else:
+            yield out
+
+
+def warm_first_screens() -> None:
+    """Compute the sandbox tabs' first screens in the background once the server answers (app.main)."""
+    for _ in tensors_first_screen():
+        pass
+    from ui import autograd   # the tab next door; imported here, as it imports this module
+
+    for _ in autograd.first_screen_outputs():
+        pass
+
+
 def prewarm() -> None:
     """Start the sandbox in the background when a visitor starts typing (a cold start takes seconds)."""
     start_worker()
@@ -177,8 +225,11 @@ def build_tab() -> dict:
     outputs = [result, table, pictures, plain, values, status, files]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
-    loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
+    # the first screen; a visitor's own Run (or preset) cancels it, so it never overwrites their result
+    first = Context.root_block.load(tensors_first_screen, None, outputs, api_visibility="private",
+                                    show_progress="hidden", **common)
+    ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", cancels=[first], **common)
+    loaded = preset.change(load_preset, preset, code, api_visibility="private", cancels=[first]).then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
     cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
     return {"code": code, "status": status}
