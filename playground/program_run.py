@@ -17,7 +17,6 @@ import sys
 import time
 import traceback
 import types
-import warnings
 
 import numpy as np
 import torch
@@ -319,7 +318,6 @@ def run(sock, spec: dict) -> None:
         g["lr"] = float(spec.get("lr", 0.01))
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     error, losses, lines = None, [], {}
-    warnings.simplefilter("default")
     try:
         tree = _shown(ast.parse(code, FILENAME), code)
         lines = _assigned_lines(tree)

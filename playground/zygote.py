@@ -23,6 +23,7 @@ import selectors
 import signal
 import socket
 import sys
+import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # device_count without initialising CUDA
@@ -113,6 +114,7 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         scratch = spec["scratch"]
         os.chdir(scratch)
         os.environ.update({"HOME": scratch, "TMPDIR": scratch})
+        tempfile.tempdir = scratch   # gettempdir() may have been cached as /tmp in the template
         info = {**early, **_fence(spec, cfg, scratch)}
         frames.send(sock, {"t": "ready", "fence": info})
         program_run.run(sock, spec)

@@ -255,6 +255,23 @@ def run(values):
 print(run([1, 2, 5]))
 print(run([1, 0]))
 """,
+    "stdlib_files_tempfile_json_csv": """\
+import csv
+import json
+import os
+import tempfile
+import warnings
+
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump({"a": 1}, f)
+print(json.load(open(f.name)))
+os.remove(f.name)
+with open("rows.csv", "w", newline="") as fh:
+    csv.writer(fh).writerows([[1, 2], [3, 4]])
+print(list(csv.reader(open("rows.csv"))))
+warnings.warn("printed on stderr, as under CPython")
+print("done")
+""",
     "name_error_and_f_strings": """\
 x = 3
 print(f"{x=} {x:>4} {x!r}")
