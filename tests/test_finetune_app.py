@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 from tests.conftest import open_tab
 
@@ -106,6 +107,47 @@ def test_publish_fine_tuned_weights_to_the_hub(fake_hub):
     assert set(files) == {"model.safetensors", "config.json", "README.md"}
     state = load(files["model.safetensors"])
     assert torch.equal(state["fc.weight"], res.model.state_dict()["fc.weight"])
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.library_name is None and "library_name" not in card.content   # not a Hub library key: none
+    assert card.data.license == "mit" and card.data.pipeline_tag == "image-classification"
+    assert {"pytorch", "safetensors", "fine-tuned", "resnet_digits"} <= set(card.data.tags)
+    assert card.data.base_model is None and card.data.datasets is None     # the zoo's own weights; sklearn's digits
+    assert card.data.model_name == "digits-ft" and card.data.metrics == ["accuracy"]
+    (result,) = card.data.eval_results
+    assert (result.task_type, result.dataset_type, result.dataset_split) == ("image-classification", "sklearn-digits",
+                                                                             "test")
+    assert (result.metric_type, result.metric_value) == ("accuracy", round(res.test_acc, 2))
+    assert f"on {len(res.preds)} held-out images" in card.text and "ResNetDigits(num_classes=10)" in card.text
+
+
+def test_imagenet_fine_tune_card_names_its_base_model_and_data(tmp_path):
+    """An ImageNet fine-tune's card links the Hub's model tree (base_model: the weights repo it started from) and
+    its Hub data set, and keeps the base weights' licence; its loading code is plain torchvision + safetensors
+    and fits the fine-tuned state dict (the new head is torchvision's own, sized for the classes)."""
+    from types import SimpleNamespace
+
+    import torchvision
+    from safetensors.torch import load_model, save_file
+
+    from training.finetune_config import FinetuneConfig
+    from training.transfer import parts_of, replace_head
+    from ui.finetune_publish import finetune_card
+    from zoo import get_model
+
+    model = get_model("resnet18", weights=None)
+    replace_head(model, parts_of(model), 10)
+    res = SimpleNamespace(config=FinetuneConfig(model="resnet18", target="CIFAR-10"), classes=tuple("abcdefghij"),
+                          test_acc=81.234, preds=torch.zeros(500), model=model)
+    card = finetune_card(res, "me/resnet18-cifar10")
+    assert card.data.base_model == "timm/resnet18.tv_in1k" and card.data.base_model_relation == "finetune"
+    assert card.data.datasets == ["uoft-cs/cifar10"] and card.data.license == "bsd-3-clause"
+    assert card.data.library_name is None and card.data.pipeline_tag == "image-classification"
+    (result,) = card.data.eval_results
+    assert (result.dataset_type, result.metric_type, result.metric_value) == ("uoft-cs/cifar10", "accuracy", 81.23)
+    assert "torchvision.models.get_model('resnet18', weights=None, num_classes=10)" in card.text
+    save_file(model.state_dict(), tmp_path / "model.safetensors")
+    fresh = torchvision.models.get_model("resnet18", weights=None, num_classes=10)
+    assert load_model(fresh, tmp_path / "model.safetensors", strict=True) == (set(), [])   # strict: every key fits
 
 
 def test_resample_endpoint(client):

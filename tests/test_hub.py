@@ -3,10 +3,11 @@ import dataclasses
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import save
 
 from zoo import get_model, get_spec
-from zoo.hub import WeightsError, WeightsUnavailable, load_safetensors, load_weights, publish
+from zoo.hub import WeightsError, WeightsUnavailable, load_safetensors, load_weights, publish, read_manifest
 
 
 def _spec_on(repo_id: str, name: str = "resnet_digits"):
@@ -81,6 +82,18 @@ def test_publish_round_trip(fake_hub, tmp_path):
     files = fake_hub.repos["me/playground-digits"]
     assert {"resnet_digits.safetensors", "manifest.json", "README.md"} <= set(files)
     load_weights(get_model("resnet_digits", weights=None), _spec_on("me/playground-digits"))
+    card = ModelCard(files["README.md"].decode())            # parsed and checked as huggingface_hub does
+    assert card.data.library_name is None                    # no Hub library loads a plain state dict ("pytorch" is
+    assert "library_name" not in card.content                # not a Hub library key)
+    assert card.data.license == "mit" and card.data.pipeline_tag == "image-classification"
+    assert {"pytorch", "safetensors", "mnist"} <= set(card.data.tags) and card.data.datasets == ["ylecun/mnist"]
+    assert card.data.metrics == ["accuracy"] and card.data.model_name == "playground-digits"
+    (result,) = card.data.eval_results
+    acc = read_manifest()["resnet_digits"]["accuracy"]["mnist5k-test"]
+    assert (result.task_type, result.dataset_type, result.dataset_split) == ("image-classification", "ylecun/mnist",
+                                                                             "test")
+    assert (result.metric_type, result.metric_value) == ("accuracy", acc) and "resnet_digits" in result.metric_name
+    assert f"| resnet_digits | {get_spec('resnet_digits').weights.num_params:,} | {acc}% |" in card.text
     with pytest.raises(ValueError, match="only safetensors"):
         publish({"model.pt": str(tmp_path / "x")}, "me/x", token="hf_test")
 
