@@ -134,9 +134,15 @@ class Recorder:
         self.notes: list[str] = []
 
     def show(self, lineno: int, text: str, value) -> None:
-        if value is None or isinstance(value, torch.Generator) or len(self.shown) >= MAX_ROWS:
+        if value is None or isinstance(value, torch.Generator) or len(self.shown) >= MAX_ROWS or _drawing(value):
             return
         self.shown.append((lineno, text, _snapshot(value)))
+
+
+def _drawing(value) -> bool:
+    """plt.plot(...), plt.title(...) and friends return artists: the figure shows them, a row would not."""
+    items = value if isinstance(value, (list, tuple)) and value else [value]
+    return all(type(v).__module__.startswith("matplotlib") for v in items)
 
 
 def _snapshot(value):

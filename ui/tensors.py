@@ -218,8 +218,8 @@ def build_tab() -> dict:
     pictures = gr.Gallery(label="Heatmaps (2-D), histograms (larger tensors) and the program's figures", columns=3,
                           height="auto", object_fit="contain", elem_id="tensor-pictures")
     table = gr.Dataframe(headers=HEADERS, label="Every named result", interactive=False, elem_id="tensor-table")
-    files = gr.File(label="Your files (this visit)", file_count="multiple", interactive=False,
-                    elem_id="tensor-files")
+    files = gr.File(label="Your files (this visit): what your programs saved", file_count="multiple",
+                    interactive=False, height=140, elem_id="tensor-files")
     plain = code_block("The same as a plain PyTorch script")
 
     outputs = [result, table, pictures, plain, values, status, files]
