@@ -2,12 +2,13 @@
 attacker and a victim (separate gradio_client sessions), the server's own Hub token as a canary.
 
     python -m bench.bench_abuse [--only publish sandbox flood zip augment header resume temp memory
-                                       rest pictures xff secrets]
+                                       rest pictures xff secrets restarts]
 
 For each case: what the attacker got (message or a bounded run) and how long it took, and meanwhile the victim's
 /classify and one-line sandbox program. Then the temp folder after 20 fine-tunes with PLAYGROUND_TEMP_MAX_MB=50,
 and the growth of the server (with its worker processes) after 6 visitors each did 3 short fine-tunes, GAN
-samples and classifications. Prints JSON; writes bench/results/abuse.json. Every request goes to 127.0.0.1 and
+samples and classifications; `restarts`: three sessions looping runaway programs (issue #23 item 8).
+Prints JSON; writes bench/results/abuse.json. Every request goes to 127.0.0.1 and
 every loop is bounded.
 """
 from __future__ import annotations
@@ -169,6 +170,16 @@ def case_sandbox(url, digit) -> dict:
         return {"answers": _timed_results(jobs, t0)}
 
     return during(url, digit, attack, lead_s=0.5)
+
+
+def case_restarts(url, digit) -> dict:
+    """Issue #23 item 8: three sessions loop runaway programs (each stopped at its limit) while a victim
+    classifies and runs one-liners. With whole programs a stopped run kills only its own fork: the template
+    stays warm, nothing restarts (the restricted sandbox's worker took ~15 s to come back)."""
+    from bench.bench_programs import RUNAWAY as LOOPED
+    from bench.bench_programs import under_attack
+
+    return under_attack(url, digit, {"runaway": [LOOPED] * 3}, seconds=40.0)
 
 
 def _timed_results(jobs, t0) -> list[dict]:
@@ -571,7 +582,7 @@ def case_secrets(url, digit, hub, server) -> dict:
 
 
 CASES = ["publish", "sandbox", "flood", "jobs", "zip", "augment", "header", "resume", "temp", "memory",
-         "rest", "pictures", "xff", "secrets"]
+         "rest", "pictures", "xff", "secrets", "restarts"]
 
 
 def main(argv=None) -> dict:
@@ -624,6 +635,8 @@ def main(argv=None) -> dict:
                     out[name] = case_xff(digit, env)
                 elif name == "secrets":
                     out[name] = case_secrets(server.url, digit, hub, server)
+                elif name == "restarts":
+                    out[name] = case_restarts(server.url, digit)
                 out[name]["case_s"] = round(time.perf_counter() - t0, 1)
                 print(name, json.dumps(out[name])[:400], file=sys.stderr, flush=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
