@@ -41,6 +41,47 @@ def _victim_classify(app_url: str, png: str) -> float:
     return time.perf_counter() - t0
 
 
+# ------------------------------------------------------------------ Gradio's internals (issue #26 item 10)
+
+def test_the_patched_gradio_internals_are_checked_at_start(monkeypatch):
+    """ui.admission, ui.sessions and ui.queue_bounds patch Gradio 6.31's private queue, session and sketchpad
+    internals: pyproject pins that minor release, and each module checks the internals it uses before it patches
+    anything, refusing to start (loudly) where they changed instead of leaving a public server unbounded."""
+    import tomllib
+
+    import gradio as gr
+    from gradio import queueing
+
+    from tests.conftest import ROOT
+    from ui import admission, queue_bounds, sessions
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "gradio[oauth]==6.31.*" in deps and gr.__version__.startswith("6.31.")
+    with gr.Blocks() as demo:
+        gr.ImageEditor()
+    demo.queue(api_open=False)
+    admission._check_gradio(demo)
+    sessions._check_gradio()
+    queue_bounds._check_gradio(demo._queue)
+
+    async def push(self, body, request):            # a future Gradio whose push takes other arguments
+        return True, "", "success"
+
+    monkeypatch.setattr(queueing.Queue, "push", push)
+    with pytest.raises(RuntimeError, match=r"ui\.admission was written for Gradio 6\.31.*Queue\.push"):
+        admission.install(demo)
+    with pytest.raises(RuntimeError, match=r"ui\.queue_bounds was written for Gradio 6\.31.*Queue\.push"):
+        queue_bounds.install(demo)
+    monkeypatch.undo()
+
+    def event_queue_init(self, concurrency_id, concurrency_limit):   # events kept under another name
+        self.events = []
+
+    monkeypatch.setattr(queueing.EventQueue, "__init__", event_queue_init)
+    with pytest.raises(RuntimeError, match="EventQueue no longer keeps its events"):
+        admission._check_gradio(demo)
+
+
 # ------------------------------------------------------------------ 1. the REST routes around the queue
 
 def test_on_space_agrees_with_gradio(monkeypatch):

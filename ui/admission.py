@@ -180,11 +180,59 @@ def bound_sketchpad(block) -> None:
     block.preprocess = bounded_preprocess
 
 
+def _check_gradio(demo) -> None:
+    """Fail at start, loudly, where the Gradio internals this module relies on are not what it was written for
+    (Gradio 6.31; pyproject pins gradio==6.31.*, and ui.sessions and ui.queue_bounds check theirs the same way):
+    a silent mismatch would leave the queue, the REST routes or the sketchpads unbounded on a public server."""
+    import inspect
+
+    import gradio as gr
+    from gradio import queueing, routes
+
+    problems = []
+    queue = getattr(demo, "_queue", None)
+    if not isinstance(queue, queueing.Queue):
+        problems.append("Blocks._queue is not a gradio.queueing.Queue")
+    else:
+        if not isinstance(getattr(queue, "event_queue_per_concurrency_id", None), dict):
+            problems.append("Queue.event_queue_per_concurrency_id is gone")
+        if not isinstance(getattr(queue, "active_jobs", None), list):
+            problems.append("Queue.active_jobs is gone")
+    if list(inspect.signature(queueing.Queue.push).parameters) != ["self", "body", "request", "username"]:
+        problems.append("Queue.push no longer takes (body, request, username)")
+    if not {"queue"} <= _assigned(queueing.EventQueue.__init__):
+        problems.append("EventQueue no longer keeps its events in .queue")
+    if not {"session_hash", "request"} <= _assigned(queueing.Event.__init__):
+        problems.append("Event no longer keeps session_hash and request")
+    source = inspect.getsource(routes)
+    if "success, event_id, state = await blocks._queue.push(" not in source:
+        problems.append("/queue/join no longer reads (success, message, status) from Queue.push")
+    if "not app.get_blocks().api_open and fn.queue" not in source:
+        problems.append("the REST routes no longer close on Blocks.api_open")
+    if '"_is_server_fn"' not in source:
+        problems.append("/component_server no longer checks a function's _is_server_fn")
+    if not all(hasattr(gr.ImageEditor, a) for a in ("accept_blobs", "preprocess")) or \
+            "blob_storage" not in _assigned(gr.ImageEditor.__init__):
+        problems.append("gr.ImageEditor no longer has accept_blobs, preprocess and blob_storage")
+    if problems:
+        raise RuntimeError(f"ui.admission was written for Gradio 6.31's queue and sketchpad internals (installed: "
+                           f"gradio {gr.__version__}): " + "; ".join(problems))
+
+
+def _assigned(fn) -> set[str]:
+    """The attributes a method assigns on self, read from its source."""
+    import inspect
+    import re
+
+    return set(re.findall(r"self\.(\w+)\s*(?::[^=\n]+)?=(?!=)", inspect.getsource(fn)))
+
+
 def install(demo) -> None:
     """Wrap demo's queue (after demo.queue()) with the per-visitor admission check, and bound what its sketchpads
     accept (bound_sketchpad)."""
     import gradio as gr
 
+    _check_gradio(demo)
     for block in demo.blocks.values():
         if isinstance(block, gr.ImageEditor) and not getattr(block, "_playground_bounded", False):
             bound_sketchpad(block)
