@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
-from ui import admission, gpu, look_inside, open_in_playground  # noqa: E402
+from ui import admission, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from zoo.device import use_serving_threads  # noqa: E402
@@ -110,7 +110,7 @@ def build_app() -> gr.Blocks:
     # Gradio closes them by itself only on a Space (utils.get_space), not locally or through a --share link.
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2, api_open=False)
     admission.install(demo)
-    __import__("ui.sessions", fromlist=["install"]).install(demo)  # bounded sessions and unread results
+    sessions.install(demo)   # bounded sessions and unread results (ui/sessions.py, ui/queue_bounds.py)
     return demo
 
 
@@ -127,6 +127,13 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         css=CSS,
         js=JS,
     )
+
+
+def warm_first_screens() -> None:
+    """The sandbox tabs' first screens (the default presets), computed once in the background (see main)."""
+    for screen in (tensors.tensors_first_screen, autograd.first_screen_outputs):
+        for _ in screen():
+            pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.launch(prevent_thread_lock=True, **kw)
     # the sandbox's template imports torch & co. in a process of its own: started once the server answers
     # and the sandbox tabs' first screens (the default presets) computed once, before the first visitor asks
-    threading.Thread(target=tensors.warm_first_screens, daemon=True, name="sandbox-prewarm").start()
+    threading.Thread(target=warm_first_screens, daemon=True, name="sandbox-prewarm").start()
     demo.block_thread()
 
 

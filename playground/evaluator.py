@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
+from core.errors import VisitorError
 from playground import allowlist as A
 
 
@@ -37,7 +38,7 @@ class Limits:
     max_tolist: int = 10_000
 
 
-class SandboxError(Exception):
+class SandboxError(VisitorError):
     """A refusal by the sandbox (not a PyTorch error): the message says what and why."""
 
 

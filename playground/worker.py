@@ -38,6 +38,7 @@ from dataclasses import asdict
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
+from core.errors import VisitorError
 from playground.limits import WATCH_INTERVAL_S, Limits, Watchdog
 
 log = logging.getLogger("playground.sandbox")
@@ -46,7 +47,7 @@ START_SECONDS = 120.0   # a cold start imports torch + matplotlib: seconds on a 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(VisitorError):
     """The worker timed out, died, or could not start; the message is for the user."""
 
 

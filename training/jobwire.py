@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 
+from core.errors import VisitorError
+
 
 def job_threads() -> int:
     """The worker's torch thread budget: PLAYGROUND_JOB_THREADS, else all cores but one, so interactive requests
@@ -30,7 +32,7 @@ class JobError(Exception):
     """A job failed; the message is written for the visitor."""
 
 
-class JobRefused(JobError):
+class JobRefused(JobError, VisitorError):
     """A job was not accepted (e.g. this session already has one); nothing was queued."""
 
 

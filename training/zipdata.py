@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from core.errors import InputError
 from training.data import Split, stratified_split
 from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image, probe
 from zoo.tempfiles import roots, temp_root
@@ -30,7 +31,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapixels on one core
 
 
-class ZipRejected(ValueError):
+class ZipRejected(InputError):
     """The zip is unsafe or not an ImageFolder; the message says why."""
 
 

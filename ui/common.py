@@ -9,12 +9,13 @@ import logging
 import math
 import os
 import tempfile
-import traceback
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
+from core.errors import VisitorError, describe
+from training.checkpoint import CheckpointError
 from training.data import DatasetUnavailable
 from ui import open_in_playground
 from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
@@ -39,25 +40,26 @@ JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HAN
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is written for the user (shown as is)."""
-    return (ImageInputError, WeightsUnavailable, WeightsError, DatasetUnavailable)
+    """Exceptions whose message is written for the user (shown as is): core.errors.VisitorError and its kin, and
+    the two an exported run ships alone (training/data.py and training/checkpoint.py import nothing of ours)."""
+    return (VisitorError, DatasetUnavailable, CheckpointError, ImageInputError, WeightsUnavailable, WeightsError)
 
 
 def _message(exc: BaseException, where: str) -> str:
-    """The text a visitor sees for an exception (user errors as written; anything else logged and summarised)."""
+    """The text a visitor sees for an exception: the one error model (core.errors.describe) decides; a
+    ValueError from one of our checks of a visitor's value still says what is wrong (until each is an
+    InputError); anything else is logged with an id and shown without internals."""
     if isinstance(exc, gr.Error):
         return str(exc.message)
     if isinstance(exc, user_errors()):
-        return str(exc)
+        return describe(exc, where)[1] if isinstance(exc, VisitorError) else _capital(str(exc))
     if isinstance(exc, ValueError):   # our checks of a value the visitor gave: the message says what is wrong
-        text = str(exc)
-        return text[:1].upper() + text[1:]
-    if isinstance(exc, (TypeError, KeyError)):
-        return f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, MemoryError):
-        return "Out of memory for this request; try a smaller input."
-    log.error("callback %s failed:\n%s", where, traceback.format_exc())
-    return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
+        return _capital(str(exc))
+    return describe(exc, where)[1]
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def friendly(fn):

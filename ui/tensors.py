@@ -168,16 +168,6 @@ def tensors_first_screen():
             yield out
 
 
-def warm_first_screens() -> None:
-    """Compute the sandbox tabs' first screens in the background once the server answers (app.main)."""
-    for _ in tensors_first_screen():
-        pass
-    from ui import autograd   # the tab next door; imported here, as it imports this module
-
-    for _ in autograd.first_screen_outputs():
-        pass
-
-
 def prewarm() -> None:
     """Start the sandbox in the background when a visitor starts typing (a cold start takes seconds)."""
     start_worker()

@@ -16,15 +16,17 @@ from filelock import FileLock  # a huggingface_hub dependency: flock on Linux/ma
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from core.errors import InputError, VisitorError
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(VisitorError, RuntimeError):
     """The weights cannot be had now (offline and not cached, repo or file missing)."""
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """A weights file that is not what it claims: not safetensors, corrupt, or the wrong keys/shapes."""
 
 

@@ -22,6 +22,8 @@ import warnings
 
 from PIL import Image
 
+from core.errors import InputError
+
 MAX_PIXELS = 40_000_000        # refuse larger images before decoding
 MAX_FILE_BYTES = 25 * 1024 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
@@ -37,7 +39,7 @@ MAX_GIF_SUBBLOCKS = 4_096      # their data sub-blocks (a comment's are concaten
 MAX_WEBP_CHUNKS = 10_000       # RIFF chunks, frames (ANMF) included
 
 
-class ImageInputError(ValueError):
+class ImageInputError(InputError):
     """An input that is not a usable image; the message is shown to the user as is."""
 
 
