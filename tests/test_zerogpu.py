@@ -212,14 +212,24 @@ def test_every_event_under_the_zero_gpu_rule(zero_gpu_app, tmp_path):
 
 
 def test_events_that_may_download_weights_show_progress():
-    """Classify's first use of an ImageNet model downloads its weights: Gradio shows huggingface_hub's tqdm bar
-    as the tab's progress when the event takes a gr.Progress(track_tqdm=True)."""
+    """The first use of an ImageNet model downloads its weights (Classify, Look inside): Gradio shows
+    huggingface_hub's tqdm bar as the tab's progress when the event takes a gr.Progress(track_tqdm=True)."""
     import inspect as stdlib_inspect
 
     import gradio as gr
 
+    from ui import look_inside
     from ui.classify import classify_upload_ui, rerun_ui
 
-    for fn in (classify_upload_ui, rerun_ui):
+    downloading = (classify_upload_ui, rerun_ui, look_inside.look_upload, look_inside.activations_ui,
+                   look_inside.attribution_ui, look_inside.weight_stats_ui, look_inside.compare_checkpoints_ui)
+    for fn in downloading:
         p = stdlib_inspect.signature(fn).parameters["progress"].default
-        assert isinstance(p, gr.Progress) and p.track_tqdm
+        assert isinstance(p, gr.Progress) and p.track_tqdm, fn.__name__
+    # Look inside's buttons and uploads run those functions (not copies without a progress bar).
+    with gr.Blocks() as demo:
+        with gr.Tab("Look inside"):
+            look_inside.build_tab()
+    wired = {getattr(f.fn, "__wrapped__", f.fn) for f in demo.fns.values()}
+    for fn in downloading[2:]:
+        assert fn.__wrapped__ in wired, fn.__name__

@@ -92,15 +92,20 @@ def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, t
             *_attribution(sketch, model_name, target, weights, seed))
 
 
+# progress: as on Classify, the first use of an ImageNet model downloads its weights from the Hub (45-530 MB);
+# track_tqdm turns huggingface_hub's download bar into the tab's progress bar. Every event that loads trained
+# weights on request takes one (the sketchpad's live view hides its progress, as Classify's does).
 @with_status(ACT_RESET + ATTR_RESET, empty=lambda image, *_: image is None)
-def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, target):
+def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, target,
+                progress=gr.Progress(track_tqdm=True)):
     """An upload or an example: activations and attribution."""
     return (*_activations(image, model_name, layer, top_k, weights, seed, shared_scale),
             *_attribution(image, model_name, target, weights, seed))
 
 
 @with_status(ACT_RESET)
-def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale):
+def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale,
+                   progress=gr.Progress(track_tqdm=True)):
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
         raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
@@ -108,7 +113,7 @@ def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, se
 
 
 @with_status(ATTR_RESET)
-def attribution_ui(sketch, upload, source, model_name, target, weights, seed):
+def attribution_ui(sketch, upload, source, model_name, target, weights, seed, progress=gr.Progress(track_tqdm=True)):
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
         raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
@@ -170,6 +175,16 @@ def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int =
     w = whole_number(width or w0, "Input width", 8, 1024)
     rows, text = summary_view(model_name, h, w, int(depth or 4))
     return rows, f"```\n{text.strip()}\n```", summary_code(model_name, (1, c, h, w), int(depth or 4))
+
+
+@with_status((None, None, None, "", ""))
+def weight_stats_ui(model_name, weights, seed, include_bn, zero_tol, progress=gr.Progress(track_tqdm=True)):
+    return weight_stats(model_name, weights, seed, include_bn, zero_tol)
+
+
+@with_status((None, None, None, "", "", KEEP))
+def compare_checkpoints_ui(model_name, mode, seed, checkpoint, layer, progress=gr.Progress(track_tqdm=True)):
+    return compare_checkpoints(model_name, mode, seed, checkpoint, layer)
 
 
 def _class_choices(model_name: str):
@@ -326,12 +341,11 @@ def build_tab() -> None:
     attr_btn.click(attribution_ui, inputs_any + [target, weights, seed], attr_out + [status],
                    api_visibility="private", **common)
     w_out = [w_hist, w_table, filters, w_text, w_code]
-    w_btn.click(with_status((None, None, None, "", ""))(weight_stats), [model, weights, seed, include_bn, zero_tol],
-                w_out + [status], api_visibility="private", **common)
+    w_btn.click(weight_stats_ui, [model, weights, seed, include_bn, zero_tol], w_out + [status],
+                api_visibility="private", **common)
     cmp_in = [model, mode, seed, ckpt, cmp_layer]
     cmp_out = [cmp_bars, cmp_hist, cmp_table, cmp_text, cmp_code, cmp_layer]
-    cmp_btn.click(with_status((None, None, None, "", "", KEEP))(compare_checkpoints), cmp_in, cmp_out + [status],
-                  api_visibility="private", **common)
+    cmp_btn.click(compare_checkpoints_ui, cmp_in, cmp_out + [status], api_visibility="private", **common)
     ckpt.upload(lambda: CMP_UPLOAD, None, mode, api_visibility="private")
     s_in, s_out = [model, s_h, s_w, s_depth], [s_table, s_text, s_code]
     s_btn.click(with_status((None, "", ""))(model_summary), s_in, s_out + [status], api_visibility="private", **common)
