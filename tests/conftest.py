@@ -51,6 +51,32 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(layer)
 
 
+def _patient_url_ok(url: str) -> bool:
+    """Gradio's launch check (networking.url_ok) gives up after one 3 s timeout and then refuses to start
+    ("localhost is not accessible"): on a loaded 2-core CI machine the new server can take longer to answer its
+    first HEAD. Same check, up to 60 s."""
+    import time as _time
+
+    import httpx
+
+    deadline = _time.monotonic() + 60
+    while _time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=10, verify=False).status_code in (200, 401, 301, 302, 303, 307, 308):
+                return True
+        except (httpx.TransportError, OSError):
+            pass
+        _time.sleep(0.5)
+    return False
+
+
+def _patch_gradio_launch_check() -> None:
+    import gradio.networking
+
+    gradio.networking.url_ok = _patient_url_ok
+
+
+_patch_gradio_launch_check()
 _launches = [0]
 
 
