@@ -72,7 +72,7 @@ def gpu_paths() -> list[str]:
 class ForkServer:
     """The template process and the bookkeeping of its children."""
 
-    def __init__(self, work_dir: Path, fenced: bool = True, threads: int = 2, nice: int = 10, spares: int = 2):
+    def __init__(self, work_dir: Path, fenced: bool = True, threads: int = 2, nice: int = 10, spares: int = 4):
         self.work_dir = Path(work_dir)
         self.fenced, self.threads, self.nice, self.spares = fenced, threads, nice, spares
         self._lock = threading.Lock()

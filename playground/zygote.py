@@ -204,21 +204,25 @@ def main() -> None:
     # Forking a template that holds torch & co. takes tens of ms (its page tables): spares are forked ahead, so
     # a run starts in the time it takes to hand one over. The spares in a child's memory are closed there.
     spares: list[tuple[int, socket.socket]] = []
-    n_spares = int(cfg.get("spares", 2))
+    n_spares = int(cfg.get("spares", 4))
 
-    def refill():
-        while len(spares) < n_spares:
-            closing = [ctl.fileno(), rfd, wfd, *(s.fileno() for _, s in spares)]
-            pid, sock = _spare(cfg, closing)
-            children.add(pid)
-            spares.append((pid, sock))
+    def add_spare():
+        closing = [ctl.fileno(), rfd, wfd, *(s.fileno() for _, s in spares)]
+        pid, sock = _spare(cfg, closing)
+        children.add(pid)
+        spares.append((pid, sock))
 
     # Every object the template holds goes to the permanent generation: a collection in a child would otherwise
     # write to every object's header and copy most of the template's pages (copy-on-write), tens of ms a run.
     gc.freeze()
-    refill()
     while True:
-        for key, _ in sel.select():
+        # Requests first; a spare is forked only when nothing is waiting (one at a time, so a burst of runs is
+        # handed the spares there are and forks for the rest on demand, instead of queueing behind refills).
+        events = sel.select(0 if len(spares) < n_spares else None)
+        if not events:
+            add_spare()
+            continue
+        for key, _ in events:
             if key.data == "chld":
                 os.read(rfd, 4096)
                 _reap(ctl, children, spares)
@@ -233,12 +237,11 @@ def main() -> None:
             req = json.loads(msg)
             if req.get("t") == "fork":
                 if not spares:
-                    refill()
+                    add_spare()
                 pid, sock = spares.pop(0)
                 socket.send_fds(ctl, [json.dumps({"t": "forked", "id": req["id"], "pid": pid}).encode()],
                                 [sock.fileno()])
                 sock.close()
-                refill()
             elif req.get("t") == "kill" and req.get("pid") in children:
                 _kill(req["pid"])
             _reap(ctl, children, spares)
