@@ -10,7 +10,7 @@ import torch
 from torch.func import functional_call
 
 from playground import allowlist as A
-from playground.evaluator import BoundMethod, Limits, SafeFunc, SandboxError
+from playground.evaluator import BoundMethod, LanguageLimits, SafeFunc, SandboxError
 from playground.guard import fmt_bytes, to_meta, to_meta_kw
 
 
@@ -26,7 +26,7 @@ class Calls:
     """The Interpreter's calls (a mixin): needs `self.limits`, `self.allocated`, `self.env`,
     `self.backward_roots`, `self.last_step` and the guard's `guarded` / `check_size`."""
 
-    limits: Limits
+    limits: LanguageLimits
 
     def call(self, func, args: list, kwargs: dict):
         if isinstance(func, SafeFunc):

@@ -1,6 +1,7 @@
-"""A safe evaluator for small PyTorch programs: an `ast` whitelist checked up front, then a tree-walking
-interpreter that only ever calls allow-listed torch functions (playground/allowlist.py) and checks every
-allocation's size on the `meta` device before it happens.
+"""The restricted language (the sandbox's fallback where the operating system's fence cannot be built and the
+app is public; see docs/sandbox.md): an `ast` whitelist checked up front (every refusal listed at once), then a
+tree-walking interpreter that only ever calls allow-listed torch functions (playground/allowlist.py) and checks
+every allocation's size on the `meta` device before it happens.
 
 Nothing here compiles or execs user text. Python-level bombs (2**2**100, [0]*10**9, 1 << 10**9) are
 refused by size checks on the operands; tensor bombs (torch.ones(10**6, 10**6), x.repeat(10**5, 10**5))
@@ -23,7 +24,7 @@ from playground import allowlist as A
 
 
 @dataclass(frozen=True)
-class Limits:
+class LanguageLimits:
     """Caps for one request (see the README for why these numbers)."""
     max_chars: int = 4000            # input length
     max_lines: int = 150
@@ -77,7 +78,7 @@ _HINTS = {ast.Import: "`import` is not needed: torch, nn, F and optim are alread
           ast.While: "loops are not allowed"}
 
 
-def parse(code: str, limits: Limits = Limits()) -> ast.Module:
+def parse(code: str, limits: LanguageLimits = LanguageLimits()) -> ast.Module:
     """Parse and check the whole program against the whitelist before anything runs."""
     if not isinstance(code, str):
         raise SandboxError("the code must be a string")
@@ -95,7 +96,7 @@ def parse(code: str, limits: Limits = Limits()) -> ast.Module:
     return tree
 
 
-def _check_tree(tree: ast.AST, limits: Limits) -> None:
+def _check_tree(tree: ast.AST, limits: LanguageLimits) -> None:
     """Every problem at once, top to bottom, each with its line (a refused node's children are not checked:
     one refusal per construct). The size limits stop the check at once."""
     count = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from playground.evaluator import Limits, SandboxError
+from playground.evaluator import LanguageLimits, SandboxError
 
 _FAILED = object()
 
@@ -43,9 +43,9 @@ def to_meta_kw(kwargs: dict) -> dict:
 
 
 class AllocationGuard:
-    """The Interpreter's guard (a mixin): needs `self.limits` (Limits) and `self.allocated` (bytes so far)."""
+    """The Interpreter's guard (a mixin): needs `self.limits` (LanguageLimits) and `self.allocated` (bytes so far)."""
 
-    limits: Limits
+    limits: LanguageLimits
     allocated: int
 
     def guarded(self, label: str, real, meta=None):

@@ -15,7 +15,7 @@ import torch
 
 from playground import allowlist as A
 from playground.calls import Calls
-from playground.evaluator import (_BINOPS, _CMP, _INPLACE, _UNARY, BoundMethod, Limits, Namespace, SafeFunc,
+from playground.evaluator import (_BINOPS, _CMP, _INPLACE, _UNARY, BoundMethod, LanguageLimits, Namespace, SafeFunc,
                                   SandboxError, UserCodeError, namespaces, parse)
 from playground.guard import AllocationGuard, to_meta
 from playground.safe_builtins import SafeBuiltins
@@ -24,7 +24,7 @@ from playground.safe_builtins import SafeBuiltins
 @dataclass
 class Interpreter(Calls, AllocationGuard, SafeBuiltins):
     """Runs one program. `env` holds the user's names; `record(lineno, label, value)` sees every result."""
-    limits: Limits = field(default_factory=Limits)
+    limits: LanguageLimits = field(default_factory=LanguageLimits)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     env: dict = field(default_factory=dict)
     record: object = None

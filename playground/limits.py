@@ -76,7 +76,7 @@ class Plan:
 
 
 @dataclass
-class Limits:
+class WorkerLimits:
     """One sandbox's limits; `platform` is sys.platform unless a test (or PLAYGROUND_SANDBOX_PLATFORM) says
     which OS's enforcement to use."""
 
@@ -121,13 +121,13 @@ class Limits:
 
 
 # ---- in the child -------------------------------------------------------------------------------------------
-def simulate_platform_in_child(limits: Limits) -> None:
+def simulate_platform_in_child(limits: WorkerLimits) -> None:
     """Make this interpreter look like the target OS before anything imports `resource` (tests on Linux)."""
     if limits.no_resource_module() and not sys.platform.startswith("win"):
         sys.modules["resource"] = None  # `import resource` now raises ImportError, as on Windows
 
 
-def clamp_child(plan: Plan, limits: Limits, vm_size: int) -> dict:
+def clamp_child(plan: Plan, limits: WorkerLimits, vm_size: int) -> dict:
     """Set the kernel limits the plan asks for (after warm-up; vm_size is the address space mapped by then)."""
     info: dict = {}
     if plan.memory == "rlimit":
@@ -165,7 +165,7 @@ class Watchdog:
     """The parent's watch over one child where the kernel cannot limit it: resident memory above the size after
     warm-up, and CPU time (user + system) per request, read with psutil (Linux, macOS and Windows alike)."""
 
-    def __init__(self, pid: int, plan: Plan, limits: Limits):
+    def __init__(self, pid: int, plan: Plan, limits: WorkerLimits):
         try:
             import psutil
         except ImportError as exc:  # pragma: no cover - psutil is in requirements.txt

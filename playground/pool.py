@@ -28,7 +28,7 @@ from pathlib import Path
 from playground import fence
 from playground.fork_server import ForkServer
 from playground.limits import (PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRESS, QUEUE_SECONDS, THREADS, WORKERS,
-                               Limits)
+                               WorkerLimits)
 from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
 from zoo import tempfiles
@@ -47,9 +47,9 @@ class SandboxBusy(SandboxUnavailable):
 class SandboxPool:
     """`size` workers; request() runs a program on a free one under the rules above."""
 
-    def __init__(self, size: int = WORKERS, limits: Limits | None = None, queue_seconds: float = QUEUE_SECONDS,
+    def __init__(self, size: int = WORKERS, limits: WorkerLimits | None = None, queue_seconds: float = QUEUE_SECONDS,
                  per_address: int = PER_ADDRESS, workers: list | None = None, describe=None):
-        self.limits = limits or Limits()
+        self.limits = limits or WorkerLimits()
         self.size = max(1, int(size)) if workers is None else len(workers)
         self.queue_seconds = queue_seconds
         self.per_address = per_address
@@ -237,7 +237,7 @@ def _build_pool() -> SandboxPool:
     server = ForkServer(tempfiles.temp_root() / "sandbox", fenced=mode == "fenced", threads=THREADS)
     slots = [ForkSlot(server, limits, name=f"program-{i}") for i in range(PROGRAMS_AT_ONCE)]
     probe = machine()
-    return SandboxPool(limits=Limits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),
+    return SandboxPool(limits=WorkerLimits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),
                        workers=slots, per_address=PROGRAMS_PER_ADDRESS,
                        describe=lambda: limits.describe(PROGRAMS_AT_ONCE, mode == "fenced", probe))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from playground import codegen, graph, tensor_view
-from playground.evaluator import Limits, SandboxError, UserCodeError, parse
+from playground.evaluator import LanguageLimits, SandboxError, UserCodeError, parse
 from playground.interpreter import Interpreter
 
 MAX_PICTURES = 6
@@ -20,7 +20,7 @@ def _error_text(exc: BaseException) -> str:
     return f"Refused by the sandbox: {exc}"
 
 
-def run_tensors(code: str, device: torch.device | None = None, limits: Limits = Limits()) -> dict:
+def run_tensors(code: str, device: torch.device | None = None, limits: LanguageLimits = LanguageLimits()) -> dict:
     """Run a tensor program; every named result gets a summary, its value and (some) a picture."""
     device = device or torch.device("cpu")
     results, pictures = [], []
@@ -69,7 +69,7 @@ def _split_steps(tree, code: str):
 
 
 def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.device | None = None,
-                 limits: Limits = Limits()) -> dict:
+                 limits: LanguageLimits = LanguageLimits()) -> dict:
     """Run an autograd program once (steps=0), or its setup once and its `# step` block `steps` times."""
     device = device or torch.device("cpu")
     steps = int(steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from playground.evaluator import Limits, SandboxError
+from playground.evaluator import LanguageLimits, SandboxError
 from playground.guard import to_meta
 
 
@@ -12,7 +12,7 @@ class SafeBuiltins:
     """The Interpreter's `_b_<name>` builtins (a mixin): needs `self.limits`, `self.printed`,
     `self.printed_chars` and `self.guarded`."""
 
-    limits: Limits
+    limits: LanguageLimits
 
     def _b_print(self, *args):
         text = " ".join(str(a) for a in args)

@@ -16,13 +16,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 # Everything is imported here, before the child clamps itself; none of these imports `resource`, so
 # simulate_platform_in_child still hides it from the program (tests of other platforms).
 from playground import graph, programs, tensor_view  # noqa: F401
-from playground.limits import (THREADS, Limits, arm_cpu_limit, clamp_child, process_vm_size,
+from playground.limits import (THREADS, WorkerLimits, arm_cpu_limit, clamp_child, process_vm_size,
                                simulate_platform_in_child)
 from zoo.device import get_device
 
 
 
-def _warm_up(limits: Limits) -> dict:
+def _warm_up(limits: WorkerLimits) -> dict:
     """Warm everything, then clamp the process."""
     torch.set_num_threads(THREADS)
     device = get_device()
@@ -50,7 +50,7 @@ def _child_main() -> None:
     """Connect to the parent, warm up, then loop: receive (kind, kwargs), run, send ("ok", result) or ("error", msg)."""
     host, port, key = sys.stdin.readline().split()
     conn = Client((host, int(port)), authkey=bytes.fromhex(key))
-    limits = Limits(**conn.recv())
+    limits = WorkerLimits(**conn.recv())
     simulate_platform_in_child(limits)
     try:
         info = _warm_up(limits)

@@ -9,7 +9,7 @@ both sides prove the key (HMAC challenge), and from then on they talk over a mul
 argv and the environment.) Unlike mp 'spawn', the child does not re-import the parent's __main__ (app.py,
 hence gradio).
 
-Limits (see playground/limits.py for which OS uses which):
+WorkerLimits (see playground/limits.py for which OS uses which):
 - wall clock: the parent's timeout per request;
 - CPU time: RLIMIT_CPU soft limit = CPU used so far + the limit, set before each request (SIGXCPU ends the
   child); where there is no RLIMIT_CPU the parent's watchdog reads the child's CPU time with psutil;
@@ -39,7 +39,7 @@ from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 from core.errors import VisitorError
-from playground.limits import WATCH_INTERVAL_S, Limits, Watchdog
+from playground.limits import WATCH_INTERVAL_S, WorkerLimits, Watchdog
 
 log = logging.getLogger("playground.sandbox")
 
@@ -108,8 +108,8 @@ class Worker:
     """One warm worker process; request() runs a program in it under the limits. The pool gives a worker to one
     request at a time; the lock only orders start, kill and close."""
 
-    def __init__(self, limits: Limits | None = None, name: str = "sandbox"):
-        self.limits = limits or Limits()
+    def __init__(self, limits: WorkerLimits | None = None, name: str = "sandbox"):
+        self.limits = limits or WorkerLimits()
         self.name = name
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None

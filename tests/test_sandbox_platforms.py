@@ -1,6 +1,6 @@
 """The sandbox off Linux (issue #17) and its pool rules (issue #13), on real worker processes.
 
-A Linux machine takes another OS's path with Limits(platform=...): "win32" has no `resource` module at all in
+A Linux machine takes another OS's path with WorkerLimits(platform=...): "win32" has no `resource` module at all in
 the child (so no rlimits: the parent's psutil watchdog limits CPU time and memory), "darwin" has rlimits but
 no RLIMIT_AS (memory by the watchdog). Each runaway check would fail if the watchdog did nothing: the programs
 stay inside the evaluator's caps and run far past the CPU/memory limits until the (long) wall clock.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.limits import Limits
+from playground.limits import WorkerLimits
 from playground.pool import SandboxBusy, SandboxPool
 from playground.worker import SandboxUnavailable
 
@@ -26,12 +26,12 @@ HOG = "\n".join(f"{n} = torch.ones(4000, 4000)" for n in "abcdef") + "\n" + SPIN
 
 
 def test_each_os_gets_its_own_enforcement():
-    linux, mac, win = (Limits(platform=p).plan() for p in ("linux", "darwin", "win32"))
+    linux, mac, win = (WorkerLimits(platform=p).plan() for p in ("linux", "darwin", "win32"))
     assert (linux.cpu, linux.memory, linux.files) == ("rlimit", "rlimit", "rlimit")
     assert (mac.cpu, mac.memory, mac.files) == ("rlimit", "watchdog", "rlimit")
     assert (win.cpu, win.memory, win.files) == ("watchdog", "watchdog", "evaluator")
-    assert Limits(platform="win32", cpu_s=0, memory_mb=0).plan().watched is False
-    line = Limits(wall_s=10, cpu_s=10, memory_mb=1536, platform="win32").describe(2)
+    assert WorkerLimits(platform="win32", cpu_s=0, memory_mb=0).plan().watched is False
+    line = WorkerLimits(wall_s=10, cpu_s=10, memory_mb=1536, platform="win32").describe(2)
     assert line == ("Limits here: 10 s wall clock, 10 s CPU (watchdog), 1.5 GiB memory (watchdog), "
                     "no file writes (evaluator only); 2 programs at a time, one per visitor")
 
@@ -71,7 +71,7 @@ def test_manifest_lock_serialises_writers_without_fcntl(tmp_path, monkeypatch):
 @pytest.fixture
 def windows_like():
     """A one-worker pool that runs the child as on Windows: no `resource` module, limits by the watchdog."""
-    pool = SandboxPool(size=1, limits=Limits(wall_s=60, cpu_s=2, memory_mb=200, platform="win32"))
+    pool = SandboxPool(size=1, limits=WorkerLimits(wall_s=60, cpu_s=2, memory_mb=200, platform="win32"))
     yield pool
     pool.close()
 
@@ -102,7 +102,7 @@ def test_without_resource_module_runs_and_stops_runaways(windows_like):
 @pytest.mark.app   # sandbox worker processes
 def test_without_rlimit_as_memory_is_watched():
     """macOS: RLIMIT_AS is not enforced, so the watchdog stops a memory hog (RLIMIT_CPU still applies)."""
-    pool = SandboxPool(size=1, limits=Limits(wall_s=60, cpu_s=600, memory_mb=200, platform="darwin"))
+    pool = SandboxPool(size=1, limits=WorkerLimits(wall_s=60, cpu_s=600, memory_mb=200, platform="darwin"))
     try:
         assert "tensor([1., 1.])" in pool.request("tensors", code="torch.ones(2)")["text"]
         assert "rlimit_as" not in pool.info and pool.info["plan"]["memory"] == "watchdog"
@@ -117,7 +117,7 @@ def test_one_program_per_session_and_address_cap_and_fair_order():
     """Pool of one worker, wall clock 3 s: a second program from a running session is refused at once; an
     address at its cap is refused at once; when the worker frees, a waiting visitor from another address goes
     before the busy address's next program even though that one waited longer."""
-    pool = SandboxPool(size=1, limits=Limits(wall_s=3, cpu_s=600), per_address=2, queue_seconds=60)
+    pool = SandboxPool(size=1, limits=WorkerLimits(wall_s=3, cpu_s=600), per_address=2, queue_seconds=60)
     try:
         pool.request("tensors", code="torch.ones(1)")  # warm
         order: list[str] = []
