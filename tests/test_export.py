@@ -18,7 +18,7 @@ from tests.conftest import ROOT, open_tab
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 # The project's top-level modules (pyproject.toml). Installed (pip install -e .), they import from anywhere.
-PROJECT_MODULES = ("app", "zoo", "training", "playground", "ui", "look_inside", "tests")
+PROJECT_MODULES = ("app", "core", "zoo", "training", "playground", "ui", "look_inside", "tests")
 
 
 @functools.cache
@@ -112,8 +112,11 @@ def test_every_package_the_app_imports_is_declared_and_pinned():
 
     from packaging.requirements import Requirement
 
-    files = [ROOT / "app.py"] + [p for pkg in PROJECT_MODULES[1:-1] for p in (ROOT / pkg).rglob("*.py")
-                                 if "export_template" not in p.parts]
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    ours = set(setuptools["py-modules"]) | {p.rstrip("*") for p in setuptools["packages"]["find"]["include"]}
+    files = [ROOT / f"{m}.py" for m in setuptools["py-modules"]] + [
+        p for pkg in ours - set(setuptools["py-modules"]) for p in (ROOT / pkg).rglob("*.py")
+        if "export_template" not in p.parts]
     names = set()
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -121,7 +124,7 @@ def test_every_package_the_app_imports_is_declared_and_pinned():
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module.split(".")[0])
-    names -= set(sys.stdlib_module_names) | set(PROJECT_MODULES)
+    names -= set(sys.stdlib_module_names) | ours | set(PROJECT_MODULES)
     names.discard("spaces")                  # ZeroGPU's package: present on such a Space only (ui/gpu.py)
     dists = md.packages_distributions()
     assert names and not [n for n in names if n not in dists], "imported but not installed"
