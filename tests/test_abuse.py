@@ -7,6 +7,10 @@ import pytest
 from tests import queue_api
 
 CANARY = "hf_CANARYserverOwnerToken000000000"
+# Time bounds only as generous as a loaded 2-core machine always meets (issue #26 item 12); the targets themselves
+# are measured in bench/bench_abuse.py.
+VICTIM_BOUND_S = 30.0          # another visitor's call through the server while an attack runs
+IN_PROCESS_BOUND_S = 10.0      # an in-process refusal that takes milliseconds on an idle machine
 
 
 @pytest.fixture
@@ -119,6 +123,7 @@ def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
     assert "Your address" in admission.refusal(queue, "c", "9.9.9.9")  # 5 events from that address
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_one_session_cannot_fill_the_queue(client, app_url):
     """An attacker session keeps joining fine-tunes; past its share it is refused at once with a reason, and
@@ -146,7 +151,9 @@ def test_one_session_cannot_fill_the_queue(client, app_url):
     victim = Client(app_url, verbose=False)
     t1 = time.perf_counter()
     label, *_ = victim.predict(_digit_png(), api_name="/classify")
-    assert time.perf_counter() - t1 < 5 and label["label"]
+    # Bounds a loaded 2-core CI machine always meets (a victim's /classify took 11 s there once; idle: ~0.1 s).
+    # The victim's timing itself is measured in bench/bench_abuse.py.
+    assert time.perf_counter() - t1 < VICTIM_BOUND_S and label["label"]
     assert time.perf_counter() - t0 < 200
 
 
@@ -188,7 +195,7 @@ def test_a_million_empty_tensors_is_refused_quickly(client, tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(Exception, match="limit is 8 MB"):
         client.predict("resnet_digits", CMP_UPLOAD, 0, handle_file(path), "", api_name="/compare_checkpoints")
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < VICTIM_BOUND_S       # parsing it took 15 s and ~2 GB; refused: ~0.1 s idle
 
 
 def test_every_safetensors_reader_bounds_the_header(tmp_path):
@@ -269,7 +276,7 @@ def test_resume_refuses_a_checkpoint_listing_too_many_tensors(tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="header is over 4 MB|tensors; the limit"):
         load_checkpoint(path)
-    assert time.perf_counter() - t0 < 1
+    assert time.perf_counter() - t0 < IN_PROCESS_BOUND_S    # refused from the header's length: milliseconds idle
 
 
 def test_resume_counts_tensors_in_a_small_header(tmp_path):

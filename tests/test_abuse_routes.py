@@ -306,13 +306,13 @@ def test_hostile_picture_structures_are_refused_quickly(name):
     from zoo.images import ImageInputError, open_image
 
     data = hostile_pictures()[name]
-    t0 = time.process_time()
+    t0 = time.thread_time()        # this thread's CPU time: what the check costs, whatever else the machine runs
     with pytest.raises(ImageInputError, match="refused before decoding|not an image this app reads|run-length"):
         open_image(data)
     import io
     with pytest.raises((ImageInputError, Image.UnidentifiedImageError)):
         Image.open(io.BytesIO(data)).load()
-    assert time.process_time() - t0 < 2.0          # unbounded: 2-60 s of CPU each
+    assert time.thread_time() - t0 < 2.0           # unbounded: 2-60 s of CPU each; bounded: ~0.01 s
 
 
 def test_pillow_is_bounded_process_wide():

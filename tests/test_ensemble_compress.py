@@ -310,6 +310,7 @@ def test_train_student_distills_through_the_trainers_loss_hook():
     assert all(sd > 0.7 for _, _, sd in seen)        # the normalised batch (std ~1), not raw [0, 1] pixels (std ~0.3)
 
 
+@pytest.mark.slow
 def test_client_compress_and_ensemble(client):
     table, plot, files, notes, code, status = client.predict(distill_steps=0, finetune_steps=0, repeats=3,
                                                              api_name="/compress")
@@ -345,6 +346,7 @@ def test_client_compress_and_ensemble(client):
     assert len(votes["data"]) >= 3 and "test digit #3" in note
 
 
+@pytest.mark.slow
 def test_browser_ensembles_and_compression(page):
     """Both labs are jobs: a stage-by-stage status while they run, Cancel, then the results."""
     from tests.conftest import ARTIFACTS, open_tab

@@ -249,6 +249,7 @@ def test_exported_model_and_data_equal_the_apps(exported):
 
 # ------------------------------------------------------------------ torchrun, 2 processes, gloo
 
+@pytest.mark.slow
 @pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_two_processes_agree(ddp_run):
     res, out, log = ddp_run
@@ -261,6 +262,7 @@ def test_torchrun_two_processes_agree(ddp_run):
     assert log.count("2 process(es) on cpu (gloo)") == 1        # logs from rank 0 only
 
 
+@pytest.mark.slow
 @pytest.mark.app   # uses the torchrun run (ddp_run)
 def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     from training.checkpoint import load_checkpoint
@@ -280,6 +282,7 @@ def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     assert [(s["stage"], s["steps"]) for s in res.stages] == [(2, 2)]   # the one step left, then done
 
 
+@pytest.mark.slow
 @pytest.mark.app   # torchrun: the exported script in 2 processes
 def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     _, folder = exported
@@ -292,6 +295,7 @@ def test_torchrun_resumes_its_checkpoint(exported, ddp_run):
     assert [(s["stage"], s["steps"]) for s in res["stages"]] == [(2, 2)]
 
 
+@pytest.mark.slow
 @pytest.mark.app   # torchrun: 2 processes
 def test_rank_check_fails_when_parameters_differ(exported, tmp_path):
     """The end-of-run check is real: two processes whose parameters differ are told so."""
@@ -333,6 +337,7 @@ def _image_folder(root: Path, per_class: int = 6) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.app   # runs the exported script in a fresh process
 def test_image_folder_is_streamed_with_a_dataloader(exported, tmp_path):
     _, folder = exported
@@ -422,6 +427,7 @@ def test_export_run_endpoint_returns_the_zip(client, tmp_path):
         client.predict(stage1_lr=5.0, api_name="/export_run")
 
 
+@pytest.mark.slow
 def test_tab_resume_and_look_inside_accept_the_scripts_files(client, ddp_run):
     """Through the app itself: the Fine-tune tab's Resume and Look inside's checkpoint comparison."""
     from gradio_client import handle_file

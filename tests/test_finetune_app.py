@@ -63,6 +63,7 @@ def test_data_tab_in_browser(page):
     page.locator(".cm-content", has_text="v2.Compose").first.wait_for(timeout=30_000)   # the Data tab's code panel
 
 
+@pytest.mark.slow
 def test_finetune_tab_in_browser(page):
     """A visitor's first run: live status with steps (also during the from-scratch comparison), both curves drawn
     for both runs, a clickable confusion-matrix cell, Cancel's note cleared when the run ends."""
@@ -85,9 +86,9 @@ def test_finetune_tab_in_browser(page):
     for plot in ("#ft-loss", "#ft-acc"):
         page.wait_for_selector(f"{plot} canvas, {plot} svg", timeout=30_000)
     page.locator("#ft-confusion").get_by_role("gridcell").nth(3).click()
-    page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
+    page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=60_000)
     page.locator("#ft-show-cell").click()
-    page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=30_000)
+    page.wait_for_function("document.body.innerText.includes('test images: true')", timeout=60_000)
     page.wait_for_timeout(1500)            # let the charts finish drawing before the screenshot
 
 
@@ -150,6 +151,7 @@ def test_imagenet_fine_tune_card_names_its_base_model_and_data(tmp_path):
     assert load_model(fresh, tmp_path / "model.safetensors", strict=True) == (set(), [])   # strict: every key fits
 
 
+@pytest.mark.slow
 def test_resample_endpoint(client):
     fig, table, note, code = client.predict("200,200,200,200,200,5,5,200,200,200", 10, "oversample",
                                             api_name="/resample")
@@ -186,6 +188,7 @@ def test_data_tab_augmentation_feeds_fine_tuning():
     assert res.stages[0]["steps"] == 2
 
 
+@pytest.mark.slow
 def test_resume_in_browser_draws_curves_and_a_finished_checkpoint_says_so(page, tmp_path):
     import threading
 

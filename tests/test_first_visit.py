@@ -120,6 +120,7 @@ def test_a_photo_gets_a_plain_message_not_a_digit(wpage):
     assert pg.locator("#prediction h2, #prediction .output-class").first.inner_text().strip() == "3"
 
 
+@pytest.mark.slow
 def test_clearing_the_canvas_resets_quietly(wpage):
     pg = wpage
     pg.wait_for_function(PREDICTION)
@@ -150,6 +151,7 @@ def test_imagenet_models_say_they_need_a_download(wpage):
 
 # ---- Autoencoder ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_autoencoder_first_visit(wpage):
     pg = wpage
     open_tab(pg, "Autoencoder")
@@ -197,6 +199,7 @@ def test_gan_first_visit_and_readable_gallery(wpage):
 
 # ---- Look inside ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_look_inside_first_visit_and_summary(wpage):
     pg = wpage
     open_tab(pg, "Look inside")
@@ -235,6 +238,7 @@ def cut_leaf_texts(pg, selector: str) -> list[str]:
                 && getComputedStyle(e).overflowX !== 'scroll').map(e => e.innerText)""")
 
 
+@pytest.mark.slow
 def test_finetune_run_is_readable(wpage):
     pg = wpage
     open_tab(pg, "Fine-tune")
@@ -258,6 +262,7 @@ def test_finetune_run_is_readable(wpage):
     snap(pg, "finetune_done")
 
 
+@pytest.mark.slow
 def test_compression_run_is_readable(wpage):
     pg = wpage
     open_tab(pg, "Ensembles & compression")

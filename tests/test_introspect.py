@@ -298,15 +298,15 @@ def test_look_inside_tab_in_browser(page):
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.85, steps=8)
     page.mouse.up()
     page.wait_for_function("document.querySelector('#inspect-act-text')?.innerText.includes('predicts')",
-                           timeout=40_000)
+                           timeout=60_000)
     assert page.locator("#inspect-grid img").count() == 1
     page.get_by_role("tab", name="Weights").click()
     page.locator("#inspect-w-btn").click()
     page.wait_for_function("document.querySelector('#inspect-w-text')?.innerText.includes('parameter tensors')",
-                           timeout=40_000)
+                           timeout=60_000)
     assert page.locator("#inspect-w-hist img").count() == 1
     # The drawing also ran Grad-CAM (hidden tabs are rendered when opened): a "1", explained on layer2.0.
     page.get_by_role("tab", name="Attribution").click()
     page.wait_for_function("document.querySelector('#inspect-attr-text')?.innerText.includes('layer2.0')",
-                           timeout=40_000)
+                           timeout=60_000)
     assert page.locator("#inspect-cam img").count() == 1

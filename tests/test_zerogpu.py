@@ -186,6 +186,7 @@ def _digit_file(tmp_path):
     return handle_file(str(path))
 
 
+@pytest.mark.slow
 @pytest.mark.app   # builds and launches its own app (zero_gpu_app)
 @pytest.mark.timeout(900)
 def test_every_event_under_the_zero_gpu_rule(zero_gpu_app, tmp_path):
