@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 import gradio as gr  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
-from ui import admission, gpu, look_inside, open_in_playground, sessions  # noqa: E402
+from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from zoo.device import use_serving_threads  # noqa: E402
@@ -45,16 +45,89 @@ QUEUE_MAX_SIZE = 64          # waiting requests beyond this are refused with "qu
 MAX_FILE_SIZE = "100mb"      # uploads above this are refused before our code sees them (a fine-tuned
                              # ResNet-18 is 45 MB; images have their own 25 MB cap in zoo/images.py)
 ANALYTICS_EVERY = 1000       # events between two recomputations of Gradio's monitoring summary (see build_app)
-# Sketchpads start with no tool selected in Gradio 6; select the brush so a visitor can draw at once.
+# In the page, once: (1) Sketchpads start with no tool selected in Gradio 6; select the brush so a visitor can draw
+# at once. (2) A sketchpad with the class live-sketch is read while it is drawn on, at a bounded rate: its hidden
+# button "<elem_id>-go" is clicked LIVE_MS into a stroke, at most every LIVE_MS after that, and once more when the
+# pad's editor reports a change (a stroke committed, Undo, Redo, Clear), so the last drawing is always read.
+# (3) window.playgroundDrawing(elem_id): that pad's picture as a PNG data URL, for the button's event (its js=,
+# ui/classify.py), read from the pad's own editor as Gradio composites it. The pad is never an event's input:
+# Gradio 6.31 re-encodes and uploads (3 files) a sketchpad that is the input of a finished event at every status
+# update of every event, ~50 uploads per stroke (bench/bench_drawing.py). Gradio's ImageEditor sets window.editor
+# to each editor it mounts; each is kept here with its element. The page is scanned once per frame the DOM changed.
 JS = """
 () => {
-  const pick = () => document.querySelectorAll('.auto-brush').forEach((el) => {
+  const LIVE_MS = 400;
+  const pick = (el) => {
     if (el.offsetParent === null || !el.innerText.includes('select the draw tool')) return;
     const b = el.querySelector('button[aria-label="Brush"]');
     if (b) b.click();
-  });
-  new MutationObserver(pick).observe(document.body, {childList: true, subtree: true, attributes: true});
-  pick();
+  };
+  const editors = [], finishers = new Map();
+  let latest = window.editor;
+  const keep = (ed) => {
+    if (!ed || !ed.target_element || editors.includes(ed)) return;
+    editors.push(ed);
+    ed.on('change', () => finishers.get(ed.target_element.closest('.live-sketch')?.id)?.());
+  };
+  keep(latest);
+  Object.defineProperty(window, 'editor', {configurable: true, get: () => latest,
+                                          set: (ed) => { latest = ed; keep(ed); }});
+  const composite = async (ed) => {
+    try {   // the composite alone, as Gradio's own export makes it (its get_blobs also exports every layer)
+      const target = ed.layer_manager.image_container;
+      const frame = target.getLocalBounds().rectangle.clone();
+      Object.assign(frame, {x: 0, y: 0, width: ed.width, height: ed.height});
+      const {pixels, width, height} = ed.app.renderer.extract.pixels({target, resolution: 1, frame});
+      for (let i = 0; i < pixels.length; i += 4) {          // WebGL gives premultiplied alpha
+        const a = pixels[i + 3];
+        if (a && a < 255) for (let j = 0; j < 3; j++) pixels[i + j] = pixels[i + j] * 255 / a;
+      }
+      const canvas = Object.assign(document.createElement('canvas'), {width, height});
+      const ctx = canvas.getContext('2d');
+      const data = ctx.createImageData(width, height);
+      data.data.set(pixels);
+      ctx.putImageData(data, 0, 0);
+      return canvas.toDataURL('image/png');
+    } catch (e) {
+      const blob = (await ed.get_blobs()).composite;
+      if (!blob) return null;
+      return await new Promise((ok) => {
+        const r = new FileReader();
+        r.onload = () => ok(r.result);
+        r.readAsDataURL(blob);
+      });
+    }
+  };
+  window.playgroundDrawing = async (id) => {
+    const pad = document.getElementById(id);
+    const ed = pad && editors.filter((e) => e.target_element.isConnected && pad.contains(e.target_element)).pop();
+    return ed ? await composite(ed) : null;
+  };
+  const live = (pad) => {
+    if (pad.dataset.live || !document.getElementById(pad.id + '-go')) return;
+    pad.dataset.live = '1';
+    let touched = false, down = false, begun = 0, sent = -1e9, timer = null;
+    const send = () => { timer = null; sent = performance.now(); document.getElementById(pad.id + '-go')?.click(); };
+    const at = (t) => { clearTimeout(timer); timer = setTimeout(send, Math.max(0, t - performance.now())); };
+    finishers.set(pad.id, () => touched && at(Math.max(performance.now() + 30, sent + LIVE_MS)));  // not at start-up
+    pad.addEventListener('pointerdown', () => { touched = down = true; begun = performance.now(); }, true);
+    pad.addEventListener('pointermove', () => {
+      if (down && timer === null) at(Math.max(begun, sent) + LIVE_MS);
+    }, true);
+    const up = () => { down = false; };
+    window.addEventListener('pointerup', up, true);
+    window.addEventListener('pointercancel', up, true);
+  };
+  let queued = false;
+  const scan = () => {
+    queued = false;
+    document.querySelectorAll('.auto-brush').forEach(pick);
+    document.querySelectorAll('.live-sketch').forEach(live);
+  };
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(scan); }
+  }).observe(document.body, {childList: true, subtree: true, attributes: true});
+  scan();
 }
 """
 CSS = """
@@ -84,6 +157,18 @@ CSS = """
 /* Download lists: a long file name wraps instead of being cut to "resnet_....safetensors" (two files that end
    alike could not be told apart on a phone). */
 .file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; text-overflow: clip}
+/* Classify's one-line answer under the input: only where the Prediction box is not beside the input. */
+#classify-guess {font-size: var(--text-lg)}
+@media (min-width: 701px) {#classify-guess {display: none !important}}
+/* Phones: every tab's button stays in the bar, which wraps onto more rows, instead of hiding behind "...". Gradio's
+   Tabs measure the buttons in a hidden copy of the bar and move those that do not fit into a menu; measured as
+   empty, every button fits. */
+@media (max-width: 700px) {
+  .tab-container.visually-hidden > button {display: none !important}
+  .tab-wrapper {height: auto !important}
+  .tab-container[role=tablist] {flex-wrap: wrap; height: auto !important; row-gap: 2px}
+  .tab-container[role=tablist] > button {height: var(--size-8); padding: 0 var(--size-3)}
+}
 """
 
 
@@ -129,13 +214,6 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
     )
 
 
-def warm_first_screens() -> None:
-    """The sandbox tabs' first screens (the default presets), computed once in the background (see main)."""
-    for screen in (tensors.tensors_first_screen, autograd.first_screen_outputs):
-        for _ in screen():
-            pass
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="PyTorch Playground")
     ap.add_argument("--host", help="interface to bind (default GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for LAN)")
@@ -153,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.launch(prevent_thread_lock=True, **kw)
     # the sandbox's template imports torch & co. in a process of its own: started once the server answers
     # and the sandbox tabs' first screens (the default presets) computed once, before the first visitor asks
-    threading.Thread(target=warm_first_screens, daemon=True, name="sandbox-prewarm").start()
+    threading.Thread(target=first_screens.warm, daemon=True, name="sandbox-prewarm").start()
     demo.block_thread()
 
 

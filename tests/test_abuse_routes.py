@@ -130,7 +130,8 @@ def test_rest_routes_refuse_every_queued_event(app_url, app_demo, tmp_path):
     # panel into the Tensors editor (ui/open_in_playground), and events with no Python. A new one must be added
     # here knowingly.
     unqueued = {fn.name for fn in app_demo.fns.values() if not fn.queue}
-    assert unqueued <= {"prewarm", "cancelled_note", "<lambda>", "load_example", None}, unqueued
+    assert unqueued <= {"prewarm", "cancelled_note", "<lambda>", "load_example", None, "tensors_first_screen",
+                        "tensors_first_screen_check", "autograd_first_screen", "autograd_first_screen_check"}, unqueued
 
 
 @pytest.mark.timeout(240)

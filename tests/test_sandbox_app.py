@@ -187,11 +187,26 @@ def test_tensors_tab_streams_a_program_and_cancels_it(page):
                            timeout=30_000)
 
 
+def test_first_screens_show_the_default_presets_without_a_click(page):
+    """Tensors and Autograd show their default preset's result on load (computed once per server; while the
+    sandbox starts the status line says so and the screen fills in by itself)."""
+    open_tab(page, "Tensors")
+    page.wait_for_function("document.querySelector('#tensor-values textarea').value.includes('d: shape (2, 2)')",
+                           timeout=120_000)
+    assert "default preset" in page.locator("#tensor-status").inner_text()
+    open_tab(page, "Autograd")
+    page.wait_for_function("document.querySelector('#autograd-result textarea').value.includes('fc1.weight')",
+                           timeout=120_000)
+    page.locator("#autograd-graph img").wait_for(timeout=60_000)
+
+
 def test_autograd_tab_in_browser(page):
     open_tab(page, "Autograd")
     page.locator("#autograd-run").click()
-    page.wait_for_function("document.querySelector('#autograd-result textarea').value.includes('fc1.weight')",
+    # the visitor's own run has answered (the first screen shows the same program's result before it does)
+    page.wait_for_function("document.querySelector('#autograd-status').innerText.includes('Ran in')",
                            timeout=60_000)
+    assert "fc1.weight" in page.locator("#autograd-result textarea").input_value()
     graph = page.locator("#autograd-graph img")
     graph.wait_for(timeout=30_000)
     assert page.evaluate("(img) => img.naturalWidth", graph.element_handle()) > 400

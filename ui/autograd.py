@@ -3,16 +3,18 @@ backward(), see every leaf's .grad and the autograd graph; the Train button repe
 (forward, loss, backward, optimizer.step()) and plots the loss."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
-from gradio.context import Context
 import pandas as pd
 
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
 from ui.common import code_block, friendly
-from ui.tensors import (COLD_START, SANDBOX_CONCURRENCY, cancelled_note, first_screen, limits_note, mode_note, stopped,
-                        streamed, visitor)
+from ui import first_screens
+from ui.tensors import (SANDBOX_CONCURRENCY, run_status, cancelled_note, limits_note, mode_note, stopped, streamed,
+                        visitor)
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_HEADERS = ["leaf", "shape", "data", "grad"]
@@ -31,22 +33,23 @@ def _failed(exc) -> tuple:
     return (stopped(exc), None, [], [], _loss_frame([]), "")
 
 
-def _note(r: dict) -> str:
-    notes = list(r.get("notes") or [])
-    if r.get("stopped"):
-        notes.insert(0, f"**Stopped:** {r['stopped']}.")
-    return "\n\n".join(notes) or mode_note()
+def _note(r: dict, started: float) -> str:
+    """The status line beside the result (the same as the Tensors tab's: tensors._status)."""
+    if "notes" not in r:   # the restricted language
+        return mode_note()
+    return run_status(r, started)
 
 
 def _run(code: str, lr: float, steps: int, request, extra=()):
     """The streamed run behind both buttons: partial printed output, then every output (and `extra`)."""
     who = visitor(request)
+    started = time.perf_counter()
 
     def finish(box):
         if "error" in box:
             return (*_failed(box["error"]), f"**{stopped(box['error'])}**", *extra[1:])
         r = box["value"]
-        return (*_outputs(r), _note(r), *extra[:1])
+        return (*_outputs(r), _note(r, started), *extra[:1])
 
     for kind, value in streamed(lambda out, cancelled: run_autograd(code or "", lr=float(lr), steps=steps,
                                                                     on_output=out, cancelled=cancelled, **who),
@@ -73,20 +76,11 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
     yield from _run(code, lr, total, request, extra=(total, int(steps_done or 0)))
 
 
-def first_screen_outputs():
-    """The default program's result on every visitor's first screen (private; computed once per server)."""
-    def compute():
-        r = run_autograd(DEFAULT_CODE, lr=0.01, steps=0)
-        note = "The tutorial's Net, run when the server started: press Run + backward() or Train."
-        return (*_outputs(r), note if "notes" in r else mode_note())
-
-    for cold, out in first_screen("autograd", compute):
-        if cold:
-            yield *[gr.skip()] * 6, COLD_START
-        elif out is None:
-            yield *[gr.skip()] * 6, ""
-        else:
-            yield out
+def first_screen_outputs() -> tuple:
+    """The default program's outputs, for every visitor's first screen (ui/first_screens.py; once per server)."""
+    r = run_autograd(DEFAULT_CODE, lr=0.01, steps=0)
+    note = "The tutorial's Net, run when the server started: press Run + backward() or Train."
+    return (*_outputs(r), note if "notes" in r else mode_note())
 
 
 def prewarm() -> None:
@@ -139,15 +133,13 @@ def build_tab() -> None:
     outputs = [result, graph, leaves, step_table, curve, plain, status]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    # the first screen; a visitor's own Run, Train or preset cancels it, so it never overwrites their result
-    first = Context.root_block.load(first_screen_outputs, None, outputs, api_visibility="private",
-                                    show_progress="hidden", **common)
-    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", cancels=[first], **common)
+    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
     trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
-                          api_name="autograd_train", cancels=[first], **common)
+                          api_name="autograd_train", **common)
+    first_screens.install("autograd", first_screen_outputs, outputs, status, [run.click, train.click, preset.change])
     reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
     for changed in (code, lr):
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
-    loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private", cancels=[first]).then(
+    loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
         autograd_run, [code, lr], outputs, api_visibility="private", **common)
     cancel.click(cancelled_note, None, status, cancels=[ran, trained, loaded], api_visibility="private", queue=False)

@@ -8,12 +8,12 @@ import threading
 import time
 
 import gradio as gr
-from gradio.context import Context
 
 from playground.limits import PROGRAMS_AT_ONCE, WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
+from ui import first_screens
 from ui.admission import client_ip
 from ui.common import code_block, friendly
 
@@ -27,10 +27,6 @@ SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * max(W
 MONO_CSS = ("<style>#tensor-result textarea, #autograd-result textarea, #tensor-values textarea "
             "{font-family: var(--font-mono, ui-monospace, monospace) !important}</style>")
 STREAM_EVERY_S = 0.25
-COLD_START = ("Starting the sandbox: a fresh Python process is importing torch, torchvision, numpy and matplotlib "
-              "(a few seconds, once per server start)...")
-_FIRST: dict[str, tuple] = {}    # each tab's first screen, computed once per server and shown to every visitor
-_FIRST_LOCK = threading.Lock()
 
 
 def visitor(request: gr.Request | None) -> dict:
@@ -94,14 +90,14 @@ def streamed(run, on_done):
         cancel.set()   # a normal end: the run is over already; otherwise this stops it
 
 
-def _status(r: dict, started: float) -> str:
+def run_status(r: dict, started: float) -> str:
     notes = list(r.get("notes") or [])
     if r.get("stopped"):
         return "\n\n".join([f"**Stopped:** {r['stopped']}.", *notes])
     head = f"Ran in {time.perf_counter() - started:.2f} s on `{r.get('device', 'cpu')}`"
     if r.get("fence", {}) and r["fence"].get("fenced"):
         head += ", in a fresh process fenced by the operating system"
-    if not r.get("printed") and not r.get("error"):
+    if not r.get("printed") and not r.get("error") and "values" in r:
         head += "; the program printed nothing (its tensors are listed below)"
     return "\n\n".join([head + ".", *notes])
 
@@ -121,7 +117,7 @@ def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request 
         if "values" not in r:  # the restricted language: its own text already holds the values
             return r["text"], r["rows"], list(r["images"]), r["code"], "", mode_note(), []
         pictures = [(img, cap) for img, cap in r["images"]] + [(img, cap) for img, cap in r["figures"]]
-        return (r["text"], r["rows"], pictures, r["code"], r["values"], _status(r, started), r.get("files", []))
+        return (r["text"], r["rows"], pictures, r["code"], r["values"], run_status(r, started), r.get("files", []))
 
     for kind, value in streamed(lambda out, cancelled: run_tensors(code or "", on_output=out, cancelled=cancelled,
                                                                    **who), finish):
@@ -135,37 +131,13 @@ def cancelled_note() -> str:
     return "**Cancelled:** the program was stopped (what it printed before is above)."
 
 
-def first_screen(kind: str, compute):
-    """Yield (cold, outputs): a note while the sandbox starts, then the tab's first result, computed once per
-    server (the default preset) and cached; None if the sandbox could not run it (the tab stays as it is)."""
-    if kind not in _FIRST:
-        yield True, None
-    with _FIRST_LOCK:
-        if kind not in _FIRST:
-            try:
-                _FIRST[kind] = compute()
-            except SandboxUnavailable:
-                yield False, None
-                return
-    yield False, _FIRST[kind]
-
-
-def tensors_first_screen():
-    """The default preset's result on every visitor's first screen (private; computed once)."""
-    def compute():
-        r = run_tensors(TENSOR_PRESETS[DEFAULT_TENSOR])
-        if "values" not in r:
-            return r["text"], r["rows"], list(r["images"]), r["code"], "", mode_note(), None
-        status = "The default preset, run when the server started: edit it or pick another, then press Run."
-        return (r["text"], r["rows"], list(r["images"]) + list(r["figures"]), r["code"], r["values"], status, None)
-
-    for cold, out in first_screen("tensors", compute):
-        if cold:
-            yield *[gr.skip()] * 5, COLD_START, gr.skip()
-        elif out is None:
-            yield *[gr.skip()] * 5, "", gr.skip()
-        else:
-            yield out
+def first_screen_outputs() -> tuple:
+    """The default preset's outputs, for every visitor's first screen (ui/first_screens.py; once per server)."""
+    r = run_tensors(TENSOR_PRESETS[DEFAULT_TENSOR])
+    if "values" not in r:
+        return r["text"], r["rows"], list(r["images"]), r["code"], "", mode_note(), None
+    status = "The default preset, run when the server started: edit it or pick another, then press Run."
+    return (r["text"], r["rows"], list(r["images"]) + list(r["figures"]), r["code"], r["values"], status, None)
 
 
 def prewarm() -> None:
@@ -215,11 +187,9 @@ def build_tab() -> dict:
     outputs = [result, table, pictures, plain, values, status, files]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    # the first screen; a visitor's own Run (or preset) cancels it, so it never overwrites their result
-    first = Context.root_block.load(tensors_first_screen, None, outputs, api_visibility="private",
-                                    show_progress="hidden", **common)
-    ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", cancels=[first], **common)
-    loaded = preset.change(load_preset, preset, code, api_visibility="private", cancels=[first]).then(
+    ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
+    loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
+    first_screens.install("tensors", first_screen_outputs, outputs, status, [run.click, preset.change])
     cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
     return {"code": code, "status": status}
