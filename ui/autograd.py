@@ -34,7 +34,7 @@ def _failed(exc) -> tuple:
 
 
 def _note(r: dict, started: float) -> str:
-    """The status line beside the result (the same as the Tensors tab's: tensors._status)."""
+    """The status line beside the result (the same as the Tensors tab's: tensors.run_status)."""
     if "notes" not in r:   # the restricted language
         return mode_note()
     return run_status(r, started)
