@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
-from torchvision.models.feature_extraction import NodePathTracer
 
 SAMPLE_SIZE = 4096          # values kept per layer for the histograms (a strided subsample)
 # Nodes that only reshape or read attributes: their values repeat their input's, so they are not "layers".
@@ -68,6 +67,8 @@ def trace(model: nn.Module) -> _Traced:
     hit = _traced.get(model)
     if hit is not None:
         return hit
+    from torchvision.models.feature_extraction import NodePathTracer  # on first use: torchvision costs ~1 s at start
+
     with _trace_lock:
         hit = _traced.get(model)
         if hit is not None:

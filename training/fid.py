@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from zoo.catalog import MNIST_MEAN, MNIST_STD
 from zoo.classify import load_model
@@ -50,6 +49,8 @@ def fid(x1: torch.Tensor, x2: torch.Tensor, model=None) -> float:
 
 def blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """Gaussian-blurred digits: a reference point (real shapes, wrong texture) for the distance."""
+    import torchvision.transforms.v2.functional as TF  # on first use: torchvision costs the server ~1 s at start
+
     k = 2 * round(3 * sigma) + 1
     return TF.gaussian_blur(x, kernel_size=[k, k], sigma=[sigma, sigma])
 

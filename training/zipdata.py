@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from core.errors import InputError
 from training.data import Split, stratified_split
@@ -157,6 +156,8 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
         raise ZipRejected(f"the zip's images hold {total_px / 1e6:.0f} megapixels; this server decodes at most "
                           f"{max_total_pixels // 1_000_000} megapixels per data set (resize the images first)")
     n_files = sum(len(f) for _, f in listed)
+    import torchvision.transforms.v2.functional as TF  # on first use: torchvision costs the server ~1 s at start
+
     classes, xs, ys = [], [], []
     for d, files in listed:
         label = len(classes)

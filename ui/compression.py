@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import gradio as gr
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from training.compress import LabConfig
 from training.distill import check_teacher
@@ -15,6 +14,9 @@ from ui.common import code_block
 from ui.jobstream import api_errors, progress_html
 from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
 from zoo.device import get_device
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
                     "acc_change", "path"]
@@ -83,6 +85,9 @@ for name, m, dtype in [("baseline", model, torch.float32), ("int8 static", int8,
 def _plot(rows) -> Figure:
     """Size and latency against accuracy, one colour and marker per technique (matplotlib's object API: no
     pyplot state in the server, and the figure is freed with its last reference)."""
+    from matplotlib.figure import Figure      # on first use: matplotlib costs the server ~0.4 s at start
+    from matplotlib.ticker import NullFormatter
+
     fig = Figure(figsize=(11, 5.2))
     axes = fig.subplots(1, 2)
     markers = "osD^vP*Xph<>"
