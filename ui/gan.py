@@ -12,7 +12,8 @@ import pandas as pd
 from training.fid import class_histogram
 from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, whole_number, with_status
 from zoo.generative import read_extra
-from zoo.generative_ops import digit_labels, gif_bytes, grid, interpolate, realness, sample
+from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
+                                realness, sample)
 from zoo.pictures import to_uint8
 
 ANY = "any (0-9 in turn)"
@@ -65,7 +66,9 @@ from zoo.hub import weights_dir
 G = Generator(width=48)
 load_model(G, f"{{weights_dir()}}/gan_digits_g.safetensors", strict=True)
 G.eval()
-za, zb = latent({a}, 1, 64, {trunc})[0], latent({b}, 1, 64, {trunc})[0]
+# each end: the first of the seed's first {n} noise vectors that G draws clearly as that end's digit (the digits
+# classifier resnet_digits at least {sure:.0%} sure: G does not always draw the digit it is asked for)
+za, zb = latent({a}, {n}, 64, {trunc})[{ka}], latent({b}, {n}, 64, {trunc})[{kb}]
 t = torch.linspace(0, 1, {steps})
 z = slerp(za, zb, t)                                    # ({steps}, 64): a path through noise space
 e = torch.lerp(G.embed(torch.tensor([{da}])), G.embed(torch.tensor([{db}])), t[:, None])  # digit embeddings
@@ -115,17 +118,36 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
 def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", digit_b: str = "8",
                     steps: float = 10, truncation: float = 0.0):
     """Images along a path from seed A (digit A) to seed B (digit B): a strip and an animated GIF."""
+    strip, path, code, _note = _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
+    return strip, path, code
+
+
+def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
+    """gan_interpolate's work, with a line under the strip: the digit resnet_digits reads in each frame."""
     steps = int(min(max(int(steps or 10), 2), 32))
     da, db = _digit(digit_a), _digit(digit_b)
     da = 0 if da is None else da
+    db = da if db is None else db
     seed_a, seed_b = whole_number(seed_a, "Seed A", 0, 2**63 - 1), whole_number(seed_b, "Seed B", 0, 2**63 - 1)
-    frames = interpolate(seed_a, seed_b, steps, da, db, float(truncation or 0.0))
+    frames, (ka, kb) = interpolate(seed_a, seed_b, steps, da, db, float(truncation or 0.0))
     path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
     with open(path, "wb") as f:
         f.write(gif_bytes(frames))
-    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=da if db is None else db,
-                              trunc=float(truncation or 0.0))
-    return grid(frames, nrow=steps, scale=3), path, code
+    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=db, n=END_CANDIDATES, ka=ka,
+                              kb=kb, sure=END_SURE, trunc=float(truncation or 0.0))
+    reads = " ".join(str(d) for d in read_digits(frames).tolist())
+    ends = [f"seed {int(s)}'s row {k}" for s, k in ((seed_a, ka), (seed_b, kb)) if k]
+    note = (f"From a **{da}** to an **{db}**; `resnet_digits` reads the frames as: **{reads}**."
+            + (f" Each end is the first of its seed's {END_CANDIDATES} noise vectors that G draws clearly as that "
+               f"end's digit (resnet_digits at least {END_SURE:.0%} sure: G does not always draw the digit it is "
+               f"asked for); here {' and '.join(ends)}." if ends else ""))
+    return grid(frames, nrow=steps, scale=3), path, code, note
+
+
+@friendly
+def gan_interpolate_page(seed_a=0, seed_b=1, digit_a="3", digit_b="8", steps=10, truncation=0.0):
+    """The page's Interpolate: the strip, the GIF, the code and the line that says what each frame reads as."""
+    return _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
 
 
 def curves_frames():
@@ -155,9 +177,9 @@ def first_visit(current, seed, count, digit, truncation, seed_a, seed_b, digit_a
     """Sample and interpolate with the settings shown, on the first visit only (later visits keep what the
     visitor did)."""
     if current:
-        return (gr.skip(),) * 7
+        return (gr.skip(),) * 8
     return (*gan_sample(seed, count, digit, truncation),
-            *gan_interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation))
+            *gan_interpolate_page(seed_a, seed_b, digit_a, digit_b, steps, truncation))
 
 
 EXAMPLES = [([0, 64, ANY, 0.0], "seed 0: 64 digits"), ([7, 20, "3", 0.0], "seed 7: twenty 3s"),
@@ -189,8 +211,11 @@ def build_tab() -> None:
                         "probability that it is real.", elem_id="gan-caption-key")
             gallery = gr.Gallery(label="Samples", columns=8, height=440, object_fit="contain", format="png",
                                  elem_id="gan-gallery", interactive=False)
+            gr.Markdown("**The same samples as one grid**", elem_id="gan-grid-title")
+            # a title above, no label or buttons on the picture: they float over its top row (on a phone the
+            # download button hid a whole digit); the picture saves with the browser's own "Save image"
             grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid",
-                                buttons=["download"], format="png")
+                                buttons=[], format="png", show_label=False)
     code = code_block()
     gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
                 "embedding blends from digit A to digit B. Smooth change means G learned a continuous space, "
@@ -204,8 +229,10 @@ def build_tab() -> None:
         ibtn = gr.Button("Interpolate", elem_id="gan-interp-btn")
     istatus = status_box("gan-interp-status")
     with gr.Row():
-        strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", scale=3, min_width=320,
-                         buttons=["download"], format="png")
+        with gr.Column(scale=3, min_width=320):
+            strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", buttons=[],
+                             format="png", show_label=False)   # nothing over the frames (as the grid); note below
+            strip_note = gr.Markdown(elem_id="gan-strip-note")
         gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200,
                        min_width=200, buttons=["download"])
     icode = code_block("PyTorch code for the interpolation")
@@ -222,14 +249,15 @@ def build_tab() -> None:
     common = INTERACTIVE
     sample_in, sample_out = [seed, count, digit, trunc], [gallery, grid_img, summary, code]
     interp_in, interp_out = [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode]
+    page_out = interp_out + [strip_note]
     btn.click(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
               api_visibility="private", **common)
     ex.load_input_event.then(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
                              api_visibility="private", **common)
-    ibtn.click(with_status((None, None, ""))(gan_interpolate), interp_in, interp_out + [istatus],
+    ibtn.click(with_status((None, None, "", ""))(gan_interpolate_page), interp_in, page_out + [istatus],
                api_visibility="private", **common)
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
     api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)
     if isinstance(tab, gr.Tab):
-        tab.select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + interp_out,
+        tab.select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + page_out,
                    api_visibility="private", **common)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 from PIL import Image
-from torchvision.utils import make_grid
 
+from zoo.catalog import MNIST_MEAN, MNIST_STD
 from zoo.classify import load_model
 from zoo.inference import predict_logits
 from zoo.pictures import colormap, to_uint8
@@ -123,24 +123,58 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
+END_CANDIDATES = 16   # noise vectors of a seed tried for each end of an interpolation (see end_latent)
+END_SURE = 0.8        # ... and how sure resnet_digits must be that G drew the digit asked
+
+
+def digit_probs(images: torch.Tensor) -> torch.Tensor:
+    """resnet_digits' class probabilities for (N, 1, 28, 28) images in [0, 1]: (N, 10)."""
+    return predict_logits(load_model("resnet_digits"), images, MNIST_MEAN, MNIST_STD, 500).softmax(1)
+
+
+def read_digits(images: torch.Tensor) -> torch.Tensor:
+    """The digit resnet_digits reads in each (N, 1, 28, 28) image in [0, 1]: (N,) long."""
+    return digit_probs(images).argmax(1)
+
+
+@torch.no_grad()
+def end_latent(seed: int, digit: int | None, truncation: float = 0.0,
+               name: str = "gan_digits_g") -> tuple[torch.Tensor, int]:
+    """(z, k): the noise for one end of an interpolation, row k of latent(seed, END_CANDIDATES, ...): the first
+    row that G draws as a clear `digit` (resnet_digits at least END_SURE sure), else the row it is surest of.
+    A conditional G does not always draw the digit it is asked for (about 1 in 3 of this one's untruncated 3s
+    read as another digit), and a strip asked to start at a 3 started at a 5. Row 0 for an unconditional G."""
+    g = load(name)
+    zs = latent(seed, END_CANDIDATES, g.z_dim, truncation)                       # (16, z_dim)
+    if not g.n_classes or digit is None:
+        return zs[0], 0
+    dev = next(g.parameters()).device
+    drawn = g(zs.to(dev), torch.full((len(zs),), int(digit), device=dev)).cpu()  # (16, 1, 28, 28)
+    sure = digit_probs(drawn)[:, int(digit)]                                      # (16,)
+    hits = (sure >= END_SURE).nonzero().flatten()
+    k = int(hits[0]) if len(hits) else int(sure.argmax())
+    return zs[k], k
+
+
 @torch.no_grad()
 def interpolate(seed_a: int, seed_b: int, steps: int = 10, digit_a: int = 3, digit_b: int | None = None,
-                truncation: float = 0.0, name: str = "gan_digits_g") -> torch.Tensor:
+                truncation: float = 0.0, name: str = "gan_digits_g") -> tuple[torch.Tensor, tuple[int, int]]:
     """(steps, 1, 28, 28) images along the path from seed_a's noise to seed_b's (slerp), and, for a
-    conditional G, from digit_a's label embedding to digit_b's (linear; digit_b=None keeps digit_a)."""
+    conditional G, from digit_a's label embedding to digit_b's (linear; digit_b=None keeps digit_a); with the
+    rows (ka, kb) of each seed's noise used (end_latent: the first that G draws as that end's digit)."""
     g = load(name)
     dev = next(g.parameters()).device
-    za, zb = latent(seed_a, 1, g.z_dim, truncation)[0], latent(seed_b, 1, g.z_dim, truncation)[0]
+    db = digit_a if digit_b is None else digit_b
+    (za, ka), (zb, kb) = end_latent(seed_a, digit_a, truncation, name), end_latent(seed_b, db, truncation, name)
     t = torch.linspace(0, 1, int(steps))
     z = slerp(za, zb, t).to(dev)                                                  # (steps, z_dim)
     if not g.n_classes:
-        return g(z).cpu()
-    db = digit_a if digit_b is None else digit_b
+        return g(z).cpu(), (ka, kb)
     ea, eb = g.embed(torch.tensor([int(digit_a), int(db)], device=dev))          # (16,), (16,)
     tt = t.view(-1, 1).to(dev)
     e = (1 - tt) * ea + tt * eb                                                   # (steps, 16)
     h = g.fc(torch.cat([z, e], 1)).view(-1, 2 * g.width, 7, 7)                    # (steps, 96, 7, 7)
-    return ((g.net(h) + 1) / 2).cpu()                                             # (steps, 1, 28, 28)
+    return ((g.net(h) + 1) / 2).cpu(), (ka, kb)                                   # (steps, 1, 28, 28)
 
 
 @torch.no_grad()
@@ -154,10 +188,19 @@ def realness(images: torch.Tensor, labels: torch.Tensor | None = None, name: str
 # --- pictures -----------------------------------------------------------------------------------
 
 def grid(images: torch.Tensor, nrow: int | None = None, scale: int = 3, pad: int = 2) -> np.ndarray:
-    """(N, 1, 28, 28) -> one uint8 picture of the images in rows (torchvision.utils.make_grid)."""
+    """(N, 1, 28, 28) -> one uint8 picture of the images in rows, as torchvision.utils.make_grid lays them out
+    (written out here: importing torchvision costs the server about a second at start and on first use)."""
     n = len(images)
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
-    g = make_grid(images.clamp(0, 1), nrow=nrow, padding=pad, pad_value=0.35)[0]  # (H, W)
+    images = images.detach().clamp(0, 1)[:, 0]                               # (N, H, W)
+    if n == 1:                                                               # make_grid: one image, no frame
+        return to_uint8(images[0], scale)
+    cols, rows = min(nrow, n), math.ceil(n / min(nrow, n))
+    h, w = images.shape[1] + pad, images.shape[2] + pad
+    g = torch.full((rows * h + pad, cols * w + pad), 0.35, dtype=images.dtype)   # (H, W), grey between tiles
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        g[r * h + pad:(r + 1) * h, c * w + pad:(c + 1) * w] = img
     return to_uint8(g, scale)
 
 
