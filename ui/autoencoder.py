@@ -16,7 +16,7 @@ from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, f
 from ui.examples import digit_examples, noise_example
 from zoo.generative import read_extra
 from zoo.generative_ops import add_noise, decode_points, error_map, grid, load, psnr
-from zoo.images import mnist_preprocess
+from zoo.images import mnist_preprocess, photo_reasons
 from zoo.pictures import to_uint8
 
 MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
@@ -101,11 +101,14 @@ def _encode_map(x) -> tuple[float, float]:
     return float(z[0]), float(z[1])
 
 
-def _reconstruct(src, model_name: str, noise: float):
+def _reconstruct(src, model_name: str, noise: float, drawn: bool = False):
+    """Everything the tab shows for one input. drawn: src came from the sketchpad, so it is a drawing (the photo
+    check is for uploads: a picture that is not digit-like is still rebuilt, and the summary says so)."""
     name = model_name or DEFAULT_MODEL
     if name not in dict((v, k) for k, v in MODELS):
         raise ValueError(f"unknown autoencoder {name!r}; choose one of {[v for _, v in MODELS]}")
     noise = float(min(max(noise or 0.0, 0.0), 1.0))
+    not_digit = [] if drawn else photo_reasons(src)             # [] = digit-like
     clean = mnist_preprocess(src).unsqueeze(0)                  # (1, 1, 28, 28)
     x = add_noise(clean, noise, seed=0)
     model = load(name)
@@ -119,12 +122,17 @@ def _reconstruct(src, model_name: str, noise: float):
     ae_db, pca_db, in_db = psnr(r, clean), psnr(r_pca, clean), psnr(x, clean)
     t_ae, t_pca, latent = test_set_psnr(name)
     z = _encode_map(x)
-    lines = [f"**This digit:** autoencoder **{ae_db:.1f} dB**, PCA-{latent} {pca_db:.1f} dB "
+    what = "picture" if not_digit else "digit"
+    lines = [f"**This {what}:** autoencoder **{ae_db:.1f} dB**, PCA-{latent} {pca_db:.1f} dB "
              f"(PSNR against the clean input; higher is better). One reconstruction took {ms:.1f} ms."]
+    if not_digit:
+        lines.insert(0, f"**This does not look like a digit** ({'; '.join(not_digit[:2])}). The autoencoder learned "
+                        "only handwritten digits: what it rebuilds is the 28x28 shape in *What the model saw*, and "
+                        "the numbers below say how well it copies that shape, not your picture.")
     if noise > 0:
         lines.append(f"The noisy input itself is {in_db:.1f} dB from the clean digit (noise std {noise:.2f}).")
     lines.append(f"**mnist5k test set (1,000 digits), computed now:** `{name}` {t_ae:.2f} dB vs PCA-{latent} "
-                 f"{t_pca:.2f} dB. Latent-2 code of your digit: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
+                 f"{t_pca:.2f} dB. Latent-2 code of your {what}: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
     code = CODE.format(latent=latent, name=name, noise=round(noise, 3))
     zc = _clip(z)
     return (_big(r), _big(x), error_map(x, r, SCALE), _big(r_pca), "  \n".join(lines),
@@ -144,7 +152,7 @@ def reconstruct(image, model: str = DEFAULT_MODEL, noise: float = 0.0):
 @friendly
 def reconstruct_sketch(sketch, model: str = DEFAULT_MODEL, noise: float = 0.0):
     """Reconstruct the sketchpad drawing."""
-    return _reconstruct(sketch, model, noise)
+    return _reconstruct(sketch, model, noise, drawn=True)
 
 
 @friendly
@@ -192,7 +200,7 @@ def reconstruct_ui(image, model: str, noise: float):
 
 @with_status(RESET, empty=sketch_is_empty)
 def reconstruct_sketch_ui(sketch, model: str, noise: float):
-    return _reconstruct(sketch, model, noise)
+    return _reconstruct(sketch, model, noise, drawn=True)
 
 
 def rerun_ui(last: str, sketch, upload, model: str, noise: float):
