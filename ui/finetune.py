@@ -158,8 +158,9 @@ def build_tab() -> None:
             model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()],
                                 value="resnet_digits", label="Pretrained model", elem_id="ft-model")
             target = gr.Dropdown(TARGET_CHOICES, value="digits", label="Target data", elem_id="ft-target")
+            # no fixed height: at 90 px the drop zone's "Click to Upload" was cut off
             zip_file = gr.File(label="ImageFolder zip (class folders of images)", file_types=[".zip"],
-                               type="filepath", height=90)
+                               type="filepath", elem_id="ft-zip")
             few_shot = gr.Slider(0, 200, value=0, step=1, label="Few-shot: training images per class (0 = all)")
             with gr.Row():
                 s1_epochs = gr.Slider(0, 20, value=2, step=1, label="Stage 1 epochs (head)")
@@ -218,7 +219,7 @@ def build_tab() -> None:
             with gr.Accordion("Resume from a checkpoint / publish to the Hub", open=False):
                 with gr.Row():
                     ckpt_in = gr.File(label="Checkpoint (.safetensors)", file_types=[".safetensors"],
-                                      type="filepath", height=90, elem_id="ft-ckpt-in")
+                                      type="filepath", elem_id="ft-ckpt-in")   # no fixed height, as the zip's
                     resume_btn = gr.Button("Resume", elem_id="ft-resume")
                 resume_msg = gr.Markdown(elem_id="ft-resume-message")
                 if oauth_enabled():
