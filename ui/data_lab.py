@@ -7,7 +7,6 @@ import gradio as gr
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image
 
 from training.data import digits, mnist5k
@@ -167,8 +166,9 @@ def _hist_figure(hist: dict):
     ax.set_xticks(range(10))
     ax.set_xlabel("digit class")
     ax.set_ylabel("training images")
-    ax.legend(fontsize=8, ncols=len(names))
     ax.set_title("class counts before / after resampling")
+    # the legend goes to the right of the axes: inside them ("best") it covered the bars, which reach the top
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -228,7 +228,9 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     data = digits() if source == "digits" else mnist5k()
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
                                      bool(pin_memory), int(seed), source="digits" if source == "digits" else "mnist5k")
-    grid = torchvision.utils.make_grid(images, nrow=8, padding=2, pad_value=1.0)
+    from torchvision.utils import make_grid  # on first use: torchvision (and torch._dynamo) cost ~1 s at start
+
+    grid = make_grid(images, nrow=8, padding=2, pad_value=1.0)
     note = (f"images {tuple(images.shape)} {images.dtype}, labels {labels.tolist()}"
             + ("" if not pin_memory or images.is_pinned() else " (pin_memory asked for, but there is no CUDA device: "
                "pinned host memory only speeds up copies to a GPU, so it is off here)"))
