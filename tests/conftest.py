@@ -182,7 +182,7 @@ def page(browser, app_url, request):
     """A fresh page on the app; a screenshot is saved to test-artifacts/ after each browser test."""
     ctx = browser.new_context(viewport={"width": 1300, "height": 1100})
     pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
+    pg.set_default_timeout(60_000)
     pg.goto(app_url, wait_until="domcontentloaded")
     pg.wait_for_selector(".gradio-container", state="visible")
     yield pg

@@ -58,7 +58,7 @@ def call(url: str, index: int, data: list, session: str, oauth_token: str | None
 def fn_index_by_api_name(url: str, api_name: str) -> int:
     """The fn_index of an event from the public /config, as an attacker finds it: private events are listed
     there too (api_visibility 'private' hides them from the API page, not from the queue)."""
-    cfg = httpx.get(f"{url}/config", timeout=10).json()
+    cfg = httpx.get(f"{url}/config", timeout=30).json()
     hits = [d["id"] for d in cfg["dependencies"] if d.get("api_name") == api_name]
     if len(hits) != 1:
         raise LookupError(f"{len(hits)} events named {api_name!r}")

@@ -137,4 +137,4 @@ def test_queue_keeps_no_per_event_analytics_and_no_monitoring_page(app_url, clie
         client.predict(handle_file(path), api_name="/classify")
     assert len(built) <= 1, built
     for route in ("/monitoring", "/monitoring/summary"):
-        assert httpx.get(app_url.rstrip("/") + route, timeout=10).status_code == 403
+        assert httpx.get(app_url.rstrip("/") + route, timeout=30).status_code == 403

@@ -106,7 +106,7 @@ def test_files_last_for_the_visit_and_streamed_output(fenced_slot, tmp_path):
     folder = tmp_path / "visitor"
     fenced_slot.request("tensors", code="import torch\ntorch.save(torch.arange(4), 'x.pt')", scratch=folder)
     seen: list[str] = []
-    code = "import time, torch\nprint('first', flush=True)\ntime.sleep(0.6)\nprint(torch.load('x.pt').sum().item())"
+    code = "import time, torch\nprint('first', flush=True)\ntime.sleep(3)\nprint(torch.load('x.pt').sum().item())"
     raw = fenced_slot.request("tensors", code=code, scratch=folder, on_output=seen.append)
     r = shape("tensors", raw, code, 0.01, 0)
     assert r["stdout"] == "first\n6\n"

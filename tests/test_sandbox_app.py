@@ -94,9 +94,9 @@ def test_one_session_one_program_and_the_other_visitor_is_served(app_url):
     finally:
         sandbox.wall_seconds = old
     # served beside the runaway, not after it (bounded generously: CI's machine may be busy; bench/ times it)
-    assert r["victim_answer_ok"] and r["victim_answer_s"] < 20, r
+    assert r["victim_answer_ok"] and r["victim_answer_s"] < 30, r
     assert r["attacker_refused"] == 4 and r["attacker_stopped"] == 1, r
-    assert r["attacker_slowest_refusal_s"] < 20, r
+    assert r["attacker_slowest_refusal_s"] < 30, r
     # refused by the pool (one program per session) or, past the queue's per-session cap, by the queue itself
     by_pool = [a["message"] for a in r["attacks"] if a["message"].startswith("Not run")]
     assert len(by_pool) >= 3 and all("your previous program is still running" in m for m in by_pool), r
@@ -172,7 +172,7 @@ def test_tensors_tab_streams_a_program_and_cancels_it(page):
     assert "tick 39" not in page.locator("#tensor-result textarea").input_value()   # streamed, not at the end
     page.locator("#tensor-cancel").click()
     page.wait_for_function("document.querySelector('#tensor-status').innerText.includes('Cancelled')",
-                           timeout=30_000)
+                           timeout=60_000)
     time.sleep(2)
     text = page.locator("#tensor-result textarea").input_value()
     assert "tick 39" not in text
@@ -184,7 +184,7 @@ def test_tensors_tab_streams_a_program_and_cancels_it(page):
     editor.fill("print('after cancel')")
     page.locator("#tensor-run").click()
     page.wait_for_function("document.querySelector('#tensor-result textarea').value.includes('after cancel')",
-                           timeout=30_000)
+                           timeout=60_000)
 
 
 def test_first_screens_show_the_default_presets_without_a_click(page):

@@ -88,13 +88,13 @@ def test_without_resource_module_runs_and_stops_runaways(windows_like):
     t0 = time.perf_counter()
     with pytest.raises(SandboxUnavailable, match=r"2 s of CPU time \(the limit\)"):
         pool.request("tensors", code=SPINNER)
-    assert time.perf_counter() - t0 < 30  # the wall clock (60 s) did not stop it: the watchdog did
+    assert time.perf_counter() - t0 < 50  # the wall clock (60 s) did not stop it: the watchdog did
 
     pool.limits.cpu_s = 600  # only memory can stop the next one
     t0 = time.perf_counter()
     with pytest.raises(SandboxUnavailable, match=r"more than 200 MiB of memory \(the limit\)"):
         pool.request("tensors", code=HOG)
-    assert time.perf_counter() - t0 < 40
+    assert time.perf_counter() - t0 < 50
     r = pool.request("tensors", code="torch.ones(2) + 1")  # a fresh worker answers
     assert "tensor([2., 2.])" in r["text"] and pool.restarts == 2
 
@@ -114,10 +114,11 @@ def test_without_rlimit_as_memory_is_watched():
 
 @pytest.mark.app   # sandbox worker processes
 def test_one_program_per_session_and_address_cap_and_fair_order():
-    """Pool of one worker, wall clock 3 s: a second program from a running session is refused at once; an
+    """Pool of one worker, wall clock 12 s (room for the ordering waits on a loaded machine): a second program
+    from a running session is refused at once; an
     address at its cap is refused at once; when the worker frees, a waiting visitor from another address goes
     before the busy address's next program even though that one waited longer."""
-    pool = SandboxPool(size=1, limits=WorkerLimits(wall_s=3, cpu_s=600), per_address=2, queue_seconds=60)
+    pool = SandboxPool(size=1, limits=WorkerLimits(wall_s=12, cpu_s=600), per_address=2, queue_seconds=60)
     try:
         pool.request("tensors", code="torch.ones(1)")  # warm
         order: list[str] = []
@@ -133,14 +134,14 @@ def test_one_program_per_session_and_address_cap_and_fair_order():
 
         first = threading.Thread(target=run, args=("a1", SPINNER), kwargs=dict(session="a1", address="A"))
         first.start()
-        time.sleep(0.5)
+        time.sleep(2.0)   # the first program is running (an ordering wait, generous for a loaded machine)
         t0 = time.perf_counter()
         with pytest.raises(SandboxBusy, match="your previous program is still running"):
             pool.request("tensors", code="torch.ones(1)", session="a1", address="A")
-        assert time.perf_counter() - t0 < 0.5
+        assert time.perf_counter() - t0 < 10   # refused at once, not after the running program
         second = threading.Thread(target=run, args=("a2", "torch.ones(1)"), kwargs=dict(session="a2", address="A"))
         second.start()
-        time.sleep(0.3)
+        time.sleep(1.5)
         with pytest.raises(SandboxBusy, match="from your address"):
             pool.request("tensors", code="torch.ones(1)", session="a3", address="A")
         third = threading.Thread(target=run, args=("b1", "torch.ones(1)"), kwargs=dict(session="b1", address="B"))
