@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytestmark = pytest.mark.app
@@ -66,12 +67,53 @@ def user_files(code: str) -> list[str]:
         m = re.fullmatch(r"[\"']([\w\-]+\.(?:png|jpe?g|safetensors))[\"']", tok.string)
         if tok.type == tokenize.STRING and m:
             names.add(m.group(1))
-    return sorted(names)
+    # a file the snippet downloads from the Hub (the app's published weights) is not the user's
+    return sorted(names - set(re.findall(r"hf_hub_download\(\s*[\"'][^\"']+[\"'],\s*[\"']([^\"']+)[\"']", code)))
 
 
-def run_snippet(code: str, folder: Path, files: dict[str, Path] | None = None, threads: int | None = None) -> str:
+# Plain PyTorch (issue #26 item 2): a standalone snippet runs where only these are installed, as a learner's fresh venv.
+ALLOWED = ("torch", "torchvision", "safetensors", "huggingface_hub", "numpy", "PIL")
+# ... so these are unimportable while it runs: the project's own packages and the other libraries the app uses.
+BLOCKED = ("zoo", "training", "playground", "ui", "look_inside", "core", "app", "tests", "bench",
+           "sklearn", "scipy", "skimage", "mlxtend", "gradio", "pandas", "matplotlib", "timm", "torchinfo")
+GUARD = f"""
+import importlib.abc, runpy, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (a fresh venv has only {ALLOWED})", name=name)
+sys.meta_path.insert(0, Blocked())
+runpy.run_path("snippet.py", run_name="__main__")
+"""
+
+
+def shipped_hub_cache(cache: Path) -> Path:
+    """A Hugging Face cache holding the weights the app ships (zoo/weights/), under the Hub repos and file names the
+    zoo publishes them to (zoo/publish.py): what hf_hub_download finds offline (HF_HUB_OFFLINE=1)."""
+    from zoo import get_spec, list_models
+    from zoo.hub import WEIGHTS_DIR
+
+    for name in list_models():
+        w = get_spec(name).weights
+        if not w.local_file:
+            continue
+        repo = cache / f"models--{w.repo_id.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text("0" * 40)
+        snap = repo / "snapshots" / ("0" * 40)
+        snap.mkdir(parents=True, exist_ok=True)
+        if not (snap / w.filename).exists():
+            (snap / w.filename).symlink_to(WEIGHTS_DIR / w.local_file)
+    return cache
+
+
+def run_snippet(code: str, folder: Path, files: dict[str, Path] | None = None, threads: int | None = None,
+                standalone: bool = False) -> str:
     """Write `code` to folder/snippet.py with the user's files beside it, run it there, return what it printed.
-    Every file the snippet reads must be one we supply: a name we do not know is a snippet the user cannot run."""
+    Every file the snippet reads must be one we supply: a name we do not know is a snippet the user cannot run.
+
+    standalone: plain PyTorch, as a learner runs it in a fresh venv: BLOCKED cannot be imported (GUARD), the Hub is
+    offline, and hf_hub_download finds the weights the app ships (shipped_hub_cache) and nothing else."""
     folder.mkdir(parents=True, exist_ok=True)
     files = files or {}
     produced = {"filters.png", "int8.safetensors", "finetuned.safetensors"}   # files snippets write, not read
@@ -85,8 +127,12 @@ def run_snippet(code: str, folder: Path, files: dict[str, Path] | None = None, t
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "snippet.py"], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=SNIPPET_TIMEOUT_S)
+    argv = [sys.executable, "snippet.py"]
+    if standalone:
+        argv = [sys.executable, "-c", GUARD]
+        env.update(HF_HUB_CACHE=str(shipped_hub_cache(folder.parent / "hub-cache")), HF_HUB_DISABLE_TELEMETRY="1")
+        env.pop("HF_HOME", None)
+    proc = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S)
     assert proc.returncode == 0, (f"the snippet failed (exit {proc.returncode}, {time.perf_counter() - t0:.1f} s):\n"
                                   f"{code}\n---- stderr ----\n{proc.stderr[-4000:]}")
     assert proc.stdout.strip(), f"the snippet printed nothing to compare with the tab:\n{code}"
@@ -126,8 +172,9 @@ class Ctx:
         """The outputs of a short /finetune run (made once, for the cases that need it)."""
         return self._request.getfixturevalue("finetuned")
 
-    def run(self, code: str, files: dict[str, Path] | None = None, threads: int | None = None) -> str:
-        return run_snippet(code, self.tmp / "run", files, threads)
+    def run(self, code: str, files: dict[str, Path] | None = None, threads: int | None = None,
+            standalone: bool = False) -> str:
+        return run_snippet(code, self.tmp / "run", files, threads, standalone)
 
     def run_on_digit(self, code: str, **kw) -> str:
         """Run a snippet that reads the user's picture: the digit is supplied under every name it reads."""
@@ -142,7 +189,7 @@ def case_classify(c: Ctx):
     from gradio_client import handle_file
 
     label, table, code, summary = c.client.predict(handle_file(str(c.digit)), api_name="/classify")
-    out = c.run_on_digit(code)
+    out = c.run_on_digit(code, standalone=True)
     printed = ast.literal_eval(out.strip().splitlines()[-1])   # [(class, probability), ...]
     shown = [(int(d["label"]), d["confidence"]) for d in label["confidences"]]
     assert [k for k, _ in printed] == [k for k, _ in shown], (printed, shown)
@@ -162,7 +209,7 @@ def case_classify_sketch(c: Ctx):
     Image.fromarray(rgba, "RGBA").save(drawing)
     sketch = {"background": None, "layers": [handle_file(str(drawing))], "composite": handle_file(str(drawing))}
     label, _seen, _table, code, _summary = c.client.predict(sketch, api_name="/classify_sketch")
-    out = c.run(code, {n: drawing for n in user_files(code)})
+    out = c.run(code, {n: drawing for n in user_files(code)}, standalone=True)
     printed = ast.literal_eval(out.strip().splitlines()[-1])
     shown = [(int(d["label"]), d["confidence"]) for d in label["confidences"]]
     assert [k for k, _ in printed] == [k for k, _ in shown], (printed, shown)
@@ -602,6 +649,33 @@ SAME_CODE_AS = {
                           "covered by /classify_sketch)",
     "resume": "the template of /finetune (training/finetune_code.py), for the checkpoint's own config",
 }
+
+
+def test_standalone_guard_blocks_the_project(tmp_path):
+    """The guard the standalone cases run under: the project's packages cannot be imported, the shipped weights can
+    be had offline through hf_hub_download."""
+    with pytest.raises(AssertionError, match="No module named 'zoo'"):
+        run_snippet("import zoo\nprint(1)", tmp_path / "a", standalone=True)
+    out = run_snippet('from huggingface_hub import hf_hub_download\n'
+                      'print(hf_hub_download("pytorch-playground/digits-zoo", "resnet_digits.safetensors"))',
+                      tmp_path / "b", standalone=True)
+    assert out.strip().endswith("resnet_digits.safetensors"), out
+
+
+def test_standalone_preprocessing_is_the_tabs(digit_png, tmp_path):
+    """zoo.standalone.mnist_preprocess (what the panels write out) gives the tab's tensor for MNIST digits, the
+    app's examples and a digit drawn on a transparent canvas (brush strokes of MNIST's width: no thinning)."""
+    from zoo.images import mnist_preprocess
+    from zoo.standalone import mnist_preprocess as plain
+
+    ink = np.asarray(Image.open(digit_png).convert("L").resize((280, 280), Image.BILINEAR))
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = ink
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "sketch.png")
+    Image.fromarray(255 - ink).save(tmp_path / "paper.png")          # dark ink on white paper
+    examples = sorted((Path(__file__).parents[1] / "ui" / "example_images").glob("mnist_*.png"))
+    for path in [digit_png, tmp_path / "sketch.png", tmp_path / "paper.png", *examples]:
+        assert torch.equal(plain(path), mnist_preprocess(path)), path
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))

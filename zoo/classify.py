@@ -193,14 +193,28 @@ def reproduce_code(name: str) -> str:
     spec = get_spec(name)
     w = spec.weights
     if spec.family == "digits":
-        return f'''import torch
-from safetensors.torch import load_model
-from zoo.digits import {spec.builder.__name__}       # this repo's architecture
-from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
-from zoo.images import mnist_preprocess         # crop to ink, thin thick strokes, fit 20x20, centre of mass in 28x28
+        from zoo.standalone import digits_classes, preprocess_source   # on first use: getsource reads the files
 
-model = {spec.builder.__name__}()
-load_model(model, f"{{weights_dir()}}/{w.filename}", strict=True)   # or hf_hub_download("{w.repo_id}", "{w.filename}")
+        cls = spec.builder.__name__
+        return f'''import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from huggingface_hub import hf_hub_download
+from PIL import Image, ImageOps
+from safetensors.torch import load_model
+
+
+# ---- the model: {spec.title}, this project's architecture (zoo/digits.py), written out
+{digits_classes(cls)}
+
+
+# ---- the preprocessing: MNIST's recipe (crop to ink, fit 20x20, centre of mass in 28x28)
+{preprocess_source()}
+
+
+model = {cls}()
+load_model(model, hf_hub_download("{w.repo_id}", "{w.filename}"), strict=True)   # safetensors weights
 model.eval()
 
 x = mnist_preprocess("my_digit.png")            # (1, 28, 28), white ink on black, in [0, 1]
