@@ -107,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no weights for {n} at {path}; train them first", file=sys.stderr)
             return 1
         files[fn] = str(path)
+    if args.models is None:
+        # Beside them, what the Autoencoder and GAN code panels download (zoo.standalone): their weights (same repo
+        # by default, GENERATIVE_REPO) and the PCA baseline's components.
+        from zoo.standalone import PCA_FILE
+
+        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE]:
+            if (WEIGHTS_DIR / fn).exists():
+                files[fn] = str(WEIGHTS_DIR / fn)
     with tempfile.TemporaryDirectory() as tmp:
         man = os.path.join(tmp, "manifest.json")
         with open(man, "w") as f:
