@@ -71,7 +71,8 @@ def validate(c: FinetuneConfig) -> FinetuneConfig:
     need(is_int(c.few_shot, 0, 10_000), "few_shot must be 0..10000 images per class")
     need(is_int(c.stage1_epochs, 0, 200) and is_int(c.stage2_epochs, 0, 200), "epochs must be 0..200 per stage")
     need(c.stage1_epochs + c.stage2_epochs > 0, "at least one epoch in one of the stages")
-    need(is_num(c.stage1_lr, 1e-7, 1.0) and is_num(c.stage2_lr, 1e-7, 1.0), "learning rates must be in 1e-7..1")
+    need(is_num(c.stage1_lr, 1e-7, 1.0) and is_num(c.stage2_lr, 1e-7, 1.0),
+         "the learning rates must be between 1e-7 and 1")
     need(c.unfreeze in UNFREEZE, f"unfreeze must be one of {UNFREEZE}")
     need(c.optimizer in ("adamw", "adam", "sgd"), "optimizer must be adamw, adam or sgd")
     need(is_int(c.batch_size, 1, 1024), "batch size must be 1..1024")

@@ -45,7 +45,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (VisitorError, DatasetUnavailable, CheckpointError, ImageInputError, WeightsUnavailable, WeightsError)
 
 
-def _message(exc: BaseException, where: str) -> str:
+def error_message(exc: BaseException, where: str) -> str:
     """The text a visitor sees for an exception: the one error model (core.errors.describe) decides; a
     ValueError from one of our checks of a visitor's value still says what is wrong (until each is an
     InputError); anything else is logged with an id and shown without internals."""
@@ -77,7 +77,7 @@ def friendly(fn):
             except gr.Error:
                 raise
             except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
+                raise gr.Error(error_message(exc, fn.__name__), print_exception=False) from None
 
         return streaming
 
@@ -88,7 +88,7 @@ def friendly(fn):
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-            raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
+            raise gr.Error(error_message(exc, fn.__name__), print_exception=False) from None
 
     return wrapper
 
@@ -150,7 +150,7 @@ def with_status(reset: tuple, empty=None):
             try:
                 out = fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                return (*blank, show_status(_message(exc, fn.__name__)))
+                return (*blank, show_status(error_message(exc, fn.__name__)))
             out = out if isinstance(out, tuple) else (out,)
             return (*out, show_status(""))
 

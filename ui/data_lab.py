@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from core.errors import InputError
 from training.data import digits, mnist5k
 from training.resample import METHODS, parse_counts, resample_code
 from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display, one_batch,
@@ -136,9 +137,9 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     try:
         labels = [int(t) for t in labels_text.replace(";", ",").replace(" ", ",").split(",") if t.strip()]
     except ValueError:
-        raise ValueError("labels must be integers separated by commas, e.g. 1, 2, 0, 3") from None
+        raise InputError("The labels must be whole numbers separated by commas, e.g. 1, 2, 0, 3.") from None
     if not 1 <= len(labels) <= 100 or not all(0 <= v <= 99 for v in labels):
-        raise ValueError("give 1..100 labels, each in 0..99")
+        raise InputError("Give between 1 and 100 labels, each a whole number from 0 to 99.")
     t = F.one_hot(torch.tensor(labels))                      # (N, max+1) int64
     enc = OneHotEncoder()
     sk = enc.fit_transform(np.array(labels).reshape(-1, 1)).toarray()   # (N, number of distinct labels) float64
@@ -292,12 +293,16 @@ def build_tab() -> None:
         with gr.Row():
             labels = gr.Textbox("1, 2, 0, 3, 2", label="Integer labels", elem_id="labels-text")
             oh_btn = gr.Button("Encode", elem_id="onehot-btn")
+        oh_status = status_box("onehot-status")   # a message about the labels sits under them
         with gr.Row():
             torch_tab = gr.Dataframe(label="torch.nn.functional.one_hot", interactive=False, elem_id="onehot-torch")
             sk_tab = gr.Dataframe(label="sklearn OneHotEncoder", interactive=False, elem_id="onehot-sklearn")
         oh_note = gr.Markdown()
         oh_code = code_block()
-    oh_btn.click(one_hot, labels, [torch_tab, sk_tab, oh_note, oh_code], api_name="one_hot")
+    oh_outputs = [torch_tab, sk_tab, oh_note, oh_code]
+    oh_btn.click(with_status((None, None, "", ""))(one_hot.__wrapped__), labels, oh_outputs + [oh_status],
+                 api_visibility="private")
+    api_endpoint(one_hot, labels, oh_outputs, "one_hot")
 
     with gr.Accordion("Small samples: imbalanced mnist5k and resampling", open=False):
         with gr.Row():

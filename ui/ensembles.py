@@ -7,10 +7,11 @@ from dataclasses import asdict
 import gradio as gr
 import numpy as np
 
+from core.errors import InputError
 from training.data import mnist5k
 from training.ensemble import EnsembleConfig
 from training.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
-from ui.common import INTERACTIVE, code_block, friendly
+from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
 from ui.jobstream import api_errors, progress_html
 from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
 from zoo import get_spec
@@ -131,8 +132,8 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
         members = digits_models()
     res = built_ensemble(_ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed))
     if res is None:   # building one is a job (minutes with big members), not part of an interactive request
-        raise ValueError("this ensemble is not built yet: press Build ensemble (or call /ensemble) with the same "
-                         "settings first")
+        raise InputError("This ensemble is not built yet: press Build ensemble (or call /ensemble) with the same "
+                         "settings first.")
     x, where = None, ""
     if sketch is not None:
         try:
@@ -143,7 +144,7 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
         data = mnist5k()
         i = int(test_index)
         if not 0 <= i < len(data.test_x):
-            raise ValueError(f"test_index must be in 0..{len(data.test_x) - 1}")
+            raise InputError(f"The test digit number must be between 0 and {len(data.test_x) - 1}.")
         x, where = data.test_x[i], f"test digit #{i} (true label {int(data.test_y[i])})"
     rows, combos = votes_for(res, x)
     rows += [[name, pred, round(conf, 4)] for name, (pred, conf) in combos.items()]
@@ -187,6 +188,7 @@ def build_tab() -> None:
                                   brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"))
             test_index = gr.Number(0, precision=0, label="...or test digit #", elem_id="ens-test-index")
             vote_btn = gr.Button("Show votes", elem_id="votes-btn")
+            vote_status = status_box("votes-status")   # a message about the input sits under it
         with gr.Column():
             seen = gr.Image(label="Input", interactive=False, height=120)
             vote_note = gr.Markdown()
@@ -197,5 +199,7 @@ def build_tab() -> None:
     ens_btn.click(ensemble_ui, cfg_inputs, ens_outs, api_visibility="private", show_progress="hidden", **COMMON)
     gr.Button(visible=False).click(ensemble, cfg_inputs, ens_outs, api_name="ensemble", **COMMON)
     ens_cancel.click(cancel, None, ens_status, api_visibility="private", concurrency_limit=None)
-    vote_btn.click(ensemble_votes, [sketch, test_index] + cfg_inputs, [votes, vote_note, seen],
-                   api_name="ensemble_votes", **INTERACTIVE)
+    vote_outputs = [votes, vote_note, seen]
+    vote_btn.click(with_status(([], "", None))(ensemble_votes.__wrapped__), [sketch, test_index] + cfg_inputs,
+                   vote_outputs + [vote_status], api_visibility="private", **INTERACTIVE)
+    api_endpoint(ensemble_votes, [sketch, test_index] + cfg_inputs, vote_outputs, "ensemble_votes", **INTERACTIVE)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import functools
 import html
-import logging
-import traceback
 
 import gradio as gr
 
 from training.jobs import JobError, get_queue
 from ui.admission import client_ip
-from ui.common import user_errors
+from ui.common import error_message
 
 POLL_S = 0.5
 
@@ -82,15 +80,11 @@ def stage_text(ev: dict) -> tuple[str, int, int]:
 
 
 def error_text(exc: BaseException) -> str:
-    """What a visitor reads for an exception: our job errors and user errors as written, the rest summarised."""
-    if isinstance(exc, gr.Error):
-        return str(exc.message)
-    if isinstance(exc, (JobError,) + user_errors()) or type(exc).__module__.startswith(("training.", "zoo.")):
-        return str(exc)          # our own errors (CheckpointError, ZipRejected...) are written for the visitor
-    if isinstance(exc, (ValueError, TypeError, KeyError)):
-        return f"{type(exc).__name__}: {exc}"
-    logging.getLogger("playground").error("job endpoint failed:\n%s", traceback.format_exc())
-    return f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
+    """What a visitor reads for an exception: the one decision (ui.common.error_message, core.errors.describe);
+    a job's own errors (refused, cancelled, the worker died) are written for the visitor too."""
+    if isinstance(exc, JobError):
+        return str(exc)
+    return error_message(exc, "job endpoint")
 
 
 def _guarded(fn, on_failure):
