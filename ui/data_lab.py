@@ -1,9 +1,12 @@
 """Data tab: a transforms.v2 augmentation playground, one-hot labels, small-sample resampling, Dataset/DataLoader."""
 from __future__ import annotations
 
+import functools
+
 from collections import OrderedDict
 
 import gradio as gr
+from gradio.context import Context
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,6 +17,7 @@ from training.data import digits, mnist5k
 from training.resample import METHODS, parse_counts, resample_code
 from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display, one_batch,
                                  to_image_tensor, validate)
+from ui import first_screens
 from ui.common import (INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, friendly, status_box, whole_number,
                        with_status)
 from ui.jobstream import api_errors, cancel_session, follow, queued_text, submit, ui_twin
@@ -238,6 +242,13 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     return to_picture(grid, min_side=700), note, code
 
 
+@functools.lru_cache(maxsize=1)
+def first_screen() -> tuple:
+    """The tab's defaults, computed once per server (app.main warms it in the background) and shown to every
+    visitor on load: the augmentation draws of the default example, the default labels one-hot, one batch."""
+    return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__())
+
+
 def build_tab() -> None:
     gr.Markdown("Chapter 4 of the tutorial as controls: an augmentation pipeline from `torchvision.transforms.v2`, "
                 "one-hot labels, small imbalanced samples and four ways to resample them, and a custom `Dataset` "
@@ -342,3 +353,7 @@ def build_tab() -> None:
     dl_btn.click(with_status((None, "", ""))(dataloader.__wrapped__), dl_in, dl_out + [dl_status],
                  api_visibility="private")
     api_endpoint(dataloader, dl_in, dl_out, "dataloader")
+    # the first screen: the default augmentation draws, one-hot labels and batch, computed once per server
+    Context.root_block.load(first_screen, None, aug_outputs + oh_outputs + dl_out, api_visibility="private",
+                            show_progress="hidden", **INTERACTIVE)
+    first_screens.register(first_screen)

@@ -21,8 +21,22 @@ _LOCK = threading.Lock()
 _WARMING: list[threading.Thread] = []
 
 
+_CACHED: list = []   # other tabs' cached first screens (functools.lru_cache'd, no arguments): warmed too
+
+
+def register(cached) -> None:
+    """A tab's own cached first-screen function, computed by warm() with the sandbox tabs'."""
+    if cached not in _CACHED:
+        _CACHED.append(cached)
+
+
 def warm() -> None:
     """Compute every registered first screen now (app.main runs this in the background after launch)."""
+    for cached in list(_CACHED):
+        try:
+            cached()
+        except Exception:  # noqa: BLE001 - the tab's own load event computes it again and shows any error
+            pass
     for kind, compute in list(_COMPUTE.items()):
         with _LOCK:
             if kind in _FIRST:
