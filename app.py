@@ -47,8 +47,8 @@ MAX_FILE_SIZE = "100mb"      # uploads above this are refused before our code se
 ANALYTICS_EVERY = 1000       # events between two recomputations of Gradio's monitoring summary (see build_app)
 # In the page, once: (1) Sketchpads start with no tool selected in Gradio 6; select the brush so a visitor can draw
 # at once. (2) A sketchpad with the class live-sketch is read while it is drawn on, at a bounded rate: its hidden
-# button "<elem_id>-go" is clicked LIVE_MS into a stroke, at most every LIVE_MS after that, and once more when the
-# pad's editor reports a change (a stroke committed, Undo, Redo, Clear), so the last drawing is always read.
+# button "<elem_id>-live" is clicked LIVE_MS into a stroke and at most every LIVE_MS after that, and "<elem_id>-go"
+# once the pad's editor reports a change (a stroke committed, Undo, Redo, Clear), so the last drawing is always read.
 # (3) window.playgroundDrawing(elem_id): that pad's picture as a PNG data URL, for the button's event (its js=,
 # ui/classify.py), read from the pad's own editor as Gradio composites it. The pad is never an event's input:
 # Gradio 6.31 re-encodes and uploads (3 files) a sketchpad that is the input of a finished event at every status
@@ -107,12 +107,19 @@ JS = """
     if (pad.dataset.live || !document.getElementById(pad.id + '-go')) return;
     pad.dataset.live = '1';
     let touched = false, down = false, begun = 0, sent = -1e9, timer = null;
-    const send = () => { timer = null; sent = performance.now(); document.getElementById(pad.id + '-go')?.click(); };
-    const at = (t) => { clearTimeout(timer); timer = setTimeout(send, Math.max(0, t - performance.now())); };
-    finishers.set(pad.id, () => touched && at(Math.max(performance.now() + 30, sent + LIVE_MS)));  // not at start-up
+    const send = (final) => {
+      timer = null;
+      sent = performance.now();
+      (!final && document.getElementById(pad.id + '-live') || document.getElementById(pad.id + '-go'))?.click();
+    };
+    const at = (t, final) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => send(final), Math.max(0, t - performance.now()));
+    };
+    finishers.set(pad.id, () => touched && at(performance.now() + 30, true));   // touched: not at start-up
     pad.addEventListener('pointerdown', () => { touched = down = true; begun = performance.now(); }, true);
     pad.addEventListener('pointermove', () => {
-      if (down && timer === null) at(Math.max(begun, sent) + LIVE_MS);
+      if (down && timer === null) at(Math.max(begun, sent) + LIVE_MS, false);
     }, true);
     const up = () => { down = false; };
     window.addEventListener('pointerup', up, true);

@@ -4,6 +4,7 @@ final drawing always read (Chromium, requests counted); on a 414 px phone every 
 on screen while drawing. Screenshots: test-artifacts/classify_drawing_*.png. Timing: bench/bench_drawing.py."""
 from __future__ import annotations
 
+import base64
 import io
 import math
 import time
@@ -15,6 +16,7 @@ from PIL import Image, ImageDraw
 from tests.conftest import ARTIFACTS
 
 PAD = 400                                    # ui/classify.py: canvas_size=(400, 400), a white canvas
+LIVE_MS = 400                                # app.JS: at most one reading per LIVE_MS while a stroke is drawn
 LABEL_JS = "document.querySelector('#prediction h2, #prediction .output-class')?.innerText.trim() || ''"
 
 # (box of the 0 on the 400 px pad, brush width): the tab's brush is 28 px
@@ -79,6 +81,23 @@ def test_big_zeros_through_the_sketch_api_are_read_as_digits(client, tmp_path, c
     assert "photo" not in summary
 
 
+def test_a_drawing_read_from_the_page_is_classified():
+    """The tab's own path: the pad's composite as a PNG data URL (app.JS), as the read event receives it."""
+    from ui.classify import read_drawing_ui
+
+    def url(arr):
+        return "data:image/png;base64," + base64.b64encode(_png(arr)).decode()
+
+    *out, status, last = read_drawing_ui(url(pad_sketch(*ZEROS["whole_pad_brush"])["composite"]), "resnet_digits", 5)
+    label, _seen, table, _code, summary = out
+    assert max(label, key=label.get) == "0" and not status.visible and last == "sketch"
+    assert {row[1] for row in table} == {"0"}, table                      # every digits model reads a 0
+    *out, status, last = read_drawing_ui(url(np.full((PAD, PAD, 4), 255, np.uint8)), "resnet_digits", 5)
+    assert out[0] is None and not status.visible and not isinstance(last, str)   # a blank pad: quietly reset
+    *out, status, _ = read_drawing_ui("data:image/png;base64,not-base64!", "resnet_digits", 5)
+    assert out[0] is None and status.visible and "could not be read" in status.value
+
+
 # ---- browser helpers ----------------------------------------------------------------------------------------------
 
 def _pad(page):
@@ -132,3 +151,34 @@ def test_a_big_zero_drawn_with_the_brush_gets_a_prediction(page):
     assert not page.locator("#classify-status").is_visible()
     assert "photo" not in page.locator("#classify-summary").inner_text()
     _shot(page, "big_zero")
+
+
+# ---- item 3: requests per stroke, the final result --------------------------------------------------------------
+
+def test_a_stroke_is_read_at_a_bounded_rate_with_one_request_per_reading(page):
+    _ready(page)
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and "/gradio_api/" in r.url and posts.append((time.perf_counter(),
+                                                                                                    r.url)))
+    t0 = time.perf_counter()
+    took = _stroke(page, [(0.5, 0.08 + 0.84 * i / 40) for i in range(41)], steps=1)   # a "1", 40 mouse moves
+    _label_is(page, "1")
+    page.wait_for_timeout(2000)                                   # anything the stroke still had in flight
+    joins = [t for t, u in posts if "/queue/join" in u]
+    others = [u for _, u in posts if "/queue/join" not in u]
+    assert not others, others    # no uploads (/upload), no sketchpad blobs (/component_server): one POST a reading
+    assert 1 <= len(joins) <= took / (LIVE_MS / 1000) + 2, (len(joins), took)   # bounded by the stroke's duration
+    during = [t for t in joins if t <= t0 + took]
+    assert len(during) <= took / (LIVE_MS / 1000) + 1, (len(during), took)     # at most ~2.5 readings a second
+
+
+def test_the_final_drawing_is_always_read_last(page):
+    """A 7 in two quick strokes: readings of the first stroke may still run when the second ends; the answer shown
+    in the end is the whole 7's (always_last: the newest reading runs last)."""
+    _ready(page)
+    _stroke(page, [(0.15 + 0.7 * i / 10, 0.12) for i in range(11)])
+    _stroke(page, [(0.85 - 0.45 * i / 12, 0.12 + 0.8 * i / 12) for i in range(13)])
+    _label_is(page, "7")
+    page.wait_for_timeout(2500)                                   # no late reading of the first stroke overwrites it
+    assert page.evaluate(LABEL_JS) == "7"
+    assert "says 7" in page.locator("#classify-summary").inner_text()

@@ -1,20 +1,28 @@
 """Classify tab: draw or upload a digit (or a photo), pick a zoo model, see top-5, every model, and the code."""
 from __future__ import annotations
 
+import base64
+import binascii
+
 import gradio as gr
+import numpy as np
 from gradio.context import Context
 
-from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
-                       with_status)
+from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, error_message, friendly, show_status,
+                       sketch_is_empty, status_box, with_status)
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
 from zoo.classify import (compare_family, disagreement_note, predict, reproduce_code, route, unavailable_message,
                           weights_on_disk)
 from zoo.hub import WeightsUnavailable
-from zoo.images import open_image
+from zoo.images import MAX_FILE_BYTES, ImageInputError, open_image
 from zoo.pictures import to_rgb, upscale
 
 DEFAULT_MODEL = "resnet_digits"
+# The pad's picture for an event, read in the page by app.JS (window.playgroundDrawing): replaces the event's first
+# input (the hidden #digit-sketch-png box), so the Sketchpad itself is never an event's input (see app.JS).
+DRAWING_JS = """async (_, ...rest) => [await window.playgroundDrawing?.('digit-sketch') ?? null, ...rest]"""
+PNG_DATA_URL = "data:image/png;base64,"
 
 
 CLASSIFIER_FAMILIES = ("digits", "imagenet")
@@ -43,8 +51,9 @@ def _seen_image(spec, x):
     return upscale(arr, 224) if spec.family == "digits" else arr   # 28 -> 224, nearest: every pixel visible
 
 
-def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = False):
-    """drawn: src is the sketchpad's value, so it is a drawing (never refused as a photo for its size or place)."""
+def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = False, glance: bool = False):
+    """drawn: src is the sketchpad's value, so it is a drawing (never refused as a photo for its size or place).
+    glance: only the asked model's answer and the summary (no other models, picture or code)."""
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
         raise ValueError(f"{asked!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")
@@ -55,11 +64,13 @@ def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = 
         p = predict(name, src, topk=int(topk))
     except WeightsUnavailable:
         raise WeightsUnavailable(unavailable_message(name)) from None
-    rows = compare_family(src, spec.family, known=p)
-    table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], r["status"]] for r in rows]
     summary = (f"`{name}` says **{p.label}** ({p.confidence:.1%}) in {p.latency_ms:.1f} ms "
                f"(preprocess + forward). Input tensor: {tuple(p.input_tensor.shape)}, "
                f"mean {float(p.input_tensor.mean()):+.3f}.")
+    if glance:
+        return p.probs, (note + "  \n" + summary if note else summary)
+    rows = compare_family(src, spec.family, known=p)
+    table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], r["status"]] for r in rows]
     for extra in (disagreement_note(rows, spec.family), note):
         if extra:
             summary = extra + "  \n" + summary
@@ -108,10 +119,63 @@ def classify_sketch_ui(sketch, model_name: str, topk: int):
     return _classify(sketch, model_name, topk, drawn=True)
 
 
-def rerun_ui(last: str, sketch, upload, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
-    """After a model change, classify whichever input produced the current result."""
+def page_drawing(value):
+    """The drawing as a sketchpad value. From the page it comes as a PNG data URL of the pad's composite (DRAWING_JS),
+    decoded like any upload (zoo.images: size caps, formats); a pad's opaque white canvas becomes RGB, so a blank pad
+    counts as empty (ui.common.sketch_is_empty). A sketchpad dict (API, tests) or None passes through."""
+    if value is None or isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or not value.startswith(PNG_DATA_URL):
+        raise ImageInputError("The drawing could not be read from the page: draw again, or reload the page.")
+    data = value[len(PNG_DATA_URL):]
+    if len(data) > MAX_FILE_BYTES * 4 // 3 + 4:
+        raise ImageInputError(f"The drawing is larger than {MAX_FILE_BYTES // 2**20} MB.")
+    try:
+        img = open_image(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        raise ImageInputError("The drawing could not be read from the page: draw again, or reload the page.") from None
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[2] == 4 and arr[:, :, 3].min() == 255:
+        arr = arr[:, :, :3]
+    return {"background": None, "layers": [], "composite": arr}
+
+
+RESET_GLANCE = (None, "")  # label, summary
+
+
+@with_status(RESET_GLANCE, empty=sketch_is_empty)
+def glance_sketch_ui(sketch, model_name: str, topk: int):
+    return _classify(sketch, model_name, topk, drawn=True, glance=True)
+
+
+def glance_drawing_ui(drawing, model_name: str, topk: int):
+    """While a stroke is drawn (app.JS, at most every LIVE_MS): the asked model's answer and the summary only, a
+    fraction of the work for the server and the page; the stroke's end brings the whole result (read_drawing_ui)."""
+    try:
+        sketch = page_drawing(drawing)
+    except ImageInputError as exc:
+        return (*RESET_GLANCE, show_status(error_message(exc, "glance_drawing_ui")))
+    return glance_sketch_ui(sketch, model_name, topk)
+
+
+def read_drawing_ui(drawing, model_name: str, topk: int):
+    """The pad's event (see build_tab): classify the drawing and remember that the result shown came from it."""
+    try:
+        sketch = page_drawing(drawing)
+    except ImageInputError as exc:
+        return (*RESET, show_status(error_message(exc, "read_drawing_ui")), gr.skip())
+    return (*classify_sketch_ui(sketch, model_name, topk), gr.skip() if sketch_is_empty(sketch) else "sketch")
+
+
+def rerun_ui(drawing, last: str, upload, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
+    """After a model change, classify whichever input produced the current result (the drawing as read from the
+    page by DRAWING_JS, which fills the first input, or a sketchpad value)."""
     if last == "upload":
         return classify_upload_ui(upload, model_name, topk)
+    try:
+        sketch = page_drawing(drawing)
+    except ImageInputError as exc:
+        return (*RESET, show_status(error_message(exc, "rerun_ui")))
     return classify_sketch_ui(sketch, model_name, topk)
 
 
@@ -120,11 +184,9 @@ def first_example() -> str:
     return digit_examples()[7][1]
 
 
-def first_screen(sketch, model_name: str, topk: int):
+def first_screen(model_name: str, topk: int):
     """On page load: the example digit in the upload box and its result, so the tab opens on PyTorch at work.
-    A drawing made meanwhile wins (its event also cancels this one)."""
-    if not sketch_is_empty(sketch):
-        return (gr.skip(),) * 8
+    A drawing made meanwhile wins (its event cancels this one)."""
     path = first_example()
     return (*classify_upload_ui(path, model_name, topk), path, "upload")
 
@@ -137,8 +199,14 @@ def build_tab() -> None:
             with gr.Tabs():
                 with gr.Tab("Draw"):
                     sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA",
-                                          canvas_size=(400, 400), elem_id="digit-sketch", elem_classes=["auto-brush"],
+                                          canvas_size=(400, 400), elem_id="digit-sketch",
+                                          elem_classes=["auto-brush", "live-sketch"],
                                           brush=gr.Brush(default_size=28, colors=["#000000"], color_mode="fixed"))
+                    # Clicked by app.JS while the pad is drawn on (live-sketch) and after; the box carries the
+                    # drawing that DRAWING_JS reads from the page into the event: see the events below.
+                    glance = gr.Button("Glance at the drawing", visible="hidden", elem_id="digit-sketch-live")
+                    read = gr.Button("Read the drawing", visible="hidden", elem_id="digit-sketch-go")
+                    drawing = gr.Textbox(visible="hidden", elem_id="digit-sketch-png")
                 with gr.Tab("Upload"):
                     upload = ImageFile(label="Upload an image (classified as soon as it arrives)", type="filepath",
                                        sources=["upload", "clipboard"], elem_id="upload-image", height=280)
@@ -171,7 +239,7 @@ def build_tab() -> None:
     # The first screen: on page load, an example digit and its result (not at import, not at start-up).
     first = []
     if Context.root_block is not None:
-        first = [Context.root_block.load(first_screen, [sketch, model, topk], outputs + [upload, last],
+        first = [Context.root_block.load(first_screen, [model, topk], outputs + [upload, last],
                                          api_visibility="private", **common)]
     # User actions cancel the first screen if it is still running, so it never overwrites their result.
     upload.upload(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
@@ -180,11 +248,20 @@ def build_tab() -> None:
     upload.clear(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private", cancels=first)
     examples.load_input_event.then(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
                                    **common).then(lambda: "upload", None, last, api_visibility="private")
-    sketch.change(classify_sketch_ui, [sketch, model, topk], outputs, api_visibility="private",
-                  trigger_mode="always_last", show_progress="hidden", cancels=first, **common).then(
-        lambda s: "sketch" if not sketch_is_empty(s) else gr.skip(), sketch, last, api_visibility="private")
+    # The drawing is read while it is drawn, at a bounded rate, with one request per reading. No .change/.input
+    # listener on the pad: with one, Gradio encodes and sends the canvas after every change, and a Sketchpad that is
+    # the input of any finished event is encoded and uploaded again at every status update of every event (one
+    # stroke sent ~50 requests: bench/bench_drawing.py). app.JS clicks `glance` during a stroke (at most every
+    # LIVE_MS: the asked model's answer only) and `read` after it (and after Undo, Redo, Clear: the whole result);
+    # DRAWING_JS reads the pad's picture into the event. always_last keeps only the newest click while a reading
+    # runs, and `read` cancels any glance still running, so the final drawing's result is always the one shown.
+    glancing = [glance.click(glance_drawing_ui, [drawing, model, topk], [label, summary, status], js=DRAWING_JS,
+                             api_visibility="private", trigger_mode="always_last", show_progress="hidden",
+                             cancels=first, **common)]
+    read.click(read_drawing_ui, [drawing, model, topk], outputs + [last], js=DRAWING_JS, api_visibility="private",
+               trigger_mode="always_last", show_progress="hidden", cancels=first + glancing, **common)
     model.change(model_card, model, card, api_visibility="private").then(
-        rerun_ui, [last, sketch, upload, model, topk], outputs, api_visibility="private", **common)
+        rerun_ui, [drawing, last, upload, model, topk], outputs, js=DRAWING_JS, api_visibility="private", **common)
     api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", one_thread=True,
                  **common)
     api_endpoint(classify_sketch, [sketch, model, topk], [label, seen, compare, code, summary], "classify_sketch",
