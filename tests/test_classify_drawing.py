@@ -182,3 +182,54 @@ def test_the_final_drawing_is_always_read_last(page):
     page.wait_for_timeout(2500)                                   # no late reading of the first stroke overwrites it
     assert page.evaluate(LABEL_JS) == "7"
     assert "says 7" in page.locator("#classify-summary").inner_text()
+
+
+# ---- item 6: a 414 px phone ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def phone(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 414, "height": 896}, device_scale_factor=1, has_touch=False)
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(app_url, wait_until="domcontentloaded")
+    pg.wait_for_selector(".gradio-container", state="visible")
+    yield pg
+    ctx.close()
+
+
+def test_on_a_phone_every_tab_can_be_found(phone):
+    pg = phone
+    _ready(pg)
+    bar = pg.locator(".tab-container[role=tablist]").first
+    tabs = bar.locator("[role=tab]")
+    titles = [t.inner_text().strip() for t in tabs.all()]
+    import app
+
+    assert titles == [t for t, _ in app.TABS]                        # all nine in the bar itself
+    assert not pg.locator(".overflow-menu > button").locator("visible=true").count()   # no "..." menu
+    for t in tabs.all():
+        box = t.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 414 and box["y"] + box["height"] <= 896, box
+    _shot(pg, "414_tabs", full_page=False)
+    tabs.last.click()
+    pg.wait_for_function("document.querySelector('.tab-container[role=tablist] [role=tab]:last-child')"
+                         "?.getAttribute('aria-selected') === 'true'")
+
+
+def test_on_a_phone_the_answer_is_on_screen_while_drawing(phone):
+    pg = phone
+    _ready(pg)
+    _stroke(pg, [(0.5, 0.1 + 0.8 * i / 12) for i in range(13)])        # a "1"
+    _label_is(pg, "1")
+    pg.wait_for_function("document.querySelector('#classify-guess')?.innerText.includes('1')")
+    guess = pg.locator("#classify-guess").bounding_box()
+    pad = pg.locator("#digit-sketch").bounding_box()
+    assert guess["y"] >= 0 and guess["y"] + guess["height"] <= 896, guess      # in the viewport with the pad
+    assert pad["y"] < 896 and guess["y"] - (pad["y"] + pad["height"]) < 80, (pad, guess)  # right under the pad
+    assert "Prediction: 1" in pg.locator("#classify-guess").inner_text()
+    _shot(pg, "414_prediction", full_page=False)
+
+
+def test_the_answer_line_is_only_for_narrow_screens(page):
+    _ready(page)
+    assert not page.locator("#classify-guess").is_visible()          # 1300 px: the Prediction box is beside the pad

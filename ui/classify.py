@@ -19,6 +19,12 @@ from zoo.images import MAX_FILE_BYTES, ImageInputError, open_image
 from zoo.pictures import to_rgb, upscale
 
 DEFAULT_MODEL = "resnet_digits"
+# The one-line answer under the input (#classify-guess), written in the page from the Prediction label's value.
+GUESS_JS = """(v) => {
+  if (!v || v.label == null) return "";
+  const c = (v.confidences || []).find((x) => x.label === v.label);
+  return "Prediction: **" + v.label + "**" + (c ? " (" + (100 * c.confidence).toFixed(1) + "%)" : "");
+}"""
 # The pad's picture for an event, read in the page by app.JS (window.playgroundDrawing): replaces the event's first
 # input (the hidden #digit-sketch-png box), so the Sketchpad itself is never an event's input (see app.JS).
 DRAWING_JS = """async (_, ...rest) => [await window.playgroundDrawing?.('digit-sketch') ?? null, ...rest]"""
@@ -214,6 +220,9 @@ def build_tab() -> None:
                     examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
                                            label="Examples: one click (digits are mnist5k test digits)",
                                            examples_per_page=14, elem_id="classify-examples")
+            # The answer in one line right under the input: on a phone the Prediction box is a screen further down
+            # (app.CSS shows this line on narrow screens only).
+            guess = gr.Markdown(elem_id="classify-guess")
             status = status_box("classify-status")
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model-choice")
             topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
@@ -260,6 +269,7 @@ def build_tab() -> None:
                              cancels=first, **common)]
     read.click(read_drawing_ui, [drawing, model, topk], outputs + [last], js=DRAWING_JS, api_visibility="private",
                trigger_mode="always_last", show_progress="hidden", cancels=first + glancing, **common)
+    label.change(None, label, guess, js=GUESS_JS, api_visibility="private", queue=False)
     model.change(model_card, model, card, api_visibility="private").then(
         rerun_ui, [drawing, last, upload, model, topk], outputs, js=DRAWING_JS, api_visibility="private", **common)
     api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", one_thread=True,
