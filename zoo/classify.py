@@ -225,15 +225,21 @@ top = probs.topk(5)
 print([(int(i), round(float(p), 4)) for p, i in zip(top.values[0], top.indices[0])])
 '''
     fn = spec.builder.args[0] if hasattr(spec.builder, "args") else name
-    remap = ("\nfrom zoo.catalog import timm_vgg_to_torchvision   # timm stores the classifier as convs\n"
-             "state = timm_vgg_to_torchvision(state)" if w.key_map else "")
+    remap = ""
+    if w.key_map:   # timm stores VGG's classifier as convs: the key mapping (zoo/catalog.py), written out
+        from zoo.standalone import source
+
+        remap = "\nstate = timm_vgg_to_torchvision(state)   # timm stores the classifier as convs (above)"
+        pre = f"\n{source(w.key_map)}\n\n\n"
+    else:
+        pre = ""
     return f'''import torch, torchvision
 from huggingface_hub import hf_hub_download
 from safetensors.torch import load_file
 from PIL import Image
 import torchvision.transforms.v2 as T
 
-model = torchvision.models.get_model("{fn}", weights=None)
+{pre}model = torchvision.models.get_model("{fn}", weights=None)
 state = load_file(hf_hub_download("{w.repo_id}", "{w.filename}")){remap}
 model.load_state_dict(state, strict=True)
 model.eval()

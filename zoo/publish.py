@@ -108,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         files[fn] = str(path)
     if args.models is None:
-        # Beside them, what the Autoencoder and GAN code panels download (zoo.standalone): their weights (same repo
-        # by default, GENERATIVE_REPO) and the PCA baseline's components.
-        from zoo.standalone import PCA_FILE
+        # Beside them, what the Autoencoder, GAN and Fine-tune code panels download (zoo.standalone): their weights
+        # (same repo by default, GENERATIVE_REPO), the PCA baseline's components and sklearn's 8x8 digits.
+        from zoo.standalone import DIGITS_DATA_FILE, PCA_FILE
 
-        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE]:
+        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE, DIGITS_DATA_FILE]:
             if (WEIGHTS_DIR / fn).exists():
                 files[fn] = str(WEIGHTS_DIR / fn)
     with tempfile.TemporaryDirectory() as tmp:

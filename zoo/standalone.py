@@ -147,3 +147,24 @@ from huggingface_hub import hf_hub_download
 from PIL import Image, ImageOps
 from safetensors.torch import load_file, load_model
 """
+
+
+# The Fine-tune tab's default target, sklearn's 1,797 8x8 digits, is not in a fresh venv (scikit-learn): its
+# images (0..16, as uint8) and labels ship beside the weights instead (~115 KB), and the Fine-tune code panel
+# downloads them (training/finetune_code.py; tests/test_snippets.py holds the file to sklearn's).
+DIGITS_DATA_FILE = "digits_8x8.safetensors"
+
+
+def write_digits_data() -> str:
+    """Write zoo/weights/DIGITS_DATA_FILE from sklearn: python -c "from zoo.standalone import write_digits_data;
+    print(write_digits_data())"."""
+    from safetensors.torch import save_file
+    from sklearn.datasets import load_digits
+
+    from zoo.hub import WEIGHTS_DIR
+
+    d = load_digits()
+    assert d.images.min() >= 0 and d.images.max() <= 16 and (d.images == d.images.round()).all()
+    save_file({"images": torch.from_numpy(d.images).to(torch.uint8).contiguous(),
+               "target": torch.from_numpy(d.target).to(torch.uint8).contiguous()}, str(WEIGHTS_DIR / DIGITS_DATA_FILE))
+    return str(WEIGHTS_DIR / DIGITS_DATA_FILE)
