@@ -245,6 +245,18 @@ def decode_png(data: bytes) -> np.ndarray | None:
         return None
 
 
+def decode_raw(data: bytes, shape) -> np.ndarray | None:
+    """A picture of ours sent raw (RGB bytes, [height, width]): used only when its size matches its shape and it is
+    within the same bounds as a PNG's."""
+    if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and 0 < v <= MAX_PICTURE_SIDE
+                                                                 for v in shape)):
+        return None
+    h, w = shape
+    if h * w > MAX_PICTURE_PIXELS or len(data) != h * w * 3:
+        return None
+    return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
+
+
 def describe_exit(status: int | None, cpu_s: float) -> str:
     if status is None:
         return "the program's process stopped"
@@ -260,5 +272,5 @@ def describe_exit(status: int | None, cpu_s: float) -> str:
     return f"its process exited with code {os.WEXITSTATUS(status)} before finishing"
 
 
-__all__ = ["ForkServer", "SandboxUnavailable", "decode_png", "describe_exit", "fence", "frames", "read_paths",
-           "scratch_usage"]
+__all__ = ["ForkServer", "SandboxUnavailable", "decode_png", "decode_raw", "describe_exit", "fence", "frames",
+           "read_paths", "scratch_usage"]

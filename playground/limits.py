@@ -53,7 +53,7 @@ PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if o
 PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
 # Whole programs at once (forks of one template share its memory, so this costs CPU, not a process each): more
 # than a Space's per-address cap, so one address's runaways never hold every slot.
-PROGRAMS_AT_ONCE = int(_env_number("PLAYGROUND_PROGRAMS_AT_ONCE", 4, 1, 64))
+PROGRAMS_AT_ONCE = int(_env_number("PLAYGROUND_PROGRAMS_AT_ONCE", 6, 1, 64))
 PROGRAMS_PER_ADDRESS = int(_env_number("PLAYGROUND_PROGRAMS_PER_ADDRESS", max(1, PROGRAMS_AT_ONCE // 2)
                                        if on_space() else 0, 0, 1000))
 # torch threads of one program (a whole program's fork, or a restricted worker)

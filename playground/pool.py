@@ -234,7 +234,8 @@ def _build_pool() -> SandboxPool:
     if mode == "restricted":
         return SandboxPool()
     limits = ProgramLimits()
-    server = ForkServer(tempfiles.temp_root() / "sandbox", fenced=mode == "fenced", threads=THREADS)
+    server = ForkServer(tempfiles.temp_root() / "sandbox", fenced=mode == "fenced", threads=THREADS,
+                        spares=PROGRAMS_AT_ONCE)   # a burst of as many runs as may run at once starts at once
     slots = [ForkSlot(server, limits, name=f"program-{i}") for i in range(PROGRAMS_AT_ONCE)]
     probe = machine()
     return SandboxPool(limits=WorkerLimits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),

@@ -248,6 +248,13 @@ def _error(exc: BaseException, tb) -> dict:
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "line": line, "traceback": text[-20000:]}
 
 
+def _raw(arr: np.ndarray) -> tuple[bytes, list[int]]:
+    """A picture of ours as raw RGB bytes and its [height, width]: no PNG encoding in the child and no decoding in
+    the server (tens of ms a picture); the server checks the size against the shape before using it."""
+    rgb = np.ascontiguousarray(arr[..., :3], dtype=np.uint8)
+    return rgb.tobytes(), [int(rgb.shape[0]), int(rgb.shape[1])]
+
+
 def _png(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
@@ -272,7 +279,7 @@ def _rows_and_pictures(g: dict, rec: Recorder, lines: dict) -> tuple[list, list,
                     and tensor_view.picture_kind(value)):
                 img = tensor_view.render(str(label)[:40], value.detach().cpu())
                 if img is not None:
-                    pictures.append((str(label)[:60], _png(img)))
+                    pictures.append((str(label)[:60], img))
     finally:
         torch._tensor_str.PRINT_OPTS.__dict__.update(saved)
     return rows, texts, pictures
@@ -367,11 +374,16 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
             result.update(_autograd(g, rec, losses))
             if result.pop("graph_png", None) is not None:
                 pictures.append(("graph", rec.graph_png))
-        figures = _figures()
-        for label, png in pictures + figures:
+        shapes = []
+        for label, img in pictures:          # ours: raw RGB with its shape
+            data, shape = _raw(img)
+            captions.append(label)
+            blobs.append(data)
+            shapes.append(shape)
+        for label, png in _figures():        # the program's figures: PNG (any size it asked for, bounded)
             captions.append(label)
             blobs.append(png)
-        result.update(captions=captions, n_pictures=len(pictures), losses=losses)
+        result.update(captions=captions, n_pictures=len(pictures), shapes=shapes, losses=losses)
         frames.send(sock, result, blobs)
     except BaseException as exc:  # noqa: BLE001 - e.g. a user object whose repr() raises
         frames.send(sock, {"t": "result", "kind": kind, "error": {
@@ -406,7 +418,7 @@ def _autograd(g: dict, rec: Recorder, losses: list) -> dict:
                 root = None
     rec.graph_png = None
     if root is not None and root.grad_fn is not None:
-        rec.graph_png = _png(graph.render(graph.build(root, names)))
+        rec.graph_png = graph.render(graph.build(root, names))
     leaves, seen = [], set()
     cands = [v for n, v in g.items() if isinstance(v, torch.Tensor) and not n.startswith("_")]
     for m in (v for n, v in g.items() if isinstance(v, torch.nn.Module) and not n.startswith("_")):

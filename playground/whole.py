@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playground import codegen, fence, frames
-from playground.fork_server import ForkServer, decode_png, describe_exit, scratch_usage
+from playground.fork_server import ForkServer, decode_png, decode_raw, describe_exit, scratch_usage
 from playground.limits import _env_number
 from playground.worker import SandboxUnavailable
 
@@ -221,11 +221,14 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
                 "printed": printed, "stdout": raw.get("stdout", ""), "stopped": raw["stopped"]}
     pictures = []
     captions = raw.get("captions") or []
+    shapes = raw.get("shapes") if isinstance(raw.get("shapes"), list) else []
+    n_own = raw.get("n_pictures") if isinstance(raw.get("n_pictures"), int) else 0
     for i, blob in enumerate(raw.get("blobs") or []):
-        img = decode_png(blob)
+        own = i < n_own
+        img = decode_raw(blob, shapes[i]) if own and i < len(shapes) else decode_png(blob)
         caption = str(captions[i])[:60] if i < len(captions) and isinstance(captions[i], str) else ""
         if img is not None:
-            pictures.append((img, caption, i < int(raw.get("n_pictures", 0) or 0)))
+            pictures.append((img, caption, own))
     err = raw.get("error") if isinstance(raw.get("error"), dict) else None
     error_text = None
     if err:

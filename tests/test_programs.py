@@ -187,3 +187,15 @@ def test_the_visitors_folder_has_a_quota(fork_server, tmp_path):
     code = "open('big.bin', 'wb').write(b'x' * (3 << 20))"
     r = shape("tensors", slot.request("tensors", code=code, scratch=tmp_path / "other"), code, 0.01, 0)
     assert r["error"] and "File too large" in r["text"], r["text"]
+
+
+def test_a_runs_raw_pictures_are_used_only_when_size_and_shape_agree():
+    """What a run sends back is hostile: a raw picture whose bytes do not match its shape, or a shape past the
+    bounds, is dropped, never reshaped or allocated."""
+    from playground.fork_server import decode_raw
+
+    assert decode_raw(bytes(12), [2, 2]).shape == (2, 2, 3)
+    assert decode_raw(bytes(11), [2, 2]) is None
+    assert decode_raw(bytes(12), [2, "2"]) is None
+    assert decode_raw(bytes(3), [1 << 20, 1 << 20]) is None
+    assert decode_raw(bytes(12), [2, 2, 3]) is None
