@@ -250,7 +250,7 @@ def first_visit(current, sketch, model: str, noise: float):
     if out is None or not isinstance(out[6], float):   # the visitor is drawing (or the example failed): the map
         m, a, b, dec, mcode = initial_map(None)
         return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip(), plane)
-    return (*out, MAP_CODE.format(z1=out[6], z2=out[7]), path, "upload", plane)
+    return (*out, _map_code(out[6], out[7]), path, "upload", plane)
 
 
 def build_tab() -> None:
@@ -306,7 +306,7 @@ def build_tab() -> None:
     outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
     common = INTERACTIVE
     last = gr.State("upload")  # which input the shown reconstruction came from
-    point_code = dict(fn=lambda a, b: MAP_CODE.format(z1=a, z2=b), inputs=[z1, z2], outputs=map_code,
+    point_code = dict(fn=_map_code, inputs=[z1, z2], outputs=map_code,
                       api_visibility="private")  # the map's code follows the point a reconstruction picked
     # The map needs the model: drawn when the tab is first opened (not at start-up), with an example digit rebuilt;
     # the visitor's own input cancels that if it is still running, so it never overwrites their result.
