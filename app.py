@@ -170,11 +170,11 @@ CSS = """
 /* Phones: every tab's button stays in the bar, which wraps onto more rows, instead of hiding behind "...". Gradio's
    Tabs measure the buttons in a hidden copy of the bar and move those that do not fit into a menu; measured as
    empty, every button fits. */
-@media (max-width: 700px) {
-  .tab-container.visually-hidden > button {display: none !important}
-  .tab-wrapper {height: auto !important}
-  .tab-container[role=tablist] {flex-wrap: wrap; height: auto !important; row-gap: 2px}
-  .tab-container[role=tablist] > button {height: var(--size-8); padding: 0 var(--size-3)}
+@media (max-width: 700px) {   /* the app's own tab bar only (#main-tabs): a tab's inner Tabs keep Gradio's layout */
+  #main-tabs > .tab-wrapper > .tab-container.visually-hidden > button {display: none !important}
+  #main-tabs > .tab-wrapper {height: auto !important}
+  #main-tabs > .tab-wrapper > .tab-container[role=tablist] {flex-wrap: wrap; height: auto !important; row-gap: 2px}
+  #main-tabs > .tab-wrapper > .tab-container[role=tablist] > button {height: var(--size-8); padding: 0 var(--size-3)}
 }
 """
 
@@ -187,7 +187,7 @@ def build_app() -> gr.Blocks:
         gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
                     "code that produces it.")
         built = {}
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="main-tabs") as tabs:
             for title, build in TABS:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
                     built[title] = build()

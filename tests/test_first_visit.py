@@ -97,7 +97,9 @@ def test_classify_first_screen_shows_an_example(wpage):
     gutter = pg.evaluate("""[...document.querySelector('.code-panel')
         .querySelectorAll('.cm-lineNumbers .cm-gutterElement')]
         .map(e => e.innerText.trim()).filter(Boolean).map(Number)""")
-    assert n_lines >= 10 and max(gutter) == n_lines
+    # CodeMirror renders only the lines near the viewport (a long panel, e.g. the digits model written out, has
+    # more): the gutter must reach at least every rendered line (a capped panel stopped its gutter early)
+    assert n_lines >= 10 and max(gutter) >= n_lines, (n_lines, max(gutter))
     assert not text_fits(pg, "#classify-compare th")
 
 
@@ -157,6 +159,7 @@ def test_autoencoder_first_visit(wpage):
     open_tab(pg, "Autoencoder")
     pg.locator("#ae-recon img").wait_for(state="visible", timeout=90_000)
     pg.wait_for_function("document.querySelector('#ae-summary')?.innerText.includes('dB')")
+    pg.locator("#ae-map").scroll_into_view_if_needed()   # lazy-loaded: on a phone it sits far down the page
     pg.locator("#ae-map img").wait_for(state="visible")
     pg.wait_for_function("document.querySelectorAll('#ae-grid img').length === 1")   # the decoded plane too
     assert pg.get_by_role("button", name="Reconstruct upload").count() == 0   # no upload button in Draw mode
