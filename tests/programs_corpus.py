@@ -2,6 +2,8 @@
 cover every item of issue #22's point 1), each run in the sandbox and under plain CPython for comparison."""
 from __future__ import annotations
 
+from playground.presets import TUTORIAL_2_2_AS_PRINTED
+
 TUTORIAL_2_1 = """\
 import torch
 a = torch.ones(2, 3) # 创建一个 2x3 的 tensor，元素都是 1
@@ -16,35 +18,8 @@ g = a.view(-1)      # 将 tensor 拉直为向量
 h = g * 2           # 按元素乘 2
 """
 
-TUTORIAL_2_2 = """\
-import torch.nn as nn
-import torch.optim as optim
-
-class Net(nn.Module):
-
-    def __init__(self):
-        super(Net, self).__init__()
-        self.fc1 = nn.Linear(3, 5)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(5, 1)
-
-    def forward(self, x):
-        x = self.fc1(x)
-        x = self.relu(x)
-        x = self.fc2(x)
-        return x
-
-net = Net()
-criterion = nn.MSELoss()
-optimizer = optim.SGD(net.parameters(), lr=0.01)
-
-input = torch.randn(2, 3)
-target = torch.randn(2, 1)
-output = net(input)
-loss = criterion(output, target)
-loss.backward()    # 反向传播
-optimizer.step()   # 更新权重
-"""
+# The tutorial's section 2.2 as printed: the preset the Autograd tab offers is the same text.
+TUTORIAL_2_2 = TUTORIAL_2_2_AS_PRINTED
 
 PROGRAMS = {
     "tutorial_2_1": TUTORIAL_2_1,
