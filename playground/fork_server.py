@@ -40,7 +40,8 @@ def read_paths() -> list[str]:
     root of other visitors, or the home folder where the server keeps its Hub login."""
     root = str(ROOT)
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share",
-             "/usr/local/lib", "/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu", "/sys/fs/cgroup",
+             "/usr/local/lib", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl",   # CA certificates (public)
+             "/sys/devices/system/cpu", "/sys/fs/cgroup",
              "/dev/urandom", "/dev/random", "/dev/zero", str(ROOT / "zoo" / "weights"),
              str(ROOT / "ui" / "example_images")}
     # Only library folders of sys.path: it also holds the current folder or PYTHONPATH entries, which may be
@@ -62,6 +63,24 @@ def hub_cache() -> str | None:
     path = os.environ.get("HF_HUB_CACHE") or os.path.join(
         os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
     return path if os.path.isdir(path) and os.path.basename(os.path.normpath(path)) == "hub" else None
+
+
+def shipped_hub(folder: Path) -> Path:
+    """The Hub cache programs see (offline): the weights the app ships under the repos the code panels download
+    them from (plain-PyTorch panels call hf_hub_download), plus links to the server's own cached models."""
+    from zoo.standalone import shipped_hub_cache
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shipped_hub_cache(folder)
+    real = hub_cache()
+    if real:
+        for entry in Path(real).glob("models--*"):
+            if not (folder / entry.name).exists():
+                try:
+                    (folder / entry.name).symlink_to(entry)
+                except OSError:
+                    pass
+    return folder
 
 
 def gpu_paths() -> list[str]:
@@ -115,8 +134,9 @@ class ForkServer:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             child.close()
-        cfg = {"read_paths": read_paths() + [str(mpl)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
-               "hub_cache": hub_cache(),
+        hub = shipped_hub(self.work_dir / "hub")
+        cfg = {"read_paths": read_paths() + [str(mpl), str(hub)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
+               "hub_cache": str(hub),
                "threads": self.threads, "nice": self.nice, "spares": self.spares, "fenced": self.fenced}
         parent.send(json.dumps(cfg).encode())
         r, _, _ = select.select([parent], [], [], START_SECONDS)

@@ -366,7 +366,7 @@ def test_browser_ensembles_and_compression(page):
     page.screenshot(path=str(ARTIFACTS / "compression_running.png"), full_page=True)
     page.locator("#compress-cancel").click()
     page.wait_for_function("document.querySelector('#compress-status').innerText.includes('Cancelled')",
-                           timeout=60_000)
+                           timeout=180_000)
     page.locator("#compress-btn").click()
     page.locator("#compress-table").get_by_text("int8 static (FX)").wait_for(timeout=240_000)
     assert page.locator("#compress-files").get_by_text("safetensors").first.is_visible()

@@ -97,30 +97,10 @@ runpy.run_path("snippet.py", run_name="__main__")
 
 
 def shipped_hub_cache(cache: Path) -> Path:
-    """A Hugging Face cache holding the weights the app ships (zoo/weights/), under the Hub repos and file names the
-    zoo publishes them to (zoo/publish.py): what hf_hub_download finds offline (HF_HUB_OFFLINE=1)."""
-    from zoo import get_spec, list_models
-    from zoo.generative import GENERATIVE_REPO
-    from zoo.hub import WEIGHTS_DIR
-    from zoo.catalog import DIGITS_REPO
-    from zoo.standalone import DIGITS_DATA_FILE, PCA_FILE
+    """zoo.standalone.shipped_hub_cache (the sandbox uses it too)."""
+    from zoo.standalone import shipped_hub_cache as build
 
-    for name in list_models():
-        w = get_spec(name).weights
-        if not w.local_file:
-            continue
-        repo = cache / f"models--{w.repo_id.replace('/', '--')}"
-        (repo / "refs").mkdir(parents=True, exist_ok=True)
-        (repo / "refs" / "main").write_text("0" * 40)
-        snap = repo / "snapshots" / ("0" * 40)
-        snap.mkdir(parents=True, exist_ok=True)
-        if not (snap / w.filename).exists():
-            (snap / w.filename).symlink_to(WEIGHTS_DIR / w.local_file)
-        if w.repo_id == GENERATIVE_REPO and not (snap / PCA_FILE).exists():      # the PCA baseline, beside them
-            (snap / PCA_FILE).symlink_to(WEIGHTS_DIR / PCA_FILE)
-        if w.repo_id == DIGITS_REPO and not (snap / DIGITS_DATA_FILE).exists():   # Fine-tune's sklearn digits
-            (snap / DIGITS_DATA_FILE).symlink_to(WEIGHTS_DIR / DIGITS_DATA_FILE)
-    return cache
+    return build(cache)
 
 
 def run_snippet(code: str, folder: Path, files: dict[str, Path] | None = None, threads: int | None = None,
