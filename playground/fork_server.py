@@ -10,6 +10,7 @@ stays warm, so the next program starts in milliseconds (the restricted sandbox's
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -27,6 +28,8 @@ from PIL import Image
 
 from playground import fence, frames
 from playground.worker import SandboxUnavailable
+from zoo.hub import WEIGHTS_DIR
+from zoo.standalone import link, shipped_hub_cache
 
 log = logging.getLogger("playground.sandbox")
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,16 +71,15 @@ def hub_cache() -> str | None:
 def shipped_hub(folder: Path) -> Path:
     """The Hub cache programs see (offline): the weights the app ships under the repos the code panels download
     them from (plain-PyTorch panels call hf_hub_download), plus links to the server's own cached models."""
-    from zoo.standalone import shipped_hub_cache
-
     folder.mkdir(parents=True, exist_ok=True)
     shipped_hub_cache(folder)
     real = hub_cache()
     if real:
         for entry in Path(real).glob("models--*"):
-            if not (folder / entry.name).exists():
+            dest = folder / entry.name
+            if dest.is_symlink() or not dest.exists():   # a shipped repo is a real folder: it stays
                 try:
-                    (folder / entry.name).symlink_to(entry)
+                    link(dest, entry)
                 except OSError:
                     pass
     return folder
@@ -134,7 +136,8 @@ class ForkServer:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             child.close()
-        hub = shipped_hub(self.work_dir / "hub")
+        # One Hub folder per checkout: a server from another checkout sharing this temp root keeps its own links.
+        hub = shipped_hub(self.work_dir / f"hub-{hashlib.sha256(str(WEIGHTS_DIR.resolve()).encode()).hexdigest()[:12]}")
         cfg = {"read_paths": read_paths() + [str(mpl), str(hub)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
                "hub_cache": str(hub),
                "threads": self.threads, "nice": self.nice, "spares": self.spares, "fenced": self.fenced}

@@ -658,6 +658,21 @@ def test_standalone_guard_blocks_the_project(tmp_path):
     assert out.strip().endswith("resnet_digits.safetensors"), out
 
 
+def test_shipped_hub_cache_replaces_links_another_checkout_left(tmp_path):
+    """A cache folder left by another checkout (same temp root, links into its zoo/weights) is pointed back at this
+    checkout's weights: the sandbox reads only its own checkout's weights (CI's checkout beside a developer's)."""
+    from zoo.hub import WEIGHTS_DIR
+    from zoo.standalone import shipped_hub_cache as build
+
+    cache = build(tmp_path / "hub")
+    link = cache / "models--pytorch-playground--digits-zoo" / "snapshots" / ("0" * 40) / "resnet_digits.safetensors"
+    link.unlink()
+    link.symlink_to(tmp_path / "elsewhere" / "zoo" / "weights" / "resnet_digits.safetensors")   # stale, dangling
+    build(cache)
+    assert link.resolve() == (WEIGHTS_DIR / "resnet_digits.safetensors").resolve()
+    assert not [p for p in cache.rglob(".*")], "no temporary links left behind"
+
+
 def test_standalone_preprocessing_is_the_tabs(digit_png, tmp_path):
     """zoo.standalone.mnist_preprocess (what the panels write out) gives the tab's tensor for MNIST digits, the
     app's examples and a digit drawn on a transparent canvas (brush strokes of MNIST's width: no thinning)."""

@@ -11,6 +11,9 @@ Nothing here imports gradio or the rest of the project at module level.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from pathlib import Path
 
 import inspect
@@ -172,9 +175,26 @@ def write_digits_data() -> str:
     return str(WEIGHTS_DIR / DIGITS_DATA_FILE)
 
 
+def link(path: Path, target: Path) -> None:
+    """path -> target as a symbolic link, replacing a stale one (a cache left by another checkout, or one made
+    while another server starts): made under a fresh name and renamed over, so a reader never sees it missing."""
+    target = Path(target)
+    try:
+        if path.is_symlink() and Path(os.readlink(path)) == target:
+            return
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, path)
+
+
 def shipped_hub_cache(cache: Path) -> Path:
     """A Hugging Face cache holding the weights the app ships (zoo/weights/), under the Hub repos and file names the
-    zoo publishes them to (zoo/publish.py): what hf_hub_download finds offline (HF_HUB_OFFLINE=1)."""
+    zoo publishes them to (zoo/publish.py): what hf_hub_download finds offline (HF_HUB_OFFLINE=1). Links that point
+    anywhere else (a cache another checkout left in the same folder) are replaced."""
     from zoo import get_spec, list_models   # at call time: zoo imports this module
     from zoo.generative import GENERATIVE_REPO
     from zoo.hub import WEIGHTS_DIR
@@ -187,13 +207,14 @@ def shipped_hub_cache(cache: Path) -> Path:
             continue
         repo = cache / f"models--{w.repo_id.replace('/', '--')}"
         (repo / "refs").mkdir(parents=True, exist_ok=True)
-        (repo / "refs" / "main").write_text("0" * 40)
+        ref = repo / "refs" / "main"
+        if not ref.exists() or ref.read_text() != "0" * 40:
+            ref.write_text("0" * 40)
         snap = repo / "snapshots" / ("0" * 40)
         snap.mkdir(parents=True, exist_ok=True)
-        if not (snap / w.filename).exists():
-            (snap / w.filename).symlink_to(WEIGHTS_DIR / w.local_file)
-        if w.repo_id == GENERATIVE_REPO and not (snap / PCA_FILE).exists():      # the PCA baseline, beside them
-            (snap / PCA_FILE).symlink_to(WEIGHTS_DIR / PCA_FILE)
-        if w.repo_id == DIGITS_REPO and not (snap / DIGITS_DATA_FILE).exists():   # Fine-tune's sklearn digits
-            (snap / DIGITS_DATA_FILE).symlink_to(WEIGHTS_DIR / DIGITS_DATA_FILE)
+        link(snap / w.filename, WEIGHTS_DIR / w.local_file)
+        if w.repo_id == GENERATIVE_REPO:                  # the PCA baseline, beside them
+            link(snap / PCA_FILE, WEIGHTS_DIR / PCA_FILE)
+        if w.repo_id == DIGITS_REPO:                      # Fine-tune's sklearn digits
+            link(snap / DIGITS_DATA_FILE, WEIGHTS_DIR / DIGITS_DATA_FILE)
     return cache
