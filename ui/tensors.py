@@ -178,7 +178,8 @@ def build_tab() -> dict:
     values = gr.Textbox(label="Named tensors and bare expressions: values", lines=8, max_lines=30,
                         elem_id="tensor-values")
     pictures = gr.Gallery(label="Heatmaps (2-D), histograms (larger tensors) and the program's figures", columns=3,
-                          height="auto", object_fit="contain", elem_id="tensor-pictures")
+                          height="auto", object_fit="contain", elem_id="tensor-pictures",
+                          format="png")   # lossless (charts, text), and encoded in a third of WebP's time
     table = gr.Dataframe(headers=HEADERS, label="Every named result", interactive=False, elem_id="tensor-table")
     files = gr.File(label="Your files (this visit): what your programs saved", file_count="multiple",
                     interactive=False, height=140, elem_id="tensor-files")
