@@ -10,20 +10,20 @@ import argparse
 import os
 import threading
 
-from zoo import tempfiles  # noqa: E402  (before gradio: GRADIO_TEMP_DIR is read when gradio starts)
+from core import tempfiles  # noqa: E402  (before gradio: GRADIO_TEMP_DIR is read when gradio starts)
 
 # Before gradio is imported: no analytics or version pings, so an offline start never waits on a timeout.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# Uploads and served files share the one pruned temp root (zoo/tempfiles.py) with the runs' own files.
+# Uploads and served files share the one pruned temp root (core/tempfiles.py) with the runs' own files.
 os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 
 import gradio as gr  # noqa: E402
 
-from ui import autoencoder, autograd, classify, data_lab, ensembles_compression, finetune, gan, tensors  # noqa: E402
+from ui import autoencoder, autograd, classify, data, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
-from zoo.device import use_serving_threads  # noqa: E402
+from core.device import use_serving_threads  # noqa: E402
 from zoo.space import on_space  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
@@ -34,7 +34,7 @@ TABS = [
     ("Autograd", autograd.build_tab),
     ("Autoencoder", autoencoder.build_tab),
     ("GAN", gan.build_tab),
-    ("Data", data_lab.build_tab),
+    ("Data", data.build_tab),
     ("Fine-tune", finetune.build_tab),
     ("Ensembles & compression", ensembles_compression.build_tab),
     ("Look inside", look_inside.build_tab),

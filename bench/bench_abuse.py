@@ -92,7 +92,7 @@ def _client(url):
 
 
 def _digit_png(folder: Path) -> str:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     path = folder / "digit.png"
     Image.fromarray((mnist5k().test_x[3, 0].numpy() * 255).astype(np.uint8)).save(path)

@@ -52,11 +52,11 @@ def select_temperature(cfg, widths, temps: list[float], holdout: int = 500) -> d
     held-out part; accuracy decides, the held-out NLL breaks ties."""
     import torch
 
-    from training.compress import short_cfg
-    from training.distill import soft_target_top_prob, teacher_model, train_student
+    from training.compression.compress import short_cfg
+    from training.compression.distill import soft_target_top_prob, teacher_model, train_student
     from zoo.digits import StudentCNN
-    from training.data import Split, mnist5k
-    from training.measure import predict_logits
+    from training.data.datasets import Split, mnist5k
+    from training.compression.measure import predict_logits
 
     d = mnist5k()
     n = len(d.train_x) - holdout
@@ -91,10 +91,10 @@ def distillation(cfg, widths, n_seeds: int, temps: dict | None = None) -> dict:
 
     import torch
 
-    from training.compress import students
-    from training.distill import teacher_model
-    from training.data import mnist5k
-    from training.measure import accuracy, count_params
+    from training.compression.compress import students
+    from training.compression.distill import teacher_model
+    from training.data.datasets import mnist5k
+    from training.compression.measure import accuracy, count_params
 
     data = mnist5k()
     teacher = teacher_model(cfg.teacher)
@@ -128,8 +128,8 @@ def distillation(cfg, widths, n_seeds: int, temps: dict | None = None) -> dict:
 def main(argv=None) -> int:
     import torch
 
-    from training.compress import LabConfig, run_lab
-    from training.ensemble import EnsembleConfig, run_ensemble
+    from training.compression.compress import LabConfig, run_lab
+    from training.ensembles.ensemble import EnsembleConfig, run_ensemble
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")

@@ -21,10 +21,10 @@ import time
 def main() -> int:
     import torch
 
-    from training.compress import short_cfg
-    from training.distill import train_student
+    from training.compression.compress import short_cfg
+    from training.compression.distill import train_student
     from zoo.digits import StudentCNN
-    from training.data import Split, mnist5k
+    from training.data.datasets import Split, mnist5k
     from training.train_digits import RECIPES
     from training.trainer import train
     from zoo.registry import get_spec

@@ -83,11 +83,11 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from training.compress import short_cfg
-    from training.distill import AveragedTeacher, train_student
+    from training.compression.compress import short_cfg
+    from training.compression.distill import AveragedTeacher, train_student
     from zoo.digits import StudentCNN
-    from training.data import Split, mnist5k
-    from training.measure import predict_logits
+    from training.data.datasets import Split, mnist5k
+    from training.compression.measure import predict_logits
     from training.train_digits import RECIPES
     from training.trainer import train
     from zoo.registry import get_spec

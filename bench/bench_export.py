@@ -4,9 +4,10 @@
     python -m bench.bench_export --seeds 0 1 2    # three seeds
     python -m bench.bench_export --out bench/results/export.json
 
-For each seed: (1) the Fine-tune tab's default run in this process (training.finetune.run_finetune: resnet_digits
--> sklearn digits, 2 + 2 epochs, global batch 64, 88 steps); (2) its export (training/export.py), unzipped in a
-temporary folder outside the checkout and run as `python train.py` (one process); (3) the same folder under
+For each seed: (1) the Fine-tune tab's default run in this process
+(training.finetuning.finetune.run_finetune: resnet_digits -> sklearn digits, 2 + 2 epochs, global batch 64, 88
+steps); (2) its export (training/finetuning/export.py), unzipped in a temporary folder outside the checkout and run
+as `python train.py` (one process); (3) the same folder under
 `torchrun --standalone --nproc_per_node=2 train.py` (gloo on the CPU; 2 x 32 per process = the same global batch
 of 64, the same 88 steps). (2) is also run with OMP_NUM_THREADS=1, the thread count each torchrun process gets.
 Reported: test accuracy on the 359 held-out digits (target: the 2-process run within
@@ -50,8 +51,8 @@ def _script(cmd: list[str], cwd: Path, **env) -> dict:
 def in_app(seed: int) -> dict:
     import torch
 
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(seed=seed)
     t0 = time.perf_counter()
@@ -67,8 +68,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    from training.export import build_export
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.export import build_export
+    from training.finetuning.finetune_config import FinetuneConfig
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:

@@ -22,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def bench_accuracy() -> dict:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from training.trainer import evaluate
     from zoo import get_model, list_models
 
@@ -40,7 +40,7 @@ FAST_RECIPE = {"model": "vgg_digits", "epochs": 6, "batch_size": 128, "lr": 4e-3
 def bench_train(target: float = 98.5, repeats: int = 5) -> dict:
     import torch
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from training.trainer import TrainConfig, evaluate, train
     from zoo import get_spec
 
@@ -114,7 +114,7 @@ def bench_latency(n: int = 40) -> dict:
     from PIL import Image
 
     import app as app_module
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.classify import load_model, predict
 
     s = mnist5k()

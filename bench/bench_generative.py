@@ -29,7 +29,7 @@ def _median_ms(fn, reps: int, warmup: int = 5) -> float:
 
 
 def bench_autoencoders() -> dict:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.generative_ops import PCA, add_noise, load, psnr, psnr_each, random_noise_images, reconstruct_batch
 
     d = mnist5k()
@@ -56,9 +56,9 @@ def bench_autoencoders() -> dict:
 
 
 def bench_gan() -> dict:
-    from training.data import mnist5k
-    from training.fid import blur, class_histogram, digit_features, frechet_distance
-    from training.train_gan import pixel_spread
+    from training.data.datasets import mnist5k
+    from training.generative.fid import blur, class_histogram, digit_features, frechet_distance
+    from training.generative.train_gan import pixel_spread
     from zoo.generative_ops import sample
 
     d = mnist5k()
@@ -86,7 +86,7 @@ def bench_gan() -> dict:
 
 
 def bench_latency() -> dict:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.generative_ops import load, sample
 
     g, ae = load("gan_digits_g"), load("ae_digits_16")

@@ -31,8 +31,8 @@ def _mem() -> dict:
 
 
 def finetune_run(amp: str, epochs: tuple[int, int]) -> dict:
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(model="resnet_digits", target="mnist5k", stage1_epochs=epochs[0], stage2_epochs=epochs[1],
                          amp=amp, batch_size=128, seed=0)
@@ -68,7 +68,7 @@ def sandbox_on_cuda() -> dict:
 
 
 def two_visitors() -> dict:
-    from training.jobs import get_queue
+    from jobs.queue import get_queue
 
     q = get_queue()
     params = {"config": {"model": "resnet_digits", "target": "digits", "stage1_epochs": 1, "stage2_epochs": 1,

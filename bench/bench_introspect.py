@@ -53,7 +53,7 @@ def bench_model(name: str, weights: str, repeats: int) -> dict:
     spec = get_spec(name)
     model = get_inspect_model(name, weights, 0)
     if spec.family == "digits":
-        from training.data import mnist5k
+        from training.data.datasets import mnist5k
 
         src = (mnist5k().test_x[0, 0].numpy() * 255).astype("uint8")
     else:
@@ -101,7 +101,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from zoo.device import describe_device
+    from core.device import describe_device
 
     load0 = [round(v, 2) for v in os.getloadavg()]
     t0 = time.perf_counter()

@@ -68,7 +68,7 @@ def legacy_mnist_preprocess(src, threshold: float = 0.2) -> torch.Tensor:
 
 
 def mnist_geometry() -> dict:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.strokes import width_in_box
 
     s = mnist5k()
@@ -102,7 +102,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def uploads_of_mnist(n: int = 100) -> dict:
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.generative_ops import load, reconstruct_batch
     from zoo.images import mnist_preprocess
 
@@ -132,7 +132,7 @@ def sketch_canvases(n: int = 1000, seed: int = 0, brush: str = "square") -> tupl
     """mnist5k test digits redrawn as big, thick, anti-aliased dark strokes on a 400x400 white canvas, their labels,
     and how many canvas pixels the pen added to each digit's strokes (0, 4, 8 or 14, chosen per digit): a square pen
     (max-pooling) or a round brush (a disc around every inked pixel)."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     rng = np.random.default_rng(seed)
@@ -163,7 +163,7 @@ def app_brush_canvases(n: int = 1000, seed: int = 10) -> tuple[list, torch.Tenso
     import scipy.ndimage as ndi
     from skimage.morphology import skeletonize
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     rng = np.random.default_rng(seed)
@@ -283,7 +283,7 @@ PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png
 def photo_detector(canvases) -> dict:
     import skimage
 
-    from training.data import digits, mnist5k
+    from training.data.datasets import digits, mnist5k
     from zoo.images import looks_like_photo
 
     rng = np.random.default_rng(1)

@@ -40,8 +40,8 @@ NS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _model():
-    from training.finetune import build_model
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import build_model
+    from training.finetuning.finetune_config import FinetuneConfig
 
     model, parts = build_model(FinetuneConfig(), 10)
     return model.train(), parts
@@ -135,9 +135,9 @@ def loader_images_per_s(workers_list=(0, 1, 2), n: int = 768) -> dict:
     """PNG digits through the exported train.py's folder_data + DataLoader (the --data path)."""
     from PIL import Image
 
-    from training.data import digits
-    from training.export import build_export
-    from training.finetune_config import FinetuneConfig
+    from training.data.datasets import digits
+    from training.finetuning.export import build_export
+    from training.finetuning.finetune_config import FinetuneConfig
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,7 +218,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out")
     a = ap.parse_args(argv)
     model, parts = _model()
-    from training.transfer import freeze, trainable_paths
+    from training.finetuning.transfer import freeze, trainable_paths
 
     grad = {}
     for stage in (1, 2):

@@ -142,12 +142,12 @@ def main() -> None:
     from PIL import Image
 
     import app as app_module
-    from training.data import mnist5k
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
-    from training.jobs import get_queue, job_threads
+    from training.data.datasets import mnist5k
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
+    from jobs.queue import get_queue, job_threads
     from ui.common import INTERACTIVE
-    from zoo.device import use_serving_threads
+    from core.device import use_serving_threads
 
     s = mnist5k()
     path = os.path.join(tempfile.mkdtemp(), "digit.png")

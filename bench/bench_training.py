@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 
 def _data(device):
-    from training.data import Split, mnist5k
+    from training.data.datasets import Split, mnist5k
 
     d = mnist5k()
     # 10 test images: the trainer's evaluation at the last step costs ~nothing, so the loops compare fairly
@@ -103,8 +103,8 @@ def throughput(device, steps: int, bs: int, reps: int, amp: str = "off") -> dict
 
 
 def finetune_vs_scratch(few_shot: int = 0) -> dict:
-    from training.finetune import load_target, run_finetune, run_scratch
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune, run_scratch
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(few_shot=few_shot)   # the /finetune API defaults
     if few_shot:  # 10 images per class = 100 images: smaller batches and more epochs for ~100 steps
@@ -127,7 +127,7 @@ def finetune_vs_scratch(few_shot: int = 0) -> dict:
 
 def mnist99(device, max_epochs: int = 40) -> dict:
     """mnist5k from scratch to 99% test accuracy: bf16 autocast, data on the device, seconds to reach it."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from training.trainer import TrainConfig, train
     from zoo.digits import ResNetDigits
 
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from zoo.device import describe_device, get_device
+    from core.device import describe_device, get_device
 
     device = get_device()
     out = {"device": describe_device(), "torch": torch.__version__, "threads": torch.get_num_threads(),

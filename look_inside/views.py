@@ -16,11 +16,11 @@ from look_inside import activations as A
 from look_inside import plots
 from look_inside import weights as W
 from look_inside.attribution import attribute
-from training.data import mnist5k
-from zoo.cache import LRUCache
+from training.data.datasets import mnist5k
+from core.cache import LRUCache
 from zoo.catalog import categories_of
 from zoo.classify import load_model, preprocess
-from zoo.device import get_device
+from core.device import get_device
 from zoo.inference import device_of
 from zoo.pictures import to_rgb, upscale
 from zoo.registry import ModelSpec, get_spec

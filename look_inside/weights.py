@@ -147,8 +147,9 @@ def load_checkpoint(spec, path: str) -> nn.Module:
 
 
 def _resize_head(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
-    """Fine-tuning replaces the last Linear with one sized for the new classes (training/finetune.replace_head).
-    If that is the file's only difference, give the model a head of the file's size; return its name."""
+    """Fine-tuning replaces the last Linear with one sized for the new classes
+    (training/finetuning/transfer.replace_head). If that is the file's only difference, give the model a head of the
+    file's size; return its name."""
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         return None

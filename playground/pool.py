@@ -31,7 +31,7 @@ from playground.limits import (PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRE
                                WorkerLimits)
 from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
-from zoo import tempfiles
+from core import tempfiles
 from zoo.space import on_space
 
 log = logging.getLogger("playground.sandbox")

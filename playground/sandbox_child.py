@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 from playground import graph, programs, tensor_view  # noqa: F401
 from playground.limits import (THREADS, WorkerLimits, arm_cpu_limit, clamp_child, process_vm_size,
                                simulate_platform_in_child)
-from zoo.device import get_device
+from core.device import get_device
 
 
 

@@ -204,7 +204,7 @@ class ForkSlot:
 
 
 def _device() -> str:
-    from zoo.device import get_device
+    from core.device import get_device
 
     return str(get_device())
 

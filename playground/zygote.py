@@ -52,7 +52,7 @@ def _warm() -> None:
     # now, so a fenced program uses them without reading the app's folder, which it may not.
     for name in ("sklearn.preprocessing", "torchvision.models", "torch.nn.functional", "collections", "itertools",
                  "functools", "io", "math", "time", "zoo", "zoo.hub", "zoo.images", "zoo.digits", "zoo.catalog",
-                 "zoo.generative", "training.data", "training.transforms", "training.trainer"):
+                 "zoo.generative", "training.data.datasets", "training.data.transforms", "training.trainer"):
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 - an optional library missing here: the program's import says so

@@ -163,7 +163,7 @@ def _digit_png() -> object:
     from gradio_client import handle_file
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     x = mnist5k().test_x[0, 0].numpy()
     path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
@@ -199,7 +199,7 @@ def test_a_million_empty_tensors_is_refused_quickly(client, tmp_path):
 
 
 def test_every_safetensors_reader_bounds_the_header(tmp_path):
-    from training.compressed_io import load_compressed
+    from training.compression.compressed_io import load_compressed
     from zoo.hub import WeightsError, load_safetensors
 
     many = _many_tensor_file(tmp_path / "many.safetensors", 20_000)   # 1.2 MB header: within bytes, too many
@@ -217,8 +217,8 @@ def test_augment_keeps_only_what_it_shows(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from training.transforms import MAX_SIDE
-    from ui.data_lab import DISPLAY_SIDE, augment
+    from training.data.transforms import MAX_SIDE
+    from ui.data import DISPLAY_SIDE, augment
 
     path = tmp_path / "flat.png"
     Image.fromarray(np.full((2400, 3000, 3), 128, np.uint8)).save(path)
@@ -233,7 +233,7 @@ def test_temp_root_is_capped_oldest_first_and_by_age(monkeypatch, tmp_path):
     import os
     import time
 
-    from zoo import tempfiles
+    from core import tempfiles
 
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
     monkeypatch.setenv("PLAYGROUND_TEMP_MAX_MB", "1")

@@ -22,7 +22,7 @@ def _session() -> str:
 def _digit_png(tmp_path) -> str:
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     x = mnist5k().test_x[0, 0].numpy()
     path = tmp_path / f"digit-{uuid.uuid4().hex[:6]}.png"
@@ -439,7 +439,7 @@ CANARY = "hf_CANARYserverOwnerToken000000000"
 
 
 def test_worker_env_is_an_allow_list(monkeypatch, tmp_path):
-    from training.jobrunners import worker_env
+    from jobs.runners import worker_env
 
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "capped"))
     base = {"PATH": "/usr/bin", "HOME": "/home/x", "LANG": "C.UTF-8", "LC_ALL": "C", "HF_TOKEN": CANARY,
@@ -464,8 +464,8 @@ def test_the_job_worker_holds_no_server_secret(monkeypatch, tmp_path):
     worker's own environment (/proc/<pid>/environ) holds neither the token nor any GRADIO_* setting."""
     import os
 
-    from training.finetune_config import FinetuneConfig
-    from training.jobrunners import WorkerRunner
+    from training.finetuning.finetune_config import FinetuneConfig
+    from jobs.runners import WorkerRunner
 
     if not os.path.exists("/proc/self/environ"):
         pytest.skip("reads another process's environment through /proc (Linux)")
@@ -509,7 +509,7 @@ def test_zip_extraction_uses_the_capped_temp_folder(monkeypatch, tmp_path):
     """Never the system temp: under the temp root, and inside an upload's own folder (which a job protects)."""
     import tempfile
 
-    from training import zipdata
+    from training.data import zipdata
 
     capped, system = tmp_path / "capped", tmp_path / "system-tmp"
     system.mkdir()
@@ -539,7 +539,7 @@ def os_path_parent(p: str) -> str:
 def test_messages_name_the_visitors_file_not_the_servers_path(tmp_path):
     """An unreadable upload's message names the visitor's file (or nothing), never the folder it sits in."""
     from training.checkpoint import CheckpointError, load_checkpoint
-    from training.zipdata import ZipRejected, load_zip_dataset
+    from training.data.zipdata import ZipRejected, load_zip_dataset
     from zoo.hub import WeightsError, load_safetensors
 
     secret_dir = tmp_path / "srv-private-folder"

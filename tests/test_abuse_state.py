@@ -181,7 +181,7 @@ def _fill(path: Path, n_bytes: int, mtime: float | None = None) -> Path:
 
 
 def test_temp_cap_deletes_the_largest_spender_first_and_never_a_queued_jobs_files(monkeypatch, tmp_path):
-    from zoo import tempfiles
+    from core import tempfiles
 
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
     monkeypatch.setenv("PLAYGROUND_TEMP_MAX_MB", "3")
@@ -210,7 +210,7 @@ def test_temp_cap_deletes_the_largest_spender_first_and_never_a_queued_jobs_file
 
 
 def test_temp_cost_counts_blocks_and_entries(monkeypatch, tmp_path):
-    from zoo import tempfiles
+    from core import tempfiles
 
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
     monkeypatch.setattr(tempfiles, "_OPERATOR_GRADIO_DIR", None)
@@ -229,7 +229,7 @@ def test_temp_cost_counts_blocks_and_entries(monkeypatch, tmp_path):
 def test_gradio_example_files_survive_pruning_seven_hours_later(monkeypatch, tmp_path):
     """#26 item 8: gr.Examples copies each example into the temp folder, marked keep-in-cache; pruning with the
     clock 7 hours ahead (past the 6 h age limit) and over the cap keeps every one of them."""
-    from zoo import tempfiles
+    from core import tempfiles
 
     root = tmp_path / "root"
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(root))
@@ -251,7 +251,7 @@ def test_gradio_example_files_survive_pruning_seven_hours_later(monkeypatch, tmp
 def test_an_operators_gradio_temp_dir_is_capped(monkeypatch, tmp_path):
     """Item 6: GRADIO_TEMP_DIR set by the operator is the capped root; set beside a different PLAYGROUND_TEMP_DIR,
     Gradio's entries there are capped with it and nothing else of the operator's folder is touched."""
-    from zoo import tempfiles
+    from core import tempfiles
 
     op = tmp_path / "operator-gradio"
     notes = _fill(op / "operator-notes.txt", 10_000)
@@ -281,7 +281,7 @@ def test_app_hands_gradio_the_capped_folder_when_the_operator_sets_gradio_temp_d
     op = tmp_path / "op"
     env = {k: v for k, v in os.environ.items() if k not in ("PLAYGROUND_TEMP_DIR", "GRADIO_TEMP_DIR")}
     env["GRADIO_TEMP_DIR"] = str(op)
-    code = ("import app; from gradio.utils import get_upload_folder; from zoo import tempfiles; "
+    code = ("import app; from gradio.utils import get_upload_folder; from core import tempfiles; "
             "print(get_upload_folder()); print(tempfiles.temp_root()); print([str(r) for r, _ in tempfiles.roots()])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240,
                          cwd=Path(__file__).resolve().parents[1])
@@ -298,7 +298,7 @@ def test_an_upload_flood_does_not_delete_another_visitors_download(monkeypatch, 
     from gradio_client import Client
 
     from tests.conftest import free_port
-    from zoo import tempfiles
+    from core import tempfiles
 
     root = tmp_path / "server-temp"
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(root))
@@ -341,7 +341,7 @@ class _SlowRunner:
         t0 = time.monotonic()
         while time.monotonic() - t0 < params.get("s", 0.2):
             if cancelled():
-                from training.jobwire import JobCancelled
+                from jobs.wire import JobCancelled
                 raise JobCancelled("cancelled")
             time.sleep(0.02)
         return {"ok": job_id}
@@ -351,7 +351,7 @@ class _SlowRunner:
 
 
 def test_jobs_take_turns_by_address_and_one_address_has_a_share(monkeypatch, tmp_path):
-    from training.jobs import JobQueue, JobRefused
+    from jobs.queue import JobQueue, JobRefused
 
     monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
     monkeypatch.setenv("PLAYGROUND_JOBS_PER_IP", "4")
@@ -386,7 +386,7 @@ def test_a_victims_job_is_next_however_many_one_address_queued(app_url, on_a_spa
     attacker's running job, before its queued ones."""
     from gradio_client import Client
 
-    from training.jobs import get_queue
+    from jobs.queue import get_queue
 
     q = get_queue()
     kw = dict(model="resnet_digits", target="digits", stage1_epochs=20, stage2_epochs=20, max_steps=0,

@@ -43,7 +43,7 @@ def test_cli_help():
 
 
 def _digit_png(tmp_path, idx: int):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     p = tmp_path / f"digit{idx}.png"
@@ -53,7 +53,7 @@ def _digit_png(tmp_path, idx: int):
 
 def _easy_indices(n: int) -> list[int]:
     """Test digits every digits model gets right in process (a few mnist5k digits are ambiguous)."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo import list_models
     from zoo.classify import predict
 

@@ -33,7 +33,7 @@ def test_example_digit_is_classified(page):
     open_tab(page, "Classify")
     page.get_by_role("tab", name="Upload").click()
     page.locator("#classify-examples").get_by_text("MNIST test #2 (a 5)", exact=True).click()
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     truth = str(int(mnist5k().test_y[2]))
     assert truth == "5"   # the example's label says what it is

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from training.data import DatasetUnavailable, digits, mnist5k, online_dataset
+from training.data.datasets import DatasetUnavailable, digits, mnist5k, online_dataset
 
 
 def test_mnist5k_split_is_fixed_and_stratified():

@@ -8,14 +8,14 @@ import re
 import pytest
 import torch
 
-from training.combiners import (accuracy_weights, average, fit_stacker, majority_vote, samme_alpha, samme_combine,
-                                stack_predict, weighted_average)
-from training.compressed_io import layer_shapes, load_compressed, save_compressed
-from training.distill import distill_loss
-from training.ensemble import EnsembleConfig, split_holdout
-from training.measure import predict_logits, prepare_input
-from training.prune import channel_prune, magnitude_prune, weight_sparsity
-from training.quantize import quantize_dynamic_linear, quantize_static_fx
+from training.ensembles.combiners import (accuracy_weights, average, fit_stacker, majority_vote, samme_alpha,
+                                          samme_combine, stack_predict, weighted_average)
+from training.compression.compressed_io import layer_shapes, load_compressed, save_compressed
+from training.compression.distill import distill_loss
+from training.ensembles.ensemble import EnsembleConfig, split_holdout
+from training.compression.measure import predict_logits, prepare_input
+from training.compression.prune import channel_prune, magnitude_prune, weight_sparsity
+from training.compression.quantize import quantize_dynamic_linear, quantize_static_fx
 from zoo import get_model
 
 # Three members, two inputs, three classes (padded to 10 by the combiners that need it).
@@ -57,7 +57,7 @@ def test_samme_alpha_and_combine():
 
 
 def test_stacking_fits_only_on_held_out_train_images():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     data = mnist5k()
     fit, hx, hy = split_holdout(data, 300)
@@ -74,8 +74,8 @@ def test_stacking_fits_only_on_held_out_train_images():
 
 
 def test_run_ensemble_tiny():
-    from training.ensemble import run_ensemble
-    from training.ensemble_results import table
+    from training.ensembles.ensemble import run_ensemble
+    from training.ensembles.ensemble_results import table
 
     res = run_ensemble(EnsembleConfig(zoo_members=("resnet_digits",), n_bagged=1, n_boosted=1, steps=3,
                                       batch_size=32, holdout=200))
@@ -94,7 +94,7 @@ def test_run_ensemble_tiny():
 
 
 def test_members_take_the_listed_architectures_in_turn():
-    from training.ensemble import run_ensemble
+    from training.ensembles.ensemble import run_ensemble
 
     cfg = EnsembleConfig(zoo_members=("vgg_digits",), n_bagged=3, n_boosted=0, member_arch="small_cnn, resnet_digits",
                          steps=2, batch_size=32, holdout=100)
@@ -115,7 +115,7 @@ def vgg():
 
 @pytest.fixture(scope="module")
 def calib():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     return prepare_input(mnist5k().train_x[:64])
 
@@ -123,7 +123,7 @@ def calib():
 @pytest.mark.parametrize("technique", ["int8-static-fx", "int8-dynamic-linear", "magnitude-pruned",
                                        "channel-pruned", "channel-pruned+int8-static-fx"])
 def test_compressed_models_load_back_from_safetensors(tmp_path, vgg, calib, technique):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     shapes = None
     if technique == "int8-static-fx":
@@ -151,7 +151,7 @@ def test_compressed_models_load_back_from_safetensors(tmp_path, vgg, calib, tech
 
 
 def test_resnet_int8_round_trip(tmp_path, calib):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     m = quantize_static_fx(get_model("resnet_digits"), calib)
     m2, _ = load_compressed(save_compressed(m, str(tmp_path / "r.safetensors"), "resnet_digits", "int8-static-fx"))
@@ -181,7 +181,7 @@ def test_load_compressed_refuses_hostile_shapes(tmp_path, shapes):
 
     from safetensors.torch import save_file
 
-    from training.compressed_io import FORMAT
+    from training.compression.compressed_io import FORMAT
     from zoo.hub import WeightsError
 
     info = {"format": FORMAT, "base": "vgg_digits", "technique": "channel-pruned", "path": "", "shapes": shapes}
@@ -195,7 +195,7 @@ def test_load_compressed_refuses_tensors_that_do_not_fit(tmp_path):
 
     from safetensors.torch import save_file
 
-    from training.compressed_io import FORMAT
+    from training.compression.compressed_io import FORMAT
     from zoo.digits import StudentCNN
     from zoo.hub import WeightsError
 
@@ -229,7 +229,7 @@ def test_magnitude_pruning_sparsity_is_what_was_asked(vgg, sparsity):
 
 
 def test_channel_pruning_really_shrinks_and_keeps_function_at_ratio_one(vgg):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     x = mnist5k().test_x[:16]
     same = channel_prune(vgg, 1.0)
@@ -251,7 +251,7 @@ def test_distill_loss_reduces_to_ce_and_matches_teacher():
 
 
 def test_averaged_teacher_gives_the_mean_probabilities_as_logits():
-    from training.distill import AveragedTeacher
+    from training.compression.distill import AveragedTeacher
     from zoo.digits import StudentCNN
 
     torch.manual_seed(0)
@@ -266,7 +266,8 @@ def test_averaged_teacher_gives_the_mean_probabilities_as_logits():
 
 
 def test_teacher_model_names_a_zoo_model_or_the_zoo_average():
-    from training.distill import ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, AveragedTeacher, teacher_model, teacher_names
+    from training.compression.distill import (ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, AveragedTeacher, teacher_model,
+                                              teacher_names)
 
     assert ZOO_AVERAGE in teacher_names() and "resnet_digits" in teacher_names()
     avg = teacher_model(ZOO_AVERAGE)
@@ -278,8 +279,8 @@ def test_teacher_model_names_a_zoo_model_or_the_zoo_average():
 def test_train_student_distills_through_the_trainers_loss_hook():
     import copy
 
-    from training.data import Split, mnist5k
-    from training.distill import train_student
+    from training.data.datasets import Split, mnist5k
+    from training.compression.distill import train_student
     from training.trainer import TrainConfig, train
     from zoo.digits import StudentCNN
 

@@ -1,5 +1,5 @@
-"""Export a run (training/export.py, ui/export_run.py): the zip, its script in a fresh folder on one process and
-under torchrun (2 processes, gloo), its outputs back in the app, bad input, the endpoint and the button."""
+"""Export a run (training/finetuning/export.py, ui/export_run.py): the zip, its script in a fresh folder on one
+process and under torchrun (2 processes, gloo), its outputs back in the app, bad input, the endpoint and the button."""
 from __future__ import annotations
 
 import functools
@@ -60,8 +60,8 @@ def _final_json(stdout: str) -> dict:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """The tab's default run, exported and unzipped in a folder outside the checkout."""
-    from training.export import build_export
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.export import build_export
+    from training.finetuning.finetune_config import FinetuneConfig
 
     base = tmp_path_factory.mktemp("export")
     assert not str(base).startswith(str(ROOT))
@@ -84,7 +84,7 @@ def ddp_run(exported):
 # ------------------------------------------------------------------ the zip is the project's own source
 
 def test_zip_layout_config_and_pins(exported):
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune_config import FinetuneConfig
 
     path, folder = exported
     names = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
@@ -97,9 +97,9 @@ def test_zip_layout_config_and_pins(exported):
     pins = (folder / "requirements.txt").read_text().split()
     assert pins and all(p in project for p in pins), pins          # exact pins, the project's own
     assert {p.split("==")[0] for p in pins} >= {"torch", "torchvision", "safetensors", "scikit-learn"}
-    for dest, src in __import__("training.export", fromlist=["VERBATIM"]).VERBATIM.items():
+    for dest, src in __import__("training.finetuning.export", fromlist=["VERBATIM"]).VERBATIM.items():
         assert (folder / "playground_src" / dest).read_text() == (ROOT / src).read_text()   # copied, not retyped
-    assert (folder / "train.py").read_text() == (ROOT / "training/export_template/train.py").read_text()
+    assert (folder / "train.py").read_text() == (ROOT / "training/finetuning/export_template/train.py").read_text()
 
 
 def test_every_package_the_app_imports_is_declared_and_pinned():
@@ -158,8 +158,8 @@ def test_the_project_is_not_importable_where_the_exported_run_runs(exported):
 
 def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
     """No 45-550 MB download in the zip: torchvision's constructor, the Hub file and its key map."""
-    from training.export import build_export, recipe_source
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.export import build_export, recipe_source
+    from training.finetuning.finetune_config import FinetuneConfig
 
     for name, km in (("resnet18", None), ("vgg16", "timm_vgg_to_torchvision")):
         with zipfile.ZipFile(build_export(FinetuneConfig(model=name), str(tmp_path))) as zf:
@@ -176,8 +176,9 @@ def test_imagenet_models_name_torchvision_and_the_hub(tmp_path):
 def test_recipe_is_generated_from_the_trainer_and_complete():
     import inspect
 
-    from training import finetune, trainer, transfer
-    from training.export import recipe_source, undefined_names
+    from training import trainer
+    from training.finetuning import finetune, transfer
+    from training.finetuning.export import recipe_source, undefined_names
 
     src = recipe_source()
     for fn in (transfer.parts_of, transfer.replace_head, transfer.freeze, finetune._stage_config,
@@ -192,12 +193,12 @@ def test_script_knows_every_training_setting():
     """A new TrainConfig or FinetuneConfig field is a behaviour the exported loop does not have yet."""
     from dataclasses import fields
 
-    from training.export import SCRIPT_TRAIN_FIELDS
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.export import SCRIPT_TRAIN_FIELDS
+    from training.finetuning.finetune_config import FinetuneConfig
     from training.trainer import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == SCRIPT_TRAIN_FIELDS
-    src = (ROOT / "training/export_template/train.py").read_text()
+    src = (ROOT / "training/finetuning/export_template/train.py").read_text()
     for f in fields(FinetuneConfig):
         if f.name not in ("model", "stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "batch_size",
                           "optimizer", "amp", "eval_every", "max_steps"):   # these reach it through _stage_config
@@ -227,8 +228,8 @@ print(json.dumps(out))
 def test_exported_model_and_data_equal_the_apps(exported):
     """In the fresh folder: the architectures' keys and shapes, the logits of the starting model with its new
     head, and the data split are the app's."""
-    from training.finetune import build_model, load_target
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import build_model, load_target
+    from training.finetuning.finetune_config import FinetuneConfig
     from zoo.digits import AlexNetDigits, ResNetDigits, VGGDigits
 
     _, folder = exported
@@ -266,8 +267,8 @@ def test_torchrun_two_processes_agree(ddp_run):
 @pytest.mark.app   # uses the torchrun run (ddp_run)
 def test_ddp_outputs_load_in_look_inside_and_resume_in_the_tab(ddp_run):
     from training.checkpoint import load_checkpoint
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import check_resumable, config_from_checkpoint
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import check_resumable, config_from_checkpoint
     from zoo import get_spec
     from look_inside.weights import load_checkpoint as look_inside_load
 
@@ -325,7 +326,7 @@ dist.destroy_process_group()
 def _image_folder(root: Path, per_class: int = 6) -> Path:
     from PIL import Image
 
-    from training.data import digits
+    from training.data.datasets import digits
 
     split = digits()
     for c in ("0", "1", "7"):
@@ -375,8 +376,8 @@ print(json.dumps(msgs))
 
 @pytest.mark.app   # runs the exported script in a fresh process
 def test_bad_data_folder_and_foreign_checkpoints_are_refused(exported, tmp_path):
-    from training.finetune import load_target, run_finetune, save_result_checkpoint
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetuning.finetune_config import FinetuneConfig
 
     _, folder = exported
     (tmp_path / "flat").mkdir()

@@ -96,8 +96,8 @@ def test_finetune_tab_in_browser(page):
 def test_publish_fine_tuned_weights_to_the_hub(fake_hub):
     from safetensors.torch import load
 
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
     from ui.finetune_publish import publish
 
     cfg = FinetuneConfig(max_steps=1, stage2_epochs=0)
@@ -131,8 +131,8 @@ def test_imagenet_fine_tune_card_names_its_base_model_and_data(tmp_path):
     import torchvision
     from safetensors.torch import load_model, save_file
 
-    from training.finetune_config import FinetuneConfig
-    from training.transfer import parts_of, replace_head
+    from training.finetuning.finetune_config import FinetuneConfig
+    from training.finetuning.transfer import parts_of, replace_head
     from ui.finetune_publish import finetune_card
     from zoo import get_model
 
@@ -172,7 +172,7 @@ def test_imagenet_model_offline_is_explained_before_any_data_is_loaded(client):
 def test_data_tab_augmentation_feeds_fine_tuning():
     from types import SimpleNamespace
 
-    from ui.data_lab import augment
+    from ui.data import augment
     from ui.finetune_inputs import data_tab_settings
 
     req = SimpleNamespace(session_hash="s-1")
@@ -181,8 +181,8 @@ def test_data_tab_augmentation_feeds_fine_tuning():
     s = data_tab_settings(req)
     assert s["crop_padding"] == 3 and s["padding_mode"] == "edge" and s["rotation"] == 7
     assert data_tab_settings(SimpleNamespace(session_hash="other"))["crop_padding"] == 2  # default for others
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(augment="data-tab", augment_settings=s, max_steps=2, stage2_epochs=0, batch_size=16)
     res = run_finetune(cfg, load_target(cfg), device="cpu")
@@ -194,8 +194,8 @@ def test_resume_in_browser_draws_curves_and_a_finished_checkpoint_says_so(page, 
     import threading
 
     from tests.conftest import ARTIFACTS
-    from training.finetune import load_target, run_finetune, save_result_checkpoint
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=6, stage2_epochs=0)
     data = load_target(cfg)

@@ -12,8 +12,8 @@ def test_data_tab_shows_its_defaults_on_load(page):
 
 
 def test_the_first_screen_is_computed_once():
-    from ui import data_lab
+    from ui import data
 
-    first = data_lab.first_screen()
-    assert data_lab.first_screen() is first            # the cached tuple, not a new computation
+    first = data.first_screen()
+    assert data.first_screen() is first            # the cached tuple, not a new computation
     assert len(first) == 10 and first[1].startswith("Input (3,")

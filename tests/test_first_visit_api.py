@@ -16,7 +16,7 @@ def _astronaut_png(tmp_path):
 
 
 def _mnist_png(tmp_path, i=0):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     arr = (s.test_x[i, 0].numpy() * 255).round().astype(np.uint8)
@@ -56,7 +56,7 @@ def test_a_photo_goes_to_the_imagenet_model_when_its_weights_are_here(monkeypatc
     assert len(probs) == 5 and not set(probs) & {str(d) for d in range(10)}   # ImageNet names, not digits
     assert seen.shape == (224, 224, 3) and "looks like a photo" in summary and "`resnet18` says" in summary
     assert "torchvision.models.get_model(\"resnet18\"" in code
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     digit = 255 - np.kron((mnist5k().test_x[4, 0].numpy() * 255).astype(np.uint8), np.ones((9, 9), np.uint8))
     assert zc.route("resnet_digits", digit) == ("resnet_digits", "")  # a digit picture stays with the digits model

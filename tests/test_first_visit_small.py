@@ -205,7 +205,7 @@ def test_the_resampling_legend_covers_no_bar():
     from matplotlib.patches import Rectangle
 
     from training.resample import compare
-    from ui.data_lab import DEFAULT_COUNTS, _hist_figure
+    from ui.data import DEFAULT_COUNTS, _hist_figure
     from zoo.pictures import fig_to_array
 
     hist = compare(DEFAULT_COUNTS, steps=1)["histograms"]

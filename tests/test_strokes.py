@@ -77,6 +77,6 @@ def test_erosion_that_would_erase_the_digit_is_refused():
 
 @pytest.fixture(scope="module")
 def mnist_digits():
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     return mnist5k().test_x

@@ -11,12 +11,12 @@ import zipfile
 import pytest
 import torch
 
-from training.data import digits
-from training.finetune import build_model, run_finetune, save_result_checkpoint
-from training.finetune_config import FinetuneConfig
-from training.transfer import freeze, parts_of, trainable_paths
+from training.data.datasets import digits
+from training.finetuning.finetune import build_model, run_finetune, save_result_checkpoint
+from training.finetuning.finetune_config import FinetuneConfig
+from training.finetuning.transfer import freeze, parts_of, trainable_paths
 from training.trainer import TrainConfig, train
-from training.transforms import AugmentSettings, build_pipeline, draw, pipeline_code
+from training.data.transforms import AugmentSettings, build_pipeline, draw, pipeline_code
 
 OFF = dict(resize=0, crop_size=0, rotation=0, hflip_p=0, vflip_p=0, brightness=0, contrast=0)
 
@@ -32,7 +32,7 @@ def one_thread():
 
 def small_digits(n_train=256, n_test=100):
     d = digits()
-    from training.data import Split
+    from training.data.datasets import Split
 
     return Split(d.train_x[:n_train], d.train_y[:n_train], d.test_x[:n_test], d.test_y[:n_test], d.classes)
 
@@ -107,7 +107,7 @@ def test_resampling_changes_class_counts_as_expected():
 # ---------------------------------------------------------------- fine-tuning
 
 def test_parts_known_for_every_zoo_architecture():
-    from training.finetune_config import finetunable_models
+    from training.finetuning.finetune_config import finetunable_models
     from zoo import get_spec
 
     names = finetunable_models()
@@ -271,7 +271,7 @@ def test_finetune_checkpoint_resume(tmp_path):
     import threading
 
     from training.checkpoint import load_checkpoint
-    from training.finetune_config import config_from_checkpoint
+    from training.finetuning.finetune_config import config_from_checkpoint
 
     data = small_digits()
     stop = threading.Event()
@@ -371,8 +371,8 @@ def test_hostile_checkpoints_are_refused(tmp_path, stopped_run):
 
 
 def test_hostile_zip_is_refused(tmp_path):
-    from training.finetune import load_target
-    from training.zipdata import ZipRejected
+    from training.finetuning.finetune import load_target
+    from training.data.zipdata import ZipRejected
 
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as z:
@@ -399,7 +399,7 @@ def test_zip_target_fine_tunes(tmp_path):
             buf = io.BytesIO()
             img.save(buf, format="PNG")
             z.writestr(f"digits/{['zero', 'one', 'two'][label]}/{i}.png", buf.getvalue())
-    from training.finetune import load_target
+    from training.finetuning.finetune import load_target
 
     cfg = FinetuneConfig(target="zip", max_steps=2, batch_size=8)
     data = load_target(cfg, str(path))
@@ -409,7 +409,7 @@ def test_zip_target_fine_tunes(tmp_path):
 
 
 def test_mixup_mixes_images_and_targets_alike():
-    from training.augment import mixup
+    from training.data.augment import mixup
 
     x = torch.arange(8.0).reshape(8, 1, 1, 1).expand(8, 1, 4, 4).clone()    # image i is all i
     y = torch.arange(8)

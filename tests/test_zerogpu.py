@@ -97,7 +97,7 @@ def test_the_fixture_catches_cuda_outside_a_gpu_call():
 
         @spaces.GPU(duration=30)
         def job(x):
-            from zoo.device import get_device
+            from core.device import get_device
 
             return torch.ones(2, device=get_device()) * x
 
@@ -107,7 +107,7 @@ def test_the_fixture_catches_cuda_outside_a_gpu_call():
 
 
 def test_device_rule_on_zero_gpu():
-    from zoo.device import describe_device, get_device, gpu_scope
+    from core.device import describe_device, get_device, gpu_scope
 
     with zero_gpu() as sim:
         assert get_device().type == "cpu"             # interactive work: the CPU, no CUDA touched
@@ -147,7 +147,7 @@ def zero_gpu_app(tmp_path_factory):
     from gradio_client import Client
 
     import app as app_module
-    from training import jobs
+    from jobs.queue import set_runner_factory
     from tests.conftest import free_port
 
     half = _half_run_checkpoint(tmp_path_factory.mktemp("ckpt"))   # before the rule: a run stopped at step 3
@@ -158,14 +158,14 @@ def zero_gpu_app(tmp_path_factory):
             yield Client(demo.local_url, verbose=False), sim, half
         finally:
             demo.close()
-            jobs.set_runner_factory(None)      # later tests get the worker process again
+            set_runner_factory(None)      # later tests get the worker process again
 
 
 def _half_run_checkpoint(folder) -> str:
     import threading
 
-    from training.finetune import load_target, run_finetune, save_result_checkpoint
-    from training.finetune_config import FinetuneConfig
+    from training.finetuning.finetune import load_target, run_finetune, save_result_checkpoint
+    from training.finetuning.finetune_config import FinetuneConfig
 
     cfg = FinetuneConfig(max_steps=6, stage2_epochs=0)
     stop = threading.Event()
@@ -179,7 +179,7 @@ def _digit_file(tmp_path):
     from gradio_client import handle_file
     from PIL import Image
 
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
 
     path = tmp_path / "digit.png"
     Image.fromarray((mnist5k().test_x[0, 0].numpy() * 255).astype(np.uint8)).save(path)

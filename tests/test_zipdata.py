@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.zipdata import ZipLimits, ZipRejected, extract_zip_safely, load_zip_dataset
+from training.data.zipdata import ZipLimits, ZipRejected, extract_zip_safely, load_zip_dataset
 
 
 def _png(v: int) -> bytes:

@@ -23,7 +23,7 @@ def test_builds_and_runs(name):
 
 @pytest.mark.parametrize("name", list_models("digits"))
 def test_digits_weights_load_strictly_and_are_accurate(name):
-    from training.data import mnist5k
+    from training.data.datasets import mnist5k
     from training.trainer import evaluate
 
     model = get_model(name)  # strict load of the shipped safetensors

@@ -93,8 +93,8 @@ def save_checkpoint(path: str, model_state: dict[str, torch.Tensor], train_state
     """Write a checkpoint atomically (temp file + fsync + os.replace)."""
     from safetensors.torch import save
 
-    # zoo is imported here, not at the top: this file ships alone in an exported run (training/export.py), where
-    # only the standard library, torch and safetensors exist; save_checkpoint and check_fits never run there.
+    # zoo is imported here, not at the top: this file ships alone in an exported run (training/finetuning/export.py),
+    # where only the standard library, torch and safetensors exist; save_checkpoint and check_fits never run there.
     from zoo.hub import atomic_write_bytes
 
     tensors, metadata = pack(model_state, train_state, meta)

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import WeightedRandomSampler
 
-from training.data import Split, mnist5k
+from training.data.datasets import Split, mnist5k
 from training.trainer import TrainConfig, predict_all, train
 
 METHODS = ("none", "oversample", "bootstrap", "smote")
@@ -136,7 +136,7 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
 def resample_code(counts: list[int], method: str, steps: int = 60) -> str:
     """Plain PyTorch / imbalanced-learn for one method, then the tab's short training run on what it made."""
     head = ("import torch\n"
-            "from training.data import Split, mnist5k\n"
+            "from training.data.datasets import Split, mnist5k\n"
             "from training.resample import SmallCNN, imbalanced_subset\n"
             "from training.trainer import TrainConfig, train\n\n"
             "data = mnist5k()\n"

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from training.data import mnist5k
+from training.data.datasets import mnist5k
 from training.trainer import TrainConfig, train
 from zoo import get_spec, list_models
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir

@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.augment import mixup, random_affine
-from training.data import Split
+from training.data.augment import mixup, random_affine
+from training.data.datasets import Split
 from zoo.catalog import MNIST_MEAN, MNIST_STD
-from zoo.device import get_device
+from core.device import get_device
 from zoo.inference import accuracy, norm_consts, predict_classes
 
 AMP_MODES = ("off", "bf16", "fp16")

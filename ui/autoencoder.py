@@ -9,8 +9,8 @@ from gradio.context import Context
 import numpy as np
 import torch
 
-from training.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
-                                   test_set_psnr)
+from training.generative.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
+                                              test_set_psnr)
 from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
                        with_status)
 from ui.examples import digit_examples, noise_example

@@ -16,7 +16,7 @@ from PIL import Image
 
 from core.errors import VisitorError, describe
 from training.checkpoint import CheckpointError
-from training.data import DatasetUnavailable
+from training.data.datasets import DatasetUnavailable
 from ui import open_in_playground
 from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
 from zoo.images import ImageInputError
@@ -25,7 +25,7 @@ log = logging.getLogger("playground")
 
 # Two paths. Interactive events (classify, sketch, sandboxes, AE/GAN, look inside, previews) answer in
 # milliseconds and several visitors are served together. Jobs (fine-tune, resume, compression, ensembles,
-# resampling, autocast timing) run one at a time in the job worker process (training/jobs.py, its own queue
+# resampling, autocast timing) run one at a time in the job worker process (jobs/queue.py, its own queue
 # with positions and Cancel); their Gradio handlers only follow a job, so a few may wait at once.
 # Settings: PLAYGROUND_INTERACTIVE_CONCURRENCY, PLAYGROUND_JOB_HANDLERS (README: Two commands).
 def _env_int(name: str, default: int) -> int:
@@ -41,7 +41,8 @@ JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HAN
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is written for the user (shown as is): core.errors.VisitorError and its kin, and
-    the two an exported run ships alone (training/data.py and training/checkpoint.py import nothing of ours)."""
+    the two an exported run ships alone (training/data/datasets.py and training/checkpoint.py import nothing of
+    ours)."""
     return (VisitorError, DatasetUnavailable, CheckpointError, ImageInputError, WeightsUnavailable, WeightsError)
 
 

@@ -1,5 +1,5 @@
 """Compression sub-tab: shrink one digits model (int8, bf16, pruning, distillation) as a job, with size, latency
-and accuracy measured on this machine (training/compress.py); and autocast training step times."""
+and accuracy measured on this machine (training/compression/compress.py); and autocast training step times."""
 from __future__ import annotations
 
 import math
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from training.compress import LabConfig
-from training.distill import check_teacher
+from training.compression.compress import LabConfig
+from training.compression.distill import check_teacher
 from ui.common import code_block
 from ui.jobstream import api_errors, progress_html
 from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
-from zoo.device import get_device
+from core.device import get_device
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,11 +31,11 @@ from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
 from zoo import get_model
 from zoo.catalog import MNIST_MEAN, MNIST_STD
 from zoo.digits import StudentCNN
-from training.data import mnist5k
+from training.data.datasets import mnist5k
 from dataclasses import replace
-from training.compressed_io import save_compressed, load_compressed
-from training.distill import distill_loss_fn, train_student, teacher_model
-from training.prune import channel_prune
+from training.compression.compressed_io import save_compressed, load_compressed
+from training.compression.distill import distill_loss_fn, train_student, teacher_model
+from training.compression.prune import channel_prune
 from training.trainer import TrainConfig, train
 
 model = get_model("{cfg.base}").eval()

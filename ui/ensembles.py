@@ -1,5 +1,5 @@
 """Ensembles sub-tab: combine digits models (averaging, voting, stacking, bagging, boosting) and see every
-member's vote for one digit; the ensemble is built as a job (training/ensemble.py)."""
+member's vote for one digit; the ensemble is built as a job (training/ensembles/ensemble.py)."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -8,9 +8,9 @@ import gradio as gr
 import numpy as np
 
 from core.errors import InputError
-from training.data import mnist5k
-from training.ensemble import EnsembleConfig
-from training.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
+from training.data.datasets import mnist5k
+from training.ensembles.ensemble import EnsembleConfig
+from training.ensembles.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
 from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
 from ui.jobstream import api_errors, progress_html
 from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
@@ -39,9 +39,9 @@ def _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed):
 def _ensemble_code(cfg) -> str:
     return f'''import torch
 from sklearn.linear_model import LogisticRegression
-from training.data import mnist5k
-from training.combiners import average, majority_vote, weighted_average
-from training.ensemble import EnsembleConfig, run_ensemble
+from training.data.datasets import mnist5k
+from training.ensembles.combiners import average, majority_vote, weighted_average
+from training.ensembles.ensemble import EnsembleConfig, run_ensemble
 
 res = run_ensemble(EnsembleConfig(zoo_members={cfg.zoo_members!r}, n_bagged={cfg.n_bagged},
                                   n_boosted={cfg.n_boosted}, member_arch={cfg.member_arch!r}, steps={cfg.steps},

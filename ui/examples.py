@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.data import mnist5k
+from training.data.datasets import mnist5k
 
 FOLDER = Path(__file__).resolve().parent / "example_images"
 PHOTOS = {"cat (chelsea)": "chelsea.png", "coffee cup": "coffee.png", "astronaut": "astronaut.png",

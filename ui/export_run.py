@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from training.export import build_export
+from training.finetuning.export import build_export
 from ui.common import INTERACTIVE, friendly
 from ui.finetune_inputs import data_tab_settings, run_config
-from zoo.tempfiles import run_dir
+from core.tempfiles import run_dir
 
 NOTE = ("**Outgrow the Space:** a zip with `train.py` for these settings. `python train.py` trains on one device, "
         "`torchrun --nproc_per_node=N train.py` with DistributedDataParallel on N GPUs (or machines), "

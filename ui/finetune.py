@@ -1,6 +1,6 @@
 """Fine-tune tab: two-stage fine-tuning of a zoo model with live curves, cancel, errors per cell, checkpoints.
 
-Runs are jobs (training/jobs.py): they train in the job worker process, one at a time, while this tab's
+Runs are jobs (jobs/queue.py): they train in the job worker process, one at a time, while this tab's
 handlers only follow them, so other visitors' interactive requests are not held up. How a run is shown:
 ui/finetune_results.py; publishing it to the Hub: ui/finetune_publish.py."""
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 import gradio as gr
 
 from training.checkpoint import read_checkpoint_meta
-from training.finetune import SavedRun
-from training.finetune_code import finetune_code
-from training.finetune_config import FinetuneConfig, check_resumable, config_from_header, finetunable_models
-from training.jobs import job_threads
+from training.finetuning.finetune import SavedRun
+from training.finetuning.finetune_code import finetune_code
+from training.finetuning.finetune_config import FinetuneConfig, check_resumable, config_from_header, finetunable_models
+from jobs.queue import job_threads
 from ui import export_run
 from ui.common import JOB, code_block, friendly
 from ui.finetune_inputs import data_tab_settings, run_config
@@ -20,7 +20,7 @@ from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_c
                                  pick_cell, pick_class, worst_cell)
 from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
 from zoo import get_spec
-from zoo.device import describe_device
+from core.device import describe_device
 from zoo.hub import weights_path
 
 TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
@@ -235,7 +235,7 @@ def build_tab() -> None:
     outs = [status, loss_plot, acc_plot, metrics, per_class, confusion, files, code, state, true_c, pred_c, cancel_msg]
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
-    # The job's own queue (training/jobs.py) gives the position in the status; the handlers only follow jobs.
+    # The job's own queue (jobs/queue.py) gives the position in the status; the handlers only follow jobs.
     # The page's buttons show problems beside them; the API endpoints (hidden buttons) raise them as errors.
     start.click(finetune_ui, inputs, outs, api_visibility="private", show_progress="minimal", **gpu)
     resume_btn.click(resume_ui, [ckpt_in, zip_file], outs[:-1] + [resume_msg], api_visibility="private",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from training.finetune_config import FinetuneConfig, validate_public
-from training.transforms import AugmentSettings
+from training.finetuning.finetune_config import FinetuneConfig, validate_public
+from training.data.transforms import AugmentSettings
 from ui.common import whole_number
-from ui.data_lab import last_settings
+from ui.data import last_settings
 
 
 def run_config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,

@@ -12,7 +12,7 @@ from zoo.hub import publish as hub_publish
 from zoo.hub import save_safetensors_atomic
 from zoo.registry import get_spec
 from zoo.space import on_space
-from zoo.tempfiles import run_dir
+from core.tempfiles import run_dir
 
 
 def oauth_enabled() -> bool:

@@ -9,7 +9,7 @@ from safetensors import safe_open
 import gradio as gr
 
 from ui.common import friendly
-from ui.data_lab import to_picture
+from ui.data import to_picture
 
 # Every series the two charts can show, with its colour (the charts are built with this map: see ui/finetune.py).
 SERIES_COLOURS = {"fine-tune stage 1": "#1f77b4", "fine-tune stage 2": "#ff7f0e", "fine-tune": "#1f77b4",

@@ -9,7 +9,7 @@ import gradio as gr
 from gradio.context import Context
 import pandas as pd
 
-from training.fid import class_histogram
+from training.generative.fid import class_histogram
 from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, whole_number, with_status
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
@@ -183,7 +183,7 @@ def curves_frames():
     """The recorded G and D training curves as long-format DataFrames (None when not recorded)."""
     rec = read_extra().get("gan_digits_g")
     if not rec or not rec.get("curve"):
-        return None, None, "No training curves recorded yet: run `python -m training.train_gan`."
+        return None, None, "No training curves recorded yet: run `python -m training.generative.train_gan`."
     c = pd.DataFrame(rec["curve"])
     loss = pd.concat([pd.DataFrame({"step": c.step, "value": c.d_loss, "series": "D loss"}),
                       pd.DataFrame({"step": c.step, "value": c.g_loss, "series": "G loss"})])

@@ -2,9 +2,9 @@
 
 On a ZeroGPU Space a GPU exists only inside a call decorated with `spaces.GPU` (in a process the platform forks
 for it), and CUDA must not be initialised anywhere else. So there:
-- jobs run from the server process (training.jobrunners.InlineRunner, not our worker process), each as
-  job_stream() through `spaces.GPU(duration=job_seconds(...))`, inside zoo.device.gpu_scope();
-- interactive events never enter gpu_scope(), so zoo.device.get_device() gives them the CPU (a digits model
+- jobs run from the server process (jobs.runners.InlineRunner, not our worker process), each as
+  job_stream() through `spaces.GPU(duration=job_seconds(...))`, inside core.device.gpu_scope();
+- interactive events never enter gpu_scope(), so core.device.get_device() gives them the CPU (a digits model
   answers in milliseconds there; waiting for a GPU to be attached would take longer).
 Off ZeroGPU install() does nothing and jobs keep their worker process. `spaces` is imported only on ZeroGPU (it
 imports gradio, so it stays out of zoo/ and training/).
@@ -15,13 +15,14 @@ import math
 import queue
 import threading
 
-from training import jobs
-from training.jobrun import Context, run_kind
-from training.jobwire import encode
-from zoo.device import gpu_scope, on_zero_gpu
+from core.device import gpu_scope, on_zero_gpu
+from jobs.queue import set_runner_factory
+from jobs.run import Context, run_kind
+from jobs.runners import InlineRunner
+from jobs.wire import encode
 
 MIN_S, MAX_S = 20, 300          # ZeroGPU bills and schedules by the requested duration: ask for what fits
-# Images per data set as the tab loads them (zip uploads are capped by training/zipdata.py's entry count).
+# Images per data set as the tab loads them (zip uploads are capped by training/data/zipdata.py's entry count).
 TARGET_IMAGES = {"digits": 1_437, "mnist5k": 4_000, "MNIST": 60_000, "FashionMNIST": 60_000, "CIFAR-10": 50_000,
                  "zip": 20_000}
 IMAGES_PER_S = 20_000           # a digits ResNet on an H200 (fp32); bench/bench_gpu.py measures the real figure
@@ -89,5 +90,5 @@ def install() -> bool:
     """On ZeroGPU, make the job queue run jobs in-process through gpu_call. Returns whether it did."""
     if not on_zero_gpu():
         return False
-    jobs.set_runner_factory(lambda: jobs.InlineRunner(stream=gpu_stream))
+    set_runner_factory(lambda: InlineRunner(stream=gpu_stream))
     return True

@@ -1,4 +1,4 @@
-"""Gradio side of jobs (training/jobs.py): submit for this session, follow the job while yielding updates,
+"""Gradio side of jobs (jobs/queue.py): submit for this session, follow the job while yielding updates,
 queue/progress/error status HTML, and the per-session Cancel. Shared by the Fine-tune, Compression,
 Ensembles and Data tabs."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import html
 
 import gradio as gr
 
-from training.jobs import JobError, get_queue
+from jobs.queue import JobError, get_queue
 from ui.admission import client_ip
 from ui.common import error_message
 
@@ -21,7 +21,7 @@ def session(request: gr.Request | None) -> str:
 
 def submit(kind: str, params: dict, request: gr.Request | None):
     """Queue a job for this visitor; a second job of the same visitor, or one past their address's share, is
-    refused at once (JobRefused). The address lets the job queue take addresses in turn (training/jobs.py)."""
+    refused at once (JobRefused). The address lets the job queue take addresses in turn (jobs/queue.py)."""
     return get_queue().submit(session(request), kind, params, address=client_ip(request))
 
 

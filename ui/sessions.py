@@ -36,7 +36,7 @@ from gradio import routes, state_holder
 from gradio.state_holder import SessionState, StateHolder
 
 from ui import admission
-from zoo import tempfiles
+from core import tempfiles
 from zoo.space import on_space
 
 DEFAULT_MAX_SESSIONS = 1000
@@ -280,7 +280,7 @@ def install(demo) -> None:
     _attribute_files(demo)
 
 
-# ---------------------------------------------------------------- whose temp files (zoo/tempfiles.py)
+# ---------------------------------------------------------------- whose temp files (core/tempfiles.py)
 
 def _file_paths(value, out: list, depth: int = 0) -> list:
     """Every "path" of a FileData-like dict in a request's inputs (uploads the request uses)."""

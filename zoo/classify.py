@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from zoo.cache import LRUCache
+from core.cache import LRUCache
 from zoo.catalog import categories_of
-from zoo.device import get_device
+from core.device import get_device
 from zoo.hub import WEIGHTS_DIR, WeightsError, WeightsUnavailable
 from zoo.images import ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons
 from zoo.registry import ModelSpec, get_model, get_spec, list_models

@@ -17,8 +17,8 @@ What each keeps and changes (the originals take 3x224x224 and have 61M / 138M / 
   uses 7x7 stride 2 + pool), three stages of widths 32-64-128 with one block each, every stage strided
   (ResNet-18 has four stages of two blocks).
 
-StudentCNN is no famous design: the small student that distillation trains (training/distill.py) and the
-ensembles' default member (training/ensemble.py).
+StudentCNN is no famous design: the small student that distillation trains (training/compression/distill.py) and the
+ensembles' default member (training/ensembles/ensemble.py).
 """
 from __future__ import annotations
 

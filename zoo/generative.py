@@ -142,19 +142,19 @@ def _builder(cls, **kw):
 ENTRIES = {
     "ae_digits_16": ("Conv autoencoder, latent 16", _builder(ConvAutoencoder, latent=16),
                      "3 convs -> 16 numbers -> linear + conv-transpose decoder",
-                     "python -m training.train_autoencoder --latent 16"),
+                     "python -m training.generative.train_autoencoder --latent 16"),
     "ae_digits_2": ("Conv autoencoder, latent 2 (map)", _builder(ConvAutoencoder, latent=2),
                     "the same autoencoder squeezed to 2 numbers, so the code is a point on a plane",
-                    "python -m training.train_autoencoder --latent 2"),
+                    "python -m training.generative.train_autoencoder --latent 2"),
     "dae_digits_16": ("Denoising conv autoencoder, latent 16", _builder(ConvAutoencoder, latent=16),
                       "the latent-16 autoencoder trained on noisy inputs with clean targets",
-                      "python -m training.train_autoencoder --latent 16 --noise 0.5"),
+                      "python -m training.generative.train_autoencoder --latent 16 --noise 0.5"),
     "gan_digits_g": ("DCGAN generator (class-conditional)", _builder(Generator, width=48),
                      "z (64) + digit embedding (16) -> linear -> 96x7x7 -> two conv-transposes -> 28x28",
-                     "python -m training.train_gan"),
+                     "python -m training.generative.train_gan"),
     "gan_digits_d": ("DCGAN discriminator (projection)", _builder(Discriminator, width=32),
                      "two strided convs + minibatch-std + linear realness score + class projection",
-                     "python -m training.train_gan"),
+                     "python -m training.generative.train_gan"),
 }
 
 

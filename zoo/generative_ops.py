@@ -1,7 +1,7 @@
 """Pure functions for the autoencoder and GAN tabs: reconstruction, PSNR, the PCA baseline, decoding, sampling.
 
 Model inference only: what needs the mnist5k data (the fitted PCA baseline, the latent-2 map of the test set)
-is in training/latent_space.py. Nothing here imports gradio; the tabs (ui/autoencoder.py, ui/gan.py) only
+is in training/generative/latent_space.py. Nothing here imports gradio; the tabs (ui/autoencoder.py, ui/gan.py) only
 convert values and call these.
 """
 from __future__ import annotations

@@ -3,9 +3,9 @@
 A learner copies a code panel into a fresh environment with only torch, torchvision, safetensors, huggingface_hub,
 numpy and pillow. So the panels of Classify (digits), Autoencoder and GAN carry the model's class and the
 preprocessing as source text: the classes are copied verbatim from zoo/digits.py and zoo/generative.py with
-inspect.getsource (as training/export.py does), and the preprocessing is the plain function below, which the tests
-hold to zoo.images.mnist_preprocess (tests/test_snippets.py). Weights are read with safetensors from the Hub repo the
-app's weights are published to (zoo/publish.py), the same files as zoo/weights/.
+inspect.getsource (as training/finetuning/export.py does), and the preprocessing is the plain function below, which
+the tests hold to zoo.images.mnist_preprocess (tests/test_snippets.py). Weights are read with safetensors from the
+Hub repo the app's weights are published to (zoo/publish.py), the same files as zoo/weights/.
 
 Nothing here imports gradio or the rest of the project at module level.
 """
@@ -124,7 +124,7 @@ def pca_tensors(train_x: torch.Tensor, k: int = PCA_COMPONENTS) -> dict[str, tor
 
 
 def write_pca(train_x: torch.Tensor) -> str:
-    """Write zoo/weights/PCA_FILE from mnist5k's train split: python -c "from training.data import mnist5k;
+    """Write zoo/weights/PCA_FILE from mnist5k's train split: python -c "from training.data.datasets import mnist5k;
     from zoo.standalone import write_pca; print(write_pca(mnist5k().train_x))" (tests/test_snippets.py checks it)."""
     from safetensors.torch import save_file
 
@@ -156,7 +156,7 @@ from safetensors.torch import load_file, load_model
 
 # The Fine-tune tab's default target, sklearn's 1,797 8x8 digits, is not in a fresh venv (scikit-learn): its
 # images (0..16, as uint8) and labels ship beside the weights instead (~115 KB), and the Fine-tune code panel
-# downloads them (training/finetune_code.py; tests/test_snippets.py holds the file to sklearn's).
+# downloads them (training/finetuning/finetune_code.py; tests/test_snippets.py holds the file to sklearn's).
 DIGITS_DATA_FILE = "digits_8x8.safetensors"
 
 

@@ -205,7 +205,7 @@ class Data:
 
 
 def builtin_data(run, input_size) -> Data:
-    """The tab's data sets, the tab's split (training/finetune.py: load_target)."""
+    """The tab's data sets, the tab's split (training/finetuning/finetune.py: load_target)."""
     from playground_src import data as D
     from playground_src import recipe
 

@@ -1,5 +1,5 @@
-"""Who runs a job: WorkerRunner (one warm `python -m training.jobworker` process, spoken to over the wire
-format of training/jobwire.py) or InlineRunner (this process: ZeroGPU and tests). training/jobs.py queues jobs
+"""Who runs a job: WorkerRunner (one warm `python -m jobs.worker` process, spoken to over the wire
+format of jobs/wire.py) or InlineRunner (this process: ZeroGPU and tests). jobs/queue.py queues jobs
 onto them.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Callable
 
 import psutil
 
-from training.jobrun import Context, classify_error, run_kind
-from training.jobwire import JobCancelled, JobError, WorkerDied, decode, encode, job_threads, recv_msg, send_msg
-from zoo.tempfiles import temp_root
+from jobs.run import Context, classify_error, run_kind
+from jobs.wire import JobCancelled, JobError, WorkerDied, decode, encode, job_threads, recv_msg, send_msg
+from core.tempfiles import temp_root
 
 log = logging.getLogger("playground.jobs")
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ class WorkerRunner:
         key = secrets.token_bytes(32)
         env = worker_env(self.threads, self.nice)
         with Listener(("127.0.0.1", 0), authkey=key) as listener:
-            proc = subprocess.Popen([sys.executable, "-m", "training.jobworker"], cwd=str(ROOT), env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=str(ROOT), env=env,
                                     stdin=subprocess.PIPE)
             conn, msg = None, {"type": "error", "message": "the job worker failed to start"}
             try:

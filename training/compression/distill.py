@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.trainer import train
-from zoo.device import get_device
+from core.device import get_device
 from zoo.registry import get_model, list_models
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from training.checkpoint import CheckpointError
-from training.transforms import AugmentSettings
+from training.data.transforms import AugmentSettings
 from zoo import list_models
 
 TARGETS = ("digits", "mnist5k", "zip", "MNIST", "FashionMNIST", "CIFAR-10")

@@ -1,7 +1,7 @@
 """Train the class-conditional DCGAN on mnist5k; write G and D safetensors, the loss curves and the FID.
 
-    python -m training.train_gan                                      # what shipped (G, D, curves, FID)
-    python -m training.train_gan --max-steps 20 --out /tmp/gan        # a dry run (nothing recorded)
+    python -m training.generative.train_gan                                      # what shipped (G, D, curves, FID)
+    python -m training.generative.train_gan --max-steps 20 --out /tmp/gan        # a dry run (nothing recorded)
 
 Recipe (Radford et al. 2015, with four small-data helpers): Adam(2e-4, betas 0.5/0.999), batch 64,
 the non-saturating loss (G maximises log D(G(z))), a projection discriminator for the digit label
@@ -23,11 +23,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from training.augment import random_affine
-from training.data import mnist5k
-from training.fid import blur, class_histogram, digit_features, fid, frechet_distance, intra_class_spread
-from training.train_autoencoder import record_extra
-from zoo.device import get_device
+from training.data.augment import random_affine
+from training.data.datasets import mnist5k
+from training.generative.fid import blur, class_histogram, digit_features, fid, frechet_distance, intra_class_spread
+from training.generative.train_autoencoder import record_extra
+from core.device import get_device
 from zoo.generative import Discriminator, Generator
 from zoo.hub import save_safetensors_atomic, update_manifest, weights_dir
 
@@ -154,7 +154,7 @@ def measure(G: Generator) -> dict:
 
 def command(args) -> str:
     """The exact command that reproduces a run (non-default options spelled out)."""
-    cmd = "python -m training.train_gan"
+    cmd = "python -m training.generative.train_gan"
     if args.steps != DEFAULT_STEPS:
         cmd += f" --steps {args.steps}"
     if args.mode_seeking != 0.1:

@@ -1,16 +1,16 @@
 """Export a fine-tuning run as a standalone folder (a zip) that trains on one device or on torchrun (DDP).
 
-The zip holds `train.py` (training/export_template/train.py, copied as is), `config.json` (the run's
+The zip holds `train.py` (training/finetuning/export_template/train.py, copied as is), `config.json` (the run's
 FinetuneConfig and where the model comes from), `requirements.txt` (exact pins of what the script imports),
 `README.md`, and `playground_src/`: the project's own source, so the script runs in any folder with no
 PYTHONPATH to this checkout:
 
 * verbatim copies of self-contained modules (only the standard library and torch at their top):
-  zoo/digits.py (the architectures), training/data.py (data sets and the seeded split),
-  training/augment.py, training/transforms.py (augmentation) and training/checkpoint.py (the format);
+  zoo/digits.py (the architectures), training/data/datasets.py (data sets and the seeded split),
+  training/data/augment.py, training/data/transforms.py (augmentation) and training/checkpoint.py (the format);
 * recipe.py, generated with inspect.getsource from the functions the tab's schedule runs
-  (training/transfer.py: parts_of, replace_head, trainable_paths, freeze, few_shot, adapt_split;
-  training/finetune.py: _stage_config; training/trainer.py: TrainConfig, make_optimizer, make_scheduler,
+  (training/finetuning/transfer.py: parts_of, replace_head, trainable_paths, freeze, few_shot, adapt_split;
+  training/finetuning/finetune.py: _stage_config; training/trainer.py: TrainConfig, make_optimizer, make_scheduler,
   autocast_context, set_train_mode). `undefined_names` checks that the generated module is complete.
 
 Digits models ship their starting weights (`weights/<name>.safetensors`, about 1-2 MB); ImageNet models
@@ -36,33 +36,34 @@ from pathlib import Path
 import torch
 
 import zoo.digits as digits
-from training.data import SPLIT_SEED
-from training.finetune_config import validate
+from training.data.datasets import SPLIT_SEED
+from training.finetuning.finetune_config import validate
 from zoo import get_spec, list_models
 from zoo.hub import atomic_write_bytes, weights_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).resolve().parent / "export_template" / "train.py"
 FORMAT = "pytorch-playground-export"
 
 # project files copied verbatim into playground_src/ (each imports only the standard library and torch at top)
-VERBATIM = {"digits.py": "zoo/digits.py", "data.py": "training/data.py", "augment.py": "training/augment.py",
-            "transforms.py": "training/transforms.py", "checkpoint.py": "training/checkpoint.py"}
+VERBATIM = {"digits.py": "zoo/digits.py", "data.py": "training/data/datasets.py",
+            "augment.py": "training/data/augment.py", "transforms.py": "training/data/transforms.py",
+            "checkpoint.py": "training/checkpoint.py"}
 # (module, names) whose source makes recipe.py, in this order
 RECIPE = [
     ("training.trainer", ["MNIST_MEAN", "MNIST_STD", "AMP_MODES", "TrainConfig", "make_optimizer", "make_scheduler",
                           "autocast_context", "set_train_mode"]),
-    ("training.transfer", ["MAX_DATA_BYTES", "Parts", "_get", "_set", "parts_of", "replace_head", "trainable_paths",
-                           "freeze", "adapt_split", "few_shot"]),
-    ("training.finetune", ["_stage_config"]),
+    ("training.finetuning.transfer", ["MAX_DATA_BYTES", "Parts", "_get", "_set", "parts_of", "replace_head",
+                                      "trainable_paths", "freeze", "adapt_split", "few_shot"]),
+    ("training.finetuning.finetune", ["_stage_config"]),
 ]
 RECIPE_HEADER = '''\
-"""The Playground's fine-tuning recipe, generated from its source by training/export.py (inspect.getsource).
+"""The Playground's fine-tuning recipe, generated from its source by training/finetuning/export.py (inspect.getsource).
 
-From training/trainer.py, training/transfer.py and training/finetune.py, unchanged: which module is the head
-and which are the blocks, the seeded new head, what each stage trains, the optimizer and one-cycle schedule,
-autocast, the frozen-BatchNorm rule, the few-shot pick and the resize to the model's input, and the per-stage
-settings.
+From training/trainer.py, training/finetuning/transfer.py and training/finetuning/finetune.py, unchanged: which
+module is the head and which are the blocks, the seeded new head, what each stage trains, the optimizer and
+one-cycle schedule, autocast, the frozen-BatchNorm rule, the few-shot pick and the resize to the model's input, and
+the per-stage settings.
 """
 from __future__ import annotations
 

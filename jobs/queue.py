@@ -1,12 +1,12 @@
 """Jobs off the interactive path: a FIFO queue of training jobs run one at a time in a warm worker process.
 
 Why a process: a fine-tune holds the GIL and every core it is given; in the server process it made a 0.1 s
-`/classify` wait 9-27 s. The worker (`python -m training.jobworker`, a fresh interpreter like the sandbox's,
+`/classify` wait 9-27 s. The worker (`python -m jobs.worker`, a fresh interpreter like the sandbox's,
 so the server's __main__ and gradio are not re-imported) runs at a lower CPU priority (nice) with its own
 thread budget, so interactive requests keep the CPU when they need it and the job gets the rest.
 
-The worker (training/jobworker.py) and the runners (training/jobrunners.py) speak the protocol of
-training/jobwire.py: JSON only in both directions, tensors in one safetensors blob; the server never unpickles
+The worker (jobs/worker.py) and the runners (jobs/runners.py) speak the protocol of
+jobs/wire.py: JSON only in both directions, tensors in one safetensors blob; the server never unpickles
 anything the worker sends. A worker that dies mid-job (killed, out of memory) fails that job with a clear
 message, its folder is deleted (nothing partial is kept), and the next job starts a fresh worker.
 
@@ -16,7 +16,7 @@ every handler and starve the rest; off elsewhere, where every visitor is 127.0.0
 one of the address that started a job longest ago (then the oldest): addresses, and sessions within one, take
 turns, so a visitor's job waits for at most the one running now however many another address has queued. The
 queue position is visible to the caller; Cancel removes a queued job or stops a running one after its current
-step. A queued or running job's folder and input files are protected from the temp pruner (zoo/tempfiles.py),
+step. A queued or running job's folder and input files are protected from the temp pruner (core/tempfiles.py),
 and nothing here prunes while holding the queue's lock. Nothing runs at import; the worker starts on the first job.
 """
 from __future__ import annotations
@@ -30,11 +30,11 @@ import threading
 import time
 from typing import Callable
 
-from training.jobrunners import InlineRunner, WorkerRunner
-from training.jobwire import JobCancelled, JobError, JobRefused
-from training.jobwire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
+from jobs.runners import InlineRunner, WorkerRunner
+from jobs.wire import JobCancelled, JobError, JobRefused
+from jobs.wire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
 from zoo.space import on_space
-from zoo.tempfiles import protect, prune, release, run_dir
+from core.tempfiles import protect, prune, release, run_dir
 
 log = logging.getLogger("playground.jobs")
 WORKERS = max(1, int(os.environ.get("PLAYGROUND_JOB_WORKERS", "1")))          # jobs that run at once
@@ -60,7 +60,7 @@ class Job:
         self.id = f"{self.seq}-{os.getpid()}"
         self.session, self.kind, self.params, self.dir = session, kind, params, job_dir
         self.address = address or ""
-        self.protected: list[str] = []   # zoo.tempfiles keys of its folder and inputs, released when it ends
+        self.protected: list[str] = []   # core.tempfiles keys of its folder and inputs, released when it ends
         self.state = "queued"            # queued | running | done | failed | cancelled
         self.events: list[dict] = []
         self.result = None

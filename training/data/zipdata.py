@@ -8,7 +8,7 @@ format, its structure within zoo.image_limits' caps): each must be within the si
 (zoo.images.MAX_PIXELS) and all of them together within MAX_TOTAL_PIXELS, so a small zip of many
 huge-but-compressible PNGs is refused at once instead of keeping a CPU busy. Decoding calls progress(done, total,
 text), which may raise to cancel (the job worker's Cancel). The zip is extracted under the capped temp folder
-(zoo.tempfiles), never the system's; messages name the visitor's own entries, never a server path.
+(core.tempfiles), never the system's; messages name the visitor's own entries, never a server path.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from pathlib import Path, PurePosixPath
 import torch
 
 from core.errors import InputError
-from training.data import Split, stratified_split
+from training.data.datasets import Split, stratified_split
 from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image, probe
-from zoo.tempfiles import roots, temp_root
+from core.tempfiles import roots, temp_root
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapixels on one core
@@ -180,9 +180,9 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
 
 
 def extraction_parent(zip_path: str) -> str:
-    """Where a zip is extracted: in the capped temp folder (zoo.tempfiles), never the system's. Inside the zip's
+    """Where a zip is extracted: in the capped temp folder (core.tempfiles), never the system's. Inside the zip's
     own folder when that is one of the folders the temp cap deletes as a whole (a Gradio upload, <root>/<hash>/),
-    so the extracted files share the zip's protection while its job is queued or running (training/jobs.py
+    so the extracted files share the zip's protection while its job is queued or running (jobs/queue.py
     protects the job's inputs); anywhere else (a zip given on the command line, a test's), the temp root itself."""
     folder = Path(zip_path).resolve().parent
     for root, _ in roots():
@@ -194,7 +194,7 @@ def extraction_parent(zip_path: str) -> str:
 
 def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: int = 1, test_fraction: float = 0.2,
                      workdir: str | None = None, progress=None):
-    """Safe extract + load + seeded stratified split -> training.data.Split."""
+    """Safe extract + load + seeded stratified split -> training.data.datasets.Split."""
     with tempfile.TemporaryDirectory(prefix="zip-", dir=workdir or extraction_parent(zip_path)) as tmp:
         extract_zip_safely(zip_path, tmp)
         x, y, classes = load_image_folder(tmp, size, channels, progress)

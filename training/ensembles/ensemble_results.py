@@ -1,14 +1,14 @@
-"""What is done with a built ensemble (training/ensemble.py): its accuracy table, the test digits its members
+"""What is done with a built ensemble (training/ensembles/ensemble.py): its accuracy table, the test digits its members
 disagree on, every member's vote for one input, the result as plain data between the job worker and the
 server, and the built ensembles this process keeps."""
 from __future__ import annotations
 
 import torch
 
-from training.combiners import combine_all
-from training.ensemble import EnsembleConfig, EnsembleResult, new_member, run_ensemble
-from training.measure import predict_logits
-from zoo.cache import LRUCache
+from training.ensembles.combiners import combine_all
+from training.ensembles.ensemble import EnsembleConfig, EnsembleResult, new_member, run_ensemble
+from training.compression.measure import predict_logits
+from core.cache import LRUCache
 from zoo.hub import load_state_strict
 from zoo.registry import get_model
 

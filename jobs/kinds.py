@@ -1,8 +1,8 @@
 """The job kinds the worker runs: fine-tune, resume, compress, ensemble, resample, autocast timing.
 
-Each is `fn(params, ctx) -> result`: params are plain JSON from the server, ctx (training/jobworker.Context)
+Each is `fn(params, ctx) -> result`: params are plain JSON from the server, ctx (jobs/worker.Context)
 gives the job's folder, `emit(event)` for live progress and the cancel flag. Results are plain data and
-tensors (sent back as safetensors, see training/jobs.py); files a visitor downloads are written into ctx.dir.
+tensors (sent back as safetensors, see jobs/queue.py); files a visitor downloads are written into ctx.dir.
 Events share one shape: {"phase", "text", "done", "total"} plus, for training steps, "stage", "loss", "test_acc".
 """
 from __future__ import annotations
@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from training.checkpoint import load_checkpoint
-from training.compress import LabConfig, autocast_step_times, run_lab
-from training.ensemble import EnsembleConfig, run_ensemble
-from training.ensemble_results import export_result
-from training.finetune import build_model, load_target, mean_std, run_finetune, run_scratch, save_result_checkpoint
-from training.finetune_config import FinetuneConfig, check_resumable, config_from_checkpoint, validate_public
+from training.compression.compress import LabConfig, autocast_step_times, run_lab
+from training.ensembles.ensemble import EnsembleConfig, run_ensemble
+from training.ensembles.ensemble_results import export_result
+from training.finetuning.finetune import (build_model, load_target, mean_std, run_finetune, run_scratch,
+                                          save_result_checkpoint)
+from training.finetuning.finetune_config import FinetuneConfig, check_resumable, config_from_checkpoint, validate_public
 from training.resample import compare
 from training.trainer import evaluate
 from zoo import get_spec

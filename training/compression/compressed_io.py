@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from safetensors import safe_open
 
-from training.quantize import quantize_dynamic_linear, quantize_static_fx
+from training.compression.quantize import quantize_dynamic_linear, quantize_static_fx
 from zoo.digits import StudentCNN
 from zoo.hub import WeightsError, load_safetensors, save_safetensors_atomic
 from zoo.registry import get_spec, list_models

@@ -1,5 +1,5 @@
 """What runs one job, wherever it runs (the worker process, or in-process on ZeroGPU and in tests): its Context,
-the job kind's function (training/jobkinds.py) and what its error means for the visitor.
+the job kind's function (jobs/kinds.py) and what its error means for the visitor.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Callable
 
 import torch
 
-from training import jobkinds
-from training.data import DatasetUnavailable
-from training.jobkinds import Cancelled
+from jobs import kinds
+from training.data.datasets import DatasetUnavailable
+from jobs.kinds import Cancelled
 from zoo.hub import WeightsError, WeightsUnavailable
 from zoo.images import ImageInputError
 
@@ -47,7 +47,7 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
 
 
 def run_kind(kind: str, params: dict, ctx: Context):
-    fn = jobkinds.KINDS.get(kind)
+    fn = kinds.KINDS.get(kind)
     if fn is None:
         raise ValueError(f"unknown job kind {kind!r}")
     return fn(params, ctx)

@@ -1,9 +1,9 @@
-"""The job worker: `python -m training.jobworker`, one warm process that runs training jobs one at a time.
+"""The job worker: `python -m jobs.worker`, one warm process that runs training jobs one at a time.
 
 It lowers its own CPU priority (nice) and sets its torch thread budget before importing anything heavy, then
-reads jobs from the server over a multiprocessing Connection (JSON messages, see training/jobwire.py). A reader
+reads jobs from the server over a multiprocessing Connection (JSON messages, see jobs/wire.py). A reader
 thread receives cancel messages while a job runs; jobs check the flag after every step (and between images
-while decoding a zip), so Cancel takes effect within one step. What runs a job is in training/jobrun.py.
+while decoding a zip), so Cancel takes effect within one step. What runs a job is in jobs/run.py.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 import threading
 from multiprocessing.connection import Client
 
-from training.jobwire import encode, job_threads, recv_msg, send_msg
+from jobs.wire import encode, job_threads, recv_msg, send_msg
 
 
 def _setup() -> dict:
@@ -31,8 +31,8 @@ def _setup() -> dict:
 
     threads = job_threads()
     torch.set_num_threads(max(1, threads))
-    from training import finetune, jobrun, trainer  # noqa: F401
-    from zoo.device import get_device
+    from core.device import get_device
+    from jobs import run  # noqa: F401  (the job kinds and the training they run)
 
     return {"pid": os.getpid(), "threads": torch.get_num_threads(), "device": str(get_device()), "nice": nice}
 
@@ -44,7 +44,7 @@ def main(conn) -> None:
         send_msg(conn, {"type": "error", "message": f"the job worker failed to start: {type(exc).__name__}: {exc}"})
         return
     send_msg(conn, dict(info, type="ready"))
-    from training.jobrun import Context, classify_error, run_kind  # imported by _setup, after nice (see there)
+    from jobs.run import Context, classify_error, run_kind  # imported by _setup, after nice (see there)
 
     jobs: queue.Queue = queue.Queue()
     current: dict = {"id": None, "stop": None}
@@ -95,7 +95,7 @@ def main(conn) -> None:
             return
 
 
-if __name__ == "__main__":  # python -m training.jobworker (the server writes "host port key" to stdin)
+if __name__ == "__main__":  # python -m jobs.worker (the server writes "host port key" to stdin)
     logging.basicConfig(level=logging.INFO)
     host, port, key = sys.stdin.readline().split()
     main(Client((host, int(port)), authkey=bytes.fromhex(key)))

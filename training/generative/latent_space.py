@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from training.data import mnist5k
+from training.data.datasets import mnist5k
 from zoo.generative_ops import PCA, decode_points, load, psnr, reconstruct_batch
 from zoo.pictures import colormap, fig_to_array, figure
 

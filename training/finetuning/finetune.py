@@ -2,9 +2,9 @@
 
 Stage 1: freeze the pretrained backbone, replace the classifier's last Linear with a new head sized for
 the target classes, train only the head. Stage 2: unfreeze all (or only the last blocks) and train on at
-a lower learning rate. `parts_of(model)` (training/transfer.py) knows, for every zoo architecture, which
+a lower learning rate. `parts_of(model)` (training/finetuning/transfer.py) knows, for every zoo architecture, which
 module is the head and which are the blocks (input -> output), so "last N blocks" means the same thing for
-ResNet and VGG. A run's settings: training/finetune_config.py.
+ResNet and VGG. A run's settings: training/finetuning/finetune_config.py.
 """
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from training import data as D
+from training.data import datasets as D
 from training.checkpoint import check_fits, save_checkpoint
-from training.data import Split
-from training.finetune_config import FinetuneConfig, validate
+from training.data.datasets import Split
+from training.finetuning.finetune_config import FinetuneConfig, validate
 from training.trainer import StepInfo, TrainConfig, predict_all, train
-from training.transfer import Parts, adapt_split, few_shot, freeze, parts_of, replace_head, trainable_paths
-from training.transforms import AugmentSettings, batch_transform
-from training.zipdata import load_zip_dataset
+from training.finetuning.transfer import Parts, adapt_split, few_shot, freeze, parts_of, replace_head, trainable_paths
+from training.data.transforms import AugmentSettings, batch_transform
+from training.data.zipdata import load_zip_dataset
 from zoo import get_model, get_spec
-from zoo.device import get_device
+from core.device import get_device
 from zoo.hub import load_state_strict
 
 

@@ -1,7 +1,7 @@
 """The fine-tuning recipe's building blocks, for any zoo classifier: where its head and blocks are, a new
 seeded head, what trains in each stage, and the target data fitted to the model's input (size, channels,
-few-shot). Exported runs carry these functions' source (training/export.py: recipe.py), so they use only
-torch and training/data.py.
+few-shot). Exported runs carry these functions' source (training/finetuning/export.py: recipe.py), so they use only
+torch and training/data/datasets.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.data import Split
+from training.data.datasets import Split
 
 MAX_DATA_BYTES = 800_000_000       # float32 images held in memory for one run (a shared server)
 

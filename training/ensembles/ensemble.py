@@ -1,5 +1,5 @@
 """Model ensembles on mnist5k: zoo members plus bagged and boosted short runs, combined five ways
-(training/combiners.py).
+(training/ensembles/combiners.py).
 
 * bagging (Breiman 1996): each member trains on a bootstrap sample of the fit part;
 * SAMME boosting (Zhu et al. 2009, multi-class AdaBoost): short runs on weighted resamples, each round
@@ -8,7 +8,8 @@
 Bagged and boosted members train on the first `len(train) - holdout` train images only, so the held-out
 images are unseen by them. The zoo members were trained on the whole train split, held-out part
 included: their held-out accuracy is optimistic, which the UI says next to the weights it produces.
-What is done with a built ensemble (its table, votes, transport between processes): training/ensemble_results.py.
+What is done with a built ensemble (its table, votes, transport between processes):
+training/ensembles/ensemble_results.py.
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
-from training.combiners import N_CLASSES, accuracy_weights, combine_all, fit_stacker, member_sets, samme_alpha
-from training.data import Split, mnist5k
-from training.measure import predict_logits
+from training.ensembles.combiners import N_CLASSES, accuracy_weights, combine_all, fit_stacker, member_sets, samme_alpha
+from training.data.datasets import Split, mnist5k
+from training.compression.measure import predict_logits
 from training.trainer import TrainConfig, train
-from zoo.cache import LRUCache
+from core.cache import LRUCache
 from zoo.digits import StudentCNN
 from zoo.hub import WeightsError, WeightsUnavailable
 from zoo.registry import get_model, get_spec, list_models

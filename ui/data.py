@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.errors import InputError
-from training.data import digits, mnist5k
+from training.data.datasets import digits, mnist5k
 from training.resample import METHODS, parse_counts, resample_code
-from training.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display, one_batch,
-                                 to_image_tensor, validate)
+from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display,
+                                      one_batch, to_image_tensor, validate)
 from ui import first_screens
 from ui.common import (INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, friendly, status_box, whole_number,
                        with_status)
@@ -93,7 +93,7 @@ img.paste(im, mask=im.getchannel("A"))                # transparent parts on whi
 img = v2.functional.pil_to_tensor(img)                # (3, H, W) uint8'''
     src = EXAMPLES.get(example, "chelsea")
     if isinstance(src, int):
-        return (f"from training.data import mnist5k\n"
+        return (f"from training.data.datasets import mnist5k\n"
                 f"img = (mnist5k().test_x[{src}] * 255).round().to(torch.uint8)   # MNIST test digit #{src}, 1x28x28")
     return (f"import skimage.data\n"
             f"img = torch.from_numpy(skimage.data.{src}()).permute(2, 0, 1)   # the example photo: (3, H, W) uint8")

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save
 
-from training.compressed_io import flatten_state
+from training.compression.compressed_io import flatten_state
 from zoo import inference
 from zoo.catalog import MNIST_MEAN, MNIST_STD
 

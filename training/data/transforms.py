@@ -151,7 +151,7 @@ def to_image_tensor(src, max_side: int | None = None) -> torch.Tensor:
     import numpy as np
     from torchvision.transforms.v2 import functional as TF
 
-    # zoo here, not at the top: this file ships alone in an exported run (training/export.py), which never
+    # zoo here, not at the top: this file ships alone in an exported run (training/finetuning/export.py), which never
     # decodes a visitor's picture
     from zoo.images import flatten_alpha, open_image
 
@@ -281,7 +281,7 @@ print("images", tuple(images.shape), images.dtype, "labels", labels.tolist())
 
 def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool,
               seed: int = 0, source: str = "mnist5k"):
-    """Draw one batch through a real DataLoader; returns (images, labels, code). source: the training.data
+    """Draw one batch through a real DataLoader; returns (images, labels, code). source: the training.data.datasets
     function x and y come from (named in the code)."""
     from torch.utils.data import DataLoader
 
@@ -294,7 +294,7 @@ def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, 
                         pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),
                         persistent_workers=False)
     images, labels = next(iter(loader))
-    data = (f"from training.data import {source}\n"
+    data = (f"from training.data.datasets import {source}\n"
             f"x, y = {source}().train_x, {source}().train_y   # the training split, images in [0, 1]")
     code = _dataset_code_template().format(data=data, shape=tuple(x.shape), yshape=tuple(y.shape),
                                            batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,

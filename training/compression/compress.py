@@ -3,8 +3,8 @@ channel-pruned (then fine-tuned), and a student distilled from a teacher next to
 alone; each measured alike (size, CPU latency, accuracy) and written as safetensors. Also autocast (mixed
 precision) training step times.
 
-The techniques themselves: training/quantize.py, training/prune.py, training/distill.py; the file format:
-training/compressed_io.py; the measurements: training/measure.py.
+The techniques themselves (in training/compression/): quantize.py, prune.py, distill.py; the file format:
+compressed_io.py; the measurements: measure.py.
 """
 from __future__ import annotations
 
@@ -19,16 +19,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.compressed_io import PATHS, layer_shapes, save_compressed
-from training.data import Split, mnist5k
-from training.distill import (ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, distill_loss_fn, soft_target_top_prob,
-                              teacher_model, train_student)
-from training.measure import accuracy, compare_latency, count_params, model_bytes, predict_logits, prepare_input
-from training.prune import channel_prune, magnitude_prune
-from training.quantize import quantize_dynamic_linear, quantize_static_fx
+from training.compression.compressed_io import PATHS, layer_shapes, save_compressed
+from training.data.datasets import Split, mnist5k
+from training.compression.distill import (ZOO_AVERAGE, ZOO_AVERAGE_MEMBERS, distill_loss_fn, soft_target_top_prob,
+                                          teacher_model, train_student)
+from training.compression.measure import (accuracy, compare_latency, count_params, model_bytes, predict_logits,
+                                          prepare_input)
+from training.compression.prune import channel_prune, magnitude_prune
+from training.compression.quantize import quantize_dynamic_linear, quantize_static_fx
 from training.trainer import TrainConfig, autocast_context, train
-from zoo.cache import LRUCache
-from zoo.device import get_device
+from core.cache import LRUCache
+from core.device import get_device
 from zoo.digits import StudentCNN
 from zoo.hub import read_manifest
 from zoo.registry import get_model, list_models

@@ -1,0 +1,1 @@
+"""Compression: the lab (compress.py), quantization, pruning, distillation, their files, and measuring them."""

@@ -1,0 +1,1 @@
+"""Generative training: the autoencoder and the GAN, FID, and the autoencoder's latent space."""
