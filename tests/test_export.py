@@ -18,7 +18,7 @@ from tests.conftest import ROOT, open_tab
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 # The project's top-level modules (pyproject.toml). Installed (pip install -e .), they import from anywhere.
-PROJECT_MODULES = ("app", "core", "zoo", "training", "playground", "ui", "look_inside", "tests")
+PROJECT_MODULES = ("app", "core", "zoo", "training", "playground", "jobs", "ui", "look_inside", "tests")
 
 
 @functools.cache
