@@ -165,8 +165,8 @@ def _fence_early(cfg: dict) -> dict:
     if not cfg.get("fenced"):
         return {"fenced": False}
     info: dict = {"fenced": True}
-    if os.geteuid() == 0:
-        info["capabilities_dropped"] = fence.drop_capabilities()
+    if os.geteuid() == 0:   # the template dropped them (main): a child inherits none
+        info["capabilities_dropped"] = cfg.get("capabilities_dropped", 0)
     info.update(fence.seccomp_restrict())
     return info
 
@@ -225,6 +225,10 @@ def main() -> None:
     # write to every object's header and copy most of the template's pages (copy-on-write), tens of ms a run.
     gc.freeze()
     huge = _huge_pages()
+    if cfg.get("fenced") and os.geteuid() == 0:
+        # Every capability goes once, here: the template needs none (it forks, lowers limits and priority, and
+        # signals its own children), and each child inherits the empty sets instead of dropping them itself.
+        cfg["capabilities_dropped"] = fence.drop_capabilities()
     ctl.send(json.dumps({"t": "ready", "pid": os.getpid(), "probe": fence.probe(), "huge_pages_mib": huge,
                          "threads_before_fork": len(os.listdir("/proc/self/task"))
                          if os.path.isdir("/proc/self/task") else None}).encode())
