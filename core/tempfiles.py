@@ -69,6 +69,7 @@ _KEPT: set[str] = set()
 _OWNER: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("playground_temp_owner",
                                                                                 default=None)
 _JANITOR: threading.Thread | None = None
+_MEASURES: dict[str, tuple[tuple, tuple[float, int, int]]] = {}   # unit key -> (its entry's stat, its measure)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -200,7 +201,7 @@ def keep(paths) -> int:
 def run_dir(prefix: str, owner: tuple[str, str] | None = None) -> str:
     """A fresh folder for one run's files, owned by owner (default: the current request's). Prunes first, so the
     cap holds as runs accumulate; call prune() again once the files are written, so the new run counts at once."""
-    prune()
+    prune(full=False)
     runs = temp_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     path = tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs)
@@ -242,7 +243,26 @@ def _measure(path: Path) -> tuple[float, int, int]:
     return newest, size, cost
 
 
-def _entries_of(root: Path, all_ours: bool) -> list[Unit]:
+def _signature(path: Path) -> tuple:
+    st = path.lstat()
+    return st.st_ino, st.st_mtime_ns, st.st_size, getattr(st, "st_blocks", 0)
+
+
+def _measured(path: Path, key: str, full: bool) -> tuple[float, int, int]:
+    """_measure(path), or the last measure of the unit while its own entry is unchanged (same inode, mtime, size:
+    a folder's mtime changes when an entry is added to or removed from it). A full prune measures everything."""
+    sig = _signature(path)
+    with _STATE:
+        hit = None if full else _MEASURES.get(key)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    m = _measure(path)
+    with _STATE:
+        _MEASURES[key] = (sig, m)
+    return m
+
+
+def _entries_of(root: Path, all_ours: bool, full: bool = True) -> list[Unit]:
     if not root.is_dir():
         return []
     units: list[Unit] = []
@@ -256,17 +276,21 @@ def _entries_of(root: Path, all_ours: bool) -> list[Unit]:
             children.append(child)
     base = root.resolve()
     for child in children:
+        key = str(base / child.relative_to(root))
         try:
-            mtime, size, cost = _measure(child)
+            mtime, size, cost = _measured(child, key, full)
         except FileNotFoundError:   # deleted meanwhile (another prune, or Gradio)
             continue
-        key = str(base / child.relative_to(root))
         units.append(Unit(mtime, size, cost, child, key))
     return units
 
 
-def _entries() -> list[Unit]:
-    return [u for root, ours in roots() for u in _entries_of(root, ours)]
+def _entries(full: bool = True) -> list[Unit]:
+    units = [u for root, ours in roots() for u in _entries_of(root, ours, full)]
+    with _STATE:
+        for key in set(_MEASURES) - {u.key for u in units}:
+            del _MEASURES[key]
+    return units
 
 
 def usage_bytes() -> int:
@@ -323,13 +347,17 @@ def _shed(units: list[Unit], owners: dict, by_addr: Counter, by_owner: Counter, 
     return cost
 
 
-def prune(now: float | None = None) -> dict:
+def prune(now: float | None = None, full: bool = True) -> dict:
     """Delete unprotected entries past the age limit, then the largest spender's oldest until the tree fits the
-    cap (see the module docstring). Returns a report."""
+    cap (see the module docstring). Returns a report. full=False re-measures only the units whose own entry
+    changed (new uploads, new run folders): what the janitor does within a second of a change and run_dir() on
+    each run, so a busy server does not walk its whole temp tree every second; a full prune (every JANITOR_S, and
+    any direct call) re-measures everything, catching files that grew inside a folder meanwhile (a visitor's
+    scratch folder has its own quota, watched while a program runs)."""
     lim = limits()
     now = time.time() if now is None else now
     with _LOCK:
-        units = _entries()
+        units = _entries(full)
         held = _untouchable(units)
         with _STATE:
             for k in set(_OWNERS) - {u.key for u in units}:      # gone by other means (a failed job's rmtree)
@@ -390,9 +418,12 @@ def start_janitor(interval_s: float = JANITOR_S, poll_s: float = 1.0) -> threadi
         while True:
             try:
                 changed = _roots_mtime()
-                if changed != seen or time.monotonic() - last >= interval_s:
+                if time.monotonic() - last >= interval_s:
                     prune()
                     last, seen = time.monotonic(), changed
+                elif changed != seen:
+                    prune(full=False)
+                    seen = changed
             except Exception as exc:  # noqa: BLE001 - the janitor must never die
                 log.warning("temp prune failed: %s", exc)
             time.sleep(poll_s)
