@@ -33,6 +33,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402,F401 - warmed for the programs (its font cache is built now)
+from core.fonts import use_in_matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402,F401
 import safetensors.torch  # noqa: E402,F401
@@ -48,9 +49,12 @@ MSG = 65536
 
 def _warm() -> None:
     """Import what programs commonly import and touch torch's single-threaded paths (no OpenMP pool)."""
+    use_in_matplotlib()   # a program's Chinese titles and labels: the CJK font where one is installed
     # The app's code panels import a few of its own modules ("Open in the playground" runs them here): imported
-    # now, so a fenced program uses them without reading the app's folder, which it may not.
-    for name in ("sklearn.preprocessing", "torchvision.models", "torch.nn.functional", "collections", "itertools",
+    # now, so a fenced program uses them without reading the app's folder, which it may not. Not scikit-learn:
+    # with SciPy it maps ~800 more regions (of ~1,700), which every fork copies and every exit tears down (~3 ms
+    # a run); the few programs that import it pay its import (~1 s) instead.
+    for name in ("torchvision.models", "torch.nn.functional", "collections", "itertools",
                  "functools", "io", "math", "time", "zoo", "zoo.hub", "zoo.images", "zoo.digits", "zoo.catalog",
                  "zoo.generative", "training.data.datasets", "training.data.transforms", "training.trainer"):
         try:
@@ -127,7 +131,8 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         os.close(null)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLCONFIGDIR": cfg["mpl_dir"],
-                           "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1"})   # no network: the cache, read-only
+                           "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",   # no network: the cache, read-only
+                           "JOBLIB_MULTIPROCESSING": "0"})   # no processes here: joblib (scikit-learn) says so quietly
         if cfg.get("hub_cache"):
             os.environ["HF_HUB_CACHE"] = cfg["hub_cache"]
         # a fresh seed per run, as a fresh `python program.py` has (fork copies the template's RNG states)
