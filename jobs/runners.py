@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import subprocess
-import sys
 import threading
-import time
-from multiprocessing.connection import Client, Listener
 from pathlib import Path
 from typing import Callable
 
 import psutil
 
-from jobs.run import Context, classify_error, run_kind
-from jobs.wire import JobCancelled, JobError, WorkerDied, decode, encode, job_threads, recv_msg, send_msg
+from core.spawn import START_SECONDS, SpawnError, reap, spawn
+from jobs.run import Context, job_error, run_kind
+from jobs.wire import (JobCancelled, JobError, WorkerDied, decode, encode, error_from, job_threads, recv_msg,
+                       send_msg)
 from core.tempfiles import temp_root
 
 log = logging.getLogger("playground.jobs")
 ROOT = Path(__file__).resolve().parents[1]
-START_SECONDS = 120.0          # a cold start imports torch on a busy machine
 WORKER_RSS_CAP_MB = int(os.environ.get("PLAYGROUND_JOB_WORKER_RSS_MB", "3072"))   # restart a worker above this
 WORKER_NICE = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
 
@@ -64,30 +61,6 @@ def worker_env(threads: int, nice: int, base: dict | None = None) -> dict[str, s
     return env
 
 
-def _accept(listener, proc, timeout: float):
-    """listener.accept() (authkey challenge included) that gives up when the child dies or time runs out."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["conn"] = listener.accept()
-        except Exception as exc:  # noqa: BLE001 - a wrong key, a closed listener
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + timeout
-    while t.is_alive() and proc.poll() is None and time.monotonic() < deadline:
-        t.join(0.1)
-    if t.is_alive():          # wake the blocked accept(): a connection without the key fails it
-        try:
-            Client(listener.address).close()
-        except Exception:  # noqa: BLE001
-            pass
-        t.join(5)
-    return box.get("conn")
-
-
 class WorkerRunner:
     """One warm worker process; run() sends it a job and relays its events until the result comes back."""
 
@@ -101,30 +74,25 @@ class WorkerRunner:
         self.restarts = 0
 
     def _start(self) -> None:
-        """Spawn the worker; it connects back to a one-time listener on 127.0.0.1 with a random authkey (the same
-        portable transport as the sandbox: no inherited file descriptors, so it works on Windows too)."""
-        key = secrets.token_bytes(32)
-        env = worker_env(self.threads, self.nice)
-        with Listener(("127.0.0.1", 0), authkey=key) as listener:
-            proc = subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=str(ROOT), env=env,
-                                    stdin=subprocess.PIPE)
-            conn, msg = None, {"type": "error", "message": "the job worker failed to start"}
-            try:
-                host, port = listener.address
-                proc.stdin.write(f"{host} {port} {key.hex()}\n".encode())
-                proc.stdin.close()
-                conn = _accept(listener, proc, START_SECONDS)
-                if conn is not None and conn.poll(START_SECONDS):
-                    msg, _ = recv_msg(conn)
-            except (EOFError, OSError, ValueError):
-                pass
+        """Spawn the worker (core/spawn.py: the same portable transport as the sandbox) and wait for its "ready"."""
+        failed = "the job worker failed to start"
+        try:
+            proc, conn = spawn("jobs.worker", cwd=ROOT, env=worker_env(self.threads, self.nice),
+                               timeout=START_SECONDS)
+        except SpawnError as exc:
+            log.warning("%s (exit code %s)", failed, exc.exit_code)
+            raise JobError("job.worker_failed_to_start", code=exc.exit_code) from None
+        msg = {"type": "error", "message": failed}
+        try:
+            if conn.poll(START_SECONDS):
+                msg, _ = recv_msg(conn)
+        except (EOFError, OSError, ValueError):
+            pass
         if msg.get("type") != "ready":
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-            if conn is not None:
-                conn.close()
-            raise JobError(f"{msg.get('message')} (exit code {proc.poll()}); try again")
+            code = reap(proc, timeout=10)
+            conn.close()
+            log.warning("%s (exit code %s)", msg.get("message"), code)
+            raise JobError("job.worker_failed_to_start", code=code)
         self._proc, self._conn, self.info = proc, conn, msg
 
     def alive(self) -> bool:
@@ -178,9 +146,7 @@ class WorkerRunner:
                     result = decode(msg["result"], blob)
                     break
                 elif msg["type"] == "error":
-                    if msg.get("kind") == "cancelled":
-                        raise JobCancelled(msg.get("message") or "cancelled")
-                    raise JobError(msg.get("message") or "the job failed")
+                    raise error_from(msg)
         except (EOFError, OSError, ValueError) as exc:
             code = None
             if self._proc is not None:
@@ -190,10 +156,9 @@ class WorkerRunner:
                     pass
             self.close()
             self.restarts += 1
-            why = {-9: "it was killed (out of memory?)", -15: "it was stopped"}.get(code, f"exit code {code}")
-            log.warning("job worker died during %s job %s: %s (%s)", kind, job_id, why, exc)
-            raise WorkerDied(f"The training process stopped in the middle of this job ({why}). Nothing from it was "
-                             "saved; the next job starts a fresh process.") from None
+            log.warning("job worker died during %s job %s: exit code %s (%s)", kind, job_id, code, exc)
+            key = {-9: "job.worker_killed", -15: "job.worker_stopped"}.get(code, "job.worker_died")
+            raise WorkerDied(key, code=code) from None
         if self.rss_mb() > self.rss_cap_mb:   # memory a long run left behind: start clean next time
             log.info("job worker uses %.0f MB (cap %d): restarting it", self.rss_mb(), self.rss_cap_mb)
             self.close()
@@ -224,11 +189,8 @@ class InlineRunner:
             if self.stream is not None:
                 return self._run_stream(kind, params, job_dir, on_event, cancelled)
             return self._run_here(kind, params, job_dir, on_event, cancelled)
-        except JobError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - same classification as the worker
-            kind_, message = classify_error(exc)
-            raise (JobCancelled if kind_ == "cancelled" else JobError)(message) from None
+        except BaseException as exc:  # noqa: BLE001 - the same error as the worker's
+            raise job_error(exc) from None
 
     def _run_stream(self, kind, params, job_dir, on_event, cancelled):
         it = self.stream(kind, params, job_dir)
@@ -239,10 +201,10 @@ class InlineRunner:
                 elif tag == "done":
                     return decode(*payload)
                 if cancelled():
-                    raise JobCancelled("Cancelled: the job stopped after its current step; nothing from it was kept.")
+                    raise JobCancelled()
         finally:
             it.close()
-        raise JobError("the job ended without a result")
+        raise JobError("job.no_result")
 
     def _run_here(self, kind, params, job_dir, on_event, cancelled):
         stop = threading.Event()

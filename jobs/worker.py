@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sys
 import threading
-from multiprocessing.connection import Client
 
+from core.spawn import connect_to_parent
 from jobs.wire import encode, job_threads, recv_msg, send_msg
 
 
@@ -44,7 +43,7 @@ def main(conn) -> None:
         send_msg(conn, {"type": "error", "message": f"the job worker failed to start: {type(exc).__name__}: {exc}"})
         return
     send_msg(conn, dict(info, type="ready"))
-    from jobs.run import Context, classify_error, run_kind  # imported by _setup, after nice (see there)
+    from jobs.run import Context, error_reply, run_kind  # imported by _setup, after nice (see there)
 
     jobs: queue.Queue = queue.Queue()
     current: dict = {"id": None, "stop": None}
@@ -85,8 +84,7 @@ def main(conn) -> None:
             plain, blob = encode(result)
             reply, reply_blob = {"type": "done", "id": job_id, "result": plain}, blob
         except BaseException as exc:  # noqa: BLE001 - the worker survives any job
-            kind, message = classify_error(exc)
-            reply, reply_blob = {"type": "error", "id": job_id, "kind": kind, "message": message}, None
+            reply, reply_blob = dict(error_reply(exc), id=job_id), None
         with lock:
             current.update(id=None, stop=None)
         try:
@@ -97,5 +95,4 @@ def main(conn) -> None:
 
 if __name__ == "__main__":  # python -m jobs.worker (the server writes "host port key" to stdin)
     logging.basicConfig(level=logging.INFO)
-    host, port, key = sys.stdin.readline().split()
-    main(Client((host, int(port)), authkey=bytes.fromhex(key)))
+    main(connect_to_parent())

@@ -5,9 +5,7 @@ writes are still allowed, clamps itself (playground/limits.py), then runs one pr
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict
-from multiprocessing.connection import Client
 
 import torch
 # matplotlib (which the graph pictures use) and its font cache load now, while files may still be written
@@ -15,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 
 # Everything is imported here, before the child clamps itself; none of these imports `resource`, so
 # simulate_platform_in_child still hides it from the program (tests of other platforms).
+from core.spawn import connect_to_parent
 from playground import graph, programs, tensor_view  # noqa: F401
 from playground.limits import (THREADS, WorkerLimits, arm_cpu_limit, clamp_child, process_vm_size,
                                simulate_platform_in_child)
@@ -48,8 +47,7 @@ def _importable(name: str) -> bool:
 
 def _child_main() -> None:
     """Connect to the parent, warm up, then loop: receive (kind, kwargs), run, send ("ok", result) or ("error", msg)."""
-    host, port, key = sys.stdin.readline().split()
-    conn = Client((host, int(port)), authkey=bytes.fromhex(key))
+    conn = connect_to_parent()
     limits = WorkerLimits(**conn.recv())
     simulate_platform_in_child(limits)
     try:

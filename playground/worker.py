@@ -2,12 +2,9 @@
 user programs under limits, so a request costs milliseconds and a runaway one costs only a restart. This module
 is the parent's side; the child's is playground/sandbox_child.py.
 
-Transport, the same on Linux, macOS and Windows: the parent listens on 127.0.0.1 (a free port) and writes the
-address and a random authkey to the child's stdin; the child connects with multiprocessing.connection.Client,
-both sides prove the key (HMAC challenge), and from then on they talk over a multiprocessing Connection.
-(The old way, an inherited socket through `pass_fds`, does not exist on Windows; stdin keeps the key out of
-argv and the environment.) Unlike mp 'spawn', the child does not re-import the parent's __main__ (app.py,
-hence gradio).
+Transport, the same on Linux, macOS and Windows: core/spawn.py (the child connects back to a one-time listener
+on 127.0.0.1 with a random key written to its stdin; the job worker starts the same way). The old way, an
+inherited socket through `pass_fds`, does not exist on Windows.
 
 WorkerLimits (see playground/limits.py for which OS uses which):
 - wall clock: the parent's timeout per request;
@@ -28,22 +25,19 @@ import io
 import logging
 import os
 import pickle
-import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict
-from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 from core.errors import VisitorError
+from core.spawn import START_SECONDS, SpawnError, reap, spawn
 from playground.limits import WATCH_INTERVAL_S, WorkerLimits, Watchdog
 
 log = logging.getLogger("playground.sandbox")
 
-START_SECONDS = 120.0   # a cold start imports torch + matplotlib: seconds on a busy machine
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,37 +65,13 @@ def _recv_reply(conn):
     return _ReplyUnpickler(io.BytesIO(conn.recv_bytes())).load()
 
 
-def _accept(listener: Listener, proc: subprocess.Popen, timeout: float):
-    """listener.accept() (with the authkey challenge) that gives up when the child dies or time runs out."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["conn"] = listener.accept()
-        except Exception as exc:  # noqa: BLE001 - wrong key, closed listener...
-            box["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + timeout
-    while t.is_alive() and proc.poll() is None and time.monotonic() < deadline:
-        t.join(0.1)
-    if t.is_alive():  # wake the blocked accept() so the thread ends: a connection without the key fails it
-        try:
-            Client(listener.address).close()
-        except Exception:  # noqa: BLE001
-            pass
-        t.join(5)
-    if "conn" in box and proc.poll() is None:
-        return box["conn"]
-    if "conn" in box:
-        box["conn"].close()
-    code = proc.poll()
-    if code is not None:
-        raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {code})")
-    if "error" in box and time.monotonic() < deadline:
-        raise SandboxUnavailable(f"the sandbox worker could not connect ({type(box['error']).__name__})")
-    raise SandboxUnavailable("the sandbox worker did not start in time; try again")
+def _start_failure(exc: SpawnError) -> str:
+    """What a visitor reads when the worker did not connect."""
+    if exc.reason == "exited":
+        return f"the sandbox worker failed to start (exit code {exc.exit_code})"
+    if exc.reason == "refused":
+        return f"the sandbox worker could not connect ({exc.error})"
+    return "the sandbox worker did not start in time; try again"
 
 
 class Worker:
@@ -132,26 +102,24 @@ class Worker:
             self._start_locked()
 
     def _start_locked(self) -> None:
-        key = secrets.token_bytes(32)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        with Listener(("127.0.0.1", 0), authkey=key) as listener:
-            proc = subprocess.Popen([sys.executable, "-m", "playground.sandbox_child"], cwd=str(ROOT), env=env,
-                                    stdin=subprocess.PIPE)
-            try:
-                host, port = listener.address
-                proc.stdin.write(f"{host} {port} {key.hex()}\n".encode())
-                proc.stdin.close()
-                conn = _accept(listener, proc, START_SECONDS)
-                conn.send(asdict(self.limits))
-                if not conn.poll(START_SECONDS):
-                    raise SandboxUnavailable("the sandbox worker did not start in time; try again")
-                status, info = _recv_reply(conn)
-            except (EOFError, OSError, pickle.UnpicklingError):
-                self._reap(proc)
-                raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {proc.poll()})") from None
-            except BaseException:
-                self._reap(proc)
-                raise
+        try:
+            proc, conn = spawn("playground.sandbox_child", cwd=ROOT, env=env, timeout=START_SECONDS)
+        except SpawnError as exc:
+            raise SandboxUnavailable(_start_failure(exc)) from None
+        try:
+            conn.send(asdict(self.limits))
+            if not conn.poll(START_SECONDS):
+                raise SandboxUnavailable("the sandbox worker did not start in time; try again")
+            status, info = _recv_reply(conn)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._reap(proc)
+            conn.close()
+            raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {proc.poll()})") from None
+        except BaseException:
+            self._reap(proc)
+            conn.close()
+            raise
         if status != "ready":
             self._reap(proc)
             conn.close()
@@ -169,11 +137,7 @@ class Worker:
 
     @staticmethod
     def _reap(proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.kill()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if reap(proc) is None:
             log.warning("sandbox worker %s did not exit after kill", proc.pid)
 
     def _kill_locked(self) -> None:
