@@ -7,8 +7,16 @@ Importing this module starts nothing: build_app() returns the Blocks, and only _
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import threading
+
+if __name__ == "__main__":
+    # A start from the command line: no cyclic garbage collection until the server answers (main() turns it back
+    # on). Importing torch and gradio and building the page make ~550k long-lived objects, and the collector walked
+    # them again and again while they were made: ~0.6 s of a ~3.5 s start (bench/bench_startup.py). `import app`
+    # (tests, benchmarks) leaves the collector alone.
+    gc.disable()
 
 from core import tempfiles  # noqa: E402  (before gradio: GRADIO_TEMP_DIR is read when gradio starts)
 
@@ -18,6 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_TEMP_DIR", str(tempfiles.temp_root(create=False)))
 
 import gradio as gr  # noqa: E402
+from gradio import routes as gradio_routes  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
@@ -183,7 +192,9 @@ def build_app() -> gr.Blocks:
     """The whole app: one gr.Tab per TABS entry, with a bounded queue."""
     gpu.install()   # on a ZeroGPU Space: jobs through spaces.GPU, interactive work on the CPU; elsewhere a no-op
     open_in_playground.reset()
-    with gr.Blocks(title="PyTorch Playground") as demo:
+    demo = gr.Blocks(title="PyTorch Playground")
+    _fastapi_app_at_launch_only(demo, building=True)
+    with demo:
         gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
                     "code that produces it.")
         built = {}
@@ -203,7 +214,26 @@ def build_app() -> gr.Blocks:
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=2, api_open=False)
     admission.install(demo)
     sessions.install(demo)   # bounded sessions and unread results (ui/sessions.py, ui/queue_bounds.py)
+    _fastapi_app_at_launch_only(demo, building=False)
     return demo
+
+
+def _fastapi_app_at_launch_only(demo: gr.Blocks, building: bool) -> None:
+    """Gradio builds a Blocks' FastAPI app (~80 routes, and the page's config once more) when its `with` closes,
+    again in queue(), and a last time in launch(), which replaces the other two: ~0.15 s of the start thrown away
+    (bench/bench_startup.py). While build_app builds demo, Gradio's App.create_app skips it (demo.app stays None
+    until launch or queue() is called again; nothing reads it before); every other Blocks is built as Gradio does.
+    App.create_app is wrapped once per process (a staticmethod in Gradio 6.31: KeyError at start where it is not)."""
+    real = gradio_routes.App.__dict__["create_app"]
+    if not getattr(real.__func__, "_playground_wrapped", False):
+        build = real.__func__
+
+        def create_app(blocks, *args, **kwargs):
+            return None if getattr(blocks, "_playground_building", False) else build(blocks, *args, **kwargs)
+
+        create_app._playground_wrapped = True
+        gradio_routes.App.create_app = staticmethod(create_app)
+    demo._playground_building = building
 
 
 def launch_kwargs(host: str | None = None, port: int | None = None, share: bool = False) -> dict:
@@ -236,6 +266,11 @@ def main(argv: list[str] | None = None) -> None:
     fence.non_dumpable()  # no process of our user (a sandboxed program included) reads our memory or environment
     demo = build_app()
     demo.launch(prevent_thread_lock=True, **kw)
+    # The server answers: the start's objects live as long as the process, so the collector leaves them out of
+    # every later collection (gc.freeze: a full collection then walks what the visitors' requests made, not ~550k
+    # objects, ~0.3 s). The cycles the imports left (~20k objects, a few MB) stay with them.
+    gc.freeze()
+    gc.enable()
     # the sandbox's template imports torch & co. in a process of its own: started once the server answers
     # and the sandbox tabs' first screens (the default presets) computed once, before the first visitor asks
     threading.Thread(target=first_screens.warm, daemon=True, name="sandbox-prewarm").start()

@@ -34,6 +34,20 @@ def test_building_the_app_imports_no_heavy_library():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.app   # builds the app in a subprocess
+def test_building_the_app_leaves_its_fastapi_app_to_launch():
+    """build_app skips the FastAPI apps Gradio builds and throws away before launch() (app._fastapi_app_at_launch_only):
+    demo.app is None until launch, building twice works, and any other Blocks gets its app as Gradio builds it.
+    `import app` leaves the garbage collector on (only `python app.py` turns it off until the server answers)."""
+    code = ("import gc, json, app, gradio as gr; a = app.build_app(); b = app.build_app(); "
+            "other = gr.Blocks(); other.__enter__(); gr.Markdown('x'); other.__exit__(); other.queue(); "
+            "print(json.dumps([a.app is None, b.app is None, type(other.app).__name__, gc.isenabled()]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True, "App", True]
+
+
 def test_the_gan_grid_is_torchvisions_make_grid():
     """zoo.generative_ops.grid lays images out as torchvision.utils.make_grid does (it no longer imports it)."""
     from torchvision.utils import make_grid
