@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from core.settings import reload as reload_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -93,6 +95,7 @@ def main(argv=None) -> dict:
         print(json.dumps(out))
         return out
     os.environ.setdefault("PLAYGROUND_DEVICE", "cuda")
+    reload_settings()
     epochs = tuple(int(x) for x in args.epochs.split("+"))
     out: dict = {"cuda": True, "device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     torch.cuda.reset_peak_memory_stats()

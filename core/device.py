@@ -14,6 +14,8 @@ import os
 
 import torch
 
+from core.settings import settings
+
 _IN_GPU_SCOPE = contextvars.ContextVar("playground_gpu_scope", default=False)
 
 
@@ -38,7 +40,7 @@ def in_gpu_scope() -> bool:
 
 def get_device() -> torch.device:
     """PLAYGROUND_DEVICE if set; on ZeroGPU cuda only inside gpu_scope(), else cpu; elsewhere cuda if available."""
-    forced = os.environ.get("PLAYGROUND_DEVICE", "").strip().lower()
+    forced = settings().device.strip().lower()
     if forced:
         return torch.device(forced)
     if on_zero_gpu() and not in_gpu_scope():
@@ -52,10 +54,7 @@ def use_serving_threads() -> int:
     visitors at once (the interactive group's concurrency; jobs have their own worker process and thread budget),
     so requests share the cores side by side instead of each small forward pass starting threads that fight the
     other requests' for the same cores."""
-    try:
-        n = max(1, int(os.environ.get("PLAYGROUND_SERVER_THREADS", "1")))
-    except ValueError:
-        n = 1
+    n = max(1, settings().server_threads)
     torch.set_num_threads(n)
     return n
 
@@ -63,7 +62,7 @@ def use_serving_threads() -> int:
 def describe_device() -> str:
     """A short human description, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'; on ZeroGPU, without touching
     CUDA (this runs while the UI is built)."""
-    if on_zero_gpu() and not in_gpu_scope() and not os.environ.get("PLAYGROUND_DEVICE"):
+    if on_zero_gpu() and not in_gpu_scope() and not settings().device:
         return "ZeroGPU (a GPU is attached for each training job; quick models run on the CPU)"
     dev = get_device()
     if dev.type == "cuda":

@@ -43,6 +43,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import settings
+
 log = logging.getLogger("playground.tempfiles")
 
 DEFAULT_MAX_MB = 2048        # a Space's ephemeral disk is tens of GB; 2 GB of run files is hours of traffic
@@ -72,16 +74,9 @@ _JANITOR: threading.Thread | None = None
 _MEASURES: dict[str, tuple[tuple, tuple[float, int, int]]] = {}   # unit key -> (its entry's stat, its measure)
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return float(default)
-
-
 def temp_root(create: bool = True) -> Path:
     """The one folder under which all of the app's temporary files live (created on first use)."""
-    root = Path(os.environ.get("PLAYGROUND_TEMP_DIR") or _OPERATOR_GRADIO_DIR
+    root = Path(settings().temp_dir or _OPERATOR_GRADIO_DIR
                 or Path(tempfile.gettempdir()) / "pytorch-playground")
     if create:
         root.mkdir(parents=True, exist_ok=True)
@@ -115,8 +110,8 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def limits() -> dict:
-    return {"max_bytes": int(_env_float("PLAYGROUND_TEMP_MAX_MB", DEFAULT_MAX_MB) * (1 << 20)),
-            "max_age_s": _env_float("PLAYGROUND_TEMP_MAX_AGE_S", DEFAULT_MAX_AGE_S)}
+    s = settings()
+    return {"max_bytes": int(s.temp_max_mb * (1 << 20)), "max_age_s": s.temp_max_age_s}
 
 
 # ---------------------------------------------------------------- owners, protections, keeps

@@ -34,20 +34,18 @@ from jobs.runners import InlineRunner, WorkerRunner
 from jobs.wire import JobCancelled, JobError, JobRefused
 from jobs.wire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
 from zoo.space import on_space
+from core.settings import settings
 from core.tempfiles import protect, prune, release, run_dir
 
 log = logging.getLogger("playground.jobs")
-WORKERS = max(1, int(os.environ.get("PLAYGROUND_JOB_WORKERS", "1")))          # jobs that run at once
 DEFAULT_PER_IP_ON_SPACE = 4
 _MAX_ADDRESSES = 4096       # addresses whose last start is remembered (the oldest are forgotten: they go first)
 
 
 def per_ip_limit() -> int:
     """Queued-or-running jobs one address may hold (0: no limit), read per call."""
-    try:
-        return int(os.environ.get("PLAYGROUND_JOBS_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space() else 0))
-    except ValueError:
-        return DEFAULT_PER_IP_ON_SPACE if on_space() else 0
+    cap = settings().jobs_per_ip
+    return (DEFAULT_PER_IP_ON_SPACE if on_space() else 0) if cap is None else cap
 
 
 class Job:
@@ -79,11 +77,12 @@ class JobQueue:
     """Jobs over `workers` runners, taken in turn by address (see the module docstring); at most one
     queued-or-running job per session and PLAYGROUND_JOBS_PER_IP per address."""
 
-    def __init__(self, runner_factory: Callable[[], object] | None = None, workers: int = WORKERS):
+    def __init__(self, runner_factory: Callable[[], object] | None = None, workers: int | None = None):
+        """workers: jobs that run at once (default PLAYGROUND_JOB_WORKERS)."""
         self._factory = runner_factory or WorkerRunner
         self._runners: list = []
         self._free: list = []
-        self._n = workers
+        self._n = max(1, settings().job_workers) if workers is None else workers
         self._cond = threading.Condition()
         self._waiting: list[Job] = []
         self._active: dict[str, Job] = {}       # session -> its queued or running job
@@ -252,7 +251,7 @@ def set_runner_factory(factory: Callable[[], object] | None) -> None:
 
 def default_runner():
     """The worker process, or in-process jobs where PLAYGROUND_JOBS=inline or on a ZeroGPU Space."""
-    mode = os.environ.get("PLAYGROUND_JOBS", "").strip().lower()
+    mode = settings().jobs
     if mode == "inline" or (not mode and os.environ.get("SPACES_ZERO_GPU")):
         return InlineRunner()
     return WorkerRunner()

@@ -13,6 +13,7 @@ from typing import Callable
 
 import psutil
 
+from core.settings import settings
 from core.spawn import START_SECONDS, SpawnError, reap, spawn
 from jobs.run import Context, job_error, run_kind
 from jobs.wire import (JobCancelled, JobError, WorkerDied, decode, encode, error_from, job_threads, recv_msg,
@@ -21,8 +22,6 @@ from core.tempfiles import temp_root
 
 log = logging.getLogger("playground.jobs")
 ROOT = Path(__file__).resolve().parents[1]
-WORKER_RSS_CAP_MB = int(os.environ.get("PLAYGROUND_JOB_WORKER_RSS_MB", "3072"))   # restart a worker above this
-WORKER_NICE = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
 
 
 # What a job worker inherits from the server's environment: an allow-list, because the server's environment holds
@@ -64,10 +63,12 @@ def worker_env(threads: int, nice: int, base: dict | None = None) -> dict[str, s
 class WorkerRunner:
     """One warm worker process; run() sends it a job and relays its events until the result comes back."""
 
-    def __init__(self, threads: int | None = None, nice: int = WORKER_NICE, rss_cap_mb: int = WORKER_RSS_CAP_MB):
+    def __init__(self, threads: int | None = None, nice: int | None = None, rss_cap_mb: int | None = None):
+        """threads, nice: the worker's (default: job_threads(), PLAYGROUND_JOB_NICE); rss_cap_mb: restart it after
+        a job that leaves it above this (default PLAYGROUND_JOB_WORKER_RSS_MB)."""
         self.threads = threads or job_threads()
-        self.nice = nice
-        self.rss_cap_mb = rss_cap_mb
+        self.nice = settings().job_nice if nice is None else nice
+        self.rss_cap_mb = settings().job_worker_rss_mb if rss_cap_mb is None else rss_cap_mb
         self._proc = None
         self._conn = None
         self.info: dict = {}

@@ -18,14 +18,15 @@ import json
 import os
 
 from core.errors import VisitorError
+from core.settings import settings
 
 
 def job_threads() -> int:
     """The worker's torch thread budget: PLAYGROUND_JOB_THREADS, else all cores but one, so interactive requests
     keep a core (and, measured on 2 busy cores, one thread trained as fast as two: two threads spent twice the CPU
     time spin-waiting for each other when other processes held the cores; README: Numbers)."""
-    v = os.environ.get("PLAYGROUND_JOB_THREADS", "").strip()
-    return max(1, int(v)) if v else max(1, (os.cpu_count() or 1) - 1)
+    v = settings().job_threads
+    return max(1, v) if v is not None else max(1, (os.cpu_count() or 1) - 1)
 
 
 class JobError(Exception):

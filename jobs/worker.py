@@ -12,13 +12,14 @@ import os
 import queue
 import threading
 
+from core.settings import settings
 from core.spawn import connect_to_parent
 from jobs.wire import encode, job_threads, recv_msg, send_msg
 
 
 def _setup() -> dict:
     """Priority and thread budget first (they apply to every thread torch starts later), then warm imports."""
-    nice = int(os.environ.get("PLAYGROUND_JOB_NICE", "10"))
+    nice = settings().job_nice
     if nice > 0 and hasattr(os, "nice"):      # POSIX; on Windows the worker runs at normal priority
         try:
             os.nice(nice)

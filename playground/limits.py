@@ -1,4 +1,5 @@
-"""The sandbox's limits: settings (environment variables with safe defaults) and, per OS, how each one is enforced.
+"""The sandbox's limits: their values (core/settings.py, PLAYGROUND_SANDBOX_* and PLAYGROUND_PROGRAMS_*) and, per
+OS, how each one is enforced.
 
 | limit            | Linux                    | macOS                                  | Windows                   |
 |------------------|--------------------------|----------------------------------------|---------------------------|
@@ -18,46 +19,36 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from core.settings import settings
 from zoo.space import on_space
 
 log = logging.getLogger("playground.sandbox")
 
 
-def _env_number(name: str, default: float, lo: float, hi: float) -> float:
-    """A numeric setting; a value that is not a number or out of range is logged and replaced, never fatal."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
-    if not lo <= value <= hi:
-        log.warning("%s=%s is outside %s..%s; using %s", name, raw, lo, hi, default)
-        return default
-    return value
+def _or(value, default):
+    """A setting whose default is the sandbox's own (None: not set)."""
+    return default if value is None else value
 
 
-WALL_SECONDS = _env_number("PLAYGROUND_SANDBOX_WALL_S", 10, 0.5, 600)
-CPU_SECONDS = _env_number("PLAYGROUND_SANDBOX_CPU_S", 10, 0, 3600)          # 0: no CPU limit
-MEMORY_MB = int(_env_number("PLAYGROUND_SANDBOX_MEMORY_MB", 1536, 0, 1 << 20))  # 0: no memory limit
-WORKERS = int(_env_number("PLAYGROUND_SANDBOX_WORKERS", 2, 1, 16))          # warm worker processes (~0.7 GB RSS each)
-QUEUE_SECONDS = _env_number("PLAYGROUND_SANDBOX_QUEUE_S", 30, 1, 600)       # longest wait for a free worker
+# The restricted sandbox's. Read when this module is imported: they are the defaults of WorkerLimits and the pool.
+_S = settings()
+WALL_SECONDS = _or(_S.sandbox_wall_s, 10.0)
+CPU_SECONDS = _or(_S.sandbox_cpu_s, 10.0)                   # 0: no CPU limit
+MEMORY_MB = _or(_S.sandbox_memory_mb, 1536)                 # 0: no memory limit
+WORKERS = _S.sandbox_workers                                # warm worker processes (~0.7 GB RSS each)
+QUEUE_SECONDS = _S.sandbox_queue_s                          # longest wait for a free worker
 # Programs one client address may have running or waiting at once (0: no cap). Session ids are chosen by the
 # client, so this is what stops one machine from filling the pool with many sessions. On by default only on a
 # Space, where each visitor's address is known (X-Forwarded-For); locally and through a --share tunnel every
 # visitor arrives from 127.0.0.1, so a cap there would treat all of them as one.
-PER_ADDRESS = int(_env_number("PLAYGROUND_SANDBOX_PER_ADDRESS", WORKERS + 1 if on_space() else 0,
-                              0, 1000))
-PLATFORM = os.environ.get("PLAYGROUND_SANDBOX_PLATFORM", "").strip() or sys.platform
+PER_ADDRESS = _or(_S.sandbox_per_address, WORKERS + 1 if on_space() else 0)
+PLATFORM = _S.sandbox_platform.strip() or sys.platform
 # Whole programs at once (forks of one template share its memory, so this costs CPU, not a process each): more
 # than a Space's per-address cap, so one address's runaways never hold every slot.
-PROGRAMS_AT_ONCE = int(_env_number("PLAYGROUND_PROGRAMS_AT_ONCE", 6, 1, 64))
-PROGRAMS_PER_ADDRESS = int(_env_number("PLAYGROUND_PROGRAMS_PER_ADDRESS", max(1, PROGRAMS_AT_ONCE // 2)
-                                       if on_space() else 0, 0, 1000))
+PROGRAMS_AT_ONCE = _S.programs_at_once
+PROGRAMS_PER_ADDRESS = _or(_S.programs_per_address, max(1, PROGRAMS_AT_ONCE // 2) if on_space() else 0)
 # torch threads of one program (a whole program's fork, or a restricted worker)
-THREADS = int(_env_number("PLAYGROUND_SANDBOX_THREADS", min(2, os.cpu_count() or 1), 1, 64))
+THREADS = _or(_S.sandbox_threads, min(2, os.cpu_count() or 1))
 WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU
 
 

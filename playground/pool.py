@@ -17,7 +17,6 @@ import atexit
 import hashlib
 import itertools
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -32,6 +31,7 @@ from playground.limits import (PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRE
 from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
 from core import tempfiles
+from core.settings import settings
 from zoo.space import on_space
 
 log = logging.getLogger("playground.sandbox")
@@ -208,7 +208,7 @@ def sandbox_mode() -> str:
     """'fenced' (whole programs behind Landlock + seccomp), 'unfenced' (whole programs, local instance without
     the fence) or 'restricted' (the restricted language). PLAYGROUND_SANDBOX_MODE may force one; 'fenced' and
     'unfenced' fall back when this machine or this exposure cannot have them."""
-    forced = os.environ.get("PLAYGROUND_SANDBOX_MODE", "auto").strip().lower() or "auto"
+    forced = settings().sandbox_mode
     p = machine()
     if forced == "restricted":
         return "restricted"
@@ -224,7 +224,7 @@ def sandbox_mode() -> str:
 def machine() -> dict:
     """What the kernel offers (PLAYGROUND_SANDBOX_FENCE=off pretends it offers nothing, for the tests)."""
     p = fence.probe()
-    if os.environ.get("PLAYGROUND_SANDBOX_FENCE", "").strip().lower() in ("off", "0", "no"):
+    if not settings().sandbox_fence:
         p = {**p, "fence": False, "landlock_abi": 0, "seccomp": False}
     return p
 

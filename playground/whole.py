@@ -11,27 +11,33 @@ import os
 import select
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.settings import settings
 from playground import codegen, fence, frames
 from playground.fork_server import ForkServer, decode_png, decode_raw, describe_exit, scratch_usage
-from playground.limits import _env_number
 from playground.worker import SandboxUnavailable
 
 POLL_S = 0.1
 QUOTA_EVERY_S = 0.25
 
 
+def _whole(value, default, lo):
+    """A PLAYGROUND_SANDBOX_* limit as whole programs take it: their own default when it is not set, or when it is
+    below what they allow (the restricted sandbox's 0, "no limit", is not theirs)."""
+    return default if value is None or value < lo else value
+
+
 @dataclass
 class ProgramLimits:
-    """The limits of one whole program (PLAYGROUND_PROGRAM_*); shown in the tabs."""
+    """The limits of one whole program (PLAYGROUND_SANDBOX_*, PLAYGROUND_SCRATCH_*); shown in the tabs."""
 
-    wall_s: float = _env_number("PLAYGROUND_SANDBOX_WALL_S", 30, 0.5, 600)
-    cpu_s: float = _env_number("PLAYGROUND_SANDBOX_CPU_S", 30, 1, 3600)
-    memory_mb: int = int(_env_number("PLAYGROUND_SANDBOX_MEMORY_MB", 2048, 64, 1 << 20))
-    scratch_mb: int = int(_env_number("PLAYGROUND_SCRATCH_MB", 64, 1, 1 << 16))
-    scratch_files: int = int(_env_number("PLAYGROUND_SCRATCH_FILES", 200, 1, 100_000))
+    wall_s: float = field(default_factory=lambda: _whole(settings().sandbox_wall_s, 30.0, 0.5))
+    cpu_s: float = field(default_factory=lambda: _whole(settings().sandbox_cpu_s, 30.0, 1))
+    memory_mb: int = field(default_factory=lambda: _whole(settings().sandbox_memory_mb, 2048, 64))
+    scratch_mb: int = field(default_factory=lambda: settings().scratch_mb)
+    scratch_files: int = field(default_factory=lambda: settings().scratch_files)
 
     def describe(self, workers: int, fenced: bool, probe: dict) -> str:
         mem = f"{self.memory_mb / 1024:g} GiB" if self.memory_mb >= 1024 else f"{self.memory_mb} MiB"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import reload as reload_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the real Hub; the fake one is opt-in
@@ -113,6 +115,28 @@ def _no_app_in_unit(item):
 
 pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_no_app_in_unit)
 pytest_runtest_call = pytest.hookimpl(wrapper=True)(_no_app_in_unit)
+
+
+@pytest.fixture
+def monkeypatch(monkeypatch):
+    """pytest's monkeypatch, with the app's settings (core/settings.py: read once, then kept) read again whenever
+    it sets or deletes a PLAYGROUND_* variable, and again after the test has put them back."""
+    setenv, delenv = monkeypatch.setenv, monkeypatch.delenv
+
+    def set_(name, value, prepend=None):
+        setenv(name, value, prepend)
+        if name.startswith("PLAYGROUND_"):
+            reload_settings()
+
+    def del_(name, raising=True):
+        delenv(name, raising)
+        if name.startswith("PLAYGROUND_"):
+            reload_settings()
+
+    monkeypatch.setenv, monkeypatch.delenv = set_, del_
+    yield monkeypatch
+    monkeypatch.undo()          # now, not after this teardown (pytest's own undo then finds nothing left)
+    reload_settings()
 
 
 def free_port() -> int:

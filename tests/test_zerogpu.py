@@ -16,6 +16,8 @@ import types
 import pytest
 import torch
 
+from core.settings import reload as reload_settings
+
 RULE = "CUDA must not be initialized in the main process"
 
 
@@ -34,6 +36,7 @@ class ZeroGPUSim:
             self.active += 1
         old = os.environ.get("PLAYGROUND_DEVICE")
         os.environ["PLAYGROUND_DEVICE"] = "cpu"   # the 'GPU' lent here is the CPU: this machine has no CUDA
+        reload_settings()
         try:
             yield
         finally:
@@ -44,6 +47,7 @@ class ZeroGPUSim:
                         os.environ.pop("PLAYGROUND_DEVICE", None)
                     else:
                         os.environ["PLAYGROUND_DEVICE"] = old
+                    reload_settings()
 
     def GPU(self, task=None, *, duration=60, **_):  # noqa: N802 - the spaces API's name
         def deco(fn):
@@ -79,13 +83,18 @@ def zero_gpu():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPACES_ZERO_GPU", "true")
         mp.delenv("PLAYGROUND_DEVICE", raising=False)
+        reload_settings()
         mp.setitem(sys.modules, "spaces", module)
         # Outside a GPU call a GPU seems present (as on ZeroGPU's main process); inside one, the 'GPU' lent here
         # is the CPU (this machine has no CUDA), so torch must not look for CUDA there.
         mp.setattr(torch.cuda, "is_available", lambda: sim.active == 0)
         mp.setattr(torch.cuda, "device_count", lambda: int(sim.active == 0))
         mp.setattr(torch.cuda, "_lazy_init", sim.lazy_init)
-        yield sim
+        try:
+            yield sim
+        finally:
+            mp.undo()
+            reload_settings()       # the settings of the environment as it was
 
 
 def test_the_fixture_catches_cuda_outside_a_gpu_call():

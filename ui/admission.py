@@ -10,24 +10,18 @@ locally every visitor is 127.0.0.1) also bounds a script that makes up a new ses
 from __future__ import annotations
 
 import ipaddress
-import os
 
+from core.settings import settings
 from zoo.space import on_space
 
-DEFAULT_PER_SESSION = 4
 DEFAULT_PER_IP_ON_SPACE = 16
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
 def limits() -> dict:
-    return {"per_session": _env_int("PLAYGROUND_MAX_QUEUED_PER_SESSION", DEFAULT_PER_SESSION),
-            "per_ip": _env_int("PLAYGROUND_MAX_QUEUED_PER_IP", DEFAULT_PER_IP_ON_SPACE if on_space() else 0)}
+    s = settings()
+    per_ip = s.max_queued_per_ip
+    return {"per_session": s.max_queued_per_session,
+            "per_ip": (DEFAULT_PER_IP_ON_SPACE if on_space() else 0) if per_ip is None else per_ip}
 
 
 # Addresses of the hosting network's own machines (RFC 1918, shared address space RFC 6598, loopback, link-local,

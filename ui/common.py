@@ -17,6 +17,7 @@ from PIL import Image
 from core.errors import VisitorError, describe
 from training.checkpoint import CheckpointError
 from training.data.datasets import DatasetUnavailable
+from core.settings import settings
 from ui import open_in_playground
 from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
 from zoo.images import ImageInputError
@@ -27,16 +28,10 @@ log = logging.getLogger("playground")
 # milliseconds and several visitors are served together. Jobs (fine-tune, resume, compression, ensembles,
 # resampling, autocast timing) run one at a time in the job worker process (jobs/queue.py, its own queue
 # with positions and Cancel); their Gradio handlers only follow a job, so a few may wait at once.
-# Settings: PLAYGROUND_INTERACTIVE_CONCURRENCY, PLAYGROUND_JOB_HANDLERS (README: Two commands).
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=_env_int("PLAYGROUND_INTERACTIVE_CONCURRENCY", 4))
-JOB = dict(concurrency_id="jobs", concurrency_limit=_env_int("PLAYGROUND_JOB_HANDLERS", 8))
+# Settings: PLAYGROUND_INTERACTIVE_CONCURRENCY, PLAYGROUND_JOB_HANDLERS (docs/configuration.md); read when the
+# tabs are built, which is when Gradio takes them.
+INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=max(1, settings().interactive_concurrency))
+JOB = dict(concurrency_id="jobs", concurrency_limit=max(1, settings().job_handlers))
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import threading
 from collections import OrderedDict, deque
 
@@ -31,23 +30,19 @@ from gradio import queueing
 from gradio.server_messages import ProcessCompletedMessage, ProcessGeneratingMessage
 from gradio.utils import LRUCache
 
+from core.settings import settings
+
 DROPPED = ("This result was not collected in time and was dropped to keep the server's memory bounded "
            "(results wait in memory only until the page or client reads them). Run it again.")
 _INFO = {"estimation", "progress", "log", "heartbeat"}     # informational: dropped first, nothing depends on them
 
 
-def _env_num(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return float(default)
-
-
 def limits() -> dict:
-    return {"results_per_session": max(1, int(_env_num("PLAYGROUND_UNREAD_RESULTS", 8))),
-            "bytes_per_session": int(_env_num("PLAYGROUND_UNREAD_MB_PER_SESSION", 16) * (1 << 20)),
-            "bytes": int(_env_num("PLAYGROUND_UNREAD_MB", 64) * (1 << 20)),
-            "messages_per_session": max(8, int(_env_num("PLAYGROUND_UNREAD_MESSAGES", 64)))}
+    s = settings()
+    return {"results_per_session": max(1, s.unread_results),
+            "bytes_per_session": int(s.unread_mb_per_session * (1 << 20)),
+            "bytes": int(s.unread_mb * (1 << 20)),
+            "messages_per_session": max(8, s.unread_messages)}
 
 
 def _kind(msg) -> str:

@@ -37,10 +37,9 @@ from gradio.state_holder import SessionState, StateHolder
 
 from ui import admission
 from core import tempfiles
+from core.settings import settings
 from zoo.space import on_space
 
-DEFAULT_MAX_SESSIONS = 1000
-DEFAULT_IDLE_S = 900.0
 DEFAULT_NEW_PER_MIN_ON_SPACE = 30
 _MAX_ADDRESSES = 4096          # token buckets remembered; a full bucket carries no information and is dropped first
 
@@ -48,19 +47,13 @@ _MAX_ADDRESSES = 4096          # token buckets remembered; a full bucket carries
 _SESSION_FIELDS = {"blocks_config", "config_values", "state_data", "_state_ttl", "is_closed", "STATE_TTL_WHEN_CLOSED"}
 
 
-def _env_num(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return float(default)
-
-
 def limits() -> dict:
-    """The session limits now in force (read per call, so a test or an operator can change them live)."""
-    return {"max_sessions": max(1, int(_env_num("PLAYGROUND_MAX_SESSIONS", DEFAULT_MAX_SESSIONS))),
-            "idle_s": _env_num("PLAYGROUND_SESSION_IDLE_S", DEFAULT_IDLE_S),
-            "new_per_ip_per_min": _env_num("PLAYGROUND_NEW_SESSIONS_PER_IP_PER_MIN",
-                                           DEFAULT_NEW_PER_MIN_ON_SPACE if on_space() else 0)}
+    """The session limits now in force (read per call, so a test that changes the settings is seen at once)."""
+    s = settings()
+    new_per_min = s.new_sessions_per_ip_per_min
+    return {"max_sessions": max(1, s.max_sessions), "idle_s": s.session_idle_s,
+            "new_per_ip_per_min": (DEFAULT_NEW_PER_MIN_ON_SPACE if on_space() else 0) if new_per_min is None
+            else new_per_min}
 
 
 # ---------------------------------------------------------------- a session without the per-session page copy

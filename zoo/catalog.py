@@ -1,19 +1,19 @@
 """The zoo's entries: the digits family (ours, shipped in the repo) and the ImageNet family (Hub only)."""
 from __future__ import annotations
 
-import os
 from functools import partial
 
 import torch
 
+from core.settings import settings
 from zoo.digits import AlexNetDigits, ResNetDigits, VGGDigits
 from zoo.hub import read_manifest
 from zoo.registry import ModelSpec, Weights, register_model
 
 # Where `python -m zoo.publish` pushes our own weights by default (override with --repo / PLAYGROUND_HUB_REPO).
-DIGITS_REPO = os.environ.get("PLAYGROUND_HUB_REPO", "pytorch-playground/digits-zoo")
+DIGITS_REPO = settings().hub_repo
 # The AlexNet ImageNet weights: torchvision's IMAGENET1K_V1 converted by `python -m zoo.convert_alexnet`.
-ALEXNET_REPO = os.environ.get("PLAYGROUND_ALEXNET_REPO", "pytorch-playground/alexnet.tv_in1k")
+ALEXNET_REPO = settings().alexnet_repo
 
 # The digits weights' input conventions, their one home (training, the FID features and the exported
 # script read them from here): MNIST's own normalisation constants (mean/std of its 60k training images)

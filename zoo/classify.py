@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from core.cache import LRUCache
+from core.settings import settings
 from zoo.catalog import categories_of
 from core.device import get_device
 from zoo.hub import WEIGHTS_DIR, WeightsError, WeightsUnavailable
@@ -19,7 +19,7 @@ from zoo.registry import ModelSpec, get_model, get_spec, list_models
 
 # Most recently used models stay loaded; PLAYGROUND_MODEL_CACHE bounds how many (VGG-16 alone is 528 MB, so
 # a visitor walking through every ImageNet model must not keep them all).
-MODEL_CACHE = max(1, int(os.environ.get("PLAYGROUND_MODEL_CACHE", "6")))
+MODEL_CACHE = max(1, settings().model_cache)
 _models: LRUCache[nn.Module] = LRUCache(MODEL_CACHE)   # two first requests for one model build it once
 
 

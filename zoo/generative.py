@@ -16,11 +16,11 @@ Registered in the zoo as family "generative"; the weights ship in zoo/weights li
 from __future__ import annotations
 
 import json
-import os
 
 import torch
 import torch.nn as nn
 
+from core.settings import settings
 from zoo.hub import WEIGHTS_DIR, read_manifest
 from zoo.registry import ModelSpec, Weights, register_model
 
@@ -121,7 +121,7 @@ class Discriminator(nn.Module):
 
 # --- zoo entries --------------------------------------------------------------------------------
 
-GENERATIVE_REPO = os.environ.get("PLAYGROUND_HUB_REPO", "pytorch-playground/digits-zoo")
+GENERATIVE_REPO = settings().hub_repo
 EXTRA_FILE = WEIGHTS_DIR / "generative.json"   # training curves + metrics of these entries (small JSON)
 
 
