@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from core.errors import InputError
 from training.checkpoint import load_checkpoint
 from training.compression.compress import LabConfig, autocast_step_times, run_lab
 from training.ensembles.ensemble import EnsembleConfig, run_ensemble
@@ -112,8 +113,8 @@ def resume(params: dict, ctx) -> dict:
     check_resumable(ckpt.meta, ckpt.train_state)
     data = load_target(cfg, params.get("zip"), progress=_phase_emitter(ctx, "decoding the zip"))
     if list(data.classes) != list(ckpt.meta["classes"]):
-        raise ValueError(f"the checkpoint's classes {ckpt.meta['classes'][:10]} do not match this data's "
-                         f"{list(data.classes)[:10]}")
+        raise InputError("checkpoint.other_classes", theirs=", ".join(map(str, ckpt.meta["classes"][:10])),
+                         ours=", ".join(map(str, list(data.classes)[:10])))
     return _train_and_finish(cfg, data, ctx, False, resume=ckpt)
 
 

@@ -30,6 +30,7 @@ import threading
 import time
 from typing import Callable
 
+from core.errors import INTERNAL_KEY, log_unexpected
 from jobs.runners import InlineRunner, WorkerRunner
 from jobs.wire import JobCancelled, JobError, JobRefused
 from jobs.wire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
@@ -89,18 +90,16 @@ class JobQueue:
         self._last_start: dict[str, float] = {}  # address -> when its last job started (insertion order = age)
 
     # -- submitting and cancelling
-    def _refusal(self, session: str, address: str) -> str | None:
+    def _refusal(self, session: str, address: str) -> JobRefused | None:
         mine = self._active.get(session)
         if mine is not None and not mine.finished.is_set():
-            where = "running" if mine.state == "running" else "waiting in the queue"
-            return (f"You already have a {mine.kind} job {where}: one job per visitor at a time. "
-                    "Cancel it or wait for it to finish.")
+            key = "job.yours_running" if mine.state == "running" else "job.yours_waiting"
+            return JobRefused(key, kind=mine.kind)
         cap = per_ip_limit()
         if cap > 0 and address:
             held = sum(1 for j in self._active.values() if j.address == address and not j.finished.is_set())
             if held >= cap:
-                return (f"Your address already has {held} jobs waiting or running (the limit is {cap}, so that "
-                        "every visitor gets a turn). Wait for one to finish, then try again.")
+                return JobRefused("job.address_limit", held=held, limit=cap)
         return None
 
     def submit(self, session: str, kind: str, params: dict, address: str | None = None) -> Job:
@@ -108,7 +107,7 @@ class JobQueue:
         with self._cond:        # a refusal costs nothing: no folder made, no prune
             why = self._refusal(session, address)
         if why is not None:
-            raise JobRefused(why)
+            raise why
         # The folder (run_dir prunes the temp root first) is made outside the queue's lock: a prune walks and
         # deletes files, and every job thread and position query waits on that lock.
         job_dir = run_dir(kind, owner=(address, session))
@@ -124,7 +123,7 @@ class JobQueue:
         if why is not None:
             release(keys)
             shutil.rmtree(job_dir, ignore_errors=True)
-            raise JobRefused(why)
+            raise why
         threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()
         return job
 
@@ -202,8 +201,7 @@ class JobQueue:
         except JobError as exc:
             job.error, state = exc, "failed"
         except Exception as exc:  # noqa: BLE001 - a bug in the runner must still end the job
-            log.exception("job %s failed", job.id)
-            job.error, state = JobError(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."), "failed"
+            job.error, state = JobError(INTERNAL_KEY, id=log_unexpected(exc, f"job {job.id}")), "failed"
         release(job.protected)        # a finished job's files are the visitor's results: prunable like any
         if state != "done":
             shutil.rmtree(job.dir, ignore_errors=True)     # nothing partial is kept

@@ -1,22 +1,17 @@
 """What runs one job, wherever it runs (the worker process, or in-process on ZeroGPU and in tests): its Context,
-the job kind's function (jobs/kinds.py) and what its error means for the visitor.
+the job kind's function (jobs/kinds.py) and the error it ends with.
 """
 from __future__ import annotations
 
-import logging
 import threading
-import traceback
 from typing import Callable
 
 import torch
 
+from core.errors import INTERNAL_KEY, wire
 from jobs import kinds
-from training.data.datasets import DatasetUnavailable
 from jobs.kinds import Cancelled
-from zoo.hub import WeightsError, WeightsUnavailable
-from zoo.images import ImageInputError
-
-log = logging.getLogger("playground.jobworker")
+from jobs.wire import JobCancelled, JobError
 
 
 class Context:
@@ -29,25 +24,32 @@ class Context:
         return self.stop.is_set()
 
 
-def classify_error(exc: BaseException) -> tuple[str, str]:
-    """(kind, message for the visitor): 'user' errors keep their message; the rest are summarised."""
-    user = (ValueError, WeightsUnavailable, WeightsError, ImageInputError, DatasetUnavailable)
-    if isinstance(exc, Cancelled):
-        return "cancelled", "Cancelled before it finished; nothing from it was kept."
+def job_error(exc: BaseException) -> JobError:
+    """The error a job ends with: a cancel, running out of memory, the key and values of a visitor error the job
+    raised (the visitor's settings, data, weights or checkpoint), or, for anything else, the internal error with
+    the id its traceback was logged under (core.errors decides which, as for every request)."""
+    if isinstance(exc, (Cancelled, JobCancelled)):
+        return JobCancelled()
+    if isinstance(exc, JobError):
+        return exc
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         torch.cuda.empty_cache()
-        return "oom", ("The GPU ran out of memory for this job. Try a smaller batch size, bf16 or a smaller model; "
-                       "the next job starts clean.")
+        return JobError("job.gpu_out_of_memory")
     if isinstance(exc, MemoryError):
-        return "oom", "Out of memory for this job; try a smaller data set or batch size."
-    if isinstance(exc, user):
-        return "user", str(exc)
-    log.error("job failed:\n%s", traceback.format_exc())
-    return "internal", f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})."
+        return JobError("job.out_of_memory")
+    sent = wire(exc, where="a job")
+    return JobError(sent["key"], **sent["values"])
+
+
+def error_reply(exc: BaseException) -> dict:
+    """The wire's error message for a job that raised exc (see jobs/wire.py), without its id."""
+    err = job_error(exc)
+    kind = "cancelled" if isinstance(err, JobCancelled) else "internal" if err.key == INTERNAL_KEY else "visitor"
+    return {"type": "error", "kind": kind, **wire(err)}
 
 
 def run_kind(kind: str, params: dict, ctx: Context):
     fn = kinds.KINDS.get(kind)
     if fn is None:
-        raise ValueError(f"unknown job kind {kind!r}")
+        raise KeyError(f"unknown job kind {kind!r}")
     return fn(params, ctx)

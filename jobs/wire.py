@@ -7,7 +7,9 @@ the worker sends):
   server -> worker  {"type": "job", "id", "kind", "params", "dir"} | {"type": "cancel", "id"}
   worker -> server  {"type": "ready", ...} | {"type": "event", "id", "event": {...}}
                     | {"type": "done", "id", "result": <plain JSON with tensor references>} + one safetensors blob
-                    | {"type": "error", "id", "kind": "user"|"oom"|"internal", "message"}
+                    | {"type": "error", "id", "kind": "visitor"|"internal"|"cancelled", "key", "values"}
+An error travels as its message key and values (core.errors.wire), so the server shows it in the visitor's
+language; an unexpected one is logged by the worker, and only its id travels.
 Tensors in a result travel as one safetensors blob (`encode`/`decode`); files the visitor downloads are written
 by the job into its own folder. A worker that dies mid-job (killed, out of memory) fails that job with a clear
 message, its folder is deleted (nothing partial is kept), and the next job starts a fresh worker.
@@ -29,20 +31,35 @@ def job_threads() -> int:
     return max(1, v) if v is not None else max(1, (os.cpu_count() or 1) - 1)
 
 
-class JobError(Exception):
-    """A job failed; the message is written for the visitor."""
+class JobError(VisitorError):
+    """A job failed: why, for the visitor (keys job.*, or the key of the visitor error the job raised)."""
+
+    key = "job.failed"
 
 
-class JobRefused(JobError, VisitorError):
+class JobRefused(JobError):
     """A job was not accepted (e.g. this session already has one); nothing was queued."""
+
+    key = "job.refused"
 
 
 class JobCancelled(JobError):
     """The job stopped on Cancel before it had a result (e.g. while decoding a zip)."""
 
+    key = "job.cancelled"
+
 
 class WorkerDied(JobError):
     """The worker process stopped in the middle of a job."""
+
+    key = "job.worker_died"
+
+
+def error_from(msg: dict) -> JobError:
+    """The JobError (JobCancelled) a worker's error message describes."""
+    values = msg.get("values") if isinstance(msg.get("values"), dict) else {}
+    cls = JobCancelled if msg.get("kind") == "cancelled" else JobError
+    return cls(str(msg.get("key") or cls.key), **{str(k): v for k, v in values.items()})
 
 
 # ---------------------------------------------------------------- wire format: JSON + one safetensors blob

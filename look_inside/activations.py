@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from core.errors import InputError
+
 SAMPLE_SIZE = 4096          # values kept per layer for the histograms (a strided subsample)
 # Nodes that only reshape or read attributes: their values repeat their input's, so they are not "layers".
 _SKIP_FUNCS = {"flatten", "view", "reshape", "getattr", "size", "getitem", "contiguous", "squeeze", "unsqueeze"}
@@ -186,7 +188,7 @@ def capture(model: nn.Module, x: torch.Tensor, keep: list[str] | None = None, st
     if keep is not None:
         unknown = [k for k in keep if k not in names]
         if unknown:
-            raise KeyError(f"no layer named {unknown[0]!r} in this model; pick one from the list")
+            raise InputError("inspect.no_layer", name=str(unknown[0]))
     rec = _Recorder(traced, None if keep is None else set(keep), stats)
     logits = rec.run(x)
     return Capture(rec.acts, rec.stats, logits.detach())

@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.errors import InputError
+
 
 MIN_CAM_SIDE = 7   # the coarsest map worth showing: ResNet-18's layer4 at 224 px is 7x7
 
@@ -69,7 +71,7 @@ def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[s
         return hit
     names, family = _candidates(model)
     if not names:
-        raise ValueError("this model has no convolutional layer, so Grad-CAM has no spatial map to show")
+        raise InputError("inspect.no_conv")
     sizes = _spatial_sizes(model, names, key)
     ok = [n for n in names if min(sizes.get(n, (0, 0))) >= MIN_CAM_SIDE]
     name = ok[-1] if ok else max(names, key=lambda n: min(sizes.get(n, (0, 0))))
@@ -139,11 +141,11 @@ def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, laye
         if target is None:
             target = predicted
         if not 0 <= int(target) < n_classes:
-            raise ValueError(f"class {target} is out of range: this model has classes 0..{n_classes - 1}")
+            raise InputError("inspect.class_range", target=str(target), last=n_classes - 1)
         target = int(target)
         cam = LayerGradCam(model, module).attribute(xi, target=target, relu_attributions=True)   # (1, 1, h, w)
         if cam.dim() != 4:
-            raise ValueError(f"layer {layer!r} has no spatial output (shape {tuple(cam.shape)}); pick a conv layer")
+            raise InputError("inspect.not_spatial", name=layer)
         up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")  # (1, 1, H, W)
         sal = Saliency(model).attribute(xi, target=target, abs=True)     # (1, C, H, W)
     return Attribution(gradcam=_norm(F.relu(up[0, 0])), saliency=_norm(sal[0].amax(dim=0)),

@@ -18,6 +18,7 @@ from look_inside import weights as W
 from look_inside.attribution import attribute
 from training.data.datasets import mnist5k
 from core.cache import LRUCache
+from core.errors import InputError
 from zoo.catalog import categories_of
 from zoo.classify import load_model, preprocess
 from core.device import get_device
@@ -46,7 +47,7 @@ def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Mo
     if weights == TRAINED:
         return load_model(name)
     if weights != RANDOM:
-        raise ValueError(f"weights must be {TRAINED!r} or {RANDOM!r}, not {weights!r}")
+        raise InputError("inspect.weights", trained=TRAINED, random=RANDOM)
     with _lock:
         return _random_model(name, int(seed))
 
@@ -240,9 +241,9 @@ def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str
     finite = [c for c in changes if np.isfinite(c.rel_change)]
     weights = [c for c in finite if c.name.endswith(".weight") and ta[c.name].dim() > 1] or finite
     if layer and layer not in ta:
-        raise KeyError(f"no tensor named {layer!r}; pick one from the list")
+        raise InputError("inspect.no_tensor", name=str(layer))
     if layer in reshaped:
-        raise ValueError(f"{layer} has different shapes in A and B (a replaced head); pick another tensor")
+        raise InputError("inspect.reshaped", name=layer)
     layer = layer or max(weights, key=lambda c: c.rel_change).name
     bars = plots.hbars([c.name for c in changes],
                        [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
@@ -270,7 +271,7 @@ def summary_view(name: str, height: int | None = None, width: int | None = None,
     c, h, w = spec.weights.input_size
     h, w = int(height or h), int(width or w)
     if not (8 <= h <= 1024 and 8 <= w <= 1024):
-        raise ValueError(f"input size {h}x{w} is out of range: 8..1024 pixels per side")
+        raise InputError("inspect.summary_size", height=h, width=w)
     with _lock:  # torchinfo adds and removes hooks on this private instance: one at a time (milliseconds, on meta)
         rows, text = W.model_summary(_architecture(name), (1, c, h, w), depth=int(depth))
     return rows, text

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 from torchinfo import summary
 
+from core.errors import InputError
 from zoo.hub import WeightsError, load_safetensors, load_state_strict
 
 ZERO_TOL = 1e-3            # |w| below this counts as "near zero" (absolute: pruned weights are exactly 0)
@@ -120,14 +121,13 @@ def load_checkpoint(spec, path: str) -> nn.Module:
     Never unpickles anything.
     """
     if not path:
-        raise WeightsError("no checkpoint file given")
+        raise WeightsError("inspect.no_checkpoint")
     base = os.path.basename(str(path))
     if not base.lower().endswith(".safetensors"):
-        raise WeightsError(f"{base}: only .safetensors files are accepted (never pickles: .pt/.pth/.bin can run "
-                           f"code when loaded)")
+        raise WeightsError("weights.not_safetensors_name", name=base)
     size = os.path.getsize(path)
     if size > MAX_CHECKPOINT_BYTES:
-        raise WeightsError(f"{base} is {size / 2**20:.0f} MB; the limit is {MAX_CHECKPOINT_BYTES / 2**20:.0f} MB")
+        raise WeightsError("weights.too_large", name=base, size_mb=size / 2**20, limit_mb=MAX_CHECKPOINT_BYTES / 2**20)
     state = load_safetensors(path)
     model = spec.builder()
     own = dict(model.named_parameters())
@@ -135,7 +135,7 @@ def load_checkpoint(spec, path: str) -> nn.Module:
         state = spec.weights.key_map(state)
     for k in own:
         if k in state and not state[k].is_floating_point():
-            raise WeightsError(f"{base}: parameter {k!r} has dtype {state[k].dtype}, expected a float tensor")
+            raise WeightsError("weights.not_float", name=base, tensor=k, dtype=str(state[k].dtype))
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         load_state_strict(model, state)
@@ -181,7 +181,7 @@ class Change:
 def compare(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[Change]:
     """Layer-by-layer change between two state dicts of the same architecture (same keys and shapes)."""
     if set(a) != set(b):
-        raise ValueError("the two checkpoints have different tensors; compare checkpoints of one architecture")
+        raise InputError("inspect.compare_tensors")
     out = []
     for k, ta in a.items():
         tb = b[k]
@@ -217,7 +217,7 @@ def model_summary(model: nn.Module, input_size: tuple[int, ...], depth: int = 4)
     except Exception as exc:  # torchinfo wraps the model's own error (e.g. a too-small input) in a RuntimeError
         cause = exc.__cause__ or exc
         first = (str(cause).splitlines() or [""])[0][:300]
-        raise ValueError(f"this model cannot take a {tuple(input_size)} input: {first}") from None
+        raise InputError("inspect.input_size", size=" x ".join(map(str, input_size)), detail=first) from None
     qual = {id(m): n for n, m in model.named_modules()}   # full names: a table cannot show torchinfo's tree
     rows = []
     for li in st.summary_list:

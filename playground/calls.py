@@ -46,20 +46,19 @@ class Calls:
             return self.call_method(func.obj, func.name, args, kwargs)
         if isinstance(func, torch.nn.Module):
             return self.call_module(func, args, kwargs)
-        raise SandboxError(f"a {type(func).__name__} cannot be called in the sandbox")
+        raise SandboxError("sandbox.not_callable", kind=type(func).__name__)
 
     def call_method(self, obj, name: str, args, kwargs):
         method = getattr(obj, name)
         if isinstance(obj, torch.optim.Optimizer) and name == "step":
             if args or kwargs:  # step(closure) would make torch call a user-chosen object
-                raise SandboxError("optimizer.step() takes no closure in the sandbox")
+                raise SandboxError("sandbox.step_closure")
             return self.optimizer_step(obj, args, kwargs)
         if isinstance(obj, torch.Tensor):
             if name == "backward":
                 self.backward_roots.append(obj)
             if name == "tolist" and obj.numel() > self.limits.max_tolist:
-                raise SandboxError(f"tolist() of {obj.numel():,} elements; the sandbox allows "
-                                   f"{self.limits.max_tolist:,}")
+                raise SandboxError("sandbox.tolist", count=obj.numel(), limit=self.limits.max_tolist)
             if name not in A.NO_DRY_RUN:
                 return self.guarded(f"Tensor.{name}", lambda: method(*args, **kwargs),
                                     lambda: getattr(to_meta(obj), name)(*to_meta(args), **to_meta_kw(kwargs)))
@@ -77,7 +76,7 @@ class Calls:
                 self.check_size(params, func.qualname)
                 total = sum(p.numel() * p.element_size() for p in params)
                 if self.allocated + total > self.limits.max_total_bytes:
-                    raise SandboxError(f"{func.qualname} would take {fmt_bytes(total)}; over this request's budget")
+                    raise SandboxError("sandbox.call_too_large", call=func.qualname, size=fmt_bytes(total))
         elif cls is torch.nn.Sequential and not all(isinstance(a, torch.nn.Module) for a in args):
             raise TypeError("nn.Sequential takes modules, e.g. nn.Sequential(nn.Linear(3, 5), nn.ReLU())")
         module = cls(*args, **kwargs)

@@ -40,7 +40,9 @@ class LanguageLimits:
 
 
 class SandboxError(VisitorError):
-    """A refusal by the sandbox (not a PyTorch error): the message says what and why."""
+    """A refusal by the sandbox (not a PyTorch error): the message says what and why (keys sandbox.*)."""
+
+    key = "sandbox.refused"
 
 
 class UserCodeError(Exception):
@@ -81,17 +83,17 @@ _HINTS = {ast.Import: "`import` is not needed: torch, nn, F and optim are alread
 def parse(code: str, limits: LanguageLimits = LanguageLimits()) -> ast.Module:
     """Parse and check the whole program against the whitelist before anything runs."""
     if not isinstance(code, str):
-        raise SandboxError("the code must be a string")
+        raise SandboxError("sandbox.not_text")
     if len(code) > limits.max_chars:
-        raise SandboxError(f"the program is {len(code):,} characters; the sandbox takes up to {limits.max_chars:,}")
+        raise SandboxError("sandbox.too_many_chars", chars=len(code), limit=limits.max_chars)
     if code.count("\n") + 1 > limits.max_lines:
-        raise SandboxError(f"the program has more than {limits.max_lines} lines")
+        raise SandboxError("sandbox.too_many_lines", limit=limits.max_lines)
     try:
         tree = ast.parse(code, mode="exec")
     except SyntaxError as exc:
-        raise SandboxError(f"SyntaxError on line {exc.lineno}: {exc.msg}") from None
-    except (RecursionError, MemoryError, ValueError) as exc:  # e.g. "too complex", NUL bytes
-        raise SandboxError(f"the program is too deeply nested to parse ({type(exc).__name__})") from None
+        raise SandboxError("sandbox.syntax", line=exc.lineno, detail=exc.msg) from None
+    except (RecursionError, MemoryError, ValueError):  # e.g. "too complex", NUL bytes
+        raise SandboxError("sandbox.too_nested_to_parse") from None
     _check_tree(tree, limits)
     return tree
 
@@ -107,9 +109,9 @@ def _check_tree(tree: ast.AST, limits: LanguageLimits) -> None:
         count += 1
         line = getattr(node, "lineno", 0)
         if count > limits.max_nodes:
-            raise SandboxError(f"the program is too long ({limits.max_nodes} syntax nodes at most)")
+            raise SandboxError("sandbox.too_many_nodes", limit=limits.max_nodes)
         if depth > limits.max_depth:
-            raise SandboxError(f"line {line}: expression nested more than {limits.max_depth} levels deep")
+            raise SandboxError("sandbox.too_deep", line=line, limit=limits.max_depth)
         problem = _problem(node)
         if problem:
             problems.append((line, problem))
@@ -120,8 +122,8 @@ def _check_tree(tree: ast.AST, limits: LanguageLimits) -> None:
         unique = sorted(set(problems))
         text = "\n".join(f"line {ln}: {msg}" for ln, msg in unique)
         if len(unique) > 1:
-            text = f"{len(unique)} problems, top to bottom:\n{text}"
-        raise SandboxError(text)
+            raise SandboxError("sandbox.problems", count=len(unique), problems=text)
+        raise SandboxError("sandbox.problem", problem=text)
 
 
 def _problem(node: ast.AST) -> str | None:
@@ -155,7 +157,7 @@ class Namespace:
 
     def get(self, attr: str):
         if attr not in self.names:
-            raise SandboxError(f"`{self.name}.{attr}` is not available in the sandbox")
+            raise SandboxError("sandbox.no_attribute", name=f"{self.name}.{attr}")
         kind = self.kinds.get(attr, "op")
         value = getattr(self.module, attr)
         return value if kind == "value" else SafeFunc(f"{self.name}.{attr}", value, kind)

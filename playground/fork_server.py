@@ -147,7 +147,7 @@ class ForkServer:
         if ready.get("t") != "ready":
             proc.kill()
             parent.close()
-            raise SandboxUnavailable("the sandbox's template process did not start; try again")
+            raise SandboxUnavailable("sandbox.template_not_started")
         self._proc, self._ctl, self.info = proc, parent, ready
         self.starts += 1
         threading.Thread(target=self._read_ctl, args=(parent,), daemon=True, name="sandbox-template").start()
@@ -191,12 +191,12 @@ class ForkServer:
         with self._lock:
             ctl = self._ctl
             if ctl is None:
-                raise SandboxUnavailable("the sandbox's template process stopped; try again")
+                raise SandboxUnavailable("sandbox.template_stopped")
             ctl.send(json.dumps({"t": "fork", "id": run_id}).encode())
         with self._cond:
             ok = self._cond.wait_for(lambda: run_id in self._forked or self._ctl is None, timeout=30)
             if not ok or run_id not in self._forked:
-                raise SandboxUnavailable("the sandbox could not start the program; try again")
+                raise SandboxUnavailable("sandbox.fork_failed")
             return self._forked.pop(run_id)
 
     def kill(self, pid: int) -> None:

@@ -67,11 +67,9 @@ class AllocationGuard:
         for t in _tensors_in(value):
             numel, nbytes = t.numel(), t.numel() * t.element_size()
             if numel > L.max_numel or nbytes > L.max_bytes:
-                raise SandboxError(f"{label} would make a tensor of shape {tuple(t.shape)} ({numel:,} elements, "
-                                   f"{fmt_bytes(nbytes)}); the sandbox allows {L.max_numel:,} elements and "
-                                   f"{fmt_bytes(L.max_bytes)} per tensor")
+                raise SandboxError("sandbox.tensor_too_large", call=label, shape=str(tuple(t.shape)), count=numel,
+                                   size=fmt_bytes(nbytes), limit=L.max_numel, limit_size=fmt_bytes(L.max_bytes))
             if count and t.device.type != "meta" and not t._is_view():
                 self.allocated += nbytes
                 if self.allocated > L.max_total_bytes:
-                    raise SandboxError(f"this program allocated over {fmt_bytes(L.max_total_bytes)} in all; "
-                                       f"the sandbox stops here")
+                    raise SandboxError("sandbox.allocated", limit=fmt_bytes(L.max_total_bytes))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.errors import term
 from playground import allowlist as A
 from playground.calls import Calls
 from playground.evaluator import (_BINOPS, _CMP, _INPLACE, _UNARY, BoundMethod, LanguageLimits, Namespace, SafeFunc,
@@ -62,10 +63,11 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
             for w in caught[:3]:
                 self.warnings.append(f"line {stmt.lineno}: {w.category.__name__}: {str(w.message)[:300]}")
         except SandboxError as exc:
-            msg = str(exc)
-            raise SandboxError(msg if msg.startswith("line ") else f"line {stmt.lineno}: {msg}") from None
+            if "line" in exc.values or exc.key == "sandbox.at_line":
+                raise
+            raise SandboxError("sandbox.at_line", line=stmt.lineno, why=term(exc.key, **exc.values)) from None
         except RecursionError:
-            raise SandboxError(f"line {stmt.lineno}: too deeply nested") from None
+            raise SandboxError("sandbox.at_line", line=stmt.lineno, why=term("sandbox.nested")) from None
         except Exception as exc:  # the user's program failed: PyTorch's (or Python's) own message
             raise UserCodeError(stmt.lineno, self.line_of(stmt), exc) from None
 
@@ -87,7 +89,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
             if self.record and isinstance(s.target, ast.Name):
                 self.record(s.lineno, s.target.id, self.env[s.target.id])
         elif not isinstance(s, ast.Pass):
-            raise SandboxError(f"`{type(s).__name__}` statements are not allowed")
+            raise SandboxError("sandbox.statement", kind=type(s).__name__)
 
     @staticmethod
     def _target_names(t) -> list[str]:
@@ -105,7 +107,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
             elif isinstance(value, (tuple, list)) and len(value) <= self.limits.max_seq:
                 items = list(value)
             else:
-                raise SandboxError(f"cannot unpack a {type(value).__name__} here")
+                raise SandboxError("sandbox.unpack", kind=type(value).__name__)
             if len(items) != len(target.elts):
                 raise ValueError(f"expected {len(target.elts)} values to unpack, got {len(items)}")
             for t, v in zip(target.elts, items):
@@ -123,7 +125,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
     def eval(self, node):
         meth = getattr(self, f"_e_{type(node).__name__}", None)
         if meth is None:
-            raise SandboxError(f"`{type(node).__name__}` is not allowed")
+            raise SandboxError("sandbox.syntax_node", kind=type(node).__name__)
         return meth(node)
 
     def _e_Constant(self, n):
@@ -191,7 +193,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
         kwargs = {k.arg: self.eval(k.value) for k in n.keywords}
         bad = set(kwargs) & A.FORBIDDEN_KWARGS
         if bad:
-            raise SandboxError(f"the keyword argument `{sorted(bad)[0]}=` is not allowed")
+            raise SandboxError("sandbox.keyword", name=sorted(bad)[0])
         return self.call(func, args, kwargs)
 
     # ---- operators, attributes, items -------------------------------------------------------------------
@@ -203,34 +205,32 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
             self._check_python_op(op, a, b)
         out = fn(a, b)
         if isinstance(out, int) and out.bit_length() > self.limits.max_int_bits:
-            raise SandboxError(f"integer result over {self.limits.max_int_bits} bits")
+            raise SandboxError("sandbox.int_bits", limit=self.limits.max_int_bits)
         return out
 
     def _check_python_op(self, op, a, b) -> None:
         L = self.limits
         ints = isinstance(a, int) and isinstance(b, int)
         if ints and isinstance(op, ast.Pow) and b > 0 and abs(a) > 1 and b * a.bit_length() > L.max_int_bits:
-            raise SandboxError(f"{a} ** {b} would be an integer of about {b * a.bit_length():,} bits; "
-                               f"the sandbox allows {L.max_int_bits} (try a float: {a}.0 ** ...)")
+            raise SandboxError("sandbox.power", a=a, b=b, bits=b * a.bit_length(), limit=L.max_int_bits)
         if ints and isinstance(op, ast.LShift) and b > 0 and a.bit_length() + b > L.max_int_bits:
-            raise SandboxError(f"integer shift over {L.max_int_bits} bits")
+            raise SandboxError("sandbox.shift", limit=L.max_int_bits)
         if ints and isinstance(op, ast.Mult) and a.bit_length() + b.bit_length() > L.max_int_bits + 1:
-            raise SandboxError(f"integer result over {L.max_int_bits} bits")
+            raise SandboxError("sandbox.int_bits", limit=L.max_int_bits)
         seqs = (str, list, tuple)
         if isinstance(op, ast.Mult) and (isinstance(a, seqs) or isinstance(b, seqs)):
             seq, n = (a, b) if isinstance(a, seqs) else (b, a)
             if isinstance(n, int) and len(seq) * max(n, 0) > L.max_seq:
-                raise SandboxError(f"that repetition would make {len(seq) * n:,} items; the sandbox allows "
-                                   f"{L.max_seq:,}")
+                raise SandboxError("sandbox.repeat", count=len(seq) * n, limit=L.max_seq)
         if isinstance(op, ast.Add) and isinstance(a, seqs) and isinstance(b, seqs):
             if len(a) + len(b) > L.max_seq:
-                raise SandboxError(f"sequences longer than {L.max_seq:,} items are not allowed")
+                raise SandboxError("sandbox.sequence", limit=L.max_seq)
         if isinstance(op, ast.Mod) and isinstance(a, str):
-            raise SandboxError("%-formatting of strings is not allowed")
+            raise SandboxError("sandbox.percent_format")
 
     def get_attr(self, obj, attr: str):
         if attr.startswith("_"):
-            raise SandboxError(f"attributes starting with '_' (like `{attr}`) are not allowed")
+            raise SandboxError("sandbox.private_attribute", name=attr)
         if isinstance(obj, Namespace):
             return obj.get(attr)
         if isinstance(obj, torch.Tensor):
@@ -238,7 +238,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
                 return getattr(obj, attr)
             if attr in A.TENSOR_METHODS:
                 return BoundMethod(obj, attr)
-            raise SandboxError(f"`Tensor.{attr}` is not available in the sandbox")
+            raise SandboxError("sandbox.no_attribute", name=f"Tensor.{attr}")
         if isinstance(obj, torch.nn.Module) and attr in A.MODULE_ATTRS:
             value = getattr(obj, attr)
             return BoundMethod(obj, attr) if callable(value) and not isinstance(value, torch.Tensor) else value
@@ -246,7 +246,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
             return BoundMethod(obj, attr)
         if type(obj).__module__ == "torch.return_types" and attr in A.RETURN_TYPE_PROPS:
             return getattr(obj, attr)
-        raise SandboxError(f"`.{attr}` is not available on a {type(obj).__name__} in the sandbox")
+        raise SandboxError("sandbox.no_attribute_on", name=attr, kind=type(obj).__name__)
 
     def getitem(self, base, index):
         if isinstance(base, torch.Tensor):
@@ -254,11 +254,11 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
         if isinstance(base, (list, tuple, str, torch.Size, torch.nn.Sequential)) or \
                 type(base).__module__ == "torch.return_types":
             return base[index]
-        raise SandboxError(f"a {type(base).__name__} cannot be indexed in the sandbox")
+        raise SandboxError("sandbox.index", kind=type(base).__name__)
 
     def setitem(self, base, index, value) -> None:
         if not isinstance(base, torch.Tensor):
-            raise SandboxError("only tensors support item assignment in the sandbox")
+            raise SandboxError("sandbox.item_assignment")
 
         def meta():
             m = to_meta(base)

@@ -92,11 +92,9 @@ class SandboxPool:
     def request(self, kind: str, session: str | None = None, address: str | None = None, **kwargs) -> dict:
         with self._cond:
             if session is not None and session in self._sessions:
-                raise SandboxBusy("your previous program is still running; this one was not started. Wait for "
-                                  f"its answer (at most {self.limits.wall_s:g} s) and run again")
+                raise SandboxBusy("sandbox.yours_running", limit_s=self.limits.wall_s)
             if address is not None and self.per_address and self._held[address] >= self.per_address:
-                raise SandboxBusy(f"{self._held[address]} programs from your address are already in the "
-                                  "sandbox; this one was not started. Try again in a few seconds")
+                raise SandboxBusy("sandbox.address_busy", held=self._held[address])
             if session is not None:
                 self._sessions.add(session)
             self._held[address] += 1
@@ -126,7 +124,7 @@ class SandboxPool:
     def _acquire(self, address: str | None) -> Worker:
         with self._cond:
             if self.closed:
-                raise SandboxUnavailable("the sandbox is shutting down")
+                raise SandboxUnavailable("sandbox.shutting_down")
             ticket = next(self._tickets)
             self._waiting.append((ticket, address))
             deadline = time.monotonic() + self.queue_seconds
@@ -134,8 +132,7 @@ class SandboxPool:
                 while not (self._free and self._next_ticket() == ticket):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self.closed:
-                        raise SandboxUnavailable(f"the sandbox is busy (waited {self.queue_seconds:g} s for a "
-                                                 "free worker); try again")
+                        raise SandboxUnavailable("sandbox.busy", waited_s=self.queue_seconds)
                     self._cond.wait(remaining)
             finally:
                 self._waiting.remove((ticket, address))

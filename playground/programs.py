@@ -74,7 +74,7 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
     device = device or torch.device("cpu")
     steps = int(steps)
     if steps > MAX_TRAIN_STEPS:
-        raise SandboxError(f"at most {MAX_TRAIN_STEPS} training steps per run (asked for {steps}); press Reset")
+        raise SandboxError("sandbox.train_steps", limit=MAX_TRAIN_STEPS, asked=steps)
     interp = Interpreter(limits=limits, device=device, env={"lr": float(lr)})
     notes, losses, error = [f"Device: {device}"], [], None
     try:
@@ -82,8 +82,7 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
         interp.source = code
         setup, step_block = _split_steps(tree, code)
         if steps and not step_block:
-            raise SandboxError("to train, put a line `# step` above the lines of one training step "
-                               "(forward, loss, backward, optimizer.step()), as in the Net preset")
+            raise SandboxError("sandbox.no_step_marker")
         for stmt in setup if steps else tree.body:
             interp.run_statement(stmt)
         for i in range(steps):

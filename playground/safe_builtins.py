@@ -26,7 +26,7 @@ class SafeBuiltins:
     def _numbers_only(name, args):
         flat = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
         if any(isinstance(a, torch.Tensor) for a in flat):
-            raise SandboxError(f"use torch.{name}(...) or tensor.{name}() for tensors")
+            raise SandboxError("sandbox.builtin_on_tensor", name=name)
         return flat
 
     def _b_min(self, *args):
@@ -40,7 +40,7 @@ class SafeBuiltins:
 
     def _b_len(self, x):
         if not isinstance(x, (torch.Tensor, list, tuple, str, torch.Size, torch.nn.Sequential)):
-            raise SandboxError(f"len() of a {type(x).__name__} is not available")
+            raise SandboxError("sandbox.len", kind=type(x).__name__)
         return len(x)
 
     @staticmethod
@@ -50,7 +50,7 @@ class SafeBuiltins:
     @staticmethod
     def _scalar(kind, x):
         if not isinstance(x, (int, float, bool, str, torch.Tensor)):
-            raise SandboxError(f"{kind.__name__}() of a {type(x).__name__} is not available")
+            raise SandboxError("sandbox.convert", call=kind.__name__, kind=type(x).__name__)
         return kind(x)
 
     def _b_float(self, x=0.0):

@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 
 # Everything is imported here, before the child clamps itself; none of these imports `resource`, so
 # simulate_platform_in_child still hides it from the program (tests of other platforms).
+from core.errors import wire
 from core.spawn import connect_to_parent
 from playground import graph, programs, tensor_view  # noqa: F401
 from playground.limits import (THREADS, WorkerLimits, arm_cpu_limit, clamp_child, process_vm_size,
@@ -53,7 +54,7 @@ def _child_main() -> None:
     try:
         info = _warm_up(limits)
     except BaseException as exc:  # noqa: BLE001 - report and stop
-        conn.send(("error", f"sandbox failed to start: {type(exc).__name__}: {exc}"))
+        conn.send(("error", wire(exc, "the sandbox worker's start")))   # logged here; its id travels
         return
     conn.send(("ready", info))
     plan = limits.plan()
@@ -68,13 +69,13 @@ def _child_main() -> None:
             result = handlers[kind](device=get_device(), **kwargs)
             reply = ("ok", result)
         except MemoryError:
-            reply = ("error", "out of memory: the sandbox's memory limit stopped this program")
+            reply = ("error", {"key": "sandbox.out_of_memory", "values": {}})
         except BaseException as exc:  # noqa: BLE001 - the worker must survive anything the program does
-            reply = ("error", f"{type(exc).__name__}: {str(exc)[:500]}")
+            reply = ("error", wire(exc, "the sandbox worker"))   # the program's own errors are in its result
         try:
             conn.send(reply)
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-            conn.send(("error", f"could not return the result ({type(exc).__name__})"))
+        except Exception:  # noqa: BLE001 - e.g. a result that cannot be pickled
+            conn.send(("error", {"key": "sandbox.result_unsendable", "values": {}}))
 
 
 if __name__ == "__main__":  # python -m playground.sandbox_child (address and key on stdin)

@@ -126,7 +126,7 @@ class ForkSlot:
     def request(self, kind: str, code: str = "", lr: float = 0.01, steps: int = 0, scratch: Path | None = None,
                 on_output=None, cancelled=None, read_paths: list[str] = ()) -> dict:
         if scratch is None:
-            raise SandboxUnavailable("no scratch folder for this run")
+            raise SandboxUnavailable("sandbox.no_scratch")
         scratch = Path(scratch)
         scratch.mkdir(parents=True, exist_ok=True)
         lim = self.limits

@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class SandboxUnavailable(VisitorError):
-    """The worker timed out, died, or could not start; the message is for the user."""
+    """The worker timed out, died, or could not start; the message is for the user (keys sandbox.*)."""
+
+    key = "sandbox.unavailable"
 
 
 # ---- the parent's side of the connection -----------------------------------------------------------------------
@@ -65,13 +67,22 @@ def _recv_reply(conn):
     return _ReplyUnpickler(io.BytesIO(conn.recv_bytes())).load()
 
 
-def _start_failure(exc: SpawnError) -> str:
+def _start_failure(exc: SpawnError) -> SandboxUnavailable:
     """What a visitor reads when the worker did not connect."""
     if exc.reason == "exited":
-        return f"the sandbox worker failed to start (exit code {exc.exit_code})"
+        return SandboxUnavailable("sandbox.start_failed", code=exc.exit_code)
     if exc.reason == "refused":
-        return f"the sandbox worker could not connect ({exc.error})"
-    return "the sandbox worker did not start in time; try again"
+        return SandboxUnavailable("sandbox.no_connection", detail=str(exc.error))
+    return SandboxUnavailable("sandbox.start_timeout")
+
+
+def _child_error(payload) -> SandboxUnavailable:
+    """The error a child reported ({"key", "values"}: core.errors.wire in the child, which logged an unexpected
+    one under the id it sends)."""
+    if isinstance(payload, dict) and isinstance(payload.get("key"), str):
+        values = payload.get("values") if isinstance(payload.get("values"), dict) else {}
+        return SandboxUnavailable(payload["key"], **{str(k): v for k, v in values.items()})
+    return SandboxUnavailable("sandbox.child_failed", detail=str(payload)[:300])
 
 
 class Worker:
@@ -106,16 +117,16 @@ class Worker:
         try:
             proc, conn = spawn("playground.sandbox_child", cwd=ROOT, env=env, timeout=START_SECONDS)
         except SpawnError as exc:
-            raise SandboxUnavailable(_start_failure(exc)) from None
+            raise _start_failure(exc) from None
         try:
             conn.send(asdict(self.limits))
             if not conn.poll(START_SECONDS):
-                raise SandboxUnavailable("the sandbox worker did not start in time; try again")
+                raise SandboxUnavailable("sandbox.start_timeout")
             status, info = _recv_reply(conn)
         except (EOFError, OSError, pickle.UnpicklingError):
             self._reap(proc)
             conn.close()
-            raise SandboxUnavailable(f"the sandbox worker failed to start (exit code {proc.poll()})") from None
+            raise SandboxUnavailable("sandbox.start_failed", code=proc.poll()) from None
         except BaseException:
             self._reap(proc)
             conn.close()
@@ -123,14 +134,14 @@ class Worker:
         if status != "ready":
             self._reap(proc)
             conn.close()
-            raise SandboxUnavailable(str(info))
+            raise _child_error(info)
         plan = self.limits.plan()
         try:
             self._watchdog = Watchdog(proc.pid, plan, self.limits) if plan.watched else None
         except Exception as exc:  # noqa: BLE001 - no psutil, or the child vanished: no unwatched worker
             self._reap(proc)
             conn.close()
-            raise SandboxUnavailable(f"the sandbox cannot enforce its limits here: {exc}") from None
+            raise SandboxUnavailable("sandbox.no_limits", detail=str(exc)) from None
         if self._watchdog is not None:
             info["rss_baseline"] = self._watchdog.rss_baseline
         self._proc, self._conn, self.info = proc, conn, info
@@ -182,7 +193,7 @@ class Worker:
             self.start()
         proc, conn = self._proc, self._conn
         if proc is None or conn is None:
-            raise SandboxUnavailable("the sandbox is shutting down; try again")
+            raise SandboxUnavailable("sandbox.shutting_down")
         t0 = time.perf_counter()
         why = None
         try:
@@ -201,15 +212,13 @@ class Worker:
             self.kill()
             self.restarts += 1
             if why:
-                raise SandboxUnavailable(f"{why}; a fresh sandbox is starting, so the next run works")
+                raise SandboxUnavailable("sandbox.over_limit", why=why)
             if reply is None:
-                raise SandboxUnavailable(f"it ran for {self.limits.wall_s:g} s of wall-clock time (the limit); "
-                                         "a fresh sandbox is starting, so the next run works")
-            raise SandboxUnavailable(f"the sandbox process stopped ({self._exit_reason(code)}); "
-                                     "a fresh one is starting")
+                raise SandboxUnavailable("sandbox.wall_time", limit_s=self.limits.wall_s)
+            raise SandboxUnavailable("sandbox.process_stopped", why=self._exit_reason(code))
         status, payload = reply
         if status != "ok":
-            raise SandboxUnavailable(payload)
+            raise _child_error(payload)
         payload["elapsed_ms"] = (time.perf_counter() - t0) * 1000
         return payload
 

@@ -42,16 +42,15 @@ def test_publish_never_uses_the_servers_token(app_url, app_demo, canary_hub):
 
     attacker = Client(app_url, verbose=False)
     session = _finetuned_session(attacker)
-    idx = queue_api.fn_index(app_demo, "publish")
+    idx = queue_api.fn_index(app_demo, "publish_ui")   # the page's Publish (ui.errors.page names it)
     # The private Publish event, called directly with an empty token field.
     out = queue_api.call(app_url, idx, [None, "owner/target-repo", ""], session, timeout=60)
-    assert out["success"] is False
-    assert "your own Hub account" in (out["output"].get("error") or "")
+    assert "your own Hub account" in str(out["output"].get("data"))   # the page's message under Publish
     _no_canary(canary_hub)
     assert "owner/target-repo" not in canary_hub.repos
     # A token smuggled in the request body as a gr.OAuthToken is not a sign-in off a Space.
     out = queue_api.call(app_url, idx, [None, "owner/target-repo", ""], session, oauth_token="hf_whatever")
-    assert out["success"] is False
+    assert "your own Hub account" in str(out["output"].get("data"))
     _no_canary(canary_hub)
     # The visitor's own typed token is used, and only it.
     before = len(canary_hub.auth)

@@ -67,13 +67,13 @@ def test_imagenet_models_are_marked_and_explained_in_plain_words(client, tmp_pat
 
     from ui.classify import model_choices
     from zoo import get_spec
-    from zoo.classify import unavailable_message
+    from zoo.classify import model_unavailable
 
     labels = dict((n, lab) for lab, n in model_choices())
     for name, lab in labels.items():
         needs = get_spec(name).family == "imagenet"   # offline here: none of them is cached
         assert ("(needs download)" in lab) == needs, lab
-    msg = unavailable_message("resnet18")
+    msg = str(model_unavailable("resnet18"))
     assert "Hugging Face Hub" in msg and "MB" in msg and "HF_HUB_OFFLINE" not in msg
     path, _, _ = _mnist_png(tmp_path)
     with pytest.raises(Exception, match="cannot be reached from this server"):
@@ -100,16 +100,17 @@ def test_weights_on_disk_sees_the_hub_cache(fake_hub, monkeypatch):
 
 # ---- the status-line error boundary ---------------------------------------------------------------------------
 
-def test_with_status_turns_errors_into_a_message_and_resets_outputs():
+def test_the_page_turns_errors_into_a_message_and_resets_outputs():
     import gradio as gr
 
-    from ui.common import KEEP, sketch_is_empty, with_status
+    from ui.common import sketch_is_empty
+    from ui.errors import KEEP, page
     from zoo.images import ImageInputError
 
-    @with_status((None, "", KEEP), empty=lambda x: x is None)
+    @page((None, "", KEEP), empty=lambda x: x is None)
     def fn(x):
         if x == "bad":
-            raise ImageInputError("The file is empty.")
+            raise ImageInputError("image.file_empty")
         if x == "bug":
             raise RuntimeError("boom")
         return 1, "two", 3
@@ -185,10 +186,11 @@ def test_reconstruct_ui_keeps_the_map_on_an_error():
 def test_whole_number_says_what_is_allowed():
     from ui.common import whole_number
 
-    assert whole_number(7, "Seed") == 7 and whole_number(3.0, "Seed") == 3 and whole_number(None, "Seed") == 0
+    seed = "field.seed"
+    assert whole_number(7, seed) == 7 and whole_number(3.0, seed) == 3 and whole_number(None, seed) == 0
     for bad in (-1, 2.5, float("inf"), float("nan"), "x", 2**31):
         with pytest.raises(ValueError, match=r"Seed must be a whole number from 0 to 2,147,483,647"):
-            whole_number(bad, "Seed")
+            whole_number(bad, seed)
 
 
 def test_no_number_input_leaves_its_check_to_gradio():

@@ -171,10 +171,10 @@ def test_resumed_checkpoint_is_held_to_the_tabs_limits_and_a_finished_run_says_s
         check_resumable(meta, pos)
     st = dict(res.train_state)
     weights = st.pop("model")
-    for field, value in (("stage1_epochs", 200), ("batch_size", 1)):
+    for field, value, words in (("stage1_epochs", 200, "Stage 1 epochs"), ("batch_size", 1, "The batch size")):
         bad = dict(meta, config=dict(meta["config"], **{field: value}))
         p = save_checkpoint(str(tmp_path / f"{field}.safetensors"), weights, st, bad)
-        with pytest.raises(CheckpointError, match=f"{field} is {value}; this server allows"):
+        with pytest.raises(CheckpointError, match=f"{words} is {value}; this server allows"):
             config_from_header(read_checkpoint_meta(p)[0])
 
 

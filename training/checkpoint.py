@@ -32,7 +32,19 @@ GROUP_KEYS = {"params", "lr", "betas", "eps", "weight_decay", "amsgrad", "maximi
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is not ours, damaged, or hostile; the message says which check failed."""
+    """A checkpoint that is not ours, damaged, or hostile; the message says which check failed.
+
+    Written for the visitor: a message key and its values, as core.errors.VisitorError's (which counts this class
+    as its own by `visitor_error`: this file ships alone in an exported run and imports nothing of ours), and the
+    English text, which the app's catalogue (core/locales/en.json) repeats word for word. A value may be another
+    message (core.errors.term) that carries its English as "text"."""
+
+    visitor_error = True
+    key = "checkpoint.refused"
+
+    def __init__(self, key: str, text: str, /, **values):
+        self.key, self.values = key, values
+        super().__init__(text.format(**{k: v.get("text", v) if isinstance(v, dict) else v for k, v in values.items()}))
 
 
 @dataclass
@@ -54,11 +66,11 @@ def _json_safe(obj):
         return obj
     if isinstance(obj, float):
         if not math.isfinite(obj):
-            raise CheckpointError(f"non-finite number {obj} in checkpoint state")
+            raise ValueError(f"non-finite number {obj} in checkpoint state")
         return obj
     if isinstance(obj, torch.Tensor) and obj.numel() == 1:
         return obj.item()
-    raise CheckpointError(f"cannot store a {type(obj).__name__} as JSON in a checkpoint")
+    raise TypeError(f"cannot store a {type(obj).__name__} as JSON in a checkpoint")
 
 
 def pack(model_state: dict[str, torch.Tensor], train_state: dict, meta: dict) -> tuple[dict, dict]:
@@ -70,7 +82,7 @@ def pack(model_state: dict[str, torch.Tensor], train_state: dict, meta: dict) ->
         for name, v in st.items():
             if isinstance(v, torch.Tensor):
                 if name not in OPTIM_TENSORS:
-                    raise CheckpointError(f"unexpected optimizer state {name!r}")
+                    raise ValueError(f"unexpected optimizer state {name!r}")
                 tensors[f"optim/{int(pid)}/{name}"] = v
             else:
                 scalars.setdefault(str(pid), {})[name] = v
@@ -103,9 +115,10 @@ def save_checkpoint(path: str, model_state: dict[str, torch.Tensor], train_state
     return path
 
 
-def _need(cond: bool, msg: str) -> None:
+def _need(cond: bool, why: str) -> None:
+    """A check of a file's inner structure: its details (names of tensors and fields) are the format's own."""
     if not cond:
-        raise CheckpointError(f"refused checkpoint: {msg}")
+        raise CheckpointError("checkpoint.refused", "refused checkpoint: {why}", why=why)
 
 
 def _is_num(v) -> bool:
@@ -172,40 +185,51 @@ def _read_header(path: str, max_bytes: int) -> tuple[str, dict]:
     name = os.path.basename(str(path))
     try:
         size = os.path.getsize(path)
-        _need(size <= max_bytes, f"{name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB")
+        if size > max_bytes:
+            raise CheckpointError("checkpoint.too_large", "{name} is {size_mb:.0f} MB; the limit is {limit_mb} MB",
+                                  name=name, size_mb=size / 2**20, limit_mb=max_bytes // 2**20)
         with open(path, "rb") as f:
             head = f.read(8)
-            _need(len(head) == 8, f"{name} is not a safetensors file (too short)")
-            header_len = int.from_bytes(head, "little")
-            _need(header_len <= min(size - 8, MAX_HEADER_BYTES),
-                  f"{name} is not a safetensors file (a pickle or other format?), or its header is over "
-                  f"{MAX_HEADER_BYTES >> 20} MB")
+            header_len = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 <= header_len <= min(size - 8, MAX_HEADER_BYTES):
+                raise CheckpointError("checkpoint.not_safetensors", "{name} is not a safetensors file (a pickle or "
+                                      "other format?), or its header is over {limit_mb} MB",
+                                      name=name, limit_mb=MAX_HEADER_BYTES >> 20)
             raw = f.read(header_len)
     except OSError as exc:      # its strerror, not str(exc): that names the server's path
-        raise CheckpointError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
+        raise CheckpointError("checkpoint.unreadable", "{name} could not be read ({reason})", name=name,
+                              reason=exc.strerror or "") from None
     try:
         header = json.loads(raw, parse_constant=_no_constants)
     except ValueError:
-        raise CheckpointError(f"{name} is not a safetensors file (its header is not JSON)") from None
-    _need(isinstance(header, dict), f"{name} is not a safetensors file")
+        header = None
+    if not isinstance(header, dict):
+        raise CheckpointError("checkpoint.header_not_json", "{name} is not a safetensors file (its header is not "
+                              "a JSON object)", name=name)
     count = len(header) - ("__metadata__" in header)
-    _need(count <= MAX_TENSORS, f"{name} lists {count:,} tensors; the limit is {MAX_TENSORS:,}")
+    if count > MAX_TENSORS:
+        raise CheckpointError("checkpoint.too_many_tensors", "{name} lists {count:,} tensors; the limit is {limit:,}",
+                              name=name, count=count, limit=MAX_TENSORS)
     return name, header
 
 
 def _doc(name: str, header: dict) -> dict:
     """The checkpoint's metadata document from its (already bounded) header, validated."""
     md = header.get("__metadata__") or {}
-    _need(isinstance(md, dict), f"{name} is not a safetensors file")
-    _need(md.get("format") == FORMAT, f"{name} is not a PyTorch Playground checkpoint (format "
-                                      f"{md.get('format')!r}); plain weights go to the weights upload")
-    _need(md.get("version") == VERSION, f"unsupported checkpoint version {md.get('version')!r}")
+    if not isinstance(md, dict) or md.get("format") != FORMAT:
+        raise CheckpointError("checkpoint.not_ours", "{name} is not a PyTorch Playground checkpoint (plain weights "
+                              "go to the weights upload)", name=name)
+    if md.get("version") != VERSION:
+        raise CheckpointError("checkpoint.version", "{name} is a checkpoint of version {version}, which this app "
+                              "does not read (it reads version {ours})", name=name, version=str(md.get("version")),
+                              ours=VERSION)
     raw = md.get("json", "")
     _need(isinstance(raw, str) and 0 < len(raw) <= MAX_META_CHARS, "metadata JSON missing or too large")
     try:
         doc = json.loads(raw, parse_constant=_no_constants)
     except ValueError as exc:
-        raise CheckpointError(f"refused checkpoint: metadata is not valid JSON ({exc})") from None
+        raise CheckpointError("checkpoint.refused", "refused checkpoint: {why}",
+                              why=f"metadata is not valid JSON ({exc})") from None
     _validate_doc(doc)
     return doc
 
@@ -220,7 +244,8 @@ def load_checkpoint(path: str, max_bytes: int = MAX_BYTES) -> Checkpoint:
         with safe_open(path, framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except SafetensorError as exc:
-        raise CheckpointError(f"{name} is not a valid safetensors file ({exc})") from None
+        raise CheckpointError("checkpoint.damaged", "{name} is not a valid safetensors file ({detail})", name=name,
+                              detail=str(exc)[:200]) from None
     return _unpack(tensors, doc)
 
 
@@ -258,7 +283,7 @@ def _unpack(tensors: dict[str, torch.Tensor], doc: dict) -> Checkpoint:
             _need(torch.equal(torch.sort(v).values, torch.arange(len(v))), "run/perm is not a permutation")
             perm = v
         else:
-            raise CheckpointError(f"refused checkpoint: unexpected tensor {k!r}")
+            raise CheckpointError("checkpoint.refused", "refused checkpoint: {why}", why=f"unexpected tensor {k!r}")
     _need(bool(model_state), "no model weights in the file")
     _need(set(rng) == {"rng/generator", "rng/torch"}, "RNG state missing")
     for pid, sc in doc["optimizer"].get("scalars", {}).items():
@@ -287,7 +312,8 @@ def check_fits(ckpt: Checkpoint, model: torch.nn.Module, params: list | None = N
     try:
         load_state_strict(model, ckpt.model_state)
     except WeightsError as exc:
-        raise CheckpointError(f"refused checkpoint: {exc}") from None
+        raise CheckpointError("checkpoint.does_not_fit", "refused checkpoint: the weights do not fit this model: "
+                              "{details}", details=exc.values.get("details", "")) from None
     if params is not None:
         ours = list(params)
         theirs = [p for g in ckpt.train_state["optimizer"]["param_groups"] for p in g["params"]]

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import WeightedRandomSampler
 
+from core.errors import InputError
 from training.data.datasets import Split, mnist5k
 from training.trainer import TrainConfig, predict_all, train
 
@@ -44,13 +45,12 @@ def parse_counts(counts) -> list[int]:
         try:
             counts = [int(c) for c in counts.replace(";", ",").split(",") if c.strip()]
         except ValueError:
-            raise ValueError("counts must be ten integers separated by commas") from None
+            raise InputError("resample.not_numbers") from None
     counts = [int(c) for c in counts]
     if len(counts) != 10:
-        raise ValueError(f"give one count per digit class (10), not {len(counts)}")
+        raise InputError("resample.ten_counts", given=len(counts))
     if not all(1 <= c <= MAX_PER_CLASS for c in counts):
-        raise ValueError(f"every count must be in 1..{MAX_PER_CLASS} "
-                         f"(mnist5k has {MAX_PER_CLASS} training images per class)")
+        raise InputError("resample.count_range", most=MAX_PER_CLASS)
     return counts
 
 
@@ -89,7 +89,7 @@ def resample(x: torch.Tensor, y: torch.Tensor, method: str, seed: int = 0):
 
         smallest = int(counts[counts > 0].min())
         if smallest < 2:
-            raise ValueError("SMOTE needs at least 2 images in every class (it interpolates between neighbours)")
+            raise InputError("resample.smote")
         sm = SMOTE(k_neighbors=min(5, smallest - 1), random_state=seed)
         xs, ys = sm.fit_resample(x.reshape(len(x), -1).numpy(), y.numpy())
         return torch.from_numpy(xs).float().reshape(-1, *x.shape[1:]), torch.from_numpy(ys).long()

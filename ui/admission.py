@@ -118,14 +118,15 @@ MAX_PENDING_SKETCH_BYTES = 64 << 20    # blobs waiting for their event, per sket
 
 def _sketch_picture_ok(data_or_path) -> str | None:
     """Why a sketchpad picture is refused before Pillow decodes it (None: it may be decoded)."""
+    from core.errors import render, text_of
     from zoo.images import ImageInputError, probe
 
     try:
         _, w, h = probe(data_or_path)
     except ImageInputError as exc:
-        return str(exc)
+        return text_of(exc)
     if w * h > MAX_SKETCH_PIXELS:
-        return f"A sketch of {w}x{h} pixels is larger than this app's sketchpads make (at most {MAX_SKETCH_PIXELS:,})."
+        return render("image.sketch_too_large", {"width": w, "height": h, "limit": MAX_SKETCH_PIXELS})
     return None
 
 
@@ -134,6 +135,8 @@ def bound_sketchpad(block) -> None:
     preprocess, wrapped on the instance (Gradio looks both up by attribute, for every session)."""
     import gradio as gr
     from fastapi import HTTPException
+
+    from core.errors import render
 
     accept, preprocess = block.accept_blobs, block.preprocess
     pending = block.blob_storage             # {id: EditorDataBlobs}, insertion-ordered
@@ -144,10 +147,10 @@ def bound_sketchpad(block) -> None:
         index = int(raw) if raw not in (None, "", "null") and str(raw).lstrip("-").isdigit() else None
         if body.get("type") not in ("layer", "background", "composite") or (
                 body.get("type") == "layer" and (index is None or not 0 <= index < MAX_SKETCH_LAYERS)):
-            raise HTTPException(status_code=400, detail=f"a sketch has at most {MAX_SKETCH_LAYERS} layers")
+            raise HTTPException(status_code=400, detail=render("image.sketch_layers", {"limit": MAX_SKETCH_LAYERS}))
         blob = data.files[0][1] if data.files else b""
         if len(blob) > MAX_SKETCH_BLOB_BYTES:
-            raise HTTPException(status_code=413, detail="this sketch picture is too large")
+            raise HTTPException(status_code=413, detail=render("image.sketch_blob_too_large"))
         why = _sketch_picture_ok(blob)
         if why:
             raise HTTPException(status_code=400, detail=why)
@@ -161,7 +164,7 @@ def bound_sketchpad(block) -> None:
         if payload is not None and getattr(payload, "id", None) is None:
             layers = list(getattr(payload, "layers", None) or [])
             if len(layers) > MAX_SKETCH_LAYERS:
-                raise gr.Error(f"A sketch has at most {MAX_SKETCH_LAYERS} layers.", print_exception=False)
+                raise gr.Error(render("image.sketch_layers", {"limit": MAX_SKETCH_LAYERS}), print_exception=False)
             for f in [payload.background, payload.composite, *layers]:
                 path = getattr(f, "path", None)
                 why = _sketch_picture_ok(path) if path else None

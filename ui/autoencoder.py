@@ -11,8 +11,9 @@ import torch
 
 from training.generative.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
                                               test_set_psnr)
-from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
-                       with_status)
+from core.errors import InputError
+from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty
+from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, noise_example
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import add_noise, decode_points, error_map, grid, load, psnr
@@ -127,7 +128,7 @@ def _reconstruct(src, model_name: str, noise: float, drawn: bool = False):
     check is for uploads: a picture that is not digit-like is still rebuilt, and the summary says so)."""
     name = model_name or DEFAULT_MODEL
     if name not in dict((v, k) for k, v in MODELS):
-        raise ValueError(f"unknown autoencoder {name!r}; choose one of {[v for _, v in MODELS]}")
+        raise InputError("autoencoder.model", model=name, models=", ".join(v for _, v in MODELS))
     noise = float(min(max(noise or 0.0, 0.0), 1.0))
     not_digit = [] if drawn else photo_reasons(src)             # [] = digit-like
     clean = mnist_preprocess(src).unsqueeze(0)                  # (1, 1, 28, 28)
@@ -164,19 +165,19 @@ def _decode(z):
     return decode_points(MAP_MODEL, torch.tensor([[float(z[0]), float(z[1])]]))[0]
 
 
-@friendly
+@api
 def reconstruct(image, model: str = DEFAULT_MODEL, noise: float = 0.0):
     """Reconstruct an uploaded digit picture (the public API: /reconstruct)."""
     return _reconstruct(image, model, noise)
 
 
-@friendly
+@api
 def reconstruct_sketch(sketch, model: str = DEFAULT_MODEL, noise: float = 0.0):
     """Reconstruct the sketchpad drawing."""
     return _reconstruct(sketch, model, noise, drawn=True)
 
 
-@friendly
+@api
 def decode_point(z1: float, z2: float, marker):
     """Decode the point picked with the sliders; redraw the map with it."""
     z = _clip((float(z1), float(z2)))
@@ -184,7 +185,7 @@ def decode_point(z1: float, z2: float, marker):
         _map_code(z[0], z[1])
 
 
-@friendly
+@api
 def pick_on_map(marker, evt: gr.SelectData):
     """A click on the map picture -> the latent point under it, decoded."""
     px, py = evt.index
@@ -193,14 +194,14 @@ def pick_on_map(marker, evt: gr.SelectData):
     return z[0], z[1], img, mp, code
 
 
-@friendly
+@api
 def plane_grid(n: int = 15):
     """Decodings of an n x n grid of points spanning the map."""
     n = int(min(max(n, 3), 25))
     return grid(decode_grid(MAP_MODEL, n), nrow=n, scale=2, pad=1)
 
 
-@friendly
+@api
 def initial_map(current=None):
     """Draw the map (once: later visits to the tab keep what the user did)."""
     if current is not None:
@@ -214,12 +215,12 @@ def initial_map(current=None):
 RESET = (None, None, None, None, "", KEEP, KEEP, KEEP, KEEP, KEEP, "")
 
 
-@with_status(RESET, empty=lambda image, *_: image is None)
+@page(RESET, empty=lambda image, *_: image is None)
 def reconstruct_ui(image, model: str, noise: float):
     return _reconstruct(image, model, noise)
 
 
-@with_status(RESET, empty=sketch_is_empty)
+@page(RESET, empty=sketch_is_empty)
 def reconstruct_sketch_ui(sketch, model: str, noise: float):
     return _reconstruct(sketch, model, noise, drawn=True)
 

@@ -11,7 +11,8 @@ import pandas as pd
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
-from ui.common import code_block, friendly
+from ui.common import code_block
+from ui.errors import api
 from ui import first_screens
 from ui.tensors import (SANDBOX_CONCURRENCY, run_status, cancelled_note, limits_note, mode_note, stopped, streamed,
                         visitor)
@@ -60,14 +61,14 @@ def _run(code: str, lr: float, steps: int, request, extra=()):
             yield value
 
 
-@friendly
+@api
 def autograd_run(code: str = DEFAULT_CODE, lr: float = 0.01, request: gr.Request = None):
     """Run the program once, call backward(), draw the graph (the public API: /autograd_run).
     Returns (result text, graph image, leaf grads, optimizer step table, loss curve, plain PyTorch code, notes)."""
     yield from _run(code, lr, 0, request)
 
 
-@friendly
+@api
 def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int = 0, steps_per_click: int = 10,
                    request: gr.Request = None):
     """Run setup, then the `# step` block steps_done + steps_per_click times (from the same seed, so clicks add

@@ -8,11 +8,12 @@ import gradio as gr
 import numpy as np
 from gradio.context import Context
 
-from ui.common import (INTERACTIVE, ImageFile, api_endpoint, code_block, error_message, friendly, show_status,
-                       sketch_is_empty, status_box, with_status)
+from core.errors import InputError
+from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty
+from ui.errors import api, message, page, show_status, status_box
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
-from zoo.classify import (compare_family, disagreement_note, predict, reproduce_code, route, unavailable_message,
+from zoo.classify import (compare_family, disagreement_note, model_unavailable, predict, reproduce_code, route,
                           weights_on_disk)
 from zoo.hub import WeightsUnavailable
 from zoo.images import MAX_FILE_BYTES, ImageInputError, open_image
@@ -62,14 +63,14 @@ def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = 
     glance: only the asked model's answer and the summary (no other models, picture or code)."""
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
-        raise ValueError(f"{asked!r} is not a classifier; choose one of {[n for _, n in model_choices()]}")
+        raise InputError("classify.not_classifier", model=asked, models=", ".join(n for _, n in model_choices()))
     src = open_image(src)                 # decoded (and checked) once for the photo check and all the models
     name, note = route(asked, src, drawn)  # a photo for a digits model goes to an ImageNet model, or is refused
     spec = get_spec(name)
     try:
         p = predict(name, src, topk=int(topk))
     except WeightsUnavailable:
-        raise WeightsUnavailable(unavailable_message(name)) from None
+        raise model_unavailable(name) from None
     summary = (f"`{name}` says **{p.label}** ({p.confidence:.1%}) in {p.latency_ms:.1f} ms "
                f"(preprocess + forward). Input tensor: {tuple(p.input_tensor.shape)}, "
                f"mean {float(p.input_tensor.mean()):+.3f}.")
@@ -85,7 +86,7 @@ def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = 
 
 # ---- the public API (errors raise: a gradio_client caller gets an exception with the message) --------------
 
-@friendly
+@api
 def classify(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
     """The public API (/classify): an image file -> (top-k label, every model of the family, code, summary).
 
@@ -97,7 +98,7 @@ def classify(image, model_name: str = DEFAULT_MODEL, topk: int = 5):
     return probs, table, code, summary
 
 
-@friendly
+@api
 def classify_sketch(sketch, model_name: str = DEFAULT_MODEL, topk: int = 5):
     """The public API (/classify_sketch): a sketchpad value -> (label, what the model saw, table, code, summary).
     A drawing in the pad's black ink is always read as a digit; a picture in colour is treated as a photo."""
@@ -115,12 +116,12 @@ def _upload_empty(image, *_):
 
 # progress: the first use of an ImageNet model downloads its weights from the Hub (45-530 MB); track_tqdm turns
 # huggingface_hub's download bar into the tab's progress bar instead of a bare timer.
-@with_status(RESET, empty=_upload_empty)
+@page(RESET, empty=_upload_empty)
 def classify_upload_ui(image, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
     return _classify(image, model_name, topk)
 
 
-@with_status(RESET, empty=sketch_is_empty)
+@page(RESET, empty=sketch_is_empty)
 def classify_sketch_ui(sketch, model_name: str, topk: int):
     return _classify(sketch, model_name, topk, drawn=True)
 
@@ -132,14 +133,14 @@ def page_drawing(value):
     if value is None or isinstance(value, dict):
         return value
     if not isinstance(value, str) or not value.startswith(PNG_DATA_URL):
-        raise ImageInputError("The drawing could not be read from the page: draw again, or reload the page.")
+        raise ImageInputError("image.drawing_unreadable")
     data = value[len(PNG_DATA_URL):]
     if len(data) > MAX_FILE_BYTES * 4 // 3 + 4:
-        raise ImageInputError(f"The drawing is larger than {MAX_FILE_BYTES // 2**20} MB.")
+        raise ImageInputError("image.drawing_too_large", limit_mb=MAX_FILE_BYTES // 2**20)
     try:
         img = open_image(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):
-        raise ImageInputError("The drawing could not be read from the page: draw again, or reload the page.") from None
+        raise ImageInputError("image.drawing_unreadable") from None
     arr = np.asarray(img)
     if arr.ndim == 3 and arr.shape[2] == 4 and arr[:, :, 3].min() == 255:
         arr = arr[:, :, :3]
@@ -149,7 +150,7 @@ def page_drawing(value):
 RESET_GLANCE = (None, "")  # label, summary
 
 
-@with_status(RESET_GLANCE, empty=sketch_is_empty)
+@page(RESET_GLANCE, empty=sketch_is_empty)
 def glance_sketch_ui(sketch, model_name: str, topk: int):
     return _classify(sketch, model_name, topk, drawn=True, glance=True)
 
@@ -160,7 +161,7 @@ def glance_drawing_ui(drawing, model_name: str, topk: int):
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET_GLANCE, show_status(error_message(exc, "glance_drawing_ui")))
+        return (*RESET_GLANCE, show_status(message(exc, "glance_drawing_ui")))
     return glance_sketch_ui(sketch, model_name, topk)
 
 
@@ -169,7 +170,7 @@ def read_drawing_ui(drawing, model_name: str, topk: int):
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET, show_status(error_message(exc, "read_drawing_ui")), gr.skip())
+        return (*RESET, show_status(message(exc, "read_drawing_ui")), gr.skip())
     return (*classify_sketch_ui(sketch, model_name, topk), gr.skip() if sketch_is_empty(sketch) else "sketch")
 
 
@@ -181,7 +182,7 @@ def rerun_ui(drawing, last: str, upload, model_name: str, topk: int, progress=gr
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET, show_status(error_message(exc, "rerun_ui")))
+        return (*RESET, show_status(message(exc, "rerun_ui")))
     return classify_sketch_ui(sketch, model_name, topk)
 
 

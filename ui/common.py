@@ -1,9 +1,9 @@
-"""What every tab shares: the error boundary, the interactive and job concurrency groups, code display."""
+"""What every tab shares: the interactive and job concurrency groups, the hidden API buttons, checked numbers, the
+sketchpad's emptiness, the upload box that leaves decoding to us, and code display (errors: ui/errors.py)."""
 from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import io
 import logging
 import math
@@ -14,13 +14,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from core.errors import VisitorError, describe
-from training.checkpoint import CheckpointError
-from training.data.datasets import DatasetUnavailable
+from core.errors import InputError, render, term
 from core.settings import settings
 from ui import open_in_playground
-from zoo.hub import WeightsError, WeightsUnavailable, atomic_write_bytes
-from zoo.images import ImageInputError
+from ui.errors import api
+from zoo.hub import atomic_write_bytes
 
 log = logging.getLogger("playground")
 
@@ -34,138 +32,31 @@ INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=max(1, settin
 JOB = dict(concurrency_id="jobs", concurrency_limit=max(1, settings().job_handlers))
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is written for the user (shown as is): core.errors.VisitorError and its kin, and
-    the two an exported run ships alone (training/data/datasets.py and training/checkpoint.py import nothing of
-    ours)."""
-    return (VisitorError, DatasetUnavailable, CheckpointError, ImageInputError, WeightsUnavailable, WeightsError)
-
-
-def error_message(exc: BaseException, where: str) -> str:
-    """The text a visitor sees for an exception: the one error model (core.errors.describe) decides; a
-    ValueError from one of our checks of a visitor's value still says what is wrong (until each is an
-    InputError); anything else is logged with an id and shown without internals."""
-    if isinstance(exc, gr.Error):
-        return str(exc.message)
-    if isinstance(exc, user_errors()):
-        return describe(exc, where)[1] if isinstance(exc, VisitorError) else _capital(str(exc))
-    if isinstance(exc, ValueError):   # our checks of a value the visitor gave: the message says what is wrong
-        return _capital(str(exc))
-    return describe(exc, where)[1]
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def friendly(fn):
-    """Error boundary for a callback: expected errors become gr.Error with their message; anything else is
-    logged with its traceback and shown as a short message. The server keeps serving either way.
-
-    Use it for API endpoints (a gradio_client caller gets an exception with the message). For the UI, use
-    `with_status`, which shows the message next to the input instead of painting every output red."""
-
-    if inspect.isgeneratorfunction(fn):  # a streaming event stays a generator function (Gradio checks)
-        @functools.wraps(fn)
-        def streaming(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                raise gr.Error(error_message(exc, fn.__name__), print_exception=False) from None
-
-        return streaming
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-            raise gr.Error(error_message(exc, fn.__name__), print_exception=False) from None
-
-    return wrapper
-
-
-KEEP = object()  # in a `with_status` reset tuple: leave this output as it is (gr.skip())
-
-
-def status_box(elem_id: str | None = None) -> gr.Markdown:
-    """The one place a tab's messages appear: put it right under the input it is about. Hidden while empty."""
-    return gr.Markdown(visible=False, elem_id=elem_id, elem_classes=["input-status"])
-
-
-def show_status(message: str = "") -> gr.Markdown:
-    """An update for a status_box: the message, or hidden when there is none."""
-    return gr.Markdown(value=message, visible=bool(message))
-
-
 def whole_number(value, what: str, lo: int = 0, hi: int = 2**31 - 1) -> int:
-    """A whole number a visitor typed, checked here rather than by gr.Number(minimum=..., maximum=...): Gradio's
-    own check fails inside its preprocessing and paints every output of the event red, while a ValueError from
-    here reaches the status line under the input (with_status) or the API caller (friendly)."""
+    """A whole number a visitor typed into the field `what` (a catalogue key: "field.seed"), checked here rather than
+    by gr.Number(minimum=..., maximum=...): Gradio's own check fails inside its preprocessing and paints every
+    output of the event red, while an InputError from here reaches the status under the input (ui.errors.page) or
+    the API caller (ui.errors.api)."""
     try:
         v = float(lo if value is None or value == "" else value)
     except (TypeError, ValueError):
         v = float("nan")
     if not (math.isfinite(v) and v == int(v) and lo <= v <= hi):
-        raise ValueError(f"{what} must be a whole number from {lo:,} to {hi:,} (got {value}).")
+        raise InputError("input.whole_number", what=term(what), lo=lo, hi=hi, value=str(value))
     return int(v)
 
 
-def with_status(reset: tuple, empty=None):
-    """Error boundary for UI events: a user error becomes a message in a status_box, not red "Error" badges.
-
-    The decorated callback returns its outputs as usual; the wrapper appends ONE more output, the status
-    (so list the status_box last in `outputs`). `reset` has one entry per output of the callback and says
-    what each becomes when there is nothing to show: a value (None clears a picture, "" a text) or KEEP
-    (untouched: e.g. the latent map, which does not depend on this input). Then:
-
-    - success: the callback's outputs, and the status is hidden;
-    - `empty(*args)` is true (e.g. a cleared sketchpad): the `reset` values and a hidden status, quietly;
-    - a user error (bad file, blank image, weights that cannot be had, ValueError...): the `reset` values
-      (no stale result next to the message) and the message in the status;
-    - anything else: logged with its traceback; a short message in the status. The server keeps serving.
-
-    API endpoints should keep raising (see `friendly` and `api_endpoint`), so a gradio_client caller gets an
-    exception rather than a half-empty result:
-
-        @with_status(reset=(None, None, ""), empty=sketch_is_empty)
-        def classify_ui(sketch, model): ...
-        sketch.change(classify_ui, [sketch, model], [label, picture, code, status])
-    """
-
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            blank = tuple(gr.skip() if r is KEEP else r for r in reset)
-            if empty is not None and empty(*args, **kwargs):
-                return (*blank, show_status(""))
-            try:
-                out = fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                return (*blank, show_status(error_message(exc, fn.__name__)))
-            out = out if isinstance(out, tuple) else (out,)
-            return (*out, show_status(""))
-
-        if not fn.__name__.endswith("_ui"):  # keep the plain name free for the API endpoint of the same function
-            wrapper.__name__ = wrapper.__qualname__ = f"{fn.__name__}_ui"
-        return wrapper
-
-    return deco
-
-
 def api_endpoint(fn, inputs, outputs, api_name: str, one_thread: bool = False, **kwargs):
-    """Register `fn` as a named API endpoint only (no button on the page): UI events can then show errors in a
-    status_box while API callers keep getting the outputs they always got, and errors as exceptions.
+    """Register `fn` as a named API endpoint only (a hidden button; every tab's API goes through here): its errors
+    reach the caller as exceptions with the visitor's words (ui.errors.api), while the page's own events show them
+    in a status box (ui.errors.page) and API callers keep getting the outputs they always got.
 
     one_thread: for a hot endpoint of small, fast outputs (/classify). Gradio hands every input component's
     preprocess and every output component's postprocess to a worker thread of its own, one after another: 7
     thread hops for /classify besides the function, each a handover of Python's GIL among the requests running
     at once. Here the event runs with preprocess=False and postprocess=False, and the same component methods
     run in the one thread that runs `fn` (uploads are still checked and moved into Gradio's cache by Gradio)."""
+    fn = fn if hasattr(fn, "__api_of__") else api(fn)
     if one_thread:
         fn = _in_one_thread(fn, inputs, outputs)
         kwargs.update(preprocess=False, postprocess=False)
@@ -230,7 +121,7 @@ class ImageFile(gr.Image):
             try:
                 return super().preprocess(payload)
             except Exception:  # noqa: BLE001
-                raise gr.Error("The pasted data is not an image.", print_exception=False) from None
+                raise gr.Error(render("image.pasted_not_image"), print_exception=False) from None
         return str(payload.path)
 
 

@@ -10,9 +10,11 @@ import gradio as gr
 
 from training.compression.compress import LabConfig
 from training.compression.distill import check_teacher
-from ui.common import code_block
-from ui.jobstream import api_errors, progress_html
-from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
+from core.errors import InputError
+from ui.common import api_endpoint, code_block
+from ui.errors import KEEP, api, page, status_box
+from ui.jobstream import progress_html
+from ui.labjobs import COMMON, cancel, digits_models, lab_job
 from core.device import get_device
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def _plot(rows) -> Figure:
     return fig
 
 
-@api_errors
+@api
 def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
              distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
              repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
@@ -117,7 +119,7 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
     notes, code, status). API: /compress."""
     cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
                       latency_batch, repeats, finetune_distill, student_widths, teacher, mixup, alone_mixup)
-    job = yield from run_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
+    job = yield from lab_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
     if job is None:
         return
     yield _compress_outputs(job.result, cfg) + (progress_html("compress-progress", "done", 1, 1),)
@@ -126,24 +128,24 @@ def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float 
 def _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha, latency_batch, repeats,
                 finetune_distill, student_widths, teacher, mixup, alone_mixup):
     if base not in digits_models():
-        raise ValueError(f"base must be one of {digits_models()}")
+        raise InputError("compress.base", models=", ".join(digits_models()))
     if not 0 <= float(sparsity) < 1 or not 0 < float(keep_ratio) <= 1:
-        raise ValueError("sparsity must be in [0, 1) and keep_ratio in (0, 1]")
+        raise InputError("compress.sparsity")
     if not 1 <= int(latency_batch) <= 256 or not 3 <= int(repeats) <= 200:
-        raise ValueError("latency_batch must be 1..256 and repeats 3..200")
+        raise InputError("compress.latency")
     if not (0 <= int(finetune_steps) <= 1000 and 0 <= int(distill_steps) <= 2000):
-        raise ValueError("finetune_steps must be 0..1000 and distill_steps 0..2000")
+        raise InputError("compress.steps")
     if not (0.5 <= float(temperature) <= 20 and 0 <= float(alpha) <= 1):
-        raise ValueError("temperature must be 0.5..20 and alpha 0..1")
+        raise InputError("compress.temperature")
     try:
         widths = tuple(int(w) for w in str(student_widths).split(","))
     except ValueError:
         widths = ()
     if len(widths) != 3 or not all(1 <= w <= 128 for w in widths):
-        raise ValueError("student_widths must be three channel counts from 1 to 128, like 16,32,64")
+        raise InputError("compress.student_widths")
     check_teacher(teacher)               # before run_lab's quantizing and pruning, not after
     if not (0 <= float(mixup) <= 2 and 0 <= float(alone_mixup) <= 2):
-        raise ValueError("mixup must be 0 (off) to 2")
+        raise InputError("compress.mixup")
     cfg = LabConfig(base=base, teacher=teacher, sparsity=float(sparsity), keep_ratio=float(keep_ratio),
                     finetune_steps=int(finetune_steps), finetune_distill=bool(finetune_distill),
                     distill_steps=int(distill_steps), temperature=float(temperature), alpha=float(alpha),
@@ -168,13 +170,13 @@ def _compress_outputs(lab: dict, cfg):
     return table, _plot(rows), list(lab["files"].values()), notes, _compress_code(cfg)
 
 
-@api_errors
+@api
 def autocast_training(steps: int = 5, request: gr.Request = None):
     """Mixed-precision training: ms per step of a small CNN in fp32 vs autocast (bf16 on CPU, fp16 on CUDA),
     timed as a job (alone in the worker, so other visitors' requests do not disturb the timing)."""
     amp = "fp16" if get_device().type == "cuda" else "bf16"
     params = {"steps": max(1, min(int(steps), 50)), "amp": amp}
-    job = yield from run_job("amp-progress", "autocast", params, 1, request)
+    job = yield from lab_job("amp-progress", "autocast", params, 1, request)
     if job is None:
         return
     r = job.result
@@ -183,8 +185,9 @@ def autocast_training(steps: int = 5, request: gr.Request = None):
         progress_html("amp-progress", f"done on {r['device']}", 1, 1)
 
 
-compress_ui = twin(compress, "compress-progress", 5)
-autocast_ui = twin(autocast_training, "amp-progress", 1)
+# The page: a problem shows under the button, the progress is cleared (the last run's results stay)
+compress_ui = page((KEEP, KEEP, KEEP, KEEP, KEEP, ""))(compress)
+autocast_ui = page((KEEP, ""))(autocast_training)
 
 
 def build_tab() -> None:
@@ -214,6 +217,7 @@ def build_tab() -> None:
     with gr.Row():
         c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn", scale=3)
         c_cancel = gr.Button("Cancel", variant="stop", elem_id="compress-cancel", scale=1)
+    c_message = status_box("compress-message")   # a problem with these settings sits under the buttons
     c_status = gr.HTML(elem_id="compress-status")
     c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label="Baseline vs each technique (measured here)",
                            interactive=False, elem_id="compress-table")
@@ -225,17 +229,18 @@ def build_tab() -> None:
     c_inputs = [base, sparsity, keep, ft, dsteps, temp, alpha, lbatch, reps, ft_kd, widths, teacher, mix,
                 alone_mix]
     c_outs = [c_table, c_plot, c_files, c_notes, c_code, c_status]
-    c_btn.click(compress_ui, c_inputs, c_outs, api_visibility="private", show_progress="hidden", **COMMON)
-    gr.Button(visible=False).click(compress, c_inputs, c_outs, api_name="compress", **COMMON)
+    c_btn.click(compress_ui, c_inputs, c_outs + [c_message], api_visibility="private", show_progress="hidden",
+                **COMMON)
+    api_endpoint(compress, c_inputs, c_outs, "compress", **COMMON)
     c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
     gr.Markdown("### Mixed-precision (autocast) training step time")
     with gr.Row():
         amp_steps = gr.Slider(1, 50, value=5, step=1, label="Timed steps")
         amp_btn = gr.Button("Time fp32 vs autocast", elem_id="amp-btn")
+    amp_message = status_box("amp-message")
     amp_status = gr.HTML(elem_id="amp-status")
     amp_table = gr.Dataframe(headers=["mode", "ms per step (median)", "last loss"], interactive=False,
                              label="torch.autocast training step")
-    amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status], api_visibility="private",
+    amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status, amp_message], api_visibility="private",
                   show_progress="hidden", **COMMON)
-    gr.Button(visible=False).click(autocast_training, amp_steps, [amp_table, amp_status],
-                                   api_name="autocast_training", **COMMON)
+    api_endpoint(autocast_training, amp_steps, [amp_table, amp_status], "autocast_training", **COMMON)

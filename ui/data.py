@@ -18,9 +18,9 @@ from training.resample import METHODS, parse_counts, resample_code
 from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display,
                                       one_batch, to_image_tensor, validate)
 from ui import first_screens
-from ui.common import (INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, friendly, status_box, whole_number,
-                       with_status)
-from ui.jobstream import api_errors, cancel_session, follow, queued_text, submit, ui_twin
+from ui.common import INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, whole_number
+from ui.errors import KEEP, api, page, status_box
+from ui.jobstream import cancel_session, ended_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
@@ -99,7 +99,7 @@ img = v2.functional.pil_to_tensor(img)                # (3, H, W) uint8'''
             f"img = torch.from_numpy(skimage.data.{src}()).permute(2, 0, 1)   # the example photo: (3, H, W) uint8")
 
 
-@friendly
+@api
 def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=False, fill=0,
             padding_mode="constant", rrc_size=0, rrc_scale_min=0.5, hflip_p=0.5, vflip_p=0.0, rotation=15.0,
             brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, normalize=False, n_draws=8, seed=0,
@@ -107,7 +107,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     """Apply the v2 pipeline to an image (or the example) n times, seeded (the public API: /augment).
 
     Returns (augmented images, summary of the final tensor, the Compose code)."""
-    seed = whole_number(seed, "Seed", 0, 2**63 - 1)
+    seed = whole_number(seed, "field.seed", 0, 2**63 - 1)
     s = _settings(resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize)
     full = _image_size(image) if image is not None else None
@@ -133,7 +133,7 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     return pics, summary, draws_code(s, _image_code(image, example, bool(scaled)), int(n_draws), int(seed))
 
 
-@friendly
+@api
 def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     """Integer labels -> one-hot with F.one_hot and with sklearn's OneHotEncoder, side by side."""
     from sklearn.preprocessing import OneHotEncoder  # on first use: scikit-learn takes ~1.5 s to import
@@ -141,9 +141,9 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     try:
         labels = [int(t) for t in labels_text.replace(";", ",").replace(" ", ",").split(",") if t.strip()]
     except ValueError:
-        raise InputError("The labels must be whole numbers separated by commas, e.g. 1, 2, 0, 3.") from None
+        raise InputError("onehot.not_numbers") from None
     if not 1 <= len(labels) <= 100 or not all(0 <= v <= 99 for v in labels):
-        raise InputError("Give between 1 and 100 labels, each a whole number from 0 to 99.")
+        raise InputError("onehot.range")
     t = F.one_hot(torch.tensor(labels))                      # (N, max+1) int64
     enc = OneHotEncoder()
     sk = enc.fit_transform(np.array(labels).reshape(-1, 1)).toarray()   # (N, number of distinct labels) float64
@@ -178,26 +178,24 @@ def _hist_figure(hist: dict):
     return fig
 
 
-def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
-              request: gr.Request = None):
-    """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job:
-    the note shows the queue position and the method in training, then the results."""
+@api
+def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
+             request: gr.Request = None):
+    """Imbalanced mnist5k subset -> none / oversample / bootstrap / SMOTE, a short training run each, as a job (the
+    public API: /resample): the note shows the queue position and the method in training, then the results."""
     skip = gr.skip()
     parsed = parse_counts(counts)
     if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
-        raise ValueError(f"steps must be 10..400 and the code method one of {METHODS}")
-    job = submit("resample", {"counts": parsed, "steps": int(steps)}, request)
-    for j in follow(job):
-        if j.finished.is_set():
-            break
+        raise InputError("resample.steps", methods=", ".join(METHODS))
+
+    def show(j):
         ev = j.last
-        note = (queued_text(j) if j.state == "queued" else
-                f"Running: {ev['text']} (method {ev['done'] + 1} of {ev['total']})" if ev else "Starting...")
-        yield skip, skip, note, skip
-    if job.state == "failed":
-        raise gr.Error(str(job.error), print_exception=False)
-    if job.state != "done":
-        yield skip, skip, f"**Cancelled:** {job.error or 'before it started'}", skip
+        note = (f"**Cancelled:** {ended_text(j)}" if j.finished.is_set() else queued_text(j) if j.state == "queued"
+                else f"Running: {ev['text']} (method {ev['done'] + 1} of {ev['total']})" if ev else "Starting...")
+        return skip, skip, note, skip
+
+    job = yield from run_job("resample", {"counts": parsed, "steps": int(steps)}, request, show)
+    if job is None:
         return
     r = job.result
     table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
@@ -208,28 +206,19 @@ def _resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: st
     yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code, r["steps"])
 
 
-def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote", request: gr.Request = None):
-    """Public API /resample: the job's stream; a problem is an error with its message."""
-    yield from api_errors(_resample)(counts, steps, method_for_code, request=request)
-
-
 def _cancel_job(request: gr.Request = None) -> str:
     return cancel_session(request)
 
 
-def resample_ui(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str = "smote",
-                request: gr.Request = None):
-    """The page's /resample: a problem shows in the note under the button, the results stay as they are."""
-    skip = gr.skip()
-    yield from ui_twin(resample, lambda text: (skip, skip, f"**Problem:** {text}", skip))(
-        counts, steps, method_for_code, request=request)
+# The page's /resample: a problem shows under the button, the note is cleared (the last results stay)
+resample_ui = page((KEEP, KEEP, "", KEEP))(resample)
 
 
-@friendly
+@api
 def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = True, num_workers: int = 0,
                pin_memory: bool = False, seed: int = 0):
     """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
-    seed = whole_number(seed, "Seed", 0, 2**63 - 1)
+    seed = whole_number(seed, "field.seed", 0, 2**63 - 1)
     data = digits() if source == "digits" else mnist5k()
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
                                      bool(pin_memory), int(seed), source="digits" if source == "digits" else "mnist5k")
@@ -295,7 +284,7 @@ def build_tab() -> None:
     aug_inputs = [image, resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize, n_draws, seed, example]
     aug_outputs = [gallery, aug_summary, aug_code]
-    augment_ui = with_status((None, "", ""))(augment.__wrapped__)   # errors under the button, not on the gallery
+    augment_ui = page((None, "", ""))(augment)   # errors under the button, not on the gallery
     run.click(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
     example.change(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
     api_endpoint(augment, aug_inputs, aug_outputs, "augment", **gpu)
@@ -311,7 +300,7 @@ def build_tab() -> None:
         oh_note = gr.Markdown()
         oh_code = code_block()
     oh_outputs = [torch_tab, sk_tab, oh_note, oh_code]
-    oh_btn.click(with_status((None, None, "", ""))(one_hot.__wrapped__), labels, oh_outputs + [oh_status],
+    oh_btn.click(page((None, None, "", ""))(one_hot), labels, oh_outputs + [oh_status],
                  api_visibility="private")
     api_endpoint(one_hot, labels, oh_outputs, "one_hot")
 
@@ -324,6 +313,7 @@ def build_tab() -> None:
                                    label="Show code for", scale=1)
             rs_btn = gr.Button("Compare", variant="primary", elem_id="resample-btn", scale=1)
             rs_cancel = gr.Button("Cancel", variant="stop", elem_id="resample-cancel", scale=1)
+        rs_status = status_box("resample-message")   # a problem with the counts or steps, under them
         hist = gr.Plot(label="Class histograms", elem_id="resample-hist")
         rs_table = gr.Dataframe(headers=["method", "train_images", "test_acc", "minority_acc", "seconds", "note"],
                                 label="Accuracy after a short training run", interactive=False,
@@ -331,9 +321,9 @@ def build_tab() -> None:
         rs_note = gr.Markdown()
         rs_code = code_block()
     rs_outs = [hist, rs_table, rs_note, rs_code]
-    rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs, api_visibility="private", show_progress="hidden",
-                 **JOB)
-    gr.Button(visible=False).click(resample, [counts, steps, code_for], rs_outs, api_name="resample", **JOB)
+    rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs + [rs_status], api_visibility="private",
+                 show_progress="hidden", **JOB)
+    api_endpoint(resample, [counts, steps, code_for], rs_outs, "resample", **JOB)
     rs_cancel.click(_cancel_job, None, rs_note, api_visibility="private", concurrency_limit=None)
 
     with gr.Accordion("Dataset and DataLoader", open=False):
@@ -350,7 +340,7 @@ def build_tab() -> None:
         dl_note = gr.Markdown(elem_id="dataloader-note")
         dl_code = code_block()
     dl_in, dl_out = [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code]
-    dl_btn.click(with_status((None, "", ""))(dataloader.__wrapped__), dl_in, dl_out + [dl_status],
+    dl_btn.click(page((None, "", ""))(dataloader), dl_in, dl_out + [dl_status],
                  api_visibility="private")
     api_endpoint(dataloader, dl_in, dl_out, "dataloader")
     # the first screen: the default augmentation draws, one-hot labels and batch, computed once per server

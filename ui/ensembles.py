@@ -11,9 +11,10 @@ from core.errors import InputError
 from training.data.datasets import mnist5k
 from training.ensembles.ensemble import EnsembleConfig
 from training.ensembles.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
-from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, with_status
-from ui.jobstream import api_errors, progress_html
-from ui.labjobs import COMMON, cancel, digits_models, run_job, twin
+from ui.common import INTERACTIVE, api_endpoint, code_block
+from ui.errors import KEEP, api, page, status_box
+from ui.jobstream import progress_html
+from ui.labjobs import COMMON, cancel, digits_models, lab_job
 from zoo import get_spec
 from zoo.images import ImageInputError, mnist_preprocess
 
@@ -71,13 +72,13 @@ def _digit_tile(x, caption):
 def _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout) -> None:
     models = digits_models()
     if not all(m in models for m in members or ()):
-        raise ValueError(f"members must be digits models: {models}")
+        raise InputError("ensemble.members", models=", ".join(models))
     if not (0 <= int(n_bagged) <= 6 and 0 <= int(n_boosted) <= 6 and 1 <= int(steps) <= 500
             and 100 <= int(holdout) <= 1000):
-        raise ValueError("bagged and boosted members 0..6 each, 1..500 steps per member, 100..1000 held-out images")
+        raise InputError("ensemble.settings")
 
 
-@api_errors
+@api
 def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int = 2, member_arch: str = "small_cnn",
              steps: int = 30, holdout: int = 500, seed: int = 0, request: gr.Request = None):
     """Build the ensemble as a job; streams its stage, then (accuracy table, summary, disagreement gallery, code,
@@ -87,7 +88,7 @@ def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int
     _check_ensemble_settings(members, n_bagged, n_boosted, steps, holdout)
     cfg = _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed)
     cfg.archs()
-    job = yield from run_job("ens-progress", "ensemble", {"config": asdict(cfg)}, 4, request)
+    job = yield from lab_job("ens-progress", "ensemble", {"config": asdict(cfg)}, 4, request)
     if job is None:
         return
     res = import_result(job.result)
@@ -123,7 +124,7 @@ def _ensemble_outputs(res, cfg, members):
     return rows, summary, gallery, _ensemble_code(cfg)
 
 
-@friendly
+@api
 def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None = None, n_bagged: int = 2,
                    n_boosted: int = 2, member_arch: str = "small_cnn", steps: int = 30, holdout: int = 500,
                    seed: int = 0):
@@ -132,8 +133,7 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
         members = digits_models()
     res = built_ensemble(_ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed))
     if res is None:   # building one is a job (minutes with big members), not part of an interactive request
-        raise InputError("This ensemble is not built yet: press Build ensemble (or call /ensemble) with the same "
-                         "settings first.")
+        raise InputError("ensemble.not_built")
     x, where = None, ""
     if sketch is not None:
         try:
@@ -144,14 +144,15 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
         data = mnist5k()
         i = int(test_index)
         if not 0 <= i < len(data.test_x):
-            raise InputError(f"The test digit number must be between 0 and {len(data.test_x) - 1}.")
+            raise InputError("ensemble.test_index", last=len(data.test_x) - 1)
         x, where = data.test_x[i], f"test digit #{i} (true label {int(data.test_y[i])})"
     rows, combos = votes_for(res, x)
     rows += [[name, pred, round(conf, 4)] for name, (pred, conf) in combos.items()]
     return rows, f"Votes for {where}.", _digit_tile(x, where)[0]
 
 
-ensemble_ui = twin(ensemble, "ens-progress", 4)
+# The page: a problem shows under the button, the progress is cleared (the last built ensemble's results stay)
+ensemble_ui = page((KEEP, KEEP, KEEP, KEEP, ""))(ensemble)
 
 
 def build_tab() -> None:
@@ -172,6 +173,7 @@ def build_tab() -> None:
     with gr.Row():
         ens_btn = gr.Button("Build ensemble", variant="primary", elem_id="ensemble-btn", scale=3)
         ens_cancel = gr.Button("Cancel", variant="stop", elem_id="ensemble-cancel", scale=1)
+    ens_message = status_box("ens-message")   # a problem with these settings sits under the buttons
     ens_status = gr.HTML(elem_id="ens-status")
     ens_table = gr.Dataframe(headers=ENSEMBLE_HEADERS, label="Members vs ensembles (mnist5k test accuracy)",
                              interactive=False, elem_id="ensemble-table")
@@ -196,10 +198,11 @@ def build_tab() -> None:
                                  label="Votes", interactive=False, elem_id="votes-table")
     cfg_inputs = [members, n_bag, n_boost, arch, steps, holdout, seed]
     ens_outs = [ens_table, ens_summary, gallery, ens_code, ens_status]
-    ens_btn.click(ensemble_ui, cfg_inputs, ens_outs, api_visibility="private", show_progress="hidden", **COMMON)
-    gr.Button(visible=False).click(ensemble, cfg_inputs, ens_outs, api_name="ensemble", **COMMON)
+    ens_btn.click(ensemble_ui, cfg_inputs, ens_outs + [ens_message], api_visibility="private", show_progress="hidden",
+                  **COMMON)
+    api_endpoint(ensemble, cfg_inputs, ens_outs, "ensemble", **COMMON)
     ens_cancel.click(cancel, None, ens_status, api_visibility="private", concurrency_limit=None)
     vote_outputs = [votes, vote_note, seen]
-    vote_btn.click(with_status(([], "", None))(ensemble_votes.__wrapped__), [sketch, test_index] + cfg_inputs,
+    vote_btn.click(page(([], "", None))(ensemble_votes), [sketch, test_index] + cfg_inputs,
                    vote_outputs + [vote_status], api_visibility="private", **INTERACTIVE)
     api_endpoint(ensemble_votes, [sketch, test_index] + cfg_inputs, vote_outputs, "ensemble_votes", **INTERACTIVE)

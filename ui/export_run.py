@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import gradio as gr
 
-from training.finetuning.export import build_export
-from ui.common import INTERACTIVE, friendly
-from ui.finetune_inputs import data_tab_settings, run_config
 from core.tempfiles import run_dir
+from training.finetuning.export import build_export
+from training.finetuning.finetune_config import DEFAULTS as D
+from ui.common import INTERACTIVE, api_endpoint
+from ui.errors import api, page, status_box
+from ui.finetune_inputs import data_tab_settings, run_config
 
 NOTE = ("**Outgrow the Space:** a zip with `train.py` for these settings. `python train.py` trains on one device, "
         "`torchrun --nproc_per_node=N train.py` with DistributedDataParallel on N GPUs (or machines), "
         "`--data DIR` on your own images. Its README has the commands.")
 
 
-@friendly
-def export_run(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
-               stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
-               unfreeze: str = "all", optimizer: str = "adamw", batch_size: int = 64, amp: str = "off",
-               augment: str = "affine", compare_scratch: bool = True, max_steps: int = 0, seed: int = 0,
+@api
+def export_run(model: str = D.model, target: str = D.target, zip_file: str | None = None, few_shot: int = D.few_shot,
+               stage1_epochs: int = D.stage1_epochs, stage1_lr: float = D.stage1_lr,
+               stage2_epochs: int = D.stage2_epochs, stage2_lr: float = D.stage2_lr, unfreeze: str = D.unfreeze,
+               optimizer: str = D.optimizer, batch_size: int = D.batch_size, amp: str = D.amp,
+               augment: str = D.augment, compare_scratch: bool = True, max_steps: int = 0, seed: int = D.seed,
                request: gr.Request = None) -> str:
     """The run /finetune would make with these parameters (the same names and defaults), as a .zip: train.py,
     config.json, requirements.txt, README.md, the model's source and starting weights. Nothing is trained
@@ -35,6 +38,9 @@ def attach(inputs: list) -> None:
     """The button, its note and the file, placed where this is called; inputs: /finetune's components, in
     its parameter order."""
     btn = gr.Button("Export this run (torchrun / DDP script)", elem_id="ft-export")
+    status = status_box("ft-export-message")        # a problem with the settings, under the button
     gr.Markdown(NOTE, elem_id="ft-export-note")
     out = gr.File(label="Exported run (.zip)", interactive=False, elem_id="ft-export-file", height=70)
-    btn.click(export_run, inputs, out, api_name="export_run", show_progress="minimal", **INTERACTIVE)
+    btn.click(page((None,))(export_run), inputs, [out, status], api_visibility="private", show_progress="minimal",
+              **INTERACTIVE)
+    api_endpoint(export_run, inputs, out, "export_run", show_progress="minimal", **INTERACTIVE)

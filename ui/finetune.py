@@ -10,15 +10,18 @@ import gradio as gr
 from training.checkpoint import read_checkpoint_meta
 from training.finetuning.finetune import SavedRun
 from training.finetuning.finetune_code import finetune_code
-from training.finetuning.finetune_config import FinetuneConfig, check_resumable, config_from_header, finetunable_models
+from core.errors import InputError
+from training.finetuning.finetune_config import (AUGMENT, DEFAULTS, PUBLIC_LIMITS, UNFREEZE, FinetuneConfig,
+                                                 check_resumable, config_from_header, finetunable_models)
 from jobs.queue import job_threads
 from ui import export_run
-from ui.common import JOB, code_block, friendly
+from ui.common import JOB, api_endpoint, code_block
+from ui.errors import KEEP, api, page, status_box
 from ui.finetune_inputs import data_tab_settings, run_config
 from ui.finetune_publish import oauth_enabled, publish
 from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_curves, metrics_md, misclassified,
                                  pick_cell, pick_class, worst_cell)
-from ui.jobstream import api_errors, cancel_session, follow, job_status, progress_html, submit, ui_twin
+from ui.jobstream import cancel_session, job_status, progress_html, run_job
 from zoo import get_spec
 from core.device import describe_device
 from zoo.hub import weights_path
@@ -29,7 +32,7 @@ TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", 
 N_OUTS = 12          # status, loss, acc, metrics, per-class, confusion, files, code, state, true, pred, message
 
 
-@friendly
+@api
 def cancel(request: gr.Request = None):
     """Take this session's job out of the queue, or stop it after its current step (keeping the best weights)."""
     msg = cancel_session(request)
@@ -38,8 +41,8 @@ def cancel(request: gr.Request = None):
     return msg
 
 
-def _progress_html(text: str, done: int, total: int, error: bool = False) -> str:
-    return progress_html("ft-progress", text, done, total, error)
+def _progress_html(text: str, done: int, total: int) -> str:
+    return progress_html("ft-progress", text, done, total)
 
 
 def _describe(ev: dict) -> tuple[str, int, int]:
@@ -51,13 +54,6 @@ def _describe(ev: dict) -> tuple[str, int, int]:
             return f"resuming at {stage}step {ev['done']}{acc}", 0, 1
         return f"{what}: {stage}step {ev['done']}/{ev['total']}, loss {ev['loss']:.3f}{acc}", ev["done"], ev["total"]
     return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
-
-
-def _message_outputs(text: str, error: bool = True):
-    """Only the status and the message beside the buttons change: finished outputs keep what they show."""
-    skip = gr.skip()
-    note = f"**{'Problem' if error else 'Note'}:** {text}"
-    return (_progress_html(text, 0, 1, error=error),) + (skip,) * (N_OUTS - 2) + (note,)
 
 
 def _result_outputs(r: dict, cfg):
@@ -76,38 +72,40 @@ def _result_outputs(r: dict, cfg):
 
 
 def _follow_run(kind: str, params: dict, cfg, request):
-    """Submit the job and stream: queue position, live curves and progress, then the results."""
-    job = submit(kind, params, request)     # a second job of this visitor: refused at once
+    """Submit the job and stream: queue position, live curves and progress, then the results (a second job of
+    this visitor is refused at once; a failed one raises its error)."""
     skip = gr.skip()
-    shown = -1
-    for j in follow(job):
-        if j.finished.is_set():
-            break
+    shown = [-1]
+
+    def show(j):
         status = job_status("ft-progress", j, _describe)
+        if j.finished.is_set():                          # cancelled: the "Cancelling" note goes
+            return (status,) + (skip,) * (N_OUTS - 2) + ("",)
         n = len(j.events)
-        if n != shown and j.state == "running":       # redraw the curves only when a step came in
-            shown = n
+        if n != shown[0] and j.state == "running":       # redraw the curves only when a step came in
+            shown[0] = n
             loss_df, acc_df = live_curves(list(j.events), bool(params.get("compare_scratch")))
-            yield (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
-        else:
-            yield (status,) + (skip,) * (N_OUTS - 1)
-    if job.state == "done":
+            return (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
+        return (status,) + (skip,) * (N_OUTS - 1)
+
+    job = yield from run_job(kind, params, request, show)
+    if job is not None:
         yield _result_outputs(job.result, cfg)
-    elif job.state == "cancelled":
-        yield (_progress_html(str(job.error or "Cancelled before it started."), 0, 1),) + (skip,) * (N_OUTS - 2) + ("",)
-    else:
-        raise gr.Error(str(job.error), print_exception=False)
 
 
 def _check_weights(name: str) -> None:
     weights_path(get_spec(name))  # local file, cache or Hub; raises WeightsUnavailable with a clear message
 
 
-@api_errors
-def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str | None = None, few_shot: int = 0,
-             stage1_epochs: int = 2, stage1_lr: float = 3e-3, stage2_epochs: int = 2, stage2_lr: float = 5e-4,
-             unfreeze: str = "all", optimizer: str = "adamw", batch_size: int = 64, amp: str = "off",
-             augment: str = "affine", compare_scratch: bool = True, max_steps: int = 0, seed: int = 0,
+D = DEFAULTS
+
+
+@api
+def finetune(model: str = D.model, target: str = D.target, zip_file: str | None = None, few_shot: int = D.few_shot,
+             stage1_epochs: int = D.stage1_epochs, stage1_lr: float = D.stage1_lr,
+             stage2_epochs: int = D.stage2_epochs, stage2_lr: float = D.stage2_lr, unfreeze: str = D.unfreeze,
+             optimizer: str = D.optimizer, batch_size: int = D.batch_size, amp: str = D.amp,
+             augment: str = D.augment, compare_scratch: bool = True, max_steps: int = 0, seed: int = D.seed,
              request: gr.Request = None):
     """Fine-tune a zoo model (the public API: /finetune). Defaults: resnet_digits -> sklearn digits, a short
     offline run. Streams progress; the last update holds the metrics, per-class accuracy and files. A problem
@@ -116,30 +114,33 @@ def finetune(model: str = "resnet_digits", target: str = "digits", zip_file: str
                   optimizer, batch_size, amp, augment, max_steps, seed)
     _check_weights(cfg.model)  # offline + Hub-only weights: say so before loading (and resizing) any data
     if cfg.target == "zip" and not zip_file:
-        raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
+        raise InputError("finetune.zip_needed")
     if cfg.augment == "data-tab":
         cfg.augment_settings = data_tab_settings(request)
     params = {"config": cfg.to_dict(), "zip": zip_file, "compare_scratch": bool(compare_scratch)}
     yield from _follow_run("finetune", params, cfg, request)
 
 
-@api_errors
+@api
 def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: gr.Request = None):
     """Continue a run from an uploaded checkpoint. Its settings are checked against the tab's limits before
     it is queued; the worker then validates every tensor before use."""
     if not ckpt_file:
-        raise ValueError("upload a checkpoint (.safetensors) first")
+        raise InputError("finetune.no_checkpoint")
     meta, position = read_checkpoint_meta(ckpt_file)
     cfg = config_from_header(meta)
     check_resumable(meta, position)
     _check_weights(cfg.model)
     if cfg.target == "zip" and not zip_file:
-        raise ValueError("this checkpoint was trained on a zip: upload the same ImageFolder zip too")
+        raise InputError("finetune.checkpoint_needs_zip")
     yield from _follow_run("resume", {"checkpoint": ckpt_file, "zip": zip_file}, cfg, request)
 
 
-finetune_ui = ui_twin(finetune, lambda text: _message_outputs(text))   # the page: errors beside the button
-resume_ui = ui_twin(resume, lambda text: _message_outputs(text))    # (its message box is under Resume)
+# The page: a problem shows under the button that started the run; the progress is cleared (the last run's
+# results stay) and a "Cancelling" note goes.
+RESET = (_progress_html("idle", 0, 1),) + (KEEP,) * (N_OUTS - 2) + ("",)
+finetune_ui = page(RESET)(finetune)
+resume_ui = page(RESET)(resume)
 
 
 def build_tab() -> None:
@@ -156,33 +157,37 @@ def build_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()],
-                                value="resnet_digits", label="Pretrained model", elem_id="ft-model")
-            target = gr.Dropdown(TARGET_CHOICES, value="digits", label="Target data", elem_id="ft-target")
+                                value=D.model, label="Pretrained model", elem_id="ft-model")
+            target = gr.Dropdown(TARGET_CHOICES, value=D.target, label="Target data", elem_id="ft-target")
             # no fixed height: at 90 px the drop zone's "Click to Upload" was cut off
             zip_file = gr.File(label="ImageFolder zip (class folders of images)", file_types=[".zip"],
                                type="filepath", elem_id="ft-zip")
-            few_shot = gr.Slider(0, 200, value=0, step=1, label="Few-shot: training images per class (0 = all)")
+            few_shot = gr.Slider(*PUBLIC_LIMITS["few_shot"], value=D.few_shot, step=1,
+                                 label="Few-shot: training images per class (0 = all)")
             with gr.Row():
-                s1_epochs = gr.Slider(0, 20, value=2, step=1, label="Stage 1 epochs (head)")
-                s1_lr = gr.Number(3e-3, label="Stage 1 lr")
+                s1_epochs = gr.Slider(*PUBLIC_LIMITS["stage1_epochs"], value=D.stage1_epochs, step=1,
+                                      label="Stage 1 epochs (head)")
+                s1_lr = gr.Number(D.stage1_lr, label="Stage 1 lr")
             with gr.Row():
-                s2_epochs = gr.Slider(0, 20, value=2, step=1, label="Stage 2 epochs")
-                s2_lr = gr.Number(5e-4, label="Stage 2 lr (lower)")
-            unfreeze = gr.Radio(["all", "last1", "last2", "none"], value="all", label="Stage 2 unfreezes")
+                s2_epochs = gr.Slider(*PUBLIC_LIMITS["stage2_epochs"], value=D.stage2_epochs, step=1,
+                                      label="Stage 2 epochs")
+                s2_lr = gr.Number(D.stage2_lr, label="Stage 2 lr (lower)")
+            unfreeze = gr.Radio(list(UNFREEZE), value=D.unfreeze, label="Stage 2 unfreezes")
             with gr.Row():
-                optimizer = gr.Dropdown(["adamw", "adam", "sgd"], value="adamw", label="Optimizer")
-                batch_size = gr.Slider(8, 256, value=64, step=8, label="Batch size")
+                optimizer = gr.Dropdown(["adamw", "adam", "sgd"], value=D.optimizer, label="Optimizer")
+                batch_size = gr.Slider(*PUBLIC_LIMITS["batch_size"], value=D.batch_size, step=8, label="Batch size")
             with gr.Row():
-                amp = gr.Radio(["off", "bf16", "fp16"], value="off", label="Mixed precision")
-                augment = gr.Radio(["none", "affine", "data-tab"], value="affine", label="Augmentation",
+                amp = gr.Radio(["off", "bf16", "fp16"], value=D.amp, label="Mixed precision")
+                augment = gr.Radio(list(AUGMENT), value=D.augment, label="Augmentation",
                                    info="data-tab: the random steps you last applied on the Data tab")
             scratch = gr.Checkbox(True, label="Compare with training from scratch (same steps)")
             with gr.Row():
                 max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)")  # checked: run_config
-                seed = gr.Number(0, precision=0, label="Seed")  # checked: run_config
+                seed = gr.Number(D.seed, precision=0, label="Seed")  # checked: run_config
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+            start_status = status_box("ft-start-message")   # a problem with these settings sits under the buttons
             cancel_msg = gr.Markdown(elem_id="ft-message")
             # "Export this run": /export_run, the same inputs as /finetune
             export_run.attach([model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze,
@@ -211,6 +216,7 @@ def build_tab() -> None:
                 true_c = gr.Dropdown([], label="True class", elem_id="ft-true")
                 pred_c = gr.Dropdown([], label="Predicted class", elem_id="ft-pred")
                 show_cell = gr.Button("Show these test images", elem_id="ft-show-cell")
+            cell_status = status_box("ft-cell-message")
             cell_note = gr.Markdown()
             cell_gallery = gr.Gallery(label="Test images in that confusion-matrix cell", columns=8, height=200,
                                       elem_id="ft-cell-gallery")
@@ -221,7 +227,7 @@ def build_tab() -> None:
                     ckpt_in = gr.File(label="Checkpoint (.safetensors)", file_types=[".safetensors"],
                                       type="filepath", elem_id="ft-ckpt-in")   # no fixed height, as the zip's
                     resume_btn = gr.Button("Resume", elem_id="ft-resume")
-                resume_msg = gr.Markdown(elem_id="ft-resume-message")
+                resume_msg = status_box("ft-resume-message")   # a problem with the checkpoint, under its button
                 if oauth_enabled():
                     gr.LoginButton()
                 with gr.Row():
@@ -229,6 +235,7 @@ def build_tab() -> None:
                     token = gr.Textbox(label="Your Hub token (write)", type="password",
                                        info="used for this upload only; the server's own token never is")
                     pub_btn = gr.Button("Publish")
+                pub_status = status_box("ft-publish-message")
                 pub_msg = gr.Markdown()
             code = code_block()
     state = gr.State(None)
@@ -236,14 +243,16 @@ def build_tab() -> None:
     inputs = [model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze, optimizer, batch_size,
               amp, augment, scratch, max_steps, seed]
     # The job's own queue (jobs/queue.py) gives the position in the status; the handlers only follow jobs.
-    # The page's buttons show problems beside them; the API endpoints (hidden buttons) raise them as errors.
-    start.click(finetune_ui, inputs, outs, api_visibility="private", show_progress="minimal", **gpu)
-    resume_btn.click(resume_ui, [ckpt_in, zip_file], outs[:-1] + [resume_msg], api_visibility="private",
+    # The page's buttons show problems under them; the API endpoints (hidden buttons) raise them as errors.
+    start.click(finetune_ui, inputs, outs + [start_status], api_visibility="private", show_progress="minimal", **gpu)
+    resume_btn.click(resume_ui, [ckpt_in, zip_file], outs + [resume_msg], api_visibility="private",
                      show_progress="minimal", **gpu)
-    gr.Button(visible=False).click(finetune, inputs, outs, api_name="finetune", **gpu)
-    gr.Button(visible=False).click(resume, [ckpt_in, zip_file], outs, api_name="resume", **gpu)
+    api_endpoint(finetune, inputs, outs, "finetune", **gpu)
+    api_endpoint(resume, [ckpt_in, zip_file], outs, "resume", **gpu)
     stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
-    show_cell.click(misclassified, [state, true_c, pred_c], [cell_gallery, cell_note], api_visibility="private")
+    show_cell.click(page(([], ""))(misclassified), [state, true_c, pred_c], [cell_gallery, cell_note, cell_status],
+                    api_visibility="private")
     per_class.select(pick_class, state, true_c, api_visibility="private")
-    confusion.select(pick_cell, state, [true_c, pred_c, cell_gallery, cell_note], api_visibility="private")
-    pub_btn.click(publish, [state, repo, token], pub_msg, api_visibility="private")
+    confusion.select(page((KEEP, KEEP, [], ""))(pick_cell), state,
+                     [true_c, pred_c, cell_gallery, cell_note, cell_status], api_visibility="private")
+    pub_btn.click(page(("",))(publish), [state, repo, token], [pub_msg, pub_status], api_visibility="private")

@@ -13,8 +13,8 @@ from ui.data import last_settings
 def run_config(model, target, few_shot, stage1_epochs, stage1_lr, stage2_epochs, stage2_lr, unfreeze, optimizer,
                batch_size, amp, augment, max_steps, seed, augment_settings=None) -> FinetuneConfig:
     """The config these tab inputs make, held to the tab's limits (validate_public)."""
-    max_steps = whole_number(max_steps, "Max steps per stage", 0, 10_000_000)
-    seed = whole_number(seed, "Seed", 0, 2**31 - 1)
+    max_steps = whole_number(max_steps, "field.max_steps", 0, 10_000_000)
+    seed = whole_number(seed, "field.seed", 0, 2**31 - 1)
     return validate_public(FinetuneConfig(
         model=model, target=target, few_shot=int(few_shot), stage1_epochs=int(stage1_epochs),
         stage1_lr=float(stage1_lr), stage2_epochs=int(stage2_epochs), stage2_lr=float(stage2_lr), unfreeze=unfreeze,

@@ -7,7 +7,7 @@ import os
 
 import gradio as gr
 
-from ui.common import friendly
+from core.errors import InputError
 from zoo.hub import publish as hub_publish
 from zoo.hub import save_safetensors_atomic
 from zoo.registry import get_spec
@@ -27,13 +27,11 @@ def visitor_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str:
     typed = (typed or "").strip()
     if typed:
         if len(typed) > 512 or any(c.isspace() for c in typed):
-            raise ValueError("that does not look like a Hub token")
+            raise InputError("publish.bad_token")
         return typed
     if oauth_token is not None and oauth_enabled() and getattr(oauth_token, "token", None):
         return oauth_token.token
-    how = "sign in with Hugging Face above, or paste" if oauth_enabled() else "paste"
-    raise ValueError(f"publishing uses your own Hub account: {how} a token with write access "
-                     "(huggingface.co/settings/tokens)")
+    raise InputError("publish.needs_login" if oauth_enabled() else "publish.needs_token")
 
 
 # What each target is, for the card's eval result: its Hub dataset (zoo.publish.HUB_DATASETS) or, where it has none,
@@ -100,15 +98,14 @@ safetensors.torch.load_model(model, "model.safetensors", strict=True)
     return build_card(data, text)
 
 
-@friendly
 def publish(state, repo_id: str, token: str, oauth_token: gr.OAuthToken | None = None):
     """Upload the fine-tuned weights (+ config.json, README.md) to a Hugging Face Hub model repo, with the
-    visitor's own credentials only (see visitor_token)."""
+    visitor's own credentials only (see visitor_token). The page's Publish (no API endpoint)."""
     if not state:
-        raise ValueError("run a fine-tuning job first")
+        raise InputError("finetune.no_run")
     repo_id = (repo_id or "").strip()
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError("repo id must look like 'user/name'")
+        raise InputError("publish.repo_id")
     credentials = visitor_token(token, oauth_token)
     res = state["result"]
     folder = run_dir("publish")

@@ -8,7 +8,7 @@ from safetensors import safe_open
 
 import gradio as gr
 
-from ui.common import friendly
+from core.errors import InputError
 from ui.data import to_picture
 
 # Every series the two charts can show, with its colour (the charts are built with this map: see ui/finetune.py).
@@ -97,21 +97,20 @@ def _gallery_images(path: str, idx: list[int]):
         return [thumbs[i:i + 1][0] for i in idx]
 
 
-@friendly
 def misclassified(state, true_class: str, pred_class: str):
     """Test images of class `true_class` that the model called `pred_class` (a confusion-matrix cell)."""
     if not state:
-        raise ValueError("run a fine-tuning job first")
+        raise InputError("finetune.no_run")
     res = state["result"]
     classes = list(res.classes)
     if true_class not in classes or pred_class not in classes:
-        raise ValueError("pick a true and a predicted class from the list")
+        raise InputError("finetune.pick_classes")
     t, p = classes.index(true_class), classes.index(pred_class)
     try:
         with safe_open(state["gallery"], framework="pt") as f:
             y, pred = f.get_tensor("y"), f.get_tensor("pred")
     except (OSError, KeyError):
-        raise ValueError("this run's test images were cleaned up (old runs are deleted); run it again") from None
+        raise InputError("finetune.gallery_gone") from None
     idx = ((y == t) & (pred == p)).nonzero().flatten()
     shown = idx[:48].tolist()
     pics = [(to_picture(x.float() / 255, min_side=112), f"#{i}")

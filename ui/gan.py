@@ -10,7 +10,9 @@ from gradio.context import Context
 import pandas as pd
 
 from training.generative.fid import class_histogram
-from ui.common import INTERACTIVE, api_endpoint, code_block, friendly, status_box, whole_number, with_status
+from core.errors import InputError
+from ui.common import INTERACTIVE, api_endpoint, code_block, whole_number
+from ui.errors import api, page, status_box
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
                                 realness, sample)
@@ -109,20 +111,21 @@ def _helpers() -> str:
 def _digit(choice) -> int | None:
     if choice in (None, "", ANY):
         return None
-    d = int(str(choice).strip())
+    try:
+        d = int(str(choice).strip())
+    except ValueError:
+        d = -1
     if not 0 <= d <= 9:
-        raise ValueError(f"digit must be 0-9 or {ANY!r}; got {choice!r}")
+        raise InputError("gan.digit", any=ANY, value=str(choice))
     return d
 
 
-@friendly
+@api
 def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation: float = 0.0):
     """Sample the generator (the public API: /gan_sample). Returns the gallery, a grid, a summary and the code."""
-    seed, n, d = int(seed or 0), int(count or 64), _digit(digit)
+    seed, n, d = whole_number(seed, "field.seed", 0, 2**63 - 1), int(count or 64), _digit(digit)
     if not 1 <= n <= MAX_COUNT:
-        raise ValueError(f"count must be between 1 and {MAX_COUNT}; got {n}")
-    if not 0 <= seed < 2**63:
-        raise ValueError("seed must be a non-negative integer below 2**63")
+        raise InputError("gan.count", most=MAX_COUNT, value=n)
     t = float(truncation or 0.0)
     t0 = time.perf_counter()
     x = sample(seed, n, d, t)                                        # (n, 1, 28, 28)
@@ -142,7 +145,7 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
     return gallery, grid(x, nrow=min(n, 10), scale=2), summary, code
 
 
-@friendly
+@api
 def gan_interpolate(seed_a: float = 0, seed_b: float = 1, digit_a: str = "3", digit_b: str = "8",
                     steps: float = 10, truncation: float = 0.0):
     """Images along a path from seed A (digit A) to seed B (digit B): a strip and an animated GIF."""
@@ -156,7 +159,8 @@ def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
     da, db = _digit(digit_a), _digit(digit_b)
     da = 0 if da is None else da
     db = da if db is None else db
-    seed_a, seed_b = whole_number(seed_a, "Seed A", 0, 2**63 - 1), whole_number(seed_b, "Seed B", 0, 2**63 - 1)
+    seed_a = whole_number(seed_a, "field.seed_a", 0, 2**63 - 1)
+    seed_b = whole_number(seed_b, "field.seed_b", 0, 2**63 - 1)
     frames, (ka, kb) = interpolate(seed_a, seed_b, steps, da, db, float(truncation or 0.0))
     path = os.path.join(tempfile.mkdtemp(prefix="gan-gif-"), f"interp-{int(seed_a)}-{int(seed_b)}.gif")
     with open(path, "wb") as f:
@@ -173,7 +177,7 @@ def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
     return grid(frames, nrow=steps, scale=3), path, code, note
 
 
-@friendly
+@api
 def gan_interpolate_page(seed_a=0, seed_b=1, digit_a="3", digit_b="8", steps=10, truncation=0.0):
     """The page's Interpolate: the strip, the GIF, the code and the line that says what each frame reads as."""
     return _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
@@ -279,11 +283,11 @@ def build_tab() -> None:
     sample_in, sample_out = [seed, count, digit, trunc], [gallery, grid_img, summary, code]
     interp_in, interp_out = [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode]
     page_out = interp_out + [strip_note]
-    btn.click(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
+    btn.click(page((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
               api_visibility="private", **common)
-    ex.load_input_event.then(with_status((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
+    ex.load_input_event.then(page((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
                              api_visibility="private", **common)
-    ibtn.click(with_status((None, None, "", ""))(gan_interpolate_page), interp_in, page_out + [istatus],
+    ibtn.click(page((None, None, "", ""))(gan_interpolate_page), interp_in, page_out + [istatus],
                api_visibility="private", **common)
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
     api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)

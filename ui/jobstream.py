@@ -1,16 +1,15 @@
-"""Gradio side of jobs (jobs/queue.py): submit for this session, follow the job while yielding updates,
-queue/progress/error status HTML, and the per-session Cancel. Shared by the Fine-tune, Compression,
-Ensembles and Data tabs."""
+"""Gradio side of jobs (jobs/queue.py): the job stream (run_job: submit for this session, follow while yielding
+updates, the job's error raised for the tab's error boundary, ui/errors.py), queue/progress status HTML, and the
+per-session Cancel. Shared by the Fine-tune, Compression, Ensembles and Data tabs."""
 from __future__ import annotations
 
-import functools
 import html
 
 import gradio as gr
 
-from jobs.queue import JobError, get_queue
+from core.errors import text_of
+from jobs.queue import get_queue
 from ui.admission import client_ip
-from ui.common import error_message
 
 POLL_S = 0.5
 
@@ -42,12 +41,10 @@ def cancel_session(request: gr.Request | None) -> str:
     return get_queue().cancel(session(request))
 
 
-def progress_html(elem_id: str, text: str, done: int, total: int, error: bool = False) -> str:
+def progress_html(elem_id: str, text: str, done: int, total: int) -> str:
     pct = 100.0 * done / max(1, total)
-    style = " style='color:#b91c1c'" if error else ""
-    bar = "" if error else f"<progress value='{done}' max='{max(1, total)}' style='width:100%'></progress>"
-    return (f"<div id='{elem_id}'{style}>{bar}<div>{html.escape(text)}" + ("" if error else f" ({pct:.0f}%)")
-            + "</div></div>")
+    bar = f"<progress value='{done}' max='{max(1, total)}' style='width:100%'></progress>"
+    return f"<div id='{elem_id}'>{bar}<div>{html.escape(text)} ({pct:.0f}%)</div></div>"
 
 
 def queued_text(job) -> str:
@@ -56,6 +53,11 @@ def queued_text(job) -> str:
     ahead = "1 job is" if pos == 1 else f"{pos} jobs are"
     return (f"Queued: {ahead} ahead of yours in the job queue (one job runs at a time here, and visitors take "
             "turns; this tab's other buttons keep working). It starts by itself; Cancel takes it out of the queue.")
+
+
+def ended_text(job) -> str:
+    """How a job that did not finish ended, in the visitor's words (cancelled, or failed)."""
+    return text_of(job.error) if job.error is not None else "Cancelled before it started."
 
 
 def job_status(elem_id: str, job, describe) -> str:
@@ -67,10 +69,8 @@ def job_status(elem_id: str, job, describe) -> str:
         if ev is None:
             return progress_html(elem_id, "starting (the training process loads the data and the model)", 0, 1)
         return progress_html(elem_id, *describe(ev))
-    if job.state == "cancelled":
-        return progress_html(elem_id, str(job.error) if job.error else "Cancelled before it started.", 0, 1)
-    if job.state == "failed":
-        return progress_html(elem_id, str(job.error), 0, 1, error=True)
+    if job.state in ("cancelled", "failed"):
+        return progress_html(elem_id, ended_text(job), 0, 1)
     return progress_html(elem_id, "done", 1, 1)
 
 
@@ -79,57 +79,19 @@ def stage_text(ev: dict) -> tuple[str, int, int]:
     return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
 
 
-def error_text(exc: BaseException) -> str:
-    """What a visitor reads for an exception: the one decision (ui.common.error_message, core.errors.describe);
-    a job's own errors (refused, cancelled, the worker died) are written for the visitor too."""
-    if isinstance(exc, JobError):
-        return str(exc)
-    return error_message(exc, "job endpoint")
-
-
-def _guarded(fn, on_failure):
-    """fn's stream, item by item; when it fails, on_failure(exc) either raises or gives one last item to yield.
-    Closing the wrapper closes fn's generator (its finally cancels the job)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        it = fn(*args, **kwargs)
-        try:
-            while True:
-                try:
-                    v = next(it)
-                except StopIteration:
-                    return
-                except Exception as exc:  # noqa: BLE001 - the boundary of a public server
-                    yield on_failure(exc)
-                    return
-                yield v
-        finally:
-            it.close()
-
-    return wrapper
-
-
-def api_errors(fn):
-    """For a job endpoint (a generator): any failure reaches an API caller as gr.Error with its message."""
-
-    def fail(exc):
-        if isinstance(exc, gr.Error):
-            raise exc
-        raise gr.Error(error_text(exc), print_exception=False) from None
-
-    return _guarded(fn, fail)
-
-
-def ui_twin(fn, on_error):
-    """The page's version of a job endpoint: the same stream, but a failure becomes on_error(message) (a message
-    beside the button, finished outputs untouched) instead of red "Error" badges over every output."""
-
-    def fail(exc):
-        if isinstance(exc, gr.Error):
-            return on_error(str(exc.message))
-        raise exc
-
-    wrapper = _guarded(fn, fail)
-    wrapper.__name__ = wrapper.__qualname__ = f"{fn.__name__}_page"   # its own (private) event name
-    return wrapper
+def run_job(kind: str, params: dict, request: gr.Request | None, show):
+    """The one job stream every job tab uses: submit a job for this visitor and follow it, yielding show(job)
+    while it waits or runs. Returns the finished job, or None when it was cancelled (after yielding show(job)
+    once more, so the status says so); raises the job's error (written for the visitor) when it failed. A second
+    job of the same visitor is refused at once (JobRefused). Closing the stream cancels the job (follow)."""
+    job = submit(kind, params, request)
+    for j in follow(job):
+        if j.finished.is_set():
+            break
+        yield show(j)
+    if job.state == "failed":
+        raise job.error
+    if job.state != "done":
+        yield show(job)
+        return None
+    return job

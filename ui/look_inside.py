@@ -12,12 +12,13 @@ from look_inside.views import (RANDOM, TRAINED, activation_view, attribution_vie
 from look_inside.weights import (COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS, compare_code, load_checkpoint,
                                  param_tensors, summary_code, weights_code)
 from ui.classify import model_choices
-from ui.common import (INTERACTIVE, KEEP, ImageFile, api_endpoint, code_block, friendly, sketch_is_empty, status_box,
-                       whole_number, with_status)
+from core.errors import InputError
+from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty, whole_number
+from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec
 from zoo.catalog import categories_of
-from zoo.classify import unavailable_message
+from zoo.classify import model_unavailable
 from zoo.hub import WeightsUnavailable
 
 DEFAULT_MODEL = "resnet_digits"
@@ -30,11 +31,9 @@ CMP_UPLOAD = "trained -> uploaded .safetensors"
 def _model(name, weights, seed):
     try:
         return get_inspect_model(name or DEFAULT_MODEL, weights or TRAINED,
-                                 whole_number(seed or 0, "The random-init seed", 0, 2**31 - 1))
+                                 whole_number(seed or 0, "field.random_init_seed", 0, 2**31 - 1))
     except WeightsUnavailable:
-        raise WeightsUnavailable(unavailable_message(
-            name or DEFAULT_MODEL, "Meanwhile, choose Weights: random init to look inside the architecture: its "
-            "real layers and shapes, with untrained weights (clearly labelled).")) from None
+        raise model_unavailable(name or DEFAULT_MODEL, inspecting=True) from None
 
 
 def _pick(sketch, upload, source):
@@ -55,7 +54,7 @@ def _activations(src, model_name, layer, top_k, weights, seed, shared_scale):
             gr.Dropdown(choices=choices, value=layer or ""))
 
 
-@friendly
+@api
 def activations(image, model_name: str = DEFAULT_MODEL, layer: str = "", top_k: int = 16, weights: str = TRAINED,
                 seed: int = 0, shared_scale: bool = False):
     """Feature maps of one layer and every layer's statistics for an image file (the public API: /activations).
@@ -74,7 +73,7 @@ def _attribution(src, model_name, target, weights, seed):
     return v.gradcam, v.saliency, text, attribution_code(model_name, v.layer, t, spec.family)
 
 
-@friendly
+@api
 def attribution(image, model_name: str = DEFAULT_MODEL, target: str = "", weights: str = TRAINED, seed: int = 0):
     """Grad-CAM and saliency overlays for an image file and a class ('' = the predicted one)."""
     return _attribution(image, model_name, target, weights, seed)
@@ -85,7 +84,7 @@ ACT_RESET = (None, None, None, "", "", KEEP)       # grid, histograms, table, te
 ATTR_RESET = (None, None, "", "")                  # Grad-CAM, saliency, text, code
 
 
-@with_status(ACT_RESET + ATTR_RESET, empty=sketch_is_empty)
+@page(ACT_RESET + ATTR_RESET, empty=sketch_is_empty)
 def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, target):
     """Live view while drawing: activations and attribution of the sketch."""
     return (*_activations(sketch, model_name, layer, top_k, weights, seed, shared_scale),
@@ -95,7 +94,7 @@ def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, t
 # progress: as on Classify, the first use of an ImageNet model downloads its weights from the Hub (45-530 MB);
 # track_tqdm turns huggingface_hub's download bar into the tab's progress bar. Every event that loads trained
 # weights on request takes one (the sketchpad's live view hides its progress, as Classify's does).
-@with_status(ACT_RESET + ATTR_RESET, empty=lambda image, *_: image is None)
+@page(ACT_RESET + ATTR_RESET, empty=lambda image, *_: image is None)
 def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, target,
                 progress=gr.Progress(track_tqdm=True)):
     """An upload or an example: activations and attribution."""
@@ -103,26 +102,26 @@ def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, ta
             *_attribution(image, model_name, target, weights, seed))
 
 
-@with_status(ACT_RESET)
+@page(ACT_RESET)
 def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, seed, shared_scale,
                    progress=gr.Progress(track_tqdm=True)):
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
-        raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
+        raise InputError("inspect.no_input")
     return _activations(src, model_name, layer, top_k, weights, seed, shared_scale)
 
 
-@with_status(ATTR_RESET)
+@page(ATTR_RESET)
 def attribution_ui(sketch, upload, source, model_name, target, weights, seed, progress=gr.Progress(track_tqdm=True)):
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
-        raise ValueError("Draw a digit or upload a picture first (or pick an example in Upload).")
+        raise InputError("inspect.no_input")
     return _attribution(src, model_name, target, weights, seed)
 
 
 # ---- weights, comparison, summary ---------------------------------------------------------------------------
 
-@friendly
+@api
 def weight_stats(model_name: str = DEFAULT_MODEL, weights: str = TRAINED, seed: int = 0, include_bn: bool = False,
                  zero_tol: float = 1e-3):
     """Per-tensor weight histograms (first output), the statistics table, first-layer filters, a description and
@@ -130,14 +129,14 @@ def weight_stats(model_name: str = DEFAULT_MODEL, weights: str = TRAINED, seed: 
     model_name = model_name or DEFAULT_MODEL
     zero_tol = float(zero_tol if zero_tol is not None else 1e-3)
     if not 0 <= zero_tol < 1e3:
-        raise ValueError("the near-zero tolerance must be between 0 and 1000")
+        raise InputError("inspect.zero_tol")
     label = weights_label(weights or TRAINED, int(seed or 0))
     v = weights_view(_model(model_name, weights, seed), label, bool(include_bn), zero_tol)
     return (v.hist, v.rows, v.filters, f"_{label}_  \n" + v.text,
             weights_code(model_name, None if (weights or TRAINED) == TRAINED else int(seed or 0), zero_tol))
 
 
-@friendly
+@api
 def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM, seed: int = 0,
                         checkpoint: str | None = None, layer: str = ""):
     """Two checkpoints of one architecture, layer by layer: relative-change bars first, then the overlaid
@@ -147,8 +146,7 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
     trained = _model(model_name, TRAINED, 0)
     if mode == CMP_UPLOAD:
         if not checkpoint:
-            raise gr.Error("Upload a .safetensors checkpoint of this architecture first (e.g. the weights saved by the "
-                           "Fine-tune tab), or pick the random-init comparison.", print_exception=False)
+            raise InputError("inspect.upload_first")
         path = checkpoint if isinstance(checkpoint, str) else getattr(checkpoint, "name", str(checkpoint))
         a, b = trained, load_checkpoint(get_spec(model_name), path)
         labels = ("trained (shipped)", "uploaded file")
@@ -165,24 +163,24 @@ def compare_checkpoints(model_name: str = DEFAULT_MODEL, mode: str = CMP_RANDOM,
             gr.Dropdown(choices=choices, value=layer or ""))
 
 
-@friendly
+@api
 def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int = 0, depth: int = 4):
     """torchinfo summary (layers, output shapes, params, mult-adds, memory) for a 1 x C x H x W input
     (0 = the model's own size)."""
     model_name = model_name or DEFAULT_MODEL
     c, h0, w0 = get_spec(model_name).weights.input_size
-    h = whole_number(height or h0, "Input height", 8, 1024)
-    w = whole_number(width or w0, "Input width", 8, 1024)
+    h = whole_number(height or h0, "field.input_height", 8, 1024)
+    w = whole_number(width or w0, "field.input_width", 8, 1024)
     rows, text = summary_view(model_name, h, w, int(depth or 4))
     return rows, f"```\n{text.strip()}\n```", summary_code(model_name, (1, c, h, w), int(depth or 4))
 
 
-@with_status((None, None, None, "", ""))
+@page((None, None, None, "", ""))
 def weight_stats_ui(model_name, weights, seed, include_bn, zero_tol, progress=gr.Progress(track_tqdm=True)):
     return weight_stats(model_name, weights, seed, include_bn, zero_tol)
 
 
-@with_status((None, None, None, "", "", KEEP))
+@page((None, None, None, "", "", KEEP))
 def compare_checkpoints_ui(model_name, mode, seed, checkpoint, layer, progress=gr.Progress(track_tqdm=True)):
     return compare_checkpoints(model_name, mode, seed, checkpoint, layer)
 
@@ -348,7 +346,7 @@ def build_tab() -> None:
     cmp_btn.click(compare_checkpoints_ui, cmp_in, cmp_out + [status], api_visibility="private", **common)
     ckpt.upload(lambda: CMP_UPLOAD, None, mode, api_visibility="private")
     s_in, s_out = [model, s_h, s_w, s_depth], [s_table, s_text, s_code]
-    s_btn.click(with_status((None, "", ""))(model_summary), s_in, s_out + [status], api_visibility="private", **common)
+    s_btn.click(page((None, "", ""))(model_summary), s_in, s_out + [status], api_visibility="private", **common)
     # The public API: the same functions, raising errors for the caller (see ui.common.api_endpoint).
     api_endpoint(activations, [upload] + look_in[:-1], act_out, "activations", **common)
     api_endpoint(attribution, [upload, model, target, weights, seed], attr_out, "attribution", **common)

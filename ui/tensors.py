@@ -9,13 +9,15 @@ import time
 
 import gradio as gr
 
+from core.errors import text_of
 from playground.limits import PROGRAMS_AT_ONCE, WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
 from ui import first_screens
 from ui.admission import client_ip
-from ui.common import code_block, friendly
+from ui.common import code_block
+from ui.errors import api
 
 HEADERS = ["line", "name / expression", "type / shape", "dtype", "device", "requires_grad", "grad_fn", "stride",
            "contiguous"]
@@ -39,7 +41,7 @@ def visitor(request: gr.Request | None) -> dict:
 
 def stopped(exc: Exception) -> str:
     """The result text for a program the sandbox refused to start or stopped."""
-    return f"Not run: {exc}" if isinstance(exc, SandboxBusy) else f"Stopped: {exc}"
+    return f"Not run: {text_of(exc)}" if isinstance(exc, SandboxBusy) else f"Stopped: {text_of(exc)}"
 
 
 def mode_note() -> str:
@@ -102,7 +104,7 @@ def run_status(r: dict, started: float) -> str:
     return "\n\n".join([head + ".", *notes])
 
 
-@friendly
+@api
 def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request = None):
     """Run a program in the sandbox (the public API: /tensor_eval). The first output is what the program
     printed, in order (its traceback at the end if it raised); then the rows, pictures, the plain script, the

@@ -43,6 +43,8 @@ PHOTO_MODEL = "resnet18"
 class PhotoNeedsImageNet(ImageInputError):
     """A photo was given to a digits model and no ImageNet model can be loaded now; the message says what to do."""
 
+    key = "image.photo_needs_imagenet"
+
 
 def weights_on_disk(name: str) -> bool:
     """True when a model's weights are here already (shipped in zoo/weights/ or in the Hugging Face cache):
@@ -58,13 +60,13 @@ def weights_on_disk(name: str) -> bool:
         return False
 
 
-def unavailable_message(name: str, instead: str = "Pick one of the digits models instead.") -> str:
-    """Plain words for a model whose weights cannot be had now (instead of HF_HUB_OFFLINE and cache paths),
-    ending with what the visitor can do instead."""
+def model_unavailable(name: str, inspecting: bool = False) -> WeightsUnavailable:
+    """The error for a model whose weights cannot be had now, in plain words (instead of HF_HUB_OFFLINE and cache
+    paths), ending with what the visitor can do instead: pick a digits model, or (inspecting: Look inside) look at
+    the architecture with random weights."""
     spec = get_spec(name)
-    mb = spec.weights.num_params * 4 / 2**20
-    return (f"{spec.title} needs its trained weights ({mb:.0f} MB), which download from the Hugging Face Hub, "
-            f"and the Hub cannot be reached from this server right now. {instead}")
+    key = "weights.model_unreachable_inspect" if inspecting else "weights.model_unreachable"
+    return WeightsUnavailable(key, title=spec.title, size_mb=spec.weights.num_params * 4 / 2**20)
 
 
 def route(name: str, src, drawn: bool = False) -> tuple[str, str]:
@@ -83,11 +85,8 @@ def route(name: str, src, drawn: bool = False) -> tuple[str, str]:
     try:
         load_model(PHOTO_MODEL)
     except (WeightsUnavailable, WeightsError):
-        raise PhotoNeedsImageNet(
-            f"This looks like a photo ({reasons[0]}), not a digit. Photos need an ImageNet model "
-            f"({photo.title.split(' (')[0]}...), "
-            f"whose weights download from the Hugging Face Hub, and the Hub cannot be reached from this server "
-            f"right now. Draw a digit instead, or try one of the digit examples.") from None
+        raise PhotoNeedsImageNet("image.photo_needs_imagenet", reason=reasons[0],
+                                 model=photo.title.split(" (")[0]) from None
     return PHOTO_MODEL, (f"This looks like a photo ({reasons[0]}), so **{photo.title}** (ImageNet) answered: "
                          f"`{name}` only knows the digits 0-9.")
 

@@ -23,11 +23,15 @@ MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
 class WeightsUnavailable(VisitorError, RuntimeError):
-    """The weights cannot be had now (offline and not cached, repo or file missing)."""
+    """The weights cannot be had now (offline and not cached, repo or file missing); keys weights.*."""
+
+    key = "weights.unavailable"
 
 
 class WeightsError(InputError):
     """A weights file that is not what it claims: not safetensors, corrupt, or the wrong keys/shapes."""
+
+    key = "weights.invalid"
 
 
 def weights_dir() -> str:
@@ -104,22 +108,22 @@ def check_safetensors_header(path: str, max_header_bytes: int = MAX_HEADER_BYTES
             head = f.read(8)
             n = int.from_bytes(head, "little") if len(head) == 8 else -1
             if n <= 1 or n > size - 8:
-                raise WeightsError(f"{name} is not a valid safetensors file (a pickle or another format?)")
+                raise WeightsError("weights.not_safetensors", name=name)
             if n > max_header_bytes:
-                raise WeightsError(f"{name}: its header is {n / 2**20:.1f} MB; the limit is "
-                                   f"{max_header_bytes / 2**20:.0f} MB")
+                raise WeightsError("weights.header_too_large", name=name, size_mb=n / 2**20,
+                                   limit_mb=max_header_bytes / 2**20)
             raw = f.read(n)
     except OSError as exc:      # its strerror, not str(exc): that names the server's path
-        raise WeightsError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
+        raise WeightsError("weights.unreadable", name=name, reason=exc.strerror or "") from None
     try:
         header = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise WeightsError(f"{name} is not a valid safetensors file (its header is not JSON)") from None
+        raise WeightsError("weights.header_not_json", name=name) from None
     if not isinstance(header, dict):
-        raise WeightsError(f"{name} is not a valid safetensors file (its header is not a JSON object)")
+        raise WeightsError("weights.header_not_json", name=name)
     count = len(header) - ("__metadata__" in header)
     if count > max_tensors:
-        raise WeightsError(f"{name} lists {count:,} tensors; the limit is {max_tensors:,}")
+        raise WeightsError("weights.too_many_tensors", name=name, count=count, limit=max_tensors)
     return header
 
 
@@ -130,8 +134,8 @@ def load_safetensors(path: str, max_tensors: int = MAX_TENSORS) -> dict[str, tor
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:
-        why = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else exc   # OSError: names the path
-        raise WeightsError(f"{os.path.basename(path)} is not a valid safetensors file ({why})") from None
+        why = (exc.strerror or "") if isinstance(exc, OSError) else str(exc)[:200]   # OSError's str names the path
+        raise WeightsError("weights.damaged", name=os.path.basename(path), detail=why) from None
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -149,7 +153,7 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
         if shapes:
             parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
-        raise WeightsError("weights do not fit this architecture: " + "; ".join(parts))
+        raise WeightsError("weights.mismatch", details="; ".join(parts))
     model.load_state_dict(state, strict=True)
 
 
@@ -203,29 +207,23 @@ def download(repo_id: str, filename: str, revision: str = "main", cache_dir: str
         get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint()), timeout=5,
                              token=token)
         return hf_hub_download(repo_id, filename, etag_timeout=10, **kw)
-    except HFValidationError as exc:
-        raise WeightsUnavailable(f"invalid Hub repo id or file name: {exc}") from None
+    except HFValidationError:
+        raise WeightsUnavailable("weights.bad_repo_id", repo_id=repo_id, filename=filename) from None
     except LocalEntryNotFoundError:
-        raise WeightsUnavailable(
-            f"{repo_id}/{filename} is not in the local cache and offline mode is on (HF_HUB_OFFLINE=1). "
-            f"Connect to the internet once (or fill the Hugging Face cache) to use this model.") from None
+        raise WeightsUnavailable("weights.offline", repo_id=repo_id, filename=filename) from None
     except RepositoryNotFoundError:
-        raise WeightsUnavailable(f"Hub repo {repo_id!r} does not exist (or is private).") from None
+        raise WeightsUnavailable("weights.no_repo", repo_id=repo_id) from None
     except RevisionNotFoundError:
-        raise WeightsUnavailable(f"revision {revision!r} of {repo_id!r} does not exist.") from None
+        raise WeightsUnavailable("weights.no_revision", repo_id=repo_id, revision=revision) from None
     except EntryNotFoundError:
-        raise WeightsUnavailable(f"{filename!r} is not in Hub repo {repo_id!r}.") from None
+        raise WeightsUnavailable("weights.no_file", repo_id=repo_id, filename=filename) from None
     except HfHubHTTPError as exc:
-        raise WeightsUnavailable(f"the Hub refused {repo_id}/{filename}: {str(exc)[:300]}") from None
-    except (OSError, ConnectionError) as exc:  # DNS failure, refused connection, timeout (httpx errors too)
-        raise WeightsUnavailable(
-            f"{repo_id}/{filename} is not cached and the Hugging Face Hub cannot be reached "
-            f"({type(exc).__name__}). Connect to the internet once to download it.") from None
+        raise WeightsUnavailable("weights.refused", repo_id=repo_id, filename=filename, detail=str(exc)[:300]) from None
+    except (OSError, ConnectionError):  # DNS failure, refused connection, timeout (httpx errors too)
+        raise WeightsUnavailable("weights.unreachable", repo_id=repo_id, filename=filename) from None
     except Exception as exc:  # httpx.ConnectError etc. are not OSErrors
         if type(exc).__module__.startswith(("httpx", "httpcore")):
-            raise WeightsUnavailable(
-                f"{repo_id}/{filename} is not cached and the Hugging Face Hub cannot be reached "
-                f"({type(exc).__name__}). Connect to the internet once to download it.") from None
+            raise WeightsUnavailable("weights.unreachable", repo_id=repo_id, filename=filename) from None
         raise
 
 
@@ -259,10 +257,10 @@ def publish(files: dict[str, str], repo_id: str, token: str, private: bool = Fal
     from huggingface_hub import CommitOperationAdd, HfApi  # on first use, as in download()
 
     if not isinstance(token, str) or not token.strip():
-        raise ValueError("publishing needs a Hub token with write access (it is never taken from the server)")
+        raise InputError("publish.no_token")
     for dest in files:
         if not dest.endswith((".safetensors", ".json", ".md")):
-            raise ValueError(f"refusing to publish {dest!r}: only safetensors, json and md files")
+            raise InputError("publish.file_kind", name=dest)
     api = HfApi(endpoint=hub_endpoint(), token=token.strip())
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     ops = [CommitOperationAdd(path_in_repo=dest, path_or_fileobj=src) for dest, src in files.items()]

@@ -40,12 +40,9 @@ MAX_WEBP_CHUNKS = 10_000       # RIFF chunks, frames (ANMF) included
 
 
 class ImageInputError(InputError):
-    """An input that is not a usable image; the message is shown to the user as is."""
+    """An input that is not a usable image (keys image.*)."""
 
-
-def _refuse(fmt: str, what: str) -> ImageInputError:
-    return ImageInputError(f"This {fmt} file {what}; refused before decoding it (save the picture again as an "
-                           "ordinary PNG or JPEG).")
+    key = "image.unusable"
 
 
 def _png(b: bytes) -> None:
@@ -54,7 +51,7 @@ def _png(b: bytes) -> None:
         length, kind = struct.unpack_from(">I4s", b, pos)
         n += 1
         if n > MAX_PNG_CHUNKS:
-            raise _refuse("PNG", f"is made of more than {MAX_PNG_CHUNKS} chunks")
+            raise ImageInputError("image.png_chunks", limit=MAX_PNG_CHUNKS)
         if kind == b"IEND":
             return
         pos += 12 + length
@@ -71,7 +68,7 @@ def _jpeg(b: bytes) -> None:
             continue
         n += 1
         if n > MAX_JPEG_SEGMENTS:
-            raise _refuse("JPEG", f"has more than {MAX_JPEG_SEGMENTS} segments before its picture")
+            raise ImageInputError("image.jpeg_segments", limit=MAX_JPEG_SEGMENTS)
         if marker == 0xDA:                           # start of the first scan: the rest is entropy-coded data
             break
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
@@ -82,7 +79,7 @@ def _jpeg(b: bytes) -> None:
     # this counts the scans libjpeg would decode, in C, over a buffer Python already holds.
     scans = b.count(b"\xff\xda")
     if scans > MAX_JPEG_SCANS:
-        raise _refuse("JPEG", f"has {scans} scans (a progressive JPEG has about ten)")
+        raise ImageInputError("image.jpeg_scans", scans=scans)
 
 
 def _gif(b: bytes) -> None:
@@ -94,14 +91,14 @@ def _gif(b: bytes) -> None:
     while pos < len(b) and b[pos] == 0x21:                         # '!': an extension block
         extensions += 1
         if extensions > MAX_GIF_EXTENSIONS:
-            raise _refuse("GIF", f"has more than {MAX_GIF_EXTENSIONS} extension blocks before its first image")
+            raise ImageInputError("image.gif_extensions", limit=MAX_GIF_EXTENSIONS)
         pos += 2                                                   # '!' and the extension's label
         while pos < len(b):
             size = b[pos]
             pos += 1 + size
             subblocks += 1
             if subblocks > MAX_GIF_SUBBLOCKS:
-                raise _refuse("GIF", f"has more than {MAX_GIF_SUBBLOCKS} data blocks before its first image")
+                raise ImageInputError("image.gif_blocks", limit=MAX_GIF_SUBBLOCKS)
             if size == 0:
                 break
     # ',' (the first image: Pillow decodes only it), ';' or damage: Pillow takes it from here.
@@ -126,12 +123,11 @@ def _webp(b: bytes) -> None:
         kind, size = struct.unpack_from("<4sI", b, pos)
         n += 1
         if n > MAX_WEBP_CHUNKS:
-            raise _refuse("WebP", f"is made of more than {MAX_WEBP_CHUNKS} chunks (frames)")
+            raise ImageInputError("image.webp_chunks", limit=MAX_WEBP_CHUNKS)
         if n == 1:
             wh = _webp_canvas(kind, b[pos + 8:pos + 8 + min(size, 16)])
             if wh and wh[0] * wh[1] > MAX_PIXELS:
-                raise ImageInputError(f"The image is too large ({wh[0]}x{wh[1]}); the limit is "
-                                      f"{MAX_PIXELS // 1_000_000} megapixels.")
+                raise ImageInputError("image.too_large", width=wh[0], height=wh[1], limit_mp=MAX_PIXELS // 1_000_000)
         pos += 8 + size + (size & 1)
 
 
@@ -139,7 +135,7 @@ def _bmp(b: bytes) -> None:
     if len(b) >= 34 and struct.unpack_from("<I", b, 14)[0] >= 40:
         compression = struct.unpack_from("<I", b, 30)[0]
         if compression in (1, 2):
-            raise _refuse("BMP", "is run-length encoded (decoded one run at a time)")
+            raise ImageInputError("image.bmp_rle")
 
 
 _WALKERS = {"PNG": _png, "JPEG": _jpeg, "GIF": _gif, "WEBP": _webp, "BMP": _bmp}
@@ -149,7 +145,7 @@ def check_structure(data: bytes, fmt: str) -> None:
     """Refuse (ImageInputError) a file of format `fmt` whose structure would cost Pillow more than a picture's
     worth of work before its pixels: too large a file, or more pieces than any real picture has. Milliseconds."""
     if len(data) > MAX_FILE_BYTES:
-        raise ImageInputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        raise ImageInputError("image.file_too_large", size_mb=len(data) / 2**20, limit_mb=MAX_FILE_BYTES // 2**20)
     walker = _WALKERS.get(fmt)
     if walker is not None:
         walker(data)

@@ -60,14 +60,14 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
 def open_image(src) -> Image.Image:
     """Decode a path, bytes, PIL image or array into an RGB/RGBA PIL image, safely (see module doc)."""
     if src is None:
-        raise ImageInputError("No image given: draw a digit, upload a picture or pick an example.")
+        raise ImageInputError("image.none")
     if isinstance(src, dict):  # a Gradio ImageEditor/Sketchpad value
         src = src.get("composite") if src.get("composite") is not None else src.get("background")
         if src is None:
-            raise ImageInputError("The sketchpad is empty: draw a digit first.")
+            raise ImageInputError("image.sketch_empty")
     if isinstance(src, np.ndarray):
         if src.ndim not in (2, 3) or src.size == 0 or (src.ndim == 3 and src.shape[2] not in (1, 3, 4)):
-            raise ImageInputError(f"An image array must be HxW or HxWx(1|3|4); got shape {src.shape}.")
+            raise ImageInputError("image.array_shape", shape=str(tuple(src.shape)))
         arr = _to_uint8(src)
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]
@@ -83,8 +83,7 @@ def _open_bounded(data: bytes) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except UnidentifiedImageError:
-        raise ImageInputError("This file is not an image this app reads: PNG, JPEG, GIF, WebP or BMP (save a TIFF "
-                              "or anything else as PNG or JPEG first).") from None
+        raise ImageInputError("image.unknown_format") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
         raise Image.DecompressionBombError("too many pixels")
@@ -99,11 +98,11 @@ def probe(src) -> tuple[str, int, int]:
         img = _open_bounded(data)
         return img.format, img.size[0], img.size[1]
     except Image.DecompressionBombError:
-        raise ImageInputError(f"The image is too large (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+        raise ImageInputError("image.too_many_pixels", limit_mp=MAX_PIXELS // 1_000_000) from None
     except ImageInputError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise ImageInputError(f"The image file is damaged ({type(exc).__name__}).") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        raise ImageInputError("image.damaged") from None
 
 
 def _read_capped(src) -> bytes:
@@ -114,13 +113,13 @@ def _read_capped(src) -> bytes:
         try:
             size = os.path.getsize(path)
         except OSError:
-            raise ImageInputError("The uploaded file could not be read.") from None
+            raise ImageInputError("image.unreadable") from None
         if size > MAX_FILE_BYTES:
-            raise ImageInputError(f"The file is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+            raise ImageInputError("image.file_too_large", size_mb=size / 2**20, limit_mb=MAX_FILE_BYTES // 2**20)
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     if not data:
-        raise ImageInputError("The file is empty.")
+        raise ImageInputError("image.file_empty")
     return data
 
 
@@ -137,23 +136,20 @@ def _decode_bytes(data: bytes) -> Image.Image:
     except ImageInputError:
         raise
     except Image.DecompressionBombError:
-        raise ImageInputError("The image is too large to decode safely "
-                              f"(limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+        raise ImageInputError("image.too_many_pixels", limit_mp=MAX_PIXELS // 1_000_000) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise ImageInputError("The image file is damaged or truncated "
-                              f"({type(exc).__name__}: {str(exc)[:120]}).") from None
+        raise ImageInputError("image.truncated", detail=str(exc)[:120]) from None
     return _check_geometry(_normalise_mode(img))
 
 
 def _check_geometry(img: Image.Image) -> Image.Image:
     w, h = img.size
     if w < 1 or h < 1:
-        raise ImageInputError("The image has no pixels.")
+        raise ImageInputError("image.no_pixels")
     if w * h > MAX_PIXELS:
-        raise ImageInputError(f"The image is too large ({w}x{h}); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+        raise ImageInputError("image.too_large", width=w, height=h, limit_mp=MAX_PIXELS // 1_000_000)
     if max(w, h) / min(w, h) > MAX_ASPECT:
-        raise ImageInputError(f"The image is {w}x{h}: an aspect ratio over {MAX_ASPECT:.0f}:1 "
-                              "is not a picture of a digit or object.")
+        raise ImageInputError("image.aspect", width=w, height=h, max_aspect=MAX_ASPECT)
     return img
 
 
@@ -225,8 +221,7 @@ def mnist_preprocess(src, threshold: float = 0.05) -> torch.Tensor:
     ink = np.clip(ink, 0, 1)
     peak = ink.max(initial=0)
     if peak < 0.1:
-        raise ImageInputError("No digit found: the picture is blank, or nothing in it stands out from its background "
-                              "(draw with a visible stroke).")
+        raise ImageInputError("image.no_digit")
     ink = ink / peak
     crop = thin_thick_strokes(crop_to_ink(ink, threshold), threshold)
     t = torch.from_numpy(np.ascontiguousarray(crop)).float()[None, None]  # (1, 1, h, w)

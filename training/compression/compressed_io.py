@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import torch
 import torch.nn as nn
@@ -198,11 +199,11 @@ def load_compressed(path: str) -> tuple[nn.Module, dict]:
         info = json.loads(meta.pop("playground"))
         assert info["format"] == FORMAT
     except Exception:  # noqa: BLE001 - any malformed header is the same answer
-        raise WeightsError(f"{path} is not a {FORMAT} file") from None
+        raise WeightsError("weights.not_compressed", name=os.path.basename(path)) from None
     try:
         model = skeleton(info["base"], info["technique"], info.get("shapes"))
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise WeightsError(f"{path}: its header does not describe a model this lab builds ({e})") from None
+        raise WeightsError("weights.compressed_header", name=os.path.basename(path), detail=str(e)[:200]) from None
     try:
         state = unflatten_state(tensors, meta)
         # Quantized modules read their format version from the state dict's _metadata (a plain dict loses
@@ -211,5 +212,5 @@ def load_compressed(path: str) -> tuple[nn.Module, dict]:
         state._metadata = model.state_dict()._metadata  # type: ignore[attr-defined]
         model.load_state_dict(state, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError, AssertionError) as e:
-        raise WeightsError(f"{path}: its tensors do not fit the model its header describes ({e})") from None
+        raise WeightsError("weights.compressed_mismatch", name=os.path.basename(path), detail=str(e)[:200]) from None
     return model.eval(), info

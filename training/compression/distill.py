@@ -9,8 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.trainer import train
 from core.device import get_device
+from core.errors import InputError
+from training.trainer import train
 from zoo.registry import get_model, list_models
 
 
@@ -41,7 +42,7 @@ def teacher_names() -> list[str]:
 def check_teacher(name: str) -> str:
     """name, if it names a teacher (teacher_names()); else a ValueError that lists them."""
     if name not in teacher_names():
-        raise ValueError(f"teacher must be one of {teacher_names()}")
+        raise InputError("compress.teacher", teachers=", ".join(teacher_names()))
     return name
 
 

@@ -4,6 +4,7 @@ Every part of the project uses the same seeded mnist5k split, so accuracies are 
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +18,17 @@ SPLIT_SEED = 0  # the one seed behind every split in the project
 
 
 class DatasetUnavailable(RuntimeError):
-    """A data set that needs the network (or a filled cache) and cannot be had now."""
+    """A data set that needs the network (or a filled cache) and cannot be had now. Written for the visitor: a
+    message key and its values, as core.errors.VisitorError's (which counts this class as its own by
+    `visitor_error`: this file ships alone in an exported run and imports nothing of ours), and the English text,
+    which core/locales/en.json repeats."""
+
+    visitor_error = True
+    key = "dataset.unavailable"
+
+    def __init__(self, key: str, text: str, /, **values):
+        self.key, self.values = key, values
+        super().__init__(text.format(**values))
 
 
 @dataclass(frozen=True)
@@ -106,10 +117,11 @@ def online_dataset(name: str, max_items: int | None = None) -> Split:
         train = cls(root, train=True, download=not offline)
         test = cls(root, train=False, download=not offline)
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError depending on the step
-        raise DatasetUnavailable(
-            f"{name} needs a download from the internet (or a filled cache in {root}) and none is "
-            f"available here: {type(exc).__name__}: {str(exc)[:200]}. Offline, use mnist5k or digits."
-        ) from None
+        logging.getLogger("playground").warning("%s could not be had in %s: %s: %s", name, root, type(exc).__name__,
+                                                str(exc)[:200])
+        raise DatasetUnavailable("dataset.unavailable", "{name} needs a download from the internet (or a filled "
+                                 "cache) and none is available here. Offline, use mnist5k or digits.",
+                                 name=name) from None
 
     def to_tensors(ds):
         data = torch.as_tensor(ds.data)

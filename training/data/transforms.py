@@ -16,6 +16,19 @@ MAX_SIDE = 1024
 MAX_DRAWS = 32
 
 
+class AugmentError(ValueError):
+    """Settings the pipeline refuses, written for the visitor: a message key and its values, as
+    core.errors.VisitorError's (which counts this class as its own by `visitor_error`: this file ships alone in an
+    exported run and imports nothing of ours), and the English text, which core/locales/en.json repeats."""
+
+    visitor_error = True
+    key = "augment.invalid"
+
+    def __init__(self, key: str, text: str, /, **values):
+        self.key, self.values = key, values
+        super().__init__(text.format(**values))
+
+
 @dataclass
 class AugmentSettings:
     """Every control of the data tab. 0 switches a step off (sizes, degrees, jitter amounts)."""
@@ -47,7 +60,8 @@ class AugmentSettings:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown augmentation settings: {sorted(unknown)}")
+            raise AugmentError("augment.unknown", "unknown augmentation settings: {names}",
+                               names=", ".join(sorted(unknown)))
         kw = dict(d)
         for k in ("mean", "std"):
             if k in kw:
@@ -57,27 +71,34 @@ class AugmentSettings:
         return s
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 def validate(s: AugmentSettings) -> AugmentSettings:
     """Refuse settings torchvision would reject late or that would eat the server (huge sizes)."""
     for name in ("resize", "crop_size", "rrc_size"):
         v = getattr(s, name)
-        _check(isinstance(v, int) and 0 <= v <= MAX_SIDE, f"{name} must be an integer in 0..{MAX_SIDE} (0 = off)")
-    _check(0 <= s.crop_padding <= 256, "crop padding must be in 0..256")
-    _check(0 <= s.fill <= 255, "fill must be in 0..255 (a pixel value of the uint8 image)")
-    _check(s.padding_mode in PADDING_MODES, f"padding_mode must be one of {PADDING_MODES}")
-    _check(0 < s.rrc_scale_min <= 1, "RandomResizedCrop's minimum scale must be in (0, 1]")
-    _check(0 <= s.hflip_p <= 1 and 0 <= s.vflip_p <= 1, "flip probabilities must be in [0, 1]")
-    _check(0 <= s.rotation <= 180, "rotation degrees must be in 0..180")
-    _check(all(0 <= v <= 5 for v in (s.brightness, s.contrast, s.saturation)),
-           "brightness/contrast/saturation must be in 0..5")
-    _check(0 <= s.hue <= 0.5, "hue must be in 0..0.5")
-    _check(len(s.mean) == len(s.std) and len(s.mean) in (1, 3), "mean and std need 1 or 3 values each")
-    _check(all(v > 0 for v in s.std), "std values must be positive")
+        if not (isinstance(v, int) and 0 <= v <= MAX_SIDE):
+            raise AugmentError("augment.size", "{name} must be a whole number from 0 to {max_side} (0 = off)",
+                               name=name, max_side=MAX_SIDE)
+    if not 0 <= s.crop_padding <= 256:
+        raise AugmentError("augment.crop_padding", "The RandomCrop padding must be from 0 to 256")
+    if not 0 <= s.fill <= 255:
+        raise AugmentError("augment.fill", "fill must be from 0 to 255 (a pixel value of the uint8 image)")
+    if s.padding_mode not in PADDING_MODES:
+        raise AugmentError("augment.padding_mode", "padding_mode must be one of {modes}",
+                           modes=", ".join(PADDING_MODES))
+    if not 0 < s.rrc_scale_min <= 1:
+        raise AugmentError("augment.rrc_scale", "RandomResizedCrop's minimum scale must be above 0 and at most 1")
+    if not (0 <= s.hflip_p <= 1 and 0 <= s.vflip_p <= 1):
+        raise AugmentError("augment.flip", "The flip probabilities must be from 0 to 1")
+    if not 0 <= s.rotation <= 180:
+        raise AugmentError("augment.rotation", "The rotation degrees must be from 0 to 180")
+    if not all(0 <= v <= 5 for v in (s.brightness, s.contrast, s.saturation)):
+        raise AugmentError("augment.jitter", "ColorJitter's brightness, contrast and saturation must be from 0 to 5")
+    if not 0 <= s.hue <= 0.5:
+        raise AugmentError("augment.hue", "ColorJitter's hue must be from 0 to 0.5")
+    if not (len(s.mean) == len(s.std) and len(s.mean) in (1, 3)):
+        raise AugmentError("augment.mean_std", "Normalize's mean and std need 1 or 3 values each")
+    if not all(v > 0 for v in s.std):
+        raise AugmentError("augment.std", "Normalize's std values must be positive")
     return s
 
 
@@ -175,7 +196,8 @@ def draw_each(img: torch.Tensor, s: AugmentSettings, n: int, seed: int, keep) ->
     """The same n seeded draws as draw(), but each goes through keep(x) at once and only keep's result is held:
     a preview keeps a small picture and a few numbers per draw, not n full-size float tensors."""
     if not 1 <= n <= MAX_DRAWS:
-        raise ValueError(f"number of draws must be in 1..{MAX_DRAWS}")
+        raise AugmentError("augment.draws", "The number of random draws must be from 1 to {max_draws}",
+                           max_draws=MAX_DRAWS)
     pipe = build_pipeline(s)
     with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global RNG; do not disturb the caller's
         torch.manual_seed(int(seed))
@@ -286,9 +308,9 @@ def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, 
     from torch.utils.data import DataLoader
 
     if not 1 <= batch_size <= 256:
-        raise ValueError("batch_size must be in 1..256")
+        raise AugmentError("loader.batch_size", "batch_size must be from 1 to 256")
     if not 0 <= num_workers <= 2:
-        raise ValueError("num_workers must be 0..2 here (a shared server)")
+        raise AugmentError("loader.num_workers", "num_workers must be 0, 1 or 2 here (a shared server)")
     pin = bool(pin_memory) and torch.cuda.is_available()  # pin_memory only matters for a CUDA copy
     loader = DataLoader(make_dataset(x, y), batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                         pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),

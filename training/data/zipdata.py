@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
-from core.errors import InputError
+from core.errors import InputError, term
 from training.data.datasets import Split, stratified_split
 from zoo.images import MAX_PIXELS, ImageInputError, flatten_alpha, open_image, probe
 from core.tempfiles import roots, temp_root
@@ -31,7 +31,9 @@ MAX_TOTAL_PIXELS = 250_000_000    # decode budget of one zip: ~1 s per 25 megapi
 
 
 class ZipRejected(InputError):
-    """The zip is unsafe or not an ImageFolder; the message says why."""
+    """The zip is unsafe or not an ImageFolder; the message says why (keys zip.*)."""
+
+    key = "zip.rejected"
 
 
 @dataclass(frozen=True)
@@ -52,41 +54,40 @@ def check_zip(zf: zipfile.ZipFile, limits: ZipLimits = ZipLimits()) -> list[zipf
     """Validate every entry; return the image entries to extract. Raises ZipRejected."""
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise ZipRejected(f"the zip has {len(infos)} entries; the limit is {limits.max_entries}")
+        raise ZipRejected("zip.entries", entries=len(infos), limit=limits.max_entries)
     total, seen, keep = 0, set(), []
     for info in infos:
         name = info.filename
         if "\x00" in name or "\\" in name:
-            raise ZipRejected(f"entry {name!r} has an illegal character in its name")
+            raise ZipRejected("zip.bad_name", name=name)
         p = PurePosixPath(name)
         if p.is_absolute() or name.startswith("/") or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
-            raise ZipRejected(f"entry {name!r} points outside the extraction folder (path traversal)")
+            raise ZipRejected("zip.outside", name=name)
         mode = info.external_attr >> 16
         kind = stat.S_IFMT(mode)  # 0 when the archiver stored no file type (plain file)
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-            raise ZipRejected(f"entry {name!r} is a symlink or special file")
+            raise ZipRejected("zip.special", name=name)
         if info.flag_bits & 0x1:
-            raise ZipRejected(f"entry {name!r} is encrypted")
+            raise ZipRejected("zip.encrypted", name=name)
         if len(p.parts) > limits.max_depth + 1:
-            raise ZipRejected(f"entry {name!r} is nested deeper than {limits.max_depth} folders")
+            raise ZipRejected("zip.too_deep", name=name, depth=limits.max_depth)
         key = name.rstrip("/").lower()
         if key in seen:
-            raise ZipRejected(f"entry {name!r} appears twice")
+            raise ZipRejected("zip.twice", name=name)
         seen.add(key)
         if info.is_dir() or _is_ignored(name):
             continue
         if info.file_size > limits.max_file_bytes:
-            raise ZipRejected(f"entry {name!r} is {info.file_size} bytes; "
-                              f"the per-file limit is {limits.max_file_bytes}")
+            raise ZipRejected("zip.file_too_large", name=name, size=info.file_size, limit=limits.max_file_bytes)
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
-            raise ZipRejected(f"entry {name!r} expands {info.file_size / info.compress_size:.0f}x: a zip bomb?")
+            raise ZipRejected("zip.bomb", name=name, ratio=info.file_size / info.compress_size)
         total += info.file_size
         if total > limits.max_total_bytes:
-            raise ZipRejected(f"the zip expands to more than {limits.max_total_bytes // 2**20} MB")
+            raise ZipRejected("zip.too_large", limit_mb=limits.max_total_bytes // 2**20)
         if p.suffix.lower() in IMAGE_EXTS:
             keep.append(info)
     if not keep:
-        raise ZipRejected("the zip holds no images (expected class folders of .png/.jpg files)")
+        raise ZipRejected("zip.no_images")
     return keep
 
 
@@ -95,8 +96,9 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:      # an OSError's text names the server's path: not shown
-        raise ZipRejected("not a readable zip file"
-                          + (f" ({exc})" if isinstance(exc, zipfile.BadZipFile) else "")) from None
+        if isinstance(exc, zipfile.BadZipFile):
+            raise ZipRejected("zip.damaged", detail=str(exc)) from None
+        raise ZipRejected("zip.unreadable") from None
     with zf:
         entries = check_zip(zf, limits)
         dest = Path(dest_dir).resolve()
@@ -105,7 +107,7 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
         for info in entries:
             target = (dest / info.filename).resolve()
             if dest not in target.parents:  # belt and braces after the name checks
-                raise ZipRejected(f"entry {info.filename!r} points outside the extraction folder")
+                raise ZipRejected("zip.outside", name=info.filename)
             target.parent.mkdir(parents=True, exist_ok=True)
             budget = info.file_size
             try:
@@ -113,10 +115,10 @@ def extract_zip_safely(zip_path: str, dest_dir: str, limits: ZipLimits = ZipLimi
                     while chunk := src.read(1 << 16):
                         budget -= len(chunk)
                         if budget < 0:
-                            raise ZipRejected(f"entry {info.filename!r} is larger than its header says")
+                            raise ZipRejected("zip.longer", name=info.filename)
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                raise ZipRejected(f"entry {info.filename!r} is corrupt ({exc})") from None
+                raise ZipRejected("zip.corrupt", name=info.filename, detail=str(exc)) from None
             written.append(str(target))
         return written
 
@@ -127,10 +129,11 @@ def header_pixels(path: Path) -> int:
     try:
         _, w, h = probe(path)             # format allow-list and structure caps first (zoo.image_limits)
     except ImageInputError as exc:
-        raise ZipRejected(f"{path.parent.name}/{path.name}: {exc}") from None
+        raise ZipRejected("zip.bad_image", name=f"{path.parent.name}/{path.name}",
+                          why=term(exc.key, **exc.values)) from None
     if w * h > MAX_PIXELS:
-        raise ZipRejected(f"{path.parent.name}/{path.name} is {w}x{h}; the limit is {MAX_PIXELS // 1_000_000} "
-                          "megapixels per image")
+        raise ZipRejected("zip.image_too_large", name=f"{path.parent.name}/{path.name}", width=w, height=h,
+                          limit_mp=MAX_PIXELS // 1_000_000)
     return w * h
 
 
@@ -153,8 +156,7 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
         for f in files:
             total_px += header_pixels(f)
     if total_px > max_total_pixels:
-        raise ZipRejected(f"the zip's images hold {total_px / 1e6:.0f} megapixels; this server decodes at most "
-                          f"{max_total_pixels // 1_000_000} megapixels per data set (resize the images first)")
+        raise ZipRejected("zip.too_many_pixels", megapixels=total_px / 1e6, limit_mp=max_total_pixels // 1_000_000)
     n_files = sum(len(f) for _, f in listed)
     import torchvision.transforms.v2.functional as TF  # on first use: torchvision costs the server ~1 s at start
 
@@ -168,14 +170,13 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
             try:
                 img = flatten_alpha(open_image(str(f)))
             except ImageInputError as exc:
-                raise ZipRejected(f"{d.name}/{f.name}: {exc}") from None
+                raise ZipRejected("zip.bad_image", name=f"{d.name}/{f.name}", why=term(exc.key, **exc.values)) from None
             img = img.convert("L" if channels == 1 else "RGB")
             t = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)
             xs.append(TF.resize(t, list(size), antialias=True))
             ys.append(label)
     if len(classes) < 2:
-        raise ZipRejected("an ImageFolder needs at least two class folders with images in them "
-                          "(layout: <class_name>/<image>.png)")
+        raise ZipRejected("zip.two_classes")
     return torch.stack(xs), torch.tensor(ys, dtype=torch.long), classes
 
 
@@ -199,7 +200,7 @@ def load_zip_dataset(zip_path: str, size: tuple[int, int] = (28, 28), channels: 
         extract_zip_safely(zip_path, tmp)
         x, y, classes = load_image_folder(tmp, size, channels, progress)
     if x.shape[0] < 2 * len(classes):
-        raise ZipRejected("too few images: need at least two per class (one to train, one to test)")
+        raise ZipRejected("zip.too_few")
     tr, te = stratified_split(y, test_per_class=test_fraction)
     if len(te) == 0:
         te = tr[:1]

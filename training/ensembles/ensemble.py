@@ -23,6 +23,7 @@ from training.ensembles.combiners import N_CLASSES, accuracy_weights, combine_al
 from training.data.datasets import Split, mnist5k
 from training.compression.measure import predict_logits
 from training.trainer import TrainConfig, train
+from core.errors import InputError
 from core.cache import LRUCache
 from zoo.digits import StudentCNN
 from zoo.hub import WeightsError, WeightsUnavailable
@@ -48,11 +49,9 @@ class EnsembleConfig:
 
     def archs(self) -> list[str]:
         out = [a.strip() for a in self.member_arch.split(",") if a.strip()]
-        if not out:
-            raise ValueError("member_arch names no architecture")
         bad = [a for a in out if a != "small_cnn" and a not in list_models("digits")]
-        if bad:
-            raise ValueError(f"member_arch: unknown {bad}; use 'small_cnn' or {list_models('digits')}")
+        if bad or not out:
+            raise InputError("ensemble.member_arch", models=", ".join(list_models("digits")))
         return out
 
     def arch_of(self, k: int) -> str:
@@ -67,7 +66,7 @@ class EnsembleConfig:
 def split_holdout(data: Split, holdout: int) -> tuple[Split, torch.Tensor, torch.Tensor]:
     """(data with train = all but the last `holdout` train images, held-out x, held-out y)."""
     if not 0 < holdout < len(data.train_x) // 2:
-        raise ValueError(f"holdout must be between 1 and {len(data.train_x) // 2 - 1}")
+        raise InputError("ensemble.holdout", last=len(data.train_x) // 2 - 1)
     n = len(data.train_x) - holdout
     fit = Split(data.train_x[:n], data.train_y[:n], data.test_x, data.test_y, data.classes)
     return fit, data.train_x[n:], data.train_y[n:]
@@ -77,7 +76,7 @@ def new_member(arch: str) -> nn.Module:
     if arch == "small_cnn":
         return StudentCNN()
     if arch not in list_models("digits"):
-        raise ValueError(f"member_arch must be 'small_cnn' or one of {list_models('digits')}")
+        raise InputError("ensemble.member_arch", models=", ".join(list_models("digits")))
     return get_spec(arch).builder()
 
 
@@ -210,7 +209,7 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None, p
         kinds.append("boosted")
         models.append(m)
     if len(models) < 2:
-        raise ValueError("an ensemble needs at least two members")
+        raise InputError("ensemble.too_few")
     test_probs = torch.stack([predict_logits(m, data.test_x).softmax(-1) for m in models])
     hold_probs = torch.stack([predict_logits(m, hx).softmax(-1) for m in models])
     weights = accuracy_weights(hold_probs, hy)

@@ -18,12 +18,14 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from core.errors import InputError
 from training.data import datasets as D
 from training.checkpoint import check_fits, save_checkpoint
 from training.data.datasets import Split
 from training.finetuning.finetune_config import FinetuneConfig, validate
 from training.trainer import StepInfo, TrainConfig, predict_all, train
-from training.finetuning.transfer import Parts, adapt_split, few_shot, freeze, parts_of, replace_head, trainable_paths
+from training.finetuning.transfer import (MAX_DATA_BYTES, Parts, adapt_split, few_shot, freeze, parts_of, replace_head,
+                                          trainable_paths)
 from training.data.transforms import AugmentSettings, batch_transform
 from training.data.zipdata import load_zip_dataset
 from zoo import get_model, get_spec
@@ -41,7 +43,7 @@ def load_target(cfg: FinetuneConfig, zip_path: str | None = None, progress=None)
         split = D.mnist5k()
     elif cfg.target == "zip":
         if not zip_path:
-            raise ValueError("target 'zip' needs an ImageFolder zip (class folders of images)")
+            raise InputError("finetune.zip_needed")
         return few_shot(load_zip_dataset(zip_path, size=(h, w), channels=c, progress=progress), cfg.few_shot,
                         cfg.seed)
     else:
@@ -49,6 +51,9 @@ def load_target(cfg: FinetuneConfig, zip_path: str | None = None, progress=None)
         n_test = max(10, cfg.online_max_items // 4)
         split = Split(split.train_x, split.train_y, split.test_x[:n_test], split.test_y[:n_test], split.classes)
     split = few_shot(split, cfg.few_shot, cfg.seed)
+    n = len(split.train_x) + len(split.test_x)
+    if n * c * h * w * 4 > MAX_DATA_BYTES:      # adapt_split's own check, in the visitor's words
+        raise InputError("finetune.data_too_large", images=n, size=f"{c}x{h}x{w}", gb=n * c * h * w * 4 / 1e9)
     return adapt_split(split, (c, h, w))
 
 
@@ -115,6 +120,8 @@ def run_finetune(cfg: FinetuneConfig, data: Split, on_step: Callable[[int, StepI
     resume: a training.checkpoint.Checkpoint of this config; its stage continues exactly where it stopped.
     """
     device = torch.device(device) if device is not None else get_device()
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise InputError("finetune.fp16_needs_cuda")
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):   # a checkpoint's RNG state and our seeds stay inside this run
         return _run_finetune(cfg, data, on_step, stop, device, resume)
