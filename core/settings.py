@@ -70,7 +70,8 @@ class Settings:
         "PLAYGROUND_MAX_SESSIONS", 1000, "sessions the server keeps (the least recently used go first)",
         section=VISITORS)
     session_idle_s: float = _setting(
-        "PLAYGROUND_SESSION_IDLE_S", 900.0, "seconds after which an idle session may be dropped", section=VISITORS)
+        "PLAYGROUND_SESSION_IDLE_S", 900.0, "idle seconds after which a session is among the first dropped past "
+        "PLAYGROUND_MAX_SESSIONS", section=VISITORS)
     new_sessions_per_ip_per_min: float | None = _setting(
         "PLAYGROUND_NEW_SESSIONS_PER_IP_PER_MIN", None, "new sessions one address may open a minute (0: no limit)",
         section=VISITORS, default_doc="30 on a Space, else 0 (off)")
@@ -78,7 +79,8 @@ class Settings:
         "PLAYGROUND_UNREAD_RESULTS", 8, "results of one session held until its page reads them (at least 1)",
         section=VISITORS)
     unread_mb_per_session: float = _setting(
-        "PLAYGROUND_UNREAD_MB_PER_SESSION", 16.0, "MB of unread results one session may hold", section=VISITORS)
+        "PLAYGROUND_UNREAD_MB_PER_SESSION", 16.0, "MB of unread results and streamed steps one session may hold",
+        section=VISITORS)
     unread_mb: float = _setting(
         "PLAYGROUND_UNREAD_MB", 64.0, "MB of unread results all sessions together may hold", section=VISITORS)
     unread_messages: int = _setting(
@@ -89,8 +91,8 @@ class Settings:
         "PLAYGROUND_TEMP_DIR", None, "where every temporary file lives (runs, uploads, Gradio's files)",
         section=TEMP, default_doc="the operator's GRADIO_TEMP_DIR, else `<system temp>/pytorch-playground`")
     temp_max_mb: float = _setting(
-        "PLAYGROUND_TEMP_MAX_MB", 2048.0, "the temporary folders' size; over it the largest spender's files go "
-        "first, never a queued or running job's", section=TEMP)
+        "PLAYGROUND_TEMP_MAX_MB", 2048.0, "the temporary folders' size (disk blocks plus 4 KB an entry); over it "
+        "the largest spender's files go first, never a queued or running job's", section=TEMP)
     temp_max_age_s: float = _setting(
         "PLAYGROUND_TEMP_MAX_AGE_S", 21600.0, "seconds a temporary file is kept (Gradio's example files excepted)",
         section=TEMP)
@@ -104,7 +106,7 @@ class Settings:
         section=JOBS)
     jobs_per_ip: int | None = _setting(
         "PLAYGROUND_JOBS_PER_IP", None, "queued or running jobs one address may hold (0: no limit); a session "
-        "holds one", section=JOBS, default_doc="4 on a Space, else 0 (off)")
+        "holds one", section=JOBS, default_doc="4 on a Space (half the job handlers), else 0 (off)")
     job_threads: int | None = _setting(
         "PLAYGROUND_JOB_THREADS", None, "torch threads of the job worker", section=JOBS,
         default_doc="all cores but one")
@@ -128,22 +130,26 @@ class Settings:
         "PLAYGROUND_SANDBOX_WALL_S", None, "wall-clock seconds of one program", section=SANDBOX, lo=0.5, hi=600,
         default_doc="30 (whole programs), 10 (restricted)")
     sandbox_cpu_s: float | None = _setting(
-        "PLAYGROUND_SANDBOX_CPU_S", None, "CPU seconds of one program (restricted: 0 is no limit; whole "
-        "programs: at least 1)", section=SANDBOX, lo=0, hi=3600, default_doc="30 (whole programs), 10 (restricted)")
+        "PLAYGROUND_SANDBOX_CPU_S", None, "CPU seconds of one program (restricted: 0 is no limit; whole programs "
+        "take their default below 1)", section=SANDBOX, lo=0, hi=3600,
+        default_doc="30 (whole programs), 10 (restricted)")
     sandbox_memory_mb: int | None = _setting(
-        "PLAYGROUND_SANDBOX_MEMORY_MB", None, "memory of one program (restricted: 0 is no limit; whole programs: "
-        "at least 64)", section=SANDBOX, lo=0, hi=1 << 20, default_doc="2048 (whole programs), 1536 (restricted)")
+        "PLAYGROUND_SANDBOX_MEMORY_MB", None, "MiB of address space one program may add (whole programs: beyond the "
+        "template's, their default below 64; restricted: 0 is no limit)", section=SANDBOX, lo=0, hi=1 << 20,
+        default_doc="2048 (whole programs), 1536 (restricted)")
     sandbox_threads: int | None = _setting(
         "PLAYGROUND_SANDBOX_THREADS", None, "torch threads of one program", section=SANDBOX, lo=1, hi=64,
         default_doc="2 (1 on one core)")
     programs_at_once: int = _setting(
-        "PLAYGROUND_PROGRAMS_AT_ONCE", 6, "whole programs that run at once (forks of one warm template)",
+        "PLAYGROUND_PROGRAMS_AT_ONCE", 6, "whole programs that run at once, and spare forks kept ready (forks of "
+        "one warm template share its memory)",
         section=SANDBOX, lo=1, hi=64)
     programs_per_address: int | None = _setting(
         "PLAYGROUND_PROGRAMS_PER_ADDRESS", None, "whole programs one address may have running or waiting (0: no "
         "limit)", section=SANDBOX, lo=0, hi=1000, default_doc="half of PROGRAMS_AT_ONCE on a Space, else 0 (off)")
     scratch_mb: int = _setting(
-        "PLAYGROUND_SCRATCH_MB", 64, "MB of files a visitor's programs may keep in their own folder",
+        "PLAYGROUND_SCRATCH_MB", 64, "MB of files a visitor's programs may keep in their own folder (a program "
+        "passing it is stopped; the newest files go)",
         section=SANDBOX, lo=1, hi=1 << 16)
     scratch_files: int = _setting(
         "PLAYGROUND_SCRATCH_FILES", 200, "files a visitor's programs may keep in their own folder", section=SANDBOX,
