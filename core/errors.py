@@ -11,9 +11,10 @@ the catalogues in core/locales/, so they can be translated) and its values; desc
 Keys are `area.what` (lower case, dots and underscores); values are plain numbers and strings (a translation
 formats them itself: `{size_mb:.1f}`), or `term(key)` for a word the catalogue translates too (the name of the
 field a number was typed in), so an error can cross a process boundary as JSON (the job worker's).
-A few modules ship alone in an exported run and import nothing of ours (training/data.py, training/checkpoint.py,
-training/transforms.py): their error classes carry `visitor_error = True`, a `key` and `values` instead, and
-VisitorError counts them as its own (isinstance is true); tests/test_errors.py holds their English to the catalogue.
+A few modules ship alone in an exported run and import nothing of ours (training/data/datasets.py,
+training/checkpoint.py, training/data/transforms.py): their error classes carry `visitor_error = True`, a `key` and
+`values` instead, and VisitorError counts them as its own (isinstance is true); tests/test_errors.py holds their
+English to the catalogue.
 """
 from __future__ import annotations
 
