@@ -30,6 +30,8 @@ from gradio import routes as gradio_routes  # noqa: E402
 
 from ui import autoencoder, autograd, classify, data, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
+from ui import start_here  # noqa: E402
+from ui.i18n import page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from core.device import use_serving_threads  # noqa: E402
@@ -38,6 +40,7 @@ from zoo.space import on_space  # noqa: E402
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
 # Each builder lays out one tab inside the current gr.Tab context.
 TABS = [
+    ("Start here", start_here.build_tab),   # the tutorial's contents, each section linked to its tab
     ("Classify", classify.build_tab),
     ("Tensors", tensors.build_tab),
     ("Autograd", autograd.build_tab),
@@ -198,12 +201,14 @@ def build_app() -> gr.Blocks:
         gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
                     "code that produces it.")
         built = {}
-        with gr.Tabs(elem_id="main-tabs") as tabs:
+        # Start here is first in the bar; the page still opens on Classify, its example already classified
+        with gr.Tabs(elem_id="main-tabs", selected="classify") as tabs:
             for title, build in TABS:
-                with gr.Tab(title, id=title.lower().replace(" ", "-")):
+                with gr.Tab(tab_label(title), id=title.lower().replace(" ", "-")):   # named in the browser's language
                     built[title] = build()
         # every code panel's "Open in the playground" loads its code into the Tensors editor
         open_in_playground.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])
+        start_here.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])   # its Run and Open buttons
     # Gradio's queue rebuilds a pandas summary of the last 10,000 events after every event, for its /monitoring
     # page (turned off in launch_kwargs): 2 ms of server CPU per request with 100 events recorded, 12.7 ms with
     # 10,000, i.e. on every request of a Space that has been up a while. Once per 1,000 events costs nothing.
@@ -247,6 +252,7 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         show_error=True,
         enable_monitoring=False,  # Gradio's /monitoring dashboard (every visitor's events and timings): not used
         css=CSS,
+        i18n=page_i18n(),         # static text in the browser's language (ui/i18n.py, docs/language.md)
         js=JS,
     )
 

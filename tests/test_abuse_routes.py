@@ -127,11 +127,12 @@ def test_rest_routes_refuse_every_queued_event(app_url, app_demo, tmp_path):
             assert r.status_code == 404, (i, app_demo.fns[i].name, r.text[:200])
     # What still runs outside the queue (Gradio's /run routes serve these to the browser): the sandbox tabs'
     # warm-up hooks and Cancel note, the reset of a step counter, filling inputs from an example, copying a code
-    # panel into the Tensors editor (ui/open_in_playground), and events with no Python. A new one must be added
-    # here knowingly.
+    # panel into the Tensors editor (ui/open_in_playground), a Start-here button bringing a tab to the front
+    # (go_to_tab: no work), and events with no Python. A new one must be added here knowingly.
     unqueued = {fn.name for fn in app_demo.fns.values() if not fn.queue}
     assert unqueued <= {"prewarm", "cancelled_note", "<lambda>", "load_example", None, "tensors_first_screen",
-                        "tensors_first_screen_check", "autograd_first_screen", "autograd_first_screen_check"}, unqueued
+                        "tensors_first_screen_check", "autograd_first_screen", "autograd_first_screen_check",
+                        "go_to_tab"}, unqueued
 
 
 @pytest.mark.timeout(240)

@@ -9,6 +9,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from core.fonts import use_in_matplotlib
+
 
 def to_uint8(x: torch.Tensor, scale: int = 1) -> np.ndarray:
     """(1, H, W) or (H, W) tensor in [0, 1] -> uint8 array, upscaled by `scale` with nearest neighbour."""
@@ -66,6 +68,7 @@ def figure(w: float, h: float, dpi: int = 100):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    use_in_matplotlib()   # Chinese text in a title or a label: the CJK font where one is installed (core/fonts.py)
     fig = Figure(figsize=(w, h), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
