@@ -20,6 +20,8 @@ from core.device import get_device
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+L = LabConfig()                                 # the one place the lab's defaults are said
+WIDTHS = ",".join(map(str, L.student_widths))   # as the Student size dropdown and /compress take them
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
                     "acc_change", "path"]
 
@@ -111,10 +113,12 @@ def _plot(rows) -> Figure:
 
 
 @api
-def compress(base: str = "vgg_digits", sparsity: float = 0.5, keep_ratio: float = 0.5, finetune_steps: int = 20,
-             distill_steps: int = 40, temperature: float = 1.0, alpha: float = 0.9, latency_batch: int = 1,
-             repeats: int = 20, finetune_distill: bool = True, student_widths: str = "16,32,64",
-             teacher: str = "resnet_digits", mixup: float = 0.0, alone_mixup: float = 0.0, request: gr.Request = None):
+def compress(base: str = L.base, sparsity: float = L.sparsity, keep_ratio: float = L.keep_ratio,
+             finetune_steps: int = L.finetune_steps, distill_steps: int = L.distill_steps,
+             temperature: float = L.temperature, alpha: float = L.alpha, latency_batch: int = L.latency_batch,
+             repeats: int = L.repeats, finetune_distill: bool = L.finetune_distill, student_widths: str = WIDTHS,
+             teacher: str = L.teacher, mixup: float = L.mixup, alone_mixup: float = L.alone_mixup,
+             request: gr.Request = None):
     """Compress a digits model every way, as a job; streams its stage, then (table, plot, safetensors files,
     notes, code, status). API: /compress."""
     cfg = _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha,
@@ -194,26 +198,27 @@ def build_tab() -> None:
     """The Compression sub-tab (inside the Ensembles & compression tab)."""
     models = digits_models()
     with gr.Row():
-        base = gr.Dropdown(models, value="vgg_digits", label="Model to compress", elem_id="compress-base")
-        sparsity = gr.Slider(0.0, 0.95, value=0.5, step=0.05, label="Magnitude pruning sparsity")
-        keep = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Channel pruning: fraction of channels kept")
-        ft = gr.Slider(0, 1000, value=20, step=10, label="Fine-tuning steps after channel pruning")
-        ft_kd = gr.Checkbox(True, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
+        base = gr.Dropdown(models, value=L.base, label="Model to compress", elem_id="compress-base")
+        sparsity = gr.Slider(0.0, 0.95, value=L.sparsity, step=0.05, label="Magnitude pruning sparsity")
+        keep = gr.Slider(0.1, 1.0, value=L.keep_ratio, step=0.05, label="Channel pruning: fraction of channels kept")
+        ft = gr.Slider(0, 1000, value=L.finetune_steps, step=10, label="Fine-tuning steps after channel pruning")
+        ft_kd = gr.Checkbox(L.finetune_distill, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
     with gr.Row():
-        dsteps = gr.Slider(0, 2000, value=40, step=10, label="Distillation steps (student, and student alone)")
+        dsteps = gr.Slider(0, 2000, value=L.distill_steps, step=10,
+                           label="Distillation steps (student, and student alone)")
         teacher = gr.Dropdown(models + [("3 zoo models, averaged", "zoo_average")],
-                              value="resnet_digits", label="Teacher", elem_id="compress-teacher", min_width=220)
+                              value=L.teacher, label="Teacher", elem_id="compress-teacher", min_width=220)
         widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
                               ("8-16-32 (8.8k params)", "8,16,32"), ("4-8-16 (3k params)", "4,8,16")],
-                             value="16,32,64",
+                             value=WIDTHS,
                              label="Student size", min_width=240)
-        temp = gr.Slider(0.5, 20, value=1.0, step=0.5, label="Temperature T")
-        alpha = gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="alpha (weight of the teacher's soft targets)")
+        temp = gr.Slider(0.5, 20, value=L.temperature, step=0.5, label="Temperature T")
+        alpha = gr.Slider(0.0, 1.0, value=L.alpha, step=0.05, label="alpha (weight of the teacher's soft targets)")
     with gr.Row():
-        mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, distilled student (0 = off)")
-        alone_mix = gr.Slider(0.0, 2.0, value=0.0, step=0.1, label="mixup, student alone (0 = off)")
-        lbatch = gr.Slider(1, 256, value=1, step=1, label="Latency batch size")
-        reps = gr.Slider(3, 200, value=20, step=1, label="Latency repeats (median)")
+        mix = gr.Slider(0.0, 2.0, value=L.mixup, step=0.1, label="mixup, distilled student (0 = off)")
+        alone_mix = gr.Slider(0.0, 2.0, value=L.alone_mixup, step=0.1, label="mixup, student alone (0 = off)")
+        lbatch = gr.Slider(1, 256, value=L.latency_batch, step=1, label="Latency batch size")
+        reps = gr.Slider(3, 200, value=L.repeats, step=1, label="Latency repeats (median)")
     with gr.Row():
         c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn", scale=3)
         c_cancel = gr.Button("Cancel", variant="stop", elem_id="compress-cancel", scale=1)
