@@ -1,9 +1,12 @@
 """The job kinds the worker runs: fine-tune, resume, compress, ensemble, resample, autocast timing.
 
-Each is `fn(params, ctx) -> result`: params are plain JSON from the server, ctx (jobs/worker.Context)
-gives the job's folder, `emit(event)` for live progress and the cancel flag. Results are plain data and
-tensors (sent back as safetensors, see jobs/queue.py); files a visitor downloads are written into ctx.dir.
-Events share one shape: {"phase", "text", "done", "total"} plus, for training steps, "stage", "loss", "test_acc".
+Each is `fn(params, ctx) -> result` (KINDS names them; jobs/run.run_kind calls them): params are plain JSON from
+the server, ctx (jobs/run.Context) gives the job's folder, `emit(event)` for live progress and the cancel flag.
+Results are plain data and tensors (sent back as one safetensors blob, jobs/wire.py); files a visitor downloads
+are written into ctx.dir. A kind raises a visitor error (core.errors) for a problem with the visitor's settings or
+files; jobs/run.job_error turns whatever it raised into the error the job ends with.
+Events share one shape: {"phase", "text", "done", "total"} plus, for training steps, "stage", "loss", "test_acc";
+a stage's text may also come as a catalogue "key" with its "values" (stage_event), for the visitor's language.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Jobs off the interactive path: a FIFO queue of training jobs run one at a time in a warm worker process.
 
-Why a process: a fine-tune holds the GIL and every core it is given; in the server process it made a 0.1 s
-`/classify` wait 9-27 s. The worker (`python -m jobs.worker`, a fresh interpreter like the sandbox's,
-so the server's __main__ and gradio are not re-imported) runs at a lower CPU priority (nice) with its own
-thread budget, so interactive requests keep the CPU when they need it and the job gets the rest.
+Why a process: a fine-tune holds the GIL and every core it is given; in the server process it made a `/classify`
+of a tenth of a second wait many seconds (docs/numbers.md). The worker (`python -m jobs.worker`, a fresh
+interpreter like the sandbox's, so the server's __main__ and gradio are not re-imported) runs at a lower CPU
+priority (nice) with its own thread budget, so interactive requests keep the CPU when they need it and the job gets
+the rest.
 
 The worker (jobs/worker.py) and the runners (jobs/runners.py) speak the protocol of
 jobs/wire.py: JSON only in both directions, tensors in one safetensors blob; the server never unpickles

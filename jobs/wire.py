@@ -25,8 +25,8 @@ from core.settings import settings
 
 def job_threads() -> int:
     """The worker's torch thread budget: PLAYGROUND_JOB_THREADS, else all cores but one, so interactive requests
-    keep a core (and, measured on 2 busy cores, one thread trained as fast as two: two threads spent twice the CPU
-    time spin-waiting for each other when other processes held the cores; README: Numbers)."""
+    keep a core (on a busy 2-core machine one thread trains as fast as two, which spin-wait for each other when
+    other processes hold the cores: docs/numbers.md)."""
     v = settings().job_threads
     return max(1, v) if v is not None else max(1, (os.cpu_count() or 1) - 1)
 

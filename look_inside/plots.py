@@ -140,8 +140,8 @@ def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str,
     """Per-layer histograms stacked as a ridgeline (one row per layer, each scaled to its own peak) on one shared
     x axis spanning every row's central clip_pct% - so a layer with a different scale stands out.
 
-    Drawn with numpy + PIL polygons: ~10-30 ms where the same picture from matplotlib took 250-600 ms
-    (measured on this project's 2-core CPU; most of it was matplotlib laying out tick labels).
+    Drawn with numpy + PIL polygons: an order of magnitude faster than the same picture from matplotlib, which spends
+    most of its time laying out tick labels (docs/numbers.md, "Why the code is as it is").
     """
     los, his = [], []
     for r in rows:

@@ -54,9 +54,9 @@ def get_inspect_model(name: str, weights: str = TRAINED, seed: int = 0) -> nn.Mo
 
 def _architecture(name: str) -> nn.Module:
     """A private instance for torchinfo (which adds hooks), on the meta device: weights do not change shapes or
-    counts, and on meta tensors a forward pass computes only shapes. A real forward of VGG-16 at 1024x1024 took
-    5-22 s and ~760 MB under this module's lock (four of them stalled the tab for everyone); on meta it takes
-    milliseconds and no memory for any input size, with the same summary text (bench/bench_abuse_state.py)."""
+    counts, and on meta tensors a forward pass computes only shapes. A real forward of a big model at a big input
+    takes seconds and hundreds of MB under this module's lock (a few of them stalled the tab for everyone); on meta
+    it takes milliseconds and no memory for any input size, with the same summary text (docs/numbers.md)."""
     def build() -> nn.Module:
         with torch.device("meta"):
             return get_spec(name).builder().eval()

@@ -82,8 +82,8 @@ def _font(size: int = 12):
 
 
 def render(name: str, t: torch.Tensor) -> np.ndarray | None:
-    """An RGB picture of the tensor, or None when there is nothing to draw. Drawn with PIL (a few ms;
-    matplotlib took ~200 ms a picture here): a heatmap with a colour scale for 2-D, else a histogram."""
+    """An RGB picture of the tensor, or None when there is nothing to draw. Drawn with PIL (a few ms, far less than
+    matplotlib): a heatmap with a colour scale for 2-D, else a histogram."""
     kind = picture_kind(t)
     if kind is None:
         return None

@@ -84,9 +84,9 @@ _HUGE = 2 << 20
 
 def _huge_pages() -> int:
     """Move the template's private anonymous memory (torch's CUDA build alone holds ~400 MB of it) onto 2 MiB
-    pages, once. fork() copies one page-table entry per page and a child's exit tears them down again: with huge
-    pages a fork takes ~3 ms instead of ~15 and an exit ~6 ms instead of ~17 (bench/bench_programs.py), which is
-    most of what eight programs at once cost the machine. A page a child writes is still copied 4 KiB at a time.
+    pages, once. fork() copies one page-table entry per page and a child's exit tears them down again, which is most
+    of what many programs at once cost the machine: huge pages make both several times cheaper (docs/numbers.md,
+    "Why the code is as it is"). A page a child writes is still copied 4 KiB at a time.
     Returns the MiB collapsed; 0 where the kernel cannot (older than 6.1, or THP off)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)

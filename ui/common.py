@@ -3,22 +3,16 @@ sketchpad's emptiness, the upload box that leaves decoding to us, and code displ
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
 import logging
 import math
-import os
-import tempfile
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
 from core.errors import InputError, render, term
 from core.settings import settings
 from ui import open_in_playground
 from ui.errors import api
-from zoo.hub import atomic_write_bytes
 
 log = logging.getLogger("playground")
 
@@ -123,18 +117,6 @@ class ImageFile(gr.Image):
             except Exception:  # noqa: BLE001
                 raise gr.Error(render("image.pasted_not_image"), print_exception=False) from None
         return str(payload.path)
-
-
-def example_png(arr, key: str) -> str:
-    """An example picture as a PNG file for an upload box: written once per key, atomically (two visitors
-    picking the same example never read a half-written file)."""
-    name = hashlib.sha1(key.encode()).hexdigest()[:16]
-    path = os.path.join(tempfile.gettempdir(), "playground-examples", f"{name}.png")
-    if not os.path.exists(path):
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="PNG")
-        atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def code_block(label: str = "PyTorch code that produces this result", value: str | None = None, **kw) -> gr.Code:

@@ -113,8 +113,8 @@ class Prediction:
 
 # A forward pass of a small digits model is a few hundred tiny ops, each taking and giving back Python's GIL:
 # run by several requests at once they hand the GIL to each other at every op and spend the CPU on the handover
-# (4 threads classifying at once: 11.9 ms of CPU per call against 6.7 ms alone, no faster in wall time). One at a
-# time in the process they cost what they cost alone. Large models (ImageNet at 224 px) spend their time inside
+# (nearly twice the CPU per call, no faster in wall time: docs/numbers.md). One at a time in the process they cost
+# what they cost alone. Large models (ImageNet at 224 px) spend their time inside
 # kernels that release the GIL, so they run side by side.
 _SMALL_FORWARD = threading.Lock()
 

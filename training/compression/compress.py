@@ -153,7 +153,10 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None,
     """Baseline and every technique, measured alike; compressed models written as safetensors to out_dir.
     progress(done, total, text) reports each stage (and training steps); it may raise to cancel the lab.
 
-    Returns {"rows": [dict per technique], "files": {technique: path}, "autocast": {...}, "notes": [...]}."""
+    Returns {"rows": [dict per technique: technique, params, nonzero, size_kb, smaller_x, latency_ms, faster_x,
+    accuracy, acc_change, path], "files": {technique: safetensors path}, "extra": {"distilled": {...}, "alone": {...}}
+    (the distillation runs' steps, test accuracy and seconds; {} when distill_steps is 0), "notes": [lines for the
+    tab], "config": the LabConfig as a dict}."""
     cfg = cfg or LabConfig()
     data = data or mnist5k()
     if cfg.base not in list_models("digits"):

@@ -4,10 +4,10 @@ Latency is the median of `repeats` timed forward passes after `warmup` untimed o
 torch.inference_mode, on the CPU (the device this machine has). Sizes are the byte length of the
 safetensors file the model would be saved as, header included, so what is compared is what is shipped.
 
-Denormals: on this CPU an fp32 VGGDigits forward took ~10-40 ms with denormal floats in its activations
-and ~1.4 ms with them flushed to zero (torch.set_flush_denormal(True)). A compressed model that merely
-avoids denormals would look 10x "faster" for the wrong reason, so every latency here is measured with
-flush-to-zero on for all models alike (`ftz=True`), and restored afterwards.
+Denormals: an fp32 forward with denormal floats in its activations is many times slower than with them flushed
+to zero (torch.set_flush_denormal(True); docs/numbers.md). A compressed model that merely avoids denormals would
+look "faster" for the wrong reason, so every latency here is measured with flush-to-zero on for all models alike
+(`ftz=True`), and restored afterwards.
 """
 from __future__ import annotations
 

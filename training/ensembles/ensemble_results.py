@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from training.ensembles.combiners import combine_all
-from training.ensembles.ensemble import EnsembleConfig, EnsembleResult, new_member, run_ensemble
+from training.ensembles.ensemble import EnsembleConfig, EnsembleResult, new_member
 from training.compression.measure import predict_logits
 from core.cache import LRUCache
 from zoo.hub import load_state_strict
@@ -95,8 +95,3 @@ def remember(cfg: EnsembleConfig, res: EnsembleResult) -> None:
 
 def built_ensemble(cfg: EnsembleConfig) -> EnsembleResult | None:
     return _results.get(cfg.key())
-
-
-def cached_ensemble(cfg: EnsembleConfig) -> EnsembleResult:
-    """run_ensemble, memoised per configuration for this process (votes for a drawn digit reuse it)."""
-    return _results.get_or_build(cfg.key(), lambda: run_ensemble(cfg))
