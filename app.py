@@ -31,7 +31,7 @@ from gradio import routes as gradio_routes  # noqa: E402
 from ui import autoencoder, autograd, classify, data, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from ui import start_here  # noqa: E402
-from ui.i18n import page_i18n, tab_label  # noqa: E402
+from ui.i18n import LANGUAGE_HEAD, page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from core.device import use_serving_threads  # noqa: E402
@@ -253,6 +253,7 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         enable_monitoring=False,  # Gradio's /monitoring dashboard (every visitor's events and timings): not used
         css=CSS,
         i18n=page_i18n(),         # static text in the browser's language (ui/i18n.py, docs/language.md)
+        head=LANGUAGE_HEAD,       # every request carries the page's language, for the server's messages
         js=JS,
     )
 

@@ -18,44 +18,28 @@ English to the catalogue.
 """
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import string
 from abc import ABCMeta
-from functools import lru_cache
-from pathlib import Path
+
+from core.i18n import DEFAULT as DEFAULT_LANGUAGE
+from core.i18n import catalogue, current_language, normalize
 
 log = logging.getLogger("playground")
-LOCALES = Path(__file__).resolve().parent / "locales"
-DEFAULT_LANGUAGE = "en"
 INTERNAL_KEY = "error.internal"
 
 
-@lru_cache(maxsize=16)
-def catalogue(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
-    """key -> message template ({name} placeholders) for one language; {} if there is no such catalogue."""
-    if not language or not all(c.isalnum() or c in "-_" for c in language):
-        return {}
-    try:
-        return json.loads((LOCALES / f"{language}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _template(key: str, language: str | None) -> str:
-    language = language or DEFAULT_LANGUAGE
-    for lang in (language, language.replace("_", "-").split("-")[0], DEFAULT_LANGUAGE):
-        template = catalogue(lang).get(key)
-        if template:
-            return template
-    return key
+    language = current_language() if language is None else (normalize(language) or DEFAULT_LANGUAGE)
+    return catalogue(language).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
 
 
 def render(key: str, values: dict | None = None, language: str | None = None) -> str:
-    """The message for a key in a language (`zh`, `zh-CN`; English when that language lacks it; the key itself if
-    neither has it, which a test forbids). A value the template does not name is ignored; a name it lacks, or a
-    value its format does not fit, stays visible as {name} instead of failing."""
+    """The message for a key in a language (`zh`, `zh-CN`; None: the request's, core.i18n.current_language();
+    English when that language lacks it; the key itself if neither has it, which a test forbids). A value the
+    template does not name is ignored; a name it lacks, or a value its format does not fit, stays visible as {name}
+    instead of failing."""
     template = _template(key, language)
     values = {name: render(v["key"], v.get("values"), language) if _is_term(v) else v
               for name, v in (values or {}).items()}
@@ -88,10 +72,10 @@ class VisitorError(Exception, metaclass=ABCMeta):
     def __init__(self, key: str | None = None, /, **values):
         self.key = key or type(self).key
         self.values = values
-        super().__init__(render(self.key, values))
+        super().__init__(render(self.key, values, DEFAULT_LANGUAGE))
 
     def text(self, language: str | None = None) -> str:
-        """The message in a language."""
+        """The message in a language (None: the request's)."""
         return render(self.key, self.values, language)
 
     @classmethod
@@ -115,7 +99,7 @@ class LimitReached(VisitorError):
 
 
 def text_of(exc: BaseException, language: str | None = None) -> str:
-    """A visitor error's message in a language, first letter capitalised."""
+    """A visitor error's message in a language (None: the request's), first letter capitalised."""
     key, values = getattr(exc, "key", None), getattr(exc, "values", None)
     text = render(key, values, language) if isinstance(key, str) and isinstance(values, dict) else str(exc)
     return text[:1].upper() + text[1:]

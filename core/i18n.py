@@ -2,12 +2,20 @@
 catalogue key in it (t). One catalogue per language, core/locales/<language>.json: key -> template with {name}
 placeholders, a file a translator edits without reading code. docs/language.md says what Gradio's own gr.I18n
 translates in the page and what the server translates per request with these functions.
+
+current_language() is the language of the request being served, for code that has no request at hand (an error's
+message, a status line written deep in a tab): the UI layer registers where it comes from (ui.i18n: the Gradio
+event's request, the page's choice first, else Accept-Language); speaking(language) sets it for a block of code
+(a thread that serves a request outside an event). Outside both it is English.
 """
 from __future__ import annotations
 
 import json
 import re
 import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,10 +79,44 @@ def catalogue(language: str = DEFAULT) -> dict[str, str]:
         return {}
 
 
-def t(key: str, language: str = DEFAULT, /, **values) -> str:
-    """The text of a catalogue key in a language, its {name} placeholders filled from values. A key the language
-    lacks falls back to English, then to the key itself (tests/test_i18n.py forbids both). A placeholder with no
-    value stays visible as {name}; a value the template does not name is ignored."""
+_SPOKEN: ContextVar[str | None] = ContextVar("playground_language", default=None)
+_request_language: Callable[[], str | None] | None = None
+
+
+def set_request_language(source: Callable[[], str | None] | None) -> None:
+    """Register how current_language() finds the language of the request being served (ui.i18n does, with the
+    Gradio event's request); source() returns one of LANGUAGES, or None outside a request."""
+    global _request_language
+    _request_language = source
+
+
+def current_language() -> str:
+    """The language of the request being served: speaking()'s, else the registered request's, else English."""
+    language = _SPOKEN.get()
+    if language is None and _request_language is not None:
+        try:
+            language = _request_language()
+        except Exception:  # noqa: BLE001 - a message in English rather than none
+            language = None
+    return language if language in LANGUAGES else DEFAULT
+
+
+@contextmanager
+def speaking(language: str | None) -> Iterator[str]:
+    """current_language() is `language` (any tag: 'zh-CN' -> 'zh'; not ours -> English) inside the block."""
+    token = _SPOKEN.set(normalize(language) or DEFAULT)
+    try:
+        yield _SPOKEN.get()
+    finally:
+        _SPOKEN.reset(token)
+
+
+def t(key: str, language: str | None = None, /, **values) -> str:
+    """The text of a catalogue key in a language (None: current_language(); a tag such as 'zh-CN' is read as
+    ours), its {name} placeholders filled from values. A key the language lacks falls back to English, then to the
+    key itself (tests/test_i18n.py forbids both). A placeholder with no value stays visible as {name}; a value the
+    template does not name is ignored."""
+    language = current_language() if language is None else (normalize(language) or DEFAULT)
     template = catalogue(language).get(key) or catalogue(DEFAULT).get(key) or key
     try:
         return string.Formatter().vformat(template, (), _Missing(values))

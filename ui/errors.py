@@ -9,6 +9,9 @@ wrong" with the id the log holds). Then:
 
 A tab writes its function once, for the API, and shows it on the page with `page(reset)(fn)`; `endpoint` registers
 the hidden API button. Both work for plain functions and for generators (streams).
+
+The words are in the language of the event's request (ui.i18n.event_language: the page's language, else the
+request's Accept-Language), the same for the page and for an API caller.
 """
 from __future__ import annotations
 
@@ -18,15 +21,17 @@ import inspect
 import gradio as gr
 
 from core.errors import describe
+from ui.i18n import event_language
 
 KEEP = object()  # in a `page` reset tuple: leave this output as it is (gr.skip())
 
 
 def message(exc: BaseException, where: str = "", language: str | None = None) -> str:
-    """The words a visitor reads for an exception (a gr.Error raised by Gradio's own checks keeps its own)."""
+    """The words a visitor reads for an exception, in `language` (None: the event's request's); a gr.Error raised
+    by Gradio's own checks keeps its own."""
     if isinstance(exc, gr.Error):
         return str(exc.message)
-    return describe(exc, where, language)[1]
+    return describe(exc, where, language or event_language())[1]
 
 
 def status_box(elem_id: str | None = None) -> gr.Markdown:

@@ -1,16 +1,49 @@
 """The page's static text in the browser's language, through Gradio's own gr.I18n: labels, buttons, Markdown and
 tab names name a catalogue key (label("tab.tensors")) and the browser picks the language (Gradio's Settings page
 switches it without a reload). What gr.I18n cannot carry is rendered per request with core.i18n.t and the
-request's language (request_language); docs/language.md says which is which."""
+request's language (request_language); docs/language.md says which is which.
+
+The page tells the server its language: LANGUAGE_HEAD (launch(head=...)) adds the page's current language (`<html
+lang>`, which Gradio's Settings -> Language switch sets) to every request the page sends to the server, as the
+header LANGUAGE_HEADER; request_language prefers it to Accept-Language. Importing this module registers the Gradio
+event's request as core.i18n.current_language()'s source, so any code running in an event (an error's message
+through ui.errors, a status line) can write in the visitor's language without being handed the request."""
 from __future__ import annotations
 
 from functools import lru_cache
 
 import gradio as gr
+from gradio.context import LocalContext
 from gradio.i18n import I18nData
 
-from core.i18n import language_of, page_translations
+from core.i18n import language_of, page_translations, set_request_language
 from ui import tutorial
+
+LANGUAGE_HEADER = "x-playground-language"
+# In the page's <head>, before Gradio's app starts: every request to our own server (the queue's join, uploads,
+# the config) carries the page's language as LANGUAGE_HEADER, read at the time of the request, so a language
+# switched in Settings applies to the next event without a reload. Only same-origin requests (a custom header on
+# another origin's request would need a CORS preflight); a value that is not a plain language tag is not sent.
+LANGUAGE_HEAD = """<script>
+(() => {
+  const real = window.fetch;
+  if (!real || real.playgroundLanguage) return;
+  const wrapped = function (input, init) {
+    try {
+      const url = new URL(input instanceof Request ? input.url : String(input), location.href);
+      const lang = document.documentElement.lang || navigator.language || '';
+      if (url.origin === location.origin && /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/.test(lang)) {
+        const headers = new Headers((init && init.headers) || (input instanceof Request ? input.headers : {}));
+        headers.set('%s', lang);
+        init = {...(init || {}), headers};
+      }
+    } catch (e) { /* an unusual request goes out as it was */ }
+    return real.call(window, input, init);
+  };
+  wrapped.playgroundLanguage = true;
+  window.fetch = wrapped;
+})();
+</script>""" % LANGUAGE_HEADER
 
 TITLE_KEYS = {   # app.py TABS titles -> the key of the tab's name
     "Start here": tutorial.TAB_KEYS["start-here"],
@@ -48,6 +81,17 @@ def page_i18n() -> gr.I18n:
 
 
 def request_language(request: gr.Request | None, chosen: str | None = None) -> str:
-    """The language of one request (a server message): the page's choice, else the Accept-Language header."""
+    """The language of one request (a server message): the page's choice (`chosen`, else the LANGUAGE_HEADER the
+    page sends), else the Accept-Language header, else English."""
     headers = getattr(request, "headers", None) or {}
-    return language_of(headers.get("accept-language"), chosen)
+    return language_of(headers.get("accept-language"), chosen or headers.get(LANGUAGE_HEADER))
+
+
+def event_language() -> str | None:
+    """The language of the Gradio event being served in this thread (Gradio sets its request around the event's
+    function, also around each step of a stream), or None outside an event."""
+    request = LocalContext.request.get(None)
+    return None if request is None else request_language(request)
+
+
+set_request_language(event_language)
