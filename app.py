@@ -31,6 +31,7 @@ from gradio import routes as gradio_routes  # noqa: E402
 from ui import autoencoder, autograd, classify, data, ensembles_compression, finetune, gan, tensors  # noqa: E402
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from ui import start_here  # noqa: E402
+from ui.common import Place  # noqa: E402
 from ui.i18n import LANGUAGE_HEAD, page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
@@ -38,7 +39,8 @@ from core.device import use_serving_threads  # noqa: E402
 from zoo.space import on_space  # noqa: E402
 
 # (tab title, builder), in the tutorial's order after the classifier that greets a visitor.
-# Each builder lays out one tab inside the current gr.Tab context.
+# Each builder lays out one tab inside the current gr.Tab context; it is handed the page and that tab
+# (ui.common.Place) for its page-load and first-visit events.
 TABS = [
     ("Start here", start_here.build_tab),   # the tutorial's contents, each section linked to its tab
     ("Classify", classify.build_tab),
@@ -204,8 +206,8 @@ def build_app() -> gr.Blocks:
         # Start here is first in the bar; the page still opens on Classify, its example already classified
         with gr.Tabs(elem_id="main-tabs", selected="classify") as tabs:
             for title, build in TABS:
-                with gr.Tab(tab_label(title), id=title.lower().replace(" ", "-")):   # named in the browser's language
-                    built[title] = build()
+                with gr.Tab(tab_label(title), id=title.lower().replace(" ", "-")) as tab:   # in the browser's language
+                    built[title] = build(Place(demo, tab))   # the page and its tab, for first-visit events
         # every code panel's "Open in the playground" loads its code into the Tensors editor
         open_in_playground.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])
         start_here.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])   # its Run and Open buttons

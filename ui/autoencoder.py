@@ -5,14 +5,14 @@ import math
 import time
 
 import gradio as gr
-from gradio.context import Context
 import numpy as np
 import torch
 
 from training.generative.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
                                               test_set_psnr)
 from core.errors import InputError
-from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty
+from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty
+from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, noise_example
 from zoo.generative import GENERATIVE_REPO, read_extra
@@ -254,25 +254,17 @@ def first_visit(current, sketch, model: str, noise: float):
     return (*out, _map_code(out[6], out[7]), path, "upload", plane)
 
 
-def build_tab() -> None:
-    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event draws the map
+def build_tab(place: Place = ALONE) -> None:
+    """place.tab: its select event draws the map on the first visit (built alone: on page load, if there is a page)."""
     gr.Markdown("**Start here:** draw a digit (or click an example under *Upload*) and see the autoencoder rebuild "
                 "it from 16 numbers; then click anywhere on the map below to see what the decoder paints there.")
     with gr.Accordion("What an autoencoder is", open=False):
         gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
-            with gr.Tabs():
-                with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA",
-                                          canvas_size=(360, 360), elem_id="ae-sketch", elem_classes=["auto-brush"],
-                                          brush=gr.Brush(default_size=26, colors=["#000000"], color_mode="fixed"))
-                with gr.Tab("Upload"):
-                    upload = ImageFile(label="Upload a digit picture (rebuilt as soon as it arrives)", type="filepath",
-                                       sources=["upload", "clipboard"], elem_id="ae-upload", height=260)
-                    names = digit_examples() + [noise_example()]
-                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
-                                           label="Examples: one click", examples_per_page=11, elem_id="ae-examples")
+            digit = digit_input("ae", digit_examples() + [noise_example()], canvas=360, brush=26, upload_height=260,
+                                upload_label="Upload a digit picture (rebuilt as soon as it arrives)")
+            sketch, upload, examples = digit.sketch, digit.upload, digit.examples
             status = status_box("ae-status")
             model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Autoencoder", elem_id="ae-model")
             noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
@@ -311,14 +303,10 @@ def build_tab() -> None:
                       api_visibility="private")  # the map's code follows the point a reconstruction picked
     # The map needs the model: drawn when the tab is first opened (not at start-up), with an example digit rebuilt;
     # the visitor's own input cancels that if it is still running, so it never overwrites their result.
-    first = []
-    if isinstance(tab, gr.Tab):
-        first = [tab.select(first_visit, [map_img, sketch, model, noise],
-                            outputs + [status, map_code, upload, last, plane], api_visibility="private", **common)]
-    elif Context.root_block is not None:  # built outside a tab (e.g. on its own): on page load
-        first = [Context.root_block.load(first_visit, [map_img, sketch, model, noise],
-                                         outputs + [status, map_code, upload, last, plane], api_visibility="private",
-                                         **common)]
+    first_in, first_out = [map_img, sketch, model, noise], outputs + [status, map_code, upload, last, plane]
+    first = place.on_select(first_visit, first_in, first_out, api_visibility="private", **common) \
+        or place.on_load(first_visit, first_in, first_out, api_visibility="private", **common)
+    first = [first] if first is not None else []
     upload.upload(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
                   trigger_mode="always_last", cancels=first, **common).then(
         lambda: "upload", None, last, api_visibility="private").then(**point_code)
@@ -341,6 +329,6 @@ def build_tab() -> None:
                     api_visibility="private", **common)
     map_img.select(pick_on_map, marker, [z1, z2, decoded, map_img, map_code], api_visibility="private", **common)
     grid_btn.click(plane_grid, grid_n, plane, api_name="ae_plane_grid", **common)
-    if Context.root_block is not None:
-        Context.root_block.load(warm_up, None, None, api_visibility="private", show_progress="hidden",
-                                concurrency_id="warm-up", concurrency_limit=1)
+    if place.demo is not None:
+        place.demo.load(warm_up, None, None, api_visibility="private", show_progress="hidden",
+                        concurrency_id="warm-up", concurrency_limit=1)

@@ -11,7 +11,7 @@ import pandas as pd
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
-from ui.common import code_block
+from ui.common import ALONE, Place, code_block
 from ui.errors import api
 from ui import first_screens
 from ui.tensors import (SANDBOX_CONCURRENCY, run_status, cancelled_note, limits_note, mode_note, stopped, streamed,
@@ -93,7 +93,7 @@ def load_preset(name: str):
     return AUTOGRAD_PRESETS.get(name, ""), 0
 
 
-def build_tab() -> None:
+def build_tab(place: Place = ALONE) -> None:
     gr.Markdown("Give leaves `requires_grad=True`, build an expression or a model (the tutorial's `class Net` "
                 "runs as printed), call `backward()`: see every leaf's `.grad` and the real autograd graph of the "
                 "last tensor `backward()` was called on (grad_fn nodes; leaves with data and grad). **Train** "

@@ -9,7 +9,7 @@ import numpy as np
 from gradio.context import Context
 
 from core.errors import InputError
-from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty
+from ui.common import ALONE, INTERACTIVE, ImageFile, Place, api_endpoint, code_block, sketch_is_empty
 from ui.errors import api, message, page, show_status, status_box
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec, list_models
@@ -198,7 +198,7 @@ def first_screen(model_name: str, topk: int):
     return (*classify_upload_ui(path, model_name, topk), path, "upload")
 
 
-def build_tab() -> None:
+def build_tab(place: Place = ALONE) -> None:
     gr.Markdown("**Start here:** draw a digit in the box, anywhere and any size, and watch the model read it as you "
                 "draw. Until you do, the results show an MNIST example (in *Upload*, with more examples and photos).")
     with gr.Row():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
@@ -24,6 +25,27 @@ log = logging.getLogger("playground")
 # tabs are built, which is when Gradio takes them.
 INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=max(1, settings().interactive_concurrency))
 JOB = dict(concurrency_id="jobs", concurrency_limit=max(1, settings().job_handlers))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a tab is being built, handed to its build_tab by app.build_app instead of gradio's global context: the
+    app's Blocks (its page-load events) and the tab's own gr.Tab (its select event: the work of a first visit).
+    A tab built alone (a test) gets neither, and wires no such event."""
+
+    demo: gr.Blocks | None = None
+    tab: gr.Tab | None = None
+
+    def on_load(self, fn, inputs, outputs, **kwargs):
+        """demo.load(fn, ...) on every page load; None when the tab is built alone."""
+        return None if self.demo is None else self.demo.load(fn, inputs, outputs, **kwargs)
+
+    def on_select(self, fn, inputs, outputs, **kwargs):
+        """tab.select(fn, ...) when the visitor opens the tab; None when the tab is built alone."""
+        return None if self.tab is None else self.tab.select(fn, inputs, outputs, **kwargs)
+
+
+ALONE = Place()
 
 
 def whole_number(value, what: str, lo: int = 0, hi: int = 2**31 - 1) -> int:

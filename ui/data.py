@@ -6,7 +6,6 @@ import functools
 from collections import OrderedDict
 
 import gradio as gr
-from gradio.context import Context
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,7 +17,7 @@ from training.resample import METHODS, parse_counts, resample_code
 from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display,
                                       one_batch, to_image_tensor, validate)
 from ui import first_screens
-from ui.common import INTERACTIVE, JOB, ImageFile, api_endpoint, code_block, whole_number
+from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
 from ui.jobstream import cancel_session, ended_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
@@ -238,7 +237,8 @@ def first_screen() -> tuple:
     return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__())
 
 
-def build_tab() -> None:
+def build_tab(place: Place = ALONE) -> None:
+    """place.demo: every page load shows the tab's first screen."""
     gr.Markdown("Chapter 4 of the tutorial as controls: an augmentation pipeline from `torchvision.transforms.v2`, "
                 "one-hot labels, small imbalanced samples and four ways to resample them, and a custom `Dataset` "
                 "with a `DataLoader`. Every result shows the code that produced it.")
@@ -344,6 +344,6 @@ def build_tab() -> None:
                  api_visibility="private")
     api_endpoint(dataloader, dl_in, dl_out, "dataloader")
     # the first screen: the default augmentation draws, one-hot labels and batch, computed once per server
-    Context.root_block.load(first_screen, None, aug_outputs + oh_outputs + dl_out, api_visibility="private",
-                            show_progress="hidden", **INTERACTIVE)
+    place.on_load(first_screen, None, aug_outputs + oh_outputs + dl_out, api_visibility="private",
+                  show_progress="hidden", **INTERACTIVE)
     first_screens.register(first_screen)

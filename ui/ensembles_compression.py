@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ui import compression, ensembles
+from ui.common import ALONE, Place
 
 
-def build_tab() -> None:
+def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.common.Place)
     gr.Markdown("Combine several digit classifiers, or make one smaller and faster, and see what it costs: every "
                 "number below is measured on this machine, on the 1,000 mnist5k test digits.")
     with gr.Tabs():

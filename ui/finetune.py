@@ -15,7 +15,7 @@ from training.finetuning.finetune_config import (AUGMENT, DEFAULTS, PUBLIC_LIMIT
                                                  check_resumable, config_from_header, finetunable_models)
 from jobs.queue import job_threads
 from ui import export_run
-from ui.common import JOB, api_endpoint, code_block
+from ui.common import ALONE, JOB, Place, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.finetune_inputs import data_tab_settings, run_config
 from ui.finetune_publish import oauth_enabled, publish
@@ -143,7 +143,7 @@ finetune_ui = page(RESET)(finetune)
 resume_ui = page(RESET)(resume)
 
 
-def build_tab() -> None:
+def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.common.Place)
     device = describe_device()
     if device.startswith("cpu"):   # jobs train with their own thread budget; the rest serves interactive requests
         n = job_threads()

@@ -6,12 +6,11 @@ import tempfile
 import time
 
 import gradio as gr
-from gradio.context import Context
 import pandas as pd
 
 from training.generative.fid import class_histogram
 from core.errors import InputError
-from ui.common import INTERACTIVE, api_endpoint, code_block, whole_number
+from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, whole_number
 from ui.errors import api, page, status_box
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
@@ -219,8 +218,8 @@ EXAMPLES = [([0, 64, ANY, 0.0], "seed 0: 64 digits"), ([7, 20, "3", 0.0], "seed 
             ([7, 20, "3", 0.7], "the same 3s, truncated (t=0.7)"), ([1, 30, "8", 0.0], "seed 1: thirty 8s")]
 
 
-def build_tab() -> None:
-    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first samples
+def build_tab(place: Place = ALONE) -> None:
+    """place.tab: its select event shows the first samples on the first visit."""
     gr.Markdown("**Start here:** change the seed or the digit and press *Sample*: the generator paints new digits "
                 "from 64 random numbers. The same seed always gives the same pictures.")
     with gr.Accordion("What a GAN is", open=False):
@@ -291,6 +290,5 @@ def build_tab() -> None:
                api_visibility="private", **common)
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
     api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)
-    if isinstance(tab, gr.Tab):
-        tab.select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + page_out,
-                   api_visibility="private", **common)
+    place.on_select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + page_out,
+                    api_visibility="private", **common)

@@ -3,7 +3,6 @@ and filters, two checkpoints compared, and a model summary - for any zoo model, 
 from __future__ import annotations
 
 import gradio as gr
-from gradio.context import Context
 
 from look_inside.activations import STATS_HEADERS, activation_code, graph_nodes
 from look_inside.attribution import attribution_code
@@ -13,7 +12,8 @@ from look_inside.weights import (COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS
                                  param_tensors, summary_code, weights_code)
 from ui.classify import model_choices
 from core.errors import InputError
-from ui.common import INTERACTIVE, ImageFile, api_endpoint, code_block, sketch_is_empty, whole_number
+from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty, whole_number
+from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, photo_examples
 from zoo import get_spec
@@ -207,8 +207,8 @@ def first_visit(current, shown, sketch, *look):
     return (*look_upload(path, *look), path, "upload")
 
 
-def build_tab() -> None:
-    tab = Context.block  # app.py calls us inside `with gr.Tab(...)`: its select event shows the first example
+def build_tab(place: Place = ALONE) -> None:
+    """place.tab: its select event shows the first example on the first visit."""
     gr.Markdown("**Start here:** draw a digit (or pick an example in *Upload*) and see what every layer of the "
                 "network computes for it, which pixels drive its decision (Attribution), what its weights look "
                 "like and how training moved them. ImageNet models need their Hub weights; without them, choose "
@@ -217,18 +217,9 @@ def build_tab() -> None:
     source = gr.State("draw")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            with gr.Tabs():
-                with gr.Tab("Draw") as draw_tab:
-                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(300, 300),
-                                          elem_id="inspect-sketch", elem_classes=["auto-brush"],
-                                          brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"))
-                with gr.Tab("Upload") as upload_tab:
-                    upload = ImageFile(label="Upload an image", type="filepath", sources=["upload", "clipboard"],
-                                      elem_id="inspect-upload", height=240)
-                    names = digit_examples() + photo_examples()
-                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
-                                           label="Examples: one click", examples_per_page=14,
-                                           elem_id="inspect-examples")
+            digit = digit_input("inspect", digit_examples() + photo_examples(), canvas=300, brush=24,
+                                upload_height=240, upload_label="Upload an image")
+            sketch, upload, examples = digit.sketch, digit.upload, digit.examples
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="inspect-model")
             with gr.Row():
                 weights = gr.Radio([TRAINED, RANDOM], value=TRAINED, label="Weights", elem_id="inspect-weights")
@@ -316,14 +307,14 @@ def build_tab() -> None:
 
     act_out = [grid, act_hist, act_table, act_text, act_code, layer]
     attr_out = [cam, sal, attr_text, attr_code]
-    draw_tab.select(lambda: "draw", None, source, api_visibility="private")
-    upload_tab.select(lambda: "upload", None, source, api_visibility="private")
+    digit.draw_tab.select(lambda: "draw", None, source, api_visibility="private")
+    digit.upload_tab.select(lambda: "upload", None, source, api_visibility="private")
 
     look_in = [model, layer, top_k, weights, seed, shared, target]
-    first = []
-    if isinstance(tab, gr.Tab):   # the first visit shows an example; the visitor's own input cancels it
-        first = [tab.select(first_visit, [upload, grid, sketch] + look_in,
-                            act_out + attr_out + [status, upload, source], api_visibility="private", **common)]
+    # the first visit shows an example; the visitor's own input cancels it
+    first = [e for e in [place.on_select(first_visit, [upload, grid, sketch] + look_in,
+                                         act_out + attr_out + [status, upload, source], api_visibility="private",
+                                         **common)] if e is not None]
     look_out = act_out + attr_out + [status]
     upload.upload(look_upload, [upload] + look_in, look_out, api_visibility="private", trigger_mode="always_last",
                   cancels=first, **common).then(lambda: "upload", None, source, api_visibility="private")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui import open_in_playground
+from ui.common import ALONE, Place
 from ui.i18n import label
 from ui.tutorial import GO_KEYS, chapters
 
@@ -39,7 +40,7 @@ CODE_MIN_WIDTH = 340   # px: the two code panels side by side on a wide screen, 
 _PENDING: list[tuple[str, gr.Button, str]] = []   # ("run", button, code) / ("go", button, tab id), for wire()
 
 
-def build_tab() -> dict:
+def build_tab(place: Place = ALONE) -> dict:   # place: not needed here (ui.common.Place)
     """The contents, then every chapter and section. The buttons are wired by wire() once the tabs exist."""
     _PENDING.clear()
     with gr.Column(elem_id="start-here"):

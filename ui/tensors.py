@@ -16,7 +16,7 @@ from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
 from ui import first_screens
 from ui.admission import client_ip
-from ui.common import code_block
+from ui.common import ALONE, Place, code_block
 from ui.errors import api
 
 HEADERS = ["line", "name / expression", "type / shape", "dtype", "device", "requires_grad", "grad_fn", "stride",
@@ -156,7 +156,7 @@ def load_preset(name: str) -> str:
     return {**TENSOR_PRESETS, **PROGRAM_PRESETS}.get(name, "")
 
 
-def build_tab() -> dict:
+def build_tab(place: Place = ALONE) -> dict:
     gr.Markdown("Paste or type a **whole PyTorch program**: imports, classes (`nn.Module`, `Dataset`), functions, "
                 "loops, `DataLoader`, `torch.save`/`torch.load`, matplotlib. It runs as `python program.py` would, "
                 "and you see what it prints as it prints it. `torch`, `nn`, `F`, `optim` and `device` are already "
