@@ -130,10 +130,14 @@ def N_(key: str) -> str:
     return key
 
 
-def page_translations(prefixes: tuple[str, ...] = ("tab.", "start.")) -> dict[str, dict[str, str]]:
-    """{language: {key: text}} for Gradio's gr.I18n: the catalogue entries whose keys the page shows as static
-    component text (the server's messages stay out: they are rendered per request with t())."""
-    return {language: {k: v for k, v in catalogue(language).items() if k.startswith(prefixes)}
+def page_translations() -> dict[str, dict[str, str]]:
+    """{language: {key: text}} for Gradio's gr.I18n: the catalogue entries the page can show as static component
+    text (label("key") in any tab), i.e. every entry without a {placeholder} in either language. The server's
+    messages with values stay out (they are rendered per request with t(); the page's front end would read their
+    braces as ICU placeholders)."""
+    static = [k for k in catalogue(DEFAULT)
+              if not any(c in text for text in (catalogue(lang).get(k, "") for lang in LANGUAGES) for c in "{}")]
+    return {language: {k: catalogue(language)[k] for k in static if k in catalogue(language)}
             for language in LANGUAGES}
 
 
