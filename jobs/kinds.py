@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from core.errors import InputError
+from core.errors import InputError, render, term
 from training.checkpoint import load_checkpoint
 from training.compression.compress import LabConfig, autocast_step_times, run_lab
 from training.ensembles.ensemble import EnsembleConfig, run_ensemble
@@ -36,9 +36,20 @@ class Cancelled(Exception):
     """The job was cancelled before it produced anything worth returning."""
 
 
+def stage_event(phase: str, text, done: int, total: int) -> dict:
+    """A stage event. text: English words, or a catalogue entry as term(key, **values) (core.errors.term): then
+    the event carries its "key" and "values" too, and the tab says it in the visitor's language
+    (ui/jobstream.event_text); "text" is always the English."""
+    ev = {"phase": phase, "text": text, "done": int(done), "total": int(total)}
+    if isinstance(text, dict) and isinstance(text.get("key"), str):
+        values = dict(text.get("values") or {})
+        ev.update(text=render(text["key"], values), key=text["key"], values=values)
+    return ev
+
+
 def _phase_emitter(ctx, phase: str):
-    def progress(done: int, total: int, text: str = "") -> None:
-        ctx.emit({"phase": phase, "text": text, "done": int(done), "total": int(total)})
+    def progress(done: int, total: int, text="") -> None:
+        ctx.emit(stage_event(phase, text, done, total))
         if ctx.stopped():
             raise Cancelled(f"cancelled while {phase}")
     return progress
@@ -100,7 +111,7 @@ def _train_and_finish(cfg, data, ctx, compare_scratch: bool, resume=None) -> dic
     if compare_scratch and not res.stopped:
         steps = sum(s["steps"] for s in res.stages)
         scratch = run_scratch(cfg, data, steps, stop=ctx.stop, on_step=_step_emitter(ctx, "scratch"))
-    ctx.emit({"phase": "saving", "text": "writing the weights and the checkpoint", "done": 1, "total": 1})
+    ctx.emit(stage_event("saving", term("job.text.saving"), 1, 1))
     return _finish_run(res, data, cfg, scratch, ctx)
 
 
@@ -142,7 +153,7 @@ def resample(params: dict, ctx) -> dict:
 
 
 def autocast(params: dict, ctx) -> dict:
-    ctx.emit({"phase": "timing", "text": "fp32 and autocast steps", "done": 0, "total": 1})
+    ctx.emit(stage_event("timing", term("job.text.timing"), 0, 1))
     return autocast_step_times(steps=int(params["steps"]), amp=params["amp"])
 
 

@@ -32,6 +32,7 @@ import time
 from typing import Callable
 
 from core.errors import INTERNAL_KEY, log_unexpected
+from core.i18n import N_, t
 from jobs.runners import InlineRunner, WorkerRunner
 from jobs.wire import JobCancelled, JobError, JobRefused
 from jobs.wire import job_threads  # noqa: F401  (ui/finetune.py reads the budget here)
@@ -41,6 +42,10 @@ from core.tempfiles import protect, prune, release, run_dir
 
 log = logging.getLogger("playground.jobs")
 DEFAULT_PER_IP_ON_SPACE = 4
+# What a Cancel did (Queue.request_cancel), as catalogue keys: the tab says it in the visitor's language.
+CANCEL_NOTHING = N_("job.cancel.nothing")
+CANCEL_LEFT_QUEUE = N_("job.cancel.left_queue")
+CANCELLING = N_("job.cancel.stopping")
 _MAX_ADDRESSES = 4096       # addresses whose last start is remembered (the oldest are forgotten: they go first)
 
 
@@ -128,16 +133,22 @@ class JobQueue:
         threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()
         return job
 
-    def cancel(self, session: str) -> str:
+    def cancel(self, session: str, language: str | None = None) -> str:
+        """Cancel this session's job (request_cancel) and say what happened, in a language (None: the request's)."""
+        return t(self.request_cancel(session), language)
+
+    def request_cancel(self, session: str) -> str:
+        """Take this session's queued job out of the queue, or ask its running job to stop after the step in
+        flight. Returns the catalogue key of what happened: CANCEL_NOTHING, CANCEL_LEFT_QUEUE or CANCELLING."""
         with self._cond:
             job = self._active.get(session)
             if job is None or job.finished.is_set():
-                return "Nothing is running."
+                return CANCEL_NOTHING
             job.cancel_requested.set()
             if job.state == "queued":
                 self._cond.notify_all()
-                return "Cancelled: your job left the queue before it started."
-        return "Cancelling: the job stops after the step in flight."
+                return CANCEL_LEFT_QUEUE
+        return CANCELLING
 
     def _order(self) -> list[Job]:
         """Waiting jobs in the order they will start (call with the lock held): the address with the fewest

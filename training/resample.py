@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import WeightedRandomSampler
 
-from core.errors import InputError
+from core.errors import InputError, term
 from training.data.datasets import Split, mnist5k
 from training.trainer import TrainConfig, predict_all, train
 
@@ -109,7 +109,7 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
     rows, hist = [], {"before": torch.bincount(y, minlength=10).tolist()}
     for k, method in enumerate(methods):
         if progress is not None:
-            progress(k, len(methods), f"{method}: resampling and training {steps} steps")
+            progress(k, len(methods), term("job.resample.method", method=method, steps=steps))
         t0 = time.perf_counter()
         try:
             xr, yr = resample(x, y, method, seed)

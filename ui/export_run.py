@@ -10,10 +10,8 @@ from training.finetuning.finetune_config import DEFAULTS as D
 from ui.common import INTERACTIVE, api_endpoint
 from ui.errors import api, page, status_box
 from ui.finetune_inputs import data_tab_settings, run_config
+from ui.i18n import label
 
-NOTE = ("**Outgrow the Space:** a zip with `train.py` for these settings. `python train.py` trains on one device, "
-        "`torchrun --nproc_per_node=N train.py` with DistributedDataParallel on N GPUs (or machines), "
-        "`--data DIR` on your own images. Its README has the commands.")
 
 
 @api
@@ -37,10 +35,10 @@ def export_run(model: str = D.model, target: str = D.target, zip_file: str | Non
 def attach(inputs: list) -> None:
     """The button, its note and the file, placed where this is called; inputs: /finetune's components, in
     its parameter order."""
-    btn = gr.Button("Export this run (torchrun / DDP script)", elem_id="ft-export")
+    btn = gr.Button(label("export.ui.button"), elem_id="ft-export")
     status = status_box("ft-export-message")        # a problem with the settings, under the button
-    gr.Markdown(NOTE, elem_id="ft-export-note")
-    out = gr.File(label="Exported run (.zip)", interactive=False, elem_id="ft-export-file", height=70)
+    gr.Markdown(label("export.ui.note"), elem_id="ft-export-note")
+    out = gr.File(label=label("export.ui.file"), interactive=False, elem_id="ft-export-file", height=70)
     btn.click(page((None,))(export_run), inputs, [out, status], api_visibility="private", show_progress="minimal",
               **INTERACTIVE)
     api_endpoint(export_run, inputs, out, "export_run", show_progress="minimal", **INTERACTIVE)

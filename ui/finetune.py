@@ -11,6 +11,7 @@ from training.checkpoint import read_checkpoint_meta
 from training.finetuning.finetune import SavedRun
 from training.finetuning.finetune_code import finetune_code
 from core.errors import InputError
+from core.i18n import N_, t
 from training.finetuning.finetune_config import (AUGMENT, DEFAULTS, PUBLIC_LIMITS, UNFREEZE, FinetuneConfig,
                                                  check_resumable, config_from_header, finetunable_models)
 from jobs.queue import job_threads
@@ -21,54 +22,73 @@ from ui.finetune_inputs import data_tab_settings, run_config
 from ui.finetune_publish import oauth_enabled, publish
 from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_curves, metrics_md, misclassified,
                                  pick_cell, pick_class, worst_cell)
-from ui.jobstream import cancel_session, job_status, progress_html, run_job
+from ui.i18n import label, request_language
+from ui.jobstream import cancel_session, job_status, progress_html, run_job, stage_text
 from zoo import get_spec
 from core.device import describe_device
 from zoo.hub import weights_path
 
-TARGET_CHOICES = [("sklearn digits (offline)", "digits"), ("mnist5k (offline)", "mnist5k"),
-                  ("my ImageFolder zip", "zip"), ("MNIST (download)", "MNIST"),
-                  ("FashionMNIST (download)", "FashionMNIST"), ("CIFAR-10 (download)", "CIFAR-10")]
+TARGET_CHOICES = [(label("finetune.ui.target.digits"), "digits"), (label("finetune.ui.target.mnist5k"), "mnist5k"),
+                  (label("finetune.ui.target.zip"), "zip"), (label("finetune.ui.target.mnist"), "MNIST"),
+                  (label("finetune.ui.target.fashion"), "FashionMNIST"),
+                  (label("finetune.ui.target.cifar"), "CIFAR-10")]
+UNFREEZE_KEYS = {"all": N_("finetune.ui.unfreeze.all"), "last1": N_("finetune.ui.unfreeze.last1"),
+                 "last2": N_("finetune.ui.unfreeze.last2"), "none": N_("finetune.ui.unfreeze.none")}
+AUGMENT_KEYS = {"none": N_("finetune.ui.augment.none"), "affine": N_("finetune.ui.augment.affine"),
+                "data-tab": N_("finetune.ui.augment.data_tab")}
 N_OUTS = 12          # status, loss, acc, metrics, per-class, confusion, files, code, state, true, pred, message
 
 
 @api
 def cancel(request: gr.Request = None):
     """Take this session's job out of the queue, or stop it after its current step (keeping the best weights)."""
-    msg = cancel_session(request)
-    if msg.startswith("Cancelling"):
-        return "Cancelling: the run stops after the step in flight and keeps its best weights."
-    return msg
+    return cancel_session(request, N_("finetune.cancelling"))
 
 
 def _progress_html(text: str, done: int, total: int) -> str:
     return progress_html("ft-progress", text, done, total)
 
 
-def _describe(ev: dict) -> tuple[str, int, int]:
+# Before a run, and after a problem: an empty bar (no words, so nothing to translate)
+IDLE = "<div id='ft-progress' data-state='idle'><progress value='0' max='1' style='width:100%'></progress></div>"
+
+
+def _describe(ev: dict, language: str | None = None) -> tuple[str, int, int]:
     if ev.get("phase") in ("fine-tune", "scratch"):
-        what = "fine-tuning" if ev["phase"] == "fine-tune" else "training from scratch (same steps, for comparison)"
-        stage = f"stage {ev['stage']}, " if ev["phase"] == "fine-tune" else ""
-        acc = f", test acc {ev['test_acc']:.1f}%" if ev.get("test_acc") is not None else ""
+        fine_tune = ev["phase"] == "fine-tune"
+        acc = (t("finetune.progress.acc", language, acc=ev["test_acc"]) if ev.get("test_acc") is not None
+               else "")
         if ev.get("loss") is None:
-            return f"resuming at {stage}step {ev['done']}{acc}", 0, 1
-        return f"{what}: {stage}step {ev['done']}/{ev['total']}, loss {ev['loss']:.3f}{acc}", ev["done"], ev["total"]
-    return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
+            key = "finetune.progress.resuming_stage" if fine_tune else "finetune.progress.resuming"
+            return t(key, language, stage=ev.get("stage"), done=ev["done"]) + acc, 0, 1
+        key = "finetune.progress.finetune" if fine_tune else "finetune.progress.scratch"
+        return (t(key, language, stage=ev.get("stage"), done=ev["done"], total=ev["total"], loss=ev["loss"]) + acc,
+                ev["done"], ev["total"])
+    return stage_text(ev, language)
 
 
-def _result_outputs(r: dict, cfg):
-    loss_df, acc_df = curves(r["history"], (r["scratch"] or {}).get("history"))
+def per_class_headers(language: str | None = None) -> list[str]:
+    return [t("finetune.table.class", language), t("finetune.table.accuracy", language),
+            t("finetune.table.test_images", language)]
+
+
+def _result_outputs(r: dict, cfg, language: str | None = None):
+    loss_df, acc_df = curves(r["history"], (r["scratch"] or {}).get("history"), language=language)
     per_class = [[c, round(a, 2), int(sum(r["confusion"][i]))] for i, (c, a) in
                  enumerate(zip(r["classes"], r["per_class"]))]
-    status = _progress_html("done" if not r["stopped"] else "cancelled: best weights kept", 1, 1)
+    status = _progress_html(t("job.status.done" if not r["stopped"] else "finetune.status.cancelled", language),
+                            1, 1)
     run_cfg = FinetuneConfig(**r["config"])
     saved = SavedRun(run_cfg, tuple(r["classes"]), r["test_acc"], r["weights"], r["gallery"])
     state = {"result": saved, "gallery": r["gallery"]}
-    t, p = worst_cell(r["confusion"])
+    worst_true, worst_pred = worst_cell(r["confusion"])
     classes = list(r["classes"])
-    return (status, loss_df, acc_df, metrics_md(r), per_class, confusion_table(r["confusion"], classes),
+    return (status, loss_df, acc_df, metrics_md(r, language),
+            {"headers": per_class_headers(language), "data": per_class},
+            confusion_table(r["confusion"], classes, language),
             [r["weights"], r["checkpoint"]], finetune_code(cfg or run_cfg), state,
-            gr.update(choices=classes, value=classes[t]), gr.update(choices=classes, value=classes[p]), "")
+            gr.update(choices=classes, value=classes[worst_true]),
+            gr.update(choices=classes, value=classes[worst_pred]), "")
 
 
 def _follow_run(kind: str, params: dict, cfg, request):
@@ -76,21 +96,22 @@ def _follow_run(kind: str, params: dict, cfg, request):
     this visitor is refused at once; a failed one raises its error)."""
     skip = gr.skip()
     shown = [-1]
+    language = request_language(request)
 
     def show(j):
-        status = job_status("ft-progress", j, _describe)
+        status = job_status("ft-progress", j, _describe, language)
         if j.finished.is_set():                          # cancelled: the "Cancelling" note goes
             return (status,) + (skip,) * (N_OUTS - 2) + ("",)
         n = len(j.events)
         if n != shown[0] and j.state == "running":       # redraw the curves only when a step came in
             shown[0] = n
-            loss_df, acc_df = live_curves(list(j.events), bool(params.get("compare_scratch")))
+            loss_df, acc_df = live_curves(list(j.events), bool(params.get("compare_scratch")), language)
             return (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
         return (status,) + (skip,) * (N_OUTS - 1)
 
     job = yield from run_job(kind, params, request, show)
     if job is not None:
-        yield _result_outputs(job.result, cfg)
+        yield _result_outputs(job.result, cfg, language)
 
 
 def _check_weights(name: str) -> None:
@@ -138,103 +159,109 @@ def resume(ckpt_file: str | None = None, zip_file: str | None = None, request: g
 
 # The page: a problem shows under the button that started the run; the progress is cleared (the last run's
 # results stay) and a "Cancelling" note goes.
-RESET = (_progress_html("idle", 0, 1),) + (KEEP,) * (N_OUTS - 2) + ("",)
+RESET = (IDLE,) + (KEEP,) * (N_OUTS - 2) + ("",)
 finetune_ui = page(RESET)(finetune)
 resume_ui = page(RESET)(resume)
 
 
-def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.common.Place)
+def _device_note() -> gr.Markdown:
+    """The device jobs train on, under the tab's introduction."""
     device = describe_device()
+    if device.startswith("ZeroGPU"):
+        return gr.Markdown(label("finetune.ui.device.zerogpu"), elem_id="ft-device")
     if device.startswith("cpu"):   # jobs train with their own thread budget; the rest serves interactive requests
-        n = job_threads()
-        device = f"cpu ({n} thread{'s' if n > 1 else ''} for training jobs)"
-    gr.Markdown("The tutorial's fine-tuning schedule (4.3): **stage 1** freezes the pretrained backbone and trains a "
-                "new head; **stage 2** unfreezes all (or the last blocks) at a lower learning rate. Curves stream "
-                "while it trains; Cancel stops after the current step and keeps the best weights. Training jobs run "
-                "one at a time in a separate process: when someone else is training, your run waits and the status "
-                f"shows your place in the queue. Device: **{device}**.")
+        return gr.Markdown(label("finetune.ui.device.cpu_one" if job_threads() == 1 else "finetune.ui.device.cpu"),
+                           elem_id="ft-device")
+    with gr.Row():
+        gr.Markdown(label("finetune.ui.device.gpu"), elem_id="ft-device")
+        return gr.Markdown(f"`{device}`")
+
+
+def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.common.Place)
+    gr.Markdown(label("finetune.ui.intro"))
+    _device_note()
     gpu = JOB
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown([(f"{get_spec(n).title} [{n}]", n) for n in finetunable_models()],
-                                value=D.model, label="Pretrained model", elem_id="ft-model")
-            target = gr.Dropdown(TARGET_CHOICES, value=D.target, label="Target data", elem_id="ft-target")
+                                value=D.model, label=label("finetune.ui.model"), elem_id="ft-model")
+            target = gr.Dropdown(TARGET_CHOICES, value=D.target, label=label("finetune.ui.target"), elem_id="ft-target")
             # no fixed height: at 90 px the drop zone's "Click to Upload" was cut off
-            zip_file = gr.File(label="ImageFolder zip (class folders of images)", file_types=[".zip"],
+            zip_file = gr.File(label=label("finetune.ui.zip"), file_types=[".zip"],
                                type="filepath", elem_id="ft-zip")
             few_shot = gr.Slider(*PUBLIC_LIMITS["few_shot"], value=D.few_shot, step=1,
-                                 label="Few-shot: training images per class (0 = all)")
+                                 label=label("finetune.ui.few_shot"))
             with gr.Row():
                 s1_epochs = gr.Slider(*PUBLIC_LIMITS["stage1_epochs"], value=D.stage1_epochs, step=1,
-                                      label="Stage 1 epochs (head)")
-                s1_lr = gr.Number(D.stage1_lr, label="Stage 1 lr")
+                                      label=label("finetune.ui.stage1_epochs"))
+                s1_lr = gr.Number(D.stage1_lr, label=label("finetune.ui.stage1_lr"))
             with gr.Row():
                 s2_epochs = gr.Slider(*PUBLIC_LIMITS["stage2_epochs"], value=D.stage2_epochs, step=1,
-                                      label="Stage 2 epochs")
-                s2_lr = gr.Number(D.stage2_lr, label="Stage 2 lr (lower)")
-            unfreeze = gr.Radio(list(UNFREEZE), value=D.unfreeze, label="Stage 2 unfreezes")
+                                      label=label("finetune.ui.stage2_epochs"))
+                s2_lr = gr.Number(D.stage2_lr, label=label("finetune.ui.stage2_lr"))
+            unfreeze = gr.Radio([(label(UNFREEZE_KEYS[u]), u) for u in UNFREEZE], value=D.unfreeze,
+                                label=label("finetune.ui.unfreeze"))
             with gr.Row():
-                optimizer = gr.Dropdown(["adamw", "adam", "sgd"], value=D.optimizer, label="Optimizer")
-                batch_size = gr.Slider(*PUBLIC_LIMITS["batch_size"], value=D.batch_size, step=8, label="Batch size")
+                optimizer = gr.Dropdown(["adamw", "adam", "sgd"], value=D.optimizer,
+                                        label=label("finetune.ui.optimizer"))
+                batch_size = gr.Slider(*PUBLIC_LIMITS["batch_size"], value=D.batch_size, step=8,
+                                       label=label("finetune.ui.batch_size"))
             with gr.Row():
-                amp = gr.Radio(["off", "bf16", "fp16"], value=D.amp, label="Mixed precision")
-                augment = gr.Radio(list(AUGMENT), value=D.augment, label="Augmentation",
-                                   info="data-tab: the random steps you last applied on the Data tab")
-            scratch = gr.Checkbox(True, label="Compare with training from scratch (same steps)")
+                amp = gr.Radio([(label("finetune.ui.amp.off"), "off"), "bf16", "fp16"], value=D.amp,
+                               label=label("finetune.ui.amp"))
+                augment = gr.Radio([(label(AUGMENT_KEYS[a]), a) for a in AUGMENT], value=D.augment,
+                                   label=label("finetune.ui.augment"), info=label("finetune.ui.augment.info"))
+            scratch = gr.Checkbox(True, label=label("finetune.ui.scratch"))
             with gr.Row():
-                max_steps = gr.Number(0, precision=0, label="Max steps per stage (0 = no cap)")  # checked: run_config
-                seed = gr.Number(D.seed, precision=0, label="Seed")  # checked: run_config
+                max_steps = gr.Number(0, precision=0, label=label("finetune.ui.max_steps"))  # checked: run_config
+                seed = gr.Number(D.seed, precision=0, label=label("finetune.ui.seed"))  # checked: run_config
             with gr.Row():
-                start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
-                stop_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+                start = gr.Button(label("finetune.ui.start"), variant="primary", elem_id="ft-start")
+                stop_btn = gr.Button(label("finetune.ui.cancel"), variant="stop", elem_id="ft-cancel")
             start_status = status_box("ft-start-message")   # a problem with these settings sits under the buttons
             cancel_msg = gr.Markdown(elem_id="ft-message")
             # "Export this run": /export_run, the same inputs as /finetune
             export_run.attach([model, target, zip_file, few_shot, s1_epochs, s1_lr, s2_epochs, s2_lr, unfreeze,
                                optimizer, batch_size, amp, augment, scratch, max_steps, seed])
         with gr.Column(scale=2):
-            status = gr.HTML(_progress_html("idle", 0, 1), elem_id="ft-status")
+            status = gr.HTML(IDLE, elem_id="ft-status")
             with gr.Row():
                 # min_width: side by side on a wide screen, one above the other on a phone. Fixed colours, named in
                 # the labels: Gradio's legend under a labelled chart of this height is cut off. The series are
                 # reserved in the first value (ui/finetune_results._reserve), or later ones are not drawn.
                 loss_plot = gr.LinePlot(x="step", y="loss", color="series", height=280, elem_id="ft-loss",
-                                        label="Training loss (blue: stage 1, orange: stage 2, grey: from scratch)",
-                                        min_width=340, color_map=SERIES_COLOURS)
+                                        label=label("finetune.ui.loss_plot"), min_width=340, color_map=SERIES_COLOURS)
                 acc_plot = gr.LinePlot(x="step", y="test_acc", color="series", height=280, elem_id="ft-acc",
-                                       label="Test accuracy, % (blue: fine-tune, grey: from scratch)",
-                                       min_width=340, color_map=SERIES_COLOURS)
+                                       label=label("finetune.ui.acc_plot"), min_width=340, color_map=SERIES_COLOURS)
             metrics = gr.Markdown(elem_id="ft-metrics")
             with gr.Row():
-                per_class = gr.Dataframe(headers=["class", "accuracy %", "test images"], label="Per-class accuracy "
-                                         "(click a row to pick it as the true class)", interactive=False,
-                                         elem_id="ft-per-class")
-                confusion = gr.Dataframe(headers=["true \\ predicted"], interactive=False, elem_id="ft-confusion",
-                                         label="Confusion matrix: rows true, columns predicted (click a cell to "
-                                               "see its test images)")
+                per_class = gr.Dataframe(headers=per_class_headers("en"), label=label("finetune.ui.per_class"),
+                                         interactive=False, elem_id="ft-per-class")
+                confusion = gr.Dataframe(headers=confusion_table([], [], "en")["headers"], interactive=False,
+                                         elem_id="ft-confusion", label=label("finetune.ui.confusion"))
             with gr.Row():
-                true_c = gr.Dropdown([], label="True class", elem_id="ft-true")
-                pred_c = gr.Dropdown([], label="Predicted class", elem_id="ft-pred")
-                show_cell = gr.Button("Show these test images", elem_id="ft-show-cell")
+                true_c = gr.Dropdown([], label=label("finetune.ui.true_class"), elem_id="ft-true")
+                pred_c = gr.Dropdown([], label=label("finetune.ui.pred_class"), elem_id="ft-pred")
+                show_cell = gr.Button(label("finetune.ui.show_cell"), elem_id="ft-show-cell")
             cell_status = status_box("ft-cell-message")
             cell_note = gr.Markdown()
-            cell_gallery = gr.Gallery(label="Test images in that confusion-matrix cell", columns=8, height=200,
+            cell_gallery = gr.Gallery(label=label("finetune.ui.cell_gallery"), columns=8, height=200,
                                       elem_id="ft-cell-gallery")
-            files = gr.File(label="Fine-tuned weights (.safetensors) and resumable checkpoint", file_count="multiple",
+            files = gr.File(label=label("finetune.ui.files"), file_count="multiple",
                             interactive=False, elem_id="ft-files")
-            with gr.Accordion("Resume from a checkpoint / publish to the Hub", open=False):
+            with gr.Accordion(label("finetune.ui.resume_publish"), open=False):
                 with gr.Row():
-                    ckpt_in = gr.File(label="Checkpoint (.safetensors)", file_types=[".safetensors"],
+                    ckpt_in = gr.File(label=label("finetune.ui.checkpoint"), file_types=[".safetensors"],
                                       type="filepath", elem_id="ft-ckpt-in")   # no fixed height, as the zip's
-                    resume_btn = gr.Button("Resume", elem_id="ft-resume")
+                    resume_btn = gr.Button(label("finetune.ui.resume"), elem_id="ft-resume")
                 resume_msg = status_box("ft-resume-message")   # a problem with the checkpoint, under its button
                 if oauth_enabled():
                     gr.LoginButton()
                 with gr.Row():
-                    repo = gr.Textbox(label="Hub repo id (user/name)")
-                    token = gr.Textbox(label="Your Hub token (write)", type="password",
-                                       info="used for this upload only; the server's own token never is")
-                    pub_btn = gr.Button("Publish")
+                    repo = gr.Textbox(label=label("finetune.ui.repo"))
+                    token = gr.Textbox(label=label("finetune.ui.token"), type="password",
+                                       info=label("finetune.ui.token.info"))
+                    pub_btn = gr.Button(label("finetune.ui.publish"))
                 pub_status = status_box("ft-publish-message")
                 pub_msg = gr.Markdown()
             code = code_block()

@@ -8,6 +8,7 @@ import os
 import gradio as gr
 
 from core.errors import InputError
+from core.i18n import t
 from zoo.hub import publish as hub_publish
 from zoo.hub import save_safetensors_atomic
 from zoo.registry import get_spec
@@ -117,4 +118,4 @@ def publish(state, repo_id: str, token: str, oauth_token: gr.OAuthToken | None =
     readme = os.path.join(folder, "README.md")
     finetune_card(res, repo_id).save(readme)
     url = hub_publish({"model.safetensors": w, "config.json": cfg, "README.md": readme}, repo_id, token=credentials)
-    return f"Published: {url}"
+    return t("publish.done", url=url)

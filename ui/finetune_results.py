@@ -9,6 +9,7 @@ from safetensors import safe_open
 import gradio as gr
 
 from core.errors import InputError
+from core.i18n import t
 from ui.data import to_picture
 
 # Every series the two charts can show, with its colour (the charts are built with this map: see ui/finetune.py).
@@ -24,11 +25,13 @@ def _reserve(rows: list[dict], y: str, names) -> list[dict]:
     return rows + [{"step": 0, y: float("nan"), "series": n} for n in names if n not in have]
 
 
-def curves(history: list[dict], scratch: list[dict] | None = None, scratch_expected: bool = False):
+def curves(history: list[dict], scratch: list[dict] | None = None, scratch_expected: bool = False,
+           language: str | None = None):
     """Loss and accuracy plot updates: the fine-tune (by stage) and the from-scratch run as series, x = the run's
     own step numbers (a resumed run starts where its checkpoint stopped; stage 2 continues after stage 1). The
     axes are fixed to the data's range, so a run with a single evaluation still shows a labelled point.
-    scratch_expected: a from-scratch run will follow (its series is reserved while the fine-tune streams)."""
+    scratch_expected: a from-scratch run will follow (its series is reserved while the fine-tune streams). The
+    axes' titles are in `language` (None: the request's)."""
     rows_l, rows_a = [], []
     end1 = max((h["step"] for h in history if h["stage"] == 1), default=0)
     for h in history:
@@ -47,39 +50,42 @@ def curves(history: list[dict], scratch: list[dict] | None = None, scratch_expec
     loss = pd.DataFrame(rows_l, columns=["step", "loss", "series"]).astype({"step": int, "loss": float})
     acc = pd.DataFrame(rows_a, columns=["step", "test_acc", "series"]).astype({"step": int, "test_acc": float})
     x_lim = [0, max(1, int(loss["step"].max()) if len(loss) else 1)]
-    return gr.update(value=loss, x_lim=x_lim), gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100])
+    step = t("finetune.chart.step", language)
+    return (gr.update(value=loss, x_lim=x_lim, x_title=step, y_title=t("finetune.chart.loss", language)),
+            gr.update(value=acc, x_lim=x_lim, y_lim=[0, 100], x_title=step,
+                      y_title=t("finetune.chart.test_acc", language)))
 
 
-def live_curves(events: list[dict], scratch_expected: bool = False):
+def live_curves(events: list[dict], scratch_expected: bool = False, language: str | None = None):
     """The curves so far, from a running job's step events."""
     ft = [{"stage": e["stage"], "step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
           if e.get("phase") == "fine-tune"]
     sc = [{"step": e["done"], "loss": e["loss"], "test_acc": e.get("test_acc")} for e in events
           if e.get("phase") == "scratch"]
-    return curves(ft, sc, scratch_expected)
+    return curves(ft, sc, scratch_expected, language)
 
 
-def confusion_table(cm: list[list[int]], classes) -> dict:
+def confusion_table(cm: list[list[int]], classes, language: str | None = None) -> dict:
     """The confusion matrix as a table (rows true, columns predicted); a click on a cell shows its images."""
     names = [str(c)[:12] for c in classes]
-    return {"headers": ["true \\ predicted"] + names,
+    return {"headers": [t("finetune.table.true_predicted", language)] + names,
             "data": [[names[i]] + [int(v) for v in row] for i, row in enumerate(cm)]}
 
 
-def metrics_md(r: dict) -> str:
+def metrics_md(r: dict, language: str | None = None) -> str:
+    """The run's results in words: test accuracy, each stage, and the from-scratch comparison."""
     scratch = r.get("scratch")
-    lines = [f"**Test accuracy {r['test_acc']:.2f}%** on {r['n_test']} held-out images, "
-             f"{r['seconds']:.1f} s on `{r['device']}`"
-             + (" - **cancelled**, best weights kept" if r["stopped"] else "")]
+    lines = [t("finetune.metrics.head", language, acc=r["test_acc"], n=r["n_test"], seconds=r["seconds"],
+               device=r["device"]) + (t("finetune.metrics.cancelled", language) if r["stopped"] else "")]
     for s in r["stages"]:
-        lines.append(f"- stage {s['stage']}: {s['trainable_params']:,} trainable parameters, {s['steps']} steps, "
-                     f"{s['seconds']:.1f} s, {s['test_acc']:.2f}%"
-                     + (" (best weights restored)" if s["restored_best"] else ""))
+        lines.append(t("finetune.metrics.stage", language, stage=s["stage"], params=s["trainable_params"],
+                       steps=s["steps"], seconds=s["seconds"], acc=s["test_acc"])
+                     + (t("finetune.metrics.restored", language) if s["restored_best"] else ""))
     if scratch is not None:
         diff = r["test_acc"] - scratch["test_acc"]
-        lines.append(f"- **from scratch**, same architecture and {scratch['steps']} steps: {scratch['test_acc']:.2f}% "
-                     f"({'fine-tuning wins by' if diff >= 0 else 'scratch wins by'} {abs(diff):.2f} points)"
-                     + (" - cancelled" if scratch.get("stopped") else ""))
+        lines.append(t("finetune.metrics.finetune_wins" if diff >= 0 else "finetune.metrics.scratch_wins", language,
+                       steps=scratch["steps"], acc=scratch["test_acc"], diff=abs(diff))
+                     + (t("finetune.metrics.scratch_cancelled", language) if scratch.get("stopped") else ""))
     return "\n".join(lines)
 
 
@@ -105,18 +111,18 @@ def misclassified(state, true_class: str, pred_class: str):
     classes = list(res.classes)
     if true_class not in classes or pred_class not in classes:
         raise InputError("finetune.pick_classes")
-    t, p = classes.index(true_class), classes.index(pred_class)
+    ti, pi = classes.index(true_class), classes.index(pred_class)
     try:
         with safe_open(state["gallery"], framework="pt") as f:
             y, pred = f.get_tensor("y"), f.get_tensor("pred")
     except (OSError, KeyError):
         raise InputError("finetune.gallery_gone") from None
-    idx = ((y == t) & (pred == p)).nonzero().flatten()
+    idx = ((y == ti) & (pred == pi)).nonzero().flatten()
     shown = idx[:48].tolist()
     pics = [(to_picture(x.float() / 255, min_side=112), f"#{i}")
             for i, x in zip(shown, _gallery_images(state["gallery"], shown))]
-    kind = "correct" if t == p else "misclassified"
-    return pics, f"{len(idx)} {kind} test images: true **{true_class}**, predicted **{pred_class}**."
+    key = "finetune.cell.correct" if ti == pi else "finetune.cell.misclassified"
+    return pics, t(key, n=len(idx), true=true_class, pred=pred_class)
 
 
 def pick_cell(state, evt: gr.SelectData):

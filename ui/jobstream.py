@@ -7,11 +7,17 @@ import html
 
 import gradio as gr
 
-from core.errors import text_of
-from jobs.queue import get_queue
+from core.errors import render, text_of
+from core.i18n import N_, t
+from jobs.queue import CANCELLING, get_queue
 from ui.admission import client_ip
+from ui.i18n import request_language
 
 POLL_S = 0.5
+# A stage event's phase (jobs/kinds.py) -> its name in the catalogue
+PHASES = {"compressing": N_("job.phase.compressing"), "building the ensemble": N_("job.phase.ensemble"),
+          "resampling": N_("job.phase.resampling"), "decoding the zip": N_("job.phase.zip"),
+          "timing": N_("job.phase.timing"), "saving": N_("job.phase.saving")}
 
 
 def session(request: gr.Request | None) -> str:
@@ -37,8 +43,11 @@ def follow(job):
             job.finished.wait()
 
 
-def cancel_session(request: gr.Request | None) -> str:
-    return get_queue().cancel(session(request))
+def cancel_session(request: gr.Request | None, cancelling: str | None = None) -> str:
+    """Cancel this visitor's job and say what happened in their language; `cancelling`: the tab's own words
+    (a catalogue key) for a running job that stops after its step in flight."""
+    key = get_queue().request_cancel(session(request))
+    return t(cancelling if cancelling and key == CANCELLING else key, request_language(request))
 
 
 def progress_html(elem_id: str, text: str, done: int, total: int) -> str:
@@ -47,36 +56,48 @@ def progress_html(elem_id: str, text: str, done: int, total: int) -> str:
     return f"<div id='{elem_id}'>{bar}<div>{html.escape(text)} ({pct:.0f}%)</div></div>"
 
 
-def queued_text(job) -> str:
-    q = get_queue()
-    pos = q.position(job)
-    ahead = "1 job is" if pos == 1 else f"{pos} jobs are"
-    return (f"Queued: {ahead} ahead of yours in the job queue (one job runs at a time here, and visitors take "
-            "turns; this tab's other buttons keep working). It starts by itself; Cancel takes it out of the queue.")
+def queued_text(job, language: str | None = None) -> str:
+    pos = get_queue().position(job)
+    return t("job.status.queued_one" if pos == 1 else "job.status.queued", language, n=pos)
 
 
-def ended_text(job) -> str:
+def ended_text(job, language: str | None = None) -> str:
     """How a job that did not finish ended, in the visitor's words (cancelled, or failed)."""
-    return text_of(job.error) if job.error is not None else "Cancelled before it started."
+    return text_of(job.error, language) if job.error is not None else t("job.status.cancelled_early", language)
 
 
-def job_status(elem_id: str, job, describe) -> str:
-    """Status HTML for a job in any state; describe(event) -> (text, done, total) for a running job's last event."""
+def job_status(elem_id: str, job, describe, language: str | None = None) -> str:
+    """Status HTML for a job in any state, in a language; describe(event, language) -> (text, done, total) for a
+    running job's last event."""
     if job.state == "queued":
-        return progress_html(elem_id, queued_text(job), 0, 1)
+        return progress_html(elem_id, queued_text(job, language), 0, 1)
     if job.state == "running":
         ev = job.last
         if ev is None:
-            return progress_html(elem_id, "starting (the training process loads the data and the model)", 0, 1)
-        return progress_html(elem_id, *describe(ev))
+            return progress_html(elem_id, t("job.status.starting", language), 0, 1)
+        return progress_html(elem_id, *describe(ev, language))
     if job.state in ("cancelled", "failed"):
-        return progress_html(elem_id, ended_text(job), 0, 1)
-    return progress_html(elem_id, "done", 1, 1)
+        return progress_html(elem_id, ended_text(job, language), 0, 1)
+    return progress_html(elem_id, t("job.status.done", language), 1, 1)
 
 
-def stage_text(ev: dict) -> tuple[str, int, int]:
+def event_text(ev: dict, language: str | None = None) -> str:
+    """A stage event's words in a language (its catalogue key where it has one, else its English text)."""
+    if isinstance(ev.get("key"), str):
+        return render(ev["key"], ev.get("values") or {}, language)
+    return str(ev.get("text", ""))
+
+
+def phase_text(phase: str, language: str | None = None) -> str:
+    """A stage event's phase ("compressing") in a language."""
+    return t(PHASES[phase], language) if phase in PHASES else phase
+
+
+def stage_text(ev: dict, language: str | None = None) -> tuple[str, int, int]:
     """A stage event {"phase", "text", "done", "total"} as status text."""
-    return f"{ev.get('phase', '')}: {ev.get('text', '')}", int(ev.get("done", 0)), int(ev.get("total", 1))
+    text = t("job.status.stage", language, phase=phase_text(ev.get("phase", ""), language),
+             text=event_text(ev, language))
+    return text, int(ev.get("done", 0)), int(ev.get("total", 1))
 
 
 def run_job(kind: str, params: dict, request: gr.Request | None, show):

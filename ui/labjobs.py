@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.common import JOB
 from ui.errors import api
+from ui.i18n import request_language
 from ui.jobstream import cancel_session, job_status, run_job, stage_text
 from zoo import list_models
 
@@ -21,9 +22,10 @@ def lab_job(elem_id: str, kind: str, params: dict, n_outs: int, request):
     None when it was cancelled. A refused or failed job raises (the API's error; the page shows it under the
     button)."""
     skip = gr.skip()
+    language = request_language(request)
 
     def show(job):
-        return (skip,) * n_outs + (job_status(elem_id, job, stage_text),)
+        return (skip,) * n_outs + (job_status(elem_id, job, stage_text, language),)
 
     return (yield from run_job(kind, params, request, show))
 

@@ -29,6 +29,7 @@ from training.compression.prune import channel_prune, magnitude_prune
 from training.compression.quantize import quantize_dynamic_linear, quantize_static_fx
 from training.trainer import TrainConfig, autocast_context, train
 from core.cache import LRUCache
+from core.errors import term
 from core.device import get_device
 from zoo.digits import StudentCNN
 from zoo.hub import read_manifest
@@ -72,11 +73,12 @@ def short_cfg(steps: int, n_train: int, batch: int = 64, lr: float = 2e-3, seed:
                        max_steps=steps, seed=seed)
 
 
-def _steps(progress, text: str):
-    """An on_step for train() that reports 'text: step i/n' through progress (None: no reporting)."""
+def _steps(progress, key: str):
+    """An on_step for train() that reports the catalogue entry `key` ('what: step {step}/{total}') through
+    progress (None: no reporting)."""
     if progress is None:
         return None
-    return lambda info: progress(info.step, info.total_steps, f"{text}: step {info.step}/{info.total_steps}")
+    return lambda info: progress(info.step, info.total_steps, term(key, step=info.step, total=info.total_steps))
 
 
 def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data, progress=None) -> nn.Module:
@@ -93,7 +95,7 @@ def finetuned_channel_pruned(base_model: nn.Module, cfg: LabConfig, data, progre
             loss_fn = (distill_loss_fn(copy.deepcopy(base_model).cpu(), cfg.temperature, cfg.alpha,
                                        tcfg.label_smoothing) if cfg.finetune_distill else None)
             train(m, no_test, tcfg, device=torch.device("cpu"), loss_fn=loss_fn,
-                  on_step=_steps(progress, "fine-tuning the channel-pruned model"))
+                  on_step=_steps(progress, "job.compress.finetune_step"))
         return m.cpu().eval()
 
     key = ("pruned", cfg.base, cfg.keep_ratio, cfg.finetune_steps, cfg.finetune_distill, cfg.seed)
@@ -111,9 +113,9 @@ def students(cfg: LabConfig, data, progress=None) -> tuple[nn.Module, nn.Module,
         distilled = StudentCNN(widths=tuple(cfg.student_widths))
         alone = copy.deepcopy(distilled)          # the same initial weights
         m1 = train_student(distilled, data, replace(tc, mixup=cfg.mixup), teacher_model(cfg.teacher),
-                           cfg.temperature, cfg.alpha, on_step=_steps(progress, "distilling the student"))
+                           cfg.temperature, cfg.alpha, on_step=_steps(progress, "job.compress.distill_step"))
         m2 = train_student(alone, data, replace(tc, mixup=cfg.alone_mixup), None,
-                           on_step=_steps(progress, "training the same student alone"))
+                           on_step=_steps(progress, "job.compress.alone_step"))
         return distilled.cpu().eval(), alone.cpu().eval(), m1, m2
 
     return _cached(("students", cfg.teacher, cfg.distill_steps, cfg.temperature, cfg.alpha, cfg.mixup,
@@ -162,12 +164,12 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None,
     if cfg.base not in list_models("digits"):
         raise ValueError(f"base must be one of {list_models('digits')}")
     out_dir = out_dir or tempfile.mkdtemp(prefix="playground-compress-")
-    stages = ["quantizing (int8 static, int8 dynamic, bf16)", "magnitude pruning", "channel pruning",
-              "distilling the students", "measuring latency", "measuring accuracy and writing files"]
+    stages = ["job.compress.quantizing", "job.compress.magnitude", "job.compress.channel", "job.compress.distilling",
+              "job.compress.latency", "job.compress.accuracy"]          # catalogue keys: the tab translates them
 
     def stage(i: int) -> None:
         if progress is not None:
-            progress(i, len(stages), stages[i])
+            progress(i, len(stages), term(stages[i]))
 
     stage(0)
     base = get_model(cfg.base).cpu().eval()

@@ -166,7 +166,7 @@ def load_image_folder(root: str, size: tuple[int, int] = (28, 28), channels: int
         classes.append(d.name)
         for f in files:
             if progress is not None:
-                progress(len(xs), n_files, f"decoding image {len(xs) + 1} of {n_files}")
+                progress(len(xs), n_files, term("job.zip.decoding", i=len(xs) + 1, n=n_files))
             try:
                 img = flatten_alpha(open_image(str(f)))
             except ImageInputError as exc:

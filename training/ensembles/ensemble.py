@@ -23,7 +23,7 @@ from training.ensembles.combiners import N_CLASSES, accuracy_weights, combine_al
 from training.data.datasets import Split, mnist5k
 from training.compression.measure import predict_logits
 from training.trainer import TrainConfig, train
-from core.errors import InputError
+from core.errors import InputError, term
 from core.cache import LRUCache
 from zoo.digits import StudentCNN
 from zoo.hub import WeightsError, WeightsUnavailable
@@ -99,7 +99,7 @@ def train_bagged(fit: Split, cfg: EnsembleConfig, progress=None) -> list[nn.Modu
     members = []
     for k in range(cfg.n_bagged):
         if progress is not None:
-            progress(k, cfg.n_bagged + cfg.n_boosted, f"training bagged member {k + 1} of {cfg.n_bagged}")
+            progress(k, cfg.n_bagged + cfg.n_boosted, term("job.ensemble.bagged", k=k + 1, n=cfg.n_bagged))
         g = torch.Generator().manual_seed(cfg.seed * 1000 + k)
         idx = torch.randint(len(fit.train_x), (len(fit.train_x),), generator=g)
         torch.manual_seed(cfg.seed * 1000 + k)
@@ -115,7 +115,7 @@ def train_boosted(fit: Split, cfg: EnsembleConfig, progress=None) -> tuple[list[
     for k in range(cfg.n_boosted):
         if progress is not None:
             progress(cfg.n_bagged + k, cfg.n_bagged + cfg.n_boosted,
-                     f"training boosted member {k + 1} of {cfg.n_boosted} (SAMME round)")
+                     term("job.ensemble.boosted", k=k + 1, n=cfg.n_boosted))
         g = torch.Generator().manual_seed(cfg.seed * 1000 + 500 + k)
         idx = torch.multinomial(w, n, replacement=True, generator=g)
         torch.manual_seed(cfg.seed * 1000 + 500 + k)
@@ -198,8 +198,7 @@ def run_ensemble(cfg: EnsembleConfig | None = None, data: Split | None = None, p
         kinds.append("zoo")
     bagged, boosted, alphas, errors = trained_members(data, cfg, progress)
     if progress is not None:
-        progress(cfg.n_bagged + cfg.n_boosted, cfg.n_bagged + cfg.n_boosted,
-                 "scoring every member and fitting the combiners")
+        progress(cfg.n_bagged + cfg.n_boosted, cfg.n_bagged + cfg.n_boosted, term("job.ensemble.scoring"))
     for i, m in enumerate(bagged):
         names.append(f"bagged #{i + 1} ({cfg.arch_of(i)}, {cfg.steps} steps)")
         kinds.append("bagged")
