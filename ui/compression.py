@@ -3,6 +3,7 @@ and accuracy measured on this machine (training/compression/compress.py); and au
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -10,9 +11,13 @@ import gradio as gr
 
 from training.compression.compress import LabConfig
 from training.compression.distill import check_teacher
-from core.errors import InputError
+from core.errors import InputError, render
+from core.fonts import text_language, use_in_matplotlib
+from core.i18n import N_, current_language, t
+from training.compression.compressed_io import PATHS
 from ui.common import api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
+from ui.i18n import label, request_language
 from ui.jobstream import progress_html
 from ui.labjobs import COMMON, cancel, digits_models, lab_job
 from core.device import get_device
@@ -24,6 +29,54 @@ L = LabConfig()                                 # the one place the lab's defaul
 WIDTHS = ",".join(map(str, L.student_widths))   # as the Student size dropdown and /compress take them
 COMPRESS_HEADERS = ["technique", "params", "nonzero", "size_kb", "smaller_x", "latency_ms", "faster_x", "accuracy",
                     "acc_change", "path"]
+# The table's columns in the catalogue (in English they stay the lab's own names: COMPRESS_HEADERS)
+HEADER_KEYS = [N_("compress.table.technique"), N_("compress.table.params"), N_("compress.table.nonzero"),
+               N_("compress.table.size_kb"), N_("compress.table.smaller_x"), N_("compress.table.latency_ms"),
+               N_("compress.table.faster_x"), N_("compress.table.accuracy"), N_("compress.table.acc_change"),
+               N_("compress.table.path")]
+AMP_HEADERS = [N_("compress.amp.mode"), N_("compress.amp.ms"), N_("compress.amp.loss")]
+# The techniques run_lab names (training/compression/compress.py), in words of the catalogue
+TECHNIQUES = {"baseline fp32": N_("compress.technique.baseline"),
+              "int8 static (FX)": N_("compress.technique.int8_static"),
+              "int8 dynamic (Linear only)": N_("compress.technique.int8_dynamic"),
+              "bf16 weights+activations": N_("compress.technique.bf16")}
+# The paths that are written in words (the others are PyTorch calls, the same in every language)
+PATH_KEYS = {PATHS["fp32"]: N_("compress.path.fp32"), PATHS["int8-static-fx"]: N_("compress.path.int8_static"),
+             PATHS["channel-pruned"]: N_("compress.path.channel")}
+_MAGNITUDE = re.compile(r"magnitude pruned (\S+)$")
+_CHANNEL = re.compile(r"channel pruned keep (\S+?)(?: \+ (\d+) ft steps( \(KD\))?)?( \+ int8)?$")
+_TEACHER = re.compile(r"teacher (\S+)$")
+_DISTILLED = re.compile(r"student distilled \(T=([^,]+), alpha=([^,)]+)(?:, mixup ([^)]+))?\)$")
+_ALONE = re.compile(r"same student alone(?: \(mixup ([^)]+)\))?$")
+_STUDENT_PATH = re.compile(r"StudentCNN trained (\d+) steps with train_student \(KD loss, Hinton et al\. 2015\)$")
+
+
+def technique_name(name: str, language: str | None = None) -> str:
+    """A technique's name as run_lab writes it, in a language (English: the same words)."""
+    if name in TECHNIQUES:
+        return t(TECHNIQUES[name], language)
+    if m := _MAGNITUDE.match(name):
+        return t("compress.technique.magnitude", language, sparsity=m[1])
+    if m := _CHANNEL.match(name):
+        text = t("compress.technique.channel", language, keep=m[1])
+        if m[2]:
+            text += t("compress.technique.ft_steps_kd" if m[3] else "compress.technique.ft_steps", language, n=m[2])
+        return text + (t("compress.technique.plus_int8", language) if m[4] else "")
+    if m := _TEACHER.match(name):
+        return t("compress.technique.teacher", language, name=m[1])
+    if m := _DISTILLED.match(name):
+        return t("compress.technique.distilled_mixup" if m[3] else "compress.technique.distilled", language,
+                 temperature=m[1], alpha=m[2], mixup=m[3])
+    if m := _ALONE.match(name):
+        return t("compress.technique.alone_mixup" if m[1] else "compress.technique.alone", language, mixup=m[1])
+    return name
+
+
+def path_text(path: str, language: str | None = None) -> str:
+    """How a technique was done (its API path, steps joined by ' -> '), in a language."""
+    if m := _STUDENT_PATH.match(path):
+        return t("compress.path.student", language, steps=m[1])
+    return " -> ".join(t(PATH_KEYS[part], language) if part in PATH_KEYS else part for part in path.split(" -> "))
 
 
 def _compress_code(cfg) -> str:
@@ -86,25 +139,28 @@ for name, m, dtype in [("baseline", model, torch.float32), ("int8 static", int8,
 '''
 
 
-def _plot(rows) -> Figure:
+def _plot(rows, language: str | None = None) -> Figure:
     """Size and latency against accuracy, one colour and marker per technique (matplotlib's object API: no
-    pyplot state in the server, and the figure is freed with its last reference)."""
+    pyplot state in the server, and the figure is freed with its last reference). Its words in `language` where
+    a CJK font can draw them (core.fonts), else in English."""
     from matplotlib.figure import Figure      # on first use: matplotlib costs the server ~0.4 s at start
     from matplotlib.ticker import NullFormatter
 
+    use_in_matplotlib()
+    language = text_language(language or current_language())
     fig = Figure(figsize=(11, 5.2))
     axes = fig.subplots(1, 2)
     markers = "osD^vP*Xph<>"
     for i, r in enumerate(rows):      # one colour and marker per technique, named once in the legend below:
         style = dict(s=45, marker=markers[i % len(markers)], color=f"C{i % 10}")   # labels on the points overlap
-        axes[0].scatter(r["size_kb"], r["accuracy"], label=r["technique"], **style)
+        axes[0].scatter(r["size_kb"], r["accuracy"], label=technique_name(r["technique"], language), **style)
         axes[1].scatter(r["latency_ms"], r["accuracy"], **style)
     axes[0].set_xscale("log")
     axes[0].xaxis.set_minor_formatter(NullFormatter())   # no overlapping minor labels
-    axes[0].set_xlabel("size on disk, KB (safetensors, log scale)")
-    axes[1].set_xlabel("CPU latency, ms (median)")
+    axes[0].set_xlabel(t("compress.plot.size", language))
+    axes[1].set_xlabel(t("compress.plot.latency", language))
     for ax in axes:
-        ax.set_ylabel("mnist5k test accuracy %")
+        ax.set_ylabel(t("compress.plot.accuracy", language))
         ax.set_ylim(max(0, min(r["accuracy"] for r in rows) - 1), 100)
         ax.grid(alpha=0.3)
     fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
@@ -126,7 +182,9 @@ def compress(base: str = L.base, sparsity: float = L.sparsity, keep_ratio: float
     job = yield from lab_job("compress-progress", "compress", {"config": asdict(cfg)}, 5, request)
     if job is None:
         return
-    yield _compress_outputs(job.result, cfg) + (progress_html("compress-progress", "done", 1, 1),)
+    language = request_language(request)
+    yield _compress_outputs(job.result, cfg, language) + (
+        progress_html("compress-progress", t("job.status.done", language), 1, 1),)
 
 
 def _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, temperature, alpha, latency_batch, repeats,
@@ -158,20 +216,29 @@ def _lab_config(base, sparsity, keep_ratio, finetune_steps, distill_steps, tempe
     return cfg
 
 
-def _compress_outputs(lab: dict, cfg):
+def _note(note, language: str | None = None) -> str:
+    """One of run_lab's notes (a catalogue entry with its values, or plain text) in a language."""
+    if isinstance(note, dict) and isinstance(note.get("key"), str):
+        return render(note["key"], note.get("values") or {}, language)
+    return str(note)
+
+
+def _compress_outputs(lab: dict, cfg, language: str | None = None):
     rows = lab["rows"]
-    table = [[r[h] for h in COMPRESS_HEADERS] for r in rows]
-    notes = "  \n".join(["**Which paths ran:** " + "; ".join(f"{r['technique']}: `{r['path']}`" for r in rows[1:4])]
-                        + lab["notes"]
-                        + ["Magnitude pruning zeroes weights but a dense safetensors file stores zeros too: its size "
-                           "and latency do not change (see `nonzero`). Channel pruning removes them for real."])
+    table = [[technique_name(r["technique"], language), *[r[h] for h in COMPRESS_HEADERS[1:-1]],
+              path_text(r["path"], language)] for r in rows]
+    paths = t("compress.notes.separator", language).join(
+        t("compress.notes.path", language, technique=technique_name(r["technique"], language),
+          path=path_text(r["path"], language)) for r in rows[1:4])
+    notes = "  \n".join([t("compress.notes.paths", language, paths=paths)]
+                        + [_note(n, language) for n in lab["notes"]]
+                        + [t("compress.notes.magnitude", language)])
     if lab["extra"]:
         d, a = lab["extra"]["distilled"], lab["extra"]["alone"]
-        notes += (f"  \nDistillation: {d['steps']} steps each, same seed and loop; distilled {d['test_acc']:.1f}% vs "
-                  f"alone {a['test_acc']:.1f}% ({d['seconds']:.0f} s / {a['seconds']:.0f} s of training). One test "
-                  "digit is 0.1 point, so a few tenths from one run can be chance: the README measures the default "
-                  "recipe on all 5,000 digits (distillation, experiment 7).")
-    return table, _plot(rows), list(lab["files"].values()), notes, _compress_code(cfg)
+        notes += t("compress.notes.distillation", language, steps=d["steps"], distilled=d["test_acc"],
+                   alone=a["test_acc"], distilled_s=d["seconds"], alone_s=a["seconds"])
+    return ({"headers": [t(k, language) for k in HEADER_KEYS], "data": table}, _plot(rows, language),
+            list(lab["files"].values()), notes, _compress_code(cfg))
 
 
 @api
@@ -184,9 +251,11 @@ def autocast_training(steps: int = 5, request: gr.Request = None):
     if job is None:
         return
     r = job.result
-    yield [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
-            [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]], \
-        progress_html("amp-progress", f"done on {r['device']}", 1, 1)
+    language = request_language(request)
+    table = [["fp32", round(r["off"]["ms_per_step"], 2), round(r["off"]["loss"], 4)],
+             [f"autocast {amp}", round(r[amp]["ms_per_step"], 2), round(r[amp]["loss"], 4)]]
+    yield ({"headers": [t(k, language) for k in AMP_HEADERS], "data": table},
+           progress_html("amp-progress", t("compress.amp.done", language, device=r["device"]), 1, 1))
 
 
 # The page: a problem shows under the button, the progress is cleared (the last run's results stay)
@@ -198,36 +267,36 @@ def build_tab() -> None:
     """The Compression sub-tab (inside the Ensembles & compression tab)."""
     models = digits_models()
     with gr.Row():
-        base = gr.Dropdown(models, value=L.base, label="Model to compress", elem_id="compress-base")
-        sparsity = gr.Slider(0.0, 0.95, value=L.sparsity, step=0.05, label="Magnitude pruning sparsity")
-        keep = gr.Slider(0.1, 1.0, value=L.keep_ratio, step=0.05, label="Channel pruning: fraction of channels kept")
-        ft = gr.Slider(0, 1000, value=L.finetune_steps, step=10, label="Fine-tuning steps after channel pruning")
-        ft_kd = gr.Checkbox(L.finetune_distill, label="Fine-tune against the unpruned model's soft targets (T, alpha)")
+        base = gr.Dropdown(models, value=L.base, label=label("compress.ui.base"), elem_id="compress-base")
+        sparsity = gr.Slider(0.0, 0.95, value=L.sparsity, step=0.05, label=label("compress.ui.sparsity"))
+        keep = gr.Slider(0.1, 1.0, value=L.keep_ratio, step=0.05, label=label("compress.ui.keep"))
+        ft = gr.Slider(0, 1000, value=L.finetune_steps, step=10, label=label("compress.ui.finetune_steps"))
+        ft_kd = gr.Checkbox(L.finetune_distill, label=label("compress.ui.finetune_distill"))
     with gr.Row():
-        dsteps = gr.Slider(0, 2000, value=L.distill_steps, step=10,
-                           label="Distillation steps (student, and student alone)")
-        teacher = gr.Dropdown(models + [("3 zoo models, averaged", "zoo_average")],
-                              value=L.teacher, label="Teacher", elem_id="compress-teacher", min_width=220)
-        widths = gr.Dropdown([("16-32-64 (29k params)", "16,32,64"),
-                              ("8-16-32 (8.8k params)", "8,16,32"), ("4-8-16 (3k params)", "4,8,16")],
+        dsteps = gr.Slider(0, 2000, value=L.distill_steps, step=10, label=label("compress.ui.distill_steps"))
+        teacher = gr.Dropdown(models + [(label("compress.ui.zoo_average"), "zoo_average")],
+                              value=L.teacher, label=label("compress.ui.teacher"), elem_id="compress-teacher",
+                              min_width=220)
+        widths = gr.Dropdown([(label("compress.ui.widths_16"), "16,32,64"),
+                              (label("compress.ui.widths_8"), "8,16,32"), (label("compress.ui.widths_4"), "4,8,16")],
                              value=WIDTHS,
-                             label="Student size", min_width=240)
-        temp = gr.Slider(0.5, 20, value=L.temperature, step=0.5, label="Temperature T")
-        alpha = gr.Slider(0.0, 1.0, value=L.alpha, step=0.05, label="alpha (weight of the teacher's soft targets)")
+                             label=label("compress.ui.student_size"), min_width=240)
+        temp = gr.Slider(0.5, 20, value=L.temperature, step=0.5, label=label("compress.ui.temperature"))
+        alpha = gr.Slider(0.0, 1.0, value=L.alpha, step=0.05, label=label("compress.ui.alpha"))
     with gr.Row():
-        mix = gr.Slider(0.0, 2.0, value=L.mixup, step=0.1, label="mixup, distilled student (0 = off)")
-        alone_mix = gr.Slider(0.0, 2.0, value=L.alone_mixup, step=0.1, label="mixup, student alone (0 = off)")
-        lbatch = gr.Slider(1, 256, value=L.latency_batch, step=1, label="Latency batch size")
-        reps = gr.Slider(3, 200, value=L.repeats, step=1, label="Latency repeats (median)")
+        mix = gr.Slider(0.0, 2.0, value=L.mixup, step=0.1, label=label("compress.ui.mixup"))
+        alone_mix = gr.Slider(0.0, 2.0, value=L.alone_mixup, step=0.1, label=label("compress.ui.alone_mixup"))
+        lbatch = gr.Slider(1, 256, value=L.latency_batch, step=1, label=label("compress.ui.latency_batch"))
+        reps = gr.Slider(3, 200, value=L.repeats, step=1, label=label("compress.ui.repeats"))
     with gr.Row():
-        c_btn = gr.Button("Compress and measure", variant="primary", elem_id="compress-btn", scale=3)
-        c_cancel = gr.Button("Cancel", variant="stop", elem_id="compress-cancel", scale=1)
+        c_btn = gr.Button(label("compress.ui.run"), variant="primary", elem_id="compress-btn", scale=3)
+        c_cancel = gr.Button(label("compress.ui.cancel"), variant="stop", elem_id="compress-cancel", scale=1)
     c_message = status_box("compress-message")   # a problem with these settings sits under the buttons
     c_status = gr.HTML(elem_id="compress-status")
-    c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label="Baseline vs each technique (measured here)",
+    c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label=label("compress.ui.table"),
                            interactive=False, elem_id="compress-table")
-    c_plot = gr.Plot(label="Size and latency vs accuracy")
-    c_files = gr.File(label="Download compressed models (safetensors)", file_count="multiple",
+    c_plot = gr.Plot(label=label("compress.ui.plot"))
+    c_files = gr.File(label=label("compress.ui.files"), file_count="multiple",
                       elem_id="compress-files")
     c_notes = gr.Markdown()
     c_code = code_block()
@@ -238,14 +307,14 @@ def build_tab() -> None:
                 **COMMON)
     api_endpoint(compress, c_inputs, c_outs, "compress", **COMMON)
     c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
-    gr.Markdown("### Mixed-precision (autocast) training step time")
+    gr.Markdown(label("compress.ui.amp_heading"))
     with gr.Row():
-        amp_steps = gr.Slider(1, 50, value=5, step=1, label="Timed steps")
-        amp_btn = gr.Button("Time fp32 vs autocast", elem_id="amp-btn")
+        amp_steps = gr.Slider(1, 50, value=5, step=1, label=label("compress.ui.amp_steps"))
+        amp_btn = gr.Button(label("compress.ui.amp_run"), elem_id="amp-btn")
     amp_message = status_box("amp-message")
     amp_status = gr.HTML(elem_id="amp-status")
-    amp_table = gr.Dataframe(headers=["mode", "ms per step (median)", "last loss"], interactive=False,
-                             label="torch.autocast training step")
+    amp_table = gr.Dataframe(headers=[t(k, "en") for k in AMP_HEADERS], interactive=False,
+                             label=label("compress.ui.amp_table"))
     amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status, amp_message], api_visibility="private",
                   show_progress="hidden", **COMMON)
     api_endpoint(autocast_training, amp_steps, [amp_table, amp_status], "autocast_training", **COMMON)

@@ -2,23 +2,57 @@
 member's vote for one digit; the ensemble is built as a job (training/ensembles/ensemble.py)."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 import gradio as gr
 import numpy as np
 
 from core.errors import InputError
+from core.i18n import N_, t
 from training.data.datasets import mnist5k
 from training.ensembles.ensemble import EnsembleConfig
 from training.ensembles.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
 from ui.common import INTERACTIVE, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
+from ui.i18n import label, request_language
 from ui.jobstream import progress_html
 from ui.labjobs import COMMON, cancel, digits_models, lab_job
 from zoo import get_spec
 from zoo.images import ImageInputError, mnist_preprocess
 
-ENSEMBLE_HEADERS = ["member / combiner", "kind", "test accuracy %", "weight", "vs its best member (points)"]
+ENSEMBLE_HEADERS = [N_("ensemble.table.name"), N_("ensemble.table.kind"), N_("ensemble.table.accuracy"),
+                    N_("ensemble.table.weight"), N_("ensemble.table.gain")]
+VOTES_HEADERS = [N_("ensemble.table.name"), N_("ensemble.table.prediction"), N_("ensemble.table.confidence")]
+KINDS = {"zoo": N_("ensemble.kind.zoo"), "bagged": N_("ensemble.kind.bagged"), "boosted": N_("ensemble.kind.boosted"),
+         "ensemble": N_("ensemble.kind.ensemble")}
+# The combiners (training/ensembles/combiners.py) by their names in the catalogue
+COMBINERS = {"average (all members)": N_("ensemble.combiner.average"),
+             "majority vote (all members)": N_("ensemble.combiner.vote"),
+             "weighted average (held-out log-odds)": N_("ensemble.combiner.weighted"),
+             "stacking (LogisticRegression on held-out)": N_("ensemble.combiner.stacking"),
+             "average (zoo members)": N_("ensemble.combiner.zoo_average"),
+             "bagging (average of bagged)": N_("ensemble.combiner.bagging"),
+             "boosting (SAMME vote of boosted)": N_("ensemble.combiner.boosting")}
+_BAGGED = re.compile(r"bagged #(\d+) \((.+), (\d+) steps\)$")       # training/ensembles/ensemble.py's names
+_BOOSTED = re.compile(r"boosted #(\d+) \((.+), alpha (-?[\d.]+)\)$")
+
+
+def headers(keys: list[str], language: str | None = None) -> list[str]:
+    """A table's column names in a language (None: the request's)."""
+    return [t(k, language) for k in keys]
+
+
+def display_name(name: str, language: str | None = None) -> str:
+    """A member's or combiner's name in a language: a zoo model keeps its name, a bagged or boosted member and a
+    combiner are said in words."""
+    if name in COMBINERS:
+        return t(COMBINERS[name], language)
+    if m := _BAGGED.match(name):
+        return t("ensemble.member.bagged", language, i=m[1], arch=m[2], steps=m[3])
+    if m := _BOOSTED.match(name):
+        return t("ensemble.member.boosted", language, i=m[1], arch=m[2], alpha=m[3])
+    return name
 
 
 def _digits_archs() -> list[str]:
@@ -93,35 +127,35 @@ def ensemble(members: list[str] | None = None, n_bagged: int = 2, n_boosted: int
         return
     res = import_result(job.result)
     remember(cfg, res)
-    yield _ensemble_outputs(res, cfg, members) + (progress_html("ens-progress", "done", 1, 1),)
+    language = request_language(request)
+    yield _ensemble_outputs(res, cfg, members, language) + (
+        progress_html("ens-progress", t("job.status.done", language), 1, 1),)
 
 
-def _ensemble_outputs(res, cfg, members):
-    rows = table(res)
+def _ensemble_outputs(res, cfg, members, language: str | None = None):
+    rows = [[display_name(name, language), t(KINDS[kind], language) if kind in KINDS else kind, *rest]
+            for name, kind, *rest in table(res)]
     best_member = max(res.member_acc())
     combos = res.combo_acc()
     best = max(combos, key=combos.get)
     data = mnist5k()
     idx = disagreements(res)
     preds = res.test_probs.argmax(-1)
-    gallery = [_digit_tile(data.test_x[i], f"#{i} true {int(data.test_y[i])}; votes "
-                           + " ".join(str(int(p)) for p in preds[:, i])
-                           + f"; average says {int(res.combos['average (all members)'][i].argmax())}") for i in idx]
+    gallery = [_digit_tile(data.test_x[i], t("ensemble.caption", language, i=i, true=int(data.test_y[i]),
+                                             votes=" ".join(str(int(p)) for p in preds[:, i]),
+                                             average=int(res.combos["average (all members)"][i].argmax())))
+               for i in idx]
     missing = [m for m in members if m not in res.names]
     own = res.combo_best_member()
     gain = max(combos, key=lambda k: combos[k] - own[k])
-    summary = (f"Best member **{best_member:.1f}%**; best combiner **{best}: {combos[best]:.1f}%** on the 1,000 "
-               f"mnist5k test digits ({len(res.names)} members; {combos[best] - own[best]:+.1f} points vs the best "
-               f"member it combines). Largest gain over its own members: **{gain}**, "
-               f"{combos[gain] - own[gain]:+.1f} points. Members disagree on "
-               f"{int((preds != preds[0]).any(0).sum())} test digits (shown below, most split first).  \n"
-               f"Weights and the stacking meta-classifier were fitted on the last {cfg.holdout} *train* images, never "
-               f"on test. Bagged/boosted members never saw those images; the zoo members did (they were trained on "
-               f"the whole train split), so their held-out weights are optimistic."
-               + (f"  \nLeft out (no weights here): {', '.join(missing)}." if missing else "")
-               + (f"  \nSAMME weighted errors per boosting round: {', '.join(f'{e:.3f}' for e in res.boost_errors)}."
+    summary = (t("ensemble.summary", language, best_member=best_member, best=display_name(best, language),
+                 best_acc=combos[best], members=len(res.names), best_gain=combos[best] - own[best],
+                 gain=display_name(gain, language), gain_points=combos[gain] - own[gain],
+                 disagree=int((preds != preds[0]).any(0).sum()), holdout=cfg.holdout)
+               + (t("ensemble.summary.left_out", language, names=", ".join(missing)) if missing else "")
+               + (t("ensemble.summary.samme", language, errors=", ".join(f"{e:.3f}" for e in res.boost_errors))
                   if res.boost_errors else ""))
-    return rows, summary, gallery, _ensemble_code(cfg)
+    return {"headers": headers(ENSEMBLE_HEADERS, language), "data": rows}, summary, gallery, _ensemble_code(cfg)
 
 
 @api
@@ -137,7 +171,7 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
     x, where = None, ""
     if sketch is not None:
         try:
-            x, where = mnist_preprocess(sketch), "your drawing"
+            x, where = mnist_preprocess(sketch), t("ensemble.votes.drawing")
         except ImageInputError:
             x = None                     # an empty sketchpad: fall back to the test digit
     if x is None:
@@ -145,10 +179,12 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
         i = int(test_index)
         if not 0 <= i < len(data.test_x):
             raise InputError("ensemble.test_index", last=len(data.test_x) - 1)
-        x, where = data.test_x[i], f"test digit #{i} (true label {int(data.test_y[i])})"
+        x, where = data.test_x[i], t("ensemble.votes.test_digit", i=i, true=int(data.test_y[i]))
     rows, combos = votes_for(res, x)
     rows += [[name, pred, round(conf, 4)] for name, (pred, conf) in combos.items()]
-    return rows, f"Votes for {where}.", _digit_tile(x, where)[0]
+    rows = [[display_name(name), *rest] for name, *rest in rows]
+    return ({"headers": headers(VOTES_HEADERS), "data": rows}, t("ensemble.votes.note", where=where),
+            _digit_tile(x, where)[0])
 
 
 # The page: a problem shows under the button, the progress is cleared (the last built ensemble's results stay)
@@ -159,43 +195,42 @@ def build_tab() -> None:
     """The Ensembles sub-tab (inside the Ensembles & compression tab)."""
     models = digits_models()
     with gr.Row():
-        members = gr.CheckboxGroup(models, value=models, label="Zoo members", elem_id="ens-members")
+        members = gr.CheckboxGroup(models, value=models, label=label("ensemble.ui.members"), elem_id="ens-members")
         archs = _digits_archs()
-        arch = gr.Dropdown(["small_cnn"] + archs + [(f"all {len(archs)} zoo architectures, in turn",
-                                                     ",".join(archs))],
-                           value="small_cnn", label="Bagged/boosted member architecture")
+        arch = gr.Dropdown(["small_cnn"] + archs + [(label("ensemble.ui.arch_all"), ",".join(archs))],
+                           value="small_cnn", label=label("ensemble.ui.arch"))
     with gr.Row():
-        n_bag = gr.Slider(0, 6, value=2, step=1, label="Bagged members (bootstrap samples)")
-        n_boost = gr.Slider(0, 6, value=2, step=1, label="Boosted members (SAMME rounds)")
-        steps = gr.Slider(1, 500, value=30, step=1, label="Training steps per member")
-        holdout = gr.Slider(100, 1000, value=500, step=50, label="Held-out train images (stacking, weights)")
-        seed = gr.Number(0, precision=0, label="Seed")
+        n_bag = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.bagged"))
+        n_boost = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.boosted"))
+        steps = gr.Slider(1, 500, value=30, step=1, label=label("ensemble.ui.steps"))
+        holdout = gr.Slider(100, 1000, value=500, step=50, label=label("ensemble.ui.holdout"))
+        seed = gr.Number(0, precision=0, label=label("ensemble.ui.seed"))
     with gr.Row():
-        ens_btn = gr.Button("Build ensemble", variant="primary", elem_id="ensemble-btn", scale=3)
-        ens_cancel = gr.Button("Cancel", variant="stop", elem_id="ensemble-cancel", scale=1)
+        ens_btn = gr.Button(label("ensemble.ui.build"), variant="primary", elem_id="ensemble-btn", scale=3)
+        ens_cancel = gr.Button(label("ensemble.ui.cancel"), variant="stop", elem_id="ensemble-cancel", scale=1)
     ens_message = status_box("ens-message")   # a problem with these settings sits under the buttons
     ens_status = gr.HTML(elem_id="ens-status")
-    ens_table = gr.Dataframe(headers=ENSEMBLE_HEADERS, label="Members vs ensembles (mnist5k test accuracy)",
+    ens_table = gr.Dataframe(headers=headers(ENSEMBLE_HEADERS, "en"), label=label("ensemble.ui.table"),
                              interactive=False, elem_id="ensemble-table")
     ens_summary = gr.Markdown()
-    gallery = gr.Gallery(label="Test digits where members disagree", columns=6, height=260,
+    gallery = gr.Gallery(label=label("ensemble.ui.gallery"), columns=6, height=260,
                          elem_id="disagree-gallery")
     ens_code = code_block()
-    gr.Markdown("### One input: every member's vote")
+    gr.Markdown(label("ensemble.ui.votes_heading"))
     with gr.Row():
         with gr.Column():
-            sketch = gr.Sketchpad(label="Draw a digit (or leave empty and pick a test digit)", type="numpy",
+            sketch = gr.Sketchpad(label=label("ensemble.ui.sketch"), type="numpy",
                                   image_mode="RGBA", canvas_size=(300, 300), elem_id="ens-sketch",
                                   elem_classes=["auto-brush"],
                                   brush=gr.Brush(default_size=24, colors=["#000000"], color_mode="fixed"))
-            test_index = gr.Number(0, precision=0, label="...or test digit #", elem_id="ens-test-index")
-            vote_btn = gr.Button("Show votes", elem_id="votes-btn")
+            test_index = gr.Number(0, precision=0, label=label("ensemble.ui.test_index"), elem_id="ens-test-index")
+            vote_btn = gr.Button(label("ensemble.ui.show_votes"), elem_id="votes-btn")
             vote_status = status_box("votes-status")   # a message about the input sits under it
         with gr.Column():
-            seen = gr.Image(label="Input", interactive=False, height=120)
+            seen = gr.Image(label=label("ensemble.ui.input"), interactive=False, height=120)
             vote_note = gr.Markdown()
-            votes = gr.Dataframe(headers=["member / combiner", "prediction", "confidence"],
-                                 label="Votes", interactive=False, elem_id="votes-table")
+            votes = gr.Dataframe(headers=headers(VOTES_HEADERS, "en"),
+                                 label=label("ensemble.ui.votes"), interactive=False, elem_id="votes-table")
     cfg_inputs = [members, n_bag, n_boost, arch, steps, holdout, seed]
     ens_outs = [ens_table, ens_summary, gallery, ens_code, ens_status]
     ens_btn.click(ensemble_ui, cfg_inputs, ens_outs + [ens_message], api_visibility="private", show_progress="hidden",

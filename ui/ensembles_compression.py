@@ -6,13 +6,13 @@ import gradio as gr
 
 from ui import compression, ensembles
 from ui.common import ALONE, Place
+from ui.i18n import label
 
 
 def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.common.Place)
-    gr.Markdown("Combine several digit classifiers, or make one smaller and faster, and see what it costs: every "
-                "number below is measured on this machine, on the 1,000 mnist5k test digits.")
+    gr.Markdown(label("lab.ui.intro"))
     with gr.Tabs():
-        with gr.Tab("Ensembles"):
+        with gr.Tab(label("lab.ui.ensembles")):
             ensembles.build_tab()
-        with gr.Tab("Compression"):
+        with gr.Tab(label("lab.ui.compression")):
             compression.build_tab()

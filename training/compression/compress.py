@@ -158,7 +158,8 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None,
     Returns {"rows": [dict per technique: technique, params, nonzero, size_kb, smaller_x, latency_ms, faster_x,
     accuracy, acc_change, path], "files": {technique: safetensors path}, "extra": {"distilled": {...}, "alone": {...}}
     (the distillation runs' steps, test accuracy and seconds; {} when distill_steps is 0), "notes": [lines for the
-    tab], "config": the LabConfig as a dict}."""
+    tab, as core.errors.term(key, **values): the tab says them in the visitor's language], "config": the LabConfig
+    as a dict}."""
     cfg = cfg or LabConfig()
     data = data or mnist5k()
     if cfg.base not in list_models("digits"):
@@ -229,18 +230,14 @@ def run_lab(cfg: LabConfig | None = None, data=None, out_dir: str | None = None,
         if tech != "fp32":
             fname = "".join(c if c.isalnum() else "_" for c in f"{bname}_{name}")[:80] + ".safetensors"
             files[name] = save_compressed(m, os.path.join(out_dir, fname), bname, tech, shp)
-    notes = ["Latency: median of interleaved repeats on this CPU, batch "
-             f"{cfg.latency_batch}, 1 thread, denormals flushed for every model alike."]
+    notes = [term("compress.note.latency", batch=cfg.latency_batch)]   # catalogue entries: the tab translates
     if cfg.distill_steps > 0:
         with torch.no_grad():
             top = soft_target_top_prob(predict_logits(teacher, data.train_x[:256]), cfg.temperature)
-        note = (f"The teacher's soft targets at T={cfg.temperature:g}: mean top probability {top:.2f} "
-                f"on 256 train digits (1 = one-hot, 0.1 = uniform).")
         names = ZOO_AVERAGE_MEMBERS if cfg.teacher == ZOO_AVERAGE else (cfg.teacher,)
         smoothing = max(read_manifest().get(n, {}).get("config", {}).get("label_smoothing") or 0 for n in names)
-        if smoothing:
-            who = f"{cfg.teacher} was" if len(names) == 1 else "The averaged teacher's members were"
-            note += (f" {who} trained with label smoothing {smoothing:g}, which squeezes logits together, "
-                     "so a high T makes the targets nearly uniform (Muller et al. 2019).")
-        notes.append(note)
+        key = ("compress.note.soft_targets" if not smoothing else "compress.note.soft_targets_smoothed"
+               if len(names) == 1 else "compress.note.soft_targets_smoothed_average")
+        notes.append(term(key, temperature=f"{cfg.temperature:g}", top=float(top), teacher=cfg.teacher,
+                          smoothing=f"{smoothing:g}"))
     return {"rows": rows, "files": files, "extra": extra, "notes": notes, "config": asdict(cfg)}
