@@ -256,44 +256,6 @@ def dead_units(model: nn.Module, xb: torch.Tensor) -> dict[str, float]:
     return {k: float((v.amax(dim=0) <= 0).float().mean()) for k, v in cap.acts.items()}
 
 
-def activation_code(model_name: str, layer: str, module: str | None, family: str) -> str:
-    """Plain PyTorch that produces the feature-map grid and the statistics."""
-    pre = ("from zoo.images import mnist_preprocess\nx = (mnist_preprocess(\"digit.png\") - 0.1307) / 0.3081  "
-           "# (1, 28, 28)" if family == "digits" else
-           "from zoo.images import imagenet_preprocess\nx = imagenet_preprocess(\"photo.jpg\")  # (3, 224, 224)")
-    target = f'model.get_submodule("{module}")' if module else None
-    hook = (f'''acts = []
-handle = {target}.register_forward_hook(
-    lambda mod, inp, out: acts.append(out.detach().clone()))   # clone: a later in-place ReLU would overwrite it
-with torch.inference_mode():
-    model(x.unsqueeze(0))
-handle.remove()
-fmap = acts[{_call_index(layer)}][0]                                  # (C, H, W): call #{_call_index(layer)} \
-of this module'''
-            if target else f'''from torchvision.models.feature_extraction import create_feature_extractor
-# "{layer}" is a function node (no module to hook): ask torch.fx for it
-fx = create_feature_extractor(model, return_nodes=["{layer}"])
-with torch.inference_mode():
-    fmap = fx(x.unsqueeze(0))["{layer}"][0].clone()''')
-    return f'''import torch
-from torchvision.models.feature_extraction import get_graph_node_names
-from zoo.registry import get_model
-
-model = get_model("{model_name}")                 # eval mode, weights loaded strictly
-train_nodes, eval_nodes = get_graph_node_names(model)   # every layer name, in execution order
-{pre}
-
-{hook}
-
-top = fmap.mean(dim=(1, 2)).topk(16).indices      # the 16 channels that fire most on average
-grid = fmap[top]                                  # (16, H, W): each map min-max scaled into one picture
-print("mean", fmap.mean().item(), "std", fmap.std(unbiased=False).item(),
-      "zero fraction", (fmap == 0).float().mean().item())
-# Dead units: run a batch (e.g. 256 test digits) through the same hook; a unit is dead if it is 0 for all of them:
-# dead = (batch_acts.amax(dim=0) <= 0).float().mean()
-'''
-
-
 def _call_index(node_name: str) -> int:
     """'layer1.0.relu_1' -> 1 (the second call of that module); 'relu' -> 0."""
     last = node_name.rsplit(".", 1)[-1]

@@ -151,30 +151,3 @@ def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, laye
     return Attribution(gradcam=_norm(F.relu(up[0, 0])), saliency=_norm(sal[0].amax(dim=0)),
                        gradcam_raw=cam[0, 0].detach().cpu().numpy(), target=target, predicted=predicted,
                        probs=probs.detach().cpu().numpy(), layer=layer, why=why)
-
-
-def attribution_code(model_name: str, layer: str, target: int | None, family: str) -> str:
-    pre = ("from zoo.images import mnist_preprocess\nx = ((mnist_preprocess(\"digit.png\") - 0.1307) / 0.3081)"
-           ".unsqueeze(0)  # (1, 1, 28, 28)" if family == "digits" else
-           "from zoo.images import imagenet_preprocess\nx = imagenet_preprocess(\"photo.jpg\").unsqueeze(0)"
-           "  # (1, 3, 224, 224)")
-    tgt = "model(x).argmax(1).item()   # the predicted class" if target is None else str(int(target))
-    return f'''import torch
-from captum.attr import LayerAttribution, LayerGradCam, Saliency
-from zoo.registry import get_model
-
-model = get_model("{model_name}")                       # eval mode, weights loaded strictly
-{pre}
-target = {tgt}
-
-layer = model.get_submodule("{layer}")                   # the Grad-CAM target layer
-cam = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)  # (1, 1, h, w)
-cam = LayerAttribution.interpolate(cam, x.shape[-2:], interpolate_mode="bilinear")   # (1, 1, H, W)
-cam = cam[0, 0] / cam.max().clamp_min(1e-12)             # [0, 1], overlaid on the input with a colormap
-
-x.requires_grad_(True)
-saliency = Saliency(model).attribute(x, target=target, abs=True)  # |d logit_target / d pixel|
-saliency = saliency[0].amax(dim=0)                       # max over colour channels -> (H, W)
-p = model(x).softmax(1)[0, target].item()
-print(f"target class {{target}} (p = {{p:.1%}}); Grad-CAM peak at (row, col)", divmod(int(cam.argmax()), cam.shape[1]))
-'''

@@ -327,7 +327,7 @@ def test_client_compress_and_ensemble(client):
     names = [r[0] for r in table["data"]]
     assert "teacher zoo_average" in names and "same student alone (mixup 0.4)" in names
     assert any(n.startswith("student distilled") and "mixup 1" in n for n in names)
-    assert "averaged teacher's members" in notes and 'teacher_model("zoo_average")' in code
+    assert "averaged teacher's members" in notes and "teacher = AveragedTeacher([t0, t1, t2])" in code
     for bad in ({"teacher": "nope"}, {"student_widths": "8,16"}, {"mixup": -1}):
         try:    # a problem comes back as the status (near the button), or Gradio refuses the value itself
             status = client.predict(distill_steps=0, finetune_steps=0, repeats=3, api_name="/compress", **bad)[-1]

@@ -18,7 +18,9 @@ from torch.utils.data import WeightedRandomSampler
 
 from core.errors import InputError, term
 from training.data.datasets import Split, mnist5k
+from training.plain import DATA_IMPORTS, data_source, train_imports, train_source
 from training.trainer import TrainConfig, predict_all, train
+from zoo.standalone import joined_imports, source
 
 METHODS = ("none", "oversample", "bootstrap", "smote")
 MAX_PER_CLASS = 400  # mnist5k has 400 training images per class
@@ -134,18 +136,18 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
 
 
 def resample_code(counts: list[int], method: str, steps: int = 60) -> str:
-    """Plain PyTorch / imbalanced-learn for one method, then the tab's short training run on what it made."""
-    head = ("import torch\n"
-            "from training.data.datasets import Split, mnist5k\n"
-            "from training.resample import SmallCNN, imbalanced_subset\n"
-            "from training.trainer import TrainConfig, train\n\n"
-            "data = mnist5k()\n"
+    """Plain PyTorch for one method, then the tab's short training run on what it made: the data, the subset, the
+    small CNN and the training loop written out (training.plain); SMOTE needs imbalanced-learn."""
+    head = (f"{joined_imports(DATA_IMPORTS + train_imports(augment=False) + ['import torch.nn as nn'])}\n\n"
+            f"{data_source('mnist5k')}\n\n\n"
+            f"# ---- the imbalanced subset: counts[c] seeded random training images of class c\n"
+            f"{source(imbalanced_subset)}\n\n\n"
             f"counts = {counts}  # training images per digit class\n"
-            "x, y = imbalanced_subset(data.train_x, data.train_y, counts, seed=0)   # (N, 1, 28, 28), (N,), seeded\n"
+            "x, y = imbalanced_subset(train_x, train_y, counts, seed=0)   # (N, 1, 28, 28), (N,), seeded\n"
             "g = torch.Generator().manual_seed(0)              # every draw below is seeded, as in the tab\n")
     body = {
         "none": "x_res, y_res = x, y                                # train on the imbalanced subset as it is\n",
-        "oversample": ("from torch.utils.data import WeightedRandomSampler\n"
+        "oversample": ("from torch.utils.data import WeightedRandomSampler   # noqa: E402\n"
                        "class_count = torch.bincount(y)\n"
                        "weights = (1.0 / class_count.float())[y]          # rare classes drawn more often\n"
                        "sampler = WeightedRandomSampler(weights.double(), num_samples=len(class_count) * "
@@ -158,18 +160,22 @@ def resample_code(counts: list[int], method: str, steps: int = 60) -> str:
                       "idx = torch.cat([ids[torch.randint(len(ids), (n,), generator=g)]   # draw with replacement\n"
                       "                 for ids in (torch.nonzero(y == c).flatten() for c in y.unique())])\n"
                       "x_res, y_res = x[idx], y[idx]\n"),
-        "smote": ("from imblearn.over_sampling import SMOTE\n"
+        "smote": ("# SMOTE comes from imbalanced-learn (pip install imbalanced-learn); the rest is plain PyTorch\n"
+                  "from imblearn.over_sampling import SMOTE   # noqa: E402\n"
                   f"xs, ys = SMOTE(k_neighbors={min(5, min(counts) - 1)}, random_state=0).fit_resample("
                   "x.reshape(len(x), -1).numpy(), y.numpy())\n"
                   "x_res = torch.from_numpy(xs).float().reshape(-1, 1, 28, 28)  # synthetic images between neighbours\n"
                   "y_res = torch.from_numpy(ys).long()\n"),
     }[method]
-    tail = ("print(\"class counts\", torch.bincount(y_res, minlength=10).tolist(), \"images\", len(y_res))\n\n"
-            f"# the tab's short run: the same small CNN, {int(steps)} steps, scored on the balanced mnist5k test set\n"
+    tail = ("print(\"class counts\", torch.bincount(y_res, minlength=10).tolist(), \"images\", len(y_res))\n\n\n"
+            f"# ---- the tab's short run: the same small CNN, {int(steps)} steps, scored on the balanced mnist5k "
+            "test set\n"
+            f"{source(SmallCNN)}\n\n\n"
+            f"{train_source(augment=False)}\n\n\n"
             "torch.manual_seed(0)\n"
             "model = SmallCNN()\n"
-            "m = train(model, Split(x_res, y_res, data.test_x, data.test_y, data.classes),\n"
-            f"          TrainConfig(epochs=10_000, batch_size=64, lr=3e-3, max_steps={int(steps)}, seed=0,\n"
-            "                      augment=False, label_smoothing=0.0))\n"
-            "print(f\"test accuracy {m['test_acc']:.2f}%\")\n")
+            "acc = train(model, x_res, y_res, test_x, test_y, epochs=10_000, batch_size=64, lr=3e-3, "
+            f"max_steps={int(steps)}, seed=0,\n"
+            "            label_smoothing=0.0)\n"
+            "print(f\"test accuracy {acc:.2f}%\")\n")
     return head + body + tail

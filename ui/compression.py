@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from training.compression.compress import LabConfig
+from training.compression.compress_code import compress_code
 from training.compression.distill import check_teacher
 from core.errors import InputError, render
 from core.fonts import text_language, use_in_matplotlib
@@ -80,63 +81,7 @@ def path_text(path: str, language: str | None = None) -> str:
 
 
 def _compress_code(cfg) -> str:
-    ft_loss = (f"distill_loss_fn(model, temperature={cfg.temperature!r}, alpha={cfg.alpha!r}, "
-               "label_smoothing=ft_cfg.label_smoothing)" if cfg.finetune_distill else "None")
-    return f'''import copy, torch, torch.nn.utils.prune as prune
-from torch.ao.quantization import get_default_qconfig_mapping
-from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
-from zoo import get_model
-from zoo.catalog import MNIST_MEAN, MNIST_STD
-from zoo.digits import StudentCNN
-from training.data.datasets import mnist5k
-from dataclasses import replace
-from training.compression.compressed_io import save_compressed, load_compressed
-from training.compression.distill import distill_loss_fn, train_student, teacher_model
-from training.compression.prune import channel_prune
-from training.trainer import TrainConfig, train
-
-model = get_model("{cfg.base}").eval()
-calib = (mnist5k().train_x[:{cfg.calib_images}] - MNIST_MEAN) / MNIST_STD
-# int8 static, FX graph mode (torch.ao.quantization: deprecated in torch 2.14 but it runs int8 convs on CPU)
-torch.backends.quantized.engine = "x86"
-prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), (calib[:1],))
-with torch.inference_mode():
-    prepared(calib)                                   # calibrate activation ranges
-int8 = convert_fx(prepared)
-# dynamic int8 for Linear layers only
-dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {{torch.nn.Linear}}, dtype=torch.qint8)
-# bf16 inference (fp16 on CUDA): weights and activations in 16 bits
-bf16 = copy.deepcopy(model).to(torch.bfloat16)       # feed it x.to(torch.bfloat16)
-# magnitude pruning: zero the {cfg.sparsity:.0%} smallest |w| over all conv/linear weights
-pruned = copy.deepcopy(model)
-params = [(m, "weight") for m in pruned.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount={cfg.sparsity})
-for m, name in params:
-    prune.remove(m, name)
-# structured: keep {cfg.keep_ratio:.0%} of channels (largest L1 filters), rebuild smaller layers, fine-tune
-small = channel_prune(model, keep_ratio={cfg.keep_ratio})
-ft_cfg = TrainConfig(epochs=1000, batch_size=64, lr=1e-3, max_steps={cfg.finetune_steps}, seed={cfg.seed})
-train(small, mnist5k(), ft_cfg, loss_fn={ft_loss})
-# distillation: alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE, vs the same student alone
-torch.manual_seed({cfg.seed})
-student = StudentCNN(widths={tuple(cfg.student_widths)!r})
-alone = copy.deepcopy(student)                        # the same initial weights
-cfg = TrainConfig(epochs=1000, batch_size=64, max_steps={cfg.distill_steps}, seed={cfg.seed})
-train_student(student, mnist5k(), replace(cfg, mixup={cfg.mixup}), teacher=teacher_model("{cfg.teacher}"),
-              temperature={cfg.temperature}, alpha={cfg.alpha})   # mixup: the teacher labels the mixed images
-train_student(alone, mnist5k(), replace(cfg, mixup={cfg.alone_mixup}))   # no teacher: cross-entropy only
-save_compressed(int8, "int8.safetensors", base="{cfg.base}", technique="int8-static-fx")
-model2, info = load_compressed("int8.safetensors")   # int8 tensors + scales -> the same quantized model
-
-test = mnist5k()                                      # accuracy on the 1,000 test digits, as in the table
-x, y = (test.test_x - MNIST_MEAN) / MNIST_STD, test.test_y
-for name, m, dtype in [("baseline", model, torch.float32), ("int8 static", int8, torch.float32),
-                       ("int8 dynamic", dyn, torch.float32), ("bf16", bf16, torch.bfloat16),
-                       ("magnitude pruned", pruned, torch.float32), ("channel pruned", small, torch.float32),
-                       ("student distilled", student, torch.float32), ("student alone", alone, torch.float32)]:
-    with torch.inference_mode():
-        print(f"{{name}}: {{100 * (m.eval()(x.to(dtype)).argmax(1) == y).float().mean().item():.2f}}%")
-'''
+    return compress_code(cfg)   # plain PyTorch, written out (training/compression/compress_code.py)
 
 
 def _plot(rows, language: str | None = None) -> Figure:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from core.errors import InputError
 from training.data.datasets import digits, mnist5k
+from training.plain import data_imports, data_source
 from training.resample import METHODS, parse_counts, resample_code
 from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display,
                                       one_batch, to_image_tensor, validate)
@@ -91,10 +92,12 @@ img = Image.new("RGB", im.size, (255, 255, 255))
 img.paste(im, mask=im.getchannel("A"))                # transparent parts on white, as the tab does{thumb}
 img = v2.functional.pil_to_tensor(img)                # (3, H, W) uint8'''
     src = EXAMPLES.get(example, "chelsea")
-    if isinstance(src, int):
-        return (f"from training.data.datasets import mnist5k\n"
-                f"img = (mnist5k().test_x[{src}] * 255).round().to(torch.uint8)   # MNIST test digit #{src}, 1x28x28")
-    return (f"import skimage.data\n"
+    if isinstance(src, int):      # mnist5k from the Hub, as this project ships it (training.plain)
+        return (f"from huggingface_hub import hf_hub_download\nfrom safetensors.torch import load_file\n\n"
+                f"{data_source('mnist5k')}\n"
+                f"img = (test_x[{src}] * 255).round().to(torch.uint8)   # MNIST test digit #{src}, 1x28x28")
+    return (f"# the example photo is one of scikit-image's sample pictures (pip install scikit-image)\n"
+            f"import skimage.data\n"
             f"img = torch.from_numpy(skimage.data.{src}()).permute(2, 0, 1)   # the example photo: (3, H, W) uint8")
 
 
@@ -151,7 +154,8 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
     sk_df = [[lab] + [int(v) for v in row] for lab, row in zip(labels, sk.tolist())]
     note = (f"`F.one_hot`: shape {tuple(t.shape)}, dtype {t.dtype}: one column for every class 0..{max(labels)}.  \n"
             f"`OneHotEncoder`: shape {sk.shape}, dtype {sk.dtype}: one column per label *seen* ({cats}).")
-    code = (f"import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+    code = (f"# OneHotEncoder, beside F.one_hot, is scikit-learn's (pip install scikit-learn)\n"
+            f"import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
             f"from sklearn.preprocessing import OneHotEncoder\n\nlabels = {labels}\n"
             f"onehot_torch = F.one_hot(torch.tensor(labels))                    # {tuple(t.shape)}\n"
             f"onehot_sk = OneHotEncoder().fit_transform(np.array(labels).reshape(-1, 1)).toarray()  # {sk.shape}\n"
@@ -219,8 +223,11 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     """A custom Dataset + DataLoader over the chosen data; one batch drawn as a grid."""
     seed = whole_number(seed, "field.seed", 0, 2**63 - 1)
     data = digits() if source == "digits" else mnist5k()
+    name = "digits" if source == "digits" else "mnist5k"      # the data written out (training.plain)
     images, labels, code = one_batch(data.train_x, data.train_y, int(batch_size), bool(shuffle), int(num_workers),
-                                     bool(pin_memory), int(seed), source="digits" if source == "digits" else "mnist5k")
+                                     bool(pin_memory), int(seed), source=name,
+                                     data_code=data_source(name) + "\nx, y = train_x, train_y   # the training split",
+                                     data_imports=data_imports(name))
     from torchvision.utils import make_grid  # on first use: torchvision (and torch._dynamo) cost ~1 s at start
 
     grid = make_grid(images, nrow=8, padding=2, pad_value=1.0)

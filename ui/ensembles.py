@@ -12,6 +12,7 @@ from core.errors import InputError
 from core.i18n import N_, t
 from training.data.datasets import mnist5k
 from training.ensembles.ensemble import EnsembleConfig
+from training.ensembles.ensemble_code import ensemble_code
 from training.ensembles.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
 from ui.common import INTERACTIVE, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
@@ -72,30 +73,7 @@ def _ens_cfg(members, n_bagged, n_boosted, member_arch, steps, holdout, seed):
 
 
 def _ensemble_code(cfg) -> str:
-    return f'''import torch
-from sklearn.linear_model import LogisticRegression
-from training.data.datasets import mnist5k
-from training.ensembles.combiners import average, majority_vote, weighted_average
-from training.ensembles.ensemble import EnsembleConfig, run_ensemble
-
-res = run_ensemble(EnsembleConfig(zoo_members={cfg.zoo_members!r}, n_bagged={cfg.n_bagged},
-                                  n_boosted={cfg.n_boosted}, member_arch={cfg.member_arch!r}, steps={cfg.steps},
-                                  holdout={cfg.holdout}, seed={cfg.seed}))
-P = res.test_probs                      # (members, 1000, 10) softmax outputs on the mnist5k test split
-avg = P.mean(0).argmax(1)               # probability averaging
-votes = majority_vote(P)                # majority vote; a tie goes to the tied class with the higher mean probability
-w = res.weights                         # log-odds of held-out accuracy (last {cfg.holdout} TRAIN images)
-wavg = (P * (w / w.sum()).view(-1, 1, 1)).sum(0).argmax(1)
-# stacking: a meta-classifier fitted on held-out member outputs only, then applied to test outputs
-H = res.holdout_probs.clamp_min(1e-6).log().permute(1, 0, 2).flatten(1)   # (holdout, members*10)
-meta = LogisticRegression(max_iter=1000).fit(H.numpy(), mnist5k().train_y[-{cfg.holdout}:].numpy())
-stacked = torch.from_numpy(meta.predict(P.clamp_min(1e-6).log().permute(1, 0, 2).flatten(1).numpy()))
-
-for name, p in zip(res.names, P):       # test accuracy of each member and each combiner, as in the table
-    print(f"{{name}}: {{100 * (p.argmax(1) == res.test_y).float().mean():.1f}}%")
-for name, pred in [("average", avg), ("majority vote", votes), ("weighted average", wavg), ("stacking", stacked)]:
-    print(f"{{name}}: {{100 * (pred == res.test_y).float().mean():.1f}}%")
-'''
+    return ensemble_code(cfg)   # plain PyTorch, written out (training/ensembles/ensemble_code.py)
 
 
 def _digit_tile(x, caption):

