@@ -117,7 +117,8 @@ def compare(counts, methods=METHODS, steps: int = 150, batch_size: int = 64, see
             xr, yr = resample(x, y, method, seed)
         except ValueError as exc:
             rows.append({"method": method, "train_images": None, "test_acc": None, "minority_acc": None,
-                         "seconds": None, "note": str(exc)})
+                         "seconds": None, "note": str(exc),   # and the catalogue's entry: the tab translates it
+                         "note_key": getattr(exc, "key", None), "note_values": getattr(exc, "values", None)})
             continue
         hist[method] = torch.bincount(yr, minlength=10).tolist()
         torch.manual_seed(seed)

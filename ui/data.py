@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.errors import InputError
+from core.errors import InputError, render
+from core.fonts import text_language
+from core.i18n import LANGUAGES, N_, current_language, speaking, t
 from training.data.datasets import digits, mnist5k
 from training.plain import data_imports, data_source
 from training.resample import METHODS, parse_counts, resample_code
@@ -20,11 +22,17 @@ from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draw
 from ui import first_screens
 from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
-from ui.jobstream import cancel_session, ended_text, queued_text, run_job
+from ui.i18n import label, request_language
+from ui.jobstream import cancel_session, ended_text, event_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
             "MNIST test digit #0": 0, "MNIST test digit #1": 1}
+EXAMPLE_KEYS = {"photo: cat (chelsea)": N_("data.ui.example.cat"), "photo: astronaut": N_("data.ui.example.astronaut"),
+                "photo: coffee cup": N_("data.ui.example.coffee"), "MNIST test digit #0": N_("data.ui.example.digit0"),
+                "MNIST test digit #1": N_("data.ui.example.digit1")}
+RESAMPLE_HEADERS = [N_("data.resample.method"), N_("data.resample.train_images"), N_("data.resample.test_acc"),
+                    N_("data.resample.minority_acc"), N_("data.resample.seconds"), N_("data.resample.note")]
 DEFAULT_COUNTS = "400,400,400,400,400,20,20,20,400,400"
 # The last augmentation settings each session applied here: the Fine-tune tab's "data-tab" augmentation uses them.
 _LAST_SETTINGS: OrderedDict[str, dict] = OrderedDict()
@@ -123,15 +131,15 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
                      shape=tuple(x.shape), dtype=x.dtype)
         return to_picture(fit_within(for_display(x, s), DISPLAY_SIDE))
 
-    pics = [(p, f"draw {i}") for i, p in enumerate(draw_each(img, s, n=int(n_draws), seed=int(seed), keep=keep))]
+    pics = [(p, t("data.augment.draw", i=i))
+            for i, p in enumerate(draw_each(img, s, n=int(n_draws), seed=int(seed), keep=keep))]
     _remember(getattr(request, "session_hash", None), s.to_dict())
     shown = (img.shape[0], *(full or img.shape[1:]))
     scaled = "" if tuple(shown) == tuple(img.shape) else \
-        f" (previewed at {tuple(img.shape)}: inputs are scaled to fit {MAX_SIDE} px)"
-    summary = (f"Input {tuple(shown)} {img.dtype}{scaled}. Final tensor per draw: shape **{stats['shape']}**, "
-               f"dtype **{stats['dtype']}**, range **[{stats['min']:.3f}, {stats['max']:.3f}]**, "
-               f"mean {stats['sum'] / max(1, stats['count']):.3f}. "
-               f"Seed {int(seed)}: the same seed gives the same draws.")
+        t("data.augment.scaled", shape=tuple(img.shape), side=MAX_SIDE)
+    summary = t("data.augment.summary", input=tuple(shown), dtype=img.dtype, scaled=scaled, shape=stats["shape"],
+                out_dtype=stats["dtype"], low=stats["min"], high=stats["max"],
+                mean=stats["sum"] / max(1, stats["count"]), seed=int(seed))
     return pics, summary, draws_code(s, _image_code(image, example, bool(scaled)), int(n_draws), int(seed))
 
 
@@ -146,35 +154,39 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
         raise InputError("onehot.not_numbers") from None
     if not 1 <= len(labels) <= 100 or not all(0 <= v <= 99 for v in labels):
         raise InputError("onehot.range")
-    t = F.one_hot(torch.tensor(labels))                      # (N, max+1) int64
+    oh = F.one_hot(torch.tensor(labels))                     # (N, max+1) int64
     enc = OneHotEncoder()
     sk = enc.fit_transform(np.array(labels).reshape(-1, 1)).toarray()   # (N, number of distinct labels) float64
     cats = [int(c) for c in enc.categories_[0]]
-    torch_df = [[lab] + row for lab, row in zip(labels, t.tolist())]
+    torch_df = [[lab] + row for lab, row in zip(labels, oh.tolist())]
     sk_df = [[lab] + [int(v) for v in row] for lab, row in zip(labels, sk.tolist())]
-    note = (f"`F.one_hot`: shape {tuple(t.shape)}, dtype {t.dtype}: one column for every class 0..{max(labels)}.  \n"
-            f"`OneHotEncoder`: shape {sk.shape}, dtype {sk.dtype}: one column per label *seen* ({cats}).")
+    note = t("data.onehot.note", torch_shape=tuple(oh.shape), torch_dtype=oh.dtype, last=max(labels),
+             sk_shape=sk.shape, sk_dtype=sk.dtype, seen=cats)
     code = (f"# OneHotEncoder, beside F.one_hot, is scikit-learn's (pip install scikit-learn)\n"
             f"import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
             f"from sklearn.preprocessing import OneHotEncoder\n\nlabels = {labels}\n"
-            f"onehot_torch = F.one_hot(torch.tensor(labels))                    # {tuple(t.shape)}\n"
+            f"onehot_torch = F.one_hot(torch.tensor(labels))                    # {tuple(oh.shape)}\n"
             f"onehot_sk = OneHotEncoder().fit_transform(np.array(labels).reshape(-1, 1)).toarray()  # {sk.shape}\n"
             f"print(onehot_torch)\nprint(onehot_sk)\n")
-    return (gr.Dataframe(torch_df, headers=["label"] + [str(i) for i in range(t.shape[1])]),
-            gr.Dataframe(sk_df, headers=["label"] + [f"x0_{c}" for c in cats]), note, code)
+    column = t("data.onehot.label")
+    return (gr.Dataframe(torch_df, headers=[column] + [str(i) for i in range(oh.shape[1])]),
+            gr.Dataframe(sk_df, headers=[column] + [f"x0_{c}" for c in cats]), note, code)
 
 
-def _hist_figure(hist: dict):
+def _hist_figure(hist: dict, language: str | None = None):
+    """The class counts before and after each resampling method, in `language` where a CJK font can draw it."""
     fig = figure(8, 3.2, dpi=90)
+    language = text_language(language or current_language())
     ax = fig.subplots()
     names = list(hist)
     w = 0.8 / len(names)
     for j, name in enumerate(names):
-        ax.bar(np.arange(10) + (j - (len(names) - 1) / 2) * w, hist[name], width=w, label=name)
+        shown = t("data.resample.before", language) if name == "before" else name   # the methods keep their names
+        ax.bar(np.arange(10) + (j - (len(names) - 1) / 2) * w, hist[name], width=w, label=shown)
     ax.set_xticks(range(10))
-    ax.set_xlabel("digit class")
-    ax.set_ylabel("training images")
-    ax.set_title("class counts before / after resampling")
+    ax.set_xlabel(t("data.resample.digit_class", language))
+    ax.set_ylabel(t("data.resample.training_images", language))
+    ax.set_title(t("data.resample.title", language))
     # the legend goes to the right of the axes: inside them ("best") it covered the bars, which reach the top
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     fig.tight_layout()
@@ -191,22 +203,27 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
     if not 10 <= int(steps) <= 400 or method_for_code not in METHODS:
         raise InputError("resample.steps", methods=", ".join(METHODS))
 
+    language = request_language(request)
+
     def show(j):
         ev = j.last
-        note = (f"**Cancelled:** {ended_text(j)}" if j.finished.is_set() else queued_text(j) if j.state == "queued"
-                else f"Running: {ev['text']} (method {ev['done'] + 1} of {ev['total']})" if ev else "Starting...")
+        note = (t("data.resample.cancelled", language, why=ended_text(j, language)) if j.finished.is_set()
+                else queued_text(j, language) if j.state == "queued"
+                else t("data.resample.running", language, text=event_text(ev, language), k=ev["done"] + 1,
+                       n=ev["total"]) if ev else t("data.resample.starting", language))
         return skip, skip, note, skip
 
     job = yield from run_job("resample", {"counts": parsed, "steps": int(steps)}, request, show)
     if job is None:
         return
     r = job.result
-    table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"], row["note"]]
+    table = [[row["method"], row["train_images"], row["test_acc"], row["minority_acc"], row["seconds"],
+              render(row["note_key"], row.get("note_values") or {}, language) if row.get("note_key") else row["note"]]
              for row in r["rows"]]
-    md = (f"Rare classes: {r['minority_classes']}. Each method trains the same small CNN for {r['steps']} steps; "
-          f"accuracy on the balanced mnist5k test set (1,000 images). "
-          f"*minority_acc* = mean accuracy on the rare classes.")
-    yield _hist_figure(r["histograms"]), table, md, resample_code(r["counts"], method_for_code, r["steps"])
+    md = t("data.resample.summary", language, rare=r["minority_classes"], steps=r["steps"])
+    yield (_hist_figure(r["histograms"], language), {"headers": [t(k, language) for k in RESAMPLE_HEADERS],
+                                                      "data": table}, md,
+           resample_code(r["counts"], method_for_code, r["steps"]))
 
 
 def _cancel_job(request: gr.Request = None) -> str:
@@ -231,63 +248,70 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     from torchvision.utils import make_grid  # on first use: torchvision (and torch._dynamo) cost ~1 s at start
 
     grid = make_grid(images, nrow=8, padding=2, pad_value=1.0)
-    note = (f"images {tuple(images.shape)} {images.dtype}, labels {labels.tolist()}"
-            + ("" if not pin_memory or images.is_pinned() else " (pin_memory asked for, but there is no CUDA device: "
-               "pinned host memory only speeds up copies to a GPU, so it is off here)"))
+    note = (t("data.loader.note", shape=tuple(images.shape), dtype=images.dtype, labels=labels.tolist())
+            + ("" if not pin_memory or images.is_pinned() else t("data.loader.no_pinning")))
     return to_picture(grid, min_side=700), note, code
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def _first_screen(language: str) -> tuple:
+    with speaking(language):
+        return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__())
+
+
 def first_screen() -> tuple:
-    """The tab's defaults, computed once per server (app.main warms it in the background) and shown to every
-    visitor on load: the augmentation draws of the default example, the default labels one-hot, one batch."""
-    return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__())
+    """The tab's defaults in the visitor's language, computed once per server and language (app.main warms them
+    in the background) and shown to every visitor on load: the augmentation draws of the default example, the
+    default labels one-hot, one batch."""
+    return _first_screen(current_language())
+
+
+def _first_screen_zh() -> tuple:
+    return _first_screen("zh")
 
 
 def build_tab(place: Place = ALONE) -> None:
     """place.demo: every page load shows the tab's first screen."""
-    gr.Markdown("Chapter 4 of the tutorial as controls: an augmentation pipeline from `torchvision.transforms.v2`, "
-                "one-hot labels, small imbalanced samples and four ways to resample them, and a custom `Dataset` "
-                "with a `DataLoader`. Every result shows the code that produced it.")
+    gr.Markdown(label("data.ui.intro"))
     gpu = INTERACTIVE
-    with gr.Accordion("Augmentation (transforms.v2)", open=True):
+    with gr.Accordion(label("data.ui.augmentation"), open=True):
         with gr.Row():
             with gr.Column(scale=1):
-                image = ImageFile(label="Your image (or leave empty for the example)", type="filepath",
+                image = ImageFile(label=label("data.ui.image"), type="filepath",
                                  sources=["upload", "clipboard"], height=220, elem_id="aug-image")
-                example = gr.Dropdown(list(EXAMPLES), value="photo: cat (chelsea)", label="Example",
-                                      elem_id="aug-example")
+                example = gr.Dropdown([(label(EXAMPLE_KEYS[e]), e) for e in EXAMPLES], value="photo: cat (chelsea)",
+                                      label=label("data.ui.example"), elem_id="aug-example")
                 with gr.Row():
-                    n_draws = gr.Slider(1, 16, value=8, step=1, label="Random draws")
-                    seed = gr.Number(0, precision=0, label="Seed")          # checked by augment (whole_number)
-                run = gr.Button("Augment", variant="primary", elem_id="augment-btn")
+                    n_draws = gr.Slider(1, 16, value=8, step=1, label=label("data.ui.draws"))
+                    seed = gr.Number(0, precision=0, label=label("data.ui.seed"))   # checked by augment (whole_number)
+                run = gr.Button(label("data.ui.augment"), variant="primary", elem_id="augment-btn")
                 aug_status = status_box("aug-status")
             with gr.Column(scale=2):
                 with gr.Row():
-                    resize = gr.Slider(0, 256, value=64, step=1, label="Resize (0 = off)")
-                    crop_size = gr.Slider(0, 256, value=64, step=1, label="RandomCrop size (0 = off)")
-                    crop_padding = gr.Slider(0, 64, value=4, step=1, label="RandomCrop padding")
+                    resize = gr.Slider(0, 256, value=64, step=1, label=label("data.ui.resize"))
+                    crop_size = gr.Slider(0, 256, value=64, step=1, label=label("data.ui.crop_size"))
+                    crop_padding = gr.Slider(0, 64, value=4, step=1, label=label("data.ui.crop_padding"))
                 with gr.Row():
-                    pad_if_needed = gr.Checkbox(False, label="pad_if_needed")
-                    fill = gr.Slider(0, 255, value=0, step=1, label="fill (0-255)")
+                    pad_if_needed = gr.Checkbox(False, label=label("data.ui.pad_if_needed"))
+                    fill = gr.Slider(0, 255, value=0, step=1, label=label("data.ui.fill"))
                     padding_mode = gr.Dropdown(["constant", "edge", "reflect", "symmetric"], value="constant",
-                                               label="padding_mode", elem_id="padding-mode")
+                                               label=label("data.ui.padding_mode"), elem_id="padding-mode")
                 with gr.Row():
-                    rrc_size = gr.Slider(0, 256, value=0, step=1, label="RandomResizedCrop size (0 = off)")
-                    rrc_scale_min = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="RandomResizedCrop min scale")
-                    rotation = gr.Slider(0, 180, value=15, step=1, label="RandomRotation degrees")
+                    rrc_size = gr.Slider(0, 256, value=0, step=1, label=label("data.ui.rrc_size"))
+                    rrc_scale_min = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label=label("data.ui.rrc_scale"))
+                    rotation = gr.Slider(0, 180, value=15, step=1, label=label("data.ui.rotation"))
                 with gr.Row():
-                    hflip_p = gr.Slider(0, 1, value=0.5, step=0.05, label="RandomHorizontalFlip p")
-                    vflip_p = gr.Slider(0, 1, value=0.0, step=0.05, label="RandomVerticalFlip p")
-                    normalize = gr.Checkbox(False, label="Normalize(mean=0.5, std=0.5)")
+                    hflip_p = gr.Slider(0, 1, value=0.5, step=0.05, label=label("data.ui.hflip"))
+                    vflip_p = gr.Slider(0, 1, value=0.0, step=0.05, label=label("data.ui.vflip"))
+                    normalize = gr.Checkbox(False, label=label("data.ui.normalize"))
                 with gr.Row():
-                    brightness = gr.Slider(0, 2, value=0.2, step=0.05, label="ColorJitter brightness")
-                    contrast = gr.Slider(0, 2, value=0.2, step=0.05, label="contrast")
-                    saturation = gr.Slider(0, 2, value=0.0, step=0.05, label="saturation")
-                    hue = gr.Slider(0, 0.5, value=0.0, step=0.01, label="hue")
-        gallery = gr.Gallery(label="Random draws", columns=8, height=260, elem_id="aug-gallery")
+                    brightness = gr.Slider(0, 2, value=0.2, step=0.05, label=label("data.ui.brightness"))
+                    contrast = gr.Slider(0, 2, value=0.2, step=0.05, label=label("data.ui.contrast"))
+                    saturation = gr.Slider(0, 2, value=0.0, step=0.05, label=label("data.ui.saturation"))
+                    hue = gr.Slider(0, 0.5, value=0.0, step=0.01, label=label("data.ui.hue"))
+        gallery = gr.Gallery(label=label("data.ui.gallery"), columns=8, height=260, elem_id="aug-gallery")
         aug_summary = gr.Markdown(elem_id="aug-summary")
-        aug_code = code_block("The exact Compose that produced these draws")
+        aug_code = code_block(label("data.ui.compose_code"))
     aug_inputs = [image, resize, crop_size, crop_padding, pad_if_needed, fill, padding_mode, rrc_size, rrc_scale_min,
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize, n_draws, seed, example]
     aug_outputs = [gallery, aug_summary, aug_code]
@@ -296,10 +320,10 @@ def build_tab(place: Place = ALONE) -> None:
     example.change(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
     api_endpoint(augment, aug_inputs, aug_outputs, "augment", **gpu)
 
-    with gr.Accordion("Labels: integer -> one-hot", open=False):
+    with gr.Accordion(label("data.ui.onehot"), open=False):
         with gr.Row():
-            labels = gr.Textbox("1, 2, 0, 3, 2", label="Integer labels", elem_id="labels-text")
-            oh_btn = gr.Button("Encode", elem_id="onehot-btn")
+            labels = gr.Textbox("1, 2, 0, 3, 2", label=label("data.ui.labels"), elem_id="labels-text")
+            oh_btn = gr.Button(label("data.ui.encode"), elem_id="onehot-btn")
         oh_status = status_box("onehot-status")   # a message about the labels sits under them
         with gr.Row():
             torch_tab = gr.Dataframe(label="torch.nn.functional.one_hot", interactive=False, elem_id="onehot-torch")
@@ -311,19 +335,18 @@ def build_tab(place: Place = ALONE) -> None:
                  api_visibility="private")
     api_endpoint(one_hot, labels, oh_outputs, "one_hot")
 
-    with gr.Accordion("Small samples: imbalanced mnist5k and resampling", open=False):
+    with gr.Accordion(label("data.ui.resampling"), open=False):
         with gr.Row():
-            counts = gr.Textbox(DEFAULT_COUNTS, label="Training images per class 0..9 (1-400 each)",
-                                elem_id="counts-text", scale=3)
-            steps = gr.Slider(10, 400, value=60, step=10, label="Training steps per method", scale=2)
+            counts = gr.Textbox(DEFAULT_COUNTS, label=label("data.ui.counts"), elem_id="counts-text", scale=3)
+            steps = gr.Slider(10, 400, value=60, step=10, label=label("data.ui.steps"), scale=2)
             code_for = gr.Dropdown(["none", "oversample", "bootstrap", "smote"], value="smote",
-                                   label="Show code for", scale=1)
-            rs_btn = gr.Button("Compare", variant="primary", elem_id="resample-btn", scale=1)
-            rs_cancel = gr.Button("Cancel", variant="stop", elem_id="resample-cancel", scale=1)
+                                   label=label("data.ui.code_for"), scale=1)
+            rs_btn = gr.Button(label("data.ui.compare"), variant="primary", elem_id="resample-btn", scale=1)
+            rs_cancel = gr.Button(label("data.ui.cancel"), variant="stop", elem_id="resample-cancel", scale=1)
         rs_status = status_box("resample-message")   # a problem with the counts or steps, under them
-        hist = gr.Plot(label="Class histograms", elem_id="resample-hist")
-        rs_table = gr.Dataframe(headers=["method", "train_images", "test_acc", "minority_acc", "seconds", "note"],
-                                label="Accuracy after a short training run", interactive=False,
+        hist = gr.Plot(label=label("data.ui.histograms"), elem_id="resample-hist")
+        rs_table = gr.Dataframe(headers=[t(k, "en") for k in RESAMPLE_HEADERS],
+                                label=label("data.ui.resample_table"), interactive=False,
                                 elem_id="resample-table")
         rs_note = gr.Markdown()
         rs_code = code_block()
@@ -333,17 +356,17 @@ def build_tab(place: Place = ALONE) -> None:
     api_endpoint(resample, [counts, steps, code_for], rs_outs, "resample", **JOB)
     rs_cancel.click(_cancel_job, None, rs_note, api_visibility="private", concurrency_limit=None)
 
-    with gr.Accordion("Dataset and DataLoader", open=False):
+    with gr.Accordion(label("data.ui.loader"), open=False):
         with gr.Row():
-            source = gr.Radio(["mnist5k", "digits"], value="mnist5k", label="Data")
-            bs = gr.Slider(1, 64, value=16, step=1, label="batch_size")
-            shuffle = gr.Checkbox(True, label="shuffle")
-            workers = gr.Slider(0, 2, value=0, step=1, label="num_workers")
-            pin = gr.Checkbox(False, label="pin_memory")
-            dl_seed = gr.Number(0, precision=0, label="Seed")              # checked by dataloader
-            dl_btn = gr.Button("Draw a batch", elem_id="dataloader-btn")
+            source = gr.Radio(["mnist5k", "digits"], value="mnist5k", label=label("data.ui.source"))
+            bs = gr.Slider(1, 64, value=16, step=1, label=label("data.ui.batch_size"))
+            shuffle = gr.Checkbox(True, label=label("data.ui.shuffle"))
+            workers = gr.Slider(0, 2, value=0, step=1, label=label("data.ui.num_workers"))
+            pin = gr.Checkbox(False, label=label("data.ui.pin_memory"))
+            dl_seed = gr.Number(0, precision=0, label=label("data.ui.seed"))   # checked by dataloader
+            dl_btn = gr.Button(label("data.ui.draw_batch"), elem_id="dataloader-btn")
         dl_status = status_box("dataloader-status")
-        batch_img = gr.Image(label="One batch", interactive=False, elem_id="batch-grid", height=260)
+        batch_img = gr.Image(label=label("data.ui.batch"), interactive=False, elem_id="batch-grid", height=260)
         dl_note = gr.Markdown(elem_id="dataloader-note")
         dl_code = code_block()
     dl_in, dl_out = [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code]
@@ -354,3 +377,4 @@ def build_tab(place: Place = ALONE) -> None:
     place.on_load(first_screen, None, aug_outputs + oh_outputs + dl_out, api_visibility="private",
                   show_progress="hidden", **INTERACTIVE)
     first_screens.register(first_screen)
+    first_screens.register(_first_screen_zh)
