@@ -19,8 +19,8 @@ from training.compression.compressed_io import PATHS
 from ui.common import api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
-from ui.jobstream import progress_html
-from ui.labjobs import COMMON, cancel, digits_models, lab_job
+from ui.jobstream import cancel_button, progress_html
+from ui.labjobs import COMMON, digits_models, lab_job
 from core.device import get_device
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def build_tab() -> None:
     c_btn.click(compress_ui, c_inputs, c_outs + [c_message], api_visibility="private", show_progress="hidden",
                 **COMMON)
     api_endpoint(compress, c_inputs, c_outs, "compress", **COMMON)
-    c_cancel.click(cancel, None, c_status, api_visibility="private", concurrency_limit=None)
+    cancel_button(c_cancel, c_status)
     gr.Markdown(label("compress.ui.amp_heading"))
     with gr.Row():
         amp_steps = gr.Slider(1, 50, value=5, step=1, label=label("compress.ui.amp_steps"))

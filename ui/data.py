@@ -23,7 +23,7 @@ from ui import first_screens
 from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
-from ui.jobstream import cancel_session, ended_text, event_text, queued_text, run_job
+from ui.jobstream import cancel_button, ended_text, event_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
 
 EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", "photo: coffee cup": "coffee",
@@ -226,10 +226,6 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
            resample_code(r["counts"], method_for_code, r["steps"]))
 
 
-def _cancel_job(request: gr.Request = None) -> str:
-    return cancel_session(request)
-
-
 # The page's /resample: a problem shows under the button, the note is cleared (the last results stay)
 resample_ui = page((KEEP, KEEP, "", KEEP))(resample)
 
@@ -354,7 +350,7 @@ def build_tab(place: Place = ALONE) -> None:
     rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs + [rs_status], api_visibility="private",
                  show_progress="hidden", **JOB)
     api_endpoint(resample, [counts, steps, code_for], rs_outs, "resample", **JOB)
-    rs_cancel.click(_cancel_job, None, rs_note, api_visibility="private", concurrency_limit=None)
+    cancel_button(rs_cancel, rs_note)
 
     with gr.Accordion(label("data.ui.loader"), open=False):
         with gr.Row():

@@ -17,8 +17,8 @@ from training.ensembles.ensemble_results import built_ensemble, disagreements, i
 from ui.common import INTERACTIVE, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
-from ui.jobstream import progress_html
-from ui.labjobs import COMMON, cancel, digits_models, lab_job
+from ui.jobstream import cancel_button, progress_html
+from ui.labjobs import COMMON, digits_models, lab_job
 from zoo import get_spec
 from zoo.images import ImageInputError, mnist_preprocess
 
@@ -214,7 +214,7 @@ def build_tab() -> None:
     ens_btn.click(ensemble_ui, cfg_inputs, ens_outs + [ens_message], api_visibility="private", show_progress="hidden",
                   **COMMON)
     api_endpoint(ensemble, cfg_inputs, ens_outs, "ensemble", **COMMON)
-    ens_cancel.click(cancel, None, ens_status, api_visibility="private", concurrency_limit=None)
+    cancel_button(ens_cancel, ens_status)
     vote_outputs = [votes, vote_note, seen]
     vote_btn.click(page(([], "", None))(ensemble_votes), [sketch, test_index] + cfg_inputs,
                    vote_outputs + [vote_status], api_visibility="private", **INTERACTIVE)

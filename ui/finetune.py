@@ -23,7 +23,7 @@ from ui.finetune_publish import oauth_enabled, publish
 from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_curves, metrics_md, misclassified,
                                  pick_cell, pick_class, worst_cell)
 from ui.i18n import label, request_language
-from ui.jobstream import cancel_session, job_status, progress_html, run_job, stage_text
+from ui.jobstream import cancel_button, job_status, progress_html, run_job, stage_text
 from zoo import get_spec
 from core.device import describe_device
 from zoo.hub import weights_path
@@ -37,12 +37,6 @@ UNFREEZE_KEYS = {"all": N_("finetune.ui.unfreeze.all"), "last1": N_("finetune.ui
 AUGMENT_KEYS = {"none": N_("finetune.ui.augment.none"), "affine": N_("finetune.ui.augment.affine"),
                 "data-tab": N_("finetune.ui.augment.data_tab")}
 N_OUTS = 12          # status, loss, acc, metrics, per-class, confusion, files, code, state, true, pred, message
-
-
-@api
-def cancel(request: gr.Request = None):
-    """Take this session's job out of the queue, or stop it after its current step (keeping the best weights)."""
-    return cancel_session(request, N_("finetune.cancelling"))
 
 
 def _progress_html(text: str, done: int, total: int) -> str:
@@ -276,7 +270,7 @@ def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.comm
                      show_progress="minimal", **gpu)
     api_endpoint(finetune, inputs, outs, "finetune", **gpu)
     api_endpoint(resume, [ckpt_in, zip_file], outs, "resume", **gpu)
-    stop_btn.click(cancel, None, cancel_msg, api_name="cancel", concurrency_limit=None)
+    cancel_button(stop_btn, cancel_msg, N_("finetune.cancelling"), api_name="cancel")
     show_cell.click(page(([], ""))(misclassified), [state, true_c, pred_c], [cell_gallery, cell_note, cell_status],
                     api_visibility="private")
     per_class.select(pick_class, state, true_c, api_visibility="private")

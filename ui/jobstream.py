@@ -11,6 +11,7 @@ from core.errors import render, text_of
 from core.i18n import N_, t
 from jobs.queue import CANCELLING, get_queue
 from ui.admission import client_ip
+from ui.errors import api
 from ui.i18n import request_language
 
 POLL_S = 0.5
@@ -48,6 +49,21 @@ def cancel_session(request: gr.Request | None, cancelling: str | None = None) ->
     (a catalogue key) for a running job that stops after its step in flight."""
     key = get_queue().request_cancel(session(request))
     return t(cancelling if cancelling and key == CANCELLING else key, request_language(request))
+
+
+def cancel_button(button: gr.Button, output, cancelling: str | None = None, api_name: str | None = None):
+    """Wire a job tab's Cancel (every job tab's, the one way): this visitor's job leaves the queue, or stops after
+    its step in flight, and `output` says which in their words (cancelling: the tab's own words for a running job,
+    a catalogue key). api_name: also an API endpoint of that name (/cancel); else a private event. Not queued
+    behind the jobs' handlers (concurrency_limit=None): a Cancel never waits for the job it cancels."""
+
+    def cancel(request: gr.Request = None):
+        """Take this visitor's job out of the queue, or stop it after its current step (a fine-tune keeps its
+        best weights)."""
+        return cancel_session(request, cancelling)
+
+    where = dict(api_name=api_name) if api_name else dict(api_visibility="private")
+    return button.click(api(cancel), None, output, concurrency_limit=None, **where)
 
 
 def progress_html(elem_id: str, text: str, done: int, total: int) -> str:

@@ -1,13 +1,12 @@
 """What the Ensembles and the Compression sub-tabs share: their digits models, and a job's stream (queue position
-and stage in a status box beside the button, Cancel)."""
+and stage in a status box beside the button; Cancel is ui.jobstream.cancel_button)."""
 from __future__ import annotations
 
 import gradio as gr
 
 from ui.common import JOB
-from ui.errors import api
 from ui.i18n import request_language
-from ui.jobstream import cancel_session, job_status, run_job, stage_text
+from ui.jobstream import job_status, run_job, stage_text
 from zoo import list_models
 
 COMMON = JOB
@@ -29,8 +28,3 @@ def lab_job(elem_id: str, kind: str, params: dict, n_outs: int, request):
 
     return (yield from run_job(kind, params, request, show))
 
-
-@api
-def cancel(request: gr.Request = None):
-    """Take this visitor's job out of the queue, or stop it after its current step (/cancel does the same)."""
-    return cancel_session(request)

@@ -9,6 +9,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from core.fonts import text_language
+from core.i18n import current_language, t
 from training.data.datasets import mnist5k
 from zoo.generative_ops import PCA, decode_points, load, psnr, reconstruct_batch
 from zoo.pictures import colormap, fig_to_array, figure
@@ -64,8 +66,10 @@ MAP_PX, MAP_AX = 520, (0.09, 0.07, 0.88, 0.83)   # square picture; axes [left, b
 
 
 def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = None,
-              point: tuple[float, float] | None = None) -> np.ndarray:
-    """The test set's latent-2 codes scattered by digit, the user's input as a star, the picked point as a cross."""
+              point: tuple[float, float] | None = None, language: str | None = None) -> np.ndarray:
+    """The test set's latent-2 codes scattered by digit, the user's input as a star, the picked point as a cross;
+    its legend in `language` (None: the request's) where a CJK font can draw it, else in English."""
+    language = text_language(language or current_language())
     z, y = test_codes(name)
     x0, x1, y0, y1 = map_extent(name)
     fig = figure(MAP_PX / 100, MAP_PX / 100, dpi=100)
@@ -76,10 +80,10 @@ def map_image(name: str = "ae_digits_2", marker: tuple[float, float] | None = No
         ax.scatter(z[sel, 0], z[sel, 1], s=7, color=cmap(d), label=str(d), alpha=0.75, linewidths=0)
     if marker is not None:
         ax.scatter([marker[0]], [marker[1]], marker="*", s=420, c="gold", edgecolors="black", linewidths=1.2,
-                   zorder=5, label="your digit")
+                   zorder=5, label=t("latent.your_digit", language))
     if point is not None:
         ax.scatter([point[0]], [point[1]], marker="X", s=160, c="black", edgecolors="white", linewidths=1.2, zorder=6,
-                   label="picked point")
+                   label=t("latent.picked_point", language))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("z1", labelpad=1)
