@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 import re
 
+from core.i18n import t
+
 STEP_MARKER = re.compile(r"^\s*#\s*step\b", re.IGNORECASE)
 
 
-def header(device: str, lr: float | None = None) -> list[str]:
+def header(device: str, lr: float | None = None, language: str = "en") -> list[str]:
     lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "import torch.optim as optim",
-             "", f'device = torch.device("{device}")  # the playground ran this on {device}',
-             "torch.set_default_device(device)       # new tensors and layers go to the device"]
+             "", f'device = torch.device("{device}")  # ' + t("codegen.device", language, device=device),
+             "torch.set_default_device(device)       # " + t("codegen.default_device", language)]
     if lr is not None:
         lines.append(f"lr = {lr!r}")
     return lines + [""]
@@ -64,37 +66,37 @@ def _print_assignments(code: str, lines: list[str]) -> list[str]:
     return lines
 
 
-def _print_leaves(leaves: list[str]) -> list[str]:
+def _print_leaves(leaves: list[str], language: str = "en") -> list[str]:
     """Every leaf's data and .grad at the end, as the playground's leaf table lists them."""
     ok = [n for n in leaves if all(part.isidentifier() for part in n.split("."))]
     if not ok:
         return []
     return ["", "for name, leaf in {" + ", ".join(f'"{n}": {n}' for n in ok) + "}.items():"
-            "   # every leaf: its data and .grad", '    print(name, "data", leaf.data, "grad", leaf.grad)']
+            "   # " + t("codegen.leaves", language), '    print(name, "data", leaf.data, "grad", leaf.grad)']
 
 
 def plain_code(code: str, device: str, lr: float | None = None, steps: int = 0, loss_name: str = "loss",
-               show_names: bool = False, leaves: list[str] | None = None) -> str:
+               show_names: bool = False, leaves: list[str] | None = None, language: str = "en") -> str:
     """A script a learner can paste into Python to reproduce the run. show_names: print every named result after
     its line, with the sandbox's print options (the Tensors tab); leaves: print these leaves' data and grads at
-    the end (the Autograd tab)."""
+    the end (the Autograd tab). Its comments are in `language`."""
     uses_lr = lr is not None and re.search(r"\blr\b", code) is not None
-    out = header(device, lr if uses_lr else None)
+    out = header(device, lr if uses_lr else None, language)
     if show_names:
         from playground.tensor_view import PRINT_OPTIONS
 
         opts = ", ".join(f"{k}={v!r}" for k, v in PRINT_OPTIONS.items())
-        out.insert(-1, f"torch.set_printoptions({opts})   # print tensors as the playground shows them")
+        out.insert(-1, f"torch.set_printoptions({opts})   # " + t("codegen.print_options", language))
     body = _print_expressions(code)
     if show_names:
         body = _print_assignments(code, body)
     mark = marker_line(code)
     if steps and mark:
         out += body[:mark - 1]
-        out += ["losses = []", f"for step in range({steps}):  # the Train button's {steps} step(s)"]
+        out += ["losses = []", f"for step in range({steps}):  # " + t("codegen.train_steps", language, steps=steps)]
         out += ["    " + line if line.strip() else "" for line in body[mark:]]
         out += [f"    losses.append({loss_name}.item())", "print(losses)"]
     else:
         out += body
-    out += _print_leaves(leaves or [])
+    out += _print_leaves(leaves or [], language)
     return "\n".join(out).rstrip() + "\n"

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-from core.errors import VisitorError
+from core.errors import VisitorError, render, term
 from playground import allowlist as A
 
 
@@ -70,14 +70,11 @@ _ALLOWED_NODES = tuple({ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Nam
                         ast.Compare, ast.Call, ast.keyword, ast.Attribute, ast.Subscript, ast.Slice, ast.IfExp,
                         ast.Pass, *_BINOPS, *_UNARY, *_CMP})
 _CONST_TYPES = (int, float, complex, bool, str, type(None), type(Ellipsis))
-_HINTS = {ast.Import: "`import` is not needed: torch, nn, F and optim are already there",
-          ast.ImportFrom: "`import` is not needed: torch, nn, F and optim are already there",
-          ast.Lambda: "lambdas are not allowed", ast.JoinedStr: "f-strings are not allowed",
-          ast.ListComp: "comprehensions are not allowed", ast.GeneratorExp: "generator expressions are not allowed",
-          ast.FunctionDef: "defining functions is not allowed; write the expression directly",
-          ast.ClassDef: "classes are not allowed; build the model with nn.Sequential(...)",
-          ast.For: "loops are not allowed (the Train button repeats the training step for you)",
-          ast.While: "loops are not allowed"}
+_HINTS = {ast.Import: "sandbox.refuse.import", ast.ImportFrom: "sandbox.refuse.import",   # catalogue keys
+          ast.Lambda: "sandbox.refuse.lambda", ast.JoinedStr: "sandbox.refuse.fstring",
+          ast.ListComp: "sandbox.refuse.comprehension", ast.GeneratorExp: "sandbox.refuse.generator",
+          ast.FunctionDef: "sandbox.refuse.function", ast.ClassDef: "sandbox.refuse.class",
+          ast.For: "sandbox.refuse.for", ast.While: "sandbox.refuse.while"}
 
 
 def parse(code: str, limits: LanguageLimits = LanguageLimits()) -> ast.Module:
@@ -102,7 +99,7 @@ def _check_tree(tree: ast.AST, limits: LanguageLimits) -> None:
     """Every problem at once, top to bottom, each with its line (a refused node's children are not checked:
     one refusal per construct). The size limits stop the check at once."""
     count = 0
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, dict]] = []
     stack = [(tree, 0)]
     while stack:  # iterative, so a deep tree cannot exhaust the C stack here
         node, depth = stack.pop()
@@ -119,31 +116,57 @@ def _check_tree(tree: ast.AST, limits: LanguageLimits) -> None:
                 continue
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     if problems:
-        unique = sorted(set(problems))
-        text = "\n".join(f"line {ln}: {msg}" for ln, msg in unique)
-        if len(unique) > 1:
-            raise SandboxError("sandbox.problems", count=len(unique), problems=text)
-        raise SandboxError("sandbox.problem", problem=text)
+        unique = sorted({(ln, p["key"], tuple(sorted(p["values"].items()))): (ln, p) for ln, p in problems}.items())
+        raise Refusals([item for _, item in unique])
 
 
-def _problem(node: ast.AST) -> str | None:
-    """Why the restricted language refuses this node, or None."""
+class Refusals(SandboxError):
+    """Every refusal of the up-front check, each with its line (`problems`: (line, catalogue term) pairs, so the
+    list can be written in any language: refusal_text). str() and the values hold the English list."""
+
+    def __init__(self, problems: list[tuple[int, dict]]):
+        self.problems = problems
+        text = problems_text(problems)
+        if len(problems) > 1:
+            super().__init__("sandbox.problems", count=len(problems), problems=text)
+        else:
+            super().__init__("sandbox.problem", problem=text)
+
+
+def problems_text(problems: list[tuple[int, dict]], language: str = "en") -> str:
+    """One line per refusal: "line 3: lambdas are not allowed"."""
+    return "\n".join(render("sandbox.at_line", {"line": ln, "why": why}, language) for ln, why in problems)
+
+
+def refusal_text(exc: BaseException, language: str = "en") -> str:
+    """A sandbox refusal's message in `language` (the up-front check's whole list too)."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        text = problems_text(problems, language)
+        return render("sandbox.problems", {"count": len(problems), "problems": text}, language) \
+            if len(problems) > 1 else text
+    return exc.text(language) if isinstance(exc, VisitorError) else str(exc)
+
+
+def _problem(node: ast.AST) -> dict | None:
+    """Why the restricted language refuses this node (a catalogue term), or None."""
     if not isinstance(node, _ALLOWED_NODES):
-        return _HINTS.get(type(node), f"`{type(node).__name__}` syntax is not allowed in the sandbox")
+        hint = _HINTS.get(type(node))
+        return term(hint) if hint else term("sandbox.refuse.syntax", kind=type(node).__name__)
     if isinstance(node, ast.Constant) and not isinstance(node.value, _CONST_TYPES):
-        return f"{type(node.value).__name__} literals are not allowed"
+        return term("sandbox.refuse.literal", kind=type(node.value).__name__)
     if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-        return f"attributes starting with '_' (like `{node.attr}`) are not allowed"
+        return term("sandbox.private_attribute", name=node.attr)
     if isinstance(node, ast.Name) and node.id.startswith("_"):
-        return f"names starting with '_' (like `{node.id}`) are not allowed"
+        return term("sandbox.refuse.private_name", name=node.id)
     if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
-        return "`**kwargs` and '_' keywords are not allowed"
+        return term("sandbox.refuse.kwargs")
     if isinstance(node, ast.Assign | ast.AugAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for t in targets:
-            elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
+        for target in targets:
+            elts = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
             if not all(isinstance(e, ast.Name | ast.Subscript) for e in elts):
-                return "you can assign to names and tensor[index] only"
+                return term("sandbox.refuse.assign")
     return None
 
 

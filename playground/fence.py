@@ -28,6 +28,8 @@ import platform
 import sys
 from dataclasses import dataclass, field
 
+from core.i18n import t
+
 # ---- Landlock: the kernel's uapi (linux/landlock.h), stable across architectures ------------------------------
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
@@ -263,13 +265,19 @@ def probe() -> dict:
             and os.geteuid() == 0, "fork": hasattr(os, "fork"), "fence": abi >= 1 and sec}
 
 
-def describe(p: dict) -> str:
+def describe(p: dict, language: str = "en") -> str:
     """One line for the tab: what fences a program on this machine."""
     if not p.get("fence"):
-        return "no OS fence on this machine (Landlock and seccomp are Linux features)"
-    parts = [f"Landlock ABI {p['landlock_abi']} (files" + (", no TCP" if p["landlock_abi"] >= 4 else "")
-             + (", scoped signals" if p["landlock_abi"] >= 6 else "") + ")",
-             "seccomp (no exec, no new processes, no sockets)"]
+        return t("sandbox.fence.none", language)
+    guarded = [t("sandbox.fence.files", language)]
+    if p["landlock_abi"] >= 4:
+        guarded.append(t("sandbox.fence.no_tcp", language))
+    if p["landlock_abi"] >= 6:
+        guarded.append(t("sandbox.fence.signals", language))
+    what = t("sandbox.fence.sep", language).join(guarded)     # "files, no TCP" / "文件、禁止 TCP"
+    sep = t("sandbox.list_sep", language)
+    parts = [t("sandbox.fence.landlock", language, abi=p["landlock_abi"], what=what),
+             t("sandbox.fence.seccomp", language)]
     if p.get("root"):
-        parts.append("every capability dropped")
-    return ", ".join(parts)
+        parts.append(t("sandbox.fence.capabilities", language))
+    return sep.join(parts)

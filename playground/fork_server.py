@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.errors import term
 from playground import fence, frames
 from playground.worker import SandboxUnavailable
 from zoo.hub import WEIGHTS_DIR
@@ -280,19 +281,21 @@ def decode_raw(data: bytes, shape) -> np.ndarray | None:
     return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
 
 
-def describe_exit(status: int | None, cpu_s: float) -> str:
+def describe_exit(status: int | None, cpu_s: float) -> dict:
+    """Why a program's process ended before its result: a catalogue term (core.errors.term), rendered in the
+    visitor's language by the tab."""
     if status is None:
-        return "the program's process stopped"
+        return term("sandbox.why.process_stopped")
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == getattr(signal, "SIGXCPU", -1):
-            return f"it used {cpu_s:g} s of CPU time (the limit)"
+            return term("sandbox.why.cpu", cpu_s=cpu_s)
         if sig == signal.SIGKILL:
-            return "its process was killed (out of memory?)"
+            return term("sandbox.why.killed")
         if sig == getattr(signal, "SIGXFSZ", -1):
-            return "it wrote a file larger than the limit"
-        return f"its process ended with signal {signal.Signals(sig).name}"
-    return f"its process exited with code {os.WEXITSTATUS(status)} before finishing"
+            return term("sandbox.why.file_too_large")
+        return term("sandbox.why.signal", signal=signal.Signals(sig).name)
+    return term("sandbox.why.exit_code", code=os.WEXITSTATUS(status))
 
 
 __all__ = ["ForkServer", "SandboxUnavailable", "decode_png", "decode_raw", "describe_exit", "fence", "frames",

@@ -14,6 +14,8 @@ import torch
 from zoo.pictures import fig_to_array, figure
 
 MAX_NODES = 48
+TITLE = "autograd graph: leaves (blue) -> grad_fn nodes (orange) -> output (green)"   # the catalogue's English
+TRUNCATED = "(graph truncated)"
 
 
 @dataclass
@@ -103,8 +105,9 @@ def layout(g: Graph) -> dict:
     return pos
 
 
-def render(g: Graph, title: str = "") -> np.ndarray:
-    """The graph as an RGB picture (matplotlib's Figure on the Agg canvas)."""
+def render(g: Graph, title: str = "", truncated: str = TRUNCATED) -> np.ndarray:
+    """The graph as an RGB picture (matplotlib's Figure on the Agg canvas). title and truncated: the words above
+    it in the visitor's language (the caller's t("sandbox.graph.title"), t("sandbox.graph.truncated"))."""
     pos = layout(g)
     ncols = int(max(x for x, _ in pos.values())) + 1
     nrows = max(sum(1 for x2, _ in pos.values() if x2 == x) for x, _ in pos.values())
@@ -119,9 +122,8 @@ def render(g: Graph, title: str = "") -> np.ndarray:
         boxes[key] = ax.text(*pos[key], label, ha="center", va="center", fontsize=8, family="monospace",
                              parse_math=False, zorder=3,
                              bbox=dict(boxstyle="round,pad=0.4", fc=colors[kind], ec="#555555"))
-    note = "  (graph truncated)" if g.truncated else ""
-    ax.set_title((title or "autograd graph: leaves (blue) -> grad_fn nodes (orange) -> output (green)") + note,
-                 fontsize=9, parse_math=False)
+    note = "  " + truncated if g.truncated else ""
+    ax.set_title((title or TITLE) + note, fontsize=9, parse_math=False)
     fig.tight_layout()
     fig.canvas.draw()  # now the boxes have sizes: arrows go from a box's right edge to the next's left edge
     inv = ax.transData.inverted()

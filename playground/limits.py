@@ -19,6 +19,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from core.errors import term
+from core.i18n import t
 from core.settings import settings
 from zoo.space import on_space
 
@@ -49,6 +51,7 @@ PROGRAMS_AT_ONCE = _S.programs_at_once
 PROGRAMS_PER_ADDRESS = _or(_S.programs_per_address, max(1, PROGRAMS_AT_ONCE // 2) if on_space() else 0)
 # torch threads of one program (a whole program's fork, or a restricted worker)
 THREADS = _or(_S.sandbox_threads, min(2, os.cpu_count() or 1))
+MAX_TRAIN_STEPS = 300   # the Autograd tab's Train: `# step` blocks one run may repeat (Reset starts again)
 WATCH_INTERVAL_S = 0.05  # the watchdog's polling period: 20 checks a second cost the parent ~1 ms of CPU
 
 
@@ -93,22 +96,32 @@ class WorkerLimits:
         files = "rlimit" if hasattr(resource, "RLIMIT_FSIZE") else "evaluator"
         return Plan(cpu=cpu, memory=memory, files=files)
 
-    def describe(self, workers: int | None = None) -> str:
+    def describe(self, workers: int | None = None, language: str = "en") -> str:
         """The one line the Tensors and Autograd tabs show: which limits apply on this machine, and how."""
         p = self.plan()
-        how = {"rlimit": "rlimit", "watchdog": "watchdog"}
-        parts = [f"{self.wall_s:g} s wall clock"]
-        parts.append("no CPU limit" if p.cpu == "off" else f"{self.cpu_s:g} s CPU ({how[p.cpu]})")
+        parts = [t("sandbox.limits.wall", language, wall_s=self.wall_s)]
+        parts.append(t("sandbox.limits.no_cpu", language) if p.cpu == "off"
+                     else t("sandbox.limits.cpu", language, cpu_s=self.cpu_s, how=p.cpu))
         if p.memory == "off":
-            parts.append("no memory limit")
+            parts.append(t("sandbox.limits.no_memory", language))
         else:
-            size = f"{self.memory_mb / 1024:g} GiB" if self.memory_mb >= 1024 else f"{self.memory_mb} MiB"
-            parts.append(f"{size} memory ({how[p.memory]})")
-        parts.append("no file writes (rlimit)" if p.files == "rlimit" else "no file writes (evaluator only)")
-        line = "Limits here: " + ", ".join(parts)
+            parts.append(t("sandbox.limits.memory", language, size=memory_size(self.memory_mb), how=p.memory))
+        writes = "sandbox.limits.no_writes_rlimit" if p.files == "rlimit" else "sandbox.limits.no_writes_evaluator"
+        parts.append(t(writes, language))
+        line = t("sandbox.limits.head", language, parts=t("sandbox.list_sep", language).join(parts))
         if workers:
-            line += f"; {workers} program{'s' if workers > 1 else ''} at a time, one per visitor"
+            line = t("sandbox.limits.and_at_once", language, line=line, at_once=at_once(workers, language))
         return line
+
+
+def memory_size(mb: int) -> str:
+    """1536 -> '1.5 GiB', 512 -> '512 MiB' (units read the same in both languages)."""
+    return f"{mb / 1024:g} GiB" if mb >= 1024 else f"{mb} MiB"
+
+
+def at_once(workers: int, language: str = "en") -> str:
+    """How many programs run at a time ("2 programs at a time, one per visitor")."""
+    return t("sandbox.limits.at_once_one" if workers == 1 else "sandbox.limits.at_once", language, n=workers)
 
 
 # ---- in the child -------------------------------------------------------------------------------------------
@@ -173,15 +186,15 @@ class Watchdog:
     def start_request(self) -> None:
         self.cpu_start = self._cpu()
 
-    def over_limit(self) -> str | None:
-        """Why the child must be stopped now, or None."""
+    def over_limit(self) -> dict | None:
+        """Why the child must be stopped now (a catalogue term, core.errors.term), or None."""
         try:
             if self.plan.memory == "watchdog":
                 rss = self.proc.memory_info().rss
                 if rss - self.rss_baseline > self.limits.memory_mb * (1 << 20):
-                    return f"it used more than {self.limits.memory_mb} MiB of memory (the limit)"
+                    return term("sandbox.why.memory", memory_mb=self.limits.memory_mb)
             if self.plan.cpu == "watchdog" and self._cpu() - self.cpu_start > self.limits.cpu_s:
-                return f"it used {self.limits.cpu_s:g} s of CPU time (the limit)"
+                return term("sandbox.why.cpu", cpu_s=self.limits.cpu_s)
         except Exception:  # noqa: BLE001 - the process is gone; the connection reports it
             return None
         return None

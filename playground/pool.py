@@ -24,10 +24,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from core.i18n import t
 from playground import fence
+from playground.codegen import marker_line
 from playground.fork_server import ForkServer
-from playground.limits import (PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRESS, QUEUE_SECONDS, THREADS, WORKERS,
-                               WorkerLimits)
+from playground.limits import (MAX_TRAIN_STEPS, PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRESS, QUEUE_SECONDS,
+                               THREADS, WORKERS, WorkerLimits)
 from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
 from core import tempfiles
@@ -85,8 +87,9 @@ class SandboxPool:
         """The first started worker's facts (device, plan, limits as set)."""
         return next((w.info for w in self.workers if w.info), {})
 
-    def describe(self) -> str:
-        return self._describe() if self._describe else self.limits.describe(self.size)
+    def describe(self, language: str = "en") -> str:
+        """The limits line the sandbox tabs show, in `language`."""
+        return self._describe(language) if self._describe else self.limits.describe(self.size, language)
 
     # ---- the rules ----------------------------------------------------------------------------------------------
     def request(self, kind: str, session: str | None = None, address: str | None = None, **kwargs) -> dict:
@@ -237,7 +240,8 @@ def _build_pool() -> SandboxPool:
     probe = machine()
     return SandboxPool(limits=WorkerLimits(wall_s=limits.wall_s, cpu_s=limits.cpu_s, memory_mb=limits.memory_mb),
                        workers=slots, per_address=PROGRAMS_PER_ADDRESS,
-                       describe=lambda: limits.describe(PROGRAMS_AT_ONCE, mode == "fenced", probe))
+                       describe=lambda language="en": limits.describe(PROGRAMS_AT_ONCE, mode == "fenced", probe,
+                                                                      language))
 
 
 def get_sandbox() -> SandboxPool:
@@ -265,32 +269,39 @@ def scratch_folder(session: str | None) -> Path:
 
 
 def _fork_request(kind: str, session, address, code: str, lr: float = 0.01, steps: int = 0, on_output=None,
-                  cancelled=None) -> dict:
+                  cancelled=None, language: str = "en") -> dict:
+    if steps > MAX_TRAIN_STEPS:   # refused before a process starts, as the restricted language refuses them
+        raise SandboxUnavailable("sandbox.train_steps", limit=MAX_TRAIN_STEPS, asked=steps)
+    if steps and marker_line(code or "") is None:
+        raise SandboxUnavailable("sandbox.no_step_marker")
     folder = scratch_folder(session)
     raw = get_sandbox().request(kind, session=session, address=address, code=code, lr=lr, steps=steps,
-                                scratch=folder, on_output=on_output, cancelled=cancelled)
-    out = shape(kind, raw, code, lr, steps)
+                                scratch=folder, on_output=on_output, cancelled=cancelled, language=language)
+    out = shape(kind, raw, code, lr, steps, language)
     lim = get_sandbox().workers[0].limits
     trimmed = trim_to_quota(folder, lim.scratch_mb << 20, lim.scratch_files)
     if trimmed:
-        out["notes"].append(f"Your folder passed its quota ({lim.scratch_mb} MB, {lim.scratch_files} files): "
-                            f"deleted the newest {len(trimmed)} entries ({', '.join(trimmed[:5])}).")
+        out["notes"].append(t("sandbox.note.quota_trimmed", language, scratch_mb=lim.scratch_mb,
+                              scratch_files=lim.scratch_files, n=len(trimmed), names=", ".join(trimmed[:5])))
     out["files"] = list_files(folder)
     out["fence"] = raw.get("fence")
     return out
 
 
 def run_tensors(code: str, session: str | None = None, address: str | None = None, on_output=None,
-                cancelled=None) -> dict:
+                cancelled=None, language: str = "en") -> dict:
+    """Run a Tensors-tab program; our own words in the result (notes, a stop's reason) are in `language`."""
     if whole_programs():
-        return _fork_request("tensors", session, address, code, on_output=on_output, cancelled=cancelled)
-    return get_sandbox().request("tensors", session=session, address=address, code=code)
+        return _fork_request("tensors", session, address, code, on_output=on_output, cancelled=cancelled,
+                             language=language)
+    return get_sandbox().request("tensors", session=session, address=address, code=code, language=language)
 
 
 def run_autograd(code: str, lr: float = 0.01, steps: int = 0, session: str | None = None,
-                 address: str | None = None, on_output=None, cancelled=None) -> dict:
+                 address: str | None = None, on_output=None, cancelled=None, language: str = "en") -> dict:
+    """Run an Autograd-tab program (steps > 0: the `# step` block that many times); our words in `language`."""
     if whole_programs():
         return _fork_request("autograd", session, address, code, lr=float(lr), steps=int(steps),
-                             on_output=on_output, cancelled=cancelled)
+                             on_output=on_output, cancelled=cancelled, language=language)
     return get_sandbox().request("autograd", session=session, address=address, code=code, lr=float(lr),
-                                 steps=int(steps))
+                                 steps=int(steps), language=language)

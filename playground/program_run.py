@@ -24,6 +24,7 @@ import torch.utils.data
 from PIL import Image
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
+from core.errors import term
 from playground import codegen, frames, graph, tensor_view
 
 FILENAME = "program.py"
@@ -33,7 +34,7 @@ MAX_PICTURES = 6
 MAX_FIGURES = 6
 MAX_PICTURE_NUMEL = 1 << 20
 MAX_OUTPUT_CHARS = 400_000
-MAX_TRAIN_STEPS = 300
+MAX_TRAIN_STEPS = 300   # playground.limits.MAX_TRAIN_STEPS: the server refuses more before a run starts
 CONVENIENCES = ("torch", "nn", "F", "optim", "device")
 
 
@@ -197,8 +198,7 @@ def _install_hooks(rec: Recorder, names_of) -> list:
                 kwargs["num_workers"] = 0
             for k in ("persistent_workers", "prefetch_factor", "multiprocessing_context", "worker_init_fn"):
                 kwargs.pop(k, None)
-            note = (f"DataLoader(num_workers={asked}) ran with num_workers=0: the sandbox starts no processes, "
-                    "so batches are loaded in the program's own process (same batches, same order).")
+            note = term("sandbox.note.num_workers", asked=asked)   # the server writes it in the visitor's language
             if note not in rec.notes:
                 rec.notes.append(note)
         return loader_init(self, *args, **kwargs)
@@ -371,7 +371,7 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
             result.update(rows=rows, values="\n\n".join(texts))
         else:
             pictures = []
-            result.update(_autograd(g, rec, losses))
+            result.update(_autograd(g, rec, losses, spec))
             if result.pop("graph_png", None) is not None:
                 pictures.append(("graph", rec.graph_png))
         shapes = []
@@ -392,7 +392,7 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
             "captions": [], "n_pictures": 0, "losses": losses})
 
 
-def _autograd(g: dict, rec: Recorder, losses: list) -> dict:
+def _autograd(g: dict, rec: Recorder, losses: list, spec: dict) -> dict:
     names = _names(g)
     notes = []
     root = rec.roots[-1] if rec.roots else None
@@ -400,25 +400,24 @@ def _autograd(g: dict, rec: Recorder, losses: list) -> dict:
         candidates = [v for n, v in g.items() if isinstance(v, torch.Tensor) and v.grad_fn is not None
                       and not n.startswith("_")]
         if not candidates:
-            notes.append("No tensor here needs gradients: give a leaf requires_grad=True, e.g. "
-                         "x = torch.tensor(2.0, requires_grad=True).")
+            notes.append(term("sandbox.note.no_gradients"))
         else:
             root = candidates[-1]
             name = names.get(id(root), "output")
             try:
                 if root.numel() == 1:
                     root.backward()
-                    notes.append(f"The program did not call backward(); the playground called {name}.backward().")
+                    notes.append(term("sandbox.note.called_backward", name=name))
                 else:
                     root.sum().backward()
-                    notes.append(f"{name} has {root.numel()} elements; the playground called "
-                                 f"{name}.sum().backward().")
+                    notes.append(term("sandbox.note.called_sum_backward", name=name, n=root.numel()))
             except RuntimeError as exc:
-                notes.append(f"The playground could not call {name}.backward(): {str(exc)[:300]}")
+                notes.append(term("sandbox.note.backward_failed", name=name, error=str(exc)[:300]))
                 root = None
     rec.graph_png = None
     if root is not None and root.grad_fn is not None:
-        rec.graph_png = graph.render(graph.build(root, names))
+        rec.graph_png = graph.render(graph.build(root, names), str(spec.get("graph_title") or ""),
+                                     str(spec.get("graph_truncated") or graph.TRUNCATED))
     leaves, seen = [], set()
     cands = [v for n, v in g.items() if isinstance(v, torch.Tensor) and not n.startswith("_")]
     for m in (v for n, v in g.items() if isinstance(v, torch.nn.Module) and not n.startswith("_")):

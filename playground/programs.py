@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import torch
 
+from core.i18n import t
 from playground import codegen, graph, tensor_view
-from playground.evaluator import LanguageLimits, SandboxError, UserCodeError, parse
+from playground.evaluator import LanguageLimits, SandboxError, UserCodeError, parse, refusal_text
 from playground.interpreter import Interpreter
+from playground.limits import MAX_TRAIN_STEPS
+from playground.words import autograd_lines
 
 MAX_PICTURES = 6
 MAX_PICTURE_NUMEL = 1 << 20
-MAX_TRAIN_STEPS = 300
 
 
-def _error_text(exc: BaseException) -> str:
+def _error_text(exc: BaseException, language: str = "en") -> str:
+    """Our line about an error in `language`; PyTorch's own message (type: message) below it as Python writes it."""
     if isinstance(exc, UserCodeError):
-        return f"Error on line {exc.lineno}: {exc.source}\n{type(exc.exc).__name__}: {exc.exc}"
-    return f"Refused by the sandbox: {exc}"
+        return (t("sandbox.error_on_line", language, line=exc.lineno, source=exc.source)
+                + f"\n{type(exc.exc).__name__}: {exc.exc}")
+    return t("sandbox.refused_by", language, why=refusal_text(exc, language))
 
 
-def run_tensors(code: str, device: torch.device | None = None, limits: LanguageLimits = LanguageLimits()) -> dict:
-    """Run a tensor program; every named result gets a summary, its value and (some) a picture."""
+def run_tensors(code: str, device: torch.device | None = None, limits: LanguageLimits = LanguageLimits(),
+                language: str = "en") -> dict:
+    """Run a tensor program; every named result gets a summary, its value and (some) a picture. Our words (the
+    notes, a refusal) are in `language`."""
     device = device or torch.device("cpu")
     results, pictures = [], []
 
@@ -39,19 +45,20 @@ def run_tensors(code: str, device: torch.device | None = None, limits: LanguageL
     try:
         interp.run(code)
     except (SandboxError, UserCodeError) as exc:
-        error = _error_text(exc)
-    blocks = [f"Device: {device}"]
+        error = _error_text(exc, language)
+    blocks = [t("sandbox.autograd.device", language, device=device)]
     for r in results:
         blocks.append(f"[line {r['line']}] " + tensor_view.summary_line(r["label"], r["summary"]) + "\n" + r["text"])
     if interp.printed:
-        blocks.append("print output:\n" + "\n".join(interp.printed))
+        blocks.append(t("sandbox.autograd.printed", language) + "\n" + "\n".join(interp.printed))
     blocks += interp.warnings
     if error:
         blocks.append(error)
     images = [(tensor_view.render(label[:40], t), f"{label[:60]}") for label, t in pictures]
     rows = [[r["line"], r["label"][:60], *_row(r["summary"])] for r in results]
     return {"text": "\n\n".join(blocks), "rows": rows, "images": [i for i in images if i[0] is not None],
-            "code": codegen.plain_code(code, str(device), show_names=True), "error": error, "device": str(device)}
+            "code": codegen.plain_code(code, str(device), show_names=True, language=language), "error": error,
+            "device": str(device)}
 
 
 def _row(s: dict) -> list:
@@ -69,14 +76,14 @@ def _split_steps(tree, code: str):
 
 
 def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.device | None = None,
-                 limits: LanguageLimits = LanguageLimits()) -> dict:
+                 limits: LanguageLimits = LanguageLimits(), language: str = "en") -> dict:
     """Run an autograd program once (steps=0), or its setup once and its `# step` block `steps` times."""
     device = device or torch.device("cpu")
     steps = int(steps)
     if steps > MAX_TRAIN_STEPS:
         raise SandboxError("sandbox.train_steps", limit=MAX_TRAIN_STEPS, asked=steps)
     interp = Interpreter(limits=limits, device=device, env={"lr": float(lr)})
-    notes, losses, error = [f"Device: {device}"], [], None
+    notes, losses, error = [t("sandbox.autograd.device", language, device=device)], [], None
     try:
         tree = parse(code, limits)
         interp.source = code
@@ -91,39 +98,39 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
                 interp.run_statement(stmt)
             if interp.backward_roots:
                 losses.append(float(interp.backward_roots[-1].detach().float().sum()))
-        root = _root(interp, notes)
+        root = _root(interp, notes, language)
     except (SandboxError, UserCodeError) as exc:
-        error, root = _error_text(exc), None
+        error, root = _error_text(exc, language), None
     names = interp.tensor_names()
     picture = None
     if root is not None:
-        picture = graph.render(graph.build(root, names))
+        picture = graph.render(graph.build(root, names), t("sandbox.graph.title", language),
+                               t("sandbox.graph.truncated", language))
     leaves = _leaf_rows(interp, names)
     step_rows = [[n, graph.values(b), graph.values(g), graph.values(a)] for n, b, g, a in (interp.last_step or [])]
-    text = _autograd_text(notes, leaves, step_rows, losses, interp, error)
+    text = _autograd_text(notes, leaves, step_rows, losses, interp, error, language)
     loss_name = names.get(id(root), "loss") if root is not None else "loss"
     return {"text": text, "graph": picture, "leaves": leaves, "step_rows": step_rows, "losses": losses,
             "code": codegen.plain_code(code, str(device), lr=float(lr), steps=steps, loss_name=loss_name,
-                                      leaves=[row[0] for row in leaves]),
+                                      leaves=[row[0] for row in leaves], language=language),
             "error": error, "device": str(device)}
 
 
-def _root(interp: Interpreter, notes: list) -> torch.Tensor | None:
+def _root(interp: Interpreter, notes: list, language: str = "en") -> torch.Tensor | None:
     """The tensor backward() was called on; if the program never called it, call it on the last result."""
     if interp.backward_roots:
         return interp.backward_roots[-1]
     candidates = [v for v in interp.env.values() if isinstance(v, torch.Tensor) and v.grad_fn is not None]
     if not candidates:
-        notes.append("No tensor here needs gradients: give a leaf requires_grad=True, e.g. "
-                     "x = torch.tensor(2.0, requires_grad=True).")
+        notes.append(t("sandbox.note.no_gradients", language))
         return None
     root = candidates[-1]
     name = interp.tensor_names().get(id(root), "output")
     if root.numel() == 1:
         root.backward()
-        notes.append(f"The program did not call backward(); the playground called {name}.backward().")
+        notes.append(t("sandbox.note.called_backward", language, name=name))
     else:
-        notes.append(f"{name} has {root.numel()} elements; the playground called {name}.sum().backward().")
+        notes.append(t("sandbox.note.called_sum_backward", language, name=name, n=root.numel()))
         root.sum().backward()
         interp.backward_roots.append(root)
     return root
@@ -134,26 +141,18 @@ def _leaf_rows(interp: Interpreter, names: dict) -> list:
     candidates = [v for v in interp.env.values() if isinstance(v, torch.Tensor)]
     for m in (v for v in interp.env.values() if isinstance(v, torch.nn.Module)):
         candidates += list(m.parameters())
-    for t in candidates:
-        if id(t) in seen or not (t.is_leaf and t.requires_grad):
+    for leaf in candidates:
+        if id(leaf) in seen or not (leaf.is_leaf and leaf.requires_grad):
             continue
-        seen.add(id(t))
-        rows.append([names.get(id(t), "?"), str(tuple(t.shape)), graph.values(t), graph.values(t.grad)])
+        seen.add(id(leaf))
+        rows.append([names.get(id(leaf), "?"), str(tuple(leaf.shape)), graph.values(leaf), graph.values(leaf.grad)])
     return rows
 
 
-def _autograd_text(notes, leaves, step_rows, losses, interp, error) -> str:
-    lines = list(notes)
-    if leaves:
-        lines.append("Leaf gradients (.grad after backward):")
-        lines += [f"  {n} {shape}: data {d}  grad {g}" for n, shape, d, g in leaves]
-    if step_rows:
-        lines.append("Last optimizer.step(): value before -> after (grad used)")
-        lines += [f"  {n}: {b} -> {a}  (grad {g})" for n, b, g, a in step_rows]
-    if losses:
-        lines.append(f"Loss over {len(losses)} step(s): first {losses[0]:.6g}, last {losses[-1]:.6g}")
+def _autograd_text(notes, leaves, step_rows, losses, interp, error, language: str = "en") -> str:
+    lines = list(notes) + autograd_lines(leaves, step_rows, losses, language)
     if interp.printed:
-        lines.append("print output:\n" + "\n".join(interp.printed))
+        lines.append(t("sandbox.autograd.printed", language) + "\n" + "\n".join(interp.printed))
     lines += interp.warnings
     if error:
         lines.append(error)

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
 # Everything is imported here, before the child clamps itself; none of these imports `resource`, so
 # simulate_platform_in_child still hides it from the program (tests of other platforms).
 from core.errors import wire
+from core.i18n import LANGUAGES, catalogue
 from core.spawn import connect_to_parent
 from playground import graph, programs, tensor_view  # noqa: F401
 from playground.limits import (THREADS, WorkerLimits, arm_cpu_limit, clamp_child, process_vm_size,
@@ -31,6 +32,8 @@ def _warm_up(limits: WorkerLimits) -> dict:
         torch.cuda.set_per_process_memory_fraction(0.25, device)
         torch.set_default_device(device)
     programs.run_autograd("x = torch.tensor(1.0, requires_grad=True)\ny = x * 2\ny.backward()", device=device)
+    for language in LANGUAGES:   # the refusals and notes are written in the visitor's language: read both now
+        catalogue(language)
     plan = limits.plan()
     info = {"device": str(device), "platform": limits.platform, "vm_before_limit": process_vm_size(),
             "plan": asdict(plan), "resource_module": _importable("resource")}

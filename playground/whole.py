@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import term
+from core.i18n import t
 from core.settings import settings
 from playground import codegen, fence, frames
 from playground.fork_server import ForkServer, decode_png, decode_raw, describe_exit, scratch_usage
+from playground.limits import at_once, memory_size
+from playground.words import autograd_lines, said
 from playground.worker import SandboxUnavailable
 
 POLL_S = 0.1
+FIGURE = re.compile(r"Figure (\d+)")   # the caption program_run gives the program's own figures
 QUOTA_EVERY_S = 0.25
 
 
@@ -39,16 +45,13 @@ class ProgramLimits:
     scratch_mb: int = field(default_factory=lambda: settings().scratch_mb)
     scratch_files: int = field(default_factory=lambda: settings().scratch_files)
 
-    def describe(self, workers: int, fenced: bool, probe: dict) -> str:
-        mem = f"{self.memory_mb / 1024:g} GiB" if self.memory_mb >= 1024 else f"{self.memory_mb} MiB"
-        line = (f"Limits here: {self.wall_s:g} s wall clock, {self.cpu_s:g} s CPU, {mem} memory, your files: "
-                f"{self.scratch_mb} MB and {self.scratch_files} files in your own folder (kept for your visit); "
-                f"{workers} program{'s' if workers > 1 else ''} at a time, one per visitor. ")
+    def describe(self, workers: int, fenced: bool, probe: dict, language: str = "en") -> str:
+        line = t("sandbox.limits.whole", language, wall_s=self.wall_s, cpu_s=self.cpu_s,
+                 memory=memory_size(self.memory_mb), scratch_mb=self.scratch_mb, scratch_files=self.scratch_files,
+                 at_once=at_once(workers, language))
         if fenced:
-            return line + "Whole Python programs run in a fresh process fenced by the operating system: " \
-                + fence.describe(probe)
-        return line + ("Whole Python programs run UNFENCED: this machine has no Landlock/seccomp, and this is a "
-                       "local instance (127.0.0.1, no share link), so your programs run with your own rights")
+            return line + t("sandbox.limits.fenced", language, fence=fence.describe(probe, language))
+        return line + t("sandbox.limits.unfenced", language)
 
 
 def list_files(folder: Path, limit: int = 50) -> list[str]:
@@ -124,7 +127,7 @@ class ForkSlot:
         self.server.close()
 
     def request(self, kind: str, code: str = "", lr: float = 0.01, steps: int = 0, scratch: Path | None = None,
-                on_output=None, cancelled=None, read_paths: list[str] = ()) -> dict:
+                on_output=None, cancelled=None, read_paths: list[str] = (), language: str = "en") -> dict:
         if scratch is None:
             raise SandboxUnavailable("sandbox.no_scratch")
         scratch = Path(scratch)
@@ -133,7 +136,9 @@ class ForkSlot:
         spec = {"t": "spec", "kind": kind, "code": code, "lr": float(lr), "steps": int(steps),
                 "scratch": str(scratch), "cpu_s": int(lim.cpu_s),
                 "memory_bytes": lim.memory_mb << 20, "file_bytes": lim.scratch_mb << 20,
-                "read_paths": list(read_paths), "device": _device()}
+                "read_paths": list(read_paths), "device": _device(),
+                "graph_title": t("sandbox.graph.title", language),     # the program's process reads no catalogue
+                "graph_truncated": t("sandbox.graph.truncated", language)}
         t0 = time.perf_counter()
         pid, mine = self.server.fork()
         try:
@@ -156,16 +161,15 @@ class ForkSlot:
             while result is None:
                 now = time.monotonic()
                 if now >= deadline:
-                    why = f"it ran for {lim.wall_s:g} s of wall-clock time (the limit)"
+                    why = term("sandbox.why.wall", wall_s=lim.wall_s)
                     break
                 if cancelled is not None and cancelled():
-                    why = "you pressed Cancel"
+                    why = term("sandbox.why.cancel")
                     break
                 if now >= next_quota:
                     used, count = scratch_usage(scratch, lim.scratch_files)
                     if used > lim.scratch_mb << 20 or count > lim.scratch_files:
-                        why = (f"its files passed your folder's quota ({lim.scratch_mb} MB, "
-                               f"{lim.scratch_files} files)")
+                        why = term("sandbox.why.quota", scratch_mb=lim.scratch_mb, scratch_files=lim.scratch_files)
                         break
                     next_quota = now + QUOTA_EVERY_S
                 r, _, _ = select.select([sock], [], [], min(POLL_S, max(deadline - now, 0.001)))
@@ -189,11 +193,11 @@ class ForkSlot:
                     elif t == "ready":
                         fence_info = header.get("fence")
                     elif t == "failed":
-                        why = f"the sandbox could not start the program: {str(header.get('message'))[:300]}"
+                        why = term("sandbox.why.start_failed", detail=str(header.get("message"))[:300])
                     elif t == "result":
                         result, blobs = header, bl
         except frames.FrameError as exc:
-            why = f"the program sent something the sandbox refuses ({exc})"
+            why = term("sandbox.why.frame", detail=str(exc))
         if result is None:
             self.server.kill(pid)
             status = self.server.exit_status(pid, timeout=5)
@@ -215,16 +219,18 @@ def _device() -> str:
     return str(get_device())
 
 
-def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
-    """The tab-facing result (the restricted sandbox's keys, plus values, notes, figures, files, printed)."""
+def shape(kind: str, raw: dict, code: str, lr: float, steps: int, language: str = "en") -> dict:
+    """The tab-facing result (the restricted sandbox's keys, plus values, notes, figures, files, printed), our
+    own words in `language` (what the program printed stays as it printed it)."""
     device = raw.get("device", "cpu")
     printed = raw.get("printed", "")
     if "stopped" in raw:
+        why = said(raw["stopped"], language)
         sep = "\n" if printed and not printed.endswith("\n") else ""
-        return {"text": f"{printed}{sep}Stopped: {raw['stopped']}",
-                "rows": [], "images": [], "code": "", "error": raw["stopped"], "device": device, "values": "",
+        return {"text": printed + sep + t("sandbox.stopped", language, why=why),
+                "rows": [], "images": [], "code": "", "error": why, "device": device, "values": "",
                 "notes": [], "figures": [], "graph": None, "leaves": [], "step_rows": [], "losses": [],
-                "printed": printed, "stdout": raw.get("stdout", ""), "stopped": raw["stopped"]}
+                "printed": printed, "stdout": raw.get("stdout", ""), "stopped": why}
     pictures = []
     captions = raw.get("captions") or []
     shapes = raw.get("shapes") if isinstance(raw.get("shapes"), list) else []
@@ -233,6 +239,9 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
         own = i < n_own
         img = decode_raw(blob, shapes[i]) if own and i < len(shapes) else decode_png(blob)
         caption = str(captions[i])[:60] if i < len(captions) and isinstance(captions[i], str) else ""
+        figure = FIGURE.fullmatch(caption) if not own else None
+        if figure:
+            caption = t("sandbox.figure", language, num=figure.group(1))
         if img is not None:
             pictures.append((img, caption, own))
     err = raw.get("error") if isinstance(raw.get("error"), dict) else None
@@ -240,7 +249,7 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
     if err:
         line = err.get("line")
         error_text = f"{err.get('type')}: {err.get('message')}" + (f" (line {line})" if line else "")
-    notes = [str(n)[:500] for n in (raw.get("notes") or [])][:10]
+    notes = [said(n, language)[:500] for n in (raw.get("notes") or [])][:10]
     figures = [(img, cap) for img, cap, own in pictures if not own]
     out = {"text": printed, "error": error_text, "error_info": err, "device": device, "notes": notes,
            "figures": figures, "printed": printed, "stdout": raw.get("stdout", "")}
@@ -249,24 +258,18 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int) -> dict:
                 for r in (raw.get("rows") or [])[:200] if isinstance(r, list)]
         out.update(rows=rows, values=str(raw.get("values", ""))[:200_000],
                    images=[(img, cap) for img, cap, own in pictures if own],
-                   code=codegen.plain_code(code, device, show_names=True))
+                   code=codegen.plain_code(code, device, show_names=True, language=language))
     else:
         graph = next((img for img, cap, own in pictures if own and cap == "graph"), None)
         leaves, step_rows = raw.get("leaves") or [], raw.get("step_rows") or []
         losses = [float(x) for x in (raw.get("losses") or [])][:1000]
-        lines = [f"Device: {device}"] + [str(n) for n in raw.get("autograd_notes") or []]
-        if leaves:
-            lines.append("Leaf gradients (.grad after backward):")
-            lines += [f"  {n} {s}: data {d}  grad {g}" for n, s, d, g in leaves]
-        if step_rows:
-            lines.append("Last optimizer.step(): value before -> after (grad used)")
-            lines += [f"  {n}: {b} -> {a}  (grad {g})" for n, b, g, a in step_rows]
-        if losses:
-            lines.append(f"Loss over {len(losses)} step(s): first {losses[0]:.6g}, last {losses[-1]:.6g}")
+        lines = [t("sandbox.autograd.device", language, device=device)]
+        lines += [said(n, language) for n in raw.get("autograd_notes") or []]
+        lines += autograd_lines(leaves, step_rows, losses, language)
         if printed:
-            lines.append("print output:\n" + printed.rstrip("\n"))
+            lines.append(t("sandbox.autograd.printed", language) + "\n" + printed.rstrip("\n"))
         out.update(text="\n".join(lines), graph=graph, leaves=leaves, step_rows=step_rows, losses=losses,
                    code=codegen.plain_code(code, device, lr=float(lr), steps=int(steps),
                                            loss_name=str(raw.get("loss_name", "loss")),
-                                           leaves=[row[0] for row in leaves]))
+                                           leaves=[row[0] for row in leaves], language=language))
     return out

@@ -32,7 +32,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from core.errors import VisitorError
+from core.errors import VisitorError, term
 from core.spawn import START_SECONDS, SpawnError, reap, spawn
 from playground.limits import WATCH_INTERVAL_S, WorkerLimits, Watchdog
 
@@ -222,8 +222,10 @@ class Worker:
         payload["elapsed_ms"] = (time.perf_counter() - t0) * 1000
         return payload
 
-    def _exit_reason(self, code: int | None) -> str:
-        reasons = {-9: "being killed (out of memory?)"}
-        if hasattr(signal, "SIGXCPU"):
-            reasons[-int(signal.SIGXCPU)] = f"its CPU-time limit ({self.limits.cpu_s:g} s)"
-        return reasons.get(code, f"exit code {code}")
+    def _exit_reason(self, code: int | None) -> dict:
+        """Why the worker process ended (a catalogue term, rendered in the visitor's language)."""
+        if code == -9:
+            return term("sandbox.why.worker_killed")
+        if hasattr(signal, "SIGXCPU") and code == -int(signal.SIGXCPU):
+            return term("sandbox.why.worker_cpu", cpu_s=self.limits.cpu_s)
+        return term("sandbox.why.worker_exit", code=code)
