@@ -194,7 +194,8 @@ def test_the_start_here_tab_shows_every_section_and_runs_one_in_the_tensors_tab(
     section.screenshot(path=str(ARTIFACTS / f"start_here_section_2_1_{locale}_{width}px.png"))
 
     pg.locator("#tutorial-2-2-1-run").click()                  # the runnable 2.1 lands in Tensors and runs
-    pg.wait_for_function("document.querySelector('#tensor-status')?.innerText.includes('Ran in')", timeout=120_000)
+    ran = "运行用时" if zh else "Ran in"                        # the server's status, in the page's language
+    pg.wait_for_function(f"document.querySelector('#tensor-status')?.innerText.includes('{ran}')", timeout=120_000)
     assert _tab(pg, "tensors").get_attribute("aria-selected") == "true"
     assert "torch.mm(a, b.T)" in pg.locator("#tensor-code").inner_text()
     assert pg.locator("#tensor-result textarea").input_value().count("tensor(") == 4

@@ -1,88 +1,110 @@
-"""The sandbox tabs' first screens: each tab's default preset, run once per server in the background and shown
-to every visitor at once (not per visit). While the sandbox is still starting, the page says so and a timer
-fills the screen in when the result is ready; the page load never waits in the queue (a waiting event would
-count against the visitor's share of it), and the visitor's own Run stops the timer, so it never overwrites
-their result."""
+"""The sandbox tabs' first screens: each tab's default preset, run once per server and language in the background
+and shown to every visitor at once (not per visit), in the visitor's language (the table's headers, the status and
+the notes are the server's words: one screen per language, both computed by warm()). While the sandbox is still
+starting, the page says so and a timer fills the screen in when the result is ready; the page load never waits in
+the queue (a waiting event would count against the visitor's share of it), and the visitor's own Run stops the
+timer, so it never overwrites their result."""
 from __future__ import annotations
 
+import inspect
 import threading
 
 import gradio as gr
 from gradio.context import Context
 
+from core.i18n import LANGUAGES, t
 from playground.pool import SandboxUnavailable
+from ui.i18n import request_language
 
-COLD_START = ("Starting the sandbox: a fresh Python process is importing torch, torchvision, numpy and matplotlib "
-              "(a few seconds, once per server start)...")
 CHECK_EVERY_S = 2.0
-_COMPUTE: dict[str, object] = {}   # kind -> () -> the tab's outputs
-_FIRST: dict[str, tuple] = {}      # kind -> the outputs, once computed
+_COMPUTE: dict[str, object] = {}            # kind -> (language) -> the tab's outputs
+_FIRST: dict[tuple[str, str], tuple] = {}   # (kind, language) -> the outputs, once computed
 _LOCK = threading.Lock()
 _WARMING: list[threading.Thread] = []
 
 
-_CACHED: list = []   # other tabs' cached first screens (functools.lru_cache'd, no arguments): warmed too
+_CACHED: list = []   # other tabs' cached first screens (functools.lru_cache'd; no arguments, or a language): warmed too
+
+
+def cold_start(language: str = "en") -> str:
+    """The status while the sandbox starts."""
+    return t("sandbox.cold_start", language)
 
 
 def register(cached) -> None:
-    """A tab's own cached first-screen function, computed by warm() with the sandbox tabs'."""
+    """A tab's own cached first-screen function, computed by warm() with the sandbox tabs'. One that takes a
+    `language` is computed in every language."""
     if cached not in _CACHED:
         _CACHED.append(cached)
 
 
+def _takes_language(fn) -> bool:
+    try:
+        return "language" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def warm() -> None:
-    """Compute every registered first screen now (app.main runs this in the background after launch)."""
+    """Compute every registered first screen now, English first (app.main runs this in the background after
+    launch)."""
     for cached in list(_CACHED):
-        try:
-            cached()
-        except Exception:  # noqa: BLE001 - the tab's own load event computes it again and shows any error
-            pass
-    for kind, compute in list(_COMPUTE.items()):
-        with _LOCK:
-            if kind in _FIRST:
-                continue
+        for language in LANGUAGES if _takes_language(cached) else (None,):
             try:
-                _FIRST[kind] = compute()
-            except SandboxUnavailable:
-                pass   # the tab keeps its empty screen; Run says why
+                cached() if language is None else cached(language=language)
+            except Exception:  # noqa: BLE001 - the tab's own load event computes it again and shows any error
+                pass
+    for language in LANGUAGES:
+        for kind, compute in list(_COMPUTE.items()):
+            with _LOCK:
+                if (kind, language) in _FIRST:
+                    continue
+                try:
+                    _FIRST[(kind, language)] = compute(language)
+                except SandboxUnavailable:
+                    pass   # the tab keeps its empty screen; Run says why
 
 
 def _warm_in_background() -> None:
     with _LOCK:
         if _WARMING and _WARMING[-1].is_alive():
             return
-        t = threading.Thread(target=warm, daemon=True, name="first-screens")
-        _WARMING.append(t)
+        thread = threading.Thread(target=warm, daemon=True, name="first-screens")
+        _WARMING.append(thread)
         del _WARMING[:-1]
-    t.start()
+    thread.start()
 
 
-def install(kind: str, compute, outputs: list, status: gr.components.Component, stoppers: list) -> None:
-    """Show `compute()`'s outputs on every page load (and its status line while cold). `stoppers`: the events
-    whose own result must not be overwritten (Run, Train, a preset): each stops the timer."""
+def install(kind: str, compute, outputs: list, cold, stoppers: list, extra: list = ()) -> None:
+    """Show `compute(language)`'s outputs on every page load, in the visitor's language (`cold(language)`'s while
+    the sandbox starts: a status line, gr.skip() for the rest). `stoppers`: the events whose own result must not
+    be overwritten (Run, Train, a preset): each stops the timer. `extra`: (component, fn(language)) pairs written
+    on every page load (text with values that gr.I18n cannot carry)."""
     _COMPUTE[kind] = compute
     timer = gr.Timer(CHECK_EVERY_S, active=False)
     n = len(outputs)
-    where = outputs.index(status)
+    fixed = [component for component, _ in extra]
 
-    def on_load():
-        if kind in _FIRST:
-            return (*_FIRST[kind], gr.Timer(active=False))
+    def on_load(request: gr.Request):
+        language = request_language(request)
+        written = [fn(language) for _, fn in extra]
+        if (kind, language) in _FIRST:
+            return (*_FIRST[(kind, language)], gr.Timer(active=False), *written)
         _warm_in_background()
-        cold = [gr.skip()] * n
-        cold[where] = COLD_START
-        return (*cold, gr.Timer(active=True))
+        return (*cold(language), gr.Timer(active=True), *written)
 
-    def on_tick():
-        if kind in _FIRST:
-            return (*_FIRST[kind], gr.Timer(active=False))
-        return (*[gr.skip()] * n, gr.skip())
+    def on_tick(request: gr.Request):
+        language = request_language(request)
+        if (kind, language) in _FIRST:
+            return (*_FIRST[(kind, language)], gr.Timer(active=False), *[gr.skip()] * len(fixed))
+        return (*[gr.skip()] * n, gr.skip(), *[gr.skip()] * len(fixed))
 
     on_load.__name__ = f"{kind}_first_screen"
     on_tick.__name__ = f"{kind}_first_screen_check"
-    Context.root_block.load(on_load, None, [*outputs, timer], api_visibility="private", queue=False,
+    Context.root_block.load(on_load, None, [*outputs, timer, *fixed], api_visibility="private", queue=False,
                             show_progress="hidden")
-    timer.tick(on_tick, None, [*outputs, timer], api_visibility="private", queue=False, show_progress="hidden")
+    timer.tick(on_tick, None, [*outputs, timer, *fixed], api_visibility="private", queue=False,
+               show_progress="hidden")
     for event in stoppers:
         event(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False,
               show_progress="hidden")
