@@ -242,9 +242,14 @@ def test_every_code_panel_can_open_in_the_playground(app_demo):
     """Each read-only code panel has its own 'Open in the playground' button wired to the Tensors editor."""
     import gradio as gr
 
-    panels = [b for b in app_demo.blocks.values() if isinstance(b, gr.Code) and not b.interactive]
+    from ui.i18n import label
+
+    # (the Start-here tab's panels, labelled start.*, have their own Run button instead)
+    start_here = {str(label(k)) for k in ("start.printed", "start.runnable", "start.example")}
+    panels = [b for b in app_demo.blocks.values() if isinstance(b, gr.Code) and not b.interactive
+              and str(b.label) not in start_here]
     buttons = [b for b in app_demo.blocks.values()
-               if isinstance(b, gr.Button) and b.value == "Open in the playground"]
+               if isinstance(b, gr.Button) and b.value == str(label("open.button"))]   # its gr.I18n key
     assert len(panels) >= 15 and len(buttons) == len(panels)
     editor = next(b for b in app_demo.blocks.values() if getattr(b, "elem_id", None) == "tensor-code")
     wired = [d for d in app_demo.config["dependencies"] if editor._id in [o for o in d["outputs"]]

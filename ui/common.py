@@ -12,7 +12,7 @@ import numpy as np
 
 from core.errors import InputError, render, term
 from core.settings import settings
-from ui import open_in_playground
+from ui import i18n, open_in_playground
 from ui.errors import api
 
 log = logging.getLogger("playground")
@@ -141,9 +141,11 @@ class ImageFile(gr.Image):
         return str(payload.path)
 
 
-def code_block(label: str = "PyTorch code that produces this result", value: str | None = None, **kw) -> gr.Code:
-    """The code panel under a result. No max_lines: the panel grows with the code, so the line numbers run to
-    the last line (a capped panel scrolled its text but stopped its gutter early)."""
+def code_block(label=None, value: str | None = None, **kw) -> gr.Code:
+    """The code panel under a result; label: its page text (ui.i18n.label("key"); by default "PyTorch code that
+    produces this result"). No max_lines: the panel grows with the code, so the line numbers run to the last line
+    (a capped panel scrolled its text but stopped its gutter early)."""
+    label = i18n.label("common.code.label") if label is None else label
     panel = gr.Code(value=value, label=label, language="python", interactive=False, lines=8, max_lines=None,
                     elem_classes=["code-panel"], **kw)
     open_in_playground.button_for(panel)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.i18n import t
 from playground.pool import scratch_folder
+from ui.i18n import label, request_language
 
 EXAMPLES = Path(__file__).resolve().parent / "example_images"
 _PENDING: list[tuple[gr.Button, gr.Code]] = []   # panels made since the last wire(), in build order
@@ -20,7 +22,7 @@ _PENDING: list[tuple[gr.Button, gr.Code]] = []   # panels made since the last wi
 
 def button_for(panel: gr.Code) -> gr.Button:
     """The button under one code panel (called by ui.common.code_block)."""
-    btn = gr.Button("Open in the playground", size="sm", variant="secondary", elem_classes=["open-in-playground"])
+    btn = gr.Button(label("open.button"), size="sm", variant="secondary", elem_classes=["open-in-playground"])
     _PENDING.append((btn, panel))
     return btn
 
@@ -46,7 +48,8 @@ def _sample(name: str) -> Path:
 
 def open_program(code: str, request: gr.Request = None):
     """The panel's code into the Tensors editor and that tab to the front; sample pictures for the files it
-    reads, in the visitor's folder (an existing file of the visitor's is kept)."""
+    reads, in the visitor's folder (an existing file of the visitor's is kept). The note is in the request's
+    language."""
     code = code or ""
     folder = scratch_folder(getattr(request, "session_hash", None))
     added = []
@@ -56,8 +59,9 @@ def open_program(code: str, request: gr.Request = None):
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(_sample(name), target)
             added.append(name)
-    note = (f"Loaded from a code panel. Sample pictures put in your folder as {', '.join(added)}: save your own "
-            "picture under that name to use it." if added else "Loaded from a code panel: press Run.")
+    language = request_language(request)
+    note = (t("open.loaded_samples", language, names=", ".join(added)) if added
+            else t("open.loaded", language))
     return code, gr.Tabs(selected="tensors"), note
 
 
