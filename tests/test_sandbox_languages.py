@@ -59,6 +59,26 @@ def test_a_stopped_whole_program_says_why_in_the_requests_language():
     assert "按 num_workers=0 运行" in shape("tensors", raw, "", 0.01, 0, "zh")["notes"][0]
 
 
+def test_bold_chinese_labels_close_before_their_punctuation():
+    """CommonMark closes ** after punctuation only before a space or punctuation: "**已取消：**程序" shows its stars,
+    "**已取消**：程序" is bold."""
+    import json
+    from pathlib import Path
+
+    zh = json.loads((Path(__file__).resolve().parents[1] / "core" / "locales" / "zh.json").read_text("utf-8"))
+    mine = ("sandbox.", "tensors.", "autograd.", "presets.", "open.", "common.", "codegen.")
+    broken = [k for k, v in zh.items() if k.startswith(mine) and re.search(r"\*\*[^*]*[：，。）；]\*\*[^\s*]", v)]
+    assert broken == []
+
+
+def test_the_restricted_languages_note_is_bold_in_the_limits_html(monkeypatch):
+    from ui import tensors
+
+    monkeypatch.setattr(tensors, "sandbox_mode", lambda: "restricted")
+    html = tensors.limits_html("zh")
+    assert "<strong>受限语言</strong>" in html and "**" not in html
+
+
 # ---- through the API: the same shapes, our words in the request's language -------------------------------------
 
 def test_tensor_eval_in_chinese_keeps_the_programs_output_and_the_apis_shape(client, zh_client):

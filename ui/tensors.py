@@ -4,6 +4,7 @@ histograms and the program's matplotlib figures. The program runs in the sandbox
 process fenced by the operating system, or the restricted language where no fence can be built."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -61,6 +62,7 @@ SANDBOX_CONCURRENCY = dict(concurrency_id="sandbox", concurrency_limit=2 * max(W
 MONO_CSS = ("<style>#tensor-result textarea, #autograd-result textarea, #tensor-values textarea "
             "{font-family: var(--font-mono, ui-monospace, monospace) !important}</style>")
 STREAM_EVERY_S = 0.25
+BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
 def visitor(request: gr.Request | None) -> dict:
@@ -99,7 +101,7 @@ def mode_note(language: str = "en") -> str:
 
 def limits_html(language: str = "en") -> str:
     """Which limits apply on this machine (and the restricted language's sentence), in `language`."""
-    note = mode_note(language)
+    note = BOLD.sub(r"<strong>\1</strong>", mode_note(language))   # the status's Markdown, in HTML
     return (t("sandbox.limits.sentence", language, line=get_sandbox().describe(language))
             + (f"</p><p>{note}" if note else "")).join(("<p>", "</p>"))
 
