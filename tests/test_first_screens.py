@@ -16,4 +16,4 @@ def test_the_first_screen_is_computed_once():
 
     first = data.first_screen()
     assert data.first_screen() is first            # the cached tuple, not a new computation
-    assert len(first) == 10 and first[1].startswith("Input (3,")
+    assert len(first) == 11 and first[1].startswith("Input (3,")          # the last: the resampling table's headers

@@ -208,17 +208,23 @@ compress_ui = page((KEEP, KEEP, KEEP, KEEP, KEEP, ""))(compress)
 autocast_ui = page((KEEP, ""))(autocast_training)
 
 
+# Sliders and checkboxes: several side by side on a wide screen, one per line on a phone (a Chinese label
+# beside a slider's number box wrapped after every character)
+WIDE = {"min_width": 200}
+
+
 def build_tab() -> None:
     """The Compression sub-tab (inside the Ensembles & compression tab)."""
     models = digits_models()
     with gr.Row():
         base = gr.Dropdown(models, value=L.base, label=label("compress.ui.base"), elem_id="compress-base")
-        sparsity = gr.Slider(0.0, 0.95, value=L.sparsity, step=0.05, label=label("compress.ui.sparsity"))
-        keep = gr.Slider(0.1, 1.0, value=L.keep_ratio, step=0.05, label=label("compress.ui.keep"))
-        ft = gr.Slider(0, 1000, value=L.finetune_steps, step=10, label=label("compress.ui.finetune_steps"))
-        ft_kd = gr.Checkbox(L.finetune_distill, label=label("compress.ui.finetune_distill"))
+        sparsity = gr.Slider(0.0, 0.95, value=L.sparsity, step=0.05, label=label("compress.ui.sparsity"), **WIDE)
+        keep = gr.Slider(0.1, 1.0, value=L.keep_ratio, step=0.05, label=label("compress.ui.keep"), **WIDE)
+        ft = gr.Slider(0, 1000, value=L.finetune_steps, step=10, label=label("compress.ui.finetune_steps"),
+                       min_width=260)   # the checkbox beside it goes to the next line on a phone
+        ft_kd = gr.Checkbox(L.finetune_distill, label=label("compress.ui.finetune_distill"), **WIDE)
     with gr.Row():
-        dsteps = gr.Slider(0, 2000, value=L.distill_steps, step=10, label=label("compress.ui.distill_steps"))
+        dsteps = gr.Slider(0, 2000, value=L.distill_steps, step=10, label=label("compress.ui.distill_steps"), **WIDE)
         teacher = gr.Dropdown(models + [(label("compress.ui.zoo_average"), "zoo_average")],
                               value=L.teacher, label=label("compress.ui.teacher"), elem_id="compress-teacher",
                               min_width=220)
@@ -226,13 +232,13 @@ def build_tab() -> None:
                               (label("compress.ui.widths_8"), "8,16,32"), (label("compress.ui.widths_4"), "4,8,16")],
                              value=WIDTHS,
                              label=label("compress.ui.student_size"), min_width=240)
-        temp = gr.Slider(0.5, 20, value=L.temperature, step=0.5, label=label("compress.ui.temperature"))
-        alpha = gr.Slider(0.0, 1.0, value=L.alpha, step=0.05, label=label("compress.ui.alpha"))
+        temp = gr.Slider(0.5, 20, value=L.temperature, step=0.5, label=label("compress.ui.temperature"), **WIDE)
+        alpha = gr.Slider(0.0, 1.0, value=L.alpha, step=0.05, label=label("compress.ui.alpha"), **WIDE)
     with gr.Row():
-        mix = gr.Slider(0.0, 2.0, value=L.mixup, step=0.1, label=label("compress.ui.mixup"))
-        alone_mix = gr.Slider(0.0, 2.0, value=L.alone_mixup, step=0.1, label=label("compress.ui.alone_mixup"))
-        lbatch = gr.Slider(1, 256, value=L.latency_batch, step=1, label=label("compress.ui.latency_batch"))
-        reps = gr.Slider(3, 200, value=L.repeats, step=1, label=label("compress.ui.repeats"))
+        mix = gr.Slider(0.0, 2.0, value=L.mixup, step=0.1, label=label("compress.ui.mixup"), **WIDE)
+        alone_mix = gr.Slider(0.0, 2.0, value=L.alone_mixup, step=0.1, label=label("compress.ui.alone_mixup"), **WIDE)
+        lbatch = gr.Slider(1, 256, value=L.latency_batch, step=1, label=label("compress.ui.latency_batch"), **WIDE)
+        reps = gr.Slider(3, 200, value=L.repeats, step=1, label=label("compress.ui.repeats"), **WIDE)
     with gr.Row():
         c_btn = gr.Button(label("compress.ui.run"), variant="primary", elem_id="compress-btn", scale=3)
         c_cancel = gr.Button(label("compress.ui.cancel"), variant="stop", elem_id="compress-cancel", scale=1)

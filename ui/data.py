@@ -31,6 +31,11 @@ EXAMPLES = {"photo: cat (chelsea)": "chelsea", "photo: astronaut": "astronaut", 
 EXAMPLE_KEYS = {"photo: cat (chelsea)": N_("data.ui.example.cat"), "photo: astronaut": N_("data.ui.example.astronaut"),
                 "photo: coffee cup": N_("data.ui.example.coffee"), "MNIST test digit #0": N_("data.ui.example.digit0"),
                 "MNIST test digit #1": N_("data.ui.example.digit1")}
+PADDING_KEYS = {"constant": N_("data.ui.padding.constant"), "edge": N_("data.ui.padding.edge"),
+                "reflect": N_("data.ui.padding.reflect"), "symmetric": N_("data.ui.padding.symmetric")}
+METHOD_KEYS = {"none": N_("data.ui.method.none"), "oversample": N_("data.ui.method.oversample"),
+               "bootstrap": N_("data.ui.method.bootstrap"), "smote": N_("data.ui.method.smote")}
+SOURCE_KEYS = {"mnist5k": N_("data.ui.source.mnist5k"), "digits": N_("data.ui.source.digits")}
 RESAMPLE_HEADERS = [N_("data.resample.method"), N_("data.resample.train_images"), N_("data.resample.test_acc"),
                     N_("data.resample.minority_acc"), N_("data.resample.seconds"), N_("data.resample.note")]
 DEFAULT_COUNTS = "400,400,400,400,400,20,20,20,400,400"
@@ -252,13 +257,14 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
 @functools.lru_cache(maxsize=len(LANGUAGES))
 def _first_screen(language: str) -> tuple:
     with speaking(language):
-        return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__())
+        return (*augment.__wrapped__(), *one_hot.__wrapped__(), *dataloader.__wrapped__(),
+                {"headers": [t(k) for k in RESAMPLE_HEADERS], "data": []})   # the empty table, its headers
 
 
 def first_screen() -> tuple:
     """The tab's defaults in the visitor's language, computed once per server and language (app.main warms them
     in the background) and shown to every visitor on load: the augmentation draws of the default example, the
-    default labels one-hot, one batch."""
+    default labels one-hot, one batch, and the resampling table's headers (a page cannot translate them)."""
     return _first_screen(current_language())
 
 
@@ -278,8 +284,10 @@ def build_tab(place: Place = ALONE) -> None:
                 example = gr.Dropdown([(label(EXAMPLE_KEYS[e]), e) for e in EXAMPLES], value="photo: cat (chelsea)",
                                       label=label("data.ui.example"), elem_id="aug-example")
                 with gr.Row():
-                    n_draws = gr.Slider(1, 16, value=8, step=1, label=label("data.ui.draws"))
-                    seed = gr.Number(0, precision=0, label=label("data.ui.seed"))   # checked by augment (whole_number)
+                    # min_width: side by side on a wide screen, one above the other on a phone
+                    n_draws = gr.Slider(1, 16, value=8, step=1, label=label("data.ui.draws"), min_width=210)
+                    seed = gr.Number(0, precision=0, label=label("data.ui.seed"),
+                                     min_width=150)                      # checked by augment (whole_number)
                 run = gr.Button(label("data.ui.augment"), variant="primary", elem_id="augment-btn")
                 aug_status = status_box("aug-status")
             with gr.Column(scale=2):
@@ -290,7 +298,7 @@ def build_tab(place: Place = ALONE) -> None:
                 with gr.Row():
                     pad_if_needed = gr.Checkbox(False, label=label("data.ui.pad_if_needed"))
                     fill = gr.Slider(0, 255, value=0, step=1, label=label("data.ui.fill"))
-                    padding_mode = gr.Dropdown(["constant", "edge", "reflect", "symmetric"], value="constant",
+                    padding_mode = gr.Dropdown([(label(k), v) for v, k in PADDING_KEYS.items()], value="constant",
                                                label=label("data.ui.padding_mode"), elem_id="padding-mode")
                 with gr.Row():
                     rrc_size = gr.Slider(0, 256, value=0, step=1, label=label("data.ui.rrc_size"))
@@ -333,10 +341,11 @@ def build_tab(place: Place = ALONE) -> None:
 
     with gr.Accordion(label("data.ui.resampling"), open=False):
         with gr.Row():
-            counts = gr.Textbox(DEFAULT_COUNTS, label=label("data.ui.counts"), elem_id="counts-text", scale=3)
-            steps = gr.Slider(10, 400, value=60, step=10, label=label("data.ui.steps"), scale=2)
-            code_for = gr.Dropdown(["none", "oversample", "bootstrap", "smote"], value="smote",
-                                   label=label("data.ui.code_for"), scale=1)
+            counts = gr.Textbox(DEFAULT_COUNTS, label=label("data.ui.counts"), elem_id="counts-text", scale=3,
+                                min_width=240)
+            steps = gr.Slider(10, 400, value=60, step=10, label=label("data.ui.steps"), scale=2, min_width=220)
+            code_for = gr.Dropdown([(label(k), v) for v, k in METHOD_KEYS.items()], value="smote",
+                                   label=label("data.ui.code_for"), scale=1, min_width=200)
             rs_btn = gr.Button(label("data.ui.compare"), variant="primary", elem_id="resample-btn", scale=1)
             rs_cancel = gr.Button(label("data.ui.cancel"), variant="stop", elem_id="resample-cancel", scale=1)
         rs_status = status_box("resample-message")   # a problem with the counts or steps, under them
@@ -354,13 +363,14 @@ def build_tab(place: Place = ALONE) -> None:
 
     with gr.Accordion(label("data.ui.loader"), open=False):
         with gr.Row():
-            source = gr.Radio(["mnist5k", "digits"], value="mnist5k", label=label("data.ui.source"))
-            bs = gr.Slider(1, 64, value=16, step=1, label=label("data.ui.batch_size"))
-            shuffle = gr.Checkbox(True, label=label("data.ui.shuffle"))
-            workers = gr.Slider(0, 2, value=0, step=1, label=label("data.ui.num_workers"))
-            pin = gr.Checkbox(False, label=label("data.ui.pin_memory"))
-            dl_seed = gr.Number(0, precision=0, label=label("data.ui.seed"))   # checked by dataloader
-            dl_btn = gr.Button(label("data.ui.draw_batch"), elem_id="dataloader-btn")
+            source = gr.Radio([(label(k), v) for v, k in SOURCE_KEYS.items()], value="mnist5k",
+                              label=label("data.ui.source"), min_width=180)
+            bs = gr.Slider(1, 64, value=16, step=1, label=label("data.ui.batch_size"), min_width=160)
+            shuffle = gr.Checkbox(True, label=label("data.ui.shuffle"), min_width=150)
+            workers = gr.Slider(0, 2, value=0, step=1, label=label("data.ui.num_workers"), min_width=160)
+            pin = gr.Checkbox(False, label=label("data.ui.pin_memory"), min_width=150)
+            dl_seed = gr.Number(0, precision=0, label=label("data.ui.seed"), min_width=140)   # checked by dataloader
+            dl_btn = gr.Button(label("data.ui.draw_batch"), elem_id="dataloader-btn", min_width=140)
         dl_status = status_box("dataloader-status")
         batch_img = gr.Image(label=label("data.ui.batch"), interactive=False, elem_id="batch-grid", height=260)
         dl_note = gr.Markdown(elem_id="dataloader-note")
@@ -370,7 +380,7 @@ def build_tab(place: Place = ALONE) -> None:
                  api_visibility="private")
     api_endpoint(dataloader, dl_in, dl_out, "dataloader")
     # the first screen: the default augmentation draws, one-hot labels and batch, computed once per server
-    place.on_load(first_screen, None, aug_outputs + oh_outputs + dl_out, api_visibility="private",
+    place.on_load(first_screen, None, aug_outputs + oh_outputs + dl_out + [rs_table], api_visibility="private",
                   show_progress="hidden", **INTERACTIVE)
     first_screens.register(first_screen)
     first_screens.register(_first_screen_zh)

@@ -169,6 +169,11 @@ def ensemble_votes(sketch=None, test_index: int = 0, members: list[str] | None =
 ensemble_ui = page((KEEP, KEEP, KEEP, KEEP, ""))(ensemble)
 
 
+# Sliders and checkboxes: several side by side on a wide screen, one per line on a phone (a Chinese label
+# beside a slider's number box wrapped after every character)
+WIDE = {"min_width": 200}
+
+
 def build_tab() -> None:
     """The Ensembles sub-tab (inside the Ensembles & compression tab)."""
     models = digits_models()
@@ -178,10 +183,10 @@ def build_tab() -> None:
         arch = gr.Dropdown(["small_cnn"] + archs + [(label("ensemble.ui.arch_all"), ",".join(archs))],
                            value="small_cnn", label=label("ensemble.ui.arch"))
     with gr.Row():
-        n_bag = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.bagged"))
-        n_boost = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.boosted"))
-        steps = gr.Slider(1, 500, value=30, step=1, label=label("ensemble.ui.steps"))
-        holdout = gr.Slider(100, 1000, value=500, step=50, label=label("ensemble.ui.holdout"))
+        n_bag = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.bagged"), **WIDE)
+        n_boost = gr.Slider(0, 6, value=2, step=1, label=label("ensemble.ui.boosted"), **WIDE)
+        steps = gr.Slider(1, 500, value=30, step=1, label=label("ensemble.ui.steps"), **WIDE)
+        holdout = gr.Slider(100, 1000, value=500, step=50, label=label("ensemble.ui.holdout"), **WIDE)
         seed = gr.Number(0, precision=0, label=label("ensemble.ui.seed"))
     with gr.Row():
         ens_btn = gr.Button(label("ensemble.ui.build"), variant="primary", elem_id="ensemble-btn", scale=3)

@@ -185,13 +185,13 @@ def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.comm
                                type="filepath", elem_id="ft-zip")
             few_shot = gr.Slider(*PUBLIC_LIMITS["few_shot"], value=D.few_shot, step=1,
                                  label=label("finetune.ui.few_shot"))
-            with gr.Row():
+            with gr.Row():   # min_width: side by side on a wide screen, one above the other on a phone
                 s1_epochs = gr.Slider(*PUBLIC_LIMITS["stage1_epochs"], value=D.stage1_epochs, step=1,
-                                      label=label("finetune.ui.stage1_epochs"))
+                                      label=label("finetune.ui.stage1_epochs"), min_width=210)
                 s1_lr = gr.Number(D.stage1_lr, label=label("finetune.ui.stage1_lr"))
             with gr.Row():
                 s2_epochs = gr.Slider(*PUBLIC_LIMITS["stage2_epochs"], value=D.stage2_epochs, step=1,
-                                      label=label("finetune.ui.stage2_epochs"))
+                                      label=label("finetune.ui.stage2_epochs"), min_width=210)
                 s2_lr = gr.Number(D.stage2_lr, label=label("finetune.ui.stage2_lr"))
             unfreeze = gr.Radio([(label(UNFREEZE_KEYS[u]), u) for u in UNFREEZE], value=D.unfreeze,
                                 label=label("finetune.ui.unfreeze"))
@@ -199,7 +199,7 @@ def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.comm
                 optimizer = gr.Dropdown(["adamw", "adam", "sgd"], value=D.optimizer,
                                         label=label("finetune.ui.optimizer"))
                 batch_size = gr.Slider(*PUBLIC_LIMITS["batch_size"], value=D.batch_size, step=8,
-                                       label=label("finetune.ui.batch_size"))
+                                       label=label("finetune.ui.batch_size"), min_width=210)
             with gr.Row():
                 amp = gr.Radio([(label("finetune.ui.amp.off"), "off"), "bf16", "fp16"], value=D.amp,
                                label=label("finetune.ui.amp"))
