@@ -62,7 +62,9 @@ def cancel_button(button: gr.Button, output, cancelling: str | None = None, api_
         best weights)."""
         return cancel_session(request, cancelling)
 
-    where = dict(api_name=api_name) if api_name else dict(api_visibility="private")
+    # A private Cancel gets a name of its own: named after the function ("cancel"), the Data tab's (built first)
+    # took /cancel and Fine-tune's public one became /cancel_1
+    where = dict(api_name=api_name) if api_name else dict(api_name="cancel_job", api_visibility="private")
     return button.click(api(cancel), None, output, concurrency_limit=None, **where)
 
 
