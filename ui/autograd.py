@@ -162,7 +162,7 @@ def build_tab(place: Place = ALONE) -> None:
     ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
     trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
                           api_name="autograd_train", **common)
-    first_screens.install("autograd", first_screen_outputs, outputs, cold_outputs,
+    first_screens.install(place, "autograd", first_screen_outputs, outputs, cold_outputs,
                           [run.click, train.click, preset.change], extra=[(limits, limits_html)])
     reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
     for changed in (code, lr):

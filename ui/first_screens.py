@@ -10,7 +10,6 @@ import inspect
 import threading
 
 import gradio as gr
-from gradio.context import Context
 
 from core.i18n import LANGUAGES, t
 from playground.pool import SandboxUnavailable
@@ -75,11 +74,12 @@ def _warm_in_background() -> None:
     thread.start()
 
 
-def install(kind: str, compute, outputs: list, cold, stoppers: list, extra: list = ()) -> None:
-    """Show `compute(language)`'s outputs on every page load, in the visitor's language (`cold(language)`'s while
-    the sandbox starts: a status line, gr.skip() for the rest). `stoppers`: the events whose own result must not
-    be overwritten (Run, Train, a preset): each stops the timer. `extra`: (component, fn(language)) pairs written
-    on every page load (text with values that gr.I18n cannot carry)."""
+def install(place, kind: str, compute, outputs: list, cold, stoppers: list, extra: list = ()) -> None:
+    """Show `compute(language)`'s outputs on every page load (place: the tab's ui.common.Place; built alone, no
+    page load is wired), in the visitor's language (`cold(language)`'s while the sandbox starts: a status line,
+    gr.skip() for the rest). `stoppers`: the events whose own result must not be overwritten (Run, Train, a
+    preset): each stops the timer. `extra`: (component, fn(language)) pairs written on every page load (text with
+    values that gr.I18n cannot carry)."""
     _COMPUTE[kind] = compute
     timer = gr.Timer(CHECK_EVERY_S, active=False)
     n = len(outputs)
@@ -101,8 +101,8 @@ def install(kind: str, compute, outputs: list, cold, stoppers: list, extra: list
 
     on_load.__name__ = f"{kind}_first_screen"
     on_tick.__name__ = f"{kind}_first_screen_check"
-    Context.root_block.load(on_load, None, [*outputs, timer, *fixed], api_visibility="private", queue=False,
-                            show_progress="hidden")
+    place.on_load(on_load, None, [*outputs, timer, *fixed], api_visibility="private", queue=False,
+                  show_progress="hidden")
     timer.tick(on_tick, None, [*outputs, timer, *fixed], api_visibility="private", queue=False,
                show_progress="hidden")
     for event in stoppers:

@@ -257,7 +257,7 @@ def build_tab(place: Place = ALONE) -> dict:
     ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
     loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
-    first_screens.install("tensors", first_screen_outputs, outputs, cold_outputs, [run.click, preset.change],
+    first_screens.install(place, "tensors", first_screen_outputs, outputs, cold_outputs, [run.click, preset.change],
                           extra=[(limits, limits_html)])
     cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
     return {"code": code, "status": status}
