@@ -16,6 +16,7 @@ from core.errors import InputError, render
 from core.fonts import text_language, use_in_matplotlib
 from core.i18n import N_, current_language, t
 from training.compression.compressed_io import PATHS
+from ui import code_comments
 from ui.common import api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
@@ -183,7 +184,7 @@ def _compress_outputs(lab: dict, cfg, language: str | None = None):
         notes += t("compress.notes.distillation", language, steps=d["steps"], distilled=d["test_acc"],
                    alone=a["test_acc"], distilled_s=d["seconds"], alone_s=a["seconds"])
     return ({"headers": [t(k, language) for k in HEADER_KEYS], "data": table}, _plot(rows, language),
-            list(lab["files"].values()), notes, _compress_code(cfg))
+            list(lab["files"].values()), notes, code_comments.translate(_compress_code(cfg), language))
 
 
 @api

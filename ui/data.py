@@ -19,7 +19,7 @@ from training.plain import data_imports, data_source
 from training.resample import METHODS, parse_counts, resample_code
 from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draws_code, fit_within, for_display,
                                       one_batch, to_image_tensor, validate)
-from ui import first_screens
+from ui import code_comments, first_screens
 from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
@@ -145,7 +145,8 @@ def augment(image=None, resize=64, crop_size=64, crop_padding=4, pad_if_needed=F
     summary = t("data.augment.summary", input=tuple(shown), dtype=img.dtype, scaled=scaled, shape=stats["shape"],
                 out_dtype=stats["dtype"], low=stats["min"], high=stats["max"],
                 mean=stats["sum"] / max(1, stats["count"]), seed=int(seed))
-    return pics, summary, draws_code(s, _image_code(image, example, bool(scaled)), int(n_draws), int(seed))
+    return pics, summary, code_comments.translate(draws_code(s, _image_code(image, example, bool(scaled)),
+                                                         int(n_draws), int(seed)))
 
 
 @api
@@ -175,7 +176,8 @@ def one_hot(labels_text: str = "1, 2, 0, 3, 2"):
             f"print(onehot_torch)\nprint(onehot_sk)\n")
     column = t("data.onehot.label")
     return (gr.Dataframe(torch_df, headers=[column] + [str(i) for i in range(oh.shape[1])]),
-            gr.Dataframe(sk_df, headers=[column] + [f"x0_{c}" for c in cats]), note, code)
+            gr.Dataframe(sk_df, headers=[column] + [f"x0_{c}" for c in cats]), note,
+            code_comments.translate(code))
 
 
 def _hist_figure(hist: dict, language: str | None = None):
@@ -228,7 +230,7 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
     md = t("data.resample.summary", language, rare=r["minority_classes"], steps=r["steps"])
     yield (_hist_figure(r["histograms"], language), {"headers": [t(k, language) for k in RESAMPLE_HEADERS],
                                                       "data": table}, md,
-           resample_code(r["counts"], method_for_code, r["steps"]))
+           code_comments.translate(resample_code(r["counts"], method_for_code, r["steps"]), language))
 
 
 # The page's /resample: a problem shows under the button, the note is cleared (the last results stay)
@@ -251,7 +253,7 @@ def dataloader(source: str = "mnist5k", batch_size: int = 16, shuffle: bool = Tr
     grid = make_grid(images, nrow=8, padding=2, pad_value=1.0)
     note = (t("data.loader.note", shape=tuple(images.shape), dtype=images.dtype, labels=labels.tolist())
             + ("" if not pin_memory or images.is_pinned() else t("data.loader.no_pinning")))
-    return to_picture(grid, min_side=700), note, code
+    return to_picture(grid, min_side=700), note, code_comments.translate(code)
 
 
 @functools.lru_cache(maxsize=len(LANGUAGES))

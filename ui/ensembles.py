@@ -14,6 +14,7 @@ from training.data.datasets import mnist5k
 from training.ensembles.ensemble import EnsembleConfig
 from training.ensembles.ensemble_code import ensemble_code
 from training.ensembles.ensemble_results import built_ensemble, disagreements, import_result, remember, table, votes_for
+from ui import code_comments
 from ui.common import INTERACTIVE, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import label, request_language
@@ -133,7 +134,8 @@ def _ensemble_outputs(res, cfg, members, language: str | None = None):
                + (t("ensemble.summary.left_out", language, names=", ".join(missing)) if missing else "")
                + (t("ensemble.summary.samme", language, errors=", ".join(f"{e:.3f}" for e in res.boost_errors))
                   if res.boost_errors else ""))
-    return {"headers": headers(ENSEMBLE_HEADERS, language), "data": rows}, summary, gallery, _ensemble_code(cfg)
+    return ({"headers": headers(ENSEMBLE_HEADERS, language), "data": rows}, summary, gallery,
+            code_comments.translate(_ensemble_code(cfg), language))
 
 
 @api

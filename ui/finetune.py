@@ -15,7 +15,7 @@ from core.i18n import N_, t
 from training.finetuning.finetune_config import (AUGMENT, DEFAULTS, PUBLIC_LIMITS, UNFREEZE, FinetuneConfig,
                                                  check_resumable, config_from_header, finetunable_models)
 from jobs.queue import job_threads
-from ui import export_run
+from ui import code_comments, export_run
 from ui.common import ALONE, JOB, Place, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
 from ui.finetune_inputs import data_tab_settings, run_config
@@ -80,7 +80,7 @@ def _result_outputs(r: dict, cfg, language: str | None = None):
     return (status, loss_df, acc_df, metrics_md(r, language),
             {"headers": per_class_headers(language), "data": per_class},
             confusion_table(r["confusion"], classes, language),
-            [r["weights"], r["checkpoint"]], finetune_code(cfg or run_cfg), state,
+            [r["weights"], r["checkpoint"]], code_comments.translate(finetune_code(cfg or run_cfg), language), state,
             gr.update(choices=classes, value=classes[worst_true]),
             gr.update(choices=classes, value=classes[worst_pred]), "")
 
