@@ -32,7 +32,7 @@ from ui import autoencoder, autograd, classify, data, ensembles_compression, fin
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from ui import start_here  # noqa: E402
 from ui.common import Place  # noqa: E402
-from ui.i18n import LANGUAGE_HEAD, page_i18n, tab_label  # noqa: E402
+from ui.i18n import LANGUAGE_HEAD, label, page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from core.device import use_serving_threads  # noqa: E402
@@ -200,8 +200,7 @@ def build_app() -> gr.Blocks:
     demo = gr.Blocks(title="PyTorch Playground")
     _fastapi_app_at_launch_only(demo, building=True)
     with demo:
-        gr.Markdown("# PyTorch Playground\nSee PyTorch work on your own input. Every result shows the PyTorch "
-                    "code that produces it.")
+        gr.Markdown(label("header.intro"))   # the title and one line, in the browser's language
         built = {}
         # Start here is first in the bar; the page still opens on Classify, its example already classified
         with gr.Tabs(elem_id="main-tabs", selected="classify") as tabs:

@@ -91,7 +91,8 @@ def test_a_drawing_read_from_the_page_is_classified():
     *out, status, last = read_drawing_ui(url(pad_sketch(*ZEROS["whole_pad_brush"])["composite"]), "resnet_digits", 5)
     label, _seen, table, _code, summary = out
     assert max(label, key=label.get) == "0" and not status.visible and last == "sketch"
-    assert {row[1] for row in table} == {"0"}, table                      # every digits model reads a 0
+    assert {row[1] for row in table.value["data"]} == {"0"}, table        # every digits model reads a 0
+    assert table.value["headers"][:2] == ["model", "prediction"]         # the page's table: headers in its language
     *out, status, last = read_drawing_ui(url(np.full((PAD, PAD, 4), 255, np.uint8)), "resnet_digits", 5)
     assert out[0] is None and not status.visible and not isinstance(last, str)   # a blank pad: quietly reset
     *out, status, _ = read_drawing_ui("data:image/png;base64,not-base64!", "resnet_digits", 5)

@@ -11,27 +11,22 @@ import torch
 from training.generative.latent_space import (decode_grid, map_extent, map_image, map_pixel_to_latent, pca, test_codes,
                                               test_set_psnr)
 from core.errors import InputError
+from core.i18n import t
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty
 from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, noise_example
+from ui.i18n import label
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import add_noise, decode_points, error_map, grid, load, psnr
-from zoo.images import mnist_preprocess, photo_reasons
+from zoo.images import mnist_preprocess, photo_reasons, reason_text
 from zoo.pictures import to_uint8
 
-MODELS = [("latent 16", "ae_digits_16"), ("latent 16, denoising (trained on noisy inputs)", "dae_digits_16"),
-          ("latent 2 (the map's model)", "ae_digits_2")]
+MODELS = [(label("ae.model.16"), "ae_digits_16"), (label("ae.model.denoising"), "dae_digits_16"),
+          (label("ae.model.2"), "ae_digits_2")]
 DEFAULT_MODEL = "ae_digits_16"
 MAP_MODEL = "ae_digits_2"
 SCALE = 8  # 28 px shown as 224 px, nearest neighbour: every pixel visible
-
-INTRO = """An **autoencoder** squeezes a 28x28 digit (784 numbers) through a narrow *code* and rebuilds it.
-Ours has 3 conv layers down to **16 numbers** and a linear + conv-transpose decoder back up, trained on
-4,000 mnist5k digits to make the output equal the input. It can only rebuild what looks like the digits it
-saw: scribble something that is not a digit, or pick *random noise*, and it answers with the nearest digit.
-**PCA** with the same number of components is the linear baseline. The *denoising* model was trained
-on inputs with Gaussian noise and clean targets: raise the noise slider and compare it with the plain one."""
 
 CODE = '''{imports}
 
@@ -123,9 +118,10 @@ def _encode_map(x) -> tuple[float, float]:
     return float(z[0]), float(z[1])
 
 
-def _reconstruct(src, model_name: str, noise: float, drawn: bool = False):
+def _reconstruct(src, model_name: str, noise: float, drawn: bool = False, language: str | None = None):
     """Everything the tab shows for one input. drawn: src came from the sketchpad, so it is a drawing (the photo
-    check is for uploads: a picture that is not digit-like is still rebuilt, and the summary says so)."""
+    check is for uploads: a picture that is not digit-like is still rebuilt, and the summary says so). language:
+    the summary's (None: the request's)."""
     name = model_name or DEFAULT_MODEL
     if name not in dict((v, k) for k, v in MODELS):
         raise InputError("autoencoder.model", model=name, models=", ".join(v for _, v in MODELS))
@@ -144,17 +140,18 @@ def _reconstruct(src, model_name: str, noise: float, drawn: bool = False):
     ae_db, pca_db, in_db = psnr(r, clean), psnr(r_pca, clean), psnr(x, clean)
     t_ae, t_pca, latent = test_set_psnr(name)
     z = _encode_map(x)
-    what = "picture" if not_digit else "digit"
-    lines = [f"**This {what}:** autoencoder **{ae_db:.1f} dB**, PCA-{latent} {pca_db:.1f} dB "
-             f"(PSNR against the clean input; higher is better). One reconstruction took {ms:.1f} ms."]
+    this, test = (("ae.summary.this_picture", "ae.summary.test_set_picture") if not_digit
+                  else ("ae.summary.this_digit", "ae.summary.test_set_digit"))
+    lines = [t(this, language, ae=f"{ae_db:.1f}", latent=latent, pca=f"{pca_db:.1f}",
+               ms=f"{ms:.1f}")]
     if not_digit:
-        lines.insert(0, f"**This does not look like a digit** ({'; '.join(not_digit[:2])}). The autoencoder learned "
-                        "only handwritten digits: what it rebuilds is the 28x28 shape in *What the model saw*, and "
-                        "the numbers below say how well it copies that shape, not your picture.")
+        lines.insert(0, t("ae.summary.not_a_digit", language,
+                          reasons=t("ae.summary.reasons_joiner", language).join(
+                              reason_text(why, language) for why in not_digit[:2])))
     if noise > 0:
-        lines.append(f"The noisy input itself is {in_db:.1f} dB from the clean digit (noise std {noise:.2f}).")
-    lines.append(f"**mnist5k test set (1,000 digits), computed now:** `{name}` {t_ae:.2f} dB vs PCA-{latent} "
-                 f"{t_pca:.2f} dB. Latent-2 code of your {what}: ({z[0]:.2f}, {z[1]:.2f}) - the star on the map.")
+        lines.append(t("ae.summary.noisy", language, db=f"{in_db:.1f}", noise=f"{noise:.2f}"))
+    lines.append(t(test, language, name=name, ae=f"{t_ae:.2f}", latent=latent,
+                   pca=f"{t_pca:.2f}", z1=f"{z[0]:.2f}", z2=f"{z[1]:.2f}"))
     code = _code(latent, name, round(noise, 3))
     zc = _clip(z)
     return (_big(r), _big(x), error_map(x, r, SCALE), _big(r_pca), "  \n".join(lines),
@@ -242,59 +239,69 @@ def warm_up() -> None:
 def first_visit(current, sketch, model: str, noise: float):
     """The first visit: an example digit rebuilt and the map drawn with it (later visits keep what the visitor
     did; a drawing made meanwhile gets the plain map). Outputs: the reconstruction outputs, the status, the
-    map's code, the upload box, which input is shown, and the decoded grid over the plane."""
+    map's code, the upload box, which input is shown, the decoded grid over the plane, and the examples' names in
+    the page's language."""
     if current is not None:
-        return (gr.skip(),) * 16
+        return (gr.skip(),) * 17
     path = digit_examples()[2][1]
     plane = plane_grid(15)
+    names = gr.Dataset(sample_labels=example_names())
     out = reconstruct_ui(path, model, noise) if sketch_is_empty(sketch) else None
     if out is None or not isinstance(out[6], float):   # the visitor is drawing (or the example failed): the map
         m, a, b, dec, mcode = initial_map(None)
-        return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip(), plane)
-    return (*out, _map_code(out[6], out[7]), path, "upload", plane)
+        return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip(), plane,
+                names)
+    return (*out, _map_code(out[6], out[7]), path, "upload", plane, names)
+
+
+EXAMPLES = digit_examples() + [noise_example()]   # (name's key, path)
+
+
+def example_names(language: str | None = None) -> list[str]:
+    """The examples' names under the upload box in a language (None: the request's)."""
+    return [t(key, language) for key, _ in EXAMPLES]
 
 
 def build_tab(place: Place = ALONE) -> None:
     """place.tab: its select event draws the map on the first visit (built alone: on page load, if there is a page)."""
-    gr.Markdown("**Start here:** draw a digit (or click an example under *Upload*) and see the autoencoder rebuild "
-                "it from 16 numbers; then click anywhere on the map below to see what the decoder paints there.")
-    with gr.Accordion("What an autoencoder is", open=False):
-        gr.Markdown(INTRO)
+    gr.Markdown(label("ae.intro"))
+    with gr.Accordion(label("ae.what"), open=False):
+        gr.Markdown(label("ae.what.text"))
     with gr.Row():
         with gr.Column(scale=1):
-            digit = digit_input("ae", digit_examples() + [noise_example()], canvas=360, brush=26, upload_height=260,
-                                upload_label="Upload a digit picture (rebuilt as soon as it arrives)")
+            digit = digit_input("ae", EXAMPLES, canvas=360, brush=26, upload_height=260,
+                                upload_label=label("ae.upload"), sketch_label=label("pad.draw_digit"),
+                                draw_tab=label("pad.draw_tab"), upload_tab=label("pad.upload_tab"),
+                                examples_label=label("pad.examples"), example_labels=example_names("en"))
             sketch, upload, examples = digit.sketch, digit.upload, digit.examples
             status = status_box("ae-status")
-            model = gr.Radio(MODELS, value=DEFAULT_MODEL, label="Autoencoder", elem_id="ae-model")
-            noise = gr.Slider(0, 1, value=0, step=0.05, label="Input noise (Gaussian std)", elem_id="ae-noise")
+            model = gr.Radio(MODELS, value=DEFAULT_MODEL, label=label("ae.model"), elem_id="ae-model")
+            noise = gr.Slider(0, 1, value=0, step=0.05, label=label("ae.noise"), elem_id="ae-noise")
         with gr.Column(scale=2):
             with gr.Row():
                 pic = dict(interactive=False, format="png", height=224, buttons=["download"], min_width=140)
-                seen = gr.Image(label="What the model saw", **pic)
-                recon = gr.Image(label="Reconstruction", elem_id="ae-recon", **pic)
-                err = gr.Image(label="|error| per pixel", **pic)
-                pca_img = gr.Image(label="PCA baseline", **pic)
+                seen = gr.Image(label=label("ae.seen"), **pic)
+                recon = gr.Image(label=label("ae.recon"), elem_id="ae-recon", **pic)
+                err = gr.Image(label=label("ae.error"), **pic)
+                pca_img = gr.Image(label=label("ae.pca"), **pic)
             summary = gr.Markdown(elem_id="ae-summary")
-    gr.Markdown("### The latent-2 map\nThe `ae_digits_2` model squeezes every digit to **2 numbers**, a point on a "
-                "plane. Each dot is one mnist5k test digit, coloured by its label; the star is your input. Pick a "
-                "point with the sliders or by clicking the map, and see the digit the decoder paints there.")
+    gr.Markdown(label("ae.map.intro"))
     with gr.Row():
         with gr.Column(scale=3):
-            map_img = gr.Image(label="Test set in latent space (click to pick a point)", interactive=False,
+            map_img = gr.Image(label=label("ae.map"), interactive=False,
                                elem_id="ae-map", elem_classes=["wide-picture"], height=520, buttons=["download"])
         with gr.Column(scale=2):
             x0, x1, y0, y1 = slider_range()
             z1 = gr.Slider(x0, x1, value=round((x0 + x1) / 2, 2), step=0.01, label="z1", elem_id="ae-z1")
             z2 = gr.Slider(y0, y1, value=round((y0 + y1) / 2, 2), step=0.01, label="z2", elem_id="ae-z2")
-            decoded = gr.Image(label="Decoded point", interactive=False, format="png", height=224, elem_id="ae-decoded")
-            grid_n = gr.Slider(5, 25, value=15, step=1, label="Grid size")
-            grid_btn = gr.Button("Decode a grid over the plane", elem_id="ae-grid-btn")
-    plane = gr.Image(label="Decoded grid (same axes as the map: z1 left to right, z2 bottom to top)",
-                     interactive=False, elem_id="ae-grid")
+            decoded = gr.Image(label=label("ae.decoded"), interactive=False, format="png", height=224,
+                               elem_id="ae-decoded")
+            grid_n = gr.Slider(5, 25, value=15, step=1, label=label("ae.grid_size"))
+            grid_btn = gr.Button(label("ae.grid_button"), elem_id="ae-grid-btn")
+    plane = gr.Image(label=label("ae.grid"), interactive=False, elem_id="ae-grid")
     marker = gr.State(None)
     code = code_block()
-    map_code = code_block("PyTorch code for the map and the decoded point")
+    map_code = code_block(label("ae.map_code"))
 
     outputs = [recon, seen, err, pca_img, summary, map_img, z1, z2, decoded, marker, code]
     common = INTERACTIVE
@@ -303,7 +310,8 @@ def build_tab(place: Place = ALONE) -> None:
                       api_visibility="private")  # the map's code follows the point a reconstruction picked
     # The map needs the model: drawn when the tab is first opened (not at start-up), with an example digit rebuilt;
     # the visitor's own input cancels that if it is still running, so it never overwrites their result.
-    first_in, first_out = [map_img, sketch, model, noise], outputs + [status, map_code, upload, last, plane]
+    first_in = [map_img, sketch, model, noise]
+    first_out = outputs + [status, map_code, upload, last, plane, examples.dataset]
     first = place.on_select(first_visit, first_in, first_out, api_visibility="private", **common) \
         or place.on_load(first_visit, first_in, first_out, api_visibility="private", **common)
     first = [first] if first is not None else []

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 import gradio as gr
 import numpy as np
 from gradio.context import Context
 
 from core.errors import InputError
+from core.i18n import LANGUAGES, N_, t
 from ui.common import ALONE, INTERACTIVE, ImageFile, Place, api_endpoint, code_block, sketch_is_empty
 from ui.errors import api, message, page, show_status, status_box
 from ui.examples import digit_examples, photo_examples
+from ui.i18n import label, request_language
 from zoo import get_spec, list_models
 from zoo.classify import (compare_family, disagreement_note, model_unavailable, predict, reproduce_code, route,
-                          weights_on_disk)
+                          status_text, weights_on_disk)
 from zoo.hub import WeightsUnavailable
 from zoo.images import MAX_FILE_BYTES, ImageInputError, open_image
 from zoo.pictures import to_rgb, upscale
@@ -24,8 +27,11 @@ DEFAULT_MODEL = "resnet_digits"
 GUESS_JS = """(v) => {
   if (!v || v.label == null) return "";
   const c = (v.confidences || []).find((x) => x.label === v.label);
-  return "Prediction: **" + v.label + "**" + (c ? " (" + (100 * c.confidence).toFixed(1) + "%)" : "");
-}"""
+  const words = %s[(document.documentElement.lang || "").toLowerCase().startsWith("zh") ? "zh" : "en"];
+  return (c ? words[1].replace("{confidence}", (100 * c.confidence).toFixed(1) + "%%") : words[0])
+    .replace("{label}", v.label);
+}""" % json.dumps({lang: [t("classify.guess", lang), t("classify.guess_confidence", lang)] for lang in LANGUAGES},
+                  ensure_ascii=False)
 # The pad's picture for an event, read in the page by app.JS (window.playgroundDrawing): replaces the event's first
 # input (the hidden #digit-sketch-png box), so the Sketchpad itself is never an event's input (see app.JS).
 DRAWING_JS = """async (_, ...rest) => [await window.playgroundDrawing?.('digit-sketch') ?? null, ...rest]"""
@@ -35,21 +41,41 @@ PNG_DATA_URL = "data:image/png;base64,"
 CLASSIFIER_FAMILIES = ("digits", "imagenet")
 
 
-def model_choices() -> list[tuple[str, str]]:
+def model_choices(language: str | None = None) -> list[tuple[str, str]]:
     """The zoo's classifiers (the generative family has its own tabs); a model whose weights are not here yet
-    says so: choosing it means a download from the Hugging Face Hub."""
-    return [(f"{get_spec(n).title}  [{n}]" + ("" if weights_on_disk(n) else "  (needs download)"), n)
+    says so: choosing it means a download from the Hugging Face Hub. The models' titles stay as they are; the
+    note is in `language`."""
+    return [(f"{get_spec(n).title}  [{n}]" + ("" if weights_on_disk(n) else "  " + t("classify.needs_download",
+                                                                                    language)), n)
             for fam in CLASSIFIER_FAMILIES for n in list_models(fam)]
 
 
-def model_card(name: str) -> str:
+def model_card(name: str, language: str | None = None) -> str:
+    """The chosen model in a few lines (its title and description stay English, as the zoo writes them)."""
     spec = get_spec(name or DEFAULT_MODEL)
     w = spec.weights
-    acc = ", ".join(f"{k}: {v}%" for k, v in w.accuracy.items()) or "not measured yet"
-    where = "" if weights_on_disk(spec.name) else " **Not downloaded yet**: the first use fetches them."
-    return (f"**{spec.title}** (`{spec.name}`) - {spec.about}.  \n"
-            f"{w.num_params:,} parameters; input {w.input_size}; accuracy {acc}.  \n"
-            f"Weights: {w.source}; Hub `{w.repo_id}/{w.filename}`; made by `{w.train_command}`.{where}")
+    acc = ", ".join(f"{k}: {v}%" for k, v in w.accuracy.items()) or t("classify.card.not_measured", language)
+    where = "" if weights_on_disk(spec.name) else " " + t("classify.card.not_downloaded", language)
+    return t("classify.card", language, title=spec.title, name=spec.name, about=spec.about,
+             params=f"{w.num_params:,}", input=w.input_size, accuracy=acc, source=w.source,
+             hub=f"{w.repo_id}/{w.filename}", command=w.train_command) + where
+
+
+def model_card_ui(name: str, request: gr.Request = None) -> str:
+    return model_card(name, request_language(request))
+
+
+def example_names(language: str | None = None) -> list[str]:
+    """The examples' names under the upload box (digits, then photos) in a language."""
+    return [t(key, language) for key, _ in digit_examples() + photo_examples()]
+
+
+def model_info_ui(name: str, request: gr.Request = None):
+    """On page load: the model's card, the list of models with their notes and the examples' names, in the page's
+    language (neither a Dropdown's choice with a value in it nor an example's name can be a page string)."""
+    language = request_language(request)
+    return (model_card(name, language), gr.Dropdown(choices=model_choices(language)),
+            gr.Dataset(sample_labels=example_names(language)))
 
 
 def _seen_image(spec, x):
@@ -58,30 +84,45 @@ def _seen_image(spec, x):
     return upscale(arr, 224) if spec.family == "digits" else arr   # 28 -> 224, nearest: every pixel visible
 
 
-def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = False, glance: bool = False):
+def _classify(src, model_name: str, topk: int, seen: bool = True, drawn: bool = False, glance: bool = False,
+              language: str | None = None):
     """drawn: src is the sketchpad's value, so it is a drawing (never refused as a photo for its size or place).
-    glance: only the asked model's answer and the summary (no other models, picture or code)."""
+    glance: only the asked model's answer and the summary (no other models, picture or code). language: of the
+    summary and the table's status column (None: the request's, core.i18n.current_language)."""
     asked = model_name or DEFAULT_MODEL
     if get_spec(asked).family not in CLASSIFIER_FAMILIES:
         raise InputError("classify.not_classifier", model=asked, models=", ".join(n for _, n in model_choices()))
     src = open_image(src)                 # decoded (and checked) once for the photo check and all the models
-    name, note = route(asked, src, drawn)  # a photo for a digits model goes to an ImageNet model, or is refused
+    name, note = route(asked, src, drawn, language)  # a photo for a digits model: an ImageNet model, or refused
     spec = get_spec(name)
     try:
         p = predict(name, src, topk=int(topk))
     except WeightsUnavailable:
         raise model_unavailable(name) from None
-    summary = (f"`{name}` says **{p.label}** ({p.confidence:.1%}) in {p.latency_ms:.1f} ms "
-               f"(preprocess + forward). Input tensor: {tuple(p.input_tensor.shape)}, "
-               f"mean {float(p.input_tensor.mean()):+.3f}.")
+    summary = t("classify.summary", language, name=name, label=p.label, confidence=f"{p.confidence:.1%}",
+                ms=f"{p.latency_ms:.1f}", shape=tuple(p.input_tensor.shape),
+                mean=f"{float(p.input_tensor.mean()):+.3f}")
     if glance:
         return p.probs, (note + "  \n" + summary if note else summary)
     rows = compare_family(src, spec.family, known=p)
-    table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], r["status"]] for r in rows]
-    for extra in (disagreement_note(rows, spec.family), note):
+    table = [[r["model"], r["prediction"], r["confidence"], r["latency_ms"], status_text(r, language)] for r in rows]
+    for extra in (disagreement_note(rows, spec.family, language), note):
         if extra:
             summary = extra + "  \n" + summary
     return p.probs, (_seen_image(spec, p.input_tensor) if seen else None), table, reproduce_code(name), summary
+
+
+COMPARE_HEADERS = ["model", "prediction", "confidence", "latency_ms", "status"]   # the API's table columns
+COMPARE_HEADER_KEYS = [N_("classify.col.model"), N_("classify.col.prediction"), N_("classify.col.confidence"),
+                       N_("classify.col.latency_ms"), N_("classify.col.status")]
+
+
+def _page_table(out: tuple, language: str) -> tuple:
+    """The page's outputs: the comparison table with its headers in the page's language (a Dataframe's headers
+    are not page strings); the API keeps its plain rows and column names."""
+    probs, seen, table, code, summary = out
+    headers = [t(k, language) for k in COMPARE_HEADER_KEYS]
+    return probs, seen, gr.Dataframe(value=table, headers=headers), code, summary
 
 
 # ---- the public API (errors raise: a gradio_client caller gets an exception with the message) --------------
@@ -110,20 +151,23 @@ def classify_sketch(sketch, model_name: str = DEFAULT_MODEL, topk: int = 5):
 RESET = (None, None, None, "", "")  # label, seen, table, code, summary
 
 
-def _upload_empty(image, *_):
+def _upload_empty(image, *_, **__):
     return image is None
 
 
 # progress: the first use of an ImageNet model downloads its weights from the Hub (45-530 MB); track_tqdm turns
 # huggingface_hub's download bar into the tab's progress bar instead of a bare timer.
 @page(RESET, empty=_upload_empty)
-def classify_upload_ui(image, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
-    return _classify(image, model_name, topk)
+def classify_upload_ui(image, model_name: str, topk: int, request: gr.Request = None,
+                       progress=gr.Progress(track_tqdm=True)):
+    language = request_language(request)
+    return _page_table(_classify(image, model_name, topk, language=language), language)
 
 
 @page(RESET, empty=sketch_is_empty)
-def classify_sketch_ui(sketch, model_name: str, topk: int):
-    return _classify(sketch, model_name, topk, drawn=True)
+def classify_sketch_ui(sketch, model_name: str, topk: int, request: gr.Request = None):
+    language = request_language(request)
+    return _page_table(_classify(sketch, model_name, topk, drawn=True, language=language), language)
 
 
 def page_drawing(value):
@@ -151,39 +195,41 @@ RESET_GLANCE = (None, "")  # label, summary
 
 
 @page(RESET_GLANCE, empty=sketch_is_empty)
-def glance_sketch_ui(sketch, model_name: str, topk: int):
-    return _classify(sketch, model_name, topk, drawn=True, glance=True)
+def glance_sketch_ui(sketch, model_name: str, topk: int, request: gr.Request = None):
+    return _classify(sketch, model_name, topk, drawn=True, glance=True, language=request_language(request))
 
 
-def glance_drawing_ui(drawing, model_name: str, topk: int):
+def glance_drawing_ui(drawing, model_name: str, topk: int, request: gr.Request = None):
     """While a stroke is drawn (app.JS, at most every LIVE_MS): the asked model's answer and the summary only, a
     fraction of the work for the server and the page; the stroke's end brings the whole result (read_drawing_ui)."""
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET_GLANCE, show_status(message(exc, "glance_drawing_ui")))
-    return glance_sketch_ui(sketch, model_name, topk)
+        return (*RESET_GLANCE, show_status(message(exc, "glance_drawing_ui", request_language(request))))
+    return glance_sketch_ui(sketch, model_name, topk, request)
 
 
-def read_drawing_ui(drawing, model_name: str, topk: int):
+def read_drawing_ui(drawing, model_name: str, topk: int, request: gr.Request = None):
     """The pad's event (see build_tab): classify the drawing and remember that the result shown came from it."""
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET, show_status(message(exc, "read_drawing_ui")), gr.skip())
-    return (*classify_sketch_ui(sketch, model_name, topk), gr.skip() if sketch_is_empty(sketch) else "sketch")
+        return (*RESET, show_status(message(exc, "read_drawing_ui", request_language(request))), gr.skip())
+    return (*classify_sketch_ui(sketch, model_name, topk, request),
+            gr.skip() if sketch_is_empty(sketch) else "sketch")
 
 
-def rerun_ui(drawing, last: str, upload, model_name: str, topk: int, progress=gr.Progress(track_tqdm=True)):
+def rerun_ui(drawing, last: str, upload, model_name: str, topk: int, request: gr.Request = None,
+             progress=gr.Progress(track_tqdm=True)):
     """After a model change, classify whichever input produced the current result (the drawing as read from the
     page by DRAWING_JS, which fills the first input, or a sketchpad value)."""
     if last == "upload":
-        return classify_upload_ui(upload, model_name, topk)
+        return classify_upload_ui(upload, model_name, topk, request)
     try:
         sketch = page_drawing(drawing)
     except ImageInputError as exc:
-        return (*RESET, show_status(message(exc, "rerun_ui")))
-    return classify_sketch_ui(sketch, model_name, topk)
+        return (*RESET, show_status(message(exc, "rerun_ui", request_language(request))))
+    return classify_sketch_ui(sketch, model_name, topk, request)
 
 
 def first_example() -> str:
@@ -191,59 +237,55 @@ def first_example() -> str:
     return digit_examples()[7][1]
 
 
-def first_screen(model_name: str, topk: int):
+def first_screen(model_name: str, topk: int, request: gr.Request = None):
     """On page load: the example digit in the upload box and its result, so the tab opens on PyTorch at work.
     A drawing made meanwhile wins (its event cancels this one)."""
     path = first_example()
-    return (*classify_upload_ui(path, model_name, topk), path, "upload")
+    return (*classify_upload_ui(path, model_name, topk, request), path, "upload")
 
 
 def build_tab(place: Place = ALONE) -> None:
-    gr.Markdown("**Start here:** draw a digit in the box, anywhere and any size, and watch the model read it as you "
-                "draw. Until you do, the results show an MNIST example (in *Upload*, with more examples and photos).")
+    gr.Markdown(label("classify.intro"))
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Tabs():
-                with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA",
+                with gr.Tab(label("pad.draw_tab")):
+                    sketch = gr.Sketchpad(label=label("pad.draw_digit"), type="numpy", image_mode="RGBA",
                                           canvas_size=(400, 400), elem_id="digit-sketch",
                                           elem_classes=["auto-brush", "live-sketch"],
                                           brush=gr.Brush(default_size=28, colors=["#000000"], color_mode="fixed"))
                     # Clicked by app.JS while the pad is drawn on (live-sketch) and after; the box carries the
                     # drawing that DRAWING_JS reads from the page into the event: see the events below.
-                    glance = gr.Button("Glance at the drawing", visible="hidden", elem_id="digit-sketch-live")
-                    read = gr.Button("Read the drawing", visible="hidden", elem_id="digit-sketch-go")
+                    glance = gr.Button(label("classify.glance"), visible="hidden", elem_id="digit-sketch-live")
+                    read = gr.Button(label("classify.read"), visible="hidden", elem_id="digit-sketch-go")
                     drawing = gr.Textbox(visible="hidden", elem_id="digit-sketch-png")
-                with gr.Tab("Upload"):
-                    upload = ImageFile(label="Upload an image (classified as soon as it arrives)", type="filepath",
+                with gr.Tab(label("pad.upload_tab")):
+                    upload = ImageFile(label=label("classify.upload"), type="filepath",
                                        sources=["upload", "clipboard"], elem_id="upload-image", height=280)
                     names = digit_examples() + photo_examples()
-                    examples = gr.Examples([[p] for _, p in names], inputs=upload, example_labels=[n for n, _ in names],
-                                           label="Examples: one click (digits are mnist5k test digits)",
+                    examples = gr.Examples([[p] for _, p in names], inputs=upload,
+                                           example_labels=example_names("en"),
+                                           label=label("classify.examples"),
                                            examples_per_page=14, elem_id="classify-examples")
             # The answer in one line right under the input: on a phone the Prediction box is a screen further down
             # (app.CSS shows this line on narrow screens only).
             guess = gr.Markdown(elem_id="classify-guess")
             status = status_box("classify-status")
-            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model-choice")
-            topk = gr.Slider(1, 10, value=5, step=1, label="Top-k")
-            gr.Markdown("A drawing is cropped to its ink, scaled to fit 20x20 and centred by mass in 28x28, the way "
-                        "MNIST was made (a small digit's brush strokes are first thinned to MNIST's pen); a 28x28 "
-                        "MNIST digit goes in unchanged. A picture recognised as a photo goes to an ImageNet model "
-                        "(ResNet-18; weights from the Hugging Face Hub), not to the digits models; when the digits "
-                        "models read different digits, the result says *Not sure*.")
+            model = gr.Dropdown(model_choices("en"), value=DEFAULT_MODEL, label=label("classify.model"),
+                                elem_id="model-choice")
+            topk = gr.Slider(1, 10, value=5, step=1, label=label("classify.topk"))
+            gr.Markdown(label("classify.how"))
         with gr.Column(scale=1, min_width=300):
-            label = gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")
+            prediction = gr.Label(num_top_classes=5, label=label("classify.prediction"), elem_id="prediction")
             summary = gr.Markdown(elem_id="classify-summary")
-            seen = gr.Image(label="What the model saw", interactive=False, height=224, elem_id="classify-seen",
+            seen = gr.Image(label=label("classify.seen"), interactive=False, height=224, elem_id="classify-seen",
                             format="png")  # lossless: the exact pixels the model saw
-    compare = gr.Dataframe(headers=["model", "prediction", "confidence", "latency_ms", "status"],
-                           label="The same input through every model of the family", interactive=False,
-                           elem_id="classify-compare")
-    card = gr.Markdown(model_card(DEFAULT_MODEL))
+    compare = gr.Dataframe(headers=COMPARE_HEADERS, label=label("classify.compare"), interactive=False,
+                           elem_id="classify-compare")   # headers: in the page's language from the first result
+    card = gr.Markdown(model_card(DEFAULT_MODEL, "en"), elem_id="classify-card")
     code = code_block()
 
-    outputs = [label, seen, compare, code, summary, status]
+    outputs = [prediction, seen, compare, code, summary, status]
     common = INTERACTIVE
     last = gr.State("upload")  # which input the shown result came from, so a model change re-runs it
     # The first screen: on page load, an example digit and its result (not at import, not at start-up).
@@ -265,15 +307,18 @@ def build_tab(place: Place = ALONE) -> None:
     # LIVE_MS: the asked model's answer only) and `read` after it (and after Undo, Redo, Clear: the whole result);
     # DRAWING_JS reads the pad's picture into the event. always_last keeps only the newest click while a reading
     # runs, and `read` cancels any glance still running, so the final drawing's result is always the one shown.
-    glancing = [glance.click(glance_drawing_ui, [drawing, model, topk], [label, summary, status], js=DRAWING_JS,
+    glancing = [glance.click(glance_drawing_ui, [drawing, model, topk], [prediction, summary, status], js=DRAWING_JS,
                              api_visibility="private", trigger_mode="always_last", show_progress="hidden",
                              cancels=first, **common)]
     read.click(read_drawing_ui, [drawing, model, topk], outputs + [last], js=DRAWING_JS, api_visibility="private",
                trigger_mode="always_last", show_progress="hidden", cancels=first + glancing, **common)
-    label.change(None, label, guess, js=GUESS_JS, api_visibility="private", queue=False)
-    model.change(model_card, model, card, api_visibility="private").then(
+    prediction.change(None, prediction, guess, js=GUESS_JS, api_visibility="private", queue=False)
+    if Context.root_block is not None:      # the card and the models' notes in the page's language
+        Context.root_block.load(model_info_ui, model, [card, model, examples.dataset], api_visibility="private",
+                                show_progress="hidden")
+    model.change(model_card_ui, model, card, api_visibility="private").then(
         rerun_ui, [drawing, last, upload, model, topk], outputs, js=DRAWING_JS, api_visibility="private", **common)
-    api_endpoint(classify, [upload, model, topk], [label, compare, code, summary], "classify", one_thread=True,
+    api_endpoint(classify, [upload, model, topk], [prediction, compare, code, summary], "classify", one_thread=True,
                  **common)
-    api_endpoint(classify_sketch, [sketch, model, topk], [label, seen, compare, code, summary], "classify_sketch",
+    api_endpoint(classify_sketch, [sketch, model, topk], [prediction, seen, compare, code, summary], "classify_sketch",
                  **common)

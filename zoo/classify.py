@@ -10,11 +10,13 @@ import torch
 import torch.nn as nn
 
 from core.cache import LRUCache
+from core.errors import term
+from core.i18n import N_, t
 from core.settings import settings
 from zoo.catalog import categories_of
 from core.device import get_device
 from zoo.hub import WEIGHTS_DIR, WeightsError, WeightsUnavailable
-from zoo.images import ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons
+from zoo.images import REASON_KEYS, ImageInputError, imagenet_preprocess, mnist_preprocess, photo_reasons, reason_text
 from zoo.registry import ModelSpec, get_model, get_spec, list_models
 
 # Most recently used models stay loaded; PLAYGROUND_MODEL_CACHE bounds how many (VGG-16 alone is 528 MB, so
@@ -69,13 +71,13 @@ def model_unavailable(name: str, inspecting: bool = False) -> WeightsUnavailable
     return WeightsUnavailable(key, title=spec.title, size_mb=spec.weights.num_params * 4 / 2**20)
 
 
-def route(name: str, src, drawn: bool = False) -> tuple[str, str]:
+def route(name: str, src, drawn: bool = False, language: str | None = None) -> tuple[str, str]:
     """Which model should answer: (model name, a note for the visitor; "" when it is `name` itself).
 
     A digits model given a photo (zoo.images.photo_reasons) would answer a confident, meaningless digit, so
     the photo goes to PHOTO_MODEL when its weights can be had, and is refused in plain words when not.
     drawn: src was drawn on the sketchpad, so only a picture in colour counts as a photo (never a drawing made
-    with the pad's black brush, whatever its size or place)."""
+    with the pad's black brush, whatever its size or place). language: the note's (None: the request's)."""
     if get_spec(name).family != "digits":
         return name, ""
     reasons = photo_reasons(src, drawn=drawn)
@@ -85,10 +87,11 @@ def route(name: str, src, drawn: bool = False) -> tuple[str, str]:
     try:
         load_model(PHOTO_MODEL)
     except (WeightsUnavailable, WeightsError):
-        raise PhotoNeedsImageNet("image.photo_needs_imagenet", reason=reasons[0],
+        why = term(REASON_KEYS[reasons[0]]) if reasons[0] in REASON_KEYS else reasons[0]
+        raise PhotoNeedsImageNet("image.photo_needs_imagenet", reason=why,
                                  model=photo.title.split(" (")[0]) from None
-    return PHOTO_MODEL, (f"This looks like a photo ({reasons[0]}), so **{photo.title}** (ImageNet) answered: "
-                         f"`{name}` only knows the digits 0-9.")
+    return PHOTO_MODEL, t("classify.photo_note", language, reason=reason_text(reasons[0], language),
+                          model=photo.title, name=name)
 
 
 def preprocess(spec: ModelSpec, src) -> torch.Tensor:
@@ -167,24 +170,32 @@ def compare_family(src, family: str, known: Prediction | None = None) -> list[di
                          "latency_ms": round(p.latency_ms, 2), "status": "ok"})
         except WeightsUnavailable:
             rows.append({"model": name, "prediction": "", "confidence": None, "latency_ms": None,
-                         "status": "needs download (the Hub cannot be reached now)"})
+                         "status": "needs download (the Hub cannot be reached now)",
+                         "status_key": N_("classify.status.needs_download")})
         except WeightsError as exc:
             rows.append({"model": name, "prediction": "", "confidence": None, "latency_ms": None,
-                         "status": f"unusable weights: {str(exc)[:160]}"})
+                         "status": f"unusable weights: {str(exc)[:160]}",
+                         "status_key": N_("classify.status.unusable"), "problem": str(exc)[:160]})
     return rows
 
 
-def disagreement_note(rows: list[dict], family: str) -> str:
+def status_text(row: dict, language: str | None = None) -> str:
+    """A compare_family row's status in a language (None: the request's); rows keep theirs in English."""
+    if row["status"] == "ok":
+        return t("classify.status.ok", language)
+    return t(row["status_key"], language, problem=row.get("problem", "")) if "status_key" in row else row["status"]
+
+
+def disagreement_note(rows: list[dict], family: str, language: str | None = None) -> str:
     """A plain-words warning when the digits models, given the same input, do not all read the same digit: the
     picture is an unclear digit or not a digit at all (bench_preprocess: 6 of 500 MNIST test digits, 9 of 500
     sketches, and 12 of the 30 photos that the photo check lets through). "" when they agree. ImageNet models
-    disagree on ordinary photos among 1,000 classes, so they get no such note."""
+    disagree on ordinary photos among 1,000 classes, so they get no such note. language: None, the request's."""
     said = [(r["model"], r["prediction"]) for r in rows if r["status"] == "ok"]
     if family != "digits" or len(said) < 2 or len({label for _, label in said}) == 1:
         return ""
     each = ", ".join(f"`{m}` {label}" for m, label in said)
-    return (f"**Not sure:** the digits models read this picture differently ({each}). It may be an unclear digit, "
-            f"or not a digit at all.")
+    return t("classify.not_sure", language, each=each)
 
 
 def reproduce_code(name: str) -> str:

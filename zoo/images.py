@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.i18n import N_, t
 from zoo.image_limits import ALLOWED_FORMATS, MAX_FILE_BYTES, MAX_PIXELS, ImageInputError, restrict_pil
 from zoo.strokes import box_side, crop_to_ink, thin_thick_strokes
 
@@ -257,6 +258,20 @@ PHOTO_RULES = (
     ("bimodality", "<", 0.65, "it is not two-toned like ink on paper"),
     ("background_texture", ">", 0.30, "its background is textured"),
 )
+# Each reason's catalogue key: the visitor reads it in the page's language (reason_text); photo_reasons itself
+# says them in English.
+REASON_KEYS = {
+    "it has many colours": N_("image.reason.colours"),
+    "its foreground covers too much of the picture for a digit": N_("image.reason.foreground"),
+    "it has many separate shapes": N_("image.reason.shapes"),
+    "it is not two-toned like ink on paper": N_("image.reason.tones"),
+    "its background is textured": N_("image.reason.texture"),
+}
+
+
+def reason_text(why: str, language: str | None = None) -> str:
+    """One of photo_reasons' reasons in a language (None: the request's)."""
+    return t(REASON_KEYS[why], language) if why in REASON_KEYS else why
 
 
 def photo_features(src) -> dict[str, float]:
