@@ -202,8 +202,8 @@ def build_app() -> gr.Blocks:
     with demo:
         gr.Markdown(label("header.intro"))   # the title and one line, in the browser's language
         built = {}
-        # Start here is first in the bar; the page still opens on Classify, its example already classified
-        with gr.Tabs(elem_id="main-tabs", selected="classify") as tabs:
+        # the page opens on Start here, the tutorial's table of contents, first in the bar (issue #25)
+        with gr.Tabs(elem_id="main-tabs", selected="start-here") as tabs:
             for title, build in TABS:
                 with gr.Tab(tab_label(title), id=title.lower().replace(" ", "-")) as tab:   # in the browser's language
                     built[title] = build(Place(demo, tab))   # the page and its tab, for first-visit events

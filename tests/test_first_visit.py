@@ -85,16 +85,18 @@ PREDICTION = "document.querySelector('#prediction')?.innerText.includes('%')"
 
 def test_classify_first_screen_shows_an_example(wpage):
     pg = wpage
+    open_tab(pg, "Classify")            # the page opens on Start here
     pg.wait_for_function(PREDICTION)
     pg.wait_for_function("document.querySelector('#classify-summary')?.innerText.includes('resnet_digits')")
     assert pg.locator("#classify-seen img").count() == 1
-    code = pg.locator("#classify-seen ~ * .cm-content, .code-panel .cm-content").first
+    code = pg.locator("#classify-seen ~ * .cm-content, .code-panel .cm-content").locator("visible=true").first
     code.scroll_into_view_if_needed()
     assert "load_model" in code.inner_text()
     assert "Start here" in pg.locator(".gradio-container").inner_text()
     # the line numbers of the code panel run to its last line
-    n_lines = pg.evaluate("document.querySelector('.code-panel .cm-content').querySelectorAll('.cm-line').length")
-    gutter = pg.evaluate("""[...document.querySelector('.code-panel')
+    panel = "[...document.querySelectorAll('.code-panel')].find(e => e.checkVisibility())"   # Classify's
+    n_lines = pg.evaluate(f"{panel}.querySelector('.cm-content').querySelectorAll('.cm-line').length")
+    gutter = pg.evaluate(f"""[...{panel}
         .querySelectorAll('.cm-lineNumbers .cm-gutterElement')]
         .map(e => e.innerText.trim()).filter(Boolean).map(Number)""")
     # CodeMirror renders only the lines near the viewport (a long panel, e.g. the digits model written out, has
@@ -105,6 +107,7 @@ def test_classify_first_screen_shows_an_example(wpage):
 
 def test_a_photo_gets_a_plain_message_not_a_digit(wpage):
     pg = wpage
+    open_tab(pg, "Classify")
     pg.wait_for_function(PREDICTION)   # the first screen's example, which the photo must not leave behind
     sub_tab(pg, "Upload")
     click_example(pg, "classify-examples", "photo: astronaut")
@@ -125,6 +128,7 @@ def test_a_photo_gets_a_plain_message_not_a_digit(wpage):
 @pytest.mark.slow
 def test_clearing_the_canvas_resets_quietly(wpage):
     pg = wpage
+    open_tab(pg, "Classify")
     pg.wait_for_function(PREDICTION)
     pg.wait_for_timeout(500)
     draw(pg, "digit-sketch", [(0.5, 0.0), (0.5, 1.0)])
@@ -139,6 +143,7 @@ def test_clearing_the_canvas_resets_quietly(wpage):
 
 def test_imagenet_models_say_they_need_a_download(wpage):
     pg = wpage
+    open_tab(pg, "Classify")
     pg.wait_for_function(PREDICTION)
     pg.locator("#model-choice input").click()
     option = pg.get_by_role("option", name="ResNet-18", exact=False).first

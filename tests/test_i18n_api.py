@@ -117,3 +117,16 @@ def test_the_api_is_the_same_in_both_languages(app_url):
              for lang in ("zh-CN", "en-US")]
     assert views[0] == views[1]
     assert not CJK.search(repr(views[0]["named_endpoints"]["/classify"]))
+
+
+def test_the_queue_refuses_in_the_visitors_language():
+    """ui.admission's refusals (a visitor's share of the queue) are catalogue entries rendered in the request's
+    language; English where none is given."""
+    from ui import admission
+
+    waiting = SimpleNamespace(queue=[SimpleNamespace(session_hash="a", request=None)] * 4)
+    queue = SimpleNamespace(event_queue_per_concurrency_id={"default": waiting}, active_jobs=[])
+    assert "limit is 4 per visitor" in admission.refusal(queue, "a", None)
+    zh = admission.refusal(queue, "a", None, "zh")
+    assert CJK.search(zh) and "4" in zh, zh
+    assert admission.refusal(queue, "b", None, "zh") is None

@@ -87,20 +87,20 @@ def _in_flight(queue) -> list:
     return events
 
 
-def refusal(queue, session: str | None, ip: str | None) -> str | None:
-    """Why this request may not join now (None: it may)."""
+def refusal(queue, session: str | None, ip: str | None, language: str | None = None) -> str | None:
+    """Why this request may not join now (None: it may), in `language` (None: English, or the event's)."""
+    from core.errors import render
+
     lim = limits()
     events = _in_flight(queue)
     if session and lim["per_session"] > 0:
         mine = sum(1 for e in events if e.session_hash == session)
         if mine >= lim["per_session"]:
-            return (f"You already have {mine} requests waiting or running (the limit is {lim['per_session']} per "
-                    "visitor, so that everyone gets a turn). Wait for one to finish, then try again.")
+            return render("queue.per_visitor", {"held": mine, "limit": lim["per_session"]}, language)
     if ip and lim["per_ip"] > 0:
         from_ip = sum(1 for e in events if client_ip(getattr(e, "request", None)) == ip)
         if from_ip >= lim["per_ip"]:
-            return (f"Your address already has {from_ip} requests waiting or running (the limit is {lim['per_ip']}). "
-                    "Wait for one to finish, then try again.")
+            return render("queue.per_address", {"held": from_ip, "limit": lim["per_ip"]}, language)
     return None
 
 
@@ -229,6 +229,8 @@ def install(demo) -> None:
     accept (bound_sketchpad)."""
     import gradio as gr
 
+    from ui.i18n import request_language
+
     _check_gradio(demo)
     for block in demo.blocks.values():
         if isinstance(block, gr.ImageEditor) and not getattr(block, "_playground_bounded", False):
@@ -243,7 +245,7 @@ def install(demo) -> None:
     push = queue.push
 
     async def admitted_push(body, request, username):
-        why = refusal(queue, getattr(body, "session_hash", None), client_ip(request))
+        why = refusal(queue, getattr(body, "session_hash", None), client_ip(request), request_language(request))
         if why is not None:
             # "error" (HTTP 400 with the reason as detail): the browser shows the detail; for "queue_full" (503)
             # it would show only a generic "busy" line, and a visitor would not learn why or what to do.

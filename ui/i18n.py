@@ -24,6 +24,7 @@ LANGUAGE_HEADER = "x-playground-language"
 # the config) carries the page's language as LANGUAGE_HEADER, read at the time of the request, so a language
 # switched in Settings applies to the next event without a reload. Only same-origin requests (a custom header on
 # another origin's request would need a CORS preflight); a value that is not a plain language tag is not sent.
+# It also renames the tab buttons after a language switch (see retitle).
 LANGUAGE_HEAD = """<script>
 (() => {
   const real = window.fetch;
@@ -42,6 +43,24 @@ LANGUAGE_HEAD = """<script>
   };
   wrapped.playgroundLanguage = true;
   window.fetch = wrapped;
+  // Gradio 6.31 translates a tab's name when the tab registers, i.e. when it is shown: after a switch in
+  // Settings -> Language the names of tabs not visited since stay in the old language. Rename those buttons
+  // (the bar, its hidden measuring copy, the overflow menu) from the page's own translations.
+  const retitle = () => {
+    const all = (window.gradio_config || {}).i18n_translations;
+    if (!all) return;
+    const tag = (document.documentElement.lang || '').toLowerCase();
+    const lang = all[tag] ? tag : all[tag.split('-')[0]] ? tag.split('-')[0] : 'en';
+    const keys = new Map();
+    for (const dict of Object.values(all)) for (const [k, v] of Object.entries(dict)) if (!keys.has(v)) keys.set(v, k);
+    document.querySelectorAll('.tab-container > button, .overflow-dropdown button').forEach((b) => {
+      const node = [...b.childNodes].find((n) => n.nodeType === 3 && n.nodeValue.trim());
+      const key = node && keys.get(node.nodeValue.trim());
+      const text = key && ((all[lang] || {})[key] || (all.en || {})[key]);
+      if (text && node.nodeValue.trim() !== text) node.nodeValue = text;
+    });
+  };
+  new MutationObserver(retitle).observe(document.documentElement, {attributes: true, attributeFilter: ['lang']});
 })();
 </script>""" % LANGUAGE_HEADER
 

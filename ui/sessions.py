@@ -36,7 +36,9 @@ from gradio import routes, state_holder
 from gradio.state_holder import SessionState, StateHolder
 
 from ui import admission
+from ui.i18n import request_language
 from core import tempfiles
+from core.errors import render
 from core.settings import settings
 from zoo.space import on_space
 
@@ -256,9 +258,8 @@ def install(demo) -> None:
         if sid and holder is not None and sid not in holder.session_data:
             if not policy.take_new_session(ip):
                 policy.refused += 1
-                return False, ("Your address has opened too many new sessions in the last minute (the limit is "
-                               f"{limits()['new_per_ip_per_min']:g} a minute). Use the page you already have open, "
-                               "or try again in a minute."), "error"
+                return False, render("queue.new_sessions", {"limit": limits()["new_per_ip_per_min"]},
+                                     request_language(request)), "error"
             policy.pending_owner[sid] = ip       # Gradio makes the session inside push (route_utils.get_fn)
         try:
             return await push(body, request, username)
