@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.errors import InputError
+from core.i18n import current_language, t
 
 
 MIN_CAM_SIDE = 7   # the coarsest map worth showing: ResNet-18's layer4 at 224 px is 7x7
@@ -58,8 +59,9 @@ def _spatial_sizes(model: nn.Module, names: list[str], shape: tuple[int, ...]) -
     return sizes
 
 
-def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, str]:
-    """(module name, why) of the Grad-CAM target layer for this architecture and input size.
+def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...], language: str | None = None) -> tuple[str, str]:
+    """(module name, why) of the Grad-CAM target layer for this architecture and input size; why in `language`
+    (None: the request's).
 
     Rule: the deepest candidate whose map is at least 7x7. At 224 px that is exactly pytorch-grad-cam's advice
     (ResNet `layer4[-1]`, 7x7; VGG/AlexNet the last conv's ReLU). On 28 px digits the last ResNet stage is 4x4
@@ -68,7 +70,7 @@ def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[s
     key = tuple(int(s) for s in input_shape)
     hit = _auto_cache.get(model, {}).get(key)
     if hit is not None:
-        return hit
+        return hit[0], _said(hit[1], language)
     names, family = _candidates(model)
     if not names:
         raise InputError("inspect.no_conv")
@@ -77,24 +79,27 @@ def auto_target_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[s
     name = ok[-1] if ok else max(names, key=lambda n: min(sizes.get(n, (0, 0))))
     h, w = sizes.get(name, (0, 0))
     deepest = names[-1]
-    what = {"resnet": "the last residual block of its stage (the whole block, so the skip connection is included)",
-            "features": "the ReLU after a convolution, taken before the max pool that follows (finer map; pooling "
-                        "only keeps the local maxima of these same maps)",
-            "conv": "a Conv2d module"}[family]
-    why = (f"`{name}` ({h}x{w} map): {what}. Rule: the deepest layer whose map is at least "
-           f"{MIN_CAM_SIDE}x{MIN_CAM_SIDE} - deeper layers are more class-specific, but Grad-CAM can only say "
-           f"*where* at the resolution of its layer.")
+    what = {"resnet": "inspect.why.what_resnet", "features": "inspect.why.what_features",
+            "conv": "inspect.why.what_conv"}[family]
+    why = [("inspect.why.rule", {"name": name, "h": h, "w": w, "what": {"key": what}, "side": MIN_CAM_SIDE})]
     if name != deepest:
         dh, dw = sizes.get(deepest, (0, 0))
-        why += (f" The deepest candidate, `{deepest}`, is only {dh}x{dw} for this input, so we step back to "
-                f"`{name}`.")
+        why.append(("inspect.why.step_back", {"deepest": deepest, "dh": dh, "dw": dw, "name": name}))
     elif family == "resnet":
-        why += f" It is the deepest spatial layer: pytorch-grad-cam's advice `model.{name.split('.')[0]}[-1]`."
+        why.append(("inspect.why.resnet_advice", {"stage": name.split(".")[0]}))
     else:
-        why += (" It is the deepest spatial layer (pytorch-grad-cam suggests `model.features[-1]`, the max pool "
-                "right after it).")
+        why.append(("inspect.why.features_advice", {}))
     _auto_cache.setdefault(model, {})[key] = (name, why)
-    return name, why
+    return name, _said(why, language)
+
+
+def _said(parts: list[tuple[str, dict]], language: str | None = None) -> str:
+    """Sentences (catalogue key, values; a value {"key": k} is that entry) in a language (None: the request's),
+    one after another (Chinese sentences are not separated by a space)."""
+    language = language or current_language()
+    texts = [t(key, language, **{k: t(v["key"], language) if isinstance(v, dict) else v for k, v in values.items()})
+             for key, values in parts]
+    return ("" if language == "zh" else " ").join(texts)
 
 
 @dataclass
@@ -117,19 +122,20 @@ def _norm(a: torch.Tensor) -> np.ndarray:
     return (a / m).numpy() if m > 0 else torch.zeros_like(a).numpy()
 
 
-def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, layer: str | None = None) -> Attribution:
+def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, layer: str | None = None,
+              language: str | None = None) -> Attribution:
     """Grad-CAM (captum LayerGradCam, ReLU'd as in the paper) and |d logit / d input| saliency for x (1, C, H, W).
 
     target None = the predicted class. The shared model is not changed: captum adds hooks for the call and
-    removes them, and torch.autograd.grad leaves .grad untouched.
+    removes them, and torch.autograd.grad leaves .grad untouched. language: of `why` (None: the request's).
     """
     from captum.attr import LayerAttribution, LayerGradCam, Saliency  # lazily: captum + scipy take ~0.5 s to import
 
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"attribute expects one input (1, C, H, W); got {tuple(x.shape)}")
-    auto_name, why = auto_target_layer(model, tuple(x.shape))
+    auto_name, why = auto_target_layer(model, tuple(x.shape), language)
     if layer and layer != auto_name:
-        why = f"`{layer}`, chosen by you (the automatic choice would be `{auto_name}`)."
+        why = _said([("inspect.why.chosen", {"layer": layer, "auto": auto_name})], language)
     layer = layer or auto_name
     module = model.get_submodule(layer)
     with torch.enable_grad():

@@ -3,6 +3,8 @@
 Feature-map grids, filters and overlays are drawn with numpy (+ PIL for the small labels): a matplotlib
 figure with 64 subplots costs ~1 s, the numpy grid ~1-3 ms. Charts (histograms, bars) use one matplotlib
 Figure each (zoo/pictures.py: Agg canvas, no pyplot, so no global state: safe in a server thread).
+Titles and axis labels come from the caller, already in the visitor's language (look_inside.views); a text with
+Chinese in it is drawn with the CJK font (core.fonts), other text with PIL's own.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from core.fonts import has_cjk, pil_font
 from zoo.pictures import fig_to_array, figure, lut, upscale
 
 BG = 255          # grid background (white)
@@ -36,6 +39,11 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
+def _font_for(text: str, size: int = 12):
+    """PIL's own font, or the CJK font for a text with Chinese in it."""
+    return pil_font(size) if has_cjk(text) else _font(size)
+
+
 def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, pad: int = 4,
           title: str | None = None) -> np.ndarray:
     """Lay equal-size RGB tiles in a grid with a label band above each (PIL text), white background."""
@@ -52,7 +60,7 @@ def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, p
         out[y:y + th, x:x + tw] = t
     if labels or title:
         if title:  # a grid narrower than its title gets white margins
-            need = int(_font(13).getlength(title)) + 12
+            need = int(_font_for(title, 13).getlength(title)) + 12
             if need > out.shape[1]:
                 extra = need - out.shape[1]
                 out = np.pad(out, ((0, 0), (extra // 2, extra - extra // 2), (0, 0)), constant_values=BG)
@@ -65,7 +73,7 @@ def _grid(tiles: list[np.ndarray], labels: list[str] | None, cols: int | None, p
             d.text((off + pad + c * (tw + pad) + 2, top + pad + r * (th + lh + pad) + 1), text, fill=(40, 40, 40),
                    font=font)
         if title:
-            d.text((out.shape[1] / 2, 5), title, fill=(20, 20, 20), font=_font(13), anchor="mt")
+            d.text((out.shape[1] / 2, 5), title, fill=(20, 20, 20), font=_font_for(title, 13), anchor="mt")
         out = np.asarray(im)
     return out
 
@@ -155,8 +163,8 @@ def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str,
     if hi <= lo:
         lo, hi = lo - 1, hi + 1
     labels = [f"{nm}  {e}" if extra else nm for nm, e in zip(names, extra or names)]
-    font, tfont = _font(11), _font(13)
-    left = min(340, 16 + max((int(font.getlength(t)) for t in labels), default=40))
+    font = _font(11)
+    left = min(340, 16 + max((int(_font_for(t, 11).getlength(t)) for t in labels), default=40))
     top, bottom, right = 30, 44, 16
     n = len(rows)
     height = top + (n + 1) * row_h + bottom
@@ -181,14 +189,14 @@ def ridgeline(names: list[str], rows: list[np.ndarray], title: str, xlabel: str,
             pts.append((float(xs[-1]), base))
             d.polygon(pts, fill=(120, 165, 210), outline=(31, 119, 180))
         d.line([(x0, base), (x1, base)], fill=(150, 150, 150), width=1)
-        d.text((left - 8, base - 2), text, fill=(30, 30, 30), font=font, anchor="rs")
+        d.text((left - 8, base - 2), text, fill=(30, 30, 30), font=_font_for(text, 11), anchor="rs")
     yb = height - bottom + 4
     d.line([(x0, yb), (x1, yb)], fill=(60, 60, 60), width=1)
     for t in nice_ticks(lo, hi):
         d.line([(px(t), yb), (px(t), yb + 4)], fill=(60, 60, 60), width=1)
         d.text((px(t), yb + 6), _fmt(t), fill=(30, 30, 30), font=font, anchor="mt")
-    d.text(((x0 + x1) / 2, height - 6), xlabel, fill=(30, 30, 30), font=font, anchor="ms")
-    d.text((width / 2, 8), title, fill=(20, 20, 20), font=tfont, anchor="mt")
+    d.text(((x0 + x1) / 2, height - 6), xlabel, fill=(30, 30, 30), font=_font_for(xlabel, 11), anchor="ms")
+    d.text((width / 2, 8), title, fill=(20, 20, 20), font=_font_for(title, 13), anchor="mt")
     return np.asarray(im)
 
 
@@ -213,7 +221,8 @@ def hbars(names: list[str], values: list[float], title: str, xlabel: str, highli
     return fig_to_array(fig)
 
 
-def overlaid_hist(a: np.ndarray, b: np.ndarray, title: str, labels: tuple[str, str], bins: int = 80) -> np.ndarray:
+def overlaid_hist(a: np.ndarray, b: np.ndarray, title: str, labels: tuple[str, str], bins: int = 80,
+                  xlabel: str = "weight value") -> np.ndarray:
     """Two distributions of one layer's weights on one axis (the checkpoint comparison's close-up)."""
     a = np.asarray(a, np.float64).ravel()
     b = np.asarray(b, np.float64).ravel()
@@ -228,6 +237,6 @@ def overlaid_hist(a: np.ndarray, b: np.ndarray, title: str, labels: tuple[str, s
     ax.hist(np.clip(b, lo, hi), bins=edges, alpha=0.5, label=labels[1], color="#ff7f0e")
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("weight value", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(labelsize=7)
     return fig_to_array(fig)

@@ -19,6 +19,8 @@ from look_inside.attribution import attribute
 from training.data.datasets import mnist5k
 from core.cache import LRUCache
 from core.errors import InputError
+from core.fonts import text_language
+from core.i18n import current_language, t
 from zoo.catalog import categories_of
 from zoo.classify import load_model, preprocess
 from core.device import get_device
@@ -33,8 +35,17 @@ _random_models: LRUCache[nn.Module] = LRUCache(2)
 _architectures: LRUCache[nn.Module] = LRUCache(2)
 
 
-def weights_label(weights: str, seed: int) -> str:
-    return "trained weights" if weights == TRAINED else f"RANDOM INIT (seed {int(seed)}, no trained weights)"
+def weights_label(weights: str, seed: int, language: str | None = None) -> str:
+    """Which weights a view shows, in a language (None: the request's)."""
+    return (t("inspect.weights.trained", language) if weights == TRAINED
+            else t("inspect.weights.random", language, seed=int(seed)))
+
+
+def _languages(language: str | None) -> tuple[str, str]:
+    """(the text's language, the pictures' language): None is the request's; a picture is written in English where
+    no CJK font can draw Chinese (core.fonts)."""
+    language = language or current_language()
+    return language, text_language(language)
 
 
 def _random_model(name: str, seed: int) -> nn.Module:
@@ -106,53 +117,61 @@ def layer_choices(model: nn.Module) -> list[str]:
     return [n.name for n in A.graph_nodes(model)]
 
 
-def render_grid(act: torch.Tensor, top_k: int, shared_scale: bool, layer: str = "") -> tuple[np.ndarray, str]:
-    """One node's output for one input (C, H, W) or (F,) -> the picture and a one-line description."""
+def render_grid(act: torch.Tensor, top_k: int, shared_scale: bool, layer: str = "",
+                language: str | None = None) -> tuple[np.ndarray, str]:
+    """One node's output for one input (C, H, W) or (F,) -> the picture and a one-line description (in a
+    language; None: the request's)."""
+    language, drawn = _languages(language)
     if act.dim() == 3:
         idx, maps = A.top_channels(act, top_k)
         means = maps.reshape(len(maps), -1).mean(axis=1)
         labels = [f"ch {int(i)}  {m:.2f}" for i, m in zip(idx, means)]
-        title = f"{layer}: top {len(idx)} of {act.shape[0]} channels (channel index, mean activation)"
+        title = t("inspect.grid.title", drawn, layer=layer, n=len(idx), total=act.shape[0])
         return (plots.feature_grid(maps, labels, shared_scale=shared_scale, title=title),
-                f"top {len(idx)} of {act.shape[0]} channels by mean activation ({act.shape[1]}x{act.shape[2]} each)")
+                t("inspect.grid.what", language, n=len(idx), total=act.shape[0], h=act.shape[1], w=act.shape[2]))
     v = act.reshape(-1).float().cpu().numpy()
-    return plots.vector_tile(v), f"a vector of {v.size} values, drawn row by row as a near-square image"
+    return plots.vector_tile(v), t("inspect.grid.vector", language, n=v.size)
 
 
 def activation_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, layer: str | None = None,
-                    top_k: int = 16, shared_scale: bool = False, histograms: bool = True) -> ActivationView:
-    """Forward once, keeping `layer`'s output and every layer's statistics; draw the grid (and the histograms)."""
+                    top_k: int = 16, shared_scale: bool = False, histograms: bool = True,
+                    language: str | None = None) -> ActivationView:
+    """Forward once, keeping `layer`'s output and every layer's statistics; draw the grid (and the histograms).
+    language: of the text and the pictures (None: the request's)."""
+    language = language or current_language()
     layer = layer or A.default_layer(model)   # (traces the graph once per model: not part of the timing)
     t0 = time.perf_counter()
     cap = A.capture(model, x.to(device_of(model)), keep=[layer])
     t1 = time.perf_counter()
     act = cap.acts[layer][0]
-    grid, what = render_grid(act, top_k, shared_scale, layer)
+    grid, what = render_grid(act, top_k, shared_scale, layer, language)
     t2 = time.perf_counter()
-    hist = activation_histograms(cap.stats) if histograms else None
+    hist = activation_histograms(cap.stats, language) if histograms else None
     t3 = time.perf_counter()
     probs = cap.logits.float().softmax(1)[0]
     best = int(probs.argmax())
     cats = categories_of(spec)
     label = cats[best] if best < len(cats) else str(best)
     s = next((s for s in cap.stats if s.name == layer), None)
-    stat = (f" Layer mean {s.mean:.3f}, std {s.std:.3f}" + (f", {s.frac_zero:.0%} of its ReLU units are 0 (inactive "
-            f"for this input), {s.dead_channels:.0%} of its channels are 0 everywhere." if s.is_relu else ".")
-            if s else "")
-    text = (f"**{layer}** output {tuple(cap.acts[layer].shape)}: {what}.{stat}  \n"
-            f"The model predicts **{label}** ({float(probs[best]):.1%}). Forward + capture {1000 * (t1 - t0):.0f} ms, "
-            f"grid {1000 * (t2 - t1):.0f} ms, histograms {1000 * (t3 - t2):.0f} ms.")
+    stat = ("" if not s else t("inspect.act.relu_stats", language, mean=f"{s.mean:.3f}", std=f"{s.std:.3f}",
+                                zero=f"{s.frac_zero:.0%}", dead=f"{s.dead_channels:.0%}") if s.is_relu
+            else t("inspect.act.stats", language, mean=f"{s.mean:.3f}", std=f"{s.std:.3f}"))
+    text = (t("inspect.act.output", language, layer=layer, shape=tuple(cap.acts[layer].shape), what=what)
+            + ("" if language == "zh" or not stat else " ") + stat + "  \n"
+            + t("inspect.act.timing", language, label=label, p=f"{float(probs[best]):.1%}",
+                forward=f"{1000 * (t1 - t0):.0f}", grid=f"{1000 * (t2 - t1):.0f}", hist=f"{1000 * (t3 - t2):.0f}"))
     dead = reference_dead(model, spec)
     if dead and layer in dead:
-        text += (f"  \nOver {DEAD_BATCH} test digits, {dead[layer]:.0%} of `{layer}`'s units never fire (dead for "
-                 f"this data); the last column has every ReLU layer.")
+        text += "  \n" + t("inspect.act.dead", language, n=DEAD_BATCH, dead=f"{dead[layer]:.0%}", layer=layer)
     return ActivationView(grid, hist, A.stats_table(cap.stats, dead), text, layer,
                           {"forward_capture": 1000 * (t1 - t0), "grid": 1000 * (t2 - t1),
                            "histograms": 1000 * (t3 - t2)})
 
 
-def activation_histograms(stats: list[A.LayerStats]) -> np.ndarray:
-    """Ridgeline of every ReLU output (zeros left out: their share is in the label) plus the logits."""
+def activation_histograms(stats: list[A.LayerStats], language: str | None = None) -> np.ndarray:
+    """Ridgeline of every ReLU output (zeros left out: their share is in the label) plus the logits; its text in
+    a language (None: the request's)."""
+    drawn = _languages(language)[1]
     rows = [s for s in stats if s.is_relu]
     if stats and stats[-1] not in rows:
         rows.append(stats[-1])
@@ -161,9 +180,9 @@ def activation_histograms(stats: list[A.LayerStats]) -> np.ndarray:
         v = s.sample[s.sample != 0] if s.is_relu else s.sample
         names.append(s.name)
         vals.append(v)
-        extra.append(f"({s.frac_zero:.0%} zero)" if s.is_relu else "(output)")
-    return plots.ridgeline(names, vals, "Activation histograms for this input, one row per layer (ReLU zeros "
-                           "left out)", "activation value", extra=extra)
+        extra.append(t("inspect.hist.zero", drawn, p=f"{s.frac_zero:.0%}") if s.is_relu
+                     else t("inspect.hist.output", drawn))
+    return plots.ridgeline(names, vals, t("inspect.hist.title", drawn), t("inspect.hist.xlabel", drawn), extra=extra)
 
 
 # ---- attribution --------------------------------------------------------------------------------------------
@@ -178,18 +197,20 @@ class AttributionView:
 
 
 def attribution_view(model: nn.Module, spec: ModelSpec, x: torch.Tensor, target: int | None = None,
-                     layer: str | None = None) -> AttributionView:
+                     layer: str | None = None, language: str | None = None) -> AttributionView:
+    """Grad-CAM and saliency over the input, and what they show (in a language; None: the request's)."""
+    language = language or current_language()
     t0 = time.perf_counter()
-    a = attribute(model, x.to(device_of(model)), target=target, layer=layer or None)
+    a = attribute(model, x.to(device_of(model)), target=target, layer=layer or None, language=language)
     base = input_picture(spec, x)
     f = base.shape[0] // a.gradcam.shape[0]
     up = lambda h: h.repeat(f, 0).repeat(f, 1) if f > 1 else h  # noqa: E731
     cats = categories_of(spec)
-    which = "the prediction" if a.target == a.predicted else f"chosen; the model predicts {cats[a.predicted]}"
-    text = (f"Target class **{cats[a.target]}** ({which}"
-            f", p = {a.probs[a.target]:.1%}). Grad-CAM layer: {a.why}  \n"
-            f"Saliency is |d logit / d pixel|: which pixels would change the score fastest. "
-            f"({1000 * (time.perf_counter() - t0):.0f} ms)")
+    which = (t("inspect.attr.predicted", language) if a.target == a.predicted
+             else t("inspect.attr.chosen", language, predicted=cats[a.predicted]))
+    text = (t("inspect.attr.target", language, target=cats[a.target], which=which, p=f"{a.probs[a.target]:.1%}",
+              why=a.why) + "  \n"
+            + t("inspect.attr.saliency", language, ms=f"{1000 * (time.perf_counter() - t0):.0f}"))
     return AttributionView(plots.overlay(base, up(a.gradcam)), plots.overlay(base, up(a.saliency), cmap="inferno"),
                            text, a.layer, a.target)
 
@@ -204,22 +225,27 @@ class WeightsView:
     text: str
 
 
-def weights_view(model: nn.Module, label: str, include_bn: bool = False, zero_tol: float = W.ZERO_TOL) -> WeightsView:
+def weights_view(model: nn.Module, label: str, include_bn: bool = False, zero_tol: float = W.ZERO_TOL,
+                 language: str | None = None, drawn_label: str | None = None) -> WeightsView:
+    """Weight histograms, statistics and first-layer filters. label: which weights (weights_label); the text in
+    a language (None: the request's); drawn_label: label in the pictures' language where that differs."""
+    language, drawn = _languages(language)
     tensors = W.param_tensors(model, include_bn=True)
     stats = W.weight_table(tensors, zero_tol)
     shown = {k: v for k, v in tensors.items() if include_bn or (k.endswith(".weight") and v.dim() > 1)}
     hist = plots.ridgeline(list(shown), [W.sample(v) for v in shown.values()],
-                           f"Weight histograms ({label}), one row per tensor", "weight value",
+                           t("inspect.w.hist_title", drawn, label=drawn_label or label), t("inspect.w.xlabel", drawn),
                            extra=[f"({v.numel():,})" for v in shown.values()])
     conv_name, w = W.first_conv(model)
     filters = plots.filters_grid(w.float().cpu().numpy())
     total = sum(t.numel() for t in tensors.values())
     worst = max(stats, key=lambda s: s.frac_near_zero if s.frac_near_zero == s.frac_near_zero else -1)
-    text = (f"{len(stats)} parameter tensors, {total:,} numbers ({label}). First-layer filters: `{conv_name}.weight` "
-            f"{tuple(w.shape)}{' (RGB)' if w.shape[1] == 3 else ' (mean over input channels; red +, blue -)'}. "
-            f"Most near-zero (|w| < {zero_tol:g}): `{worst.name}` {worst.frac_near_zero:.1%}."
-            + (f" **{sum(s.nonfinite for s in stats)} non-finite values (NaN/inf): a broken checkpoint.**"
-               if any(s.nonfinite for s in stats) else ""))
+    text = t("inspect.w.text_rgb" if w.shape[1] == 3 else "inspect.w.text_mean", language, n=len(stats),
+             total=f"{total:,}", label=label, conv=conv_name, shape=tuple(w.shape), tol=f"{zero_tol:g}",
+             worst=worst.name, frac=f"{worst.frac_near_zero:.1%}")
+    if any(s.nonfinite for s in stats):
+        text += ("" if language == "zh" else " ") + t("inspect.w.nonfinite", language,
+                                                      n=sum(s.nonfinite for s in stats))
     return WeightsView(hist, W.table_rows(stats), filters, text)
 
 
@@ -234,7 +260,11 @@ class CompareView:
     layer: str
 
 
-def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str | None = None) -> CompareView:
+def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str | None = None,
+                 language: str | None = None, drawn_labels: tuple[str, str] | None = None) -> CompareView:
+    """Checkpoint A against B, tensor by tensor. labels: A's and B's names; the text in a language (None: the
+    request's); drawn_labels: the names in the pictures' language where that differs."""
+    language, drawn = _languages(language)
     ta, tb = W.param_tensors(a), W.param_tensors(b)
     changes = W.compare(ta, tb)
     reshaped = [c.name for c in changes if ta[c.name].shape != tb[c.name].shape]
@@ -247,19 +277,21 @@ def compare_view(a: nn.Module, b: nn.Module, labels: tuple[str, str], layer: str
     layer = layer or max(weights, key=lambda c: c.rel_change).name
     bars = plots.hbars([c.name for c in changes],
                        [c.rel_change if np.isfinite(c.rel_change) else np.nan for c in changes],
-                       "Relative change per tensor  ||B - A|| / ||A||",
-                       "relative change", highlight=layer)
-    hist = plots.overlaid_hist(W.sample(ta[layer]), W.sample(tb[layer]), f"{layer}: A vs B", labels)
+                       t("inspect.cmp.bars_title", drawn), t("inspect.cmp.bars_xlabel", drawn), highlight=layer)
+    hist = plots.overlaid_hist(W.sample(ta[layer]), W.sample(tb[layer]),
+                               t("inspect.cmp.hist_title", drawn, layer=layer), drawn_labels or labels,
+                               xlabel=t("inspect.w.xlabel", drawn))
     zero_a = [c.name for c in changes if not np.isfinite(c.rel_change) and c.name not in reshaped]
     big = max(weights, key=lambda c: c.rel_change)
     small = min(weights, key=lambda c: c.rel_change)
     heads = ", ".join(f"`{n}` {tuple(ta[n].shape)} -> {tuple(tb[n].shape)}" for n in reshaped)
-    text = (f"A = {labels[0]}, B = {labels[1]}. Most changed weight tensor: `{big.name}` "
-            f"({big.rel_change:.3g}, cosine {big.cosine:.3f}); least: `{small.name}` ({small.rel_change:.3g})."
-            + (f" {len(zero_a)} tensors are all zeros in A (e.g. `{zero_a[0]}`: BatchNorm biases start at 0), "
-               f"so their relative change is infinite and is left out of the bars." if zero_a else "")
-            + (f" Replaced head (new number of classes): {heads}"
-               f" - a new layer, not a change, so it has no bar." if reshaped else ""))
+    sep = "" if language == "zh" else " "
+    text = t("inspect.cmp.text", language, a=labels[0], b=labels[1], big=big.name, big_change=f"{big.rel_change:.3g}",
+             cosine=f"{big.cosine:.3f}", small=small.name, small_change=f"{small.rel_change:.3g}")
+    if zero_a:
+        text += sep + t("inspect.cmp.zeros", language, n=len(zero_a), example=zero_a[0])
+    if reshaped:
+        text += sep + t("inspect.cmp.replaced", language, heads=heads)
     return CompareView(bars, hist, W.compare_rows(changes), text, layer)
 
 

@@ -75,7 +75,7 @@ def test_a_flood_of_new_sessions_evicts_its_own_and_is_refused_past_its_rate(app
     (idle, but from another address) session and its state survive, and past the per-address rate the
     attacker's NEW sessions are refused while its existing one and the victim's keep working."""
     holder = app_demo.server_app.state_holder
-    idx = queue_api.fn_index(app_demo, "model_card")
+    idx = queue_api.fn_index(app_demo, "model_card_ui")
     victim = f"victim-{time.time_ns()}"
     assert _call(app_url, idx, ["resnet_digits"], victim, VICTIM_IP)["success"]
     victim_state = holder.session_data[victim]
@@ -109,7 +109,7 @@ def test_unread_results_are_bounded_per_session_and_overall(app_url, app_demo, m
     from ui import queue_bounds
 
     monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", "100")    # joins faster than they run
-    idx = queue_api.fn_index(app_demo, "model_card")
+    idx = queue_api.fn_index(app_demo, "model_card_ui")
     queue = app_demo._queue
     ledger = queue._playground_ledger
     lim = queue_bounds.limits()
