@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ui.i18n import TITLE_KEYS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-TABS = ["Classify", "Tensors", "Autograd", "Autoencoder", "GAN", "Data", "Fine-tune", "Ensembles & compression",
-        "Look inside"]
+TABS = ["Start here", "Classify", "Tensors", "Autograd", "Autoencoder", "GAN", "Data", "Fine-tune",
+        "Ensembles & compression", "Look inside"]
 
 
 @pytest.mark.app   # builds the app in a subprocess
@@ -21,7 +23,8 @@ def test_import_starts_nothing_and_loads_no_model():
     code = ("import json, sys, threading, app, gradio as gr; before = threading.active_count(); "
             "demo = app.build_app(); from zoo import classify; "
             "top = next(b for b in demo.children if isinstance(b, gr.Tabs)); "
-            "print(json.dumps({'tabs': [[t.label, t.id] for t in top.children if isinstance(t, gr.Tab)], "
+            "print(json.dumps({'tabs': [[getattr(t.label, 'key', t.label), t.id] for t in top.children "
+            "if isinstance(t, gr.Tab)], "
             "'declared': [title for title, _ in app.TABS], 'threads_added': threading.active_count() - before, "
             "'models_loaded': len(classify._models), "
             "'heavy': [m for m in ('mlxtend', 'sklearn', 'captum', 'imblearn', 'skimage') if m in sys.modules]}))")
@@ -30,7 +33,8 @@ def test_import_starts_nothing_and_loads_no_model():
     assert out.returncode == 0, out.stderr
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     assert facts["declared"] == TABS
-    assert facts["tabs"] == [[t, t.lower().replace(" ", "-")] for t in TABS]   # built as declared, in order
+    # built as declared, in order; each tab's name is its catalogue key (the browser shows it in its language)
+    assert facts["tabs"] == [[TITLE_KEYS[t], t.lower().replace(" ", "-")] for t in TABS]
     assert facts["models_loaded"] == 0          # models load lazily, on first use
     assert facts["heavy"] == []                 # heavy libraries are imported inside callbacks
     assert facts["threads_added"] == 0          # no server, no background work at build time
