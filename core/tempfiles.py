@@ -55,7 +55,8 @@ RECENT_S = 1800              # a visitor's result this young goes only after eve
                              # downloaded it yet)
 JANITOR_S = 60.0             # a full prune at least this often; sooner when a capped folder changes (start_janitor)
 UNIT_FOLDERS = ("runs", "scratch")     # folders whose children are deleted one by one
-NEVER = ("sandbox",)         # the sandbox's fork server lives here while the app runs (playground/pool.py)
+NEVER = ("sandbox", "data")  # the sandbox's fork server lives here while the app runs (playground/pool.py); data:
+                             # data sets written from the packages that ship them (zoo.standalone.data_file)
 ANONYMOUS = ("", "")
 # Names Gradio gives what it writes into its folder (processing_utils: sha256 folders; multipart and mkdtemp: tmp*)
 _GRADIO_NAME = re.compile(r"^([0-9a-f]{64}|tmp\w+|deep_links)$")

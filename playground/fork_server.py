@@ -30,7 +30,7 @@ from core.errors import term
 from playground import fence, frames
 from playground.worker import SandboxUnavailable
 from zoo.hub import WEIGHTS_DIR
-from zoo.standalone import link, shipped_hub_cache
+from zoo.standalone import data_folder, link, shipped_hub_cache
 
 log = logging.getLogger("playground.sandbox")
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,9 @@ class ForkServer:
             child.close()
         # One Hub folder per checkout: a server from another checkout sharing this temp root keeps its own links.
         hub = shipped_hub(self.work_dir / f"hub-{hashlib.sha256(str(WEIGHTS_DIR.resolve()).encode()).hexdigest()[:12]}")
-        cfg = {"read_paths": read_paths() + [str(mpl), str(hub)], "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
+        # the Hub folder links the data files written from the packages (zoo.standalone.data_file): readable too
+        cfg = {"read_paths": read_paths() + [str(mpl), str(hub), str(data_folder())],
+               "gpu_paths": gpu_paths(), "mpl_dir": str(mpl),
                "hub_cache": str(hub),
                "threads": self.threads, "nice": self.nice, "spares": self.spares, "fenced": self.fenced}
         parent.send(json.dumps(cfg).encode())

