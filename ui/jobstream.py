@@ -62,9 +62,13 @@ def cancel_button(button: gr.Button, output, cancelling: str | None = None, api_
         best weights)."""
         return cancel_session(request, cancelling)
 
-    # A private Cancel gets a name of its own: named after the function ("cancel"), the Data tab's (built first)
-    # took /cancel and Fine-tune's public one became /cancel_1
-    where = dict(api_name=api_name) if api_name else dict(api_name="cancel_job", api_visibility="private")
+    # A private Cancel's function gets a name of its own: Gradio names an event after its function, and the Data
+    # tab's (built first) took /cancel, so Fine-tune's public one became /cancel_1. (Not api_name="cancel_job" on
+    # the private events: with it, the Compression lab's page never showed its Cancelled job as cancelled, in
+    # tests/test_ensemble_compress.py's browser test.)
+    if api_name is None:
+        cancel.__name__ = cancel.__qualname__ = "cancel_job"
+    where = dict(api_name=api_name) if api_name else dict(api_visibility="private")
     return button.click(api(cancel), None, output, concurrency_limit=None, **where)
 
 
