@@ -26,17 +26,17 @@ TABS = ["start-here", "classify", "tensors", "autograd", "autoencoder", "gan", "
 # while the tabs are being translated each tab's floor is the share measured last (raise, never lower, it).
 TARGET = 0.95
 ZH_THRESHOLD = {                    # measured at the commit that last set it (strings with Chinese / all)
-    "header": 0.83,                 # 10/12: the tab names; the title and its line not yet
+    "header": 0.95,                 # 12/12
     "start-here": 0.95,             # 102/102
-    "classify": 0.0,                # 0/30
+    "classify": 0.95,               # 30/31: the model's name (ResNet (digits) [resnet_digits]) stays
     "tensors": 0.0,                 # 0/15
     "autograd": 0.0,                # 0/18
-    "autoencoder": 0.0,             # 0/39
-    "gan": 0.0,                     # 0/34
+    "autoencoder": 0.95,            # 39/39
+    "gan": 0.95,                    # 33/33
     "data": 0.90,                   # 49/54
     "fine-tune": 0.94,              # 48/51
     "ensembles-&-compression": 0.95,  # 43/45
-    "look-inside": 0.01,            # 1/65
+    "look-inside": 0.95,            # 65/66: the model's name
 }
 
 # The page's strings, per visible element (innermost of TEXT), without what is data rather than interface: code,

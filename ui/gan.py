@@ -10,8 +10,10 @@ import pandas as pd
 
 from training.generative.fid import class_histogram
 from core.errors import InputError
+from core.i18n import N_, current_language, t
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, whole_number
 from ui.errors import api, page, status_box
+from ui.i18n import label
 from zoo.generative import GENERATIVE_REPO, read_extra
 from zoo.generative_ops import (END_CANDIDATES, END_SURE, digit_labels, gif_bytes, grid, interpolate, read_digits,
                                 realness, sample)
@@ -19,17 +21,9 @@ from zoo.pictures import to_uint8
 
 ANY = "any (0-9 in turn)"
 DIGITS = [ANY] + [str(d) for d in range(10)]
+DIGIT_CHOICES = [(label("gan.digit.any"), ANY)] + [(d, d) for d in DIGITS[1:]]   # the value stays ANY
 MAX_COUNT = 100
 GALLERY_SCALE = 3  # 28 px -> 84 px tiles
-
-INTRO = """A **GAN** is two networks trained against each other on the 4,000 mnist5k digits.
-The **generator G** turns 64 random numbers *z* (plus the digit you ask for) into a 28x28 image: a linear
-layer makes 96 feature maps of 7x7, two transposed convolutions upsample them to 14x14 and 28x28.
-The **discriminator D** looks at an image (and the digit it should be) and outputs the probability that it
-is a real digit rather than one of G's. D is trained to tell them apart; G is trained to make D say "real".
-Neither ever sees a formula for "a 3": G learns it only from D's gradients. The same seed always gives the
-same *z*, hence the same images. **Truncation** redraws every entry of *z* beyond +-t: smaller t gives cleaner,
-more typical, less varied digits (the trade-off BigGAN made famous)."""
 
 CODE = '''import torch
 import torch.nn as nn
@@ -125,9 +119,9 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
     seed, n, d = whole_number(seed, "field.seed", 0, 2**63 - 1), int(count or 64), _digit(digit)
     if not 1 <= n <= MAX_COUNT:
         raise InputError("gan.count", most=MAX_COUNT, value=n)
-    t = float(truncation or 0.0)
+    trunc = float(truncation or 0.0)
     t0 = time.perf_counter()
-    x = sample(seed, n, d, t)                                        # (n, 1, 28, 28)
+    x = sample(seed, n, d, trunc)                                    # (n, 1, 28, 28)
     ms = (time.perf_counter() - t0) * 1000
     y = digit_labels(n, d)
     p = realness(x, y)
@@ -135,11 +129,9 @@ def gan_sample(seed: float = 0, count: float = 64, digit: str = ANY, truncation:
     agree = int((pred == y).sum())
     gallery = [(to_uint8(img, GALLERY_SCALE), f"{int(yi)}→{int(pi)} D{float(pi_r):.2f}".replace("D0.", "D."))
                for img, yi, pi, pi_r in zip(x, y, pred, p)]
-    summary = (f"{n} samples in {ms:.1f} ms (generator forward). The digits classifier `resnet_digits` reads "
-               f"**{agree}/{n}** as the digit asked for; D calls them real with mean probability "
-               f"{float(p.mean()):.2f}.")
+    summary = t("gan.summary", None, n=n, ms=f"{ms:.1f}", agree=agree, p=f"{float(p.mean()):.2f}")
     labels = f"torch.full(({n},), {d})" if d is not None else f"torch.arange({n}) % 10"
-    code = CODE.format(seed=seed, n=n, labels=labels, trunc=TRUNC_CODE.format(t=t) if t > 0 else "",
+    code = CODE.format(seed=seed, n=n, labels=labels, trunc=TRUNC_CODE.format(t=trunc) if trunc > 0 else "",
                        classes=_classes("Generator", "Discriminator"), repo=GENERATIVE_REPO)
     return gallery, grid(x, nrow=min(n, 10), scale=2), summary, code
 
@@ -168,11 +160,12 @@ def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
                               a=int(seed_a), b=int(seed_b), steps=steps, da=da, db=db, n=END_CANDIDATES, ka=ka,
                               kb=kb, sure=END_SURE, trunc=float(truncation or 0.0))
     reads = " ".join(str(d) for d in read_digits(frames).tolist())
-    ends = [f"seed {int(s)}'s row {k}" for s, k in ((seed_a, ka), (seed_b, kb)) if k]
-    note = (f"From a **{da}** to an **{db}**; `resnet_digits` reads the frames as: **{reads}**."
-            + (f" Each end is the first of its seed's {END_CANDIDATES} noise vectors that G draws clearly as that "
-               f"end's digit (resnet_digits at least {END_SURE:.0%} sure: G does not always draw the digit it is "
-               f"asked for); here {' and '.join(ends)}." if ends else ""))
+    ends = [t("gan.interp.end", None, seed=int(s), row=k) for s, k in ((seed_a, ka), (seed_b, kb)) if k]
+    note = t("gan.interp.note", None, a=da, b=db, reads=reads)
+    if ends:
+        note += ("" if current_language() == "zh" else " ") + t("gan.interp.ends", None, n=END_CANDIDATES,
+                                                                 sure=f"{END_SURE:.0%}",
+                                                                 ends=t("gan.interp.and").join(ends))
     return grid(frames, nrow=steps, scale=3), path, code, note
 
 
@@ -182,101 +175,102 @@ def gan_interpolate_page(seed_a=0, seed_b=1, digit_a="3", digit_b="8", steps=10,
     return _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
 
 
-def curves_frames():
-    """The recorded G and D training curves as long-format DataFrames (None when not recorded)."""
+def curves_frames(language: str | None = None):
+    """The recorded G and D training curves as long-format DataFrames (None when not recorded), and the note under
+    them in a language (None: the request's)."""
     rec = read_extra().get("gan_digits_g")
     if not rec or not rec.get("curve"):
-        return None, None, "No training curves recorded yet: run `python -m training.generative.train_gan`."
+        return None, None, t("gan.curves.none", language)
     c = pd.DataFrame(rec["curve"])
     loss = pd.concat([pd.DataFrame({"step": c.step, "value": c.d_loss, "series": "D loss"}),
                       pd.DataFrame({"step": c.step, "value": c.g_loss, "series": "G loss"})])
     prob = pd.concat([pd.DataFrame({"step": c.step, "value": c.d_real, "series": "D(real)"}),
                       pd.DataFrame({"step": c.step, "value": c.d_fake, "series": "D(G(z))"})])
     m = rec.get("metrics", {})
-    chk = ", ".join(f"step {k['step']}: {k['fid_train']:.2f}" for k in rec.get("checkpoints", []))
-    note = (f"Trained {rec.get('steps')} steps in {rec.get('train_seconds')} s on {rec.get('device')} "
-            f"(`{rec.get('train_command')}`); the shipped weights are the moving average of G at step "
-            f"{rec.get('kept_step')}. Frechet distance in resnet_digits features, 1,000 samples vs the test set: "
-            f"**{m.get('fid_test')}** (reference points: real training digits {m.get('fid_ref_train_vs_test')}, "
-            f"blurred real digits {m.get('fid_ref_blurred_test_vs_test')}). Checkpoints vs the training set: {chk}.  \n"
-            "Reading the curves: D's loss staying near 2*ln 2 = 1.39 and D(real), D(G(z)) near 0.5 mean neither "
-            "network wins - the equilibrium a GAN aims for. D(real) -> 1 and D(G(z)) -> 0 would mean D wins "
-            "and G's gradients vanish.")
+    chk = ", ".join(t("gan.curves.checkpoint", language, step=k["step"], fid=f"{k['fid_train']:.2f}")
+                    for k in rec.get("checkpoints", []))
+    note = (t("gan.curves.note", language, steps=rec.get("steps"), seconds=rec.get("train_seconds"),
+              device=rec.get("device"), command=rec.get("train_command"), kept=rec.get("kept_step"),
+              fid=m.get("fid_test"), real=m.get("fid_ref_train_vs_test"),
+              blurred=m.get("fid_ref_blurred_test_vs_test"), checkpoints=chk)
+            + "  \n" + t("gan.curves.reading", language))
     return loss, prob, note
+
+
+def curve_plots(language: str | None = None):
+    """The two training-curve plots with their titles and axes in a language (None: the request's), and the note."""
+    loss, prob, note = curves_frames(language)
+    common = dict(x="step", y="value", color="series", height=260, x_title=t("gan.plot.step", language),
+                  color_title=t("gan.plot.series", language))
+    return (gr.LinePlot(loss, title=t("gan.plot.losses", language), y_title=t("gan.plot.loss", language),
+                        elem_id="gan-loss-plot", **common),
+            gr.LinePlot(prob, title=t("gan.plot.d_output", language), y_title=t("gan.plot.probability", language),
+                        y_lim=[0, 1], elem_id="gan-prob-plot", **common),
+            note)
 
 
 def first_visit(current, seed, count, digit, truncation, seed_a, seed_b, digit_a, digit_b, steps):
     """Sample and interpolate with the settings shown, on the first visit only (later visits keep what the
-    visitor did)."""
+    visitor did); the examples' names, the training curves and their note in the page's language."""
     if current:
-        return (gr.skip(),) * 8
+        return (gr.skip(),) * 12
     return (*gan_sample(seed, count, digit, truncation),
-            *gan_interpolate_page(seed_a, seed_b, digit_a, digit_b, steps, truncation))
+            *gan_interpolate_page(seed_a, seed_b, digit_a, digit_b, steps, truncation),
+            gr.Dataset(sample_labels=[t(key) for _, key in EXAMPLES]), *curve_plots())
 
 
-EXAMPLES = [([0, 64, ANY, 0.0], "seed 0: 64 digits"), ([7, 20, "3", 0.0], "seed 7: twenty 3s"),
-            ([7, 20, "3", 0.7], "the same 3s, truncated (t=0.7)"), ([1, 30, "8", 0.0], "seed 1: thirty 8s")]
+EXAMPLES = [([0, 64, ANY, 0.0], N_("gan.example.seed0")), ([7, 20, "3", 0.0], N_("gan.example.threes")),
+            ([7, 20, "3", 0.7], N_("gan.example.truncated")), ([1, 30, "8", 0.0], N_("gan.example.eights"))]
 
 
 def build_tab(place: Place = ALONE) -> None:
     """place.tab: its select event shows the first samples on the first visit."""
-    gr.Markdown("**Start here:** change the seed or the digit and press *Sample*: the generator paints new digits "
-                "from 64 random numbers. The same seed always gives the same pictures.")
-    with gr.Accordion("What a GAN is", open=False):
-        gr.Markdown(INTRO)
+    gr.Markdown(label("gan.intro"))
+    with gr.Accordion(label("gan.what"), open=False):
+        gr.Markdown(label("gan.what.text"))
     with gr.Row():
         with gr.Column(scale=1):
-            seed = gr.Number(0, label="Seed", precision=0, elem_id="gan-seed")  # checked by gan_sample
-            count = gr.Slider(1, MAX_COUNT, value=64, step=1, label="How many", elem_id="gan-count")
-            digit = gr.Dropdown(DIGITS, value=ANY, label="Digit (the generator is class-conditional)",
-                                elem_id="gan-digit")
-            trunc = gr.Slider(0, 3, value=0, step=0.1, label="Truncation t (0 = off; redraw |z| > t)",
-                              elem_id="gan-trunc")
-            btn = gr.Button("Sample", variant="primary", elem_id="gan-btn")
+            seed = gr.Number(0, label=label("gan.seed"), precision=0, elem_id="gan-seed")  # checked by gan_sample
+            count = gr.Slider(1, MAX_COUNT, value=64, step=1, label=label("gan.count_field"), elem_id="gan-count")
+            digit = gr.Dropdown(DIGIT_CHOICES, value=ANY, label=label("gan.digit_field"), elem_id="gan-digit")
+            trunc = gr.Slider(0, 3, value=0, step=0.1, label=label("gan.truncation"), elem_id="gan-trunc")
+            btn = gr.Button(label("gan.sample_button"), variant="primary", elem_id="gan-btn")
             status = status_box("gan-status")
             ex = gr.Examples([e for e, _ in EXAMPLES], inputs=[seed, count, digit, trunc],
-                             example_labels=[n for _, n in EXAMPLES], label="Examples: one click",
+                             example_labels=[t(key, "en") for _, key in EXAMPLES], label=label("pad.examples"),
                              elem_id="gan-examples")
             summary = gr.Markdown(elem_id="gan-summary")
         with gr.Column(scale=2):
-            gr.Markdown("Under each sample: the digit asked for → the digit `resnet_digits` reads, then **D**'s "
-                        "probability that it is real.", elem_id="gan-caption-key")
-            gallery = gr.Gallery(label="Samples", columns=8, height=440, object_fit="contain", format="png",
-                                 elem_id="gan-gallery", interactive=False)
-            gr.Markdown("**The same samples as one grid**", elem_id="gan-grid-title")
+            gr.Markdown(label("gan.caption_key"), elem_id="gan-caption-key")
+            gallery = gr.Gallery(label=label("gan.samples"), columns=8, height=440, object_fit="contain",
+                                 format="png", elem_id="gan-gallery", interactive=False)
+            gr.Markdown(label("gan.grid_title"), elem_id="gan-grid-title")
             # a title above, no label or buttons on the picture: they float over its top row (on a phone the
             # download button hid a whole digit); the picture saves with the browser's own "Save image"
-            grid_img = gr.Image(label="The same samples as one grid", interactive=False, elem_id="gan-grid",
+            grid_img = gr.Image(label=label("gan.grid"), interactive=False, elem_id="gan-grid",
                                 buttons=[], format="png", show_label=False)
     code = code_block()
-    gr.Markdown("### Interpolation\nWalk from seed A's noise to seed B's (spherical interpolation) while the digit "
-                "embedding blends from digit A to digit B. Smooth change means G learned a continuous space, "
-                "not a lookup table of training digits.")
+    gr.Markdown(label("gan.interp.intro"))
     with gr.Row():
-        seed_a = gr.Number(0, label="Seed A", precision=0, elem_id="gan-seed-a")
-        seed_b = gr.Number(1, label="Seed B", precision=0, elem_id="gan-seed-b")
-        digit_a = gr.Dropdown(DIGITS[1:], value="3", label="Digit A")
-        digit_b = gr.Dropdown(DIGITS[1:], value="8", label="Digit B")
-        steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
-        ibtn = gr.Button("Interpolate", elem_id="gan-interp-btn")
+        seed_a = gr.Number(0, label=label("gan.seed_a"), precision=0, elem_id="gan-seed-a")
+        seed_b = gr.Number(1, label=label("gan.seed_b"), precision=0, elem_id="gan-seed-b")
+        digit_a = gr.Dropdown(DIGITS[1:], value="3", label=label("gan.digit_a"))
+        digit_b = gr.Dropdown(DIGITS[1:], value="8", label=label("gan.digit_b"))
+        steps = gr.Slider(2, 32, value=10, step=1, label=label("gan.steps"))
+        ibtn = gr.Button(label("gan.interp_button"), elem_id="gan-interp-btn")
     istatus = status_box("gan-interp-status")
     with gr.Row():
         with gr.Column(scale=3, min_width=320):
-            strip = gr.Image(label="Interpolation strip", interactive=False, elem_id="gan-strip", buttons=[],
+            strip = gr.Image(label=label("gan.strip"), interactive=False, elem_id="gan-strip", buttons=[],
                              format="png", show_label=False)   # nothing over the frames (as the grid); note below
             strip_note = gr.Markdown(elem_id="gan-strip-note")
-        gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, elem_id="gan-gif", scale=1, height=200,
-                       min_width=200, buttons=["download"])
-    icode = code_block("PyTorch code for the interpolation")
-    gr.Markdown("### How it trained\nLosses and D's verdicts recorded while training, read from "
-                "`zoo/weights/generative.json`.")
-    loss, prob, note = curves_frames()
-    with gr.Row():
-        gr.LinePlot(loss, x="step", y="value", color="series", title="G and D losses", y_title="loss",
-                    height=260, elem_id="gan-loss-plot")
-        gr.LinePlot(prob, x="step", y="value", color="series", title="D's mean output", y_title="probability",
-                    y_lim=[0, 1], height=260, elem_id="gan-prob-plot")
-    gr.Markdown(note)
+        gif = gr.Image(label=label("gan.gif"), type="filepath", interactive=False, elem_id="gan-gif", scale=1,
+                       height=200, min_width=200, buttons=["download"])
+    icode = code_block(label("gan.interp_code"))
+    gr.Markdown(label("gan.trained.intro"))
+    with gr.Row():   # in English until the first visit sends them in the page's language (first_visit)
+        loss_plot, prob_plot, note = curve_plots("en")
+    note = gr.Markdown(note)
 
     common = INTERACTIVE
     sample_in, sample_out = [seed, count, digit, trunc], [gallery, grid_img, summary, code]
@@ -290,5 +284,6 @@ def build_tab(place: Place = ALONE) -> None:
                api_visibility="private", **common)
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)
     api_endpoint(gan_interpolate, interp_in, interp_out, "gan_interpolate", **common)
-    place.on_select(first_visit, [gallery] + sample_in + interp_in[:-1], sample_out + page_out,
-                    api_visibility="private", **common)
+    place.on_select(first_visit, [gallery] + sample_in + interp_in[:-1],
+                    sample_out + page_out + [ex.dataset, loss_plot, prob_plot, note], api_visibility="private",
+                    **common)
