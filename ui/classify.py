@@ -7,11 +7,11 @@ import json
 
 import gradio as gr
 import numpy as np
-from gradio.context import Context
 
 from core.errors import InputError
 from core.i18n import LANGUAGES, N_, t
-from ui.common import ALONE, INTERACTIVE, ImageFile, Place, api_endpoint, code_block, sketch_is_empty
+from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty
+from ui.digit_input import digit_input
 from ui.errors import api, message, page, show_status, status_box
 from ui.examples import digit_examples, photo_examples
 from ui.i18n import label, request_language
@@ -244,29 +244,28 @@ def first_screen(model_name: str, topk: int, request: gr.Request = None):
     return (*classify_upload_ui(path, model_name, topk, request), path, "upload")
 
 
+def _drawing_parts():
+    """Inside the Draw tab: clicked by app.JS while the pad is drawn on (live-sketch) and after; the box carries the
+    drawing that DRAWING_JS reads from the page into the event (see build_tab's events)."""
+    glance = gr.Button(label("classify.glance"), visible="hidden", elem_id="digit-sketch-live")
+    read = gr.Button(label("classify.read"), visible="hidden", elem_id="digit-sketch-go")
+    drawing = gr.Textbox(visible="hidden", elem_id="digit-sketch-png")
+    return glance, read, drawing
+
+
 def build_tab(place: Place = ALONE) -> None:
+    """place.demo: every page load shows the first screen and writes the card in the page's language."""
     gr.Markdown(label("classify.intro"))
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            with gr.Tabs():
-                with gr.Tab(label("pad.draw_tab")):
-                    sketch = gr.Sketchpad(label=label("pad.draw_digit"), type="numpy", image_mode="RGBA",
-                                          canvas_size=(400, 400), elem_id="digit-sketch",
-                                          elem_classes=["auto-brush", "live-sketch"],
-                                          brush=gr.Brush(default_size=28, colors=["#000000"], color_mode="fixed"))
-                    # Clicked by app.JS while the pad is drawn on (live-sketch) and after; the box carries the
-                    # drawing that DRAWING_JS reads from the page into the event: see the events below.
-                    glance = gr.Button(label("classify.glance"), visible="hidden", elem_id="digit-sketch-live")
-                    read = gr.Button(label("classify.read"), visible="hidden", elem_id="digit-sketch-go")
-                    drawing = gr.Textbox(visible="hidden", elem_id="digit-sketch-png")
-                with gr.Tab(label("pad.upload_tab")):
-                    upload = ImageFile(label=label("classify.upload"), type="filepath",
-                                       sources=["upload", "clipboard"], elem_id="upload-image", height=280)
-                    names = digit_examples() + photo_examples()
-                    examples = gr.Examples([[p] for _, p in names], inputs=upload,
-                                           example_labels=example_names("en"),
-                                           label=label("classify.examples"),
-                                           examples_per_page=14, elem_id="classify-examples")
+            digit = digit_input("digit", digit_examples() + photo_examples(), canvas=400, brush=28, upload_height=280,
+                                ids=("digit-sketch", "upload-image", "classify-examples"),
+                                sketch_classes=("live-sketch",), in_draw=_drawing_parts,
+                                draw_tab=label("pad.draw_tab"), upload_tab=label("pad.upload_tab"),
+                                sketch_label=label("pad.draw_digit"), upload_label=label("classify.upload"),
+                                examples_label=label("classify.examples"), example_labels=example_names("en"))
+            sketch, upload, examples = digit.sketch, digit.upload, digit.examples
+            glance, read, drawing = digit.extra
             # The answer in one line right under the input: on a phone the Prediction box is a screen further down
             # (app.CSS shows this line on narrow screens only).
             guess = gr.Markdown(elem_id="classify-guess")
@@ -289,10 +288,8 @@ def build_tab(place: Place = ALONE) -> None:
     common = INTERACTIVE
     last = gr.State("upload")  # which input the shown result came from, so a model change re-runs it
     # The first screen: on page load, an example digit and its result (not at import, not at start-up).
-    first = []
-    if Context.root_block is not None:
-        first = [Context.root_block.load(first_screen, [model, topk], outputs + [upload, last],
-                                         api_visibility="private", **common)]
+    first = place.on_load(first_screen, [model, topk], outputs + [upload, last], api_visibility="private", **common)
+    first = [first] if first is not None else []
     # User actions cancel the first screen if it is still running, so it never overwrites their result.
     upload.upload(classify_upload_ui, [upload, model, topk], outputs, api_visibility="private",
                   trigger_mode="always_last", cancels=first, **common).then(
@@ -313,9 +310,9 @@ def build_tab(place: Place = ALONE) -> None:
     read.click(read_drawing_ui, [drawing, model, topk], outputs + [last], js=DRAWING_JS, api_visibility="private",
                trigger_mode="always_last", show_progress="hidden", cancels=first + glancing, **common)
     prediction.change(None, prediction, guess, js=GUESS_JS, api_visibility="private", queue=False)
-    if Context.root_block is not None:      # the card and the models' notes in the page's language
-        Context.root_block.load(model_info_ui, model, [card, model, examples.dataset], api_visibility="private",
-                                show_progress="hidden")
+    # the card and the models' notes in the page's language
+    place.on_load(model_info_ui, model, [card, model, examples.dataset], api_visibility="private",
+                  show_progress="hidden")
     model.change(model_card_ui, model, card, api_visibility="private").then(
         rerun_ui, [drawing, last, upload, model, topk], outputs, js=DRAWING_JS, api_visibility="private", **common)
     api_endpoint(classify, [upload, model, topk], [prediction, compare, code, summary], "classify", one_thread=True,
