@@ -8,7 +8,8 @@ import numpy as np
 
 
 def _panels(tmp_path) -> dict[str, str]:
-    """The code of the Data, Fine-tune, Ensembles and Compression panels, over the settings that write each comment."""
+    """The code of the Data, Fine-tune, Ensembles, Compression panels (over the settings that write each comment) and
+    the model tabs' panels."""
     from PIL import Image
 
     from training.compression.compress import LabConfig
@@ -33,7 +34,29 @@ def _panels(tmp_path) -> dict[str, str]:
     codes["augment upload"] = data.augment.__wrapped__(str(picture))[2]
     codes["one-hot"] = data.one_hot.__wrapped__()[3]
     codes["dataloader"] = data.dataloader.__wrapped__()[2]
+    codes.update(_model_panels())
     return codes
+
+
+def _model_panels() -> dict[str, str]:
+    """The code of the Classify, Autoencoder, GAN and Look inside panels."""
+    from look_inside import plain_code
+    from look_inside.activations import graph_nodes
+    from ui import autoencoder, gan
+    from zoo import get_model
+    from zoo.classify import reproduce_code
+
+    relu = next(n for n in graph_nodes(get_model("resnet_digits", weights=None)) if n.name == "relu")
+    return {"classify digits": reproduce_code("resnet_digits"), "classify vgg16": reproduce_code("vgg16"),
+            "autoencoder": autoencoder._code(16, "ae_digits_16", 0.1),
+            "autoencoder map": autoencoder._map_code(0.5, 0.5),
+            "gan": gan.gan_sample.__wrapped__(0, 8, "3", 0.7)[3],
+            "gan interpolation": gan._interpolate(0, 1, "3", "8", 4, 0.0)[2],
+            "activations": plain_code.activation_code("resnet_digits", "relu", relu.module, "digits"),
+            "attribution": plain_code.attribution_code("resnet_digits", "layer2.0", None, "digits"),
+            "weights": plain_code.weights_code("resnet_digits", None, 1e-3),
+            "compare": plain_code.compare_code("resnet_digits", "random init (seed 0)", "trained", 0, uploaded=False),
+            "summary": plain_code.summary_code("resnet_digits", (1, 1, 28, 28), 4)}
 
 
 def test_every_listed_comment_is_written_and_only_comments_change(tmp_path):

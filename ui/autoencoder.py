@@ -12,6 +12,7 @@ from training.generative.latent_space import (decode_grid, map_extent, map_image
                                               test_set_psnr)
 from core.errors import InputError
 from core.i18n import t
+from ui.code_comments import translate
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty
 from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
@@ -88,9 +89,11 @@ def _code(latent: int, name: str, noise: float) -> str:
 
 
 def _map_code(z1: float, z2: float) -> str:
+    """The map's code (the page's only: its comments in the request's language)."""
     from zoo.standalone import generative_classes
 
-    return MAP_CODE.format(classes=generative_classes("ConvAutoencoder"), repo=GENERATIVE_REPO, z1=z1, z2=z2)
+    return translate(MAP_CODE.format(classes=generative_classes("ConvAutoencoder"), repo=GENERATIVE_REPO, z1=z1,
+                                     z2=z2))
 
 
 def slider_range() -> tuple[float, float, float, float]:
@@ -212,14 +215,19 @@ def initial_map(current=None):
 RESET = (None, None, None, None, "", KEEP, KEEP, KEEP, KEEP, KEEP, "")
 
 
+def _page(out: tuple) -> tuple:
+    """The page's outputs: the code's comments in the request's language (the API's stay English)."""
+    return (*out[:10], translate(out[10]))
+
+
 @page(RESET, empty=lambda image, *_: image is None)
 def reconstruct_ui(image, model: str, noise: float):
-    return _reconstruct(image, model, noise)
+    return _page(_reconstruct(image, model, noise))
 
 
 @page(RESET, empty=sketch_is_empty)
 def reconstruct_sketch_ui(sketch, model: str, noise: float):
-    return _reconstruct(sketch, model, noise, drawn=True)
+    return _page(_reconstruct(sketch, model, noise, drawn=True))
 
 
 def rerun_ui(last: str, sketch, upload, model: str, noise: float):

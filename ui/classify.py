@@ -10,6 +10,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.i18n import LANGUAGES, N_, t
+from ui.code_comments import translate
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty
 from ui.digit_input import digit_input
 from ui.errors import api, message, page, show_status, status_box
@@ -118,11 +119,12 @@ COMPARE_HEADER_KEYS = [N_("classify.col.model"), N_("classify.col.prediction"), 
 
 
 def _page_table(out: tuple, language: str) -> tuple:
-    """The page's outputs: the comparison table with its headers in the page's language (a Dataframe's headers
-    are not page strings); the API keeps its plain rows and column names."""
+    """The page's outputs: the comparison table with its headers and the code with its comments in the page's
+    language (a Dataframe's headers are not page strings); the API keeps its plain rows, column names and English
+    code."""
     probs, seen, table, code, summary = out
     headers = [t(k, language) for k in COMPARE_HEADER_KEYS]
-    return probs, seen, gr.Dataframe(value=table, headers=headers), code, summary
+    return probs, seen, gr.Dataframe(value=table, headers=headers), translate(code, language), summary
 
 
 # ---- the public API (errors raise: a gradio_client caller gets an exception with the message) --------------

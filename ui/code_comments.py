@@ -13,7 +13,8 @@ from functools import lru_cache
 
 from core.i18n import DEFAULT, N_, catalogue, current_language, t
 
-# The comments the Data, Fine-tune, Ensembles and Compression panels write, by their catalogue keys
+# The comments the Data, Fine-tune, Ensembles, Compression, Classify, Autoencoder, GAN and Look inside panels write,
+# by their catalogue keys
 KEYS = (
     # Fine-tune (training/finetuning/finetune_code.py, training/plain.py)
     N_("code.ft.run"), N_("code.ft.data_digits"), N_("code.ft.shuffle_once"), N_("code.ft.in_unit_range"),
@@ -48,6 +49,27 @@ KEYS = (
     N_("code.data.synthetic"), N_("code.data.example_photo"), N_("code.data.example_shape"),
     N_("code.data.seed"), N_("code.data.draws"), N_("code.data.your_picture"), N_("code.data.on_white"),
     N_("code.data.onehot_sklearn"), N_("code.data.training_split"),
+    # Classify (zoo/classify.py, zoo/standalone.py; the model's comments are Fine-tune's)
+    N_("code.classify.preprocessing"), N_("code.classify.thins"), N_("code.classify.safe_picture"),
+    N_("code.classify.same_tensor"), N_("code.classify.transparent"), N_("code.classify.on_white"),
+    N_("code.classify.invert"), N_("code.classify.mnist_format"), N_("code.classify.no_grey"),
+    N_("code.classify.bounding_box"), N_("code.classify.longest_side"), N_("code.classify.shift"),
+    N_("code.classify.safetensors"), N_("code.classify.mean_std"), N_("code.classify.timm"),
+    # Autoencoder (ui/autoencoder.py, zoo/standalone.py)
+    N_("code.ae.model"), N_("code.ae.seeded"), N_("code.ae.noise"), N_("code.ae.code"), N_("code.ae.reconstruction"),
+    N_("code.ae.psnr"), N_("code.ae.pca"), N_("code.ae.pca_2"), N_("code.ae.map_point"),
+    # GAN (ui/gan.py, zoo/standalone.py)
+    N_("code.gan.models"), N_("code.gan.noise"), N_("code.gan.truncation"), N_("code.gan.rounds"),
+    N_("code.gan.labels"), N_("code.gan.belief"), N_("code.gan.varies"), N_("code.gan.projection"),
+    N_("code.gan.logits"), N_("code.gan.d_range"), N_("code.gan.generator"), N_("code.gan.helpers"),
+    N_("code.gan.redraw"), N_("code.gan.ends"), N_("code.gan.ends_2"), N_("code.gan.path"), N_("code.gan.embeddings"),
+    # Look inside (look_inside/plain_code.py)
+    N_("code.inspect.layer_names"), N_("code.inspect.clone"), N_("code.inspect.top_channels"),
+    N_("code.inspect.dead"), N_("code.inspect.captum"), N_("code.inspect.predicted"), N_("code.inspect.target_layer"),
+    N_("code.inspect.overlay"), N_("code.inspect.max_colour"), N_("code.inspect.matplotlib"),
+    N_("code.inspect.trained"), N_("code.inspect.histograms"), N_("code.inspect.filters"),
+    N_("code.inspect.random"), N_("code.inspect.vs_trained"), N_("code.inspect.inf"), N_("code.inspect.torchinfo"),
+    N_("code.inspect.no_weights"),
 )
 _COMMENT = re.compile(r"(?:^|(?<=\s))#\s(.*?)\s*$")   # a comment: '#' at the line's start or after a space
 

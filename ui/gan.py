@@ -11,6 +11,7 @@ import pandas as pd
 from training.generative.fid import class_histogram
 from core.errors import InputError
 from core.i18n import N_, current_language, t
+from ui.code_comments import translate
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, whole_number
 from ui.errors import api, page, status_box
 from ui.i18n import label
@@ -171,8 +172,17 @@ def _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation):
 
 @api
 def gan_interpolate_page(seed_a=0, seed_b=1, digit_a="3", digit_b="8", steps=10, truncation=0.0):
-    """The page's Interpolate: the strip, the GIF, the code and the line that says what each frame reads as."""
-    return _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
+    """The page's Interpolate: the strip, the GIF, the code (its comments in the request's language) and the line
+    that says what each frame reads as."""
+    strip, path, code, note = _interpolate(seed_a, seed_b, digit_a, digit_b, steps, truncation)
+    return strip, path, translate(code), note
+
+
+@page((None, None, "", ""))
+def gan_sample_ui(seed=0, count=64, digit=ANY, truncation=0.0):
+    """The page's Sample: the code's comments in the request's language (the API's stay English)."""
+    gallery, picture, summary, code = gan_sample(seed, count, digit, truncation)
+    return gallery, picture, summary, translate(code)
 
 
 def curves_frames(language: str | None = None):
@@ -214,7 +224,7 @@ def first_visit(current, seed, count, digit, truncation, seed_a, seed_b, digit_a
     visitor did); the examples' names, the training curves and their note in the page's language."""
     if current:
         return (gr.skip(),) * 12
-    return (*gan_sample(seed, count, digit, truncation),
+    return (*gan_sample_ui.__wrapped__(seed, count, digit, truncation),
             *gan_interpolate_page(seed_a, seed_b, digit_a, digit_b, steps, truncation),
             gr.Dataset(sample_labels=[t(key) for _, key in EXAMPLES]), *curve_plots())
 
@@ -276,10 +286,8 @@ def build_tab(place: Place = ALONE) -> None:
     sample_in, sample_out = [seed, count, digit, trunc], [gallery, grid_img, summary, code]
     interp_in, interp_out = [seed_a, seed_b, digit_a, digit_b, steps, trunc], [strip, gif, icode]
     page_out = interp_out + [strip_note]
-    btn.click(page((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
-              api_visibility="private", **common)
-    ex.load_input_event.then(page((None, None, "", ""))(gan_sample), sample_in, sample_out + [status],
-                             api_visibility="private", **common)
+    btn.click(gan_sample_ui, sample_in, sample_out + [status], api_visibility="private", **common)
+    ex.load_input_event.then(gan_sample_ui, sample_in, sample_out + [status], api_visibility="private", **common)
     ibtn.click(page((None, None, "", ""))(gan_interpolate_page), interp_in, page_out + [istatus],
                api_visibility="private", **common)
     api_endpoint(gan_sample, sample_in, sample_out, "gan_sample", **common)

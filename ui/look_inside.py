@@ -13,6 +13,7 @@ from ui.classify import model_choices
 from core.errors import InputError
 from core.fonts import text_language
 from core.i18n import N_, current_language, t
+from ui.code_comments import translate
 from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty, whole_number
 from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
@@ -50,8 +51,19 @@ def _table(rows, headers: list[str]) -> gr.Dataframe:
     return gr.Dataframe(value=rows, headers=[t(HEADER_KEYS[h]) if h in HEADER_KEYS else h for h in headers])
 
 
-def _with_table(out: tuple, at: int, headers: list[str]) -> tuple:
-    return (*out[:at], _table(out[at], headers), *out[at + 1:])
+def _with_table(out: tuple, at: int, headers: list[str], code_at: int | None = None) -> tuple:
+    """The page's outputs: the table at `at` with its headers, and the code at `code_at` with its comments, in the
+    request's language (the API's stay English)."""
+    out = list(out)
+    out[at] = _table(out[at], headers)
+    if code_at is not None:
+        out[code_at] = translate(out[code_at])
+    return tuple(out)
+
+
+def _attr_page(out: tuple) -> tuple:
+    """Attribution's page outputs: its code's comments in the request's language."""
+    return (*out[:3], translate(out[3]))
 
 
 def _model(name, weights, seed):
@@ -114,8 +126,8 @@ ATTR_RESET = (None, None, "", "")                  # Grad-CAM, saliency, text, c
 def look_sketch(sketch, model_name, layer, top_k, weights, seed, shared_scale, target):
     """Live view while drawing: activations and attribution of the sketch."""
     return (*_with_table(_activations(sketch, model_name, layer, top_k, weights, seed, shared_scale), 2,
-                         STATS_HEADERS),
-            *_attribution(sketch, model_name, target, weights, seed))
+                         STATS_HEADERS, 4),
+            *_attr_page(_attribution(sketch, model_name, target, weights, seed)))
 
 
 # progress: as on Classify, the first use of an ImageNet model downloads its weights from the Hub (45-530 MB);
@@ -126,8 +138,8 @@ def look_upload(image, model_name, layer, top_k, weights, seed, shared_scale, ta
                 progress=gr.Progress(track_tqdm=True)):
     """An upload or an example: activations and attribution."""
     return (*_with_table(_activations(image, model_name, layer, top_k, weights, seed, shared_scale), 2,
-                         STATS_HEADERS),
-            *_attribution(image, model_name, target, weights, seed))
+                         STATS_HEADERS, 4),
+            *_attr_page(_attribution(image, model_name, target, weights, seed)))
 
 
 @page(ACT_RESET)
@@ -136,7 +148,8 @@ def activations_ui(sketch, upload, source, model_name, layer, top_k, weights, se
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
         raise InputError("inspect.no_input")
-    return _with_table(_activations(src, model_name, layer, top_k, weights, seed, shared_scale), 2, STATS_HEADERS)
+    return _with_table(_activations(src, model_name, layer, top_k, weights, seed, shared_scale), 2, STATS_HEADERS,
+                       4)
 
 
 @page(ATTR_RESET)
@@ -144,7 +157,7 @@ def attribution_ui(sketch, upload, source, model_name, target, weights, seed, pr
     src = _pick(sketch, upload, source)
     if src is None or (source == "draw" and sketch_is_empty(src)):
         raise InputError("inspect.no_input")
-    return _attribution(src, model_name, target, weights, seed)
+    return _attr_page(_attribution(src, model_name, target, weights, seed))
 
 
 # ---- weights, comparison, summary ---------------------------------------------------------------------------
@@ -209,17 +222,17 @@ def model_summary(model_name: str = DEFAULT_MODEL, height: int = 0, width: int =
 
 @page((None, None, None, "", ""))
 def weight_stats_ui(model_name, weights, seed, include_bn, zero_tol, progress=gr.Progress(track_tqdm=True)):
-    return _with_table(weight_stats(model_name, weights, seed, include_bn, zero_tol), 1, TABLE_HEADERS)
+    return _with_table(weight_stats(model_name, weights, seed, include_bn, zero_tol), 1, TABLE_HEADERS, 4)
 
 
 @page((None, None, None, "", "", KEEP))
 def compare_checkpoints_ui(model_name, mode, seed, checkpoint, layer, progress=gr.Progress(track_tqdm=True)):
-    return _with_table(compare_checkpoints(model_name, mode, seed, checkpoint, layer), 2, COMPARE_HEADERS)
+    return _with_table(compare_checkpoints(model_name, mode, seed, checkpoint, layer), 2, COMPARE_HEADERS, 4)
 
 
 @page((None, "", ""))
 def model_summary_ui(model_name, height, width, depth):
-    return _with_table(model_summary(model_name, height, width, depth), 0, SUMMARY_HEADERS)
+    return _with_table(model_summary(model_name, height, width, depth), 0, SUMMARY_HEADERS, 2)
 
 
 def _class_choices(model_name: str, first=None):
