@@ -27,7 +27,8 @@ def digit_input(prefix: str, examples: list[tuple[str, str]], *, canvas: int, br
                 in_draw=None) -> DigitInput:
     """Lay the input out where this is called. prefix names the parts' elem_ids (<prefix>-sketch, <prefix>-upload,
     <prefix>-examples; or ids: the three); examples: (name, picture path) pairs; example_labels: their labels as
-    shown (default: the names). The labels may be plain text or the page's translated labels (ui.i18n.label).
+    shown (default: the names): plain text (gr.Examples shows a label() there as its raw marker; send the names in
+    the page's language with gr.Dataset(sample_labels=...)); the other labels may be the page's (ui.i18n.label).
     in_draw: called inside the Draw tab after the sketchpad (a tab's own hidden parts); what it returns is .extra."""
     sketch_id, upload_id, examples_id = ids or (f"{prefix}-sketch", f"{prefix}-upload", f"{prefix}-examples")
     with gr.Tabs():
