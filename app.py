@@ -32,6 +32,7 @@ from ui import autoencoder, autograd, classify, data, ensembles_compression, fin
 from ui import admission, first_screens, gpu, look_inside, open_in_playground, sessions  # noqa: E402
 from ui import start_here  # noqa: E402
 from ui.common import Place  # noqa: E402
+from ui.examples import photo_examples  # noqa: E402
 from ui.i18n import LANGUAGE_HEAD, label, page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
@@ -256,6 +257,9 @@ def launch_kwargs(host: str | None = None, port: int | None = None, share: bool 
         i18n=page_i18n(),         # static text in the browser's language (ui/i18n.py, docs/language.md)
         head=LANGUAGE_HEAD,       # every request carries the page's language, for the server's messages
         js=JS,
+        # scikit-image's sample photos (Classify's, Autoencoder's and Look inside's examples) are served from where
+        # the package is installed: on a Space that is /usr/local, outside what Gradio serves unasked
+        allowed_paths=sorted({os.path.dirname(path) for _, path in photo_examples()}),
     )
 
 

@@ -142,3 +142,14 @@ def test_queue_keeps_no_per_event_analytics_and_no_monitoring_page(app_url, clie
     assert len(built) <= 1, built
     for route in ("/monitoring", "/monitoring/summary"):
         assert httpx.get(app_url.rstrip("/") + route, timeout=30).status_code == 403
+
+
+def test_the_example_photos_are_served_wherever_scikit_image_is_installed():
+    """On a Space the packages live in /usr/local, outside the folders Gradio serves unasked: the photos' folder is
+    allowed at launch (Classify's and Look inside's examples failed there with InvalidPathError)."""
+    import app
+    from ui.examples import photo_examples
+
+    photos = photo_examples()
+    assert photos, "scikit-image's sample photos are installed (requirements.txt)"
+    assert {os.path.dirname(p) for _, p in photos} <= set(app.launch_kwargs()["allowed_paths"])
