@@ -103,7 +103,7 @@ def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
 
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("SYSTEM", raising=False)
-    monkeypatch.delenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", raising=False)
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", "4")
     req = NS(headers={"x-forwarded-for": "9.9.9.9"}, client=NS(host="127.0.0.1"))
     ev = lambda s: NS(session_hash=s, request=req)  # noqa: E731
     queue = NS(event_queue_per_concurrency_id={"jobs": NS(queue=[ev("a"), ev("a")]), "x": NS(queue=[ev("b")])},

@@ -119,10 +119,12 @@ def test_the_api_is_the_same_in_both_languages(app_url):
     assert not CJK.search(repr(views[0]["named_endpoints"]["/classify"]))
 
 
-def test_the_queue_refuses_in_the_visitors_language():
+def test_the_queue_refuses_in_the_visitors_language(monkeypatch):
     """ui.admission's refusals (a visitor's share of the queue) are catalogue entries rendered in the request's
     language; English where none is given."""
     from ui import admission
+
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", "4")
 
     waiting = SimpleNamespace(queue=[SimpleNamespace(session_hash="a", request=None)] * 4)
     queue = SimpleNamespace(event_queue_per_concurrency_id={"default": waiting}, active_jobs=[])
