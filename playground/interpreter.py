@@ -40,7 +40,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
         self.printed_chars = 0
         self.backward_roots: list[torch.Tensor] = []
         self.last_step: list[tuple] | None = None  # [(name, before, grad, after)] of the last optimizer.step()
-        self.warnings: list[str] = []
+        self.warnings: list[tuple[int, str]] = []   # (line, "Category: message"): programs.py writes "line N: "
 
     # ---- statements -------------------------------------------------------------------------------------
     def run(self, code_or_tree, statements=None) -> None:
@@ -61,7 +61,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
                 warnings.simplefilter("always")
                 self._exec(stmt)
             for w in caught[:3]:
-                self.warnings.append(f"line {stmt.lineno}: {w.category.__name__}: {str(w.message)[:300]}")
+                self.warnings.append((stmt.lineno, f"{w.category.__name__}: {str(w.message)[:300]}"))
         except SandboxError as exc:
             if "line" in exc.values or exc.key == "sandbox.at_line":
                 raise

@@ -1,7 +1,18 @@
 """Preset programs for the two sandbox tabs: the tutorial's section 2.1 (tensors) and 2.2 (autograd, Net), in the
 restricted language's subset of Python (they run everywhere), and whole programs (PROGRAM_PRESETS: imports,
-classes, loops, files; they need the fenced sandbox)."""
+classes, loops, files; they need the fenced sandbox).
+
+The presets are written with English comments (the API's defaults keep them); preset(name, language) gives a
+preset with its comments in the visitor's language: each comment, or part of one, that is a COMMENT_KEYS entry's
+English is replaced by the entry in that language. The code itself never changes (tests/test_sandbox_languages.py
+checks both, and that no English comment is left in the Chinese presets)."""
 from __future__ import annotations
+
+import io
+import tokenize
+from functools import lru_cache
+
+from core.i18n import DEFAULT, N_, catalogue, t
 
 TUTORIAL_2_1 = """\
 a = torch.ones(2, 3)   # a 2x3 tensor of ones
@@ -242,3 +253,43 @@ loss.backward()     # grad = softmax(logits) - one_hot(target)
 WHOLE_PROGRAM_AUTOGRAD = {"Tutorial 2.2 as printed (class Net)"}
 DEFAULT_TENSOR = "Tutorial 2.1: all eight operations"
 DEFAULT_AUTOGRAD = "Tutorial 2.2: Net + MSELoss + SGD"
+
+# Our presets' comments, by their catalogue keys (the tutorial's own comments are Chinese already)
+COMMENT_KEYS = (
+    N_("presets.comment.ones"), N_("presets.comment.rand"), N_("presets.comment.add"), N_("presets.comment.mm"),
+    N_("presets.comment.square"), N_("presets.comment.positive"), N_("presets.comment.flatten"),
+    N_("presets.comment.times_two"), N_("presets.comment.inner_sizes"), N_("presets.comment.as_printed_mm"),
+    N_("presets.comment.xor"), N_("presets.comment.own_folder"), N_("presets.comment.one_hot"),
+    N_("presets.comment.net"), N_("presets.comment.lr"), N_("presets.comment.step"),
+    N_("presets.comment.backprop"), N_("presets.comment.update"),
+)
+ALL = {**TENSOR_PRESETS, **PROGRAM_PRESETS, **AUTOGRAD_PRESETS}
+
+
+def _comments(code: str) -> list[tuple[int, int, str]]:
+    """(line index, column, text after '#') of each comment in the code."""
+    try:
+        return [(tok.start[0] - 1, tok.start[1], tok.string[1:])
+                for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError):
+        return []
+
+
+@lru_cache(maxsize=64)
+def in_language(code: str, language: str = DEFAULT) -> str:
+    """The code with our comments in `language` (the longest English entries first; the rest as written)."""
+    if language == DEFAULT or not code:
+        return code
+    english = sorted(((catalogue(DEFAULT).get(k, ""), k) for k in COMMENT_KEYS), key=lambda e: -len(e[0]))
+    lines = code.split("\n")
+    for i, col, text in _comments(code):
+        for words, key in english:
+            if words and words in text:
+                text = text.replace(words, t(key, language))
+        lines[i] = lines[i][:col + 1] + text
+    return "\n".join(lines)
+
+
+def preset(name: str, language: str = DEFAULT) -> str:
+    """A preset's code (any tab's) with its comments in `language`; "" for a name that is no preset."""
+    return in_language(ALL.get(name, ""), language)

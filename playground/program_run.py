@@ -36,6 +36,19 @@ MAX_PICTURE_NUMEL = 1 << 20
 MAX_OUTPUT_CHARS = 400_000
 MAX_TRAIN_STEPS = 300   # playground.limits.MAX_TRAIN_STEPS: the server refuses more before a run starts
 CONVENIENCES = ("torch", "nn", "F", "optim", "device")
+# Our words in a run, in English: the server sends them in the visitor's language (spec["words"],
+# playground.words.child_words), since this process reads no catalogue.
+WORDS = {"value": "value", "output_cut": f"[output cut at {MAX_OUTPUT_CHARS:,} characters]",
+         "exit_code": "exit code {code}", "no_results": "the playground could not show the results: {error}",
+         "train_steps": f"at most {MAX_TRAIN_STEPS} training steps per run (asked for {{asked}}); press Reset",
+         "no_step_marker": "to train, put a line `# step` above the lines of one training step (forward, loss, "
+                           "backward, optimizer.step()), as in the Net preset"}
+
+
+def _words(spec: dict) -> dict:
+    """WORDS, with the server's words in the visitor's language where it sent them."""
+    sent = spec.get("words") if isinstance(spec.get("words"), dict) else {}
+    return {k: sent[k] if isinstance(sent.get(k), str) else v for k, v in WORDS.items()}
 
 
 # ---- output -------------------------------------------------------------------------------------------------
@@ -65,7 +78,7 @@ class Stream(io.TextIOBase):
             return n
         room = MAX_OUTPUT_CHARS - sh["sent"] - sh["pending"]
         if n > room:
-            s = s[:max(room, 0)] + f"\n[output cut at {MAX_OUTPUT_CHARS:,} characters]\n"
+            s = s[:max(room, 0)] + "\n" + sh.get("cut", WORDS["output_cut"]) + "\n"
         if sh["chunks"] and sh["chunks"][-1][0] == self.is_err:
             sh["chunks"][-1][1].append(s)
         else:
@@ -261,8 +274,9 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _rows_and_pictures(g: dict, rec: Recorder, lines: dict) -> tuple[list, list, list]:
-    """Rows (line, name, summary), value texts, and the pictures of the first few tensors."""
+def _rows_and_pictures(g: dict, rec: Recorder, lines: dict, words: dict | None = None) -> tuple[list, list, list]:
+    """Rows (line, name, summary), the values' facts ([line, name, summary, value text]: the server writes their
+    words, tensor_view.values_text), and the pictures of the first few tensors (their words: `words`)."""
     items = [(lines.get(n, 0), n, v) for n, v in g.items()
              if isinstance(v, torch.Tensor) and not n.startswith("_")]
     items += [(ln, text, v) for ln, text, v in rec.shown]
@@ -273,11 +287,10 @@ def _rows_and_pictures(g: dict, rec: Recorder, lines: dict) -> tuple[list, list,
         for ln, label, value in items[:MAX_ROWS]:
             s = tensor_view.summarize(value)
             rows.append([ln or "", str(label)[:60], *_row(s)])
-            texts.append(f"[line {ln}] " + tensor_view.summary_line(str(label)[:60], s) + "\n"
-                         + tensor_view.value_text(value))
+            texts.append([ln or "", str(label)[:60], s, tensor_view.value_text(value)])
             if (isinstance(value, torch.Tensor) and len(pictures) < MAX_PICTURES and value.numel() <= MAX_PICTURE_NUMEL
                     and tensor_view.picture_kind(value)):
-                img = tensor_view.render(str(label)[:40], value.detach().cpu())
+                img = tensor_view.render(str(label)[:40], value.detach().cpu(), words)
                 if img is not None:
                     pictures.append((str(label)[:60], img))
     finally:
@@ -322,7 +335,9 @@ def run(sock, spec: dict) -> None:
     steps = int(spec.get("steps", 0) or 0)
     device = torch.device(spec.get("device", "cpu"))
     rec = Recorder()
+    words = _words(spec)
     shared = new_shared()
+    shared["cut"] = words["output_cut"]
     out, err = Stream(sock, False, shared), Stream(sock, True, shared)
     sys.stdout, sys.stderr = out, err
     main = _module(device, rec)
@@ -337,10 +352,9 @@ def run(sock, spec: dict) -> None:
         _install_hooks(rec, lambda: _names(g))
         setup, step_block = _split_steps(tree, code) if kind == "autograd" and steps else (tree.body, [])
         if steps > MAX_TRAIN_STEPS:
-            raise ValueError(f"at most {MAX_TRAIN_STEPS} training steps per run (asked for {steps}); press Reset")
+            raise ValueError(words["train_steps"].replace("{asked}", str(steps)))
         if steps and not step_block:
-            raise ValueError("to train, put a line `# step` above the lines of one training step (forward, loss, "
-                             "backward, optimizer.step()), as in the Net preset")
+            raise ValueError(words["no_step_marker"])
         exec(compile(ast.Module(setup, []), FILENAME, "exec"), g)  # noqa: S102 - inside the fence, by design
         if step_block:
             block = compile(ast.Module(step_block, []), FILENAME, "exec")
@@ -351,7 +365,8 @@ def run(sock, spec: dict) -> None:
                     losses.append(float(rec.roots[-1].detach().float().sum()))
     except SystemExit as exc:  # sys.exit() ends the program, as under CPython (a non-zero code is shown)
         if exc.code not in (None, 0):
-            print(exc.code if isinstance(exc.code, str) else f"exit code {exc.code}", file=err)
+            print(exc.code if isinstance(exc.code, str) else words["exit_code"].replace("{code}", str(exc.code)),
+                  file=err)
     except BaseException as exc:  # noqa: BLE001 - the program's exception, reported as CPython would
         error = _error(exc, exc.__traceback__)
         err.write(error["traceback"])
@@ -367,8 +382,8 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
         blobs: list[bytes] = []
         captions: list[str] = []
         if kind == "tensors":
-            rows, texts, pictures = _rows_and_pictures(g, rec, lines)
-            result.update(rows=rows, values="\n\n".join(texts))
+            rows, facts, pictures = _rows_and_pictures(g, rec, lines, _words(spec))
+            result.update(rows=rows, values=facts)
         else:
             pictures = []
             result.update(_autograd(g, rec, losses, spec))
@@ -387,7 +402,7 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
         frames.send(sock, result, blobs)
     except BaseException as exc:  # noqa: BLE001 - e.g. a user object whose repr() raises
         frames.send(sock, {"t": "result", "kind": kind, "error": {
-            "type": type(exc).__name__, "message": f"the playground could not show the results: {exc}"[:2000],
+            "type": type(exc).__name__, "message": _words(spec)["no_results"].replace("{error}", str(exc))[:2000],
             "line": None, "traceback": ""}, "notes": rec.notes, "device": str(device), "rows": [], "values": "",
             "captions": [], "n_pictures": 0, "losses": losses})
 

@@ -10,7 +10,7 @@ from playground import codegen, graph, tensor_view
 from playground.evaluator import LanguageLimits, SandboxError, UserCodeError, parse, refusal_text
 from playground.interpreter import Interpreter
 from playground.limits import MAX_TRAIN_STEPS
-from playground.words import autograd_lines
+from playground.words import autograd_lines, warning_lines
 
 MAX_PICTURES = 6
 MAX_PICTURE_NUMEL = 1 << 20
@@ -48,13 +48,14 @@ def run_tensors(code: str, device: torch.device | None = None, limits: LanguageL
         error = _error_text(exc, language)
     blocks = [t("sandbox.autograd.device", language, device=device)]
     for r in results:
-        blocks.append(f"[line {r['line']}] " + tensor_view.summary_line(r["label"], r["summary"]) + "\n" + r["text"])
+        blocks.append(tensor_view.fact_block(r["line"], r["label"], r["summary"], r["text"], language))
     if interp.printed:
         blocks.append(t("sandbox.autograd.printed", language) + "\n" + "\n".join(interp.printed))
-    blocks += interp.warnings
+    blocks += warning_lines(interp.warnings, language)
     if error:
         blocks.append(error)
-    images = [(tensor_view.render(label[:40], t), f"{label[:60]}") for label, t in pictures]
+    words = tensor_view.picture_words(language)
+    images = [(tensor_view.render(label[:40], value, words), f"{label[:60]}") for label, value in pictures]
     rows = [[r["line"], r["label"][:60], *_row(r["summary"])] for r in results]
     return {"text": "\n\n".join(blocks), "rows": rows, "images": [i for i in images if i[0] is not None],
             "code": codegen.plain_code(code, str(device), show_names=True, language=language), "error": error,
@@ -153,7 +154,7 @@ def _autograd_text(notes, leaves, step_rows, losses, interp, error, language: st
     lines = list(notes) + autograd_lines(leaves, step_rows, losses, language)
     if interp.printed:
         lines.append(t("sandbox.autograd.printed", language) + "\n" + "\n".join(interp.printed))
-    lines += interp.warnings
+    lines += warning_lines(interp.warnings, language)
     if error:
         lines.append(error)
     return "\n".join(lines)

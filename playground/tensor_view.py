@@ -1,5 +1,9 @@
 """How a tensor is shown: a one-line summary (shape, dtype, device, grad, stride), its value printed the way
-PyTorch prints it (truncated), and a picture (heatmap for 2-D, histogram for larger tensors)."""
+PyTorch prints it (truncated), and a picture (heatmap for 2-D, histogram for larger tensors).
+
+The summary's words are the server's, in the visitor's language (summary_line, fact_block, values_text): a whole
+program's process reads no catalogue, so it sends the facts (summarize, value_text) and the server writes the
+lines; the words a picture has are handed to render() (picture_words, computed in the server)."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from core.fonts import has_cjk, pil_font, text_language
+from core.i18n import t
 from zoo.pictures import lut
 
 PRINT_OPTIONS = dict(threshold=120, edgeitems=3, linewidth=96, precision=4)
@@ -43,14 +49,46 @@ def summarize(value) -> dict:
     }
 
 
-def summary_line(name: str, s: dict) -> str:
-    if s.get("type") != "Tensor":
-        return f"{name}: {s.get('type')}"
-    parts = [f"shape {s['shape']}", s["dtype"], s["device"], f"requires_grad={s['requires_grad']}"]
-    if s["grad_fn"]:
+def summary_line(name: str, s: dict, language: str = "en") -> str:
+    """One value's facts on a line ("a: shape (2, 3) | float32 | cpu | requires_grad=False | stride (3, 1)
+    contiguous"), the words in `language` (names, dtypes and PyTorch's attributes as PyTorch writes them)."""
+    if not isinstance(s, dict) or s.get("type") != "Tensor":
+        return t("sandbox.fact.name", language, name=name, facts=(s or {}).get("type") if isinstance(s, dict) else s)
+    parts = [t("sandbox.fact.shape", language, shape=_tuple(s.get("shape"))), str(s.get("dtype")),
+             str(s.get("device")), f"requires_grad={s.get('requires_grad')}"]
+    if s.get("grad_fn"):
         parts.append(f"grad_fn={s['grad_fn']}")
-    parts.append(f"stride {s['stride']}" + (" contiguous" if s["contiguous"] else " NOT contiguous"))
-    return f"{name}: " + " | ".join(parts)
+    parts.append(t("sandbox.fact.contiguous" if s.get("contiguous") else "sandbox.fact.not_contiguous", language,
+                   stride=_tuple(s.get("stride"))))
+    return t("sandbox.fact.name", language, name=name, facts=" | ".join(parts))
+
+
+def _tuple(value) -> str:
+    """A shape or stride as Python writes a tuple ((2, 3), (6,), ()), also when it crossed as a JSON list."""
+    return str(tuple(value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def fact_block(line, name: str, s: dict, text: str, language: str = "en") -> str:
+    """A value in the values text: "[line N] " + its summary line, then its value as PyTorch prints it."""
+    return t("sandbox.fact.line", language, line=line, summary=summary_line(name, s, language)) + "\n" + str(text)
+
+
+def values_text(entries, language: str = "en", limit: int = 200_000) -> str:
+    """The values text from the facts a whole program's process sent ([line, name, summary, value text] each;
+    what it sends is untrusted: anything else is skipped), our words in `language`."""
+    if isinstance(entries, str):
+        return entries[:limit]
+    blocks, size = [], 0
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[2], dict)):
+            continue
+        line, name, s, text = entry
+        block = fact_block(line if isinstance(line, int) else "", str(name)[:60], s, str(text)[:4100], language)
+        blocks.append(block)
+        size += len(block) + 2
+        if size > limit:
+            break
+    return "\n\n".join(blocks)[:limit]
 
 
 def picture_kind(t: torch.Tensor) -> str | None:
@@ -81,9 +119,22 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
-def render(name: str, t: torch.Tensor) -> np.ndarray | None:
+def picture_words(language: str = "en") -> dict:
+    """The words render() draws, in `language` (English where no CJK font can draw Chinese): computed in the
+    server and handed to the program's process, which reads no catalogue."""
+    language = text_language(language)
+    return {"value": t("sandbox.picture.value", language)}
+
+
+def _font_for(text: str, size: int):
+    """Pillow's built-in font, or the CJK font for text with Chinese in it (a Chinese word, a Chinese name)."""
+    return pil_font(size) if has_cjk(text) else _font(size)
+
+
+def render(name: str, t: torch.Tensor, words: dict | None = None) -> np.ndarray | None:
     """An RGB picture of the tensor, or None when there is nothing to draw. Drawn with PIL (a few ms, far less than
-    matplotlib): a heatmap with a colour scale for 2-D, else a histogram."""
+    matplotlib): a heatmap with a colour scale for 2-D, else a histogram. `words`: picture_words(language)
+    (English when None)."""
     kind = picture_kind(t)
     if kind is None:
         return None
@@ -91,7 +142,8 @@ def render(name: str, t: torch.Tensor) -> np.ndarray | None:
     W, H, top, left = 360, 260, 24, 10
     img = Image.new("RGB", (W, H), "white")
     draw = ImageDraw.Draw(img)
-    draw.text((left, 5), f"{name}  {tuple(t.shape)}"[:56], fill="black", font=_font(13))
+    title = f"{name}  {tuple(t.shape)}"[:56]
+    draw.text((left, 5), title, fill="black", font=_font_for(title, 13))
     finite = data[np.isfinite(data)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if kind == "heatmap":
@@ -122,6 +174,7 @@ def render(name: str, t: torch.Tensor) -> np.ndarray | None:
             draw.rectangle([x0 + k * bw + 1, y1 - h, x0 + (k + 1) * bw - 1, y1], fill="#4C72B0")
         draw.text((x0, y1 + 4), f"{edges[0]:.3g}", fill="black", font=_font(11))
         draw.text((x1, y1 + 4), f"{edges[-1]:.3g}", fill="black", font=_font(11), anchor="ra")
-        draw.text(((x0 + x1) / 2, y1 + 4), "value", fill="black", font=_font(11), anchor="ma")
+        word = str((words or {}).get("value") or "value")[:24]
+        draw.text(((x0 + x1) / 2, y1 + 4), word, fill="black", font=_font_for(word, 11), anchor="ma")
         draw.text((left, y0), f"{counts.max()}", fill="black", font=_font(11))
     return np.asarray(img)

@@ -21,7 +21,8 @@ from core.settings import settings
 from playground import codegen, fence, frames
 from playground.fork_server import ForkServer, decode_png, decode_raw, describe_exit, scratch_usage
 from playground.limits import at_once, memory_size
-from playground.words import autograd_lines, said
+from playground.tensor_view import values_text
+from playground.words import autograd_lines, child_words, said
 from playground.worker import SandboxUnavailable
 
 POLL_S = 0.1
@@ -138,7 +139,7 @@ class ForkSlot:
                 "memory_bytes": lim.memory_mb << 20, "file_bytes": lim.scratch_mb << 20,
                 "read_paths": list(read_paths), "device": _device(),
                 "graph_title": t("sandbox.graph.title", language),     # the program's process reads no catalogue
-                "graph_truncated": t("sandbox.graph.truncated", language)}
+                "graph_truncated": t("sandbox.graph.truncated", language), "words": child_words(language)}
         t0 = time.perf_counter()
         pid, mine = self.server.fork()
         try:
@@ -256,7 +257,7 @@ def shape(kind: str, raw: dict, code: str, lr: float, steps: int, language: str 
     if kind == "tensors":
         rows = [[c if isinstance(c, (int, float, bool)) or c is None else str(c)[:200] for c in list(r)[:9]]
                 for r in (raw.get("rows") or [])[:200] if isinstance(r, list)]
-        out.update(rows=rows, values=str(raw.get("values", ""))[:200_000],
+        out.update(rows=rows, values=values_text(raw.get("values", ""), language),
                    images=[(img, cap) for img, cap, own in pictures if own],
                    code=codegen.plain_code(code, device, show_names=True, language=language))
     else:

@@ -79,6 +79,157 @@ def test_the_restricted_languages_note_is_bold_in_the_limits_html(monkeypatch):
     assert "<strong>受限语言</strong>" in html and "**" not in html
 
 
+def test_the_values_facts_in_both_languages():
+    """The values text's lines ("[line N] name: shape ... stride ... contiguous") in the request's language;
+    names, dtypes, PyTorch's attributes and the printed values as they are."""
+    from playground import programs
+
+    code = "a = torch.ones(2, 3)\nb = a.t()\n3"
+    en = programs.run_tensors(code)["text"]
+    assert "[line 1] a: shape (2, 3) | float32 | cpu | requires_grad=False | stride (3, 1) contiguous\n" in en
+    assert "[line 2] b: shape (3, 2) | float32 | cpu | requires_grad=False | stride (1, 3) NOT contiguous" in en
+    assert "[line 3] 3: int\n3" in en and not CJK.search(en)
+    zh = programs.run_tensors(code, language="zh")["text"]
+    assert "[第 1 行] a：形状 (2, 3) | float32 | cpu | requires_grad=False | 步长 (3, 1)，连续\n" in zh
+    assert "[第 2 行] b：形状 (3, 2) | float32 | cpu | requires_grad=False | 步长 (1, 3)，不连续" in zh
+    assert "tensor([[1., 1., 1.],\n        [1., 1., 1.]])" in zh and "line" not in zh and "shape" not in zh
+
+
+def test_a_whole_programs_facts_are_written_by_the_server():
+    """A whole program's process sends the facts ([line, name, summary, value text]); the server writes their words,
+    and skips what is not such an entry (what the process sends is untrusted)."""
+    import torch
+
+    from playground.tensor_view import summarize, values_text
+
+    s = summarize(torch.ones(6))
+    facts = [[2, "g", s, "tensor([1., 1., 1., 1., 1., 1.])"], "junk", [1, 2], [3, "n", {"type": "int"}, "3"]]
+    assert values_text(facts) == ("[line 2] g: shape (6,) | float32 | cpu | requires_grad=False | stride (1,) "
+                                  "contiguous\ntensor([1., 1., 1., 1., 1., 1.])\n\n[line 3] n: int\n3")
+    zh = values_text(facts, "zh")
+    assert zh.startswith("[第 2 行] g：形状 (6,) | float32") and "[第 3 行] n：int\n3" in zh
+    assert values_text(None, "zh") == "" and values_text({"x": 1}) == ""
+
+
+def test_a_whole_programs_lines_in_chinese(fenced_slot, tmp_path):
+    """In the fenced process: the values' lines and our own words (a sys.exit code) in the request's language, the
+    program's values as PyTorch prints them."""
+    from playground.whole import shape
+
+    code = "import sys\na = torch.ones(2, 3)\na.T\nprint('done')\nsys.exit(3)"
+    zh = shape("tensors", fenced_slot.request("tensors", code=code, scratch=tmp_path, language="zh"), code, 0.01, 0,
+               "zh")
+    assert "[第 2 行] a：形状 (2, 3) | float32 | cpu | requires_grad=False | 步长 (3, 1)，连续\ntensor([[1., 1., 1.]," \
+        in zh["values"]
+    assert "[第 3 行] a.T：形状 (3, 2) | float32 | cpu | requires_grad=False | 步长 (1, 3)，不连续" in zh["values"]
+    assert zh["printed"] == "done\n退出码 3\n"
+    en = shape("tensors", fenced_slot.request("tensors", code=code, scratch=tmp_path), code, 0.01, 0)
+    assert "[line 3] a.T: shape (3, 2) | float32 | cpu | requires_grad=False | stride (1, 3) NOT contiguous" \
+        in en["values"] and en["printed"] == "done\nexit code 3\n"
+
+
+def test_the_restricted_languages_warnings_in_chinese():
+    from playground.words import warning_lines
+
+    warned = [(3, "UserWarning: To copy construct from a tensor, use sourceTensor.clone().detach()")]
+    assert warning_lines(warned) == ["line 3: UserWarning: To copy construct from a tensor, use "
+                                     "sourceTensor.clone().detach()"]
+    assert warning_lines(warned, "zh") == ["第 3 行：UserWarning: To copy construct from a tensor, use "
+                                           "sourceTensor.clone().detach()"]
+
+
+def test_the_words_a_programs_process_writes_come_from_the_server(monkeypatch):
+    """The program's process reads no catalogue: the server sends the words it writes in the visitor's language
+    (the histogram's axis, where its output is cut, a sys.exit code, ...), with the placeholders it fills in."""
+    from core import fonts
+    from playground import program_run
+    from playground.words import child_words
+
+    assert set(child_words("en")) == set(program_run.WORDS)
+    en = program_run._words({"words": child_words("en")})
+    assert en["output_cut"] == "[output cut at 400,000 characters]" and en["exit_code"] == "exit code {code}"
+    assert program_run._words({}) == program_run.WORDS     # no words sent (a test's spec): English
+    zh = program_run._words({"words": child_words("zh")})
+    assert all(CJK.search(v) for v in zh.values()), zh
+    assert "{code}" in zh["exit_code"] and "{asked}" in zh["train_steps"] and "{error}" in zh["no_results"]
+    assert program_run._words({"words": {"value": 3, "exit_code": "x {code}"}})["value"] == "value"   # untrusted
+    if fonts.available():
+        assert zh["value"] == "数值"
+    child_words.cache_clear()
+    monkeypatch.setenv("PLAYGROUND_CJK_FONT", "")     # no CJK font: the picture's words in English, not boxes
+    fonts.cjk_font_file.cache_clear()
+    try:
+        assert child_words("zh")["value"] == "value"
+    finally:
+        monkeypatch.delenv("PLAYGROUND_CJK_FONT")
+        fonts.cjk_font_file.cache_clear()
+        child_words.cache_clear()
+
+
+def test_the_histograms_axis_word_in_chinese():
+    import numpy as np
+    import torch
+
+    from core import fonts
+    from playground.tensor_view import picture_words, render
+
+    if not fonts.available():
+        pytest.skip("no CJK font installed: the pictures are written in English")
+    v = torch.linspace(-1, 1, 1000)
+    en, zh = render("v", v), render("v", v, picture_words("zh"))
+    assert np.array_equal(en, render("v", v, picture_words("en")))    # English: the same picture as before
+    below = (slice(230, 260), slice(120, 240))                         # under the axis, in the middle: the word
+    assert not np.array_equal(en[below], zh[below]) and np.array_equal(en[:200], zh[:200])
+
+
+def _code_tokens(code: str) -> list:
+    import io
+    import tokenize
+
+    ends = (tokenize.NEWLINE, tokenize.NL)   # a line's end moves with its comment
+    return [(tok.type, tok.string, None if tok.type in ends else tok.start)
+            for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type != tokenize.COMMENT]
+
+
+MATH = {"dy/dx = 2x = 4", "dz/dx = cos(x^2) * 2x", "grad = softmax(logits) - one_hot(target)",
+        "(2x3) @ (3x2) -> (2x2)", "(3,1) + (4,) -> (3,4)"}   # comments without words: the same in both languages
+
+
+def test_our_presets_have_chinese_comments_and_the_same_code():
+    """A zh visitor's preset: every comment Chinese (the tutorial's are already; ours from the catalogue), the code
+    token for token the same, and English as it always was (the API's defaults)."""
+    from core.i18n import catalogue
+    from playground import codegen
+    from playground.presets import ALL, COMMENT_KEYS, _comments, preset
+
+    for name, code in ALL.items():
+        assert preset(name) == preset(name, "en") == code
+        zh = preset(name, "zh")
+        assert _code_tokens(zh) == _code_tokens(code), name
+        assert codegen.marker_line(zh) == codegen.marker_line(code), name     # the `# step` line still marks
+        left = [text.strip() for _, _, text in _comments(zh) if not CJK.search(text) and text.strip() not in MATH]
+        assert left == [], (name, left)
+    assert preset("no such preset", "zh") == ""
+    every = "\n".join(ALL.values())
+    assert [k for k in COMMENT_KEYS if catalogue("en")[k] not in every] == []   # each entry still matches
+
+
+def test_the_editor_and_a_preset_in_the_visitors_language():
+    """The page load writes the editor's first program in the visitor's language (nothing for English: the page's
+    own value); picking a preset gives its comments in the request's language."""
+    import gradio as gr
+
+    from playground.presets import DEFAULT_AUTOGRAD, DEFAULT_TENSOR, preset
+    from ui import autograd, tensors
+
+    for name in (DEFAULT_TENSOR, DEFAULT_AUTOGRAD):
+        first = tensors.initial_code(name)
+        assert isinstance(first("en"), type(gr.skip())) and first("zh") == preset(name, "zh") != preset(name)
+    assert tensors.load_preset(DEFAULT_TENSOR) == preset(DEFAULT_TENSOR)       # no request: English
+    assert autograd.load_preset(DEFAULT_AUTOGRAD) == (preset(DEFAULT_AUTOGRAD), 0)
+    assert tensors.load_preset("no such preset") == ""
+
+
 # ---- through the API: the same shapes, our words in the request's language -------------------------------------
 
 def test_tensor_eval_in_chinese_keeps_the_programs_output_and_the_apis_shape(client, zh_client):

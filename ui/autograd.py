@@ -12,13 +12,13 @@ import pandas as pd
 from core.i18n import t
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
-from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD
+from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD, preset as preset_code
 from ui.common import ALONE, Place, code_block
 from ui.errors import api
 from ui import first_screens
 from ui.i18n import label, request_language
-from ui.tensors import (SANDBOX_CONCURRENCY, cancelled_note, limits_html, limits_note, mode_note, preset_choices,
-                        run_status, running, stopped, streamed, visitor)
+from ui.tensors import (SANDBOX_CONCURRENCY, cancelled_note, initial_code, limits_html, limits_note, mode_note,
+                        preset_choices, run_status, running, stopped, streamed, visitor)
 
 DEFAULT_CODE = AUTOGRAD_PRESETS[DEFAULT_AUTOGRAD]
 LEAF_KEYS = ["autograd.col.leaf", "autograd.col.shape", "autograd.col.data", "autograd.col.grad"]
@@ -101,7 +101,7 @@ def autograd_train(code: str = DEFAULT_CODE, lr: float = 0.01, steps_done: int =
 def first_screen_outputs(language: str = "en") -> tuple:
     """The default program's outputs in one language, for every visitor's first screen (ui/first_screens.py: once
     per server and language)."""
-    r = run_autograd(DEFAULT_CODE, lr=0.01, steps=0, language=language)
+    r = run_autograd(preset_code(DEFAULT_AUTOGRAD, language), lr=0.01, steps=0, language=language)
     return (*_outputs(r, language, lambda losses: _curve(losses, language)),
             t("autograd.status.first_screen", language) if "notes" in r else mode_note(language))
 
@@ -117,8 +117,9 @@ def prewarm() -> None:
     start_worker()
 
 
-def load_preset(name: str):
-    return AUTOGRAD_PRESETS.get(name, ""), 0
+def load_preset(name: str, request: gr.Request = None):
+    """A preset's code, its comments in the visitor's language, and no steps done."""
+    return (preset_code(name, request_language(request)) if name in AUTOGRAD_PRESETS else ""), 0
 
 
 def build_tab(place: Place = ALONE) -> None:
@@ -163,7 +164,8 @@ def build_tab(place: Place = ALONE) -> None:
     trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
                           api_name="autograd_train", **common)
     first_screens.install(place, "autograd", first_screen_outputs, outputs, cold_outputs,
-                          [run.click, train.click, preset.change], extra=[(limits, limits_html)])
+                          [run.click, train.click, preset.change],
+                          extra=[(limits, limits_html), (code, initial_code(DEFAULT_AUTOGRAD))])
     reset.click(lambda: (0, _loss_frame([])), None, [steps_done, curve], api_visibility="private")
     for changed in (code, lr):
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)

@@ -15,7 +15,7 @@ from core.i18n import t
 from playground.limits import PROGRAMS_AT_ONCE, WORKERS
 from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
-from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS
+from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS, preset as preset_code
 from ui import first_screens
 from ui.admission import client_ip
 from ui.common import ALONE, Place, code_block
@@ -202,7 +202,7 @@ def cancelled_note():
 def first_screen_outputs(language: str = "en") -> tuple:
     """The default preset's outputs in one language, for every visitor's first screen (ui/first_screens.py: once
     per server and language)."""
-    r = run_tensors(TENSOR_PRESETS[DEFAULT_TENSOR], language=language)
+    r = run_tensors(preset_code(DEFAULT_TENSOR, language), language=language)   # its comments in the language
     return (*tab_outputs(r, language, t("tensors.status.first_screen", language))[:-1], None)   # no files yet
 
 
@@ -222,8 +222,19 @@ def presets() -> dict[str, str]:
     return TENSOR_PRESETS if sandbox_mode() == "restricted" else {**TENSOR_PRESETS, **PROGRAM_PRESETS}
 
 
-def load_preset(name: str) -> str:
-    return {**TENSOR_PRESETS, **PROGRAM_PRESETS}.get(name, "")
+def load_preset(name: str, request: gr.Request = None) -> str:
+    """A preset's code, its comments in the visitor's language (the code is the same in every language)."""
+    return preset_code(name, request_language(request)) if name in {**TENSOR_PRESETS, **PROGRAM_PRESETS} else ""
+
+
+def initial_code(name: str):
+    """fn(language) for first_screens.install's `extra`: the editor's first program in the visitor's language,
+    written by the page load (the page is built with the English, which stays untouched: gr.skip()). A later
+    Settings -> Language switch reloads nothing, so it never overwrites what the visitor typed."""
+    def code(language: str = "en"):
+        localized = preset_code(name, language)
+        return gr.skip() if localized == preset_code(name) else localized
+    return code
 
 
 def build_tab(place: Place = ALONE) -> dict:
@@ -258,6 +269,6 @@ def build_tab(place: Place = ALONE) -> dict:
     loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
         tensor_eval, [code], outputs, api_visibility="private", **common)
     first_screens.install(place, "tensors", first_screen_outputs, outputs, cold_outputs, [run.click, preset.change],
-                          extra=[(limits, limits_html)])
+                          extra=[(limits, limits_html), (code, initial_code(DEFAULT_TENSOR))])
     cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
     return {"code": code, "status": status}
