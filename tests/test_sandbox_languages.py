@@ -290,6 +290,12 @@ def test_the_sandbox_tabs_in_the_browsers_language(browser, app_url, locale, wid
             assert bool(CJK.search(text)) == zh, text
             assert bool(CJK.search(pg.locator(status).inner_text())) == zh
             assert bool(CJK.search(pg.locator(table).inner_text())) == zh
+            editor = pg.locator(f"#{'tensor' if tab == 'tensors' else 'autograd'}-code .cm-content").inner_text()
+            assert bool(CJK.search(editor)) == zh, editor          # the preset's comments in the page's language
+            assert ("# step：" in editor if zh else "# step: the lines below" in editor) or tab == "tensors"
+            if tab == "tensors":
+                shown = pg.locator(ran).input_value()
+                assert ("[第 1 行] a：形状 (2, 3)" if zh else "[line 1] a: shape (2, 3)") in shown, shown[:200]
             limits = pg.locator(".sandbox-limits").locator("visible=true").first.inner_text()
             assert bool(CJK.search(limits)) == zh, limits
             assert pg.evaluate("document.documentElement.scrollWidth") <= width    # nothing wider than the screen
