@@ -112,9 +112,13 @@ class Visitor:
         self.http.close()
 
 
+PAUSE_S = 0.3   # between one visitor's calls, and between rounds of eight: each round starts on a machine at rest
+
+
 def _at_once(calls: list, rounds: int) -> list[float]:
     together: list[float] = []
     for _ in range(rounds):
+        time.sleep(PAUSE_S)
         times: list[float] = []
         barrier = threading.Barrier(len(calls))
 
@@ -139,7 +143,10 @@ def eight_at_once(url: str, rounds: int = 10) -> dict:
     try:
         for v in visitors:
             v.call(ONE_LINER)
-        alone = [visitors[0].call(ONE_LINER)[0] for _ in range(30)]
+        alone = []
+        for _ in range(30):
+            time.sleep(PAUSE_S)
+            alone.append(visitors[0].call(ONE_LINER)[0])
         together = _at_once([lambda v=v: v.call(ONE_LINER)[0] for v in visitors], rounds)
     finally:
         for v in visitors:

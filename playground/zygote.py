@@ -20,11 +20,13 @@ import gc
 import json
 import os
 import random
+import resource  # noqa: F401 - imported here once: fence.apply_rlimits imports it in every child
 import selectors
 import signal
 import socket
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # device_count without initialising CUDA
@@ -45,6 +47,10 @@ import torchvision.transforms  # noqa: E402,F401
 from playground import fence, frames, graph, program_run, tensor_view  # noqa: E402
 
 MSG = 65536
+# Spares are forked again when no run is going, or once runs have stopped arriving for this long: a burst of runs
+# is handed the spares forked ahead, and the forks that replace them (a few ms of CPU each) do not compete with the
+# burst's programs.
+REFILL_AFTER_S = 0.05
 
 
 def _warm() -> None:
@@ -161,7 +167,17 @@ def run_child(sock: socket.socket, cfg: dict) -> None:
         except BaseException:  # noqa: BLE001
             pass
     finally:
+        _idle()
         os._exit(code)
+
+
+def _idle() -> None:
+    """The run is over (its answer sent): the exit's teardown (unmapping a large address space, a few ms of CPU)
+    waits for cores that have nothing else to do, instead of competing with the programs and events still going."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
 
 
 def _fence_early(cfg: dict) -> dict:
@@ -256,10 +272,16 @@ def main() -> None:
         children.add(pid)
         spares.append((pid, sock))
 
+    last_fork = 0.0
     while True:
-        # Requests first; a spare is forked only when nothing is waiting (one at a time, so a burst of runs is
-        # handed the spares there are and forks for the rest on demand, instead of queueing behind refills).
-        events = sel.select(0 if len(spares) < n_spares else None)
+        # Requests first; a spare is forked only when no run is going or nothing has been asked for REFILL_AFTER_S
+        # (one at a time, so a burst of runs is handed the spares there are and forks for the rest on demand,
+        # instead of queueing behind refills or sharing the cores with them).
+        wait = None
+        if len(spares) < n_spares:
+            going = len(children) - len(spares)
+            wait = 0.0 if not going else max(0.0, last_fork + REFILL_AFTER_S - time.monotonic())
+        events = sel.select(wait)
         if not events:
             add_spare()
             continue
@@ -277,6 +299,7 @@ def main() -> None:
                 os._exit(0)
             req = json.loads(msg)
             if req.get("t") == "fork":
+                last_fork = time.monotonic()
                 if not spares:
                     add_spare()
                 pid, sock = spares.pop(0)
