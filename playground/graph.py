@@ -26,16 +26,17 @@ class Graph:
     truncated: bool = False
 
 
-def short(t: torch.Tensor | None) -> str:
-    """A tensor in a few characters: its values when tiny, else shape and mean."""
+def short(t: torch.Tensor | None, mean: str = "mean") -> str:
+    """A tensor in a few characters: its values when tiny, else shape and mean (`mean`: the word, in the graph's
+    language; the tables' cells keep the English)."""
     if t is None:
         return "None"
     t = t.detach()
     if t.numel() <= 4:
         vals = [f"{v:.3g}" for v in t.reshape(-1).cpu().tolist()]
         return vals[0] if t.dim() == 0 else "[" + ", ".join(vals) + "]"
-    mean = t.float().mean().item() if t.is_floating_point() else float("nan")
-    return f"{tuple(t.shape)} mean {mean:.3g}"
+    average = t.float().mean().item() if t.is_floating_point() else float("nan")
+    return f"{tuple(t.shape)} {mean} {average:.3g}"
 
 
 def values(t: torch.Tensor | None, limit: int = 16) -> str:
@@ -45,12 +46,13 @@ def values(t: torch.Tensor | None, limit: int = 16) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in t.detach().reshape(-1).cpu().tolist()) + "]"
 
 
-def build(root: torch.Tensor, names: dict, max_nodes: int = MAX_NODES) -> Graph:
-    """The autograd graph that produced `root`; `names` maps id(tensor) -> the user's name for it."""
+def build(root: torch.Tensor, names: dict, max_nodes: int = MAX_NODES, mean: str = "mean") -> Graph:
+    """The autograd graph that produced `root`; `names` maps id(tensor) -> the user's name for it; `mean`: the word
+    for a large tensor's mean in the nodes (the request's language)."""
     g = Graph()
     root_name = names.get(id(root), "output")
-    root_grad = "1 (d out/d out)" if root.numel() == 1 else short(root.grad)
-    g.nodes["out"] = ("output", f"{root_name} {tuple(root.shape)}\ndata {short(root)}\ngrad {root_grad}")
+    root_grad = "1 (d out/d out)" if root.numel() == 1 else short(root.grad, mean)
+    g.nodes["out"] = ("output", f"{root_name} {tuple(root.shape)}\ndata {short(root, mean)}\ngrad {root_grad}")
     if root.grad_fn is None:
         return g
     stack = [(root.grad_fn, "out")]
@@ -66,7 +68,8 @@ def build(root: torch.Tensor, names: dict, max_nodes: int = MAX_NODES) -> Graph:
             continue
         leaf = getattr(fn, "variable", None)  # AccumulateGrad: the leaf tensor itself
         if isinstance(leaf, torch.Tensor):
-            label = f"{names.get(id(leaf), 'leaf')} {tuple(leaf.shape)}\ndata {short(leaf)}\ngrad {short(leaf.grad)}"
+            label = (f"{names.get(id(leaf), 'leaf')} {tuple(leaf.shape)}\ndata {short(leaf, mean)}\n"
+                     f"grad {short(leaf.grad, mean)}")
             g.nodes[key] = ("leaf", label)
             continue
         g.nodes[key] = ("op", type(fn).__name__)

@@ -38,7 +38,7 @@ MAX_TRAIN_STEPS = 300   # playground.limits.MAX_TRAIN_STEPS: the server refuses 
 CONVENIENCES = ("torch", "nn", "F", "optim", "device")
 # Our words in a run, in English: the server sends them in the visitor's language (spec["words"],
 # playground.words.child_words), since this process reads no catalogue.
-WORDS = {"value": "value", "output_cut": f"[output cut at {MAX_OUTPUT_CHARS:,} characters]",
+WORDS = {"value": "value", "mean": "mean", "output_cut": f"[output cut at {MAX_OUTPUT_CHARS:,} characters]",
          "exit_code": "exit code {code}", "no_results": "the playground could not show the results: {error}",
          "train_steps": f"at most {MAX_TRAIN_STEPS} training steps per run (asked for {{asked}}); press Reset",
          "no_step_marker": "to train, put a line `# step` above the lines of one training step (forward, loss, "
@@ -431,7 +431,8 @@ def _autograd(g: dict, rec: Recorder, losses: list, spec: dict) -> dict:
                 root = None
     rec.graph_png = None
     if root is not None and root.grad_fn is not None:
-        rec.graph_png = graph.render(graph.build(root, names), str(spec.get("graph_title") or ""),
+        rec.graph_png = graph.render(graph.build(root, names, mean=_words(spec)["mean"]),
+                                     str(spec.get("graph_title") or ""),
                                      str(spec.get("graph_truncated") or graph.TRUNCATED))
     leaves, seen = [], set()
     cands = [v for n, v in g.items() if isinstance(v, torch.Tensor) and not n.startswith("_")]

@@ -105,7 +105,8 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
     names = interp.tensor_names()
     picture = None
     if root is not None:
-        picture = graph.render(graph.build(root, names), t("sandbox.graph.title", language),
+        picture = graph.render(graph.build(root, names, mean=t("sandbox.graph.mean", language)),
+                               t("sandbox.graph.title", language),
                                t("sandbox.graph.truncated", language))
     leaves = _leaf_rows(interp, names)
     step_rows = [[n, graph.values(b), graph.values(g), graph.values(a)] for n, b, g, a in (interp.last_step or [])]

@@ -48,7 +48,7 @@ def child_words(language: str = "en") -> dict[str, str]:
     from playground.program_run import MAX_OUTPUT_CHARS, MAX_TRAIN_STEPS
     from playground.tensor_view import picture_words
 
-    return {**picture_words(language),
+    return {**picture_words(language), "mean": t("sandbox.graph.mean", language),
             "output_cut": t("sandbox.output_cut", language, limit=MAX_OUTPUT_CHARS),
             "exit_code": t("sandbox.exit_code", language, code="{code}"),
             "no_results": t("sandbox.no_results", language, error="{error}"),

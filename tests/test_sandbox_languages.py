@@ -182,6 +182,22 @@ def test_the_histograms_axis_word_in_chinese():
     assert not np.array_equal(en[below], zh[below]) and np.array_equal(en[:200], zh[:200])
 
 
+def test_the_graphs_nodes_say_mean_in_the_requests_language():
+    """A large tensor's node in the autograd graph: "(5, 3) mean 0.1" in English, 均值 in Chinese; the tables' cells
+    (data, the same in both languages) keep the English."""
+    import torch
+
+    from playground import graph
+    from playground.words import child_words
+
+    w = torch.ones(5, 3, requires_grad=True)
+    labels = lambda g: "\n".join(label for _, label in g.nodes.values())   # noqa: E731
+    assert "data (5, 3) mean 1" in labels(graph.build((w * 2).sum(), {id(w): "w"}))
+    zh = labels(graph.build((w * 2).sum(), {id(w): "w"}, mean=child_words("zh")["mean"]))
+    assert "data (5, 3) 均值 1" in zh and "mean" not in zh
+    assert graph.values(torch.ones(5, 4)) == "(5, 4) mean 1"
+
+
 def _code_tokens(code: str) -> list:
     import io
     import tokenize
