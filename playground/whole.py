@@ -11,8 +11,10 @@ import os
 import re
 import select
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from core.errors import term
@@ -28,6 +30,31 @@ from playground.worker import SandboxUnavailable
 POLL_S = 0.1
 FIGURE = re.compile(r"Figure (\d+)")   # the caption program_run gives the program's own figures
 QUOTA_EVERY_S = 0.25
+YOUNG_S = 0.25         # a program's first quarter second takes turns on the cores (Turn)
+
+
+@lru_cache(maxsize=1)
+def _cores() -> threading.Semaphore:
+    return threading.Semaphore(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                   else os.cpu_count() or 1))
+
+
+class Turn:
+    """Young programs take turns on the machine's cores: at most one per core in its first YOUNG_S, the others
+    waiting in arrival order (at most YOUNG_S, then they start anyway). Eight one-liners sent at once then finish
+    one pair after another instead of all together at the end (a shared 2-core machine slows every one of them
+    equally); a long program gives its turn up after YOUNG_S and goes on beside the next ones (the pool's bounded
+    number at once still holds), so a spinning program delays another by at most YOUNG_S."""
+
+    def __init__(self):
+        self._held = _cores().acquire(timeout=YOUNG_S)
+        self.until = time.monotonic() + YOUNG_S
+
+    def give_up(self, now: float | None = None) -> None:
+        """Give the turn to the next program once the run is done, or past its young time (`now`)."""
+        if self._held and (now is None or now >= self.until):
+            self._held = False
+            _cores().release()
 
 
 def _whole(value, default, lo):
@@ -141,16 +168,20 @@ class ForkSlot:
                 "graph_title": t("sandbox.graph.title", language),     # the program's process reads no catalogue
                 "graph_truncated": t("sandbox.graph.truncated", language), "words": child_words(language)}
         t0 = time.perf_counter()
-        pid, mine = self.server.fork()
+        turn = Turn()
         try:
-            frames.send(mine, spec)
-            outcome = self._read(mine, pid, scratch, on_output, cancelled)
+            pid, mine = self.server.fork()
+            try:
+                frames.send(mine, spec)
+                outcome = self._read(mine, pid, scratch, on_output, cancelled, turn)
+            finally:
+                mine.close()
         finally:
-            mine.close()
+            turn.give_up()
         outcome["elapsed_ms"] = (time.perf_counter() - t0) * 1000
         return outcome
 
-    def _read(self, sock, pid: int, scratch: Path, on_output, cancelled) -> dict:
+    def _read(self, sock, pid: int, scratch: Path, on_output, cancelled, turn: Turn | None = None) -> dict:
         lim = self.limits
         reader = frames.Reader()
         printed: list[str] = []
@@ -161,6 +192,8 @@ class ForkSlot:
         try:
             while result is None:
                 now = time.monotonic()
+                if turn is not None:
+                    turn.give_up(now)
                 if now >= deadline:
                     why = term("sandbox.why.wall", wall_s=lim.wall_s)
                     break
