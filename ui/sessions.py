@@ -23,6 +23,7 @@ internals differ fails at start, not at the first visitor.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import inspect
@@ -39,6 +40,7 @@ from ui import admission
 from ui.i18n import request_language
 from core import tempfiles
 from core.errors import render
+from core.i18n import speaking
 from core.settings import settings
 from zoo.space import on_space
 
@@ -295,7 +297,8 @@ def _file_paths(value, out: list, depth: int = 0) -> list:
 def _attribute_files(demo) -> None:
     """Temp files get an owner, (address, session): each event runs with tempfiles.set_owner (so its run_dir()
     folders are its visitor's) and claims the uploads it uses and the files it returns. And Gradio's example
-    files (keep_in_cache, copied into the temp folder when the page was built) are never pruned."""
+    files (keep_in_cache, copied into the temp folder when the page was built) are never pruned. Each event also
+    runs in its request's language (core.i18n.speaking), its inputs' preprocessing included."""
     tempfiles.keep(p for block in demo.blocks.values() for p in getattr(block, "keep_in_cache", ()))
     process_api = demo.process_api
     sig = inspect.signature(process_api)
@@ -312,7 +315,11 @@ def _attribute_files(demo) -> None:
         token = tempfiles.set_owner(owner)
         try:
             tempfiles.claim(_file_paths(bound.get("inputs"), []), owner)
-            result = await process_api(*args, **kwargs)
+            # The whole event speaks the request's language, also while Gradio prepares its inputs (a component's
+            # preprocess: a sketchpad's bounds, a pasted item that is no picture), before it sets the request
+            # around the event's function (docs/language.md)
+            with speaking(request_language(request)) if request is not None else contextlib.nullcontext():
+                result = await process_api(*args, **kwargs)
             # Gradio copies a returned file into its cache (<sha256>/<name>) and serves that copy: the
             # visitor's download is the copy, so it is theirs too.
             tempfiles.claim(_file_paths(result.get("data") if isinstance(result, dict) else None, []), owner)
