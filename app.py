@@ -33,7 +33,7 @@ from ui import admission, first_screens, gpu, look_inside, open_in_playground, s
 from ui import start_here  # noqa: E402
 from ui.common import Place  # noqa: E402
 from ui.examples import photo_examples  # noqa: E402
-from ui.i18n import LANGUAGE_HEAD, label, page_i18n, tab_label  # noqa: E402
+from ui.i18n import LANGUAGE_HEAD, install_language_switch, label, page_i18n, tab_label  # noqa: E402
 from playground import fence  # noqa: E402
 from playground import pool as sandbox_pool  # noqa: E402
 from core.device import use_serving_threads  # noqa: E402
@@ -211,6 +211,9 @@ def build_app() -> gr.Blocks:
         # every code panel's "Open in the playground" loads its code into the Tensors editor
         open_in_playground.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])
         start_here.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])   # its Run and Open buttons
+        # the examples' names, the models' notes and the tables' headers in the page's language, on every page load
+        # and after a switch in Settings -> Language (ui/i18n.py install_language_switch)
+        install_language_switch(demo)
     # Gradio's queue rebuilds a pandas summary of the last 10,000 events after every event, for its /monitoring
     # page (turned off in launch_kwargs): 2 ms of server CPU per request with 100 events recorded, 12.7 ms with
     # 10,000, i.e. on every request of a Space that has been up a while. Once per 1,000 events costs nothing.

@@ -132,3 +132,116 @@ def test_the_queue_refuses_in_the_visitors_language(monkeypatch):
     zh = admission.refusal(queue, "a", None, "zh")
     assert CJK.search(zh) and "4" in zh, zh
     assert admission.refusal(queue, "b", None, "zh") is None
+
+
+# ---- the page's own widgets: tables' headers, examples' names, models' notes (ui.i18n.install_language_switch) --
+
+def _queue_call(app_url, index: int, data: list, headers: dict) -> dict:
+    """One event through the queue as the page sends it (a private one included), with the page's headers."""
+    import json
+    import uuid
+
+    session = uuid.uuid4().hex[:12]
+    body = {"data": data, "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None}
+    httpx.post(f"{app_url}/gradio_api/queue/join", json=body, headers=headers, timeout=30).raise_for_status()
+    with httpx.stream("GET", f"{app_url}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=60) as r:
+        for line in r.iter_lines():
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
+                return json.loads(line[5:])
+    raise AssertionError("the stream closed without a result")
+
+
+def _follow(app_url, app_demo, headers: dict) -> tuple[list, list]:
+    """The page-load / language-switch event's answer: (its updates, the header maps), and its two triggers."""
+    events = [i for i, fn in app_demo.fns.items() if fn.name == "follow_page_language"]
+    assert len(events) == 2, events                                   # the page load and the hidden button
+    assert all(app_demo.fns[i].queue and app_demo.fns[i].api_visibility == "private" for i in events)
+    out = _queue_call(app_url, events[0], [], headers)
+    assert out["success"], out
+    *updates, maps = out["output"]["data"]
+    return updates, maps
+
+
+def test_every_table_shows_its_headers_in_the_visitors_language_from_the_first_screen(app_url, app_demo):
+    """Fine-tune's, Ensembles' and Compression's tables (and every other table the page builds with English
+    headers) get their headers in the page's language on page load: the header map the page applies
+    (ui.i18n.APPLY_HEADERS_JS) turns each English header into Chinese for a zh-CN visitor; an English visitor's map
+    keeps them. The rows are never sent: the page renames the headers of the value it holds."""
+    import gradio as gr
+
+    from ui.i18n import _following
+
+    following = _following(app_demo)
+    followed = [table for table, _ in following.tables]
+    tables = [b for b in app_demo.blocks.values() if isinstance(b, gr.Dataframe)]
+    ids = {getattr(b, "elem_id", None) for b in followed}
+    for elem_id in ("ft-per-class", "ft-confusion", "ensemble-table", "votes-table", "compress-table",
+                    "resample-table", "classify-compare"):
+        assert elem_id in ids, elem_id
+    _, zh_maps = _follow(app_url, app_demo, {"Accept-Language": "zh-CN,zh;q=0.9"})
+    _, en_maps = _follow(app_url, app_demo, {"Accept-Language": "en-US"})
+    assert len(zh_maps) == len(followed) == len(en_maps)
+    for table, zh, en in zip(followed, zh_maps, en_maps):
+        headers = table.value["headers"]
+        # numbered columns (Gradio's, a one-hot table's) and formulas (Look inside's ||A||) stay as they are
+        words = [h for h in headers if not re.fullmatch(r"[\d|AB]+", h)]
+        assert all(CJK.search(zh.get(h, "")) for h in words), (table.elem_id, headers, zh)
+        assert all(not CJK.search(en.get(h, h)) for h in headers), (table.elem_id, en)
+        assert all(en[zh[h]] == en.get(h, h) for h in words)           # and back after a switch to English
+    # The tables Tensors and Autograd build are written by their first screens (ui/first_screens.py) on load.
+    unfollowed = [b for b in tables if all(b is not f for f in followed)]
+    first_screen_outputs = {id(c) for fn in app_demo.fns.values() if (fn.name or "").endswith("_first_screen")
+                            for c in fn.outputs}
+    assert all(id(b) in first_screen_outputs for b in unfollowed), [b.elem_id for b in unfollowed]
+
+
+def test_a_language_switch_sends_the_examples_names_and_the_models_notes(app_url, app_demo):
+    """The same event answers the hidden button the page's head script clicks after Settings -> Language: every
+    tab's examples (gr.Dataset) named in the request's language, and the classifier lists (their '(needs
+    download)' notes) in it; the event takes no input, so nothing the visitor chose is sent or changed."""
+    from core.i18n import t
+    from ui.i18n import LANGUAGE_HEADER, _following
+
+    following = _following(app_demo)
+    kinds = [type(c).__name__ for c, _ in following.widgets]
+    assert kinds.count("Dataset") == 4 and kinds.count("Dropdown") == 2, kinds   # Classify, AE, GAN, Look inside
+    zh, _ = _follow(app_url, app_demo, {"Accept-Language": "en-US", LANGUAGE_HEADER: "zh-CN"})   # the page's choice
+    en, _ = _follow(app_url, app_demo, {"Accept-Language": "zh-CN", LANGUAGE_HEADER: "en"})
+    for kind, z, e in zip(kinds, zh, en):
+        assert z["__type__"] == "update" and "value" not in z, z
+        if kind == "Dataset":
+            assert all(CJK.search(name) for name in z["sample_labels"]), z
+            assert not any(CJK.search(name) for name in e["sample_labels"]), e
+        else:
+            labels = [label for label, _ in z["choices"]]
+            assert [v for _, v in z["choices"]] == [v for _, v in e["choices"]]
+            notes = [label for label in labels if t("classify.needs_download", "zh") in label]
+            assert not any(t("classify.needs_download", "en") in label for label in labels), labels
+            assert len(notes) == sum(t("classify.needs_download", "en") in label for label, _ in e["choices"])
+
+
+def test_messages_written_while_an_events_inputs_are_prepared_follow_the_request(app_url, app_demo, tmp_path):
+    """A component's preprocess runs before Gradio sets the event's request: ui.sessions runs the whole event in
+    the request's language (core.i18n.speaking), so a sketch larger than the sketchpads make and a pasted item that
+    is no picture are refused in Chinese for a zh-CN caller, in English otherwise."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.new("RGBA", (3000, 3000)).save(big)                    # 9 MP: more than ui.admission lets Pillow decode
+    sketch = {"background": None, "layers": [handle_file(str(big))], "composite": handle_file(str(big))}
+    zh = _error(lambda: _client(app_url, **{"Accept-Language": "zh-CN"}).predict(
+        sketch, "resnet_digits", 5, api_name="/classify_sketch"))
+    en = _error(lambda: _client(app_url, **{"Accept-Language": "en-US"}).predict(
+        sketch, "resnet_digits", 5, api_name="/classify_sketch"))
+    assert CJK.search(zh) and "3000" in zh, zh
+    assert "larger than" in en and not CJK.search(en), en
+    # A pasted clipboard item (a data: URL, as the page sends it) that is not a picture, to the Autoencoder's upload
+    # box (/classify prepares its inputs inside its function: ui.common.api_endpoint's one_thread)
+    pasted = {"path": None, "url": "data:text/plain;base64,aGVsbG8gd29ybGQ=", "meta": {"_type": "gradio.FileData"}}
+    index = next(i for i, fn in app_demo.fns.items() if fn.api_name == "reconstruct")
+    zh = _queue_call(app_url, index, [pasted, "ae_digits_16", 0.0], {"Accept-Language": "zh-CN"})
+    en = _queue_call(app_url, index, [pasted, "ae_digits_16", 0.0], {"Accept-Language": "en-US"})
+    assert not zh["success"] and CJK.search(zh["output"]["error"]), zh
+    assert not en["success"] and not CJK.search(en["output"]["error"]), en

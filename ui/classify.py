@@ -15,7 +15,7 @@ from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketc
 from ui.digit_input import digit_input
 from ui.errors import api, message, page, show_status, status_box
 from ui.examples import digit_examples, photo_examples
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, follow_language, label, request_language
 from zoo import get_spec, list_models
 from zoo.classify import (compare_family, disagreement_note, model_unavailable, predict, reproduce_code, route,
                           status_text, weights_on_disk)
@@ -283,6 +283,9 @@ def build_tab(place: Place = ALONE) -> None:
                             format="png")  # lossless: the exact pixels the model saw
     compare = gr.Dataframe(headers=COMPARE_HEADERS, label=label("classify.compare"), interactive=False,
                            elem_id="classify-compare")   # headers: in the page's language from the first result
+    # after a switch of language (ui.i18n): the models' notes and the table's headers in the new one
+    follow_language(model, lambda language: gr.Dropdown(choices=model_choices(language)))
+    follow_headers(compare, dict(zip(COMPARE_HEADERS, COMPARE_HEADER_KEYS)))
     card = gr.Markdown(model_card(DEFAULT_MODEL, "en"), elem_id="classify-card")
     code = code_block()
 

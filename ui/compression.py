@@ -19,7 +19,7 @@ from training.compression.compressed_io import PATHS
 from ui import code_comments
 from ui.common import api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 from ui.jobstream import cancel_button, progress_html
 from ui.labjobs import COMMON, digits_models, lab_job
 from core.device import get_device
@@ -247,6 +247,7 @@ def build_tab() -> None:
     c_status = gr.HTML(elem_id="compress-status")
     c_table = gr.Dataframe(headers=COMPRESS_HEADERS, label=label("compress.ui.table"),
                            interactive=False, elem_id="compress-table")
+    follow_headers(c_table, HEADER_KEYS)   # in the page's language from the first screen, and after a switch
     c_plot = gr.Plot(label=label("compress.ui.plot"))
     c_files = gr.File(label=label("compress.ui.files"), file_count="multiple",
                       elem_id="compress-files")
@@ -267,6 +268,7 @@ def build_tab() -> None:
     amp_status = gr.HTML(elem_id="amp-status")
     amp_table = gr.Dataframe(headers=[t(k, "en") for k in AMP_HEADERS], interactive=False,
                              label=label("compress.ui.amp_table"))
+    follow_headers(amp_table, AMP_HEADERS)
     amp_btn.click(autocast_ui, amp_steps, [amp_table, amp_status, amp_message], api_visibility="private",
                   show_progress="hidden", **COMMON)
     api_endpoint(autocast_training, amp_steps, [amp_table, amp_status], "autocast_training", **COMMON)

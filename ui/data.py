@@ -22,7 +22,7 @@ from training.data.transforms import (MAX_SIDE, AugmentSettings, draw_each, draw
 from ui import code_comments, first_screens
 from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 from ui.jobstream import cancel_button, ended_text, event_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
 
@@ -334,6 +334,8 @@ def build_tab(place: Place = ALONE) -> None:
         with gr.Row():
             torch_tab = gr.Dataframe(label="torch.nn.functional.one_hot", interactive=False, elem_id="onehot-torch")
             sk_tab = gr.Dataframe(label="sklearn OneHotEncoder", interactive=False, elem_id="onehot-sklearn")
+        follow_headers(torch_tab, [N_("data.onehot.label")])   # the label column's header after a switch (ui.i18n)
+        follow_headers(sk_tab, [N_("data.onehot.label")])
         oh_note = gr.Markdown()
         oh_code = code_block()
     oh_outputs = [torch_tab, sk_tab, oh_note, oh_code]
@@ -355,6 +357,7 @@ def build_tab(place: Place = ALONE) -> None:
         rs_table = gr.Dataframe(headers=[t(k, "en") for k in RESAMPLE_HEADERS],
                                 label=label("data.ui.resample_table"), interactive=False,
                                 elem_id="resample-table")
+        follow_headers(rs_table, RESAMPLE_HEADERS)   # after a switch of language (ui.i18n)
         rs_note = gr.Markdown()
         rs_code = code_block()
     rs_outs = [hist, rs_table, rs_note, rs_code]

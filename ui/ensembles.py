@@ -17,7 +17,7 @@ from training.ensembles.ensemble_results import built_ensemble, disagreements, i
 from ui import code_comments
 from ui.common import INTERACTIVE, api_endpoint, code_block
 from ui.errors import KEEP, api, page, status_box
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 from ui.jobstream import cancel_button, progress_html
 from ui.labjobs import COMMON, digits_models, lab_job
 from zoo import get_spec
@@ -216,6 +216,9 @@ def build_tab() -> None:
             vote_note = gr.Markdown()
             votes = gr.Dataframe(headers=headers(VOTES_HEADERS, "en"),
                                  label=label("ensemble.ui.votes"), interactive=False, elem_id="votes-table")
+    # the tables' headers in the page's language from the first screen, and after a switch (ui.i18n)
+    follow_headers(ens_table, ENSEMBLE_HEADERS)
+    follow_headers(votes, VOTES_HEADERS)
     cfg_inputs = [members, n_bag, n_boost, arch, steps, holdout, seed]
     ens_outs = [ens_table, ens_summary, gallery, ens_code, ens_status]
     ens_btn.click(ensemble_ui, cfg_inputs, ens_outs + [ens_message], api_visibility="private", show_progress="hidden",

@@ -22,7 +22,7 @@ from ui.finetune_inputs import data_tab_settings, run_config
 from ui.finetune_publish import oauth_enabled, publish
 from ui.finetune_results import (SERIES_COLOURS, confusion_table, curves, live_curves, metrics_md, misclassified,
                                  pick_cell, pick_class, worst_cell)
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 from ui.jobstream import cancel_button, job_status, progress_html, run_job, stage_text
 from zoo import get_spec
 from core.device import describe_device
@@ -61,9 +61,11 @@ def _describe(ev: dict, language: str | None = None) -> tuple[str, int, int]:
     return stage_text(ev, language)
 
 
+PER_CLASS_KEYS = [N_("finetune.table.class"), N_("finetune.table.accuracy"), N_("finetune.table.test_images")]
+
+
 def per_class_headers(language: str | None = None) -> list[str]:
-    return [t("finetune.table.class", language), t("finetune.table.accuracy", language),
-            t("finetune.table.test_images", language)]
+    return [t(k, language) for k in PER_CLASS_KEYS]
 
 
 def _result_outputs(r: dict, cfg, language: str | None = None):
@@ -233,6 +235,10 @@ def build_tab(place: Place = ALONE) -> None:   # place: not needed here (ui.comm
                                          interactive=False, elem_id="ft-per-class")
                 confusion = gr.Dataframe(headers=confusion_table([], [], "en")["headers"], interactive=False,
                                          elem_id="ft-confusion", label=label("finetune.ui.confusion"))
+                # the headers in the page's language from the first screen, and after a switch (ui.i18n); the
+                # confusion table's class names stay
+                follow_headers(per_class, PER_CLASS_KEYS)
+                follow_headers(confusion, [N_("finetune.table.true_predicted")])
             with gr.Row():
                 true_c = gr.Dropdown([], label=label("finetune.ui.true_class"), elem_id="ft-true")
                 pred_c = gr.Dropdown([], label=label("finetune.ui.pred_class"), elem_id="ft-pred")

@@ -18,7 +18,7 @@ from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketc
 from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, photo_examples
-from ui.i18n import label
+from ui.i18n import follow_headers, follow_language, label
 from zoo import get_spec
 from zoo.catalog import categories_of
 from zoo.classify import model_unavailable
@@ -369,6 +369,11 @@ def build_tab(place: Place = ALONE) -> None:
                     s_text = gr.Markdown(elem_id="inspect-sum-text")
                     s_code = code_block()
 
+    # after a switch of language (ui.i18n): the models' notes and the tables' headers in the new one
+    follow_language(model, lambda language: gr.Dropdown(choices=model_choices(language)))
+    for table, headers in ((act_table, STATS_HEADERS), (w_table, TABLE_HEADERS), (cmp_table, COMPARE_HEADERS),
+                           (s_table, SUMMARY_HEADERS)):
+        follow_headers(table, {h: HEADER_KEYS[h] for h in headers if h in HEADER_KEYS})
     act_out = [grid, act_hist, act_table, act_text, act_code, layer]
     attr_out = [cam, sal, attr_text, attr_code]
     digit.draw_tab.select(lambda: "draw", None, source, api_visibility="private")
