@@ -45,6 +45,7 @@ def _model_notes(pg) -> list[str]:
 @pytest.mark.slow
 def test_a_switch_renames_the_servers_words_and_keeps_the_visitors_results(browser, app_url):
     from core.i18n import t
+    from ui.i18n import SWITCH_ID
 
     ctx, pg = _page(browser, app_url, "zh-CN")
     joins = []
@@ -83,6 +84,9 @@ def test_a_switch_renames_the_servers_words_and_keeps_the_visitors_results(brows
         notes_en = [o for o in _model_notes(pg) if t("classify.needs_download", "en") in o]
         assert len(notes_en) == len(notes_zh) and not any(CJK.search(o) for o in notes_en), notes_en
         assert pg.evaluate("window.__not_reloaded") is True                # the same page: nothing reloaded
+        for hidden in (SWITCH_ID, f"{SWITCH_ID}-headers"):                  # the switch's parts are not shown
+            assert pg.evaluate("(id) => document.getElementById(id) !== null && "
+                               "!document.getElementById(id).checkVisibility()", hidden), hidden
         switch = joins[before:]
         assert len(switch) == 1, [r.url for r in switch]                  # one event asks for the new words
         assert switch[0].headers.get("x-playground-language") == "en"

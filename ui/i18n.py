@@ -54,7 +54,7 @@ LANGUAGE_HEAD = """<script>
     const lang = all[tag] ? tag : all[tag.split('-')[0]] ? tag.split('-')[0] : 'en';
     // only the tabs' own keys: two entries may share a text ('模型压缩': a tab's and a job phase's)
     const tabs = new Set(((window.gradio_config || {}).components || []).filter((c) => c.type === 'tabitem')
-      .map((c) => (/"key":\s*"([^"]+)"/.exec(String((c.props || {}).label || '')) || [])[1]).filter(Boolean));
+      .map((c) => (/"key":\\s*"([^"]+)"/.exec(String((c.props || {}).label || '')) || [])[1]).filter(Boolean));
     const keys = new Map();
     for (const dict of Object.values(all)) {
       for (const [k, v] of Object.entries(dict)) if ((!tabs.size || tabs.has(k)) && !keys.has(v)) keys.set(v, k);
