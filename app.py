@@ -179,6 +179,25 @@ CSS = """
 /* Download lists: a long file name wraps instead of being cut to "resnet_....safetensors" (two files that end
    alike could not be told apart on a phone). */
 .file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; text-overflow: clip}
+/* A slider's label keeps at least 7 characters' width (and its longest word's): where the label and the number box
+   do not fit side by side (a narrow column on a phone), the box goes under the label instead of squeezing it to a
+   character per line. */
+.block .head:has(> .tab-like-container) > label > [data-testid="block-info"] {min-width: 7em}
+/* A dropdown's chosen value cannot wrap: those whose values are long get a column wide enough to show them whole
+   (Data's padding_mode and the resampling's code method, Look inside's target class and layer to compare), and
+   take a line of their own where that does not fit beside the rest. Gradio puts a row's inputs in one .form,
+   whose own min-width is the largest of theirs: both get it. Look inside's Compare choices likewise (on a phone
+   they were squeezed beside the upload box, three short lines each). */
+:is(#padding-mode, #inspect-target, #inspect-cmp-layer, #inspect-cmp-mode),
+.form:has(> :is(#padding-mode, #inspect-target, #inspect-cmp-layer, #inspect-cmp-mode)),
+.row:has(> #resample-btn) .block:has(input[role=combobox]) {min-width: min(250px, 100%) !important}
+/* Fine-tune's per-class and confusion tables: side by side on a wide screen, one under the other on a phone (two
+   115 px tables with 4-line titles). */
+@media (max-width: 700px) {#ft-per-class, #ft-confusion {min-width: 100% !important}}
+/* Gradio drops a Checkbox's min_width (its block gets min-width 0): beside a wide slider on a phone its label was
+   squeezed into a column 3 characters wide. A checkbox among other inputs takes at least a narrow column's width
+   and goes to the next line where that does not fit. */
+.form > .block:has(> .checkbox-container) {min-width: min(200px, 100%) !important}
 /* Classify's one-line answer under the input: only where the Prediction box is not beside the input. */
 #classify-guess {font-size: var(--text-lg)}
 @media (min-width: 701px) {#classify-guess {display: none !important}}
