@@ -194,6 +194,12 @@ CSS = """
 /* Fine-tune's per-class and confusion tables: side by side on a wide screen, one under the other on a phone (two
    115 px tables with 4-line titles). */
 @media (max-width: 700px) {#ft-per-class, #ft-confusion {min-width: 100% !important}}
+/* Phones: long picture labels float over the picture's corner, and its buttons over the label's end. The Tensors
+   gallery's label takes a line of its own above the tiles; the Ensembles sketchpad's toolbar goes under its label. */
+@media (max-width: 700px) {
+  #tensor-pictures > label[data-testid=block-label] {position: relative; max-width: calc(100% - 40px)}
+  #ens-sketch .image-container > .icon-button-wrapper.top-panel {top: 28px}
+}
 /* Gradio drops a Checkbox's min_width (its block gets min-width 0): beside a wide slider on a phone its label was
    squeezed into a column 3 characters wide. A checkbox among other inputs takes at least a narrow column's width
    and goes to the next line where that does not fit. */
