@@ -10,8 +10,9 @@ list of problems to layout_<locale>_<width>px.txt, and the checks are:
 - no interface text is cut: buttons, labels, checkbox labels, radio choices, a dropdown's chosen and listed choices,
   tab names, accordion titles. Cut means the element's content is wider than its box (scrollWidth > clientWidth:
   text-overflow: ellipsis, or text spilling into its neighbour), or the text reaches outside an ancestor that hides
-  its overflow (overflow: hidden / clip). Text inside a scroll container (overflow: auto / scroll, a code editor,
-  a table, a gallery, a plot) is not cut: the visitor scrolls it;
+  its overflow (overflow: hidden / clip), or a button of its block lies over part of it (a picture's toolbar over
+  a long label). Text inside a scroll container (overflow: auto / scroll, a code editor, a table, a gallery, a
+  plot) is not cut: the visitor scrolls it; text wholly hidden by its box (an empty picture's label) is not shown;
 - no label is squeezed into a narrow column: a label's text that wraps onto 3 lines or more in a box under 5 of its
   characters wide (on a phone a Chinese label beside a slider's number box, or a checkbox beside a wide slider,
   wrapped after every character or two).
@@ -62,6 +63,7 @@ CHECK_JS = r"""
       continue;
     }
     // 2. its text reaches outside an ancestor that hides overflow (a scroll container ends the search)
+    let shown = true;
     if (e.tagName !== 'INPUT') {
       const range = document.createRange();
       range.selectNodeContents(e);
@@ -78,7 +80,7 @@ CHECK_JS = r"""
           const outY = oy !== 'visible' && (t.top < top - 1 || t.bottom > top + a.clientHeight + 1);
           const hidden = t.right <= left || t.left >= left + a.clientWidth || t.bottom <= top ||
                          t.top >= top + a.clientHeight;                  // wholly hidden (an empty image's label)
-          if (hidden) break;
+          if (hidden) { shown = false; break; }
           if (outX || outY) {
             cut.push(describe(`text ${Math.round(t.left)}-${Math.round(t.right)} x ${Math.round(t.top)}-` +
                               `${Math.round(t.bottom)} clipped by ${a.tagName.toLowerCase()}.` +
@@ -90,7 +92,30 @@ CHECK_JS = r"""
         }
       }
     }
-    // 3. a label squeezed into a column: 3 lines or more, under 5 characters wide
+    // 3. a label's text partly under a button of its block (a toolbar laid over a long label: the text runs behind
+    //    it; a button under the whole label, such as a clickable picture, is its background)
+    if (!shown) continue;
+    if (e.matches(LABELS) && e.tagName !== 'INPUT' && e.tagName !== 'BUTTON') {
+      const range = document.createRange();
+      range.selectNodeContents(e);
+      const t = range.getBoundingClientRect();
+      const block = e.closest('.block') || e.parentElement;
+      for (const b of block.querySelectorAll('button')) {
+        if (b.contains(e) || e.contains(b) || b.closest(SCROLLERS) ||
+            !b.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+        const r = b.getBoundingClientRect();
+        const w = Math.min(t.right, r.right) - Math.max(t.left, r.left);
+        const h = Math.min(t.bottom, r.bottom) - Math.max(t.top, r.top);
+        const under = r.left <= t.left && r.right >= t.right && r.top <= t.top && r.bottom >= t.bottom;
+        if (w > 2 && h > 2 && !under) {
+          cut.push(describe(`text ${Math.round(t.left)}-${Math.round(t.right)} under a button at ` +
+                            `${Math.round(r.left)}-${Math.round(r.right)} ("${(b.getAttribute('aria-label') ||
+                            b.innerText || '').trim().slice(0, 30)}")`));
+          break;
+        }
+      }
+    }
+    // 4. a label squeezed into a column: 3 lines or more, under 5 characters wide
     if (e.matches(LABELS) && e.tagName !== 'INPUT' && [...text].length >= 4) {
       const s = getComputedStyle(e);
       const font = parseFloat(s.fontSize);
@@ -234,6 +259,9 @@ RULE_PAGE = """<html><body style="margin:0;width:400px;font:14px sans-serif">
   <span>a label wider than its clipping box</span></label></div>
 <div style="display:flex;width:120px"><div style="flex:1 1 0%;min-width:0"><label><span id="squeezed">
   以未剪枝模型的软目标来微调</span></label></div><div style="width:100px;flex:none">box</div></div>
+<div class="block" style="position:relative;width:300px;height:30px">
+  <label data-testid="block-label" style="position:absolute;white-space:nowrap">a label under a toolbar</label>
+  <button aria-label="Pan" style="position:absolute;left:60px;top:0;width:20px;height:20px"></button></div>
 <label><span id="fine">一个正常的标签</span></label>
 <div class="cm-editor" style="width:50px"><button style="white-space:nowrap">a long code line</button></div>
 <div style="width:50px;overflow:auto"><label style="white-space:nowrap">scrolls sideways, not cut</label></div>
@@ -241,8 +269,9 @@ RULE_PAGE = """<html><body style="margin:0;width:400px;font:14px sans-serif">
 
 
 def test_the_rule_itself(browser):
-    """The checks on known cases: an ellipsis, a label clipped by a box that hides overflow and a Chinese label
-    squeezed beside a number box are found; a plain label, a code editor and a sideways scroller are not."""
+    """The checks on known cases: an ellipsis, a label clipped by a box that hides overflow, a label under a
+    toolbar's button and a Chinese label squeezed beside a number box are found; a plain label, a code editor and
+    a sideways scroller are not."""
     ctx = browser.new_context(viewport={"width": 414, "height": 600})
     try:
         pg = ctx.new_page()
@@ -252,5 +281,6 @@ def test_the_rule_itself(browser):
         ctx.close()
     cut, squeezed = " | ".join(result["cut"]), " | ".join(result["squeezed"])
     assert "Compare checkpoints" in cut and "a label wider than its clipping box" in cut, result
+    assert 'a label under a toolbar": text' in cut and 'under a button' in cut, result
     assert "以未剪枝模型的软目标来微调" in squeezed and len(result["squeezed"]) == 1, result
     assert "一个正常的标签" not in cut + squeezed and "code line" not in cut and "scrolls sideways" not in cut, result
