@@ -191,9 +191,9 @@ CSS = """
 :is(#padding-mode, #inspect-target, #inspect-cmp-layer, #inspect-cmp-mode),
 .form:has(> :is(#padding-mode, #inspect-target, #inspect-cmp-layer, #inspect-cmp-mode)),
 .row:has(> #resample-btn) .block:has(input[role=combobox]) {min-width: min(250px, 100%) !important}
-/* Fine-tune's per-class and confusion tables: side by side on a wide screen, one under the other on a phone (two
-   115 px tables with 4-line titles). */
-@media (max-width: 700px) {#ft-per-class, #ft-confusion {min-width: 100% !important}}
+/* Tables in pairs (Fine-tune's per-class and confusion tables, Autograd's leaves and optimizer step): side by side
+   on a wide screen, one under the other on a phone (two 115 px tables with 4-line titles). */
+@media (max-width: 700px) {#ft-per-class, #ft-confusion, #autograd-leaves, #autograd-steps {min-width: 100% !important}}
 /* Phones: long picture labels float over the picture's corner, and its buttons over the label's end. The Tensors
    gallery's label takes a line of its own above the tiles; the Ensembles sketchpad's toolbar goes under its label. */
 @media (max-width: 700px) {
