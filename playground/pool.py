@@ -30,7 +30,7 @@ from playground.codegen import marker_line
 from playground.fork_server import ForkServer
 from playground.limits import (MAX_TRAIN_STEPS, PER_ADDRESS, PROGRAMS_AT_ONCE, PROGRAMS_PER_ADDRESS, QUEUE_SECONDS,
                                THREADS, WORKERS, WorkerLimits)
-from playground.whole import ForkSlot, ProgramLimits, Turn, list_files, shape, trim_to_quota
+from playground.whole import ForkSlot, ProgramLimits, list_files, shape, trim_to_quota
 from playground.worker import SandboxUnavailable, Worker
 from core import tempfiles
 from core.settings import settings
@@ -268,22 +268,15 @@ def scratch_folder(session: str | None) -> Path:
     return tempfiles.temp_root() / "scratch" / key
 
 
-def take_turn() -> Turn | None:
-    """A young program's turn on the cores (playground.whole.Turn) for a caller that gives it up itself, once
-    the run's result is shown; None where programs run in the restricted sandbox's workers."""
-    return Turn() if whole_programs() else None
-
-
 def _fork_request(kind: str, session, address, code: str, lr: float = 0.01, steps: int = 0, on_output=None,
-                  cancelled=None, language: str = "en", turn: Turn | None = None) -> dict:
+                  cancelled=None, language: str = "en") -> dict:
     if steps > MAX_TRAIN_STEPS:   # refused before a process starts, as the restricted language refuses them
         raise SandboxUnavailable("sandbox.train_steps", limit=MAX_TRAIN_STEPS, asked=steps)
     if steps and marker_line(code or "") is None:
         raise SandboxUnavailable("sandbox.no_step_marker")
     folder = scratch_folder(session)
     raw = get_sandbox().request(kind, session=session, address=address, code=code, lr=lr, steps=steps,
-                                scratch=folder, on_output=on_output, cancelled=cancelled, language=language,
-                                turn=turn)
+                                scratch=folder, on_output=on_output, cancelled=cancelled, language=language)
     out = shape(kind, raw, code, lr, steps, language)
     lim = get_sandbox().workers[0].limits
     trimmed = trim_to_quota(folder, lim.scratch_mb << 20, lim.scratch_files)
@@ -296,22 +289,19 @@ def _fork_request(kind: str, session, address, code: str, lr: float = 0.01, step
 
 
 def run_tensors(code: str, session: str | None = None, address: str | None = None, on_output=None,
-                cancelled=None, language: str = "en", turn: Turn | None = None) -> dict:
-    """Run a Tensors-tab program; our own words in the result (notes, a stop's reason) are in `language`;
-    `turn`: the caller's (take_turn)."""
+                cancelled=None, language: str = "en") -> dict:
+    """Run a Tensors-tab program; our own words in the result (notes, a stop's reason) are in `language`."""
     if whole_programs():
         return _fork_request("tensors", session, address, code, on_output=on_output, cancelled=cancelled,
-                             language=language, turn=turn)
+                             language=language)
     return get_sandbox().request("tensors", session=session, address=address, code=code, language=language)
 
 
 def run_autograd(code: str, lr: float = 0.01, steps: int = 0, session: str | None = None,
-                 address: str | None = None, on_output=None, cancelled=None, language: str = "en",
-                 turn: Turn | None = None) -> dict:
-    """Run an Autograd-tab program (steps > 0: the `# step` block that many times); our words in `language`;
-    `turn`: the caller's (take_turn)."""
+                 address: str | None = None, on_output=None, cancelled=None, language: str = "en") -> dict:
+    """Run an Autograd-tab program (steps > 0: the `# step` block that many times); our words in `language`."""
     if whole_programs():
         return _fork_request("autograd", session, address, code, lr=float(lr), steps=int(steps),
-                             on_output=on_output, cancelled=cancelled, language=language, turn=turn)
+                             on_output=on_output, cancelled=cancelled, language=language)
     return get_sandbox().request("autograd", session=session, address=address, code=code, lr=float(lr),
                                  steps=int(steps), language=language)

@@ -47,18 +47,14 @@ class Turn:
     number at once still holds), so a spinning program delays another by at most YOUNG_S."""
 
     def __init__(self):
-        self._lock = threading.Lock()
         self._held = _cores().acquire(timeout=YOUNG_S)
         self.until = time.monotonic() + YOUNG_S
 
     def give_up(self, now: float | None = None) -> None:
-        """Give the turn to the next program once the run is done, or past its young time (`now`). Once only,
-        whichever thread comes first (the run's reader, the event that shows its result)."""
+        """Give the turn to the next program once the run is done, or past its young time (`now`)."""
         if self._held and (now is None or now >= self.until):
-            with self._lock:
-                held, self._held = self._held, False
-            if held:
-                _cores().release()
+            self._held = False
+            _cores().release()
 
 
 def _whole(value, default, lo):
@@ -159,10 +155,7 @@ class ForkSlot:
         self.server.close()
 
     def request(self, kind: str, code: str = "", lr: float = 0.01, steps: int = 0, scratch: Path | None = None,
-                on_output=None, cancelled=None, read_paths: list[str] = (), language: str = "en",
-                turn: Turn | None = None) -> dict:
-        """Run one program. `turn`: the caller's Turn (it gives it up itself, e.g. once the result is shown);
-        by default the run takes its own, given up when the run ends."""
+                on_output=None, cancelled=None, read_paths: list[str] = (), language: str = "en") -> dict:
         if scratch is None:
             raise SandboxUnavailable("sandbox.no_scratch")
         scratch = Path(scratch)
@@ -175,8 +168,7 @@ class ForkSlot:
                 "graph_title": t("sandbox.graph.title", language),     # the program's process reads no catalogue
                 "graph_truncated": t("sandbox.graph.truncated", language), "words": child_words(language)}
         t0 = time.perf_counter()
-        own = turn is None
-        turn = Turn() if own else turn
+        turn = Turn()
         try:
             pid, mine = self.server.fork()
             try:
@@ -185,8 +177,7 @@ class ForkSlot:
             finally:
                 mine.close()
         finally:
-            if own:
-                turn.give_up()
+            turn.give_up()
         outcome["elapsed_ms"] = (time.perf_counter() - t0) * 1000
         return outcome
 

@@ -72,9 +72,9 @@ def _run(code: str, lr: float, steps: int, request, extra=()):
         r = box["value"]
         return (*_outputs(r, language), _note(r, started, language), *extra[:1])
 
-    for kind, value in streamed(lambda out, cancelled, turn: run_autograd(code or "", lr=float(lr), steps=steps,
-                                                                          on_output=out, cancelled=cancelled,
-                                                                          language=language, turn=turn, **who),
+    for kind, value in streamed(lambda out, cancelled: run_autograd(code or "", lr=float(lr), steps=steps,
+                                                                    on_output=out, cancelled=cancelled,
+                                                                    language=language, **who),
                                 finish):
         if kind == "partial":
             yield ((value or "")[-20000:], *[gr.skip()] * 5, running(language), *[gr.skip()] * len(extra[:1]))

@@ -13,7 +13,7 @@ import gradio as gr
 from core.errors import VisitorError, text_of
 from core.i18n import t
 from playground.limits import PROGRAMS_AT_ONCE, WORKERS
-from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode, take_turn
+from playground.pool import SandboxBusy, SandboxUnavailable, get_sandbox, run_tensors, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS, preset as preset_code
 from ui import first_screens
@@ -114,20 +114,15 @@ def limits_note() -> gr.HTML:
 
 
 def streamed(run, on_done):
-    """Run `run(on_output, cancelled, turn)` in a thread; yield ("partial", printed) while it runs and ("done",
-    value) at the end. Closing the generator (Cancel, a closed page) stops the program.
-
-    The run's turn on the cores (playground.pool.take_turn) is held until the event has shown the result, i.e.
-    until Gradio, having sent the last value, resumes the generator: eight programs sent at once are run and
-    shown pair after pair (a young program's turn lasts at most 0.25 s)."""
+    """Run `run(on_output, cancelled)` in a thread; yield ("partial", printed) while it runs and ("done", value)
+    at the end. Closing the generator (Cancel, a closed page) stops the program."""
     box: dict = {"printed": None}
     done = threading.Event()
     cancel = threading.Event()
-    turn = take_turn()
 
     def work():
         try:
-            box["value"] = run(lambda s: box.__setitem__("printed", s), cancel.is_set, turn)
+            box["value"] = run(lambda s: box.__setitem__("printed", s), cancel.is_set)
         except SandboxUnavailable as exc:
             box["error"] = exc
         except Exception as exc:  # noqa: BLE001 - re-raised in the generator's thread
@@ -147,8 +142,6 @@ def streamed(run, on_done):
         yield "done", on_done(box)
     finally:
         cancel.set()   # a normal end: the run is over already; otherwise this stops it
-        if turn is not None:
-            turn.give_up()
 
 
 def run_status(r: dict, started: float, language: str = "en") -> str:
@@ -185,9 +178,8 @@ def tensor_eval(code: str = TENSOR_PRESETS[DEFAULT_TENSOR], request: gr.Request 
             return why, table_value([], language), [], "", "", f"**{why}**", []
         return tab_outputs(box["value"], language, run_status(box["value"], started, language))
 
-    for kind, value in streamed(lambda out, cancelled, turn: run_tensors(code or "", on_output=out,
-                                                                         cancelled=cancelled, language=language,
-                                                                         turn=turn, **who), finish):
+    for kind, value in streamed(lambda out, cancelled: run_tensors(code or "", on_output=out, cancelled=cancelled,
+                                                                   language=language, **who), finish):
         if kind == "partial":
             yield value, gr.skip(), gr.skip(), gr.skip(), gr.skip(), running(language), gr.skip()
         else:
