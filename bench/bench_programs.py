@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -227,7 +228,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args(argv)
-    out: dict = {"machine": "this machine's 2-core CPU, no GPU"}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out: dict = {"machine": f"{os.cpu_count()}-core CPU, no GPU", "commit": commit,
+                 "load_avg_at_start": round(os.getloadavg()[0], 2)}
     digit = _digit_png(Path(tempfile.mkdtemp()))
     with Server({}) as fenced, Server({"PLAYGROUND_SANDBOX_MODE": "restricted"}) as restricted:
         out["one_liner"] = one_liner(fenced.url, restricted.url, args.repeats)
