@@ -16,7 +16,7 @@ from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM
 from ui.common import ALONE, Place, code_block
 from ui.errors import api
 from ui import first_screens
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 from ui.tensors import (SANDBOX_CONCURRENCY, cancelled_note, initial_code, limits_html, limits_note, mode_note,
                         preset_choices, run_status, running, stopped, streamed, visitor)
 
@@ -152,6 +152,8 @@ def build_tab(place: Place = ALONE) -> None:
                               elem_id="autograd-leaves")
         step_table = gr.Dataframe(headers=STEP_HEADERS, label=label("autograd.steps.label"), interactive=False,
                                   elem_id="autograd-steps")
+    follow_headers(leaves, LEAF_KEYS)       # after a switch of language (ui.i18n)
+    follow_headers(step_table, STEP_KEYS)
     curve = gr.LinePlot(_loss_frame([]), x="step", y="loss", title=t("autograd.curve.title", "en"),
                         x_title=t("autograd.curve.step", "en"), y_title=t("autograd.curve.loss", "en"), height=260,
                         elem_id="autograd-loss")

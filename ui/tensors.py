@@ -20,7 +20,7 @@ from ui import first_screens
 from ui.admission import client_ip
 from ui.common import ALONE, Place, code_block
 from ui.errors import api
-from ui.i18n import label, request_language
+from ui.i18n import follow_headers, label, request_language
 
 # The table's columns: the catalogue's keys (a Dataframe's headers are not carried by gr.I18n, so each answer sends
 # them in the visitor's language); the English ones are the component's own.
@@ -258,6 +258,7 @@ def build_tab(place: Place = ALONE) -> dict:
                           format="png")   # lossless (charts, text), and encoded in a third of WebP's time
     table = gr.Dataframe(headers=HEADERS, label=label("tensors.table.label"), interactive=False,
                          elem_id="tensor-table")
+    follow_headers(table, HEADER_KEYS)   # after a switch of language (ui.i18n)
     files = gr.File(label=label("tensors.files.label"), file_count="multiple", interactive=False, height=140,
                     elem_id="tensor-files")
     plain = code_block(label("sandbox.plain.label"))
