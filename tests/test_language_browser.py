@@ -133,14 +133,20 @@ def _open_everything(panel, pg) -> None:
         pg.wait_for_timeout(300)
 
 
-def collect_tab(pg, tab_id: str) -> list[str]:
-    """The tab brought to the front, its accordions opened, and every inner tab visited: its strings."""
+def open_tab(pg, tab_id: str):
+    """The tab brought to the front, its work done, its accordions opened: its panel."""
     _tab(pg, tab_id).click()
     panel = pg.locator("#main-tabs > .tabitem[role=tabpanel]:visible").first
     panel.wait_for(state="visible")
     _settle(pg)
     _open_everything(panel, pg)
     _settle(pg, 300)
+    return panel
+
+
+def collect_tab(pg, tab_id: str) -> list[str]:
+    """The tab brought to the front, its accordions opened, and every inner tab visited: its strings."""
+    panel = open_tab(pg, tab_id)
     strings = pg.evaluate(COLLECT_JS, [panel.element_handle(), None])
     inner = panel.locator("[role=tablist] > [role=tab]")
     for i in range(inner.count()):                          # inner tabs: Draw / Upload, ...
@@ -160,6 +166,14 @@ def _page(browser, app_url, locale: str):
     pg.wait_for_selector(".gradio-container", state="visible")
     _tab(pg, "start-here").wait_for(state="visible")
     return ctx, pg
+
+
+def page_recording_joins(browser, app_url, locale: str):
+    """_page, and the list of the page's queue joins (its events) as they are sent."""
+    ctx, pg = _page(browser, app_url, locale)
+    joins = []
+    pg.on("request", lambda r: joins.append(r) if "/queue/join" in r.url else None)
+    return ctx, pg, joins
 
 
 def _report(locale: str, shares: dict, failing: dict) -> str:
@@ -239,9 +253,7 @@ def test_switching_the_language_keeps_the_page_and_the_server_follows(browser, a
     from core.i18n import t
     from ui.i18n import TITLE_KEYS
 
-    ctx, pg = _page(browser, app_url, "zh-CN")
-    joins = []
-    pg.on("request", lambda r: joins.append(r) if "/queue/join" in r.url else None)
+    ctx, pg, joins = page_recording_joins(browser, app_url, "zh-CN")
     try:
         _tab(pg, "tensors").click()
         code = pg.locator("#tensor-code .cm-content")

@@ -27,7 +27,7 @@ import time
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.test_language_browser import TABS, _open_everything, _settle, _tab
+from tests.test_language_browser import TABS, _open_everything, _settle, _tab, open_tab
 
 VIEWS = [(locale, width) for locale in ("zh-CN", "en-US") for width in (1280, 414)]
 
@@ -201,12 +201,7 @@ def _select_inner(pg, panel, name: str) -> bool:
 
 def visit(pg, tab: str, locale: str, width: int) -> list[str]:
     """The tab in front, its accordions open, each inner tab in turn: a screenshot and the checks of each view."""
-    _tab(pg, tab).click()
-    panel = pg.locator("#main-tabs > .tabitem[role=tabpanel]:visible").first
-    panel.wait_for(state="visible")
-    _settle(pg)
-    _open_everything(panel, pg)
-    _settle(pg, 300)
+    panel = open_tab(pg, tab)
     problems = []
     shot = ARTIFACTS / f"layout_{_name(tab)}_{locale}_{width}px.png"
     pg.screenshot(path=str(shot), full_page=True)

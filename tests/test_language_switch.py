@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.test_language_browser import _page, _settle, _tab, switch_language
+from tests.test_language_browser import _settle, _tab, page_recording_joins, switch_language
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 HEADERS_JS = """(id) => [...document.querySelectorAll(`#${id} thead th`)].map((e) => e.innerText.trim())
@@ -47,9 +47,7 @@ def test_a_switch_renames_the_servers_words_and_keeps_the_visitors_results(brows
     from core.i18n import t
     from ui.i18n import SWITCH_ID
 
-    ctx, pg = _page(browser, app_url, "zh-CN")
-    joins = []
-    pg.on("request", lambda r: joins.append(r) if "/queue/join" in r.url else None)
+    ctx, pg, joins = page_recording_joins(browser, app_url, "zh-CN")
     try:
         # A zh-CN visitor: the job tables' headers in Chinese from the first screen (before any result)
         _tab(pg, "ensembles-&-compression").click()
