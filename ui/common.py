@@ -3,6 +3,7 @@ sketchpad's emptiness, the upload box that leaves decoding to us, and code displ
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 from dataclasses import dataclass
@@ -80,25 +81,51 @@ def api_endpoint(fn, inputs, outputs, api_name: str, one_thread: bool = False, *
 
 
 def _in_one_thread(fn, inputs, outputs):
-    """fn taking the event's serialized inputs and returning serialized outputs, through the components' own
-    preprocess and postprocess (what Gradio does between the two when they are on)."""
-    @functools.wraps(fn)
-    def wrapper(*raw):
+    """fn taking the event's serialized inputs and returning (or, a generator, yielding) serialized outputs,
+    through the components' own preprocess and postprocess (what Gradio does between the two when they are on).
+    Arguments past the inputs (the gr.Request Gradio adds for a parameter that asks for it) pass through; an
+    update (gr.skip(), gr.update(...)) goes out as it is, as Gradio sends it."""
+    def pre(raw):
         args = []
         for comp, value in zip(inputs, raw):
             model = getattr(comp, "data_model", None)
             if value is not None and model is not None:
                 value = model.model_validate(value, context={"validate_meta": True})
             args.append(comp.preprocess(value))
-        result = fn(*args)
+        return [*args, *raw[len(inputs):]]
+
+    def post(result):
         result = result if len(outputs) > 1 else (result,)
         out = []
         for comp, value in zip(outputs, result):
-            value = comp.postprocess(value)
+            if not (isinstance(value, dict) and value.get("__type__") == "update"):
+                value = comp.postprocess(value)
             out.append(value.model_dump() if hasattr(value, "model_dump") else value)
         return out if len(outputs) > 1 else out[0]
 
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def streaming(*raw, **kwargs):
+            it = fn(*pre(raw), **kwargs)
+            try:
+                for result in it:
+                    yield post(result)
+            finally:
+                it.close()
+
+        return streaming
+
+    @functools.wraps(fn)
+    def wrapper(*raw, **kwargs):
+        return post(fn(*pre(raw), **kwargs))
+
     return wrapper
+
+
+def in_one_thread(fn, inputs, outputs) -> tuple:
+    """(fn, kwargs) for a page event of small, fast outputs run as api_endpoint(one_thread=True) runs an
+    endpoint: .click(fn, inputs, outputs, **kwargs, ...)."""
+    return _in_one_thread(fn, inputs, outputs), dict(preprocess=False, postprocess=False)
 
 
 def sketch_is_empty(sketch, *_, **__) -> bool:

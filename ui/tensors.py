@@ -18,7 +18,7 @@ from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS, preset as preset_code
 from ui import first_screens
 from ui.admission import client_ip
-from ui.common import ALONE, Place, code_block
+from ui.common import ALONE, Place, code_block, in_one_thread
 from ui.errors import api
 from ui.i18n import follow_headers, label, request_language
 
@@ -266,9 +266,11 @@ def build_tab(place: Place = ALONE) -> dict:
     outputs = [result, table, pictures, plain, values, status, files]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    ran = run.click(tensor_eval, [code], outputs, api_name="tensor_eval", **common)
+    # a run's outputs are small: processed in the thread that runs it, not one thread hop per component
+    run_fn, one_thread = in_one_thread(tensor_eval, [code], outputs)
+    ran = run.click(run_fn, [code], outputs, api_name="tensor_eval", **one_thread, **common)
     loaded = preset.change(load_preset, preset, code, api_visibility="private").then(
-        tensor_eval, [code], outputs, api_visibility="private", **common)
+        run_fn, [code], outputs, api_visibility="private", **one_thread, **common)
     first_screens.install(place, "tensors", first_screen_outputs, outputs, cold_outputs, [run.click, preset.change],
                           extra=[(limits, limits_html), (code, initial_code(DEFAULT_TENSOR))])
     cancel.click(cancelled_note, None, status, cancels=[ran, loaded], api_visibility="private", queue=False)
