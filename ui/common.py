@@ -75,8 +75,8 @@ def api_endpoint(fn, inputs, outputs, api_name: str, one_thread: bool = False, *
     run in the one thread that runs `fn` (uploads are still checked and moved into Gradio's cache by Gradio)."""
     fn = fn if hasattr(fn, "__api_of__") else api(fn)
     if one_thread:
-        fn = _in_one_thread(fn, inputs, outputs)
-        kwargs.update(preprocess=False, postprocess=False)
+        fn, processing = in_one_thread(fn, inputs, outputs)
+        kwargs.update(processing)
     return gr.Button(visible=False, elem_classes=["api-only"]).click(fn, inputs, outputs, api_name=api_name, **kwargs)
 
 
