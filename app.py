@@ -238,7 +238,9 @@ def build_app() -> gr.Blocks:
         start_here.wire(built["Tensors"]["code"], tabs, built["Tensors"]["status"])   # its Run and Open buttons
         # the examples' names, the models' notes and the tables' headers in the page's language, on every page load
         # and after a switch in Settings -> Language (ui/i18n.py install_language_switch)
-        install_language_switch(demo)
+        switch = install_language_switch(demo)
+        # a first screen that arrives late never replaces what the visitor asked for meanwhile
+        first_screens.never_overwritten(demo, not_the_visitors=[switch])
     # Gradio's queue rebuilds a pandas summary of the last 10,000 events after every event, for its /monitoring
     # page (turned off in launch_kwargs): 2 ms of server CPU per request with 100 events recorded, 12.7 ms with
     # 10,000, i.e. on every request of a Space that has been up a while. Once per 1,000 events costs nothing.

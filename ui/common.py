@@ -13,7 +13,7 @@ import numpy as np
 
 from core.errors import InputError, render, term
 from core.settings import settings
-from ui import i18n, open_in_playground
+from ui import first_screens, i18n, open_in_playground
 from ui.errors import api
 
 log = logging.getLogger("playground")
@@ -38,12 +38,18 @@ class Place:
     tab: gr.Tab | None = None
 
     def on_load(self, fn, inputs, outputs, **kwargs):
-        """demo.load(fn, ...) on every page load; None when the tab is built alone."""
-        return None if self.demo is None else self.demo.load(fn, inputs, outputs, **kwargs)
+        """demo.load(fn, ...) on every page load; None when the tab is built alone. A first screen: the visitor's
+        own events cancel it while it is late (ui.first_screens.never_overwritten)."""
+        event = None if self.demo is None else self.demo.load(fn, inputs, outputs, **kwargs)
+        first_screens.remember(self.demo, event)
+        return event
 
     def on_select(self, fn, inputs, outputs, **kwargs):
-        """tab.select(fn, ...) when the visitor opens the tab; None when the tab is built alone."""
-        return None if self.tab is None else self.tab.select(fn, inputs, outputs, **kwargs)
+        """tab.select(fn, ...) when the visitor opens the tab; None when the tab is built alone. A first screen,
+        as on_load's."""
+        event = None if self.tab is None else self.tab.select(fn, inputs, outputs, **kwargs)
+        first_screens.remember(self.demo, event)
+        return event
 
 
 ALONE = Place()

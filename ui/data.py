@@ -274,8 +274,21 @@ def _first_screen_zh() -> tuple:
     return _first_screen("zh")
 
 
+def _first_part(place: Place, part: slice, outputs: list, name: str) -> list:
+    """A page load shows one section's part of the first screen, in an event of its own: the section's own events
+    cancel it (cancels=...) if it is still waiting or running, so a result the visitor asked for is never overwritten
+    by the defaults (one event for the whole screen would make Encode choose between its table and the others')."""
+    def shown():
+        value = first_screen()[part]
+        return value[0] if len(outputs) == 1 else value
+
+    shown.__name__ = f"data_first_screen_{name}"
+    event = place.on_load(shown, None, outputs, api_visibility="private", show_progress="hidden", **INTERACTIVE)
+    return [event] if event is not None else []
+
+
 def build_tab(place: Place = ALONE) -> None:
-    """place.demo: every page load shows the tab's first screen."""
+    """place.demo: every page load shows the tab's first screen, section by section (_first_part)."""
     gr.Markdown(label("data.ui.intro"))
     gpu = INTERACTIVE
     with gr.Accordion(label("data.ui.augmentation"), open=True):
@@ -322,8 +335,10 @@ def build_tab(place: Place = ALONE) -> None:
                   hflip_p, vflip_p, rotation, brightness, contrast, saturation, hue, normalize, n_draws, seed, example]
     aug_outputs = [gallery, aug_summary, aug_code]
     augment_ui = page((None, "", ""))(augment)   # errors under the button, not on the gallery
-    run.click(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
-    example.change(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", **gpu)
+    first = _first_part(place, slice(0, len(aug_outputs)), aug_outputs, "augment")
+    run.click(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", cancels=first, **gpu)
+    example.change(augment_ui, aug_inputs, aug_outputs + [aug_status], api_visibility="private", cancels=first,
+                   **gpu)
     api_endpoint(augment, aug_inputs, aug_outputs, "augment", **gpu)
 
     with gr.Accordion(label("data.ui.onehot"), open=False):
@@ -339,8 +354,10 @@ def build_tab(place: Place = ALONE) -> None:
         oh_note = gr.Markdown()
         oh_code = code_block()
     oh_outputs = [torch_tab, sk_tab, oh_note, oh_code]
+    first = _first_part(place, slice(len(aug_outputs), len(aug_outputs) + len(oh_outputs)), oh_outputs,
+                        "one_hot")
     oh_btn.click(page((None, None, "", ""))(one_hot), labels, oh_outputs + [oh_status],
-                 api_visibility="private")
+                 api_visibility="private", cancels=first)
     api_endpoint(one_hot, labels, oh_outputs, "one_hot")
 
     with gr.Accordion(label("data.ui.resampling"), open=False):
@@ -361,8 +378,9 @@ def build_tab(place: Place = ALONE) -> None:
         rs_note = gr.Markdown()
         rs_code = code_block()
     rs_outs = [hist, rs_table, rs_note, rs_code]
+    first = _first_part(place, slice(-1, None), [rs_table], "resample")   # the empty table's headers
     rs_btn.click(resample_ui, [counts, steps, code_for], rs_outs + [rs_status], api_visibility="private",
-                 show_progress="hidden", **JOB)
+                 show_progress="hidden", cancels=first, **JOB)
     api_endpoint(resample, [counts, steps, code_for], rs_outs, "resample", **JOB)
     cancel_button(rs_cancel, rs_note)
 
@@ -381,11 +399,9 @@ def build_tab(place: Place = ALONE) -> None:
         dl_note = gr.Markdown(elem_id="dataloader-note")
         dl_code = code_block()
     dl_in, dl_out = [source, bs, shuffle, workers, pin, dl_seed], [batch_img, dl_note, dl_code]
+    first = _first_part(place, slice(len(aug_outputs) + len(oh_outputs), -1), dl_out, "dataloader")
     dl_btn.click(page((None, "", ""))(dataloader), dl_in, dl_out + [dl_status],
-                 api_visibility="private")
+                 api_visibility="private", cancels=first)
     api_endpoint(dataloader, dl_in, dl_out, "dataloader")
-    # the first screen: the default augmentation draws, one-hot labels and batch, computed once per server
-    place.on_load(first_screen, None, aug_outputs + oh_outputs + dl_out + [rs_table], api_visibility="private",
-                  show_progress="hidden", **INTERACTIVE)
     first_screens.register(first_screen)
     first_screens.register(_first_screen_zh)

@@ -108,3 +108,68 @@ def install(place, kind: str, compute, outputs: list, cold, stoppers: list, extr
     for event in stoppers:
         event(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False,
               show_progress="hidden")
+
+
+# ---------------------------------------------------------------- a late first screen never overwrites a result
+
+def remember(demo, dependency) -> None:
+    """A tab's first screen (its page-load or first-visit event, through ui.common.Place), for never_overwritten."""
+    if demo is not None and dependency is not None:
+        demo.__dict__.setdefault("_playground_first_screens", []).append(dependency["id"])
+
+
+# The events Gradio fires only when the visitor acts (not "change": any event's output, the language's relabel
+# included, fires it; nor a gr.Tab's "select": a tab is selected when it is first shown).
+VISITORS_OWN = frozenset({"click", "upload", "clear", "release", "input", "submit", "select"})
+
+
+def _root(fns: dict, fn):
+    while fn.trigger_after is not None:
+        fn = fns[fn.trigger_after]
+    return fn
+
+
+def never_overwritten(demo, not_the_visitors=()) -> dict[tuple, set[int]]:
+    """Call once every tab is built (app.build_app). A first screen (a queued page-load or first-visit event) can
+    arrive late, on a busy server or a cold one; if the visitor has meanwhile asked for something that writes any of
+    the same outputs (Encode, Sample, an upload, a slider they moved), the defaults would replace their result. So
+    every such visitor event, at the start of its chain (the click, not the .then after it), cancels the first
+    screen if it is still waiting or running; one that has finished is left alone. Gradio's own `cancels=` does
+    this for one listener; here it is done for all of them, so no tab can forget one. A tab whose sections are
+    independent gives each section a first screen of its own (ui/data.py), so that a section's button cancels only
+    its own defaults. Counted as the visitor's: the VISITORS_OWN events of a component that is on the page
+    (not an API-only endpoint's hidden button), except a tab's select and the blocks in `not_the_visitors` (the
+    language switch's hidden button, which only relabels). A chain that starts with a "change" (a slider the
+    visitor moved, or an output another event wrote) names its first screen itself (cancels=...). Returns
+    {(block id, event): the first screens it cancels} for what was added."""
+    from gradio.events import EventListenerMethod
+
+    fns = demo.fns
+    spared = {block._id for block in not_the_visitors}
+    firsts = [fns[i] for i in demo.__dict__.get("_playground_first_screens", ()) if fns[i].queue and fns[i].fn]
+    first_triggers = {tuple(t) for f in firsts for t in f.targets}
+    already: dict[tuple, set[int]] = {}
+    for fn in fns.values():
+        if fn.is_cancel_function:
+            for target in fn.targets:
+                already.setdefault(tuple(target), set()).update(fn.cancels or [])
+    added: dict[tuple, set[int]] = {}
+    for first in firsts:
+        mine = {block._id for block in first.outputs}
+        for fn in fns.values():
+            if fn is first or fn.is_cancel_function or not mine & {block._id for block in fn.outputs}:
+                continue
+            for block_id, event in _root(fns, fn).targets:
+                block = demo.blocks.get(block_id)
+                if (block is None or event not in VISITORS_OWN or (block_id, event) in first_triggers
+                        or isinstance(block, gr.Tab) or getattr(block, "visible", True) is False
+                        or block_id in spared
+                        or first._id in already.get((block_id, event), ())):
+                    continue
+                added.setdefault((block_id, event), set()).add(first._id)
+                already.setdefault((block_id, event), set()).add(first._id)
+    for (block_id, event), cancelled in added.items():
+        demo.default_config.set_event_trigger([EventListenerMethod(demo.blocks[block_id], event)], fn=None, inputs=None,
+                               outputs=None, queue=False, preprocess=False, api_visibility="private",
+                               cancels=sorted(cancelled), is_cancel_function=True)
+    return added

@@ -230,12 +230,13 @@ def _header_maps(tables: tuple[tuple[tuple[str, str], ...], ...], language: str)
     return [{text: t(key, language) for text, key in shown} for shown in tables]
 
 
-def install_language_switch(demo) -> None:
+def install_language_switch(demo) -> gr.Button:
     """Call inside `with demo:` once every tab is built: on every page load, and when the page's head script
     clicks the hidden button SWITCH_ID (a switch in Settings -> Language), one event sends what follow_language
     and follow_headers registered, and the examples' names, in the request's language. The event is private, takes
     no input and answers from the catalogues (cheap and bounded); it runs in the queue, in a group of its own, so
-    no visitor's work delays it; the headers are then renamed in the page (APPLY_HEADERS_JS)."""
+    no visitor's work delays it; the headers are then renamed in the page (APPLY_HEADERS_JS). Returns the hidden
+    button."""
     following = _following(demo)
     _follow_examples(demo, following)
     widgets = [c for c, _ in following.widgets]
@@ -254,3 +255,4 @@ def install_language_switch(demo) -> None:
                  show_progress="hidden", queue=False)
     button.click(follow_page_language, None, [*widgets, maps], trigger_mode="always_last", **queued).then(**apply)
     demo.load(follow_page_language, None, [*widgets, maps], **queued).then(**apply)
+    return button
