@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -207,24 +208,28 @@ def run_dir(prefix: str, owner: tuple[str, str] | None = None) -> str:
 
 @dataclass
 class Unit:
-    """One deletable entry: its newest mtime, byte length, disk cost, path, and key."""
+    """One deletable entry: its newest mtime, byte length, disk cost, where it is (a path string: a Path per entry
+    per second is most of an incremental prune's cost), and key."""
 
     mtime: float
     size: int
     cost: int
-    path: Path
+    where: str
     key: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.where)
 
 
 def _cost(st: os.stat_result) -> int:
     return getattr(st, "st_blocks", (st.st_size + 511) // 512) * 512 + ENTRY_COST
 
 
-def _measure(path: Path) -> tuple[float, int, int]:
-    """(newest mtime, bytes, disk cost) of a file or a whole folder."""
-    st = path.lstat()
+def _measure(path: str, st: os.stat_result) -> tuple[float, int, int]:
+    """(newest mtime, bytes, disk cost) of a file or a whole folder (st: its own lstat)."""
     newest, size, cost = st.st_mtime, st.st_size, _cost(st)
-    if path.is_dir() and not path.is_symlink():
+    if stat.S_ISDIR(st.st_mode):
         size = 0
         for dirpath, dirs, files in os.walk(path):
             for name, is_file in [(d, False) for d in dirs] + [(f, True) for f in files]:
@@ -239,45 +244,49 @@ def _measure(path: Path) -> tuple[float, int, int]:
     return newest, size, cost
 
 
-def _signature(path: Path) -> tuple:
-    st = path.lstat()
-    return st.st_ino, st.st_mtime_ns, st.st_size, getattr(st, "st_blocks", 0)
-
-
-def _measured(path: Path, key: str, full: bool) -> tuple[float, int, int]:
-    """_measure(path), or the last measure of the unit while its own entry is unchanged (same inode, mtime, size:
+def _measured(entry: os.DirEntry, key: str, full: bool) -> tuple[float, int, int]:
+    """_measure(entry), or the last measure of the unit while its own entry is unchanged (same inode, mtime, size:
     a folder's mtime changes when an entry is added to or removed from it). A full prune measures everything."""
-    sig = _signature(path)
+    st = entry.stat(follow_symlinks=False)
+    sig = (st.st_ino, st.st_mtime_ns, st.st_size, getattr(st, "st_blocks", 0))
     with _STATE:
         hit = None if full else _MEASURES.get(key)
     if hit is not None and hit[0] == sig:
         return hit[1]
-    m = _measure(path)
+    m = _measure(entry.path, st)
     with _STATE:
         _MEASURES[key] = (sig, m)
     return m
 
 
 def _entries_of(root: Path, all_ours: bool, full: bool = True) -> list[Unit]:
-    if not root.is_dir():
+    """The deletable units under one root, read with os.scandir (one lstat per unit, no Path objects: the
+    janitor lists every unit each second something changed, thousands on a busy server)."""
+    try:
+        listing = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    units: list[Unit] = []
-    children = []
-    for child in root.iterdir():
-        if child.name in NEVER:
+    base = str(root.resolve())
+    found: list[tuple[os.DirEntry, str]] = []
+    for entry in listing:
+        name = entry.name
+        if name in NEVER:
             continue
-        if child.name in UNIT_FOLDERS and child.is_dir() and not child.is_symlink():
-            children += list(child.iterdir())
-        elif all_ours or _GRADIO_NAME.match(child.name):
-            children.append(child)
-    base = root.resolve()
-    for child in children:
-        key = str(base / child.relative_to(root))
+        if name in UNIT_FOLDERS and entry.is_dir(follow_symlinks=False):
+            try:
+                with os.scandir(entry.path) as inside:
+                    found += [(child, os.path.join(base, name, child.name)) for child in inside]
+            except FileNotFoundError:
+                continue
+        elif all_ours or _GRADIO_NAME.match(name):
+            found.append((entry, os.path.join(base, name)))
+    units: list[Unit] = []
+    for entry, key in found:
         try:
-            mtime, size, cost = _measured(child, key, full)
+            mtime, size, cost = _measured(entry, key, full)
         except FileNotFoundError:   # deleted meanwhile (another prune, or Gradio)
             continue
-        units.append(Unit(mtime, size, cost, child, key))
+        units.append(Unit(mtime, size, cost, entry.path, key))
     return units
 
 
