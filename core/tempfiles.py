@@ -153,7 +153,10 @@ def _unit_key(path) -> str | None:
 def claim(paths, owner: tuple[str, str] | None = None, result: bool = False) -> None:
     """Count the units holding paths against owner (default: the current one): the uploads a request uses, or
     with result=True the files it made or returns. The first claim stands: a later request naming someone
-    else's file does not take it over."""
+    else's file does not take it over. A result is also touched (the file and its unit): Gradio stores a returned
+    file under the hash of its content and does not write it again when it is there, so the same picture
+    returned today keeps the mtime of its first time, and the janitor would take it for old and delete it while
+    the visitor's page is still fetching it."""
     owner = owner or current_owner()
     if not owner:
         return
@@ -163,6 +166,17 @@ def claim(paths, owner: tuple[str, str] | None = None, result: bool = False) -> 
             with _STATE:
                 if _OWNERS.setdefault(key, owner) == owner and result:
                     _RESULTS.add(key)
+            if result:
+                _touch(path, key)
+
+
+def _touch(path, unit: str) -> None:
+    """Now is the mtime of path and of its unit (a changed unit is measured again by the next prune)."""
+    for p in {str(path), unit}:
+        try:
+            os.utime(p, follow_symlinks=False)
+        except (OSError, NotImplementedError):   # gone meanwhile, or no lutimes here: the next prune decides
+            continue
 
 
 def protect(paths) -> list[str]:

@@ -3,6 +3,8 @@ temp files, the job queue's turns and Look inside's summary. Attacks go through 
 gradio_client; time bounds are what a loaded 2-core machine always meets."""
 from __future__ import annotations
 
+import hashlib
+
 import os
 import time
 from pathlib import Path
@@ -223,6 +225,36 @@ def test_temp_cost_counts_blocks_and_entries(monkeypatch, tmp_path):
     monkeypatch.setenv("PLAYGROUND_TEMP_MAX_MB", "1")     # 1 MB holds fewer than 256 entries
     tempfiles.prune()
     assert not tiny.exists()
+
+
+def test_a_result_returned_again_is_not_an_old_file(monkeypatch, tmp_path):
+    """Gradio stores a returned file under its content's hash and leaves it as it is when it is there already: the
+    same picture handed out today carries the mtime of its first time. Handed out again (claimed as a result),
+    it counts from now, so a prune for age or for the cap does not delete it while the page fetches it."""
+    import os
+    import time
+
+    from core import tempfiles
+
+    monkeypatch.setenv("PLAYGROUND_TEMP_DIR", str(tmp_path / "root"))
+    monkeypatch.setattr(tempfiles, "_OPERATOR_GRADIO_DIR", None)
+    age = {"max_bytes": 1 << 30, "max_age_s": 10 * 86400}
+    monkeypatch.setattr(tempfiles, "limits", lambda: dict(age))
+    day_ago = time.time() - 86400
+    units = {}
+    for name in ("again", "stale"):
+        unit = tempfiles.temp_root() / hashlib.sha256(name.encode()).hexdigest()
+        unit.mkdir(parents=True)
+        (unit / "image.png").write_bytes(b"x" * 100)
+        for p in (unit / "image.png", unit):
+            os.utime(p, (day_ago, day_ago))
+        units[name] = unit
+    tempfiles.prune(full=False)                            # both measured (and cached) as a day old
+    tempfiles.claim([str(units["again"] / "image.png")], ("203.0.113.9", "s1"), result=True)
+    age["max_age_s"] = 3600
+    tempfiles.prune(full=False)
+    assert (units["again"] / "image.png").exists()        # handed out again just now
+    assert not units["stale"].exists()                    # nobody's result for a day: past the age limit
 
 
 @pytest.mark.app   # builds the app (no server) to have Gradio copy its example files

@@ -321,8 +321,10 @@ def _attribute_files(demo) -> None:
             with speaking(request_language(request)) if request is not None else contextlib.nullcontext():
                 result = await process_api(*args, **kwargs)
             # Gradio copies a returned file into its cache (<sha256>/<name>) and serves that copy: the
-            # visitor's download is the copy, so it is theirs too.
-            tempfiles.claim(_file_paths(result.get("data") if isinstance(result, dict) else None, []), owner)
+            # visitor's download is the copy, so it is theirs too, a result just handed out (pruned last, and
+            # touched: the same content returned again is a new result, not an old file)
+            tempfiles.claim(_file_paths(result.get("data") if isinstance(result, dict) else None, []), owner,
+                            result=True)
             return result
         finally:
             tempfiles.reset_owner(token)
