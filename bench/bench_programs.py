@@ -232,9 +232,13 @@ def main(argv=None) -> None:
     out: dict = {"machine": f"{os.cpu_count()}-core CPU, no GPU", "commit": commit,
                  "load_avg_at_start": round(os.getloadavg()[0], 2)}
     digit = _digit_png(Path(tempfile.mkdtemp()))
-    with Server({}) as fenced, Server({"PLAYGROUND_SANDBOX_MODE": "restricted"}) as restricted:
+
+    def fresh(env: dict) -> dict:   # each server its own empty temp folder, as a new Space starts: not one that
+        return {"PLAYGROUND_TEMP_DIR": tempfile.mkdtemp(prefix="bench-programs-"), **env}   # earlier runs filled
+
+    with Server(fresh({})) as fenced, Server(fresh({"PLAYGROUND_SANDBOX_MODE": "restricted"})) as restricted:
         out["one_liner"] = one_liner(fenced.url, restricted.url, args.repeats)
-    with Server({}) as fenced:
+    with Server(fresh({})) as fenced:
         out["eight_at_once"] = eight_at_once(fenced.url)
         out["mlp_15_epochs"] = mlp(fenced.url)
         out["spin_and_allocate"] = under_attack(fenced.url, digit, {"spin": [SPIN], "allocate": [ALLOCATE]})
