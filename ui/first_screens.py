@@ -139,8 +139,9 @@ def never_overwritten(demo, not_the_visitors=()) -> dict[tuple, set[int]]:
     independent gives each section a first screen of its own (ui/data.py), so that a section's button cancels only
     its own defaults. Counted as the visitor's: the VISITORS_OWN events of a component that is on the page
     (not an API-only endpoint's hidden button), except a tab's select and the blocks in `not_the_visitors` (the
-    language switch's hidden button, which only relabels). A chain that starts with a "change" (a slider the
-    visitor moved, or an output another event wrote) names its first screen itself (cancels=...). Returns
+    language switch's hidden button, which only relabels). A chain that starts with a "change" (a visitor's edit,
+    or an output another event wrote) is not counted: where it matters, its listener names the first screen
+    itself (cancels=..., as the Data tab's example picker does). Returns
     {(block id, event): the first screens it cancels} for what was added."""
     from gradio.events import EventListenerMethod
 
@@ -168,8 +169,8 @@ def never_overwritten(demo, not_the_visitors=()) -> dict[tuple, set[int]]:
                     continue
                 added.setdefault((block_id, event), set()).add(first._id)
                 already.setdefault((block_id, event), set()).add(first._id)
-    for (block_id, event), cancelled in added.items():
-        demo.default_config.set_event_trigger([EventListenerMethod(demo.blocks[block_id], event)], fn=None, inputs=None,
-                               outputs=None, queue=False, preprocess=False, api_visibility="private",
-                               cancels=sorted(cancelled), is_cancel_function=True)
+    for (block_id, event), cancelled in added.items():   # what gradio.events.set_cancel_events registers
+        demo.default_config.set_event_trigger(
+            [EventListenerMethod(demo.blocks[block_id], event)], fn=None, inputs=None, outputs=None, queue=False,
+            preprocess=False, api_visibility="private", cancels=sorted(cancelled), is_cancel_function=True)
     return added
