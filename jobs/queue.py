@@ -170,9 +170,6 @@ class JobQueue:
         job = self._active.get(session)
         return job if job is not None and not job.finished.is_set() else None
 
-    def running_count(self) -> int:
-        return self._n - len(self._free) if self._runners else 0
-
     # -- running
     def _take_runner(self):
         if self._free:
