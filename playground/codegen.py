@@ -6,6 +6,7 @@ import ast
 import re
 
 from core.i18n import t
+from core.pyast import parse
 
 STEP_MARKER = re.compile(r"^\s*#\s*step\b", re.IGNORECASE)
 
@@ -31,8 +32,8 @@ def _print_expressions(code: str) -> list[str]:
     """The user's lines with each top-level expression statement wrapped in print(...)."""
     lines = code.splitlines()
     try:
-        tree = ast.parse(code)
-    except SyntaxError:
+        tree = parse(code)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):   # as the sandbox refused it: shown as typed
         return lines
     for stmt in reversed(tree.body):
         if not isinstance(stmt, ast.Expr):
@@ -53,8 +54,8 @@ def _print_expressions(code: str) -> list[str]:
 def _print_assignments(code: str, lines: list[str]) -> list[str]:
     """After each top-level assignment, a line that prints the names it set (the sandbox shows each of them)."""
     try:
-        tree = ast.parse(code)
-    except SyntaxError:
+        tree = parse(code)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):   # as the sandbox refused it: shown as typed
         return lines
     for stmt in reversed(tree.body):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AugAssign) \

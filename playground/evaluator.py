@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
+from core import pyast
 from core.errors import VisitorError, render, term
 from playground import allowlist as A
 
@@ -86,7 +87,7 @@ def parse(code: str, limits: LanguageLimits = LanguageLimits()) -> ast.Module:
     if code.count("\n") + 1 > limits.max_lines:
         raise SandboxError("sandbox.too_many_lines", limit=limits.max_lines)
     try:
-        tree = ast.parse(code, mode="exec")
+        tree = pyast.parse(code, mode="exec")
     except SyntaxError as exc:
         raise SandboxError("sandbox.syntax", line=exc.lineno, detail=exc.msg) from None
     except (RecursionError, MemoryError, ValueError):  # e.g. "too complex", NUL bytes

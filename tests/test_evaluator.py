@@ -367,3 +367,80 @@ def test_every_problem_is_listed_at_once_top_to_bottom():
     assert lines[0] == "5 problems, top to bottom:"
     assert [ln.split(":")[0] for ln in lines[1:]] == ["line 1", "line 2", "line 4", "line 5", "line 7"]
     assert "classes are not allowed" in lines[2] and "f-strings" in lines[5]
+
+
+# ---- the server's parse: nested too deep, and two threads at once (CPython < 3.12.4, python/cpython#106905) ------
+
+def test_the_plain_script_of_a_program_nested_too_deep_is_the_code_as_typed():
+    """The sandbox refuses it ('too nested'); the server's plain script beside the refusal must not raise."""
+    for code in ("-" * 3999 + "1", "not " * 999 + "1"):
+        script = codegen.plain_code(code, "cpu", show_names=True)
+        assert code in script
+
+
+RACE = """
+import ast, sys, threading
+sys.path.insert(0, {root!r})
+from core import pyast
+sys.setswitchinterval(1e-6)
+code = open({source!r}).read()
+clashes = []
+
+class Cycle:
+    def __del__(self):                      # a finaliser run by a collection in the middle of another's parse
+        for _ in range(100):
+            pass
+
+def garbage():
+    for _ in range(60000):
+        a, b = Cycle(), Cycle()
+        a.b, b.a = b, a
+
+def parse_many():
+    for _ in range(100):
+        try:
+            pyast.parse(code)
+        except SystemError as e:
+            clashes.append(str(e))
+
+threads = [threading.Thread(target=garbage)] + [threading.Thread(target=parse_many) for _ in range(3)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(clashes), clashes[:1])
+"""
+
+
+def test_parsing_in_three_threads_at_once_never_clashes(tmp_path):
+    """Without core.pyast's lock this fails on CPython 3.11 ('AST constructor recursion depth mismatch')."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import core.pyast
+
+    root = Path(core.pyast.__file__).resolve().parents[1]
+    script = tmp_path / "race.py"
+    script.write_text(RACE.format(root=str(root), source=str(root / "playground" / "evaluator.py")))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "0", out.stdout
+
+
+def test_a_clash_with_a_librarys_own_parse_is_retried(monkeypatch):
+    import ast
+
+    from core import pyast
+
+    real, calls = ast.parse, []
+
+    def clashing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=15, after=3)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", clashing)
+    assert isinstance(pyast.parse("x = 1"), ast.Module) and len(calls) == 2
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: (_ for _ in ()).throw(SystemError("something else")))
+    with pytest.raises(SystemError, match="something else"):
+        pyast.parse("x = 1")
