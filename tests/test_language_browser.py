@@ -230,10 +230,34 @@ def test_every_tab_speaks_the_browser_language(browser, app_url, locale):
 
 # ---- Settings -> Language: nothing lost, every tab renamed, the server's next message follows ------------------
 
+def open_settings(pg):
+    """Gradio's footer Settings, open: its dialog. The footer button loads the panel's code and then flips a flag
+    (Gradio 6.31, Blocks: `Ke`), so a click whose load is slow on a busy machine, or that lands while an earlier
+    flip is pending, can leave it closed. It is clicked again then (at most twice more), and what the page showed
+    each time is printed for the log."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    dialog = pg.get_by_role("dialog", name=re.compile("^(Settings|设置)$"))
+    language = dialog.get_by_role("combobox", name="Language")
+    failed = []                                             # a request for the panel's code that failed, if any
+    pg.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
+    pg.on("response", lambda r: failed.append(f"{r.url} {r.status}") if r.status >= 400 else None)
+    for attempt in range(3):
+        if not dialog.is_visible():                         # open but slow to fill: a click would close it
+            pg.locator("footer").get_by_text(re.compile(r"^\s*(Settings|设置)\s*$")).first.click()
+        try:
+            language.wait_for(state="visible", timeout=20_000 * (attempt + 1))
+            return dialog
+        except PlaywrightTimeout:
+            seen = pg.evaluate("""() => ({search: location.search, dialogs: [...document.querySelectorAll(
+                '[role=dialog]')].map((d) => `${d.getAttribute('aria-label')}: ${d.innerText.slice(0, 80)}`)})""")
+            print(f"Settings did not open after click {attempt + 1}: {seen}; failed requests: {failed[-10:]}")
+    raise AssertionError("Gradio's Settings dialog did not open after three clicks (the log above says what was seen)")
+
+
 def switch_language(pg, name: str) -> None:
     """Gradio's footer Settings -> Language -> `name` (as its menu writes it: 'English', '简体中文'), closed again."""
-    pg.locator("footer").get_by_text(re.compile(r"^\s*(Settings|设置)\s*$")).first.click()
-    dialog = pg.get_by_role("dialog", name=re.compile("^(Settings|设置)$"))
+    dialog = open_settings(pg)
     dialog.get_by_role("combobox", name="Language").click()
     pg.get_by_role("option", name=name, exact=True).click()
     dialog.get_by_role("button").first.click()              # the dialog's close button
