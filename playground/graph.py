@@ -27,8 +27,8 @@ class Graph:
 
 
 def short(t: torch.Tensor | None, mean: str = "mean") -> str:
-    """A tensor in a few characters: its values when tiny, else shape and mean (`mean`: the word, in the graph's
-    language; the tables' cells keep the English)."""
+    """A tensor in a few characters: its values when tiny, else shape and mean (`mean`: the word, in the
+    visitor's language)."""
     if t is None:
         return "None"
     t = t.detach()
@@ -39,10 +39,10 @@ def short(t: torch.Tensor | None, mean: str = "mean") -> str:
     return f"{tuple(t.shape)} {mean} {average:.3g}"
 
 
-def values(t: torch.Tensor | None, limit: int = 16) -> str:
-    """A tensor's values (3 significant digits) when it has at most `limit` elements, else short(t)."""
+def values(t: torch.Tensor | None, limit: int = 16, mean: str = "mean") -> str:
+    """A tensor's values (3 significant digits) when it has at most `limit` elements, else short(t, mean)."""
     if t is None or t.numel() > limit or t.numel() <= 4:
-        return short(t)
+        return short(t, mean)
     return "[" + ", ".join(f"{v:.3g}" for v in t.detach().reshape(-1).cpu().tolist()) + "]"
 
 

@@ -138,8 +138,7 @@ class Interpreter(Calls, AllocationGuard, SafeBuiltins):
         for scope in (self.env, self.ns, self.builtins):
             if name in scope:
                 return scope[name]
-        raise NameError(f"name '{name}' is not defined (available: torch, nn, F, optim, device, "
-                        f"{', '.join(sorted(A.BUILTINS))} and the names you assign)")
+        raise NameError(f"name '{name}' is not defined")   # as Python says it; the names there are a hint below it
 
     def _e_Tuple(self, n):
         return tuple(self.eval(e) for e in n.elts)

@@ -434,7 +434,7 @@ def _autograd(g: dict, rec: Recorder, losses: list, spec: dict) -> dict:
         rec.graph_png = graph.render(graph.build(root, names, mean=_words(spec)["mean"]),
                                      str(spec.get("graph_title") or ""),
                                      str(spec.get("graph_truncated") or graph.TRUNCATED))
-    leaves, seen = [], set()
+    leaves, seen, mean = [], set(), _words(spec)["mean"]
     cands = [v for n, v in g.items() if isinstance(v, torch.Tensor) and not n.startswith("_")]
     for m in (v for n, v in g.items() if isinstance(v, torch.nn.Module) and not n.startswith("_")):
         cands += list(m.parameters())[:256]
@@ -442,8 +442,10 @@ def _autograd(g: dict, rec: Recorder, losses: list, spec: dict) -> dict:
         if id(t) in seen or not (t.is_leaf and t.requires_grad) or len(leaves) >= 64:
             continue
         seen.add(id(t))
-        leaves.append([names.get(id(t), "?"), str(tuple(t.shape)), graph.values(t), graph.values(t.grad)])
-    step_rows = [[n, graph.values(b), graph.values(gr), graph.values(a)] for n, b, gr, a in (rec.last_step or [])]
+        leaves.append([names.get(id(t), "?"), str(tuple(t.shape)), graph.values(t, mean=mean),
+                       graph.values(t.grad, mean=mean)])
+    step_rows = [[n, graph.values(b, mean=mean), graph.values(gr, mean=mean), graph.values(a, mean=mean)]
+                 for n, b, gr, a in (rec.last_step or [])]
     loss_name = names.get(id(root), "loss") if root is not None else "loss"
     return {"graph_png": rec.graph_png, "leaves": leaves, "step_rows": step_rows, "autograd_notes": notes,
             "loss_name": loss_name}

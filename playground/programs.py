@@ -7,6 +7,7 @@ import torch
 
 from core.i18n import t
 from playground import codegen, graph, tensor_view
+from playground import allowlist as A
 from playground.evaluator import LanguageLimits, SandboxError, UserCodeError, parse, refusal_text
 from playground.interpreter import Interpreter
 from playground.limits import MAX_TRAIN_STEPS
@@ -19,8 +20,12 @@ MAX_PICTURE_NUMEL = 1 << 20
 def _error_text(exc: BaseException, language: str = "en") -> str:
     """Our line about an error in `language`; PyTorch's own message (type: message) below it as Python writes it."""
     if isinstance(exc, UserCodeError):
-        return (t("sandbox.error_on_line", language, line=exc.lineno, source=exc.source)
+        text = (t("sandbox.error_on_line", language, line=exc.lineno, source=exc.source)
                 + f"\n{type(exc.exc).__name__}: {exc.exc}")
+        if isinstance(exc.exc, NameError):    # the names this language has, in the visitor's language
+            names = ("、" if language.startswith("zh") else ", ").join(sorted(A.BUILTINS))
+            text += "\n" + t("sandbox.names_available", language, builtins=names)
+        return text
     return t("sandbox.refused_by", language, why=refusal_text(exc, language))
 
 
@@ -103,13 +108,14 @@ def run_autograd(code: str, lr: float = 0.01, steps: int = 0, device: torch.devi
     except (SandboxError, UserCodeError) as exc:
         error, root = _error_text(exc, language), None
     names = interp.tensor_names()
-    picture = None
+    picture, mean = None, t("sandbox.graph.mean", language)
     if root is not None:
-        picture = graph.render(graph.build(root, names, mean=t("sandbox.graph.mean", language)),
+        picture = graph.render(graph.build(root, names, mean=mean),
                                t("sandbox.graph.title", language),
                                t("sandbox.graph.truncated", language))
-    leaves = _leaf_rows(interp, names)
-    step_rows = [[n, graph.values(b), graph.values(g), graph.values(a)] for n, b, g, a in (interp.last_step or [])]
+    leaves = _leaf_rows(interp, names, mean)
+    step_rows = [[n, graph.values(b, mean=mean), graph.values(g, mean=mean), graph.values(a, mean=mean)]
+                 for n, b, g, a in (interp.last_step or [])]
     text = _autograd_text(notes, leaves, step_rows, losses, interp, error, language)
     loss_name = names.get(id(root), "loss") if root is not None else "loss"
     return {"text": text, "graph": picture, "leaves": leaves, "step_rows": step_rows, "losses": losses,
@@ -138,7 +144,7 @@ def _root(interp: Interpreter, notes: list, language: str = "en") -> torch.Tenso
     return root
 
 
-def _leaf_rows(interp: Interpreter, names: dict) -> list:
+def _leaf_rows(interp: Interpreter, names: dict, mean: str = "mean") -> list:
     rows, seen = [], set()
     candidates = [v for v in interp.env.values() if isinstance(v, torch.Tensor)]
     for m in (v for v in interp.env.values() if isinstance(v, torch.nn.Module)):
@@ -147,7 +153,8 @@ def _leaf_rows(interp: Interpreter, names: dict) -> list:
         if id(leaf) in seen or not (leaf.is_leaf and leaf.requires_grad):
             continue
         seen.add(id(leaf))
-        rows.append([names.get(id(leaf), "?"), str(tuple(leaf.shape)), graph.values(leaf), graph.values(leaf.grad)])
+        rows.append([names.get(id(leaf), "?"), str(tuple(leaf.shape)), graph.values(leaf, mean=mean),
+                     graph.values(leaf.grad, mean=mean)])
     return rows
 
 

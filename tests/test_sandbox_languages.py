@@ -45,6 +45,11 @@ def test_the_restricted_languages_refusals_in_chinese_with_pytorchs_message_as_i
         in r["text"]
     r = programs.run_autograd("x = torch.tensor(2.0, requires_grad=True)\ny = x * x", language="zh")
     assert "练习场替它调用了 y.backward()" in r["text"] and "叶子节点的梯度" in r["text"]
+    # a name the language lacks: Python's message as Python writes it, then the names there are, in Chinese
+    zh, en = (programs.run_tensors("y = x + 1", language=lang)["text"] for lang in ("zh", "en"))
+    assert "第 1 行出错：y = x + 1\nNameError: name 'x' is not defined\n这里可以直接使用：torch、nn、F、optim" in zh, zh
+    assert "abs、" in zh and "Available here" not in zh
+    assert "NameError: name 'x' is not defined\nAvailable here: torch, nn, F, optim, device, abs, " in en, en
 
 
 def test_a_stopped_whole_program_says_why_in_the_requests_language():
@@ -183,8 +188,8 @@ def test_the_histograms_axis_word_in_chinese():
 
 
 def test_the_graphs_nodes_say_mean_in_the_requests_language():
-    """A large tensor's node in the autograd graph: "(5, 3) mean 0.1" in English, 均值 in Chinese; the tables' cells
-    (data, the same in both languages) keep the English."""
+    """A large tensor's node in the autograd graph: "(5, 3) mean 0.1" in English, 均值 in Chinese; the leaf and
+    step tables' cells too (values, where a tensor is small enough, are the same in both)."""
     import torch
 
     from playground import graph
@@ -196,6 +201,8 @@ def test_the_graphs_nodes_say_mean_in_the_requests_language():
     zh = labels(graph.build((w * 2).sum(), {id(w): "w"}, mean=child_words("zh")["mean"]))
     assert "data (5, 3) 均值 1" in zh and "mean" not in zh
     assert graph.values(torch.ones(5, 4)) == "(5, 4) mean 1"
+    assert graph.values(torch.ones(5, 4), mean=child_words("zh")["mean"]) == "(5, 4) 均值 1"
+    assert graph.values(torch.ones(2, 3), mean="均值") == "[1, 1, 1, 1, 1, 1]"
 
 
 def _code_tokens(code: str) -> list:
@@ -269,6 +276,19 @@ def test_autograd_run_in_chinese(client, zh_client):
     assert zh[2]["headers"] == ["叶子节点", "形状", "data（数据）", "grad（梯度）"] and zh[2]["data"] == en[2]["data"]
     assert set(zh[4]) == set(en[4]) and zh[4]["data"] == en[4]["data"]     # the loss curve: its value, as before
     assert CJK.search(zh[6]) and not CJK.search(en[6])
+
+
+def test_a_large_leafs_cells_in_chinese(client, zh_client):
+    """A leaf too large to list: its cells say 均值 (mean) in Chinese, in the whole program's table (the server's
+    default sandbox) as in the graph."""
+    code = "w = torch.ones(5, 4, requires_grad=True)\nloss = (w * 2).sum()\nloss.backward()"
+    en = client.predict(code, 0.01, api_name="/autograd_run")
+    zh = zh_client.predict(code, 0.01, api_name="/autograd_run")
+    assert en[2]["data"] == [["w", "(5, 4)", "(5, 4) mean 1", "(5, 4) mean 2"]], en[2]["data"]
+    assert zh[2]["data"] == [["w", "(5, 4)", "(5, 4) 均值 1", "(5, 4) 均值 2"]], zh[2]["data"]
+    from playground import programs                                          # the restricted language's table
+
+    assert programs.run_autograd(code, language="zh")["leaves"] == zh[2]["data"]
 
 
 def test_a_refusal_before_the_run_in_chinese(zh_client):
