@@ -86,7 +86,12 @@ def test_a_late_first_screen_leaves_the_visitors_result_and_fills_the_rest(brows
         page.locator("#labels-text textarea").fill("1, 2, 0")
         page.locator("#onehot-btn").click()
         mine = "(t => t && t.includes('label') && !t.includes('3'))(document.querySelector('#onehot-torch')?.innerText)"
-        page.wait_for_function(mine, timeout=60_000)
+        try:
+            page.wait_for_function(mine, timeout=60_000)
+        except Exception:
+            seen = page.evaluate("""() => ['#labels-text textarea', '#onehot-torch', '#onehot-status'].map((s) => {
+                const e = document.querySelector(s); return `${s}: ${e ? (e.value ?? e.innerText) : 'none'}`; })""")
+            pytest.fail(f"Encode's table did not arrive in 60 s; the page shows {seen}")
         # the augmentation's first screen arrives (it was not cancelled), after the one-hot's would have
         page.wait_for_function("document.querySelectorAll('#aug-gallery img').length > 0", timeout=60_000)
         page.wait_for_timeout(1500)
