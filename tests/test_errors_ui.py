@@ -5,6 +5,7 @@ One boundary does it for every tab (ui/errors.py: page for the page, api for the
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -113,15 +114,34 @@ def test_a_jobs_errors_cross_the_wire_as_keys_and_an_unexpected_one_as_an_id(cap
     assert any(sent["values"]["id"] in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_one_hot_error_sits_under_the_input_and_clears_the_old_result(page):
-    open_tab(page, "Data")
+ENCODED = "(t => t && t.includes('label') && !t.includes('3'))(document.querySelector('#onehot-torch')?.innerText)"
+
+
+def encode_1_2_0(page, timeout_ms: int) -> None:
+    """Encode "1, 2, 0" in the Data tab and wait for its table (no 3 among the labels or columns), not the first
+    screen's 1, 2, 0, 3, 2 (a second click while the first runs would be dropped: a click runs once at a time). On
+    a timeout, the failure says what the page showed and which events it sent and got back."""
+    sent, got = [], []
+    page.on("request", lambda r: sent.append((round(time.monotonic(), 2), (r.post_data_json or {}).get("fn_index"),
+                                              str((r.post_data_json or {}).get("data"))[:40]))
+            if "/queue/join" in r.url and r.post_data else None)
+    page.on("console", lambda m: got.append(m.text[:200]))
     page.get_by_text("Labels: integer -> one-hot").click()
     page.locator("#labels-text textarea").fill("1, 2, 0")
+    clicked = round(time.monotonic(), 2)
     page.locator("#onehot-btn").click()
-    # its result (no 3 among the labels or columns), not the first screen's 1, 2, 0, 3, 2: a second click while the
-    # first runs would be dropped (a click event runs once at a time)
-    page.wait_for_function("(t => t && t.includes('label') && !t.includes('3'))"
-                           "(document.querySelector('#onehot-torch')?.innerText)", timeout=120_000)
+    try:
+        page.wait_for_function(ENCODED, timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 - said below, with what the page showed
+        seen = page.evaluate("""() => ['#labels-text textarea', '#onehot-torch', '#onehot-status'].map((s) => {
+            const e = document.querySelector(s); return `${s}: ${e ? (e.value ?? e.innerText) : 'none'}`; })""")
+        pytest.fail(f"Encode's table did not arrive in {timeout_ms / 1000:.0f} s; the page shows {seen}; clicked at "
+                    f"{clicked}; queue joins {sent}; console {got[-10:]}")
+
+
+def test_one_hot_error_sits_under_the_input_and_clears_the_old_result(page):
+    open_tab(page, "Data")
+    encode_1_2_0(page, 120_000)
     page.locator("#labels-text textarea").fill("1, two, 0")
     page.locator("#onehot-btn").click()
     page.wait_for_function("document.querySelector('#onehot-status')?.innerText.includes('whole numbers')",

@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 
 from tests.conftest import free_port
+from tests.test_errors_ui import ENCODED, encode_1_2_0
 
 SLOW_S = 6.0
 
@@ -82,19 +83,10 @@ def test_a_late_first_screen_leaves_the_visitors_result_and_fills_the_rest(brows
     page = ctx.new_page()
     try:
         page.goto(slow_data_tab, wait_until="domcontentloaded")
-        page.get_by_text("Labels: integer -> one-hot").click()
-        page.locator("#labels-text textarea").fill("1, 2, 0")
-        page.locator("#onehot-btn").click()
-        mine = "(t => t && t.includes('label') && !t.includes('3'))(document.querySelector('#onehot-torch')?.innerText)"
-        try:
-            page.wait_for_function(mine, timeout=60_000)
-        except Exception:
-            seen = page.evaluate("""() => ['#labels-text textarea', '#onehot-torch', '#onehot-status'].map((s) => {
-                const e = document.querySelector(s); return `${s}: ${e ? (e.value ?? e.innerText) : 'none'}`; })""")
-            pytest.fail(f"Encode's table did not arrive in 60 s; the page shows {seen}")
+        encode_1_2_0(page, 60_000)
         # the augmentation's first screen arrives (it was not cancelled), after the one-hot's would have
         page.wait_for_function("document.querySelectorAll('#aug-gallery img').length > 0", timeout=60_000)
         page.wait_for_timeout(1500)
-        assert page.evaluate(mine), "the first screen's 1, 2, 0, 3, 2 replaced the visitor's one-hot table"
+        assert page.evaluate(ENCODED), "the first screen's 1, 2, 0, 3, 2 replaced the visitor's one-hot table"
     finally:
         ctx.close()
