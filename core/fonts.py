@@ -109,6 +109,14 @@ def use_in_matplotlib() -> str | None:
     return family
 
 
+def with_cjk(generic: str) -> list[str]:
+    """A text's font.family for matplotlib that names one family (`generic`, e.g. "monospace"): the CJK family after
+    it where one is installed, so Chinese characters fall back to it (font.family set on a text replaces the
+    rcParams' list, and with it use_in_matplotlib's fallback)."""
+    family = use_in_matplotlib()
+    return [generic, family] if family else [generic]
+
+
 @lru_cache(maxsize=8)
 def pil_font(size: int = 12):
     """A PIL font that draws Chinese at this size (the CJK font), or PIL's own font where none is installed

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.fonts import with_cjk
 from zoo.pictures import fig_to_array, figure
 
 MAX_NODES = 48
@@ -122,7 +123,7 @@ def render(g: Graph, title: str = "", truncated: str = TRUNCATED) -> np.ndarray:
     ax.set_ylim(-(nrows / 2) - 0.1, nrows / 2 + 0.1)
     ax.axis("off")
     for key, (kind, label) in g.nodes.items():
-        boxes[key] = ax.text(*pos[key], label, ha="center", va="center", fontsize=8, family="monospace",
+        boxes[key] = ax.text(*pos[key], label, ha="center", va="center", fontsize=8, family=with_cjk("monospace"),
                              parse_math=False, zorder=3,
                              bbox=dict(boxstyle="round,pad=0.4", fc=colors[kind], ec="#555555"))
     note = "  " + truncated if g.truncated else ""

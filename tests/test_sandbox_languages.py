@@ -205,6 +205,24 @@ def test_the_graphs_nodes_say_mean_in_the_requests_language():
     assert graph.values(torch.ones(2, 3), mean="均值") == "[1, 1, 1, 1, 1, 1]"
 
 
+def test_the_graphs_chinese_is_drawn_in_the_cjk_font():
+    """The nodes' text is monospace; the CJK font follows it, or 均值 is drawn as boxes (matplotlib warns of a
+    missing glyph)."""
+    import warnings
+
+    import torch
+
+    from core import fonts
+    from playground import graph
+
+    if not fonts.available():
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei; CI installs packages.txt)")
+    w = torch.ones(5, 3, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # "Glyph 22343 missing from font(s) DejaVu Sans Mono"
+        graph.render(graph.build((w * 2).sum(), {id(w): "w"}, mean="均值"), "计算图")
+
+
 def _code_tokens(code: str) -> list:
     import io
     import tokenize
