@@ -23,6 +23,7 @@ from ui import code_comments, first_screens
 from ui.common import ALONE, INTERACTIVE, JOB, ImageFile, Place, api_endpoint, code_block, whole_number
 from ui.errors import KEEP, api, page, status_box
 from ui.i18n import follow_headers, label, request_language
+from jobs.queue import CANCELLING
 from ui.jobstream import cancel_button, ended_text, event_text, queued_text, run_job
 from zoo.pictures import enlarge, figure, to_rgb
 
@@ -216,6 +217,7 @@ def resample(counts: str = DEFAULT_COUNTS, steps: int = 60, method_for_code: str
         ev = j.last
         note = (t("data.resample.cancelled", language, why=ended_text(j, language)) if j.finished.is_set()
                 else queued_text(j, language) if j.state == "queued"
+                else t(CANCELLING, language) if j.cancel_requested.is_set()     # the visitor's Cancel, said here
                 else t("data.resample.running", language, text=event_text(ev, language), k=ev["done"] + 1,
                        n=ev["total"]) if ev else t("data.resample.starting", language))
         return skip, skip, note, skip

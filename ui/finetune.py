@@ -98,12 +98,14 @@ def _follow_run(kind: str, params: dict, cfg, request):
         status = job_status("ft-progress", j, _describe, language)
         if j.finished.is_set():                          # cancelled: the "Cancelling" note goes
             return (status,) + (skip,) * (N_OUTS - 2) + ("",)
+        # the visitor's Cancel, said by this stream (ordered with the rest of it, unlike the click's own reply)
+        note = t("finetune.cancelling", language) if j.cancel_requested.is_set() and j.state == "running" else skip
         n = len(j.events)
         if n != shown[0] and j.state == "running":       # redraw the curves only when a step came in
             shown[0] = n
             loss_df, acc_df = live_curves(list(j.events), bool(params.get("compare_scratch")), language)
-            return (status, loss_df, acc_df) + (skip,) * (N_OUTS - 3)      # a "Cancelling" note stays up
-        return (status,) + (skip,) * (N_OUTS - 1)
+            return (status, loss_df, acc_df) + (skip,) * (N_OUTS - 4) + (note,)
+        return (status,) + (skip,) * (N_OUTS - 2) + (note,)
 
     job = yield from run_job(kind, params, request, show)
     if job is not None:

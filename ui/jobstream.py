@@ -9,7 +9,7 @@ import gradio as gr
 
 from core.errors import render, text_of
 from core.i18n import N_, t
-from jobs.queue import CANCELLING, get_queue
+from jobs.queue import CANCEL_NOTHING, CANCELLING, get_queue
 from ui.admission import client_ip
 from ui.errors import api
 from ui.i18n import request_language
@@ -53,23 +53,34 @@ def cancel_session(request: gr.Request | None, cancelling: str | None = None) ->
 
 def cancel_button(button: gr.Button, output, cancelling: str | None = None, api_name: str | None = None):
     """Wire a job tab's Cancel (every job tab's, the one way): this visitor's job leaves the queue, or stops after
-    its step in flight, and `output` says which in their words (cancelling: the tab's own words for a running job,
-    a catalogue key). api_name: also an API endpoint of that name (/cancel); else a private event. Not queued
-    behind the jobs' handlers (concurrency_limit=None): a Cancel never waits for the job it cancels."""
+    its step in flight. Not queued behind the jobs' handlers (concurrency_limit=None): a Cancel never waits for
+    the job it cancels.
+
+    On the page the job's own stream says so (job_status: "Cancelling..." while the step in flight ends, then
+    "Cancelled"), not the click's reply: `output` is one of the job's outputs too, and a reply that reached the
+    page after the job's last message replaced "Cancelled" with "Cancelling..." for good. With no job to cancel,
+    the click says so in a notice. api_name: also an API endpoint of that name (/cancel) on a hidden button,
+    whose reply is the words (cancelling: the tab's own, a catalogue key, for a running job)."""
+
+    def cancel_job(request: gr.Request = None):
+        """The page's Cancel: the stream reports a cancelled job; a notice says when there was none."""
+        key = get_queue().request_cancel(session(request))
+        if key == CANCEL_NOTHING:
+            gr.Info(t(key, request_language(request)))
+        return gr.skip()
 
     def cancel(request: gr.Request = None):
         """Take this visitor's job out of the queue, or stop it after its current step (a fine-tune keeps its
         best weights)."""
         return cancel_session(request, cancelling)
 
-    # A private Cancel's function gets a name of its own: Gradio names an event after its function, and the Data
-    # tab's (built first) took /cancel, so Fine-tune's public one became /cancel_1. (Not api_name="cancel_job" on
-    # the private events: with it, the Compression lab's page never showed its Cancelled job as cancelled, in
-    # tests/test_ensemble_compress.py's browser test.)
-    if api_name is None:
-        cancel.__name__ = cancel.__qualname__ = "cancel_job"
-    where = dict(api_name=api_name) if api_name else dict(api_visibility="private")
-    return button.click(api(cancel), None, output, concurrency_limit=None, **where)
+    # The page's Cancel has a function name of its own: Gradio names an event after its function, and /cancel is
+    # Fine-tune's public endpoint.
+    event = button.click(api(cancel_job), None, output, concurrency_limit=None, api_visibility="private")
+    if api_name:
+        gr.Button(visible=False, elem_classes=["api-only"]).click(api(cancel), None, output, concurrency_limit=None,
+                                                                  api_name=api_name)
+    return event
 
 
 def progress_html(elem_id: str, text: str, done: int, total: int) -> str:
@@ -94,6 +105,8 @@ def job_status(elem_id: str, job, describe, language: str | None = None) -> str:
     if job.state == "queued":
         return progress_html(elem_id, queued_text(job, language), 0, 1)
     if job.state == "running":
+        if job.cancel_requested.is_set():                  # the visitor's Cancel: the step in flight ends first
+            return progress_html(elem_id, t(CANCELLING, language), 0, 1)
         ev = job.last
         if ev is None:
             return progress_html(elem_id, t("job.status.starting", language), 0, 1)
