@@ -127,7 +127,12 @@ def encode_1_2_0(page, timeout_ms: int) -> None:
             if "/queue/join" in r.url and r.post_data else None)
     page.on("console", lambda m: got.append(m.text[:200]))
     page.get_by_text("Labels: integer -> one-hot").click()
-    page.locator("#labels-text textarea").fill("1, 2, 0")
+    box = page.locator("#labels-text textarea")
+    for _ in range(5):   # the accordion's first open can draw the box again with its value, after a fill
+        box.fill("1, 2, 0")
+        page.wait_for_timeout(500)
+        if box.input_value() == "1, 2, 0":
+            break
     clicked = round(time.monotonic(), 2)
     page.locator("#onehot-btn").click()
     try:
