@@ -261,7 +261,7 @@ def _error(exc: BaseException, tb) -> dict:
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "line": line, "traceback": text[-20000:]}
 
 
-def _raw(arr: np.ndarray) -> tuple[bytes, list[int]]:
+def raw_picture(arr: np.ndarray) -> tuple[bytes, list[int]]:
     """A picture of ours as raw RGB bytes and its [height, width]: no PNG encoding in the child and no decoding in
     the server (tens of ms a picture); the server checks the size against the shape before using it."""
     rgb = np.ascontiguousarray(arr[..., :3], dtype=np.uint8)
@@ -391,7 +391,7 @@ def _finish(sock, kind, spec, g, rec, lines, error, losses, device) -> None:
                 pictures.append(("graph", rec.graph_png))
         shapes = []
         for label, img in pictures:          # ours: raw RGB with its shape
-            data, shape = _raw(img)
+            data, shape = raw_picture(img)
             captions.append(label)
             blobs.append(data)
             shapes.append(shape)

@@ -199,3 +199,23 @@ def test_a_runs_raw_pictures_are_used_only_when_size_and_shape_agree():
     assert decode_raw(bytes(12), [2, "2"]) is None
     assert decode_raw(bytes(3), [1 << 20, 1 << 20]) is None
     assert decode_raw(bytes(12), [2, 2, 3]) is None
+
+
+def test_a_spares_rehearsal_leaves_nothing_for_the_program():
+    """A spare rehearses a run's results before its run arrives (playground/zygote._rehearse): it draws no random
+    numbers and leaves the print options as they were, so the program starts as `python program.py` would."""
+    check = (
+        "import random, numpy as np, torch\n"
+        "import playground.zygote as z\n"
+        "torch.set_printoptions(precision=2)\n"
+        "before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(),\n"
+        "          dict(torch._tensor_str.PRINT_OPTS.__dict__))\n"
+        "z._rehearse()\n"
+        "after = (torch.get_rng_state(), np.random.get_state()[1], random.getstate(),\n"
+        "         dict(torch._tensor_str.PRINT_OPTS.__dict__))\n"
+        "assert torch.equal(before[0], after[0]) and (before[1] == after[1]).all() and before[2] == after[2]\n"
+        "assert before[3] == after[3] and after[3]['precision'] == 2, after[3]\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=240,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
