@@ -246,7 +246,7 @@ def install(demo) -> None:
     if getattr(demo, "_playground_sessions", None) is not None:
         return
     _check_gradio()
-    from ui import cache_files, queue_bounds
+    from ui import cache_files, queue_bounds, queue_cancel
 
     policy = demo._playground_sessions = _Policy(demo)
     demo.state_session_capacity = limits()["max_sessions"]
@@ -273,6 +273,7 @@ def install(demo) -> None:
 
     queue.push = session_push
     queue_bounds.install(demo)
+    queue_cancel.install()  # an event cancelled before it starts gives its place back (ui/queue_cancel.py)
     cache_files.install()   # a picture two visitors get is written once, atomically (ui/cache_files.py)
     _attribute_files(demo)
 
