@@ -181,6 +181,28 @@ def test_reconstruct_ui_keeps_the_map_on_an_error():
     assert all(isinstance(o, type(gr.skip())) for o in out[5:10])   # map, z1, z2, decoded point, marker kept
 
 
+
+def test_a_model_picked_during_the_first_visit_is_the_one_shown_last():
+    """The first visit rebuilds its example with the model it started with; when the visitor picked another while
+    it ran (the change's answer may land first and be overwritten), the follow-up rebuilds with theirs, once."""
+    import gradio as gr
+
+    from ui.autoencoder import after_first_visit, first_visit, reconstruct_ui
+
+    first = first_visit(None, None, "ae_digits_16", 0.0)
+    assert first[-1] == ("ae_digits_16", 0.0) and first[-4] == "upload"
+    path = first[-5]
+    same = after_first_visit(first[-1], "upload", None, path, "ae_digits_16", 0.0)
+    assert all(isinstance(o, type(gr.skip())) for o in same[:-1]) and same[-1] is None
+    picked = after_first_visit(first[-1], "upload", None, path, "dae_digits_16", 0.0)
+    theirs = reconstruct_ui(path, "dae_digits_16", 0.0)
+    assert np.array_equal(picked[0], theirs[0]) and not np.array_equal(picked[0], first[0])
+    assert picked[-1] is None    # once: a later visit to the tab rebuilds nothing
+    later = first_visit(first[0], None, "dae_digits_16", 0.0)
+    assert all(isinstance(o, type(gr.skip())) for o in later)
+    assert all(isinstance(o, type(gr.skip())) for o in after_first_visit(None, "upload", None, path, "x", 0.5)[:-1])
+
+
 # ---- numbers typed by a visitor: checked by us (a message under the input), not by Gradio (red badges) -----------
 
 def test_whole_number_says_what_is_allowed():

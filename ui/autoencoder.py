@@ -247,10 +247,11 @@ def warm_up() -> None:
 def first_visit(current, sketch, model: str, noise: float):
     """The first visit: an example digit rebuilt and the map drawn with it (later visits keep what the visitor
     did; a drawing made meanwhile gets the plain map). Outputs: the reconstruction outputs, the status, the
-    map's code, the upload box, which input is shown, the decoded grid over the plane, and the examples' names in
-    the page's language."""
+    map's code, the upload box, which input is shown, the decoded grid over the plane, the examples' names in the
+    page's language, and the model and noise it rebuilt with (after_first_visit)."""
     if current is not None:
-        return (gr.skip(),) * 17
+        return (gr.skip(),) * 18
+    used = (model, float(noise or 0.0))
     path = digit_examples()[2][1]
     plane = plane_grid(15)
     names = gr.Dataset(sample_labels=example_names())
@@ -258,8 +259,17 @@ def first_visit(current, sketch, model: str, noise: float):
     if out is None or not isinstance(out[6], float):   # the visitor is drawing (or the example failed): the map
         m, a, b, dec, mcode = initial_map(None)
         return (*(gr.skip(),) * 5, m, a, b, dec, gr.skip(), gr.skip(), gr.skip(), mcode, gr.skip(), gr.skip(), plane,
-                names)
-    return (*out, _map_code(out[6], out[7]), path, "upload", plane, names)
+                names, used)
+    return (*out, _map_code(out[6], out[7]), path, "upload", plane, names, used)
+
+
+def after_first_visit(used, last: str, sketch, upload, model: str, noise: float):
+    """After the first visit: if the visitor picked another model or noise level while it ran, its result (made
+    with the ones it started with) may have landed after theirs; rebuild with the visitor's. Otherwise nothing.
+    The last output clears `used`, so a later visit to the tab (the first visit then does nothing) rebuilds nothing."""
+    if not used or (used[0], float(used[1])) == (model, float(noise or 0.0)):
+        return (*(gr.skip(),) * 12, None)
+    return (*rerun_ui(last, sketch, upload, model, noise), None)
 
 
 EXAMPLES = digit_examples() + [noise_example()]   # (name's key, path)
@@ -319,9 +329,13 @@ def build_tab(place: Place = ALONE) -> None:
     # The map needs the model: drawn when the tab is first opened (not at start-up), with an example digit rebuilt;
     # the visitor's own input cancels that if it is still running, so it never overwrites their result.
     first_in = [map_img, sketch, model, noise]
-    first_out = outputs + [status, map_code, upload, last, plane, examples.dataset]
+    first_used = gr.State(None)   # the model and noise the first visit rebuilt with
+    first_out = outputs + [status, map_code, upload, last, plane, examples.dataset, first_used]
     first = place.on_select(first_visit, first_in, first_out, api_visibility="private", **common) \
         or place.on_load(first_visit, first_in, first_out, api_visibility="private", **common)
+    if first is not None:   # a model or noise picked while it ran: the visitor's choice is shown last
+        first.then(after_first_visit, [first_used, last, sketch, upload, model, noise], outputs + [status, first_used],
+                   api_visibility="private", **common).then(**point_code)
     first = [first] if first is not None else []
     upload.upload(reconstruct_ui, [upload, model, noise], outputs + [status], api_visibility="private",
                   trigger_mode="always_last", cancels=first, **common).then(
