@@ -181,7 +181,6 @@ def test_reconstruct_ui_keeps_the_map_on_an_error():
     assert all(isinstance(o, type(gr.skip())) for o in out[5:10])   # map, z1, z2, decoded point, marker kept
 
 
-
 def test_a_model_picked_during_the_first_visit_is_the_one_shown_last():
     """The first visit rebuilds its example with the model it started with; when the visitor picked another while
     it ran (the change's answer may land first and be overwritten), the follow-up rebuilds with theirs, once."""
