@@ -61,8 +61,8 @@ class Settings:
         "when present (on ZeroGPU only inside a job)", section=SERVER, default_doc="empty")
     # ---------------------------------------------------------------- visitors
     max_queued_per_session: int = _setting(
-        "PLAYGROUND_MAX_QUEUED_PER_SESSION", 8, "waiting + running requests of one visitor, the page's own "
-        "first-visit events included (0: no limit)",
+        "PLAYGROUND_MAX_QUEUED_PER_SESSION", 8, "waiting + running requests of one visitor (0: no limit); the "
+        "page's own load events are apart, each at most once per page",
         section=VISITORS)
     max_queued_per_ip: int | None = _setting(
         "PLAYGROUND_MAX_QUEUED_PER_IP", None, "the same per address (locally every visitor is 127.0.0.1)",

@@ -122,6 +122,40 @@ def test_admission_counts_waiting_and_running_events_per_session(monkeypatch):
     assert "Your address" in admission.refusal(queue, "c", "9.9.9.9")  # 5 events from that address
 
 
+def test_the_pages_own_load_events_do_not_use_the_visitors_share(monkeypatch):
+    """A page load joins several events of its own (first screens, the language); a visitor who clicks while they
+    are still in flight is admitted, and each load event may be in flight only once per session."""
+    from types import SimpleNamespace as NS
+
+    from ui import admission
+
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_SESSION", "2")
+    monkeypatch.setenv("PLAYGROUND_MAX_QUEUED_PER_IP", "0")
+    load = frozenset(range(100, 110))
+    ev = lambda s, fn: NS(session_hash=s, request=None, fn=NS(_id=fn))  # noqa: E731
+    queue = NS(event_queue_per_concurrency_id={"x": NS(queue=[ev("a", fn) for fn in load])}, active_jobs=[])
+    assert admission.refusal(queue, "a", None, fn_id=1, page_load=load) is None        # ten load events in flight
+    assert "already loading" in admission.refusal(queue, "a", None, fn_id=100, page_load=load)   # the same twice
+    assert admission.refusal(queue, "b", None, fn_id=100, page_load=load) is None      # another page's
+    queue.active_jobs.append([ev("a", 1)])
+    assert admission.refusal(queue, "a", None, fn_id=2, page_load=load) is None
+    queue.active_jobs.append([ev("a", 2)])
+    assert "limit is 2 per visitor" in admission.refusal(queue, "a", None, fn_id=3, page_load=load)
+    assert "limit is 2 per visitor" in admission.refusal(queue, "a", None, fn_id=3)     # nothing exempt
+
+
+def test_the_apps_page_load_events_are_found(app_demo):
+    """page_load_fns on the real app: the queued first screens and the language's follow-up, and no click."""
+    from ui.admission import page_load_fns
+
+    load = page_load_fns(app_demo)
+    names = {getattr(app_demo.fns[i].fn, "__name__", "") for i in load}
+    assert {"data_first_screen_augment", "data_first_screen_resample", "follow_page_language",
+            "first_screen", "model_info_ui"} <= names, names
+    clicks = [i for i, fn in app_demo.fns.items() if any(ev == "click" for _, ev in fn.targets)]
+    assert clicks and not load & set(clicks)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_one_session_cannot_fill_the_queue(client, app_url):

@@ -165,8 +165,13 @@ def test_a_job_tabs_error_sits_under_its_button_without_a_toast(page):
     page.get_by_text("Small samples: imbalanced mnist5k and resampling").click()
     page.locator("#counts-text textarea").fill("400, 400, x")
     page.locator("#resample-btn").click()
-    page.wait_for_function("document.querySelector('#resample-message')?.innerText.includes('ten whole numbers')",
-                           timeout=60_000)
+    try:
+        page.wait_for_function("document.querySelector('#resample-message')?.innerText.includes('ten whole numbers')",
+                               timeout=60_000)
+    except Exception:  # noqa: BLE001 - said below, with what the page showed
+        seen = page.evaluate("""() => ['#counts-text textarea', '#resample-message', '.toast-body'].map((s) => {
+            const e = document.querySelector(s); return `${s}: ${e ? (e.value ?? e.innerText) : 'none'}`; })""")
+        pytest.fail(f"the counts' error did not arrive in 60 s; the page shows {seen}")
     assert page.locator(".toast-body").count() == 0
     assert page.locator("#resample-table .error, #resample-hist .error").count() == 0
     status = page.locator("#resample-message").bounding_box()

@@ -3,7 +3,10 @@
 Gradio's queue has one global size cap (app.QUEUE_MAX_SIZE): a single script posting to /queue/join fills it
 and every other visitor gets "Queue is full". install() wraps the queue's push so that a request is refused,
 with a message that says why, when its session already has PLAYGROUND_MAX_QUEUED_PER_SESSION requests
-waiting or running (default 4: a visitor clicking through tabs never meets it). Behind a Space's proxy, where
+waiting or running (default 8: a visitor clicking through tabs never meets it). The page's own load events
+(the first screens, the language: page_load_fns) are not the visitor's requests and do not use that share, or a
+visitor who clicks while their page is still loading on a busy server would be refused; each of them may be in
+flight only once per session instead, which bounds them as tightly. Behind a Space's proxy, where
 each visitor arrives from their own address, PLAYGROUND_MAX_QUEUED_PER_IP (default 16 there, off elsewhere:
 locally every visitor is 127.0.0.1) also bounds a script that makes up a new session hash per request.
 """
@@ -87,16 +90,39 @@ def _in_flight(queue) -> list:
     return events
 
 
-def refusal(queue, session: str | None, ip: str | None, language: str | None = None) -> str | None:
-    """Why this request may not join now (None: it may), in `language` (None: English, or the event's)."""
+def page_load_fns(demo) -> frozenset[int]:
+    """The events a page load fires by itself (demo.load, and what follows one with .then): the fn ids."""
+    fns = demo.fns
+
+    def root(fn):
+        while fn.trigger_after is not None and fn.trigger_after in fns:
+            fn = fns[fn.trigger_after]
+        return fn
+
+    return frozenset(i for i, fn in fns.items() if any(event == "load" for _, event in root(fn).targets))
+
+
+def _fn_id(event) -> int | None:
+    return getattr(getattr(event, "fn", None), "_id", None)
+
+
+def refusal(queue, session: str | None, ip: str | None, language: str | None = None, fn_id: int | None = None,
+            page_load: frozenset[int] = frozenset()) -> str | None:
+    """Why this request (of the event `fn_id`) may not join now (None: it may), in `language` (None: English, or the
+    event's). Events in `page_load` count once per session each, not against the visitor's share."""
     from core.errors import render
 
     lim = limits()
     events = _in_flight(queue)
     if session and lim["per_session"] > 0:
-        mine = sum(1 for e in events if e.session_hash == session)
-        if mine >= lim["per_session"]:
-            return render("queue.per_visitor", {"held": mine, "limit": lim["per_session"]}, language)
+        mine = [e for e in events if e.session_hash == session]
+        if fn_id is not None and fn_id in page_load:
+            if any(_fn_id(e) == fn_id for e in mine):
+                return render("queue.page_load_twice", {}, language)
+        else:
+            held = sum(1 for e in mine if _fn_id(e) not in page_load)
+            if held >= lim["per_session"]:
+                return render("queue.per_visitor", {"held": held, "limit": lim["per_session"]}, language)
     if ip and lim["per_ip"] > 0:
         from_ip = sum(1 for e in events if client_ip(getattr(e, "request", None)) == ip)
         if from_ip >= lim["per_ip"]:
@@ -243,9 +269,11 @@ def install(demo) -> None:
     if getattr(queue, "_playground_admission", False):
         return
     push = queue.push
+    page_load = page_load_fns(demo)
 
     async def admitted_push(body, request, username):
-        why = refusal(queue, getattr(body, "session_hash", None), client_ip(request), request_language(request))
+        why = refusal(queue, getattr(body, "session_hash", None), client_ip(request), request_language(request),
+                      getattr(body, "fn_index", None), page_load)
         if why is not None:
             # "error" (HTTP 400 with the reason as detail): the browser shows the detail; for "queue_full" (503)
             # it would show only a generic "busy" line, and a visitor would not learn why or what to do.
