@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import io
 import linecache
+import os
+import subprocess
 import sys
 import time
 import traceback
@@ -167,7 +170,7 @@ def _snapshot(value):
     return value
 
 
-def _install_hooks(rec: Recorder, names_of) -> list:
+def _install_hooks(rec: Recorder, names_of, fenced: bool = False) -> list:
     """backward() roots, optimizer steps (before/after/grad), DataLoader workers forced to 0."""
     handles = []
     original_backward = torch.Tensor.backward
@@ -217,7 +220,43 @@ def _install_hooks(rec: Recorder, names_of) -> list:
         return loader_init(self, *args, **kwargs)
 
     torch.utils.data.DataLoader.__init__ = init
+    if fenced:
+        _note_process_starts(rec)
     return handles
+
+
+def _note_process_starts(rec: Recorder) -> None:
+    """Behind the fence no program starts another process: os.system returns 32512 (what Python returns when the
+    shell cannot start), subprocess and os.fork raise PermissionError, all as Python does; the tab says why, beside
+    the output (a note), so a learner is not left guessing."""
+    def note(call: str) -> None:
+        n = term("sandbox.note.no_processes", call=call)
+        if n not in rec.notes:
+            rec.notes.append(n)
+
+    system = os.system
+
+    def os_system(command):
+        status = system(command)
+        if status == 127 << 8:
+            note("os.system")
+        return status
+
+    def refused(fn, call: str):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except PermissionError:
+                note(call)
+                raise
+        return wrapper
+
+    os.system = os_system
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+        if hasattr(os, name):
+            setattr(os, name, refused(getattr(os, name), f"os.{name}"))
+    subprocess.Popen._execute_child = refused(subprocess.Popen._execute_child, "subprocess")
 
 
 def _names(g: dict) -> dict[int, str]:
@@ -254,10 +293,11 @@ def _error(exc: BaseException, tb) -> dict:
     line = frames_[-1].lineno if frames_ else getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
     if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
         line = exc.lineno
-    # drop this module's own frame: the traceback starts at the program, as `python program.py`'s does
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    # drop this module's own frames (where the program started, the process-start notes' wrappers): the traceback
+    # is the one `python program.py` prints
+    report = traceback.TracebackException(type(exc), exc, tb)
+    report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename != __file__])
+    text = "".join(report.format())
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "line": line, "traceback": text[-20000:]}
 
 
@@ -349,7 +389,7 @@ def run(sock, spec: dict) -> None:
     try:
         tree = _shown(ast.parse(code, FILENAME), code)
         lines = _assigned_lines(tree)
-        _install_hooks(rec, lambda: _names(g))
+        _install_hooks(rec, lambda: _names(g), bool(spec.get("fenced")))
         setup, step_block = _split_steps(tree, code) if kind == "autograd" and steps else (tree.body, [])
         if steps > MAX_TRAIN_STEPS:
             raise ValueError(words["train_steps"].replace("{asked}", str(steps)))

@@ -165,7 +165,7 @@ def run_child(sock: socket.socket, cfg: dict, ahead: bool = False) -> None:
         tempfile.tempdir = scratch   # gettempdir() may have been cached as /tmp in the template
         info = {**early, **_fence(spec, cfg, scratch)}
         frames.send(sock, {"t": "ready", "fence": info})
-        program_run.run(sock, spec)
+        program_run.run(sock, {**spec, "fenced": bool(info.get("fenced"))})   # the fence is known here, not sent
     except BaseException as exc:  # noqa: BLE001 - report what stopped the run before it began
         code = 3
         try:

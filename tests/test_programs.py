@@ -100,6 +100,21 @@ def test_bare_expressions_are_shown_not_printed(fenced_slot, tmp_path):
     assert len(r["images"]) >= 1
 
 
+def test_a_process_start_is_refused_as_python_reports_it_and_the_tab_says_why(fenced_slot, tmp_path):
+    """Behind the fence os.system returns 32512 and subprocess raises PermissionError, as Python does when it cannot
+    start a process; a note says why, and the traceback is Python's own (no frame of the playground's)."""
+    from playground.whole import shape
+
+    code = ('import os, subprocess\nprint("status", os.system("echo hi"))\n'
+            'subprocess.run(["echo", "hi"])\n')
+    r = shape("tensors", fenced_slot.request("tensors", code=code, scratch=tmp_path), code, 0.01, 0)
+    assert r["stdout"].startswith("status 32512\n") and "hi" not in r["stdout"]
+    assert r["error_info"]["type"] == "PermissionError" and r["error_info"]["line"] == 3
+    assert "program_run" not in r["text"] and 'File "program.py", line 3' in r["text"]
+    said = [n for n in r["notes"] if "could not start a process" in n]
+    assert [n.split()[0] for n in said] == ["os.system", "subprocess"], r["notes"]
+
+
 def test_files_last_for_the_visit_and_streamed_output(fenced_slot, tmp_path):
     from playground.whole import shape
 
