@@ -59,12 +59,74 @@ def _fn_name(target) -> str:
     return name.split(".")[-1]
 
 
+def _one_thread_patcher():
+    """torch.fx's _Patcher, with every patch it makes seen only by the thread that traces.
+
+    While it traces, torch.fx replaces nn.Module.__call__ and __getattr__ (and a few functions) for the whole
+    process. In the server other visitors' forward passes run in other threads meanwhile (Classify, the
+    Autoencoder...): their module calls went into the tracer, which handed them a Proxy instead of a tensor and
+    recorded their modules as its own nodes. Each patch made by this patcher calls the tracer's function in the
+    tracing thread and what it replaced in any other."""
+    import builtins
+
+    from torch.fx import _symbolic_trace as st
+
+    class OneThreadPatcher(st._Patcher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.owner = threading.get_ident()
+
+        def _bound(self, new_fn, orig_fn):
+            owner = self.owner
+
+            def fn(*args, **kwargs):
+                if threading.get_ident() == owner:
+                    return new_fn(*args, **kwargs)
+                return orig_fn(*args, **kwargs)
+            return fn
+
+        def patch(self, frame_dict, name, new_fn, deduplicate=True):
+            orig = frame_dict[name] if name in frame_dict else getattr(builtins, name, None)
+            if orig is None or getattr(orig, "__fx_already_patched", False):
+                return super().patch(frame_dict, name, new_fn, deduplicate)
+            return super().patch(frame_dict, name, self._bound(new_fn, orig), deduplicate)
+
+        def patch_method(self, cls, name, new_fn, deduplicate=True):
+            orig = getattr(cls, name)
+            if getattr(orig, "__fx_already_patched", False):
+                return super().patch_method(cls, name, new_fn, deduplicate)
+            return super().patch_method(cls, name, self._bound(new_fn, orig), deduplicate)
+
+    return OneThreadPatcher
+
+
+def _bind_fx_patches_to_their_thread() -> None:
+    """Make torch.fx trace with _one_thread_patcher's patcher, once (checked against torch's code: it must make its
+    patcher from the module's _Patcher, with patch and patch_method, or tracing here stays unsafe and says so)."""
+    import inspect
+
+    from torch.fx import _symbolic_trace as st
+
+    if getattr(st._Patcher, "_playground_one_thread", False):
+        return
+    source = inspect.getsource(st._new_patcher)
+    if "CURRENT_PATCHER = _Patcher()" not in source or not all(
+            list(inspect.signature(getattr(st._Patcher, m)).parameters)[:4] == p
+            for m, p in (("patch", ["self", "frame_dict", "name", "new_fn"]),
+                         ("patch_method", ["self", "cls", "name", "new_fn"]))):
+        raise RuntimeError(f"look_inside.activations was written for torch 2.14's torch.fx patcher (installed: torch "
+                           f"{torch.__version__}): tracing would not be safe beside other threads' forward passes")
+    patcher = _one_thread_patcher()
+    patcher._playground_one_thread = True
+    st._Patcher = patcher
+
+
 def trace(model: nn.Module) -> _Traced:
     """Trace the model once (eval graph) with torchvision's NodePathTracer; cached per model object.
 
     Childless modules that are not torch.nn's own (e.g. our LocalResponseNorm) are kept as leaves, so every
-    module the user can see in print(model) is one node. Tracing patches nn.Module.__call__ for a moment,
-    so it happens once per model, under a lock (and in the app inside the one-at-a-time model queue).
+    module the user can see in print(model) is one node. Tracing patches nn.Module.__call__ for a moment; the
+    patches are seen by the tracing thread only (_bind_fx_patches_to_their_thread), and traces take turns (a lock).
     """
     hit = _traced.get(model)
     if hit is not None:
@@ -75,6 +137,7 @@ def trace(model: nn.Module) -> _Traced:
         hit = _traced.get(model)
         if hit is not None:
             return hit
+        _bind_fx_patches_to_their_thread()
         leaves = sorted({type(m) for m in model.modules() if not any(m.children())
                          and not type(m).__module__.startswith("torch.nn")}, key=lambda t: t.__name__)
         tracer = NodePathTracer(leaf_modules=leaves)

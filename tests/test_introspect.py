@@ -54,6 +54,39 @@ def test_captured_activations_equal_forward_hooks(name, shape):
         torch.testing.assert_close(cap.acts["layer2.0.relu_1"], add.clamp_min(0))
 
 
+def test_tracing_a_model_does_not_touch_another_threads_forward_passes():
+    """Tracing (torch.fx) patches nn.Module.__call__ for every thread while it runs: a visitor's Classify ran into the
+    tracer of another's Look inside (a Proxy instead of logits; the tracer's own names corrupted). Ours binds the
+    patches to the tracing thread: a forward loop beside repeated traces sees only tensors, the traces are whole."""
+    import threading
+
+    shared = get_model("resnet_digits", weights=None).eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.inference_mode():
+        want = shared(x)
+    stop, seen = threading.Event(), []
+
+    def classify():
+        while not stop.is_set():
+            try:
+                with torch.inference_mode():
+                    out = shared(x)
+                seen.append("ok" if isinstance(out, torch.Tensor) and torch.equal(out, want) else repr(type(out)))
+            except Exception as exc:  # noqa: BLE001 - what the other thread met, reported below
+                seen.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    worker = threading.Thread(target=classify)
+    worker.start()
+    try:
+        names = [[n.name for n in A.graph_nodes(get_model(name, weights=None))]
+                 for name in ["resnet_digits", "alexnet_digits", "vgg_digits"] * 3]
+    finally:
+        stop.set()
+        worker.join()
+    assert seen and set(seen) == {"ok"}, sorted(set(seen))[:3]
+    assert names[0] == names[3] == names[6] and names[1] == names[4] and names[2] == names[5]
+
+
 def test_layer_names_are_torchvisions():
     from torchvision.models.feature_extraction import get_graph_node_names
 
