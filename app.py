@@ -209,12 +209,14 @@ CSS = """
 @media (min-width: 701px) {#classify-guess {display: none !important}}
 /* Phones: every tab's button stays in the bar, which wraps onto more rows, instead of hiding behind "...". Gradio's
    Tabs measure the buttons in a hidden copy of the bar and move those that do not fit into a menu; measured as
-   empty, every button fits. */
-@media (max-width: 700px) {   /* the app's own tab bar only (#main-tabs): a tab's inner Tabs keep Gradio's layout */
-  #main-tabs > .tab-wrapper > .tab-container.visually-hidden > button {display: none !important}
-  #main-tabs > .tab-wrapper {height: auto !important}
-  #main-tabs > .tab-wrapper > .tab-container[role=tablist] {flex-wrap: wrap; height: auto !important; row-gap: 2px}
-  #main-tabs > .tab-wrapper > .tab-container[role=tablist] > button {height: var(--size-8); padding: 0 var(--size-3)}
+   empty, every button fits. The app's tab bar (#main-tabs) and every tab's own Tabs (ui.common.TABS_CLASS). */
+@media (max-width: 700px) {
+  :is(#main-tabs, .wrap-tabs) > .tab-wrapper > .tab-container.visually-hidden > button {display: none !important}
+  :is(#main-tabs, .wrap-tabs) > .tab-wrapper {height: auto !important}
+  :is(#main-tabs, .wrap-tabs) > .tab-wrapper > .tab-container[role=tablist] {flex-wrap: wrap; height: auto !important;
+    row-gap: 2px}
+  :is(#main-tabs, .wrap-tabs) > .tab-wrapper > .tab-container[role=tablist] > button {height: var(--size-8);
+    padding: 0 var(--size-3)}
 }
 """
 

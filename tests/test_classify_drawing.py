@@ -218,6 +218,15 @@ def test_on_a_phone_every_tab_can_be_found(phone):
     tabs.last.click()
     pg.wait_for_function("document.querySelector('.tab-container[role=tablist] [role=tab]:last-child')"
                          "?.getAttribute('aria-selected') === 'true'")
+    # Look inside's own tabs too: all five in their bar, none behind Gradio's "..." menu
+    inner = pg.locator("#main-tabs > .tabitem[role=tabpanel]:visible .wrap-tabs > .tab-wrapper"
+                       " > .tab-container[role=tablist]").last
+    names = [t.inner_text().strip() for t in inner.locator("[role=tab]").all()]
+    assert names == ["Activations", "Attribution", "Weights", "Compare checkpoints", "Summary"], names
+    assert not pg.locator(".overflow-menu > button").locator("visible=true").count()
+    for t in inner.locator("[role=tab]").all():
+        box = t.bounding_box()
+        assert box and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= 414, box
 
 
 def test_on_a_phone_the_answer_is_on_screen_while_drawing(phone):

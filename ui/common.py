@@ -26,6 +26,9 @@ log = logging.getLogger("playground")
 # tabs are built, which is when Gradio takes them.
 INTERACTIVE = dict(concurrency_id="interactive", concurrency_limit=max(1, settings().interactive_concurrency))
 JOB = dict(concurrency_id="jobs", concurrency_limit=max(1, settings().job_handlers))
+# A tab's own gr.Tabs(elem_classes=TABS_CLASS): on a phone its buttons wrap onto more rows instead of hiding behind
+# Gradio's "..." menu (app.CSS)
+TABS_CLASS = ["wrap-tabs"]
 
 
 @dataclass(frozen=True)

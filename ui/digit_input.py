@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ui.common import ImageFile
+from ui.common import TABS_CLASS, ImageFile
 
 
 @dataclass
@@ -31,7 +31,7 @@ def digit_input(prefix: str, examples: list[tuple[str, str]], *, canvas: int, br
     the page's language with gr.Dataset(sample_labels=...)); the other labels may be the page's (ui.i18n.label).
     in_draw: called inside the Draw tab after the sketchpad (a tab's own hidden parts); what it returns is .extra."""
     sketch_id, upload_id, examples_id = ids or (f"{prefix}-sketch", f"{prefix}-upload", f"{prefix}-examples")
-    with gr.Tabs():
+    with gr.Tabs(elem_classes=TABS_CLASS):
         with gr.Tab(draw_tab) as draw:
             sketch = gr.Sketchpad(label=sketch_label, type="numpy", image_mode="RGBA", canvas_size=(canvas, canvas),
                                   elem_id=sketch_id, elem_classes=["auto-brush", *sketch_classes],

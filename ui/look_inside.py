@@ -14,7 +14,8 @@ from core.errors import InputError
 from core.fonts import text_language
 from core.i18n import N_, current_language, t
 from ui.code_comments import translate
-from ui.common import ALONE, INTERACTIVE, Place, api_endpoint, code_block, sketch_is_empty, whole_number
+from ui.common import (ALONE, INTERACTIVE, TABS_CLASS, Place, api_endpoint, code_block, sketch_is_empty,
+                       whole_number)
 from ui.digit_input import digit_input
 from ui.errors import KEEP, api, page, status_box
 from ui.examples import digit_examples, photo_examples
@@ -291,7 +292,7 @@ def build_tab(place: Place = ALONE) -> None:
                 seed = gr.Number(0, precision=0, label=label("inspect.seed"))  # checked: whole_number
             status = status_box("inspect-status")
         with gr.Column(scale=2):
-            with gr.Tabs():
+            with gr.Tabs(elem_classes=TABS_CLASS):
                 with gr.Tab(label("inspect.tab.activations")):
                     with gr.Row():
                         layer = gr.Dropdown([(label(AUTO_LAYER_KEY), "")], value="", label=label("inspect.layer"),
