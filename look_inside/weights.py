@@ -12,6 +12,7 @@ import torch.nn as nn
 from torchinfo import summary
 
 from core.errors import InputError
+from core.seeding import global_seed
 from zoo.hub import WeightsError, load_safetensors, load_state_strict
 
 ZERO_TOL = 1e-3            # |w| below this counts as "near zero" (absolute: pruned weights are exactly 0)
@@ -105,12 +106,8 @@ def first_conv(model: nn.Module) -> tuple[str, torch.Tensor]:
 
 def random_init(builder, seed: int = 0) -> nn.Module:
     """The architecture with PyTorch's default initialisation, reproducibly (torch.manual_seed before building)."""
-    g_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(int(seed))
+    with global_seed(seed):   # seeded for this call alone: anyone else's random stream is left as it was
         return builder().eval()
-    finally:
-        torch.random.set_rng_state(g_state)   # do not disturb anyone else's random stream
 
 
 def load_checkpoint(spec, path: str) -> nn.Module:

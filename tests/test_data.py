@@ -45,3 +45,34 @@ def test_trainer_max_steps_and_cancel():
     r = train(ResNetDigits(), s, TrainConfig(epochs=5, batch_size=32),
               on_step=lambda i: seen.append(i.step) or i.step < 2)
     assert r["stopped"] and r["steps"] == 2 and seen == [1, 2]
+
+
+def test_seeded_draws_stay_seeded_when_visitors_draw_at_once():
+    """The augmentation previews and Look inside's random weights seed torch's process-wide RNG: two visitors at
+    once each get the draws of their own seed, every time (their seeding and drawing take turns)."""
+    import threading
+
+    from look_inside.weights import random_init
+    from training.data.transforms import AugmentSettings, draw
+    from zoo.digits import ResNetDigits
+
+    img = torch.rand(3, 40, 40)
+    s = AugmentSettings(resize=32, crop_size=28)
+    want = {seed: draw(img, s, 6, seed) for seed in (1, 2)}
+    weights = {seed: random_init(ResNetDigits, seed).conv1.weight.detach().clone() for seed in (3, 4)}
+    bad, start = [], threading.Barrier(4)
+
+    def visitor(seed, kind):
+        start.wait()
+        for _ in range(15):
+            if kind == "draw" and not torch.equal(draw(img, s, 6, seed), want[seed]):
+                bad.append(("draw", seed))
+            if kind == "init" and not torch.equal(random_init(ResNetDigits, seed).conv1.weight, weights[seed]):
+                bad.append(("init", seed))
+
+    threads = [threading.Thread(target=visitor, args=a) for a in ((1, "draw"), (2, "draw"), (3, "init"), (4, "init"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad, bad[:5]

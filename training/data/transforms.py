@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from core.seeding import global_seed
+
 PADDING_MODES = ("constant", "edge", "reflect", "symmetric")
 MAX_SIDE = 1024
 MAX_DRAWS = 32
@@ -199,8 +201,7 @@ def draw_each(img: torch.Tensor, s: AugmentSettings, n: int, seed: int, keep) ->
         raise AugmentError("augment.draws", "The number of random draws must be from 1 to {max_draws}",
                            max_draws=MAX_DRAWS)
     pipe = build_pipeline(s)
-    with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global RNG; do not disturb the caller's
-        torch.manual_seed(int(seed))
+    with global_seed(seed):   # v2 draws from torch's global RNG: seeded for this call alone, the caller's kept
         return [keep(pipe(img)) for _ in range(n)]
 
 
