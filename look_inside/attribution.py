@@ -38,10 +38,23 @@ def _candidates(model: nn.Module) -> tuple[list[str], str]:
     return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)], "conv"
 
 
+def private_view(model: nn.Module) -> nn.Module:
+    """The same network for this call alone: its modules copied (hooks of its own), its parameters and buffers the
+    shared model's own tensors (no memory, no copy). The zoo's models are shared by every visitor's thread; a hook
+    added to a shared one (captum's, the layer probe's) fires in another visitor's Classify meanwhile: their forward
+    pass changed Grad-CAM's saved activations, and adding or removing it while they iterate a module's hooks breaks
+    theirs. Hooks go on a private view instead."""
+    import copy
+
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)
+
+
 @torch.no_grad()
 def _spatial_sizes(model: nn.Module, names: list[str], shape: tuple[int, ...]) -> dict[str, tuple[int, int]]:
     """Output H, W of each named module for an input of this shape (one probe forward pass, hooks removed)."""
     sizes, handles = {}, []
+    model = private_view(model)
 
     def record(name):
         def hook(_m, _i, o):  # returns None: a forward hook that returns a value replaces the output
@@ -126,8 +139,8 @@ def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, laye
               language: str | None = None) -> Attribution:
     """Grad-CAM (captum LayerGradCam, ReLU'd as in the paper) and |d logit / d input| saliency for x (1, C, H, W).
 
-    target None = the predicted class. The shared model is not changed: captum adds hooks for the call and
-    removes them, and torch.autograd.grad leaves .grad untouched. language: of `why` (None: the request's).
+    target None = the predicted class. The shared model is not changed: captum's hooks go on a private view of it,
+    and torch.autograd.grad leaves .grad untouched. language: of `why` (None: the request's).
     """
     from captum.attr import LayerAttribution, LayerGradCam, Saliency  # lazily: captum + scipy take ~0.5 s to import
 
@@ -137,6 +150,7 @@ def attribute(model: nn.Module, x: torch.Tensor, target: int | None = None, laye
     if layer and layer != auto_name:
         why = _said([("inspect.why.chosen", {"layer": layer, "auto": auto_name})], language)
     layer = layer or auto_name
+    model = private_view(model)   # captum hooks this one: the shared model never carries them (private_view)
     module = model.get_submodule(layer)
     with torch.enable_grad():
         xi = x.detach().clone().requires_grad_(True)   # so gradients flow even if the weights are frozen

@@ -87,6 +87,43 @@ def test_tracing_a_model_does_not_touch_another_threads_forward_passes():
     assert names[0] == names[3] == names[6] and names[1] == names[4] and names[2] == names[5]
 
 
+def test_attribution_beside_another_threads_forward_passes(digits):
+    """Grad-CAM's hooks (captum's, and the layer probe's) go on a private view of the shared model: a Classify
+    running the same model object in another thread never meets them, and the maps are what they are alone."""
+    import threading
+
+    from look_inside.attribution import attribute
+
+    _, _, xn = digits
+    shared = get_model("resnet_digits").eval()
+    x, probe = xn[:1], xn[1:9]
+    alone = attribute(shared, x)
+    with torch.inference_mode():
+        want = shared(probe)
+    stop, seen = threading.Event(), []
+
+    def classify():
+        while not stop.is_set():
+            try:
+                with torch.inference_mode():
+                    seen.append("ok" if torch.equal(shared(probe), want) else "other logits")
+            except Exception as exc:  # noqa: BLE001 - what the other thread met, reported below
+                seen.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    worker = threading.Thread(target=classify)
+    worker.start()
+    try:
+        maps = [attribute(shared, x) for _ in range(25)]
+    finally:
+        stop.set()
+        worker.join()
+    assert seen and set(seen) == {"ok"}, sorted(set(seen))[:3]
+    for a in maps:
+        np.testing.assert_allclose(a.gradcam_raw, alone.gradcam_raw, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.saliency, alone.saliency, rtol=1e-5, atol=1e-6)
+    assert not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in shared.modules())
+
+
 def test_layer_names_are_torchvisions():
     from torchvision.models.feature_extraction import get_graph_node_names
 
