@@ -327,6 +327,45 @@ def test_activations_and_weight_stats_endpoints(client, tmp_path):
     assert "trained" in wtext and "named_parameters" in wcode
 
 
+def test_two_visitors_classify_and_look_inside_at_once(app_url, tmp_path):
+    """Two clients: one classifies in a loop while the other asks Look inside for a new random model's activations
+    (a trace each time) and Grad-CAM on the very model the first one uses. Every answer of both is right."""
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    from look_inside.views import RANDOM
+
+    png = handle_file(_digit_png(tmp_path))
+    a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    label, *_ = a.predict(png, "resnet_digits", api_name="/classify")
+    stop, problems, answers = threading.Event(), [], []
+
+    def classify():
+        while not stop.is_set():
+            try:
+                got, *_ = a.predict(png, "resnet_digits", api_name="/classify")
+                answers.append(got["label"] == label["label"] or got)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                problems.append(f"classify: {exc}"[:300])
+
+    worker = threading.Thread(target=classify)
+    worker.start()
+    try:
+        for seed in range(6):
+            try:
+                *_, text, _code, _layer = b.predict(png, "resnet_digits", "", 8, RANDOM, seed, api_name="/activations")
+                assert "relu" in text
+                b.predict(png, "resnet_digits", "", api_name="/attribution")
+            except Exception as exc:  # noqa: BLE001 - reported below
+                problems.append(f"look inside: {exc}"[:300])
+    finally:
+        stop.set()
+        worker.join()
+    assert not problems, problems[:3]
+    assert answers and all(x is True for x in answers), answers[:3]
+
+
 def test_offline_imagenet_and_hostile_checkpoint_get_clear_errors(client, tmp_path):
     from gradio_client import handle_file
 
