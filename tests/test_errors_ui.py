@@ -117,6 +117,18 @@ def test_a_jobs_errors_cross_the_wire_as_keys_and_an_unexpected_one_as_an_id(cap
 ENCODED = "(t => t && t.includes('label') && !t.includes('3'))(document.querySelector('#onehot-torch')?.innerText)"
 
 
+def fill_in_new_accordion(page, selector: str, text: str) -> None:
+    """Fill a text box in an accordion just opened: its first open can draw the box again with its first value
+    after a fill (Gradio), so fill until the box keeps the text for half a second."""
+    box = page.locator(selector)
+    for _ in range(5):
+        box.fill(text)
+        page.wait_for_timeout(500)
+        if box.input_value() == text:
+            return
+    assert box.input_value() == text, f"{selector} kept {box.input_value()!r}, not {text!r}"
+
+
 def encode_1_2_0(page, timeout_ms: int) -> None:
     """Encode "1, 2, 0" in the Data tab and wait for its table (no 3 among the labels or columns), not the first
     screen's 1, 2, 0, 3, 2 (a second click while the first runs would be dropped: a click runs once at a time). On
@@ -127,12 +139,7 @@ def encode_1_2_0(page, timeout_ms: int) -> None:
             if "/queue/join" in r.url and r.post_data else None)
     page.on("console", lambda m: got.append(m.text[:200]))
     page.get_by_text("Labels: integer -> one-hot").click()
-    box = page.locator("#labels-text textarea")
-    for _ in range(5):   # the accordion's first open can draw the box again with its value, after a fill
-        box.fill("1, 2, 0")
-        page.wait_for_timeout(500)
-        if box.input_value() == "1, 2, 0":
-            break
+    fill_in_new_accordion(page, "#labels-text textarea", "1, 2, 0")
     clicked = round(time.monotonic(), 2)
     page.locator("#onehot-btn").click()
     try:
@@ -163,7 +170,7 @@ def test_a_job_tabs_error_sits_under_its_button_without_a_toast(page):
     toast and no Error badges, like every interactive tab's."""
     open_tab(page, "Data")
     page.get_by_text("Small samples: imbalanced mnist5k and resampling").click()
-    page.locator("#counts-text textarea").fill("400, 400, x")
+    fill_in_new_accordion(page, "#counts-text textarea", "400, 400, x")
     page.locator("#resample-btn").click()
     try:
         page.wait_for_function("document.querySelector('#resample-message')?.innerText.includes('ten whole numbers')",
