@@ -236,6 +236,7 @@ def _note_process_starts(rec: Recorder) -> None:
 
     system = os.system
 
+    @functools.wraps(system)
     def os_system(command):
         status = system(command)
         if status == 127 << 8:
