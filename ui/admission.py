@@ -92,14 +92,10 @@ def _in_flight(queue) -> list:
 
 def page_load_fns(demo) -> frozenset[int]:
     """The events a page load fires by itself (demo.load, and what follows one with .then): the fn ids."""
+    from ui.first_screens import chain_root
+
     fns = demo.fns
-
-    def root(fn):
-        while fn.trigger_after is not None and fn.trigger_after in fns:
-            fn = fns[fn.trigger_after]
-        return fn
-
-    return frozenset(i for i, fn in fns.items() if any(event == "load" for _, event in root(fn).targets))
+    return frozenset(i for i, fn in fns.items() if any(event == "load" for _, event in chain_root(fns, fn).targets))
 
 
 def _fn_id(event) -> int | None:

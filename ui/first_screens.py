@@ -123,7 +123,8 @@ def remember(demo, dependency) -> None:
 VISITORS_OWN = frozenset({"click", "upload", "clear", "release", "input", "submit", "select"})
 
 
-def _root(fns: dict, fn):
+def chain_root(fns: dict, fn):
+    """The event at the start of fn's chain (the click or load that a .then follows), among demo.fns."""
     while fn.trigger_after is not None:
         fn = fns[fn.trigger_after]
     return fn
@@ -160,7 +161,7 @@ def never_overwritten(demo, not_the_visitors=()) -> dict[tuple, set[int]]:
         for fn in fns.values():
             if fn is first or fn.is_cancel_function or not mine & {block._id for block in fn.outputs}:
                 continue
-            for block_id, event in _root(fns, fn).targets:
+            for block_id, event in chain_root(fns, fn).targets:
                 block = demo.blocks.get(block_id)
                 if (block is None or event not in VISITORS_OWN or (block_id, event) in first_triggers
                         or isinstance(block, gr.Tab) or getattr(block, "visible", True) is False
