@@ -2,6 +2,9 @@
 checkpoints (hostile files refused), the endpoints through gradio_client, and the tab in Chromium."""
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -54,35 +57,40 @@ def test_captured_activations_equal_forward_hooks(name, shape):
         torch.testing.assert_close(cap.acts["layer2.0.relu_1"], add.clamp_min(0))
 
 
-def test_tracing_a_model_does_not_touch_another_threads_forward_passes():
-    """Tracing (torch.fx) patches nn.Module.__call__ for every thread while it runs: a visitor's Classify ran into the
-    tracer of another's Look inside (a Proxy instead of logits; the tracer's own names corrupted). Ours binds the
-    patches to the tracing thread: a forward loop beside repeated traces sees only tensors, the traces are whole."""
-    import threading
-
-    shared = get_model("resnet_digits", weights=None).eval()
-    x = torch.randn(2, 1, 28, 28)
+@contextlib.contextmanager
+def _classifying(model, x):
+    """Another visitor's Classify: `model(x)` in a loop in a thread of its own while the block runs. Yields what each
+    pass gave: "ok" for the logits it gives alone, else the type it got or the exception it met."""
     with torch.inference_mode():
-        want = shared(x)
+        want = model(x)
     stop, seen = threading.Event(), []
 
     def classify():
         while not stop.is_set():
             try:
                 with torch.inference_mode():
-                    out = shared(x)
+                    out = model(x)
                 seen.append("ok" if isinstance(out, torch.Tensor) and torch.equal(out, want) else repr(type(out)))
-            except Exception as exc:  # noqa: BLE001 - what the other thread met, reported below
+            except Exception as exc:  # noqa: BLE001 - what the other thread met, reported by the test
                 seen.append(f"{type(exc).__name__}: {exc}"[:200])
 
     worker = threading.Thread(target=classify)
     worker.start()
     try:
-        names = [[n.name for n in A.graph_nodes(get_model(name, weights=None))]
-                 for name in ["resnet_digits", "alexnet_digits", "vgg_digits"] * 3]
+        yield seen
     finally:
         stop.set()
         worker.join()
+
+
+def test_tracing_a_model_does_not_touch_another_threads_forward_passes():
+    """Tracing (torch.fx) patches nn.Module.__call__ for every thread while it runs: a visitor's Classify ran into the
+    tracer of another's Look inside (a Proxy instead of logits; the tracer's own names corrupted). Ours binds the
+    patches to the tracing thread: a forward loop beside repeated traces sees only tensors, the traces are whole."""
+    shared = get_model("resnet_digits", weights=None).eval()
+    with _classifying(shared, torch.randn(2, 1, 28, 28)) as seen:
+        names = [[n.name for n in A.graph_nodes(get_model(name, weights=None))]
+                 for name in ["resnet_digits", "alexnet_digits", "vgg_digits"] * 3]
     assert seen and set(seen) == {"ok"}, sorted(set(seen))[:3]
     assert names[0] == names[3] == names[6] and names[1] == names[4] and names[2] == names[5]
 
@@ -90,33 +98,14 @@ def test_tracing_a_model_does_not_touch_another_threads_forward_passes():
 def test_attribution_beside_another_threads_forward_passes(digits):
     """Grad-CAM's hooks (captum's, and the layer probe's) go on a private view of the shared model: a Classify
     running the same model object in another thread never meets them, and the maps are what they are alone."""
-    import threading
-
     from look_inside.attribution import attribute
 
     _, _, xn = digits
     shared = get_model("resnet_digits").eval()
     x, probe = xn[:1], xn[1:9]
     alone = attribute(shared, x)
-    with torch.inference_mode():
-        want = shared(probe)
-    stop, seen = threading.Event(), []
-
-    def classify():
-        while not stop.is_set():
-            try:
-                with torch.inference_mode():
-                    seen.append("ok" if torch.equal(shared(probe), want) else "other logits")
-            except Exception as exc:  # noqa: BLE001 - what the other thread met, reported below
-                seen.append(f"{type(exc).__name__}: {exc}"[:200])
-
-    worker = threading.Thread(target=classify)
-    worker.start()
-    try:
+    with _classifying(shared, probe) as seen:
         maps = [attribute(shared, x) for _ in range(25)]
-    finally:
-        stop.set()
-        worker.join()
     assert seen and set(seen) == {"ok"}, sorted(set(seen))[:3]
     for a in maps:
         np.testing.assert_allclose(a.gradcam_raw, alone.gradcam_raw, rtol=1e-5, atol=1e-6)
@@ -330,7 +319,6 @@ def test_activations_and_weight_stats_endpoints(client, tmp_path):
 def test_two_visitors_classify_and_look_inside_at_once(app_url, tmp_path):
     """Two clients: one classifies in a loop while the other asks Look inside for a new random model's activations
     (a trace each time) and Grad-CAM on the very model the first one uses. Every answer of both is right."""
-    import threading
 
     from gradio_client import Client, handle_file
 
