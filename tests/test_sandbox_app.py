@@ -114,6 +114,30 @@ def test_sandbox_tabs_say_which_limits_apply(client):
     assert sum(line in str(v) for v in shown) == 2, shown  # Tensors and Autograd
 
 
+@pytest.mark.parametrize("endpoint", ["/tensor_eval", "/autograd_run"])
+def test_cancel_stops_a_program_that_prints_nothing(app_url, endpoint):
+    """Cancel (or a closed page) stops a program at once even while it prints nothing: its visitor may run the
+    next one right away (one program per visitor). The event's generator used to be closed only at its next item,
+    which a silent program sends at its end: the program ran on, and Run said "your program is still running"."""
+    from gradio_client import Client
+
+    c = Client(app_url, verbose=False)
+    silent = "import time\ntime.sleep(25)\nprint('woke')"
+    job = c.submit(silent, api_name=endpoint)
+    time.sleep(3)                                  # running (a program starts in milliseconds)
+    job.cancel()
+    cancelled = time.monotonic()
+    while True:   # the same visitor's next program: refused while the silent one still runs
+        try:
+            text, *_ = c.predict("print('next')", api_name=endpoint)
+        except Exception as exc:  # noqa: BLE001 - a refusal raised (Autograd) rather than shown (Tensors)
+            text = str(exc)
+        if "next" in text or time.monotonic() - cancelled > 15:
+            break
+        time.sleep(0.5)
+    assert "next" in text and "woke" not in text, f"the cancelled program still runs: {text}"
+
+
 def test_autograd_run_with_no_arguments_is_the_tutorial_net(client):
     text, graph, leaves, steps, curve, code, _ = client.predict(api_name="/autograd_run")
     assert [r[0] for r in leaves["data"]] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]

@@ -13,7 +13,7 @@ from core.i18n import t
 from playground.pool import run_autograd, sandbox_mode
 from playground.pool import prewarm as start_worker
 from playground.presets import AUTOGRAD_PRESETS, DEFAULT_AUTOGRAD, WHOLE_PROGRAM_AUTOGRAD, preset as preset_code
-from ui.common import ALONE, Place, code_block
+from ui.common import ALONE, Place, code_block, in_one_thread
 from ui.errors import api
 from ui import first_screens
 from ui.i18n import follow_headers, label, request_language
@@ -162,9 +162,13 @@ def build_tab(place: Place = ALONE) -> None:
     outputs = [result, graph, leaves, step_table, curve, plain, status]
     common = SANDBOX_CONCURRENCY
     code.focus(prewarm, None, None, api_visibility="private", queue=False, show_progress="hidden")
-    ran = run.click(autograd_run, [code, lr], outputs, api_name="autograd_run", **common)
-    trained = train.click(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done],
-                          api_name="autograd_train", **common)
+    # a run's outputs are processed in the thread that runs it (ui.common.in_one_thread): one thread per run, and
+    # Cancel or a closed page stops even a program that prints nothing
+    run_fn, one_thread = in_one_thread(autograd_run, [code, lr], outputs)
+    train_fn, _ = in_one_thread(autograd_train, [code, lr, steps_done, per_click], [*outputs, steps_done])
+    ran = run.click(run_fn, [code, lr], outputs, api_name="autograd_run", **one_thread, **common)
+    trained = train.click(train_fn, [code, lr, steps_done, per_click], [*outputs, steps_done],
+                          api_name="autograd_train", **one_thread, **common)
     first_screens.install(place, "autograd", first_screen_outputs, outputs, cold_outputs,
                           [run.click, train.click, preset.change],
                           extra=[(limits, limits_html), (code, initial_code(DEFAULT_AUTOGRAD))])
@@ -172,5 +176,5 @@ def build_tab(place: Place = ALONE) -> None:
     for changed in (code, lr):
         changed.change(lambda: 0, None, steps_done, api_visibility="private", queue=False)
     loaded = preset.change(load_preset, preset, [code, steps_done], api_visibility="private").then(
-        autograd_run, [code, lr], outputs, api_visibility="private", **common)
+        run_fn, [code, lr], outputs, api_visibility="private", **one_thread, **common)
     cancel.click(cancelled_note, None, status, cancels=[ran, trained, loaded], api_visibility="private", queue=False)

@@ -18,7 +18,7 @@ from playground.pool import prewarm as start_worker
 from playground.presets import DEFAULT_TENSOR, PROGRAM_PRESETS, TENSOR_PRESETS, preset as preset_code
 from ui import first_screens
 from ui.admission import client_ip
-from ui.common import ALONE, Place, code_block, in_one_thread
+from ui.common import ALONE, Place, code_block, in_one_thread, stop_requested
 from ui.errors import api
 from ui.i18n import follow_headers, label, request_language
 
@@ -134,6 +134,8 @@ def streamed(run, on_done):
     shown = None
     try:
         while not done.wait(STREAM_EVERY_S):
+            if stop_requested():   # the visitor cancelled or left (in_one_thread): stop the program now
+                return
             if box["printed"] != shown:
                 shown = box["printed"]
                 yield "partial", shown
