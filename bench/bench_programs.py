@@ -6,9 +6,9 @@ language (PLAYGROUND_SANDBOX_MODE=restricted, the sandbox as it was).
 
 - one_liner: a one-line program through /tensor_eval, p50 of each server, calls interleaved; target: whole
   programs at most 1.2x the restricted sandbox;
-- eight_at_once: 8 visitors (8 sessions, 8 connections, browser-like clients: Visitor) each send a one-liner at
-  the same moment; p50 of their answers vs the same one-liner alone; target at most 3x (the same measured with
-  gradio_client threads is reported beside it);
+- eight_at_once: 8 visitors (8 sessions, 8 connections, 8 processes: browser-like clients, Visitor) each send a
+  one-liner at the same moment; p50 of their answers vs the same one-liner alone; target at most 3x (the same
+  measured with gradio_client threads in one process is reported beside it);
 - under_attack: while attacker sessions loop a spinning program and an allocating one, another visitor's
   /classify and one-liner (targets: under 5 s and 12 s); with three sessions looping runaways (issue #23 item 8);
 - mlp_15_epochs: a 15-epoch MLP on a small synthetic data set through /tensor_eval vs `python program.py` as a
@@ -18,7 +18,9 @@ Prints JSON; writes bench/results/programs.json. Every request goes to 127.0.0.1
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -28,8 +30,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-
-import httpx
 
 from bench.bench_abuse import Server, _client, _digit_png
 
@@ -85,32 +85,115 @@ def one_liner(fenced_url: str, restricted_url: str, repeats: int) -> dict:
 
 
 class Visitor:
-    """One visitor as a browser is one: a kept-alive HTTP connection speaking Gradio's queue protocol (POST
-    queue/join, then the event's server-sent events from queue/data), about 1 ms of CPU a call. gradio_client
-    spends ~70 ms of CPU a call (a new HTTP client, with its TLS context, per request; the result's files
-    downloaded): eight of them in one process measure the client's GIL, not the server."""
+    """One visitor as a browser is one: a kept-alive HTTP/1.1 connection speaking Gradio's queue protocol (POST
+    queue/join, then the event's server-sent events from queue/data), in a process of its own (_Visitors).
+    Eight visitors are eight browsers on eight machines: run as eight threads of one process, their clients
+    (~4 ms of CPU a call with httpx, all under one GIL) queued behind one another and added their queue to every
+    answer; gradio_client spends ~70 ms of CPU a call (a new HTTP client per request, the result's files
+    downloaded). Here a call costs the visitor's process ~1 ms (http.client), on the same two cores as the server."""
 
     def __init__(self, url: str, fn_index: int):
-        self.http = httpx.Client(base_url=url + "/gradio_api", timeout=120)
-        self.fn, self.session = fn_index, uuid.uuid4().hex
+        host, port = url.split("//", 1)[1].split(":")
+        self.host, self.port, self.fn, self.session = host, int(port), fn_index, uuid.uuid4().hex
+        self._join = self._data = None
+
+    def _connect(self) -> None:
+        self._join = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        self._data = http.client.HTTPConnection(self.host, self.port, timeout=120)
 
     def call(self, *data) -> tuple[float, list]:
+        if self._join is None:
+            self._connect()
+        try:
+            return self._call(data)
+        except (ConnectionError, http.client.HTTPException):   # the server closed an idle connection: a browser
+            self.close()                                         # opens a new one, and so do we
+            self._connect()
+            return self._call(data)
+
+    def _call(self, data) -> tuple[float, list]:
         t0 = time.perf_counter()
-        r = self.http.post("/queue/join", json={"data": list(data), "fn_index": self.fn, "event_data": None,
-                                                "session_hash": self.session, "trigger_id": None})
-        r.raise_for_status()
-        with self.http.stream("GET", "/queue/data", params={"session_hash": self.session}) as resp:
-            for line in resp.iter_lines():
-                if line.startswith("data:"):
-                    msg = json.loads(line[5:])
-                    if msg.get("msg") == "process_completed":
-                        if not msg.get("success"):
-                            raise RuntimeError(f"the call failed: {msg.get('output')}")
-                        return time.perf_counter() - t0, msg["output"]["data"]
-        raise RuntimeError("the event stream ended without a result")
+        body = json.dumps({"data": list(data), "fn_index": self.fn, "event_data": None,
+                           "session_hash": self.session, "trigger_id": None})
+        self._join.request("POST", "/gradio_api/queue/join", body, {"Content-Type": "application/json"})
+        r = self._join.getresponse()
+        r.read()
+        if r.status != 200:
+            raise RuntimeError(f"queue/join answered {r.status}")
+        self._data.request("GET", f"/gradio_api/queue/data?session_hash={self.session}")
+        resp = self._data.getresponse()
+        done = None
+        for line in iter(resp.readline, b""):
+            if line.startswith(b"data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    done = (time.perf_counter() - t0, msg)
+                    break
+        resp.read()   # the rest of the stream, so the connection is kept
+        if done is None:
+            raise RuntimeError("the event stream ended without a result")
+        took, msg = done
+        if not msg.get("success"):
+            raise RuntimeError(f"the call failed: {msg.get('output')}")
+        return took, msg["output"]["data"]
 
     def close(self) -> None:
-        self.http.close()
+        for conn in (self._join, self._data):
+            if conn is not None:
+                conn.close()
+        self._join = self._data = None
+
+
+def _visitor_process(url: str, fn: int, code: str, conn, barrier) -> None:
+    v = Visitor(url, fn)
+    try:
+        v.call(code)   # warm: the session, Gradio's caches
+        conn.send("ready")
+        while (cmd := conn.recv()) is not None:
+            if cmd == "together":
+                barrier.wait()
+            conn.send(v.call(code)[0])
+    finally:
+        v.close()
+
+
+class _Visitors:
+    """n visitors, each a process of its own (Visitor), driven from here over pipes."""
+
+    def __init__(self, url: str, fn: int, code: str, n: int = 8):
+        ctx = multiprocessing.get_context("spawn")
+        self.barrier = ctx.Barrier(n)   # kept here: the processes open it when they start
+        self.pipes = [ctx.Pipe() for _ in range(n)]
+        self.procs = [ctx.Process(target=_visitor_process, args=(url, fn, code, child, self.barrier), daemon=True)
+                      for _, child in self.pipes]
+
+    def __enter__(self):
+        for p in self.procs:
+            p.start()
+        for ours, _ in self.pipes:
+            if not ours.poll(120) or ours.recv() != "ready":
+                raise RuntimeError("a visitor process did not start")
+        return self
+
+    def alone(self) -> float:
+        self.pipes[0][0].send("alone")
+        return self.pipes[0][0].recv()
+
+    def together(self) -> list[float]:
+        for ours, _ in self.pipes:
+            ours.send("together")
+        return [ours.recv() for ours, _ in self.pipes]
+
+    def __exit__(self, *exc):
+        for ours, _ in self.pipes:
+            try:
+                ours.send(None)
+            except OSError:
+                pass
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
 
 
 PAUSE_S = 0.3   # between one visitor's calls, and between rounds of eight: each round starts on a machine at rest
@@ -137,21 +220,18 @@ def _at_once(calls: list, rounds: int) -> list[float]:
 
 
 def eight_at_once(url: str, rounds: int = 10) -> dict:
-    """8 visitors, each its own session on its own connection, send the one-liner at the same moment. Measured
-    with browser-like clients (Visitor); the same with gradio_client threads is reported beside it."""
+    """8 visitors, each its own session on its own connection in its own process, send the one-liner at the
+    same moment. The same with gradio_client threads in one process is reported beside it."""
     fn = _client(url)._infer_fn_index("/tensor_eval", None)
-    visitors = [Visitor(url, fn) for _ in range(8)]
-    try:
-        for v in visitors:
-            v.call(ONE_LINER)
+    with _Visitors(url, fn, ONE_LINER) as visitors:
         alone = []
         for _ in range(30):
             time.sleep(PAUSE_S)
-            alone.append(visitors[0].call(ONE_LINER)[0])
-        together = _at_once([lambda v=v: v.call(ONE_LINER)[0] for v in visitors], rounds)
-    finally:
-        for v in visitors:
-            v.close()
+            alone.append(visitors.alone())
+        together = []
+        for _ in range(rounds):
+            time.sleep(PAUSE_S)
+            together += visitors.together()
     clients = [_client(url) for _ in range(8)]
     for c in clients:
         _call(c, ONE_LINER)
