@@ -215,6 +215,16 @@ def test_browser_gan(page):
     page.locator("#gan-btn").click()
     page.wait_for_function("document.querySelectorAll('#gan-gallery img').length >= 64", timeout=60_000)
     assert "resnet_digits" in page.locator("#gan-summary").inner_text()
+    # each caption under its digit (the key above says "under each sample"), not over the digit's lower half; the
+    # gallery's label above the first tile, not over it
+    box = page.evaluate("""() => {
+        const g = document.querySelector('#gan-gallery'), tile = g.querySelector('.thumbnail-item');
+        const r = (e) => e.getBoundingClientRect();
+        return {img: r(tile.querySelector('img')), cap: r(tile.querySelector('.caption-label')),
+                label: r(g.querySelector('label[data-testid=block-label]')), tile: r(tile)};
+    }""")
+    assert box["cap"]["top"] >= box["img"]["bottom"] - 1, box
+    assert box["label"]["bottom"] <= box["tile"]["top"] + 1, box
     page.locator("#gan-interp-btn").click()
     page.locator("#gan-strip img").wait_for(state="visible", timeout=60_000)
     assert page.locator("#gan-gif img").get_attribute("src").split("?")[0].endswith(".gif")
