@@ -117,14 +117,16 @@ def test_sandbox_tabs_say_which_limits_apply(client):
 @pytest.mark.parametrize("endpoint", ["/tensor_eval", "/autograd_run"])
 def test_cancel_stops_a_program_that_prints_nothing(app_url, endpoint):
     """Cancel (or a closed page) stops a program at once even while it prints nothing: its visitor may run the
-    next one right away (one program per visitor). The event's generator used to be closed only at its next item,
-    which a silent program sends at its end: the program ran on, and Run said "your program is still running"."""
+    next one right away (one program per visitor), and another visitor's program runs on. The event's generator
+    used to be closed only at its next item, which a silent program sends at its end: the program ran on, and Run
+    said "your program is still running"."""
     from gradio_client import Client
 
-    c = Client(app_url, verbose=False)
+    c, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
     silent = "import time\ntime.sleep(25)\nprint('woke')"
     job = c.submit(silent, api_name=endpoint)
-    time.sleep(3)                                  # running (a program starts in milliseconds)
+    theirs = other.submit("import time\ntime.sleep(5)\nprint('other visitor')", api_name=endpoint)
+    time.sleep(3)                                  # both running (a program starts in milliseconds)
     job.cancel()
     cancelled = time.monotonic()
     while True:   # the same visitor's next program: refused while the silent one still runs
@@ -136,6 +138,7 @@ def test_cancel_stops_a_program_that_prints_nothing(app_url, endpoint):
             break
         time.sleep(0.5)
     assert "next" in text and "woke" not in text, f"the cancelled program still runs: {text}"
+    assert "other visitor" in theirs.result(timeout=60)[0]   # another visitor's program is not stopped with it
 
 
 def test_autograd_run_with_no_arguments_is_the_tutorial_net(client):
