@@ -172,18 +172,17 @@ CSS = """
   #ae-map img {min-width: 500px !important}
 }
 /* GAN gallery: as many 84 px tiles per row as fit (8 at 1280 px, 3-4 at 414 px) instead of a fixed 8 that
-   overflowed; captions in a small monospace font that fits under a tile. */
+   overflowed; each caption in a small monospace font under its tile, as the caption key above the gallery says
+   (Gradio lays a caption over the bottom of its picture, where it hid the lower half of a digit); the gallery's
+   label on a line above the tiles instead of over the first one. */
 #gan-gallery .grid-container {grid-template-columns: repeat(auto-fill, minmax(88px, 1fr)) !important}
-#gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap;
-                             overflow: visible}
-/* ... and under it, as the caption key above the gallery says: Gradio lays a caption over the bottom of its picture,
-   where it hid the lower half of a digit. The gallery's label likewise takes a line above the tiles instead of
-   covering the first one. */
 #gan-gallery .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
                               flex-direction: column}
 #gan-gallery .thumbnail-item > img {aspect-ratio: 1 / 1; height: auto !important}
-#gan-gallery .caption-label {position: static !important; max-width: none !important; border: 0 !important;
-                             border-radius: 0 !important; text-align: center; opacity: 1 !important}
+#gan-gallery .caption-label {font-size: 12px; font-family: ui-monospace, monospace; white-space: nowrap;
+                             overflow: visible; position: static !important; max-width: none !important;
+                             border: 0 !important; border-radius: 0 !important; text-align: center;
+                             opacity: 1 !important}
 #gan-gallery > label[data-testid=block-label] {position: relative}
 /* Download lists: a long file name wraps instead of being cut to "resnet_....safetensors" (two files that end
    alike could not be told apart on a phone). */
